@@ -1,0 +1,14 @@
+//! The `walkie` binary's library: the command line and the Telegram bot.
+//!
+//! # Layout
+//! - [`cli`]: clap definitions and dispatch of every subcommand.
+//! - [`host_cmd`]: the session-host client commands (`new`, `ls`, `send`, `attach`, ...).
+//! - [`attach`]: the full-screen attach loop (raw mode, resize, detach key).
+//! - [`transcribe_cmd`]: `walkie transcribe` and `walkie model`.
+//! - [`logging`]: tracing setup.
+
+pub mod attach;
+pub mod cli;
+pub mod host_cmd;
+pub mod logging;
+pub mod transcribe_cmd;

@@ -1,0 +1,608 @@
+//! walkie's typed configuration, shared by every crate.
+//!
+//! Values are layered, later layers winning:
+//! 1. built-in defaults (every field has one),
+//! 2. the TOML file (`--config PATH`, else `$XDG_CONFIG_HOME/walkie/walkie.toml`, if present),
+//! 3. a `.env` file in the working directory (loaded with dotenvy; never overrides the real environment),
+//! 4. `WALKIE_*` environment variables (and `TELEGRAM_BOT_TOKEN`).
+//!
+//! [`Config::validate`] runs at start and names the field and the fix for each bad value.
+//!
+//! # Layout
+//! - [`Config`] and its sections ([`HostConfig`], [`TelegramConfig`], [`TranscriptionConfig`],
+//!   [`VoiceConfig`], [`Preset`]): the typed values with their defaults.
+//! - [`Config::load`]: the layering described above.
+//! - [`paths`]: where state, sockets and data live (XDG rules, overridable for tests).
+//! - [`Secret`]: a string that never prints itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub mod paths;
+
+/// Errors while loading or validating configuration. Each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+/// A secret string (bot token). `Debug` and `Display` print a placeholder so that it
+/// cannot reach a log line by accident.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is sent to its one legitimate user.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// State directory (SQLite, logs). Default `$XDG_STATE_HOME/walkie`.
+    pub state_dir: Option<PathBuf>,
+    /// Data directory (whisper models). Default `$XDG_DATA_HOME/walkie`.
+    pub data_dir: Option<PathBuf>,
+    pub host: HostConfig,
+    pub telegram: TelegramConfig,
+    pub transcription: TranscriptionConfig,
+    pub voice: VoiceConfig,
+    /// Named command lines for `/new NAME PRESET` and `walkie new --preset`.
+    pub presets: BTreeMap<String, Preset>,
+    /// Extra environment variable names that must never reach a session's environment.
+    pub secret_env: Vec<String>,
+    /// XDG variables captured at load time; not read from the file.
+    #[serde(skip)]
+    pub env: EnvPaths,
+}
+
+/// The session host daemon.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Unix socket path. Default `$XDG_RUNTIME_DIR/walkie/host.sock`, else `<state_dir>/host.sock`.
+    pub socket: Option<PathBuf>,
+    /// Scrollback kept per session, in bytes.
+    pub scrollback_bytes: usize,
+    /// Output chunks queued per subscriber before it is dropped (it then gets a repaint).
+    pub subscriber_queue: usize,
+    /// Milliseconds between SIGTERM and SIGKILL in `walkie kill`.
+    pub kill_grace_ms: u64,
+    /// Milliseconds between a text and its Enter in `walkie send` (bracketed paste needs a gap).
+    pub enter_delay_ms: u64,
+    /// Terminal size of new sessions before any client attaches.
+    pub cols: u16,
+    pub rows: u16,
+    /// TERM given to sessions.
+    pub term: String,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            socket: None,
+            scrollback_bytes: 1 << 20,
+            subscriber_queue: 256,
+            kill_grace_ms: 3000,
+            enter_delay_ms: 50,
+            cols: 120,
+            rows: 40,
+            term: "xterm-256color".into(),
+        }
+    }
+}
+
+/// The Telegram bot.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// Bot token from @BotFather. Prefer `TELEGRAM_BOT_TOKEN` in `.env`.
+    pub token: Secret,
+    /// Telegram user ids allowed to act.
+    pub allowed_users: Vec<i64>,
+    /// Telegram user ids that may only look (screens, lists).
+    pub viewers: Vec<i64>,
+    /// Bot API base URL (a local Bot API server, or a fake one in tests).
+    pub api_url: String,
+    /// How the `/attach` answer reaches this machine, e.g. `me@box`.
+    pub ssh_host: Option<String>,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        TelegramConfig {
+            token: Secret::default(),
+            allowed_users: Vec::new(),
+            viewers: Vec::new(),
+            api_url: "https://api.telegram.org".into(),
+            ssh_host: None,
+        }
+    }
+}
+
+/// Local speech recognition.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscriptionConfig {
+    /// Path of a ggml whisper model; default: the newest in `<data_dir>/models`.
+    pub model: Option<PathBuf>,
+    /// whisper.cpp threads per job.
+    pub threads: u16,
+    /// Longest voice note accepted, in seconds.
+    pub max_duration_s: u32,
+    /// Jobs run at once (they compete with the agents for CPU).
+    pub concurrency: u16,
+}
+
+impl Default for TranscriptionConfig {
+    fn default() -> Self {
+        TranscriptionConfig {
+            model: None,
+            threads: 1,
+            max_duration_s: 300,
+            concurrency: 1,
+        }
+    }
+}
+
+/// Voice notes in the bot.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// Ask Send / Edit / Cancel before typing a transcript into a session.
+    pub confirm: bool,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig { confirm: true }
+    }
+}
+
+/// A named way to start a session.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Preset {
+    /// Command and arguments.
+    pub command: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut presets = BTreeMap::new();
+        presets.insert(
+            "shell".to_string(),
+            Preset {
+                command: Vec::new(),
+                ..Preset::default()
+            },
+        );
+        presets.insert(
+            "claude".to_string(),
+            Preset {
+                command: vec!["claude".into()],
+                ..Preset::default()
+            },
+        );
+        presets.insert(
+            "codex".to_string(),
+            Preset {
+                command: vec!["codex".into()],
+                ..Preset::default()
+            },
+        );
+        Config {
+            state_dir: None,
+            data_dir: None,
+            host: HostConfig::default(),
+            telegram: TelegramConfig::default(),
+            transcription: TranscriptionConfig::default(),
+            voice: VoiceConfig::default(),
+            presets,
+            secret_env: Vec::new(),
+            env: EnvPaths::default(),
+        }
+    }
+}
+
+/// Environment variables that are always secrets, whatever the config says.
+pub const BUILTIN_SECRET_ENV: &[&str] = &["TELEGRAM_BOT_TOKEN", "WALKIE_TELEGRAM_TOKEN"];
+
+impl Config {
+    /// Loads the layered configuration from the real environment.
+    /// `file` is `--config`; when `None`, the default path is read only if it exists.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        // .env never overrides variables already set (dotenvy's rule), so an explicit
+        // environment always wins. A missing .env is normal.
+        let _ = dotenvy::dotenv();
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let default_path = paths::config_file_with(&get);
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None => get("WALKIE_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| default_path.filter(|p| p.exists())),
+        };
+        let mut cfg = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+                    path: p.clone(),
+                    message,
+                })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(&get)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses a TOML document over the defaults.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                field: field.into(),
+                message: format!("{v:?}: {e}"),
+            })
+        }
+        fn ids(field: &str, v: &str) -> Result<Vec<i64>, ConfigError> {
+            v.split([',', ' '])
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse::<i64>(field, s))
+                .collect()
+        }
+        if let Some(v) = get("WALKIE_STATE_DIR") {
+            self.state_dir = Some(v.into());
+        }
+        if let Some(v) = get("WALKIE_DATA_DIR") {
+            self.data_dir = Some(v.into());
+        }
+        if let Some(v) = get("WALKIE_SOCKET") {
+            self.host.socket = Some(v.into());
+        }
+        if let Some(v) = get("WALKIE_SCROLLBACK_BYTES") {
+            self.host.scrollback_bytes = parse("WALKIE_SCROLLBACK_BYTES", &v)?;
+        }
+        if let Some(v) = get("WALKIE_KILL_GRACE_MS") {
+            self.host.kill_grace_ms = parse("WALKIE_KILL_GRACE_MS", &v)?;
+        }
+        if let Some(v) = get("TELEGRAM_BOT_TOKEN").or_else(|| get("WALKIE_TELEGRAM_TOKEN")) {
+            self.telegram.token = Secret::new(v.trim());
+        }
+        if let Some(v) = get("WALKIE_ALLOWED_USERS") {
+            self.telegram.allowed_users = ids("WALKIE_ALLOWED_USERS", &v)?;
+        }
+        if let Some(v) = get("WALKIE_VIEWERS") {
+            self.telegram.viewers = ids("WALKIE_VIEWERS", &v)?;
+        }
+        if let Some(v) = get("WALKIE_TELEGRAM_API_URL") {
+            self.telegram.api_url = v;
+        }
+        if let Some(v) = get("WALKIE_SSH_HOST") {
+            self.telegram.ssh_host = Some(v);
+        }
+        if let Some(v) = get("WALKIE_MODEL") {
+            self.transcription.model = Some(v.into());
+        }
+        if let Some(v) = get("WALKIE_THREADS") {
+            self.transcription.threads = parse("WALKIE_THREADS", &v)?;
+        }
+        self.env = EnvPaths {
+            xdg_state: get("XDG_STATE_HOME").map(PathBuf::from),
+            xdg_data: get("XDG_DATA_HOME").map(PathBuf::from),
+            xdg_runtime: get("XDG_RUNTIME_DIR").map(PathBuf::from),
+            home: get("HOME").map(PathBuf::from),
+        };
+        Ok(())
+    }
+
+    /// Checks every value; the error names the field and how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: String| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                message,
+            })
+        };
+        let h = &self.host;
+        if h.scrollback_bytes < 4096 || h.scrollback_bytes > (1 << 30) {
+            return bad(
+                "host.scrollback_bytes",
+                format!(
+                    "{} is out of range; use a byte count from 4096 to 1073741824 (default 1048576)",
+                    h.scrollback_bytes
+                ),
+            );
+        }
+        if h.subscriber_queue == 0 || h.subscriber_queue > 65536 {
+            return bad(
+                "host.subscriber_queue",
+                format!(
+                    "{} is out of range; use 1 to 65536 (default 256)",
+                    h.subscriber_queue
+                ),
+            );
+        }
+        if h.cols < 10 || h.rows < 2 || h.cols > 1000 || h.rows > 1000 {
+            return bad(
+                "host.cols/host.rows",
+                format!(
+                    "{}x{} is not a usable terminal size; use at least 10x2 (default 120x40)",
+                    h.cols, h.rows
+                ),
+            );
+        }
+        if h.term.is_empty() {
+            return bad("host.term", "is empty; use e.g. \"xterm-256color\"".into());
+        }
+        if let Some(s) = &h.socket {
+            if s.as_os_str().len() > 100 {
+                return bad(
+                    "host.socket",
+                    format!("{} is longer than a Unix socket path may be (about 100 bytes); choose a shorter path", s.display()),
+                );
+            }
+        }
+        let t = &self.transcription;
+        if t.threads == 0 || t.threads > 64 {
+            return bad(
+                "transcription.threads",
+                format!("{} is out of range; use 1 to 64", t.threads),
+            );
+        }
+        if t.concurrency == 0 || t.concurrency > 16 {
+            return bad(
+                "transcription.concurrency",
+                format!("{} is out of range; use 1 to 16", t.concurrency),
+            );
+        }
+        if t.max_duration_s == 0 {
+            return bad(
+                "transcription.max_duration_s",
+                "must be at least 1 second (default 300)".into(),
+            );
+        }
+        let url = &self.telegram.api_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return bad(
+                "telegram.api_url",
+                format!("{url:?} is not an http(s) URL; use e.g. \"https://api.telegram.org\""),
+            );
+        }
+        if let Some(u) = self
+            .telegram
+            .viewers
+            .iter()
+            .find(|u| self.telegram.allowed_users.contains(u))
+        {
+            return bad(
+                "telegram.viewers",
+                format!("user {u} is both allowed and a viewer; keep it in one list"),
+            );
+        }
+        for (name, p) in &self.presets {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return bad(
+                    &format!("presets.{name}"),
+                    "preset names use letters, digits, '-' and '_'".into(),
+                );
+            }
+            if p.command.iter().any(|a| a.is_empty()) && p.command.len() == 1 {
+                return bad(
+                    &format!("presets.{name}.command"),
+                    "the command is an empty string".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what `walkie up` needs on top of [`Config::validate`].
+    pub fn validate_bot(&self) -> Result<(), ConfigError> {
+        if self.telegram.token.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "TELEGRAM_BOT_TOKEN".into(),
+                message: "is not set; put TELEGRAM_BOT_TOKEN=<token from @BotFather> in .env or the environment".into(),
+            });
+        }
+        if self.telegram.allowed_users.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "WALKIE_ALLOWED_USERS".into(),
+                message: "is empty; put WALKIE_ALLOWED_USERS=<your numeric Telegram user id> in .env (comma-separated for several)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Names of environment variables that must not reach sessions.
+    pub fn secret_env_names(&self) -> Vec<String> {
+        BUILTIN_SECRET_ENV
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.secret_env.iter().cloned())
+            .collect()
+    }
+
+    /// The state directory (SQLite, logs).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| paths::state_dir(&self.env))
+    }
+
+    /// The data directory (models).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| paths::data_dir(&self.env))
+    }
+
+    /// The host socket path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.host
+            .socket
+            .clone()
+            .unwrap_or_else(|| paths::socket_path(&self.env, &self.state_dir()))
+    }
+}
+
+/// The XDG variables seen at load time (kept so that path rules are testable).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvPaths {
+    pub xdg_state: Option<PathBuf>,
+    pub xdg_data: Option<PathBuf>,
+    pub xdg_runtime: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides_file_and_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("walkie.toml");
+        std::fs::write(&f, "[host]\nscrollback_bytes = 65536\nkill_grace_ms = 10\n").unwrap();
+        let cfg = Config::load_from(
+            Some(&f),
+            &env(&[
+                ("WALKIE_KILL_GRACE_MS", "20"),
+                ("WALKIE_ALLOWED_USERS", "1, 2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.host.scrollback_bytes, 65536);
+        assert_eq!(cfg.host.kill_grace_ms, 20);
+        assert_eq!(cfg.telegram.allowed_users, vec![1, 2]);
+        assert_eq!(cfg.host.cols, 120);
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let e = Config::load_from(None, &env(&[("WALKIE_SCROLLBACK_BYTES", "12")])).unwrap_err();
+        assert!(e.to_string().contains("host.scrollback_bytes"), "{e}");
+        let e = Config::load_from(None, &env(&[("WALKIE_ALLOWED_USERS", "me")])).unwrap_err();
+        assert!(e.to_string().contains("WALKIE_ALLOWED_USERS"), "{e}");
+        let e = Config::from_toml("[host]\ncolz = 3\n").unwrap_err();
+        assert!(e.contains("colz"), "{e}");
+    }
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let text = include_str!("../walkie.example.toml");
+        let cfg = Config::from_toml(text).unwrap();
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let mut cfg = Config::default();
+        cfg.telegram.token = Secret::new("123:ABC");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("123:ABC"));
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn bot_needs_token_and_allowlist() {
+        let cfg = Config::default();
+        let e = cfg.validate_bot().unwrap_err().to_string();
+        assert!(
+            e.contains("TELEGRAM_BOT_TOKEN") && e.contains(".env"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn paths_follow_xdg_and_overrides() {
+        let cfg = Config::load_from(
+            None,
+            &env(&[
+                ("XDG_STATE_HOME", "/s"),
+                ("XDG_RUNTIME_DIR", "/r"),
+                ("HOME", "/h"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.state_dir(), PathBuf::from("/s/walkie"));
+        assert_eq!(cfg.socket_path(), PathBuf::from("/r/walkie/host.sock"));
+        let cfg =
+            Config::load_from(None, &env(&[("HOME", "/h"), ("WALKIE_STATE_DIR", "/x")])).unwrap();
+        assert_eq!(cfg.state_dir(), PathBuf::from("/x"));
+        assert_eq!(cfg.socket_path(), PathBuf::from("/x/host.sock"));
+        assert_eq!(cfg.data_dir(), PathBuf::from("/h/.local/share/walkie"));
+    }
+}

@@ -1,0 +1,483 @@
+//! The wire protocol between `walkie` clients and the host.
+//!
+//! Every frame is `[u32 big-endian length][u8 kind][payload]`, where `length` counts the kind
+//! byte and the payload and may not exceed [`MAX_FRAME`]. Kinds:
+//! - `1` [`Frame::Request`]: a client's [`Request`] as JSON,
+//! - `2` [`Frame::Reply`]: the host's [`Reply`] as JSON,
+//! - `3` [`Frame::Data`]: raw terminal bytes (output to an attached client, input from it).
+//!
+//! Control messages (resize, pause, kill) never share a frame with terminal bytes, so a
+//! stream of output can never be mistaken for a command. [`encode`] and [`decode`] are the
+//! only functions that turn frames into bytes and back; [`FrameCodec`] wraps them for tokio.
+//!
+//! A connection starts with [`Request::Hello`]; the host answers [`Reply::Hello`] or, when the
+//! versions differ, [`Reply::Error`] with [`ErrorKind::Version`] and closes.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Bumped on any incompatible change to [`Request`] or [`Reply`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame accepted or produced (kind byte + payload).
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Largest terminal-bytes payload sent in one [`Frame::Data`].
+pub const MAX_DATA: usize = 64 * 1024;
+
+const KIND_REQUEST: u8 = 1;
+const KIND_REPLY: u8 = 2;
+const KIND_DATA: u8 = 3;
+
+/// One frame on the socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Request(Request),
+    Reply(Reply),
+    Data(Bytes),
+}
+
+/// How to start a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSession {
+    pub name: String,
+    /// Program and arguments; empty means the user's shell.
+    pub command: Vec<String>,
+    /// Working directory; `None` means the client's.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment for the session (on top of the host's, minus secrets).
+    pub env: Vec<(String, String)>,
+    /// Initial size; `None` uses the host's configured default.
+    pub size: Option<(u16, u16)>,
+}
+
+/// A client's request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// First message of every connection.
+    Hello {
+        version: u32,
+    },
+    New(NewSession),
+    List,
+    /// Writes each chunk to the session's terminal as a separate write, with the host's
+    /// enter delay between chunks (so an Enter is never glued to pasted text).
+    Input {
+        name: String,
+        chunks: Vec<Vec<u8>>,
+    },
+    Screen {
+        name: String,
+        ansi: bool,
+    },
+    Tail {
+        name: String,
+        lines: usize,
+    },
+    /// Switches this connection to attach mode: then [`Frame::Data`] flows both ways.
+    Attach {
+        name: String,
+        cols: u16,
+        rows: u16,
+    },
+    /// In attach mode: this client's terminal size changed.
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
+    /// In attach mode: leave; the host answers [`Reply::Detached`].
+    Detach,
+    Pause {
+        name: String,
+    },
+    Resume {
+        name: String,
+    },
+    Kill {
+        name: String,
+        force: bool,
+    },
+    Rm {
+        name: String,
+    },
+    Revive {
+        name: String,
+    },
+    /// Waits until the session has exited (bounded by `timeout_ms`), then answers its info.
+    Wait {
+        name: String,
+        timeout_ms: u64,
+    },
+}
+
+/// Lifecycle state of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SessionState {
+    Running,
+    Paused,
+    Exited {
+        code: Option<u32>,
+        signal: Option<String>,
+    },
+    /// It was running when the host went away; `walkie revive` starts it again.
+    Lost,
+}
+
+impl SessionState {
+    pub fn label(&self) -> String {
+        match self {
+            SessionState::Running => "running".into(),
+            SessionState::Paused => "paused".into(),
+            SessionState::Exited {
+                signal: Some(s), ..
+            } => format!("exited ({s})"),
+            SessionState::Exited { code, .. } => {
+                format!(
+                    "exited ({})",
+                    code.map(|c| c.to_string()).unwrap_or_else(|| "?".into())
+                )
+            }
+            SessionState::Lost => "lost".into(),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, SessionState::Running | SessionState::Paused)
+    }
+}
+
+/// What `ls` shows about a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub name: String,
+    #[serde(flatten)]
+    pub state: SessionState,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub pid: Option<u32>,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
+    /// Milliseconds since the session last printed anything (or since it started).
+    pub idle_ms: Option<u64>,
+    pub cols: u16,
+    pub rows: u16,
+    /// Clients attached right now.
+    pub clients: usize,
+}
+
+/// Errors a client can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Protocol versions differ: client and host are different walkie builds.
+    Version,
+    /// The frame or request was not understood.
+    BadRequest,
+    NoSuchSession,
+    NameTaken,
+    BadName,
+    /// The session is not running (exited or lost) and cannot take this request.
+    NotRunning,
+    /// The session is still running and cannot take this request (e.g. `rm`).
+    StillRunning,
+    /// The command could not be started.
+    Spawn,
+    /// The peer's uid is not the host's.
+    PermissionDenied,
+    Timeout,
+    /// Anything else inside the host (disk full, database error).
+    Internal,
+}
+
+/// The host's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Hello {
+        version: u32,
+        pid: u32,
+    },
+    Ok,
+    Created {
+        name: String,
+    },
+    Sessions {
+        sessions: Vec<SessionInfo>,
+    },
+    Text {
+        text: String,
+    },
+    Info {
+        session: SessionInfo,
+    },
+    /// Attach mode started; a repaint of the current screen follows as [`Frame::Data`].
+    Attached {
+        session: SessionInfo,
+    },
+    /// In attach mode: the session ended.
+    Exited {
+        state: SessionState,
+    },
+    Detached,
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
+}
+
+/// Failures to read a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {0} bytes is over the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+    #[error("empty frame")]
+    Empty,
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Appends one frame to `dst`.
+pub fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+    let (kind, payload): (u8, Bytes) = match frame {
+        Frame::Request(r) => (
+            KIND_REQUEST,
+            serde_json::to_vec(r)
+                .map_err(|e| FrameError::Malformed(e.to_string()))?
+                .into(),
+        ),
+        Frame::Reply(r) => (
+            KIND_REPLY,
+            serde_json::to_vec(r)
+                .map_err(|e| FrameError::Malformed(e.to_string()))?
+                .into(),
+        ),
+        Frame::Data(b) => (KIND_DATA, b.clone()),
+    };
+    let len = payload.len() + 1;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    dst.reserve(4 + len);
+    dst.put_u32(len as u32);
+    dst.put_u8(kind);
+    dst.extend_from_slice(&payload);
+    Ok(())
+}
+
+/// Takes one whole frame off the front of `src`, or `Ok(None)` if more bytes are needed.
+/// An oversized length is rejected before its payload is read.
+pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+    if src.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if src.len() < 4 + len {
+        src.reserve(4 + len - src.len());
+        return Ok(None);
+    }
+    src.advance(4);
+    let kind = src.get_u8();
+    let payload = src.split_to(len - 1).freeze();
+    let frame = match kind {
+        KIND_REQUEST => Frame::Request(
+            serde_json::from_slice(&payload).map_err(|e| FrameError::Malformed(e.to_string()))?,
+        ),
+        KIND_REPLY => Frame::Reply(
+            serde_json::from_slice(&payload).map_err(|e| FrameError::Malformed(e.to_string()))?,
+        ),
+        KIND_DATA => Frame::Data(payload),
+        other => return Err(FrameError::UnknownKind(other)),
+    };
+    Ok(Some(frame))
+}
+
+/// tokio codec over [`encode`] / [`decode`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FrameCodec;
+
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        decode(src)
+    }
+}
+
+impl tokio_util::codec::Encoder<Frame> for FrameCodec {
+    type Error = FrameError;
+    fn encode(&mut self, item: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        encode(&item, dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(frame: Frame) {
+        let mut buf = BytesMut::new();
+        encode(&frame, &mut buf).unwrap();
+        // Byte by byte: a partial frame must never decode.
+        let bytes = buf.clone();
+        let mut partial = BytesMut::new();
+        for (i, b) in bytes.iter().enumerate() {
+            partial.put_u8(*b);
+            let got = decode(&mut partial).unwrap();
+            if i + 1 < bytes.len() {
+                assert!(got.is_none());
+            } else {
+                assert_eq!(got, Some(frame.clone()));
+            }
+        }
+        assert!(partial.is_empty());
+    }
+
+    fn info() -> SessionInfo {
+        SessionInfo {
+            name: "backend".into(),
+            state: SessionState::Exited {
+                code: Some(3),
+                signal: None,
+            },
+            command: vec!["bash".into(), "-l".into()],
+            cwd: "/tmp".into(),
+            pid: Some(42),
+            created_ms: 1,
+            idle_ms: Some(2),
+            cols: 80,
+            rows: 24,
+            clients: 1,
+        }
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        let n = || "s1".to_string();
+        for r in [
+            Request::Hello { version: 1 },
+            Request::New(NewSession {
+                name: n(),
+                command: vec!["bash".into()],
+                cwd: Some("/tmp".into()),
+                env: vec![("A".into(), "b".into())],
+                size: Some((80, 24)),
+            }),
+            Request::List,
+            Request::Input {
+                name: n(),
+                chunks: vec![b"hi".to_vec(), b"\r".to_vec()],
+            },
+            Request::Screen {
+                name: n(),
+                ansi: true,
+            },
+            Request::Tail {
+                name: n(),
+                lines: 5,
+            },
+            Request::Attach {
+                name: n(),
+                cols: 80,
+                rows: 24,
+            },
+            Request::Resize {
+                cols: 100,
+                rows: 30,
+            },
+            Request::Detach,
+            Request::Pause { name: n() },
+            Request::Resume { name: n() },
+            Request::Kill {
+                name: n(),
+                force: true,
+            },
+            Request::Rm { name: n() },
+            Request::Revive { name: n() },
+            Request::Wait {
+                name: n(),
+                timeout_ms: 10,
+            },
+        ] {
+            round_trip(Frame::Request(r));
+        }
+    }
+
+    #[test]
+    fn every_reply_round_trips() {
+        for r in [
+            Reply::Hello { version: 1, pid: 7 },
+            Reply::Ok,
+            Reply::Created { name: "a".into() },
+            Reply::Sessions {
+                sessions: vec![
+                    info(),
+                    SessionInfo {
+                        state: SessionState::Lost,
+                        ..info()
+                    },
+                ],
+            },
+            Reply::Text {
+                text: "x\ny".into(),
+            },
+            Reply::Info { session: info() },
+            Reply::Attached { session: info() },
+            Reply::Exited {
+                state: SessionState::Exited {
+                    code: None,
+                    signal: Some("Killed".into()),
+                },
+            },
+            Reply::Detached,
+            Reply::Error {
+                kind: ErrorKind::NoSuchSession,
+                message: "no session x".into(),
+            },
+        ] {
+            round_trip(Frame::Reply(r));
+        }
+    }
+
+    #[test]
+    fn data_round_trips_binary() {
+        round_trip(Frame::Data(Bytes::from_static(b"\x1b[2J\x00\xff")));
+        round_trip(Frame::Data(Bytes::new()));
+    }
+
+    #[test]
+    fn oversized_and_malformed_frames_are_errors() {
+        let mut b = BytesMut::new();
+        b.put_u32((MAX_FRAME + 1) as u32);
+        assert!(matches!(decode(&mut b), Err(FrameError::TooLarge(_))));
+        let mut b = BytesMut::new();
+        b.put_u32(3);
+        b.put_u8(KIND_REQUEST);
+        b.extend_from_slice(b"{x");
+        assert!(matches!(decode(&mut b), Err(FrameError::Malformed(_))));
+        let mut b = BytesMut::new();
+        b.put_u32(1);
+        b.put_u8(9);
+        assert!(matches!(decode(&mut b), Err(FrameError::UnknownKind(9))));
+        let mut b = BytesMut::new();
+        b.put_u32(0);
+        assert!(matches!(decode(&mut b), Err(FrameError::Empty)));
+        let big = Frame::Data(Bytes::from(vec![0u8; MAX_FRAME]));
+        assert!(matches!(
+            encode(&big, &mut BytesMut::new()),
+            Err(FrameError::TooLarge(_))
+        ));
+    }
+}

@@ -1,0 +1,546 @@
+//! One live session: a command in a real PTY.
+//!
+//! Threads per session (all blocking I/O stays off the async runtime):
+//! - the **reader** reads the PTY master, feeds the terminal emulator and the byte-capped
+//!   scrollback, and offers each chunk to every subscriber's bounded queue with `try_send`:
+//!   a subscriber whose queue is full is dropped (it resubscribes and gets a repaint), so no
+//!   consumer can ever block the agent's output;
+//! - the **waiter** owns the child and records how it exited;
+//! - the **writer** owns the PTY writer, so a program that stops reading input can never
+//!   block the host; input sent while paused is held and delivered on resume.
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use portable_pty::{CommandBuilder, MasterPty, PtySize};
+use tokio::sync::{mpsc, watch};
+
+use crate::name::SessionName;
+use crate::protocol::{SessionInfo, SessionState};
+use crate::scrollback::Scrollback;
+
+/// What a subscriber receives.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Output(Bytes),
+    Exited(SessionState),
+}
+
+/// Settings every session gets from the host.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub scrollback_bytes: usize,
+    pub subscriber_queue: usize,
+    pub enter_delay: Duration,
+    pub term: String,
+    /// Environment variable names removed from the session's environment.
+    pub secret_env: Vec<String>,
+    /// The host socket, exported as `WALKIE_SOCKET`.
+    pub socket: PathBuf,
+}
+
+/// A fully specified session start.
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    pub name: SessionName,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(String),
+    #[error("cannot start {command:?} in {cwd}: {message}")]
+    Command {
+        command: Vec<String>,
+        cwd: String,
+        message: String,
+    },
+}
+
+enum WriterOp {
+    Write(Vec<u8>),
+    Gap(Duration),
+}
+
+struct Subscriber {
+    id: u64,
+    tx: mpsc::Sender<Event>,
+    /// Attached terminals answer terminal queries themselves; watchers do not.
+    terminal: bool,
+}
+
+struct Shared {
+    parser: vt100::Parser,
+    scrollback: Scrollback,
+    subscribers: Vec<Subscriber>,
+    last_output: Instant,
+    paused: bool,
+    pending_input: Vec<WriterOp>,
+    state: SessionState,
+    cols: u16,
+    rows: u16,
+}
+
+/// A running (or finished but not yet removed) session.
+pub struct Session {
+    pub name: SessionName,
+    pub spawn: Spawn,
+    pub pid: u32,
+    created_ms: u64,
+    settings: SessionSettings,
+    master: Mutex<Box<dyn MasterPty + Send>>,
+    writer_tx: std_mpsc::Sender<WriterOp>,
+    shared: Mutex<Shared>,
+    exit_rx: watch::Receiver<Option<SessionState>>,
+    next_sub: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn nz(v: u16) -> NonZeroU16 {
+    NonZeroU16::new(v.max(1)).unwrap_or(NonZeroU16::MIN)
+}
+
+impl Session {
+    /// Starts the command in a new PTY and the session's threads.
+    /// `on_exit` runs on the waiter thread once the child has exited.
+    pub fn start(
+        spawn: Spawn,
+        settings: SessionSettings,
+        on_exit: impl FnOnce(SessionState) + Send + 'static,
+    ) -> Result<Arc<Session>, SpawnError> {
+        let pty = portable_pty::native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows: spawn.rows,
+                cols: spawn.cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let mut cmd = if spawn.command.is_empty() {
+            CommandBuilder::new_default_prog()
+        } else {
+            let mut c = CommandBuilder::new(&spawn.command[0]);
+            c.args(&spawn.command[1..]);
+            c
+        };
+        cmd.cwd(&spawn.cwd);
+        for k in &settings.secret_env {
+            cmd.env_remove(k);
+        }
+        // Host-internal variables that make no sense inside a session.
+        cmd.env_remove("RUST_LOG");
+        cmd.env("TERM", &settings.term);
+        for (k, v) in &spawn.env {
+            if !settings.secret_env.iter().any(|s| s == k) {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("WALKIE_SESSION", spawn.name.as_str());
+        cmd.env("WALKIE_SOCKET", &settings.socket);
+        let cwd_err = |message: String| SpawnError::Command {
+            command: spawn.command.clone(),
+            cwd: spawn.cwd.display().to_string(),
+            message,
+        };
+        if !spawn.cwd.is_dir() {
+            return Err(cwd_err("the working directory does not exist".into()));
+        }
+        let mut child = pair
+            .slave
+            .spawn_command(cmd)
+            .map_err(|e| cwd_err(format!("{e:#}")))?;
+        // Keeping the slave open here would hide the child's exit: EOF only comes once every
+        // slave fd is closed.
+        drop(pair.slave);
+        let pid = child.process_id().unwrap_or(0);
+        let mut reader = pair
+            .master
+            .try_clone_reader()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let mut writer = pair
+            .master
+            .take_writer()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (writer_tx, writer_rx) = std_mpsc::channel::<WriterOp>();
+        let session = Arc::new(Session {
+            name: spawn.name.clone(),
+            pid,
+            created_ms: now_ms(),
+            master: Mutex::new(pair.master),
+            writer_tx,
+            shared: Mutex::new(Shared {
+                parser: vt100::Parser::new(nz(spawn.rows), nz(spawn.cols), 0),
+                scrollback: Scrollback::new(settings.scrollback_bytes),
+                subscribers: Vec::new(),
+                last_output: Instant::now(),
+                paused: false,
+                pending_input: Vec::new(),
+                state: SessionState::Running,
+                cols: spawn.cols,
+                rows: spawn.rows,
+            }),
+            settings,
+            exit_rx,
+            next_sub: AtomicU64::new(1),
+            spawn,
+        });
+
+        let name = session.name.to_string();
+        std::thread::Builder::new()
+            .name(format!("pty-writer-{name}"))
+            .spawn(move || {
+                while let Ok(op) = writer_rx.recv() {
+                    match op {
+                        WriterOp::Write(b) => {
+                            if writer.write_all(&b).and_then(|_| writer.flush()).is_err() {
+                                break;
+                            }
+                        }
+                        WriterOp::Gap(d) => std::thread::sleep(d),
+                    }
+                }
+            })
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+
+        // Dropped by the reader at EOF, so that the waiter can let the last output through
+        // before announcing the exit.
+        let (reader_done_tx, reader_done_rx) = std_mpsc::channel::<()>();
+        let weak = Arc::downgrade(&session);
+        std::thread::Builder::new()
+            .name(format!("pty-reader-{name}"))
+            .spawn(move || {
+                let _done = reader_done_tx;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let Some(s) = weak.upgrade() else { break };
+                    s.on_output(&buf[..n]);
+                }
+            })
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+
+        let weak = Arc::downgrade(&session);
+        std::thread::Builder::new()
+            .name(format!("pty-waiter-{name}"))
+            .spawn(move || {
+                let state = match child.wait() {
+                    Ok(st) => SessionState::Exited {
+                        code: if st.signal().is_some() {
+                            None
+                        } else {
+                            Some(st.exit_code())
+                        },
+                        signal: st.signal().map(str::to_string),
+                    },
+                    Err(e) => SessionState::Exited {
+                        code: None,
+                        signal: Some(format!("wait failed: {e}")),
+                    },
+                };
+                // A background grandchild may hold the PTY open forever: bound the wait.
+                let _ = reader_done_rx.recv_timeout(Duration::from_millis(500));
+                if let Some(s) = weak.upgrade() {
+                    s.on_exit(state.clone());
+                }
+                let _ = exit_tx.send(Some(state.clone()));
+                on_exit(state);
+            })
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        Ok(session)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic while holding the lock would poison it; the data (a screen and a byte ring)
+        // is still usable, and the host must keep serving.
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn on_output(&self, data: &[u8]) {
+        let bytes = Bytes::copy_from_slice(data);
+        let mut sh = self.lock();
+        sh.parser.process(data);
+        sh.scrollback.push(data);
+        sh.last_output = Instant::now();
+        let mut any_terminal = false;
+        sh.subscribers.retain(|sub| {
+            // Full: the subscriber is too slow; drop it rather than wait. Its receiver sees
+            // the channel close and repaints from the emulator.
+            let keep = sub.tx.try_send(Event::Output(bytes.clone())).is_ok();
+            any_terminal |= keep && sub.terminal;
+            keep
+        });
+        if !any_terminal {
+            // No real terminal is attached to answer queries; programs that ask for the cursor
+            // position (many TUIs do at start) would otherwise wait forever.
+            let answers = terminal_answers(data, sh.parser.screen());
+            if !answers.is_empty() && !sh.paused {
+                let _ = self.writer_tx.send(WriterOp::Write(answers));
+            }
+        }
+    }
+
+    fn on_exit(&self, state: SessionState) {
+        let mut sh = self.lock();
+        sh.state = state.clone();
+        sh.paused = false;
+        sh.pending_input.clear();
+        for sub in sh.subscribers.drain(..) {
+            let _ = sub.tx.try_send(Event::Exited(state.clone()));
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> SessionState {
+        self.lock().state.clone()
+    }
+
+    /// A watch that turns `Some` when the child has exited.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<SessionState>> {
+        self.exit_rx.clone()
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        let sh = self.lock();
+        let clients = sh.subscribers.iter().filter(|s| s.terminal).count();
+        SessionInfo {
+            name: self.name.to_string(),
+            state: sh.state.clone(),
+            command: self.spawn.command.clone(),
+            cwd: self.spawn.cwd.clone(),
+            pid: Some(self.pid),
+            created_ms: self.created_ms,
+            idle_ms: Some(sh.last_output.elapsed().as_millis() as u64),
+            cols: sh.cols,
+            rows: sh.rows,
+            clients,
+        }
+    }
+
+    /// The screen as plain text (`ansi = false`) or with attributes.
+    pub fn screen(&self, ansi: bool) -> String {
+        let sh = self.lock();
+        if ansi {
+            sh.parser.screen().contents_formatted()
+        } else {
+            sh.parser.screen().contents()
+        }
+    }
+
+    pub fn tail(&self, lines: usize) -> String {
+        let sh = self.lock();
+        sh.scrollback.tail_text(lines, sh.cols)
+    }
+
+    /// Bytes kept in scrollback right now.
+    pub fn scrollback_len(&self) -> usize {
+        self.lock().scrollback.len()
+    }
+
+    /// Registers a subscriber and returns, atomically with it, the bytes that repaint the
+    /// current screen on a real terminal (so no output falls between repaint and stream).
+    pub fn subscribe(&self, terminal: bool) -> (Bytes, SessionState, mpsc::Receiver<Event>, u64) {
+        let (tx, rx) = mpsc::channel(self.settings.subscriber_queue);
+        let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
+        let mut sh = self.lock();
+        let screen = sh.parser.screen();
+        let mut repaint = b"\x1b[0m\x1b[H\x1b[2J".to_vec();
+        repaint.extend_from_slice(screen.state_formatted().as_bytes());
+        let state = sh.state.clone();
+        if state.is_live() {
+            sh.subscribers.push(Subscriber { id, tx, terminal });
+        }
+        (Bytes::from(repaint), state, rx, id)
+    }
+
+    pub fn unsubscribe(&self, id: u64) {
+        self.lock().subscribers.retain(|s| s.id != id);
+    }
+
+    /// Types `chunks` into the terminal, each a separate write with the enter delay between.
+    /// While paused, the input is held and delivered on resume.
+    pub fn input(&self, chunks: Vec<Vec<u8>>) -> Result<(), SessionState> {
+        let mut sh = self.lock();
+        if !sh.state.is_live() {
+            return Err(sh.state.clone());
+        }
+        let n = chunks.len();
+        let mut ops = Vec::with_capacity(n * 2);
+        for (i, c) in chunks.into_iter().enumerate() {
+            ops.push(WriterOp::Write(c));
+            if i + 1 < n {
+                ops.push(WriterOp::Gap(self.settings.enter_delay));
+            }
+        }
+        if sh.paused {
+            sh.pending_input.extend(ops);
+        } else {
+            for op in ops {
+                let _ = self.writer_tx.send(op);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resizes the PTY (the program gets SIGWINCH) and the emulator.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let (cols, rows) = (cols.clamp(2, 1000), rows.clamp(1, 1000));
+        let mut sh = self.lock();
+        if (sh.cols, sh.rows) == (cols, rows) {
+            return;
+        }
+        sh.cols = cols;
+        sh.rows = rows;
+        sh.parser.screen_mut().set_size(nz(rows), nz(cols));
+        drop(sh);
+        let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = master.resize(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        }) {
+            tracing::warn!(session = %self.name, "resize failed: {e}");
+        }
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        let sh = self.lock();
+        (sh.cols, sh.rows)
+    }
+
+    /// Process groups to signal: the session leader's and the terminal's foreground group
+    /// (a shell runs each job in its own group).
+    fn groups(&self) -> Vec<Pid> {
+        let mut v = vec![Pid::from_raw(self.pid as i32)];
+        let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(fg) = master.process_group_leader() {
+            if fg > 0 && fg != self.pid as i32 {
+                v.push(Pid::from_raw(fg));
+            }
+        }
+        v
+    }
+
+    fn signal(&self, sig: Signal) {
+        for g in self.groups() {
+            if let Err(e) = killpg(g, sig) {
+                tracing::debug!(session = %self.name, "killpg({g}, {sig}) failed: {e}");
+            }
+        }
+    }
+
+    pub fn pause(&self) -> Result<(), SessionState> {
+        let mut sh = self.lock();
+        match sh.state {
+            SessionState::Running => {}
+            SessionState::Paused => return Ok(()),
+            ref other => return Err(other.clone()),
+        }
+        sh.paused = true;
+        sh.state = SessionState::Paused;
+        drop(sh);
+        self.signal(Signal::SIGSTOP);
+        Ok(())
+    }
+
+    pub fn resume(&self) -> Result<(), SessionState> {
+        let mut sh = self.lock();
+        match sh.state {
+            SessionState::Paused => {}
+            SessionState::Running => return Ok(()),
+            ref other => return Err(other.clone()),
+        }
+        sh.paused = false;
+        sh.state = SessionState::Running;
+        let pending = std::mem::take(&mut sh.pending_input);
+        drop(sh);
+        self.signal(Signal::SIGCONT);
+        for op in pending {
+            let _ = self.writer_tx.send(op);
+        }
+        Ok(())
+    }
+
+    /// Asks the session to end: SIGHUP and SIGTERM (interactive shells ignore SIGTERM but
+    /// leave on SIGHUP, as when a terminal closes), or SIGKILL when `force`.
+    pub fn terminate(&self, force: bool) {
+        if !self.state().is_live() {
+            return;
+        }
+        if force {
+            self.signal(Signal::SIGKILL);
+            return;
+        }
+        self.signal(Signal::SIGHUP);
+        self.signal(Signal::SIGTERM);
+        // A stopped process cannot act on SIGTERM until continued.
+        self.signal(Signal::SIGCONT);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.lock().state.is_live() {
+            self.signal(Signal::SIGKILL);
+        }
+    }
+}
+
+/// Answers to terminal queries found in `data`: cursor position (`CSI 6 n`), status
+/// (`CSI 5 n`) and primary device attributes (`CSI c`), as a VT220-class terminal would.
+fn terminal_answers(data: &[u8], screen: &vt100::Screen) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 2 < data.len() + 1 {
+        if data[i] == 0x1b && data.get(i + 1) == Some(&b'[') {
+            let rest = &data[i + 2..];
+            if rest.starts_with(b"6n") {
+                let (r, c) = screen.cursor_position();
+                out.extend_from_slice(format!("\x1b[{};{}R", r + 1, c + 1).as_bytes());
+            } else if rest.starts_with(b"5n") {
+                out.extend_from_slice(b"\x1b[0n");
+            } else if rest.starts_with(b"c") || rest.starts_with(b"0c") {
+                out.extend_from_slice(b"\x1b[?62;22c");
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_queries() {
+        let p = vt100::Parser::new(nz(24), nz(80), 0);
+        assert_eq!(terminal_answers(b"ab\x1b[6n", p.screen()), b"\x1b[1;1R");
+        assert_eq!(terminal_answers(b"\x1b[c", p.screen()), b"\x1b[?62;22c");
+        assert!(terminal_answers(b"\x1b[31mred", p.screen()).is_empty());
+    }
+}

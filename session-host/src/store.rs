@@ -1,0 +1,237 @@
+//! Session records in SQLite (sqlx, WAL, embedded migrations).
+//!
+//! The host writes a record when a session starts and whenever its state changes. At start the
+//! host marks every record still `running` or `paused` as `lost`: its processes died with the
+//! previous host, but its command and cwd are kept for `walkie revive`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use crate::protocol::{SessionInfo, SessionState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the session database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("session database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("session database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub name: String,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub cols: u16,
+    pub rows: u16,
+    pub created_ms: u64,
+    pub state: SessionState,
+    pub pid: Option<u32>,
+}
+
+impl Record {
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            name: self.name.clone(),
+            state: self.state.clone(),
+            command: self.command.clone(),
+            cwd: self.cwd.clone(),
+            pid: self.pid,
+            created_ms: self.created_ms,
+            idle_ms: None,
+            cols: self.cols,
+            rows: self.rows,
+            clients: 0,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn state_parts(s: &SessionState) -> (&'static str, Option<i64>, Option<String>) {
+    match s {
+        SessionState::Running => ("running", None, None),
+        SessionState::Paused => ("paused", None, None),
+        SessionState::Exited { code, signal } => ("exited", code.map(i64::from), signal.clone()),
+        SessionState::Lost => ("lost", None, None),
+    }
+}
+
+impl Store {
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|source| StoreError::Open {
+                path: path.into(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.into(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Marks what the previous host left running as lost; returns every record.
+    pub async fn recover(&self) -> Result<Vec<Record>, StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET state = 'lost', pid = NULL WHERE state IN ('running', 'paused')",
+        )
+        .execute(&self.pool)
+        .await?;
+        self.all().await
+    }
+
+    pub async fn all(&self) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal FROM sessions ORDER BY created_ms",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let state: String = r.try_get("state")?;
+            let code: Option<i64> = r.try_get("exit_code")?;
+            let signal: Option<String> = r.try_get("exit_signal")?;
+            let state = match state.as_str() {
+                "running" => SessionState::Running,
+                "paused" => SessionState::Paused,
+                "exited" => SessionState::Exited {
+                    code: code.map(|c| c as u32),
+                    signal,
+                },
+                _ => SessionState::Lost,
+            };
+            let command: String = r.try_get("command")?;
+            let env: String = r.try_get("env")?;
+            let cwd: String = r.try_get("cwd")?;
+            out.push(Record {
+                name: r.try_get("name")?,
+                command: serde_json::from_str(&command).unwrap_or_default(),
+                cwd: cwd.into(),
+                env: serde_json::from_str(&env).unwrap_or_default(),
+                cols: r.try_get::<i64, _>("cols")? as u16,
+                rows: r.try_get::<i64, _>("rows")? as u16,
+                created_ms: r.try_get::<i64, _>("created_ms")? as u64,
+                state,
+                pid: r.try_get::<Option<i64>, _>("pid")?.map(|p| p as u32),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces a record.
+    pub async fn put(&self, r: &Record) -> Result<(), StoreError> {
+        let (state, code, signal) = state_parts(&r.state);
+        sqlx::query(
+            "INSERT OR REPLACE INTO sessions (name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.name)
+        .bind(serde_json::to_string(&r.command).unwrap_or_else(|_| "[]".into()))
+        .bind(r.cwd.to_string_lossy().into_owned())
+        .bind(serde_json::to_string(&r.env).unwrap_or_else(|_| "[]".into()))
+        .bind(i64::from(r.cols))
+        .bind(i64::from(r.rows))
+        .bind(r.created_ms as i64)
+        .bind(state)
+        .bind(r.pid.map(i64::from))
+        .bind(code)
+        .bind(signal)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_state(&self, name: &str, s: &SessionState) -> Result<(), StoreError> {
+        let (state, code, signal) = state_parts(s);
+        sqlx::query("UPDATE sessions SET state = ?, exit_code = ?, exit_signal = ? WHERE name = ?")
+            .bind(state)
+            .bind(code)
+            .bind(signal)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_survive_reopen_as_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("host.db");
+        let s = Store::open(&db).await.unwrap();
+        let rec = Record {
+            name: "a".into(),
+            command: vec!["bash".into()],
+            cwd: "/tmp".into(),
+            env: vec![("K".into(), "V".into())],
+            cols: 80,
+            rows: 24,
+            created_ms: 5,
+            state: SessionState::Running,
+            pid: Some(9),
+        };
+        s.put(&rec).await.unwrap();
+        s.put(&Record {
+            name: "b".into(),
+            state: SessionState::Exited {
+                code: Some(2),
+                signal: None,
+            },
+            created_ms: 6,
+            ..rec.clone()
+        })
+        .await
+        .unwrap();
+        s.close().await;
+        let s = Store::open(&db).await.unwrap();
+        let all = s.recover().await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].state, SessionState::Lost);
+        assert_eq!(all[0].pid, None);
+        assert_eq!(all[0].env, rec.env);
+        assert_eq!(
+            all[1].state,
+            SessionState::Exited {
+                code: Some(2),
+                signal: None
+            }
+        );
+        s.remove("a").await.unwrap();
+        assert_eq!(s.all().await.unwrap().len(), 1);
+    }
+}
