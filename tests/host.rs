@@ -1,1 +1,614 @@
+//! Integration tests of the session host: the real `walkie` binary, real PTYs, real programs.
 
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use support::host::{block_on, proc_state, wait_for, TestHost};
+use support::term::Term;
+use walkie_session_host::client::{Client, ClientError};
+use walkie_session_host::protocol::{
+    decode, encode, ErrorKind, Frame, Reply, Request, SessionState, MAX_FRAME,
+};
+
+fn bash(h: &TestHost, name: &str) {
+    let out = h.ok(&["new", name, "--", "bash", "--norc", "--noprofile"]);
+    assert_eq!(out.trim(), name);
+    h.wait_screen(name, "a bash prompt", |s| {
+        s.contains('$') || s.contains('#')
+    });
+}
+
+#[test]
+fn new_ls_send_screen_tail() {
+    let h = TestHost::start();
+    bash(&h, "work");
+    h.ok(&["send", "work", "echo", "hello-$((40+2))"]);
+    h.wait_screen("work", "the echo", |s| s.contains("hello-42"));
+    h.ok(&[
+        "send",
+        "work",
+        "for i in $(seq 1 50); do echo line-$i; done",
+    ]);
+    h.wait_screen("work", "the loop", |s| s.contains("line-50"));
+    let tail = h.ok(&["tail", "work", "-n", "4"]);
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 4, "{tail}");
+    assert_eq!(&lines[..3], &["line-48", "line-49", "line-50"], "{tail}");
+
+    let ls = h.ok(&["ls"]);
+    assert!(ls.starts_with("NAME"), "{ls}");
+    assert!(
+        ls.contains("work") && ls.contains("running") && ls.contains("bash --norc"),
+        "{ls}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&h.ok(&["ls", "--json"])).unwrap();
+    let s = &json[0];
+    assert_eq!(s["name"], "work");
+    assert_eq!(s["state"], "running");
+    assert!(s["pid"].as_u64().unwrap() > 1);
+    assert_eq!(s["cols"], 120);
+    assert!(s["idle_ms"].is_u64());
+
+    // Screen with attributes keeps escape sequences.
+    h.ok(&["send", "work", "printf '\\033[1;31mRED\\033[0m\\n'"]);
+    h.wait_screen("work", "RED", |s| s.lines().any(|l| l == "RED"));
+    let ansi = h.ok(&["screen", "work", "--ansi"]);
+    assert!(ansi.contains("\x1b["), "no escapes in --ansi output");
+    let plain = h.ok(&["screen", "work"]);
+    assert!(!plain.contains('\x1b'));
+}
+
+#[test]
+fn send_text_and_enter_are_separate_writes_and_keys_work() {
+    let h = TestHost::start();
+    // A reader that reports each read() it gets: the text and the Enter must arrive apart.
+    let script = r#"import os,sys,tty
+tty.setraw(0)
+print("ready", flush=True)
+while True:
+    b = os.read(0, 1024)
+    sys.stdout.write("got %r\r\n" % b); sys.stdout.flush()
+    if b == b"\x03": break
+"#;
+    h.ok(&["new", "raw", "--", "python3", "-c", script]);
+    h.wait_screen("raw", "ready", |s| s.contains("ready"));
+    h.ok(&["send", "raw", "make", "test"]);
+    h.wait_screen("raw", "both reads", |s| {
+        s.contains("got b'make test'") && s.contains("got b'\\r'")
+    });
+    h.ok(&["send", "raw", "--keys", "Up", "Escape"]);
+    h.wait_screen("raw", "keys", |s| s.contains("got b'\\x1b[A'"));
+    h.ok(&["send", "raw", "--no-enter", "abc"]);
+    // (The Escape before may arrive in the same read: only the missing Enter matters.)
+    h.wait_screen("raw", "no enter", |s| s.contains("abc'"));
+    assert!(!h.screen("raw").contains("abc\\r"));
+    h.ok(&["send", "raw", "--keys", "C-c"]);
+    let info = h.wait_exit("raw");
+    assert_eq!(
+        info.state,
+        SessionState::Exited {
+            code: Some(0),
+            signal: None
+        }
+    );
+    let bad = h.run(&["send", "raw", "--keys", "Hyperspace"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key"));
+}
+
+#[test]
+fn full_screen_program_renders() {
+    let h = TestHost::start();
+    let file = h.dir.path().join("notes.txt");
+    let text: String = (1..=200).map(|i| format!("row number {i}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    h.ok(&["new", "pager", "--", "less", support::host::path_str(&file)]);
+    let screen = h.wait_screen("pager", "less showing the file", |s| {
+        s.contains("row number 1\n") && s.contains("row number 39")
+    });
+    // 40 rows: 39 of text and less's prompt line.
+    assert!(!screen.contains("row number 40\n"), "{screen}");
+    h.ok(&["send", "pager", "--keys", "G"]);
+    h.wait_screen("pager", "the end of the file", |s| {
+        s.contains("row number 200") && s.contains("(END)")
+    });
+    h.ok(&["send", "pager", "--keys", "q"]);
+    let info = h.wait_exit("pager");
+    assert!(matches!(
+        info.state,
+        SessionState::Exited { code: Some(0), .. }
+    ));
+}
+
+#[test]
+fn names_are_checked() {
+    let h = TestHost::start();
+    let out = h.run(&["new", "Bad Name", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid session name"));
+    h.ok(&["new", "dup", "--", "sleep", "100"]);
+    let out = h.run(&["new", "dup", "--", "sleep", "100"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    let out = h.run(&["screen", "nope"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no session named \"nope\""));
+    let out = h.run(&["new", "x", "--cwd", "/does/not/exist", "--", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("working directory does not exist"));
+}
+
+#[test]
+fn session_environment_has_no_secrets() {
+    let h = TestHost::start_with(&[
+        ("TELEGRAM_BOT_TOKEN", "123456:SECRET-token"),
+        ("KEEP_ME", "yes"),
+    ]);
+    h.ok(&["new", "env", "--", "sh", "-c", "env | sort; sleep 100"]);
+    let screen = h.wait_screen("env", "env output", |s| s.contains("WALKIE_SESSION"));
+    assert!(screen.contains("WALKIE_SESSION=env"), "{screen}");
+    assert!(
+        screen.contains(&format!("WALKIE_SOCKET={}", h.socket.display())),
+        "{screen}"
+    );
+    assert!(screen.contains("KEEP_ME=yes"), "{screen}");
+    assert!(screen.contains("TERM=xterm-256color"), "{screen}");
+    assert!(!screen.contains("SECRET"), "{screen}");
+    assert!(!h.host_log().contains("SECRET"));
+}
+
+fn child_of(pid: u32) -> u32 {
+    wait_for("a child process", Duration::from_secs(10), || {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|c| c.parse::<u32>().ok())
+    })
+}
+
+#[test]
+fn pause_resume_keeps_input() {
+    let h = TestHost::start();
+    // A line reader with a background child in its process group.
+    h.ok(&[
+        "new",
+        "p",
+        "--",
+        "sh",
+        "-c",
+        "sleep 300 & echo ready; while read l; do echo \"got:$l\"; done",
+    ]);
+    h.wait_screen("p", "ready", |s| s.contains("ready"));
+    let pid = h.info("p").pid.unwrap();
+    let sleep_pid = child_of(pid);
+    h.ok(&["pause", "p"]);
+    wait_for("stopped processes", Duration::from_secs(10), || {
+        (proc_state(sleep_pid) == Some('T') && proc_state(pid) == Some('T')).then_some(())
+    });
+    assert!(h.ok(&["ls"]).contains("paused"));
+    // Typed while paused: kept, not lost, not read yet.
+    h.ok(&["send", "p", "while-paused"]);
+    assert_eq!(proc_state(pid), Some('T'));
+    assert!(!h.screen("p").contains("got:while-paused"));
+    h.ok(&["resume", "p"]);
+    h.wait_screen("p", "input delivered on resume", |s| {
+        s.contains("got:while-paused")
+    });
+    assert!(h.ok(&["ls"]).contains("running"));
+    assert_ne!(proc_state(sleep_pid), Some('T'));
+}
+
+#[test]
+fn pause_resume_of_a_shell_job_keeps_it_in_the_foreground() {
+    let h = TestHost::start();
+    bash(&h, "j");
+    h.ok(&["send", "j", "sleep 300; echo after-sleep"]);
+    let pid = h.info("j").pid.unwrap();
+    let sleep_pid = child_of(pid);
+    h.ok(&["pause", "j"]);
+    wait_for("stopped job and shell", Duration::from_secs(10), || {
+        (proc_state(sleep_pid) == Some('T') && proc_state(pid) == Some('T')).then_some(())
+    });
+    h.ok(&["resume", "j"]);
+    wait_for("running job", Duration::from_secs(10), || {
+        (proc_state(sleep_pid) == Some('S')).then_some(())
+    });
+    // The shell did not see its job stopped: Ctrl-C reaches the job, and the shell goes on.
+    h.ok(&["send", "j", "--keys", "C-c"]);
+    h.wait_screen("j", "prompt after the interrupted job", |s| {
+        s.trim_end().ends_with('#') || s.trim_end().ends_with('$')
+    });
+    assert!(!h.screen("j").contains("Stopped"), "{}", h.screen("j"));
+}
+
+#[test]
+fn kill_and_exit_codes() {
+    let h = TestHost::start();
+    h.ok(&["new", "three", "--", "sh", "-c", "exit 3"]);
+    let info = h.wait_exit("three");
+    assert_eq!(
+        info.state,
+        SessionState::Exited {
+            code: Some(3),
+            signal: None
+        }
+    );
+    assert!(h.ok(&["ls"]).contains("exited (3)"));
+
+    h.ok(&["new", "sleeper", "--", "sleep", "1000"]);
+    let out = h.ok(&["kill", "sleeper"]);
+    assert!(out.contains("exited"), "{out}");
+    assert!(matches!(
+        h.info("sleeper").state,
+        SessionState::Exited {
+            signal: Some(_),
+            ..
+        }
+    ));
+
+    // Ignores SIGTERM and SIGHUP: SIGKILL after the 1 s grace period.
+    h.ok(&[
+        "new",
+        "stubborn",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM HUP; echo armed; while :; do sleep 1; done",
+    ]);
+    h.wait_screen("stubborn", "trap set", |s| s.contains("armed"));
+    let started = std::time::Instant::now();
+    h.ok(&["kill", "stubborn"]);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    match h.info("stubborn").state {
+        SessionState::Exited {
+            signal: Some(s), ..
+        } => assert!(s.contains("Killed") || s.contains('9'), "{s}"),
+        other => panic!("{other:?}"),
+    }
+
+    h.ok(&[
+        "new",
+        "forced",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM HUP; while :; do sleep 1; done",
+    ]);
+    let started = std::time::Instant::now();
+    h.ok(&["kill", "forced", "--force"]);
+    assert!(started.elapsed() < Duration::from_millis(900));
+
+    // Exited records stay until rm; rm of a running one is refused.
+    h.ok(&["new", "alive", "--", "sleep", "100"]);
+    let out = h.run(&["rm", "alive"]);
+    assert_eq!(out.status.code(), Some(4));
+    h.ok(&["rm", "three"]);
+    assert!(!h.ok(&["ls"]).contains("three"));
+    // Input to an exited session is an error that says so.
+    let out = h.run(&["send", "sleeper", "hi"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exited"));
+}
+
+#[test]
+fn attach_type_detach_reattach() {
+    let h = TestHost::start();
+    bash(&h, "a");
+    let mut cmd = h.command();
+    cmd.args(["--no-spawn", "attach", "a"]);
+    let mut t = Term::spawn(&cmd, 100, 30);
+    t.wait_screen("the repaint of the prompt", |s| {
+        s.contains('$') || s.contains('#')
+    });
+    t.type_bytes(b"echo attached-$((6*7))\r");
+    t.wait_screen("typed echo", |s| s.contains("attached-42"));
+    // The session took this client's size.
+    assert_eq!(h.info("a").cols, 100);
+    t.type_bytes(b"\x1cd");
+    assert_eq!(t.wait_exit(), 0);
+    t.wait_screen("the detach message", |s| s.contains("[detached from a]"));
+    assert!(t.is_cooked(), "terminal not restored after detach");
+    // The session still runs; a new attach repaints what was on screen.
+    assert_eq!(h.info("a").state, SessionState::Running);
+    let mut t2 = Term::spawn(&cmd, 100, 30);
+    t2.wait_screen("repaint on reattach", |s| s.contains("attached-42"));
+    t2.type_bytes(b"exit\r");
+    assert_eq!(t2.wait_exit(), 0);
+    t2.wait_screen("exit status", |s| s.contains("[a exited (0)]"));
+
+    // Attaching to an exited session shows its last screen and status.
+    let mut t3 = Term::spawn(&cmd, 100, 30);
+    let s = t3.wait_screen("last screen", |s| s.contains("[a exited (0)]"));
+    assert!(s.contains("attached-42"), "{s}");
+    assert_eq!(t3.wait_exit(), 0);
+}
+
+#[test]
+fn two_clients_and_resize() {
+    let h = TestHost::start();
+    bash(&h, "both");
+    let mut cmd = h.command();
+    cmd.args(["--no-spawn", "attach", "both"]);
+    let mut t1 = Term::spawn(&cmd, 90, 25);
+    t1.wait_screen("prompt in client 1", |s| s.contains('$') || s.contains('#'));
+    let mut t2 = Term::spawn(&cmd, 110, 35);
+    t2.wait_screen("prompt in client 2", |s| s.contains('$') || s.contains('#'));
+    wait_for("size of the newest client", Duration::from_secs(10), || {
+        (h.info("both").cols == 110).then_some(())
+    });
+    t1.type_bytes(b"echo from-one\r");
+    t1.wait_screen("echo in client 1", |s| s.contains("from-one\n"));
+    t2.wait_screen("echo in client 2", |s| s.contains("from-one\n"));
+    // Typing in client 1 makes it the active one: its size wins.
+    t1.type_bytes(b"stty size\r");
+    t1.wait_screen("stty size", |s| s.contains("25 90"));
+    // SIGWINCH in the client resizes the session.
+    t1.resize(132, 43);
+    wait_for("resize", Duration::from_secs(10), || {
+        (h.info("both").cols == 132).then_some(())
+    });
+    t1.type_bytes(b"stty size\r");
+    t1.wait_screen("new size", |s| s.contains("43 132"));
+    assert_eq!(h.info("both").clients, 2);
+    t1.type_bytes(b"\x1cd");
+    t2.type_bytes(b"\x1cd");
+    assert_eq!(t1.wait_exit(), 0);
+    assert_eq!(t2.wait_exit(), 0);
+    wait_for("clients gone", Duration::from_secs(10), || {
+        (h.info("both").clients == 0).then_some(())
+    });
+}
+
+fn raw_connect(h: &TestHost) -> UnixStream {
+    let s = UnixStream::connect(&h.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+fn send_frame(s: &mut UnixStream, f: Frame) {
+    let mut b = bytes::BytesMut::new();
+    encode(&f, &mut b).unwrap();
+    s.write_all(&b).unwrap();
+}
+
+fn read_frame(s: &mut UnixStream) -> Option<Frame> {
+    let mut buf = bytes::BytesMut::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Ok(Some(f)) = decode(&mut buf) {
+            return Some(f);
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn slow_subscriber_never_stalls_the_session() {
+    let h = TestHost::start();
+    h.ok(&[
+        "new",
+        "flood",
+        "--",
+        "sh",
+        "-c",
+        "read go; head -c 100000000 /dev/zero | tr '\\0' x; echo; echo flood-done; sleep 100",
+    ]);
+    // A client that attaches and then never reads a byte.
+    let mut stuck = raw_connect(&h);
+    send_frame(
+        &mut stuck,
+        Frame::Request(Request::Hello {
+            version: walkie_session_host::protocol::PROTOCOL_VERSION,
+        }),
+    );
+    assert!(matches!(
+        read_frame(&mut stuck),
+        Some(Frame::Reply(Reply::Hello { .. }))
+    ));
+    send_frame(
+        &mut stuck,
+        Frame::Request(Request::Attach {
+            name: "flood".into(),
+            cols: 80,
+            rows: 24,
+        }),
+    );
+    h.ok(&["send", "flood", "go"]);
+    let started = std::time::Instant::now();
+    h.wait_screen("flood", "the flood to finish", |s| s.contains("flood-done"));
+    eprintln!(
+        "100 MB through a session with a stuck subscriber: {:?}",
+        started.elapsed()
+    );
+    // The host stays responsive and memory stays bounded by the scrollback cap.
+    assert!(h.ok(&["ls"]).contains("flood"));
+    drop(stuck);
+}
+
+#[test]
+fn malformed_and_oversized_frames_close_only_that_connection() {
+    let h = TestHost::start();
+    h.ok(&["new", "keep", "--", "sleep", "100"]);
+    // Garbage.
+    let mut s = raw_connect(&h);
+    s.write_all(b"\x00\x00\x00\x05\x01{{{{").unwrap();
+    match read_frame(&mut s) {
+        Some(Frame::Reply(Reply::Error { kind, .. })) => assert_eq!(kind, ErrorKind::BadRequest),
+        other => panic!("{other:?}"),
+    }
+    assert!(read_frame(&mut s).is_none(), "connection should be closed");
+    // Oversized length prefix.
+    let mut s = raw_connect(&h);
+    s.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes())
+        .unwrap();
+    match read_frame(&mut s) {
+        Some(Frame::Reply(Reply::Error { message, .. })) => {
+            assert!(message.contains("limit"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A request before the handshake, and a wrong version.
+    let mut s = raw_connect(&h);
+    send_frame(&mut s, Frame::Request(Request::List));
+    assert!(matches!(
+        read_frame(&mut s),
+        Some(Frame::Reply(Reply::Error {
+            kind: ErrorKind::BadRequest,
+            ..
+        }))
+    ));
+    let mut s = raw_connect(&h);
+    send_frame(&mut s, Frame::Request(Request::Hello { version: 999 }));
+    assert!(matches!(
+        read_frame(&mut s),
+        Some(Frame::Reply(Reply::Error {
+            kind: ErrorKind::Version,
+            ..
+        }))
+    ));
+    // The host is fine.
+    assert!(h.ok(&["ls"]).contains("keep"));
+    assert!(h.host_log().contains("closing connection"));
+}
+
+#[test]
+fn socket_is_private_and_other_uids_are_refused() {
+    let h = TestHost::start();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&h.socket), 0o600);
+    assert_eq!(mode(h.socket.parent().unwrap()), 0o700);
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped the other-uid half: it needs root to run a client as another user");
+        return;
+    }
+    // Open the permissions by hand (as a careless admin might) so that only SO_PEERCRED stands
+    // between user `nobody` and the sessions.
+    std::fs::set_permissions(h.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        h.socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(&h.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cmd = std::process::Command::new(support::host::walkie_bin());
+    cmd.env_clear()
+        .env("WALKIE_SOCKET", &h.socket)
+        .env("WALKIE_STATE_DIR", "/tmp")
+        .env("HOME", "/tmp")
+        .args(["--no-spawn", "ls"]);
+    std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+    std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+    let out = support::host::run_bounded(cmd, Duration::from_secs(20));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to another user"), "{err}");
+    let log = h.host_log();
+    assert!(
+        log.contains("refused a connection from another user"),
+        "{log}"
+    );
+}
+
+#[test]
+fn records_after_host_restart_are_lost_then_revived() {
+    let mut h = TestHost::start();
+    let cwd = h.dir.path().join("proj");
+    std::fs::create_dir(&cwd).unwrap();
+    h.ok(&[
+        "new",
+        "agent",
+        "--cwd",
+        support::host::path_str(&cwd),
+        "--",
+        "sh",
+        "-c",
+        "pwd; echo started-$$; sleep 1000",
+    ]);
+    h.wait_screen("agent", "start", |s| s.contains("started-"));
+    h.ok(&["new", "done", "--", "sh", "-c", "exit 5"]);
+    h.wait_exit("done");
+    h.crash();
+    h.spawn_host();
+    let ls = h.ok(&["ls"]);
+    assert!(ls.contains("lost"), "{ls}");
+    assert!(ls.contains("exited (5)"), "{ls}");
+    let json: serde_json::Value = serde_json::from_str(&h.ok(&["ls", "--json"])).unwrap();
+    let agent = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "agent")
+        .unwrap();
+    assert_eq!(agent["state"], "lost");
+    assert_eq!(agent["cwd"], cwd.display().to_string());
+    // A lost session cannot take input, and says how to fix it.
+    let out = h.run(&["send", "agent", "hi"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("walkie revive agent"));
+    h.ok(&["revive", "agent"]);
+    let screen = h.wait_screen("agent", "revived", |s| s.contains("started-"));
+    assert!(screen.contains(&cwd.display().to_string()), "{screen}");
+    assert_eq!(h.info("agent").state, SessionState::Running);
+    // A clean stop (SIGTERM, as systemd does) ends sessions and records them as lost.
+    let st = h.stop().unwrap();
+    assert!(st.success(), "{st:?}");
+    h.spawn_host();
+    assert_eq!(h.info("agent").state, SessionState::Lost);
+}
+
+#[test]
+fn clients_start_a_host_on_demand() {
+    let h = TestHost::start();
+    // A second, separate socket with no host behind it.
+    let sock = h.dir.path().join("other/host.sock");
+    let mut cmd = h.command();
+    cmd.env("WALKIE_SOCKET", &sock).args(["--no-spawn", "ls"]);
+    let out = support::host::run_bounded(cmd, Duration::from_secs(20));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no walkie host is running"));
+
+    let mut cmd = h.command();
+    cmd.env("WALKIE_SOCKET", &sock)
+        .args(["new", "auto", "--", "sleep", "100"]);
+    let out = support::host::run_bounded(cmd, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (pid, sessions) = block_on(async {
+        let mut c = Client::connect(&sock).await.unwrap();
+        (c.host_pid, c.list().await.unwrap())
+    });
+    assert_eq!(sessions[0].name, "auto");
+    // Stop the spawned host.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_for("spawned host to exit", Duration::from_secs(20), || {
+        matches!(
+            block_on(Client::connect(&sock)),
+            Err(ClientError::NotRunning(_))
+        )
+        .then_some(())
+    });
+}
+
+#[test]
+fn a_second_host_on_the_same_socket_is_refused() {
+    let h = TestHost::start();
+    let out = h.run(&["host"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    assert!(h.ok(&["ls"]).contains("no sessions"));
+}

@@ -13,7 +13,6 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use nix::sys::termios::{self, SetArg, Termios};
-use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 use walkie_session_host::client::Client;
 use walkie_session_host::protocol::{Frame, Reply, Request};
@@ -101,8 +100,27 @@ pub async fn attach(mut client: Client, name: &str) -> anyhow::Result<ExitCode> 
 
     let mut winch =
         signal(SignalKind::window_change()).context("installing the SIGWINCH handler")?;
-    let mut input = tokio::io::stdin();
-    let mut buf = vec![0u8; 4096];
+    // A plain thread, not tokio's stdin: a blocking read of the terminal cannot be cancelled,
+    // and tokio would wait for it at shutdown, so the client would hang after a detach.
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    std::thread::Builder::new()
+        .name("attach-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if in_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .context("starting the input thread")?;
+    let mut stdin_open = true;
     let mut armed = false;
     let outcome: anyhow::Result<String> = async {
         loop {
@@ -125,13 +143,14 @@ pub async fn attach(mut client: Client, name: &str) -> anyhow::Result<ExitCode> 
                     }
                     Some(Ok(_)) => {}
                 },
-                n = input.read(&mut buf) => {
-                    let n = n.context("reading the terminal")?;
-                    if n == 0 {
+                chunk = in_rx.recv(), if stdin_open => {
+                    let Some(chunk) = chunk else {
+                        // The terminal went away (ssh dropped): detach, leave the session running.
+                        stdin_open = false;
                         conn.send(Frame::Request(Request::Detach)).await?;
                         continue;
-                    }
-                    let (fwd, detach) = filter_input(&buf[..n], &mut armed);
+                    };
+                    let (fwd, detach) = filter_input(&chunk, &mut armed);
                     if !fwd.is_empty() {
                         conn.send(Frame::Data(Bytes::from(fwd))).await?;
                     }

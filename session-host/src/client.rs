@@ -128,7 +128,15 @@ impl Client {
 
     /// Sends one request and reads its reply; a host error becomes [`ClientError::Host`].
     pub async fn call(&mut self, req: Request) -> Result<Reply, ClientError> {
-        self.conn.send(Frame::Request(req)).await?;
+        if let Err(e) = self.conn.send(Frame::Request(req)).await {
+            // The host may have refused us and closed: its reason beats "broken pipe".
+            if let Ok(Some(Ok(Frame::Reply(Reply::Error { kind, message })))) =
+                tokio::time::timeout(Duration::from_secs(1), self.conn.next()).await
+            {
+                return Err(ClientError::Host { kind, message });
+            }
+            return Err(e.into());
+        }
         match self.next_reply().await? {
             Reply::Error { kind, message } => Err(ClientError::Host { kind, message }),
             r => Ok(r),

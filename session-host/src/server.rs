@@ -202,18 +202,22 @@ impl HostState {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    // The error is the reply sent as is; it is built once per failed request, not hot.
+    #[allow(clippy::result_large_err)]
     fn live(&self, name: &str) -> Result<Arc<Session>, Reply> {
-        match self.entries().get(name) {
+        let found = match self.entries().get(name) {
             Some(Entry::Live(s)) => Ok(s.clone()),
-            Some(Entry::Record(r)) => Err(err(
+            Some(Entry::Record(r)) => Err(Some(r.state.label())),
+            None => Err(None),
+        };
+        // The entries lock is released here: no_such takes it again.
+        found.map_err(|label| match label {
+            Some(label) => err(
                 ErrorKind::NotRunning,
-                format!(
-                    "session {name} is {}; `walkie revive {name}` starts it again",
-                    r.state.label()
-                ),
-            )),
-            None => Err(self.no_such(name)),
-        }
+                format!("session {name} is {label}; `walkie revive {name}` starts it again"),
+            ),
+            None => self.no_such(name),
+        })
     }
 
     fn no_such(&self, name: &str) -> Reply {
@@ -248,6 +252,9 @@ impl HostState {
             other => {
                 let uid = other.map(|c| c.uid());
                 tracing::warn!(?uid, "refused a connection from another user");
+                // Read the client's hello first: closing with unread data would reset the
+                // connection and the client would never see why.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.next()).await;
                 let _ = conn
                     .send(Frame::Reply(err(
                         ErrorKind::PermissionDenied,

@@ -446,7 +446,13 @@ impl Session {
     }
 
     fn signal(&self, sig: Signal) {
-        for g in self.groups() {
+        let mut groups = self.groups();
+        if sig == Signal::SIGCONT {
+            // Continue the job before its shell: a job-control shell that wakes while its job
+            // is still stopped reports "Stopped" and takes the terminal back.
+            groups.reverse();
+        }
+        for g in groups {
             if let Err(e) = killpg(g, sig) {
                 tracing::debug!(session = %self.name, "killpg({g}, {sig}) failed: {e}");
             }

@@ -1,0 +1,284 @@
+//! Test support: a real `walkie host` daemon in a temp dir, and helpers that wait on events
+//! (bounded polls of the host's state), never on fixed sleeps.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use walkie_session_host::client::Client;
+use walkie_session_host::SessionInfo;
+
+/// The `walkie` binary under test.
+pub fn walkie_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_walkie"))
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a command to completion, killing it after `timeout`.
+pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("command {cmd:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
+}
+
+/// A host daemon with its own socket and state dir, stopped on drop.
+pub struct TestHost {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub state: PathBuf,
+    pub child: Option<Child>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl TestHost {
+    /// Starts `walkie host` and waits until it answers.
+    pub fn start() -> TestHost {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> TestHost {
+        // Short path: Unix socket paths are limited to ~100 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("wk")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let mut h = TestHost {
+            socket: dir.path().join("run/host.sock"),
+            state: dir.path().join("state"),
+            dir,
+            child: None,
+            extra_env: env
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        };
+        h.spawn_host();
+        h
+    }
+
+    /// Starts (or restarts) the daemon on the same socket and state dir.
+    pub fn spawn_host(&mut self) {
+        let mut cmd = self.command();
+        cmd.arg("host").stdin(Stdio::null()).stdout(Stdio::null());
+        cmd.stderr(
+            std::fs::File::create(self.dir.path().join("host.stderr"))
+                .map(Stdio::from)
+                .unwrap_or(Stdio::null()),
+        );
+        let child = cmd.spawn().expect("spawn walkie host");
+        self.child = Some(child);
+        let socket = self.socket.clone();
+        wait_for("the host to listen", Duration::from_secs(20), || {
+            block_on(Client::connect(&socket)).ok().map(|_| ())
+        });
+    }
+
+    /// A `walkie` command with this host's environment (no spawning of other hosts).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(walkie_bin());
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            )
+            .env("HOME", self.dir.path())
+            .env("SHELL", "/bin/bash")
+            .env("WALKIE_SOCKET", &self.socket)
+            .env("WALKIE_STATE_DIR", &self.state)
+            .env("WALKIE_KILL_GRACE_MS", "1000")
+            .env("RUST_LOG", "info")
+            .current_dir(self.dir.path());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `walkie ARGS --no-spawn`, bounded.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.arg("--no-spawn").args(args);
+        run_bounded(cmd, Duration::from_secs(30))
+    }
+
+    /// Runs `walkie ARGS` and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "walkie {args:?} failed ({:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn client(&self) -> Client {
+        block_on(Client::connect(&self.socket)).expect("connect")
+    }
+
+    pub fn screen(&self, name: &str) -> String {
+        block_on(async {
+            Client::connect(&self.socket)
+                .await?
+                .screen(name, false)
+                .await
+        })
+        .expect("screen")
+    }
+
+    /// Waits (bounded) for the session to exit; returns its final info.
+    pub fn wait_exit(&self, name: &str) -> SessionInfo {
+        block_on(async {
+            Client::connect(&self.socket)
+                .await?
+                .wait(name, Duration::from_secs(20))
+                .await
+        })
+        .expect("wait for exit")
+    }
+
+    pub fn info(&self, name: &str) -> SessionInfo {
+        block_on(async { Client::connect(&self.socket).await?.list().await })
+            .expect("list")
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no session {name}"))
+    }
+
+    /// Waits until the session's screen satisfies `pred`; returns that screen.
+    pub fn wait_screen(&self, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(what, Duration::from_secs(20), || {
+                last = self.screen(name);
+                pred(&last).then(|| last.clone())
+            })
+        }));
+        match res {
+            Ok(s) => s,
+            Err(_) => panic!("timed out waiting for {what}; screen was:\n{last}"),
+        }
+    }
+
+    /// SIGTERM and wait for the daemon to exit.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let st = wait_for("the host to exit", Duration::from_secs(20), || {
+            child.try_wait().ok().flatten()
+        });
+        Some(st)
+    }
+
+    /// SIGKILL: the host dies without cleaning up (a crash).
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn host_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("host.stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs a future on a fresh current-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// The state of a process from /proc (R, S, T, Z, ...).
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: the state follows the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.chars().next()
+}
+
+/// Exit code or signal, for messages.
+pub fn describe(st: &std::process::ExitStatus) -> String {
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("code {c}"),
+        (_, Some(s)) => format!("signal {s}"),
+        _ => "?".into(),
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

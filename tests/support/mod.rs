@@ -1,0 +1,4 @@
+//! Shared support for the integration tests in tests/.
+
+pub mod host;
+pub mod term;
