@@ -612,3 +612,26 @@ fn a_second_host_on_the_same_socket_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
     assert!(h.ok(&["ls"]).contains("no sessions"));
 }
+
+#[test]
+fn attach_over_ssh() {
+    let h = TestHost::start();
+    bash(&h, "remote");
+    let sshd = support::sshd::Sshd::start(&h.dir.path().join("sshd"));
+    let remote = format!(
+        "env WALKIE_SOCKET={} WALKIE_STATE_DIR={} {} --no-spawn attach remote",
+        h.socket.display(),
+        h.state.display(),
+        support::host::walkie_bin().display()
+    );
+    let cmd = sshd.ssh_command(&remote);
+    let mut t = Term::spawn(&cmd, 100, 30);
+    t.wait_screen("the repaint over ssh", |s| s.contains('$') || s.contains('#'));
+    t.type_bytes(b"echo over-ssh-$((2*21))\r");
+    t.wait_screen("echo over ssh", |s| s.contains("over-ssh-42"));
+    wait_for("ssh client size", Duration::from_secs(10), || (h.info("remote").cols == 100).then_some(()));
+    t.type_bytes(b"\x1cd");
+    assert_eq!(t.wait_exit(), 0);
+    t.wait_screen("detach over ssh", |s| s.contains("[detached from remote]"));
+    assert_eq!(h.info("remote").state, SessionState::Running);
+}

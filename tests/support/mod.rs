@@ -1,4 +1,5 @@
 //! Shared support for the integration tests in tests/.
 
 pub mod host;
+pub mod sshd;
 pub mod term;
