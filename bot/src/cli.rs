@@ -71,6 +71,8 @@ pub enum Command {
     Transcribe(transcribe_cmd::TranscribeArgs),
     /// Manage whisper models.
     Model(transcribe_cmd::ModelArgs),
+    /// Run the Telegram bot (long polling) until SIGTERM or SIGINT.
+    Up,
 }
 
 /// Runs one command and returns the process exit code.
@@ -88,6 +90,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(args) => {
             crate::logging::init("warn");
             transcribe_cmd::run_model(&cfg, args)
+        }
+        Command::Up => {
+            crate::logging::init("info");
+            crate::telegram::run_blocking(cfg)
         }
         other => {
             crate::logging::init("warn");

@@ -233,7 +233,11 @@ async fn client_command(
             let name = c.revive(&name).await?;
             println!("{name}");
         }
-        Command::Host | Command::Attach { .. } | Command::Transcribe(_) | Command::Model(_) => {
+        Command::Host
+        | Command::Attach { .. }
+        | Command::Transcribe(_)
+        | Command::Model(_)
+        | Command::Up => {
             anyhow::bail!("not a client command")
         }
     }

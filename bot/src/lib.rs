@@ -6,9 +6,13 @@
 //! - [`attach`]: the full-screen attach loop (raw mode, resize, detach key).
 //! - [`transcribe_cmd`]: `walkie transcribe` and `walkie model`.
 //! - [`logging`]: tracing setup.
+//! - [`telegram`]: the Telegram bot (`walkie up`): access control, commands, pacing, rendering.
+//! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts, updates).
 
 pub mod attach;
 pub mod cli;
 pub mod host_cmd;
 pub mod logging;
+pub mod store;
+pub mod telegram;
 pub mod transcribe_cmd;

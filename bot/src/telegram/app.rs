@@ -1,0 +1,553 @@
+//! Handling of one Telegram update: who sent it, what it asks, and the answer.
+//!
+//! Every update passes the [`Gate`] first; refusals are audited (and strangers answered
+//! at most once an hour). Allowed messages are commands, or text for a session: `name:
+//! text`, a reply to one of a session's messages, or else the chat's current session.
+//! Every dispatch is audited.
+
+use std::sync::Arc;
+
+use teloxide::types::{
+    CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind,
+};
+use teloxide::utils::command::BotCommands;
+use walkie_config::Config;
+use walkie_session_host::client::ClientError;
+use walkie_session_host::keys::key_bytes;
+use walkie_session_host::protocol::{ErrorKind, NewSession, SessionInfo};
+
+use super::auth::{Action, Gate, Verdict};
+use super::commands::{self, Command, NewSpec, Request, Usage};
+use super::host::HostLink;
+use super::live::LiveScreens;
+use super::render::{escape_html, fit_bottom, MAX_MESSAGE_UTF16};
+use super::tg::{Tg, TgError};
+use crate::store::{AuditEntry, Store};
+
+/// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
+const USE_PREFIX: &str = "use:";
+
+/// Lines `/tail` shows by default.
+const DEFAULT_TAIL: usize = 20;
+
+/// The bot's shared state.
+pub struct App {
+    pub cfg: Config,
+    pub tg: Tg,
+    pub store: Store,
+    pub gate: Gate,
+    pub host: Arc<HostLink>,
+    pub live: Arc<LiveScreens>,
+    pub bot_username: String,
+}
+
+/// Errors while handling an update: logged, never fatal to the bot.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("telegram: {0}")]
+    Telegram(#[from] TgError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A failed request to the host, as a one-line answer.
+fn host_answer(e: &ClientError, session: Option<&str>) -> String {
+    match e {
+        ClientError::Host {
+            kind: ErrorKind::NoSuchSession,
+            ..
+        } => match session {
+            Some(s) => format!("No session {s}; /ls lists them, /new {s} starts one."),
+            None => "No such session; /ls lists them.".into(),
+        },
+        ClientError::Host { message, .. } => message.clone(),
+        other => format!("The session host did not answer ({other}); is `walkie host` running?"),
+    }
+}
+
+impl App {
+    /// Handles one update. Errors are the caller's to log; the update counts as handled.
+    pub async fn handle(&self, update: Update) -> Result<(), HandleError> {
+        match update.kind {
+            UpdateKind::Message(m) => self.on_message(m).await,
+            UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        if let Err(e) = self.store.audit(&entry).await {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    /// Runs the gate; on refusal audits it and answers as the policy says.
+    async fn admit(
+        &self,
+        user: i64,
+        chat: i64,
+        action: Action,
+        what: &str,
+        source: &str,
+    ) -> Result<bool, HandleError> {
+        let last = match self.gate.role(user) {
+            super::auth::Role::Stranger => self.store.stranger_refused(user).await?,
+            _ => None,
+        };
+        match self.gate.check(user, action, last) {
+            Verdict::Allow => Ok(true),
+            Verdict::Refuse { reply } => {
+                self.audit(AuditEntry {
+                    user_id: Some(user),
+                    chat_id: Some(chat),
+                    action: "refused".into(),
+                    source: Some(source.into()),
+                    text: Some(what.into()),
+                    detail: Some(format!(
+                        "{:?}; {}",
+                        self.gate.role(user),
+                        if reply.is_some() {
+                            "answered"
+                        } else {
+                            "silent"
+                        }
+                    )),
+                    ..AuditEntry::default()
+                })
+                .await;
+                tracing::info!(user, chat, "refused an update");
+                if let Some(r) = reply {
+                    if self.gate.role(user) == super::auth::Role::Stranger {
+                        self.store.stranger_answered(user).await?;
+                    }
+                    self.reply(chat, r).await?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    async fn reply(&self, chat: i64, text: &str) -> Result<(), HandleError> {
+        let m = self.tg.send_text(chat, text).await?;
+        self.live.saw_message(chat, i64::from(m.id.0));
+        Ok(())
+    }
+
+    async fn reply_html(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+    ) -> Result<Message, HandleError> {
+        let m = self.tg.send_html(chat, html, markup, None).await?;
+        self.live.saw_message(chat, i64::from(m.id.0));
+        Ok(m)
+    }
+
+    /// Sends `html` as a message of `session`, so that replying to it goes there.
+    async fn reply_for(&self, chat: i64, session: &str, html: &str) -> Result<(), HandleError> {
+        let m = self.reply_html(chat, html, None).await?;
+        self.store
+            .remember_message(chat, i64::from(m.id.0), session)
+            .await?;
+        Ok(())
+    }
+
+    async fn on_message(&self, m: Message) -> Result<(), HandleError> {
+        let chat = m.chat.id.0;
+        self.live.saw_message(chat, i64::from(m.id.0));
+        let Some(user) = m.from.as_ref().map(|u| u.id.0 as i64) else {
+            return Ok(());
+        };
+        if m.voice().is_some() {
+            if !self
+                .admit(user, chat, Action::Act, "(voice note)", "voice")
+                .await?
+            {
+                return Ok(());
+            }
+            // TODO(issue 4): voice notes: getFile + download, transcription with the
+            // session names as vocabulary, the transcript card (Send / Edit / Cancel) and
+            // spoken routing (commands::route_spoken). Needs the transcription crate's API.
+            return self
+                .reply(chat, "Voice notes are not supported yet; please type.")
+                .await;
+        }
+        let Some(text) = m.text() else { return Ok(()) };
+        if text.starts_with('/') {
+            let presets: Vec<String> = self.cfg.presets.keys().cloned().collect();
+            let parsed = commands::parse(text, &self.bot_username, &presets);
+            let action = match &parsed {
+                Ok(Some(r)) if !r.is_read_only() => Action::Act,
+                _ => Action::Read,
+            };
+            if !self.admit(user, chat, action, text, "text").await? {
+                return Ok(());
+            }
+            return match parsed {
+                Ok(Some(req)) => {
+                    self.audit(AuditEntry {
+                        user_id: Some(user),
+                        chat_id: Some(chat),
+                        action: "command".into(),
+                        source: Some("text".into()),
+                        text: Some(text.into()),
+                        ..AuditEntry::default()
+                    })
+                    .await;
+                    self.command(chat, req).await
+                }
+                Ok(None) => Ok(()),
+                Err(Usage(u)) => self.reply(chat, &u).await,
+            };
+        }
+        if !self.admit(user, chat, Action::Act, text, "text").await? {
+            return Ok(());
+        }
+        let sessions = match self.host.list().await {
+            Ok(s) => s,
+            Err(e) => return self.reply(chat, &host_answer(&e, None)).await,
+        };
+        let names: Vec<String> = sessions.iter().map(|s| s.name.clone()).collect();
+        let reply_target = match m.reply_to_message() {
+            Some(r) => {
+                self.store
+                    .session_of_message(chat, i64::from(r.id.0))
+                    .await?
+            }
+            None => None,
+        };
+        let (target, body) = if let Some((name, rest)) = commands::route_prefix(text, &names) {
+            (Some(name), rest.to_string())
+        } else if let Some(name) = reply_target {
+            (Some(name), text.to_string())
+        } else {
+            (self.store.current_session(chat).await?, text.to_string())
+        };
+        let Some(session) = target else {
+            return self
+                .reply(chat, "No current session: /new NAME starts one, /use NAME picks one, /ls lists them.")
+                .await;
+        };
+        self.dispatch(user, chat, &session, &body, "text").await
+    }
+
+    /// Types `text` + Enter into `session`, audits it, and shows the live screen.
+    async fn dispatch(
+        &self,
+        user: i64,
+        chat: i64,
+        session: &str,
+        text: &str,
+        source: &str,
+    ) -> Result<(), HandleError> {
+        match self.host.send_line(session, text).await {
+            Ok(()) => {
+                self.audit(AuditEntry {
+                    user_id: Some(user),
+                    chat_id: Some(chat),
+                    session: Some(session.into()),
+                    action: "dispatch".into(),
+                    source: Some(source.into()),
+                    text: Some(text.into()),
+                    detail: None,
+                })
+                .await;
+                tracing::info!(user, chat, session, source, "dispatched");
+                self.live.ensure(chat, session);
+                Ok(())
+            }
+            Err(e) => self.reply(chat, &host_answer(&e, Some(session))).await,
+        }
+    }
+
+    /// The session a command is about: the named one, else the chat's current one.
+    async fn target(&self, chat: i64, name: Option<String>) -> Result<Option<String>, HandleError> {
+        if name.is_some() {
+            return Ok(name);
+        }
+        let current = self.store.current_session(chat).await?;
+        if current.is_none() {
+            self.reply(
+                chat,
+                "No current session: name one, or /use NAME first (/ls lists them).",
+            )
+            .await?;
+        }
+        Ok(current)
+    }
+
+    async fn command(&self, chat: i64, req: Request) -> Result<(), HandleError> {
+        match req {
+            Request::Help => {
+                let help = Command::descriptions().to_string();
+                let extra =
+                    "\n\nPlain text goes to the current session; `name: text` to another one; \
+                             replying to a session's message goes to that session.";
+                self.reply(chat, &format!("{help}{extra}")).await
+            }
+            Request::Ls => self.ls(chat).await,
+            Request::Use { name } => match self.host.info(&name).await {
+                Ok(Some(_)) => {
+                    self.store.set_current_session(chat, Some(&name)).await?;
+                    self.reply(chat, &format!("Now talking to {name}.")).await?;
+                    self.live.ensure(chat, &name);
+                    Ok(())
+                }
+                Ok(None) => {
+                    self.reply(chat, &format!("No session {name}; /ls lists them."))
+                        .await
+                }
+                Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
+            },
+            Request::New { name, spec } => self.new_session(chat, name, spec).await,
+            Request::Screen { name } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                match self.host.screen(&name).await {
+                    Ok(screen) => {
+                        let html = super::render::render_live(
+                            Some(&format!("<b>{}</b>", escape_html(&name))),
+                            super::render::utf16_len(&name),
+                            &screen,
+                        );
+                        self.reply_for(chat, &name, &html).await
+                    }
+                    Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
+                }
+            }
+            Request::Tail { name, lines } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                match self.host.tail(&name, lines.unwrap_or(DEFAULT_TAIL)).await {
+                    Ok(text) => {
+                        let text = super::render::trim_screen(&text);
+                        let body = if text.is_empty() {
+                            "(no output yet)".to_string()
+                        } else {
+                            text
+                        };
+                        let body = fit_bottom(&body, MAX_MESSAGE_UTF16 - 1);
+                        let html = format!("<pre>{}</pre>", escape_html(&body));
+                        self.reply_for(chat, &name, &html).await
+                    }
+                    Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
+                }
+            }
+            Request::Keys { name, keys } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                let mut chunks = Vec::new();
+                for k in &keys {
+                    match key_bytes(k) {
+                        Ok(b) => chunks.push(b),
+                        Err(e) => return self.reply(chat, &e.to_string()).await,
+                    }
+                }
+                match self.host.input(&name, chunks).await {
+                    Ok(()) => {
+                        self.live.ensure(chat, &name);
+                        Ok(())
+                    }
+                    Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
+                }
+            }
+            Request::Pause { name } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                let r = self.host.pause(&name).await;
+                self.state_answer(chat, &name, r).await
+            }
+            Request::Resume { name } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                let r = self.host.resume(&name).await;
+                self.state_answer(chat, &name, r).await
+            }
+            Request::Kill { name } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                let r = self.host.kill(&name).await;
+                self.state_answer(chat, &name, r).await
+            }
+            Request::Attach { name } => {
+                let Some(name) = self.target(chat, name).await? else {
+                    return Ok(());
+                };
+                let line = match &self.cfg.telegram.ssh_host {
+                    Some(h) => format!("<code>ssh -t {} walkie attach {}</code>", escape_html(h), escape_html(&name)),
+                    None => format!(
+                        "<code>walkie attach {}</code>\n(on this machine; set WALKIE_SSH_HOST to get the ssh line)",
+                        escape_html(&name)
+                    ),
+                };
+                self.reply_html(chat, &line, None).await.map(|_| ())
+            }
+        }
+    }
+
+    async fn state_answer(
+        &self,
+        chat: i64,
+        name: &str,
+        r: Result<SessionInfo, ClientError>,
+    ) -> Result<(), HandleError> {
+        match r {
+            Ok(info) => {
+                self.reply(chat, &format!("{name}: {}", info.state.label()))
+                    .await?;
+                self.live.ensure(chat, name);
+                Ok(())
+            }
+            Err(e) => self.reply(chat, &host_answer(&e, Some(name))).await,
+        }
+    }
+
+    async fn new_session(&self, chat: i64, name: String, spec: NewSpec) -> Result<(), HandleError> {
+        let (command, cwd, env) = match &spec {
+            NewSpec::Default => (Vec::new(), None, Vec::new()),
+            NewSpec::Preset(p) => match self.cfg.presets.get(p) {
+                Some(p) => (
+                    p.command.clone(),
+                    p.cwd.clone(),
+                    p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                ),
+                None => return self.reply(chat, &format!("No preset {p}.")).await,
+            },
+            NewSpec::Command(c) => (c.clone(), None, Vec::new()),
+        };
+        let shown = if command.is_empty() {
+            "your shell".to_string()
+        } else {
+            command.join(" ")
+        };
+        let spec = NewSession {
+            name: name.clone(),
+            command,
+            cwd,
+            env,
+            size: None,
+        };
+        match self.host.new_session(spec).await {
+            Ok(created) => {
+                self.store.set_current_session(chat, Some(&created)).await?;
+                self.reply(
+                    chat,
+                    &format!("Started {created} ({shown}); plain text now goes to it."),
+                )
+                .await?;
+                self.live.ensure(chat, &created);
+                Ok(())
+            }
+            Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
+        }
+    }
+
+    async fn ls(&self, chat: i64) -> Result<(), HandleError> {
+        let sessions = match self.host.list().await {
+            Ok(s) => s,
+            Err(e) => return self.reply(chat, &host_answer(&e, None)).await,
+        };
+        if sessions.is_empty() {
+            return self
+                .reply(chat, "No sessions. /new NAME [PRESET] starts one.")
+                .await;
+        }
+        let current = self.store.current_session(chat).await?;
+        let mut html = String::new();
+        let mut rows = Vec::new();
+        for s in &sessions {
+            let mark = if current.as_deref() == Some(s.name.as_str()) {
+                "▶ "
+            } else {
+                ""
+            };
+            let idle = s
+                .idle_ms
+                .map(|ms| format!(", idle {}s", ms / 1000))
+                .unwrap_or_default();
+            let cmd = if s.command.is_empty() {
+                "shell".to_string()
+            } else {
+                s.command.join(" ")
+            };
+            html.push_str(&format!(
+                "{mark}<b>{}</b> · {}{} · <code>{}</code>\n",
+                escape_html(&s.name),
+                escape_html(&s.state.label()),
+                idle,
+                escape_html(&cmd)
+            ));
+            rows.push(vec![InlineKeyboardButton::callback(
+                format!("use {}", s.name),
+                format!("{USE_PREFIX}{}", s.name),
+            )]);
+        }
+        // A long list is cut at its end (its start has the sessions shown first).
+        let html = if super::render::utf16_len(&html) > MAX_MESSAGE_UTF16 {
+            html.chars()
+                .take(3000)
+                .collect::<String>()
+                .rsplit_once('\n')
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default()
+        } else {
+            html
+        };
+        rows.truncate(50);
+        self.reply_html(chat, &html, Some(InlineKeyboardMarkup::new(rows)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn on_callback(&self, q: CallbackQuery) -> Result<(), HandleError> {
+        let user = q.from.id.0 as i64;
+        let Some(chat) = q.message.as_ref().map(|m| m.chat().id.0) else {
+            return self
+                .tg
+                .answer_callback(&q.id.0, None)
+                .await
+                .map_err(Into::into);
+        };
+        let data = q.data.clone().unwrap_or_default();
+        if !self
+            .admit(user, chat, Action::Read, &data, "button")
+            .await?
+        {
+            // Refused: answer the press silently so the client stops its spinner.
+            return self
+                .tg
+                .answer_callback(&q.id.0, None)
+                .await
+                .map_err(Into::into);
+        }
+        if let Some(name) = data.strip_prefix(USE_PREFIX) {
+            match self.host.info(name).await {
+                Ok(Some(_)) => {
+                    self.store.set_current_session(chat, Some(name)).await?;
+                    self.tg
+                        .answer_callback(&q.id.0, Some(&format!("Now talking to {name}")))
+                        .await?;
+                    self.live.ensure(chat, name);
+                }
+                _ => {
+                    self.tg
+                        .answer_callback(&q.id.0, Some(&format!("{name} is gone")))
+                        .await?;
+                }
+            }
+            return Ok(());
+        }
+        // TODO(issue 4): transcript card buttons (Send / Edit / Cancel) with voice notes.
+        self.tg
+            .answer_callback(&q.id.0, Some("This button no longer works."))
+            .await?;
+        Ok(())
+    }
+}

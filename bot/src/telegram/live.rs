@@ -1,0 +1,307 @@
+//! Live screens: for each (chat, session) a chat works with, one message that shows the
+//! session's current screen (the emulator's, not the byte stream), edited when it changes.
+//!
+//! Two tasks per live screen:
+//! - a watcher polls the host for the screen and state, renders it, and publishes the
+//!   result on a `watch` channel (which keeps only the latest state);
+//! - a shower ([`run_coalesced`]) takes budget from the chat's pacer and edits the
+//!   message to the latest state, so intermediate states are dropped and the last one
+//!   always lands.
+//!
+//! The watcher also posts the notifications (new messages, so the phone makes a sound):
+//! the session exited, or it went quiet after working. It stops after the session has
+//! been idle for a while; the next dispatch starts it again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use teloxide::ApiError;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use walkie_session_host::client::ClientError;
+use walkie_session_host::protocol::{ErrorKind, SessionState};
+
+use super::host::HostLink;
+use super::pace::{run_coalesced, Outcome};
+use super::render::{escape_html, render_live, utf16_len};
+use super::tg::Tg;
+use crate::store::Store;
+
+/// Timing of live screens.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveConfig {
+    /// How often the watcher looks at the screen.
+    pub poll: Duration,
+    /// Quiet this long after working: "went quiet" notification.
+    pub quiet_after: Duration,
+    /// Working at least this long before the quiet counts as a finished turn.
+    pub min_work: Duration,
+    /// No change for this long: stop watching.
+    pub stop_after: Duration,
+    /// Messages after the live one before it is re-posted at the bottom.
+    pub scroll_limit: i64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            poll: Duration::from_millis(500),
+            quiet_after: Duration::from_secs(20),
+            min_work: Duration::from_secs(5),
+            stop_after: Duration::from_secs(600),
+            scroll_limit: 8,
+        }
+    }
+}
+
+struct Handle {
+    poke: Arc<Notify>,
+    done: watch::Receiver<bool>,
+}
+
+/// All live screens of the bot.
+pub struct LiveScreens {
+    cfg: LiveConfig,
+    tg: Tg,
+    host: Arc<HostLink>,
+    store: Store,
+    running: Mutex<HashMap<(i64, String), Handle>>,
+    /// Newest message id seen per chat (ours or the user's), to notice scrolling.
+    latest: Arc<Mutex<HashMap<i64, i64>>>,
+}
+
+impl LiveScreens {
+    pub fn new(cfg: LiveConfig, tg: Tg, host: Arc<HostLink>, store: Store) -> Arc<Self> {
+        Arc::new(LiveScreens {
+            cfg,
+            tg,
+            host,
+            store,
+            running: Mutex::new(HashMap::new()),
+            latest: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// Records that message `id` appeared in `chat` (so the live message knows how far
+    /// up it has scrolled).
+    pub fn saw_message(&self, chat: i64, id: i64) {
+        let mut l = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let e = l.entry(chat).or_insert(id);
+        *e = (*e).max(id);
+    }
+
+    fn latest(&self, chat: i64) -> i64 {
+        let l = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        l.get(&chat).copied().unwrap_or(0)
+    }
+
+    /// Makes sure `session`'s live screen runs in `chat`, and refreshes it now.
+    pub fn ensure(self: &Arc<Self>, chat: i64, session: &str) {
+        let key = (chat, session.to_string());
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = running.get(&key) {
+            if !*h.done.borrow() {
+                h.poke.notify_one();
+                return;
+            }
+        }
+        let poke = Arc::new(Notify::new());
+        let (done_tx, done_rx) = watch::channel(false);
+        running.insert(
+            key,
+            Handle {
+                poke: poke.clone(),
+                done: done_rx,
+            },
+        );
+        let this = self.clone();
+        let session = session.to_string();
+        tokio::spawn(async move {
+            this.run(chat, session, poke).await;
+            let _ = done_tx.send(true);
+        });
+    }
+
+    /// Stops nothing by force: watchers end by themselves when idle or when the session
+    /// ends. This waits (bounded by the caller) for all of them, for clean shutdown.
+    pub async fn wait_all(&self) {
+        let dones: Vec<_> = {
+            let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.values().map(|h| h.done.clone()).collect()
+        };
+        for mut d in dones {
+            let _ = d.wait_for(|v| *v).await;
+        }
+    }
+
+    async fn run(self: Arc<Self>, chat: i64, session: String, poke: Arc<Notify>) {
+        let (tx, rx) = watch::channel(String::new());
+        let shower = {
+            let this = self.clone();
+            let session = session.clone();
+            tokio::spawn(async move {
+                let pacer = this.tg.pacer.clone();
+                run_coalesced(&pacer, chat, rx, |html: String| {
+                    let this = this.clone();
+                    let session = session.clone();
+                    async move { this.show(chat, &session, &html).await }
+                })
+                .await;
+            })
+        };
+        self.watch(chat, &session, &tx, &poke).await;
+        drop(tx);
+        let _ = shower.await;
+    }
+
+    /// Polls the host and publishes rendered screens until the session ends or idles.
+    async fn watch(&self, chat: i64, session: &str, tx: &watch::Sender<String>, poke: &Notify) {
+        let cfg = self.cfg;
+        let mut last_change = Instant::now();
+        let mut work_started: Option<Instant> = None;
+        let mut last_screen: Option<String> = None;
+        loop {
+            let info = match self.host.info(session).await {
+                Ok(Some(i)) => i,
+                Ok(None)
+                | Err(ClientError::Host {
+                    kind: ErrorKind::NoSuchSession,
+                    ..
+                }) => {
+                    tracing::info!(chat, session, "live screen: the session is gone");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: host unreachable");
+                    tokio::time::sleep(cfg.poll * 4).await;
+                    continue;
+                }
+            };
+            let screen = match self.host.screen(session).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: no screen");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            if last_screen.as_deref() != Some(screen.as_str()) {
+                if last_screen.is_some() {
+                    work_started.get_or_insert(now);
+                }
+                last_change = now;
+                last_screen = Some(screen.clone());
+            }
+            let label = info.state.label();
+            let header = format!("<b>{}</b> · {}", escape_html(session), escape_html(&label));
+            let header_len = utf16_len(session) + 3 + utf16_len(&label);
+            tx.send_if_modified(|cur| {
+                let html = render_live(Some(&header), header_len, &screen);
+                let changed = *cur != html;
+                *cur = html;
+                changed
+            });
+            if let SessionState::Exited { .. } = info.state {
+                self.notify(chat, session, &format!("⏹ {session} {label}"))
+                    .await;
+                return;
+            }
+            if let Some(started) = work_started {
+                if now - last_change >= cfg.quiet_after {
+                    if last_change - started >= cfg.min_work {
+                        self.notify(
+                            chat,
+                            session,
+                            &format!("💤 {session} went quiet (finished its turn?)"),
+                        )
+                        .await;
+                    }
+                    work_started = None;
+                }
+            }
+            if now - last_change >= cfg.stop_after {
+                tracing::debug!(chat, session, "live screen: idle, stopping");
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.poll) => {}
+                _ = poke.notified() => {}
+            }
+        }
+    }
+
+    async fn notify(&self, chat: i64, session: &str, text: &str) {
+        match self.tg.send_text(chat, text).await {
+            Ok(m) => {
+                self.saw_message(chat, i64::from(m.id.0));
+                if let Err(e) = self
+                    .store
+                    .remember_message(chat, i64::from(m.id.0), session)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot remember a notification");
+                }
+            }
+            Err(e) => tracing::warn!(chat, session, error = %e, "cannot send a notification"),
+        }
+    }
+
+    /// Shows one rendered state: edits the live message, or posts a new one when there is
+    /// none, it was deleted, or it has scrolled far up (then the old one is deleted).
+    async fn show(&self, chat: i64, session: &str, html: &str) -> Outcome {
+        let existing = match self.store.live_message(chat, session).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "live screen: store");
+                None
+            }
+        };
+        let scrolled = existing.is_some_and(|id| self.latest(chat) - id > self.cfg.scroll_limit);
+        if let (Some(id), false) = (existing, scrolled) {
+            let Ok(id32) = i32::try_from(id) else {
+                return Outcome::Failed;
+            };
+            match self.tg.edit_html_once(chat, id32, html, None).await {
+                Ok(()) => return Outcome::Done,
+                Err(e) if e.is(&ApiError::MessageNotModified) => return Outcome::Done,
+                Err(e) if e.retry_after.is_some() => {
+                    return Outcome::RetryAfter(e.retry_after.unwrap_or_default())
+                }
+                Err(e) if e.is(&ApiError::MessageToEditNotFound) => {} // deleted: post anew
+                Err(e) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: edit failed");
+                    return Outcome::Failed;
+                }
+            }
+        }
+        match self.tg.send_html_once(chat, html).await {
+            Ok(m) => {
+                let new_id = i64::from(m.id.0);
+                self.saw_message(chat, new_id);
+                if let Err(e) = self.store.set_live_message(chat, session, new_id).await {
+                    tracing::warn!(error = %e, "live screen: store");
+                }
+                if let Err(e) = self.store.remember_message(chat, new_id, session).await {
+                    tracing::warn!(error = %e, "live screen: store");
+                }
+                if let (Some(old), true) = (existing, scrolled) {
+                    if let Ok(old) = i32::try_from(old) {
+                        // Paced like everything else; failure only leaves a stale copy.
+                        if let Err(e) = self.tg.delete(chat, old).await {
+                            tracing::debug!(error = %e, "live screen: old message not deleted");
+                        }
+                    }
+                }
+                Outcome::Done
+            }
+            Err(e) if e.retry_after.is_some() => {
+                Outcome::RetryAfter(e.retry_after.unwrap_or_default())
+            }
+            Err(e) => {
+                tracing::warn!(chat, session, error = %e, "live screen: send failed");
+                Outcome::Failed
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The Telegram bot (`walkie up`): long polling, access control, commands, text dispatch
+//! to sessions, live screens.
+//!
+//! Updates are fetched with our own getUpdates loop rather than teloxide's dispatcher, so
+//! that each update is claimed in SQLite *before* it is dispatched: a crash or restart
+//! never dispatches a message twice, and as the offset only confirms claimed updates,
+//! none is lost.
+//!
+//! # Layout
+//! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
+//! - [`auth`]: who may do what (operators, viewers, strangers).
+//! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
+//! - [`host`]: the connection to the session host.
+//! - [`live`]: live screens and notifications.
+//! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
+//!   coalescing of live-screen states.
+//! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
+//! - [`tg`]: paced Telegram requests with token-free errors.
+
+pub mod app;
+pub mod auth;
+pub mod commands;
+pub mod host;
+pub mod live;
+pub mod pace;
+pub mod render;
+pub mod tg;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use teloxide::prelude::*;
+use teloxide::types::AllowedUpdate;
+use teloxide::utils::command::BotCommands;
+use teloxide::{ApiError, RequestError};
+use tokio_util::sync::CancellationToken;
+use walkie_config::Config;
+
+use crate::store::{Claim, Store};
+use app::App;
+use auth::Gate;
+use commands::Command;
+use host::HostLink;
+use live::{LiveConfig, LiveScreens};
+use pace::{PaceConfig, Pacer};
+use tg::{redact, Tg};
+
+/// Seconds a getUpdates long poll waits; below teloxide's 17 s HTTP timeout.
+const POLL_TIMEOUT_S: u32 = 10;
+
+/// Finished update ids are forgotten after this long (Telegram keeps updates 24 h).
+const KEEP_UPDATES: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `walkie up` from the synchronous CLI.
+pub fn run_blocking(cfg: Config) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(run(cfg))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the bot until SIGTERM or SIGINT (a second signal exits at once).
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    cfg.validate_bot()?;
+    let token = cfg.telegram.token.expose().to_string();
+    let api_url = cfg
+        .telegram
+        .api_url
+        .parse()
+        .with_context(|| format!("telegram.api_url {:?} is not a URL", cfg.telegram.api_url))?;
+    let bot = Bot::new(&token).set_api_url(api_url);
+    let tg = Tg::new(
+        bot.clone(),
+        Arc::new(Pacer::new(PaceConfig::default())),
+        &token,
+    );
+
+    let shutdown = CancellationToken::new();
+    crate::host_cmd::spawn_signal_handler(shutdown.clone())?;
+
+    let state_dir = cfg.state_dir();
+    let store = Store::open_in(&state_dir)
+        .await
+        .context("opening the bot's state")?;
+    let spawn = crate::host_cmd::spawn_host_for(&cfg)?;
+    let host = Arc::new(HostLink::new(cfg.socket_path(), Some(spawn)));
+    let host_pid = host
+        .connect()
+        .await
+        .context("connecting to the session host")?;
+    tracing::info!(host_pid, socket = %cfg.socket_path().display(), "session host ready");
+
+    let me = bot.get_me().await.map_err(|e| {
+        anyhow::anyhow!(
+            "Telegram getMe failed (is TELEGRAM_BOT_TOKEN right?): {}",
+            redact(&e, &token)
+        )
+    })?;
+    let username = me.username().to_string();
+    tracing::info!(bot = %username, "connected to Telegram");
+    if let Err(e) = bot.set_my_commands(Command::bot_commands()).await {
+        // The menu is a convenience; the bot works without it.
+        tracing::warn!(error = %redact(&e, &token), "setMyCommands failed");
+    }
+
+    let live = LiveScreens::new(
+        LiveConfig::default(),
+        tg.clone(),
+        host.clone(),
+        store.clone(),
+    );
+    let app = App {
+        gate: Gate::from_config(&cfg.telegram),
+        cfg,
+        tg,
+        store: store.clone(),
+        host,
+        live: live.clone(),
+        bot_username: username,
+    };
+    let unfinished = store.unfinished_updates().await?;
+    if !unfinished.is_empty() {
+        tracing::warn!(
+            ?unfinished,
+            "updates claimed but not finished before the last stop; not dispatched again"
+        );
+    }
+    store
+        .prune_updates(crate::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
+        .await?;
+
+    poll(&app, &bot, &token, &shutdown).await?;
+    tracing::info!("shutting down");
+    store.close().await;
+    Ok(())
+}
+
+/// The getUpdates loop: claim, handle, finish; until `shutdown`.
+async fn poll(
+    app: &App,
+    bot: &Bot,
+    token: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut offset = app.store.next_offset().await?;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let mut req = bot
+            .get_updates()
+            .timeout(POLL_TIMEOUT_S)
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        if let Some(o) = offset {
+            req = req.offset(i32::try_from(o).unwrap_or(i32::MAX));
+        }
+        let updates = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            r = req.send() => r,
+        };
+        let updates = match updates {
+            Ok(u) => {
+                backoff = Duration::from_millis(500);
+                u
+            }
+            Err(RequestError::Api(ApiError::InvalidToken)) => {
+                anyhow::bail!("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN")
+            }
+            Err(RequestError::RetryAfter(s)) => {
+                wait_or_shutdown(s.duration(), shutdown).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %redact(&e, token), retry_in = ?backoff, "getUpdates failed");
+                wait_or_shutdown(backoff, shutdown).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        for u in updates {
+            let id = i64::from(u.id.0);
+            offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
+            match app.store.claim_update(id).await? {
+                Claim::Seen => {
+                    tracing::debug!(update = id, "already handled; skipped");
+                    continue;
+                }
+                Claim::New => {}
+            }
+            if let Err(e) = app.handle(u).await {
+                tracing::warn!(update = id, error = %redact(&e, token), "handling an update failed");
+            }
+            app.store.finish_update(id).await?;
+        }
+    }
+}
+
+async fn wait_or_shutdown(d: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(d) => {}
+    }
+}
