@@ -34,11 +34,23 @@ struct Rig {
     bot: Option<Child>,
     fake_url: String,
     token: String,
+    /// Extra environment for `walkie up`.
+    bot_env: Vec<(String, String)>,
 }
 
 impl Rig {
     async fn start(fake: &FakeTelegram) -> Rig {
+        Rig::start_with(fake, &[], None).await
+    }
+
+    /// Starts with extra environment for the bot and an optional walkie.toml.
+    async fn start_with(fake: &FakeTelegram, bot_env: &[(&str, &str)], toml: Option<&str>) -> Rig {
         let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(t) = toml {
+            let cfg_dir = dir.path().join("config").join("walkie");
+            std::fs::create_dir_all(&cfg_dir).expect("config dir");
+            std::fs::write(cfg_dir.join("walkie.toml"), t).expect("walkie.toml");
+        }
         let mut rig = Rig {
             _host: Command::new(env!("CARGO_BIN_EXE_walkie"))
                 .arg("host")
@@ -55,6 +67,10 @@ impl Rig {
             bot: None,
             fake_url: fake.api_url(),
             token: fake.token().to_string(),
+            bot_env: bot_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         // Bounded wait for the host to listen (it runs in another process: poll).
         let socket = rig.socket();
@@ -87,6 +103,7 @@ impl Rig {
             .env("TELEGRAM_BOT_TOKEN", &self.token)
             .env("WALKIE_ALLOWED_USERS", OPERATOR.to_string())
             .env("WALKIE_TELEGRAM_API_URL", &self.fake_url)
+            .envs(self.bot_env.iter().cloned())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -176,6 +193,25 @@ fn log_file(dir: &Path, name: &str) -> Stdio {
     std::fs::File::create(dir.join(name))
         .map(Stdio::from)
         .unwrap_or_else(|_| Stdio::null())
+}
+
+/// `/new NAME sh`, waiting for the bot to say it started.
+async fn new_sh(fake: &FakeTelegram, name: &str) {
+    fake.send_text(OPERATOR, &format!("/new {name} sh"));
+    let started = format!("Started {name}");
+    fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
+        m.text.starts_with(&started)
+    })
+    .await;
+}
+
+/// The audit log's dispatches.
+async fn dispatches(rig: &Rig) -> Vec<AuditRecord> {
+    rig.audit()
+        .await
+        .into_iter()
+        .filter(|a| a.action == "dispatch")
+        .collect()
 }
 
 /// The bot is ready once it has registered its command menu.
@@ -273,11 +309,7 @@ async fn new_session_and_text_show_up_on_the_live_screen() {
         let rig = Rig::start(&fake).await;
         wait_ready(&fake, 1).await;
 
-        fake.send_text(OPERATOR, "/new t1 sh");
-        fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
-            m.text.starts_with("Started t1")
-        })
-        .await;
+        new_sh(&fake, "t1").await;
         fake.send_text(OPERATOR, "echo walkie-$((6*7))");
         // The command line itself shows "walkie-$((6*7))"; only its output shows 42.
         let live = fake
@@ -287,12 +319,7 @@ async fn new_session_and_text_show_up_on_the_live_screen() {
             .await;
         assert!(live.raw.contains("<pre>"), "{}", live.raw);
 
-        let dispatched: Vec<_> = rig
-            .audit()
-            .await
-            .into_iter()
-            .filter(|a| a.action == "dispatch")
-            .collect();
+        let dispatched: Vec<_> = dispatches(&rig).await;
         assert_eq!(dispatched.len(), 1, "{dispatched:?}");
         let d = &dispatched[0];
         assert_eq!(
@@ -313,11 +340,7 @@ async fn new_session_and_text_show_up_on_the_live_screen() {
         );
 
         // `name: text` routes to another session; unknown names get a one-line answer.
-        fake.send_text(OPERATOR, "/new t2 sh");
-        fake.wait_for_bot_message(OPERATOR, T, "t2 to start", |m| {
-            m.text.starts_with("Started t2")
-        })
-        .await;
+        new_sh(&fake, "t2").await;
         fake.send_text(OPERATOR, "t1: echo routed-$((1+1))");
         fake.wait_for_bot_message(OPERATOR, T, "t1's screen to show the routed text", |m| {
             m.raw.starts_with("<b>t1</b>") && m.text.contains("routed-2")
@@ -339,11 +362,7 @@ async fn a_restart_never_dispatches_a_message_twice_and_sigterm_stops_cleanly() 
         let fake = FakeTelegram::start().await;
         let mut rig = Rig::start(&fake).await;
         wait_ready(&fake, 1).await;
-        fake.send_text(OPERATOR, "/new r1 sh");
-        fake.wait_for_bot_message(OPERATOR, T, "r1 to start", |m| {
-            m.text.starts_with("Started r1")
-        })
-        .await;
+        new_sh(&fake, "r1").await;
         fake.send_text(OPERATOR, "echo first-$((2+3))");
         fake.wait_for_bot_message(OPERATOR, T, "the first output", |m| {
             m.text.contains("first-5")
@@ -434,6 +453,228 @@ async fn missing_token_or_allowlist_says_what_to_put_where() {
         assert!(err.contains("WALKIE_ALLOWED_USERS"), "{err}");
         assert!(!err.contains("secret-token"), "{err}");
         assert!(fake.calls().is_empty(), "nothing was sent to Telegram");
+    })
+    .await
+}
+
+/// The shared voice fixtures and whisper model (beside the repository, as in CI).
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+fn voice_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(shared().join("fixtures/voice").join(name)).expect("voice fixture")
+}
+
+fn model_env() -> (String, String) {
+    let model = std::env::var("WALKIE_MODEL").unwrap_or_else(|_| {
+        shared()
+            .join("models/ggml-tiny.en.bin")
+            .display()
+            .to_string()
+    });
+    ("WALKIE_MODEL".into(), model)
+}
+
+/// Lower case, letters and spaces only: how transcripts are compared.
+fn norm(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_note_card_send_types_the_words_into_the_pty() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let (k, v) = model_env();
+        let rig = Rig::start_with(&fake, &[(&k, &v)], None).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "v1").await;
+
+        fake.send_voice(OPERATOR, voice_fixture("list_files.ogg"), 3);
+        let card = fake
+            .wait_for_bot_message(
+                OPERATOR,
+                Duration::from_secs(60),
+                "the transcript card",
+                |m| m.text.starts_with("🎙 → v1:"),
+            )
+            .await;
+        assert!(
+            norm(&card.text).contains("list all files in the current directory"),
+            "{}",
+            card.text
+        );
+        let labels: Vec<String> = card.buttons().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(labels, vec!["Send", "Edit", "Cancel"]);
+        assert!(card.button_data().iter().all(|d| d.len() <= 64));
+        assert!(
+            fake.with(|s| s.chat_actions.iter().any(|(c, _)| *c == OPERATOR)),
+            "a chat action while working"
+        );
+        // Nothing is typed before Send.
+        assert!(rig.audit().await.iter().all(|a| a.action != "dispatch"));
+
+        let send = card
+            .buttons()
+            .into_iter()
+            .find(|(t, _)| t == "Send")
+            .map(|(_, d)| d)
+            .expect("Send button");
+        let q = fake.press_button(OPERATOR, OPERATOR, card.message_id, &send);
+        fake.wait_until(T, "the press to be answered", |s| {
+            s.callback_answers.get(&q).cloned()
+        })
+        .await;
+        let card_id = card.message_id;
+        fake.wait_until(T, "the card to say sent, without buttons", |s| {
+            s.message(OPERATOR, card_id)
+                .filter(|m| m.text.contains("sent") && m.reply_markup.is_none())
+                .cloned()
+        })
+        .await;
+        // The words reached the PTY: the shell echoed them on v1's live screen.
+        fake.wait_for_bot_message(OPERATOR, T, "v1's screen to show the words", |m| {
+            m.raw.starts_with("<b>v1</b>")
+                && norm(&m.text).contains("list all files in the current directory")
+        })
+        .await;
+        let dispatched: Vec<_> = dispatches(&rig).await;
+        assert_eq!(dispatched.len(), 1, "{dispatched:?}");
+        assert_eq!(dispatched[0].source.as_deref(), Some("voice"));
+        assert_eq!(dispatched[0].session.as_deref(), Some("v1"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_without_confirmation_sends_at_once_and_silence_sends_nothing() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let (k, v) = model_env();
+        let rig = Rig::start_with(&fake, &[(&k, &v)], Some("[voice]\nconfirm = false\n")).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "v2").await;
+
+        fake.send_voice(OPERATOR, voice_fixture("silence.ogg"), 2);
+        fake.wait_for_bot_message(
+            OPERATOR,
+            Duration::from_secs(60),
+            "didn't catch that",
+            |m| m.text.contains("Didn't catch that"),
+        )
+        .await;
+        fake.send_voice(OPERATOR, voice_fixture("not_audio.ogg"), 1);
+        fake.wait_for_bot_message(OPERATOR, T, "a clear answer for a broken note", |m| {
+            m.text.starts_with("Could not transcribe")
+        })
+        .await;
+        assert!(rig.audit().await.iter().all(|a| a.action != "dispatch"));
+
+        fake.send_voice(OPERATOR, voice_fixture("run_tests.ogg"), 3);
+        let card = fake
+            .wait_for_bot_message(OPERATOR, Duration::from_secs(60), "the sent card", |m| {
+                m.text.starts_with("🎙 → v2:")
+            })
+            .await;
+        assert!(
+            card.text.contains("sent") && card.reply_markup.is_none(),
+            "{card:?}"
+        );
+        fake.wait_for_bot_message(OPERATOR, T, "v2's screen to show the words", |m| {
+            m.raw.starts_with("<b>v2</b>")
+                && norm(&m.text).contains("run the tests and fix any failures")
+        })
+        .await;
+        let dispatched: Vec<_> = dispatches(&rig).await;
+        assert_eq!(dispatched.len(), 1, "{dispatched:?}");
+        assert_eq!(dispatched[0].source.as_deref(), Some("voice"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_long_lines_never_make_a_message_over_4096() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "big").await;
+        // 10 000 lines of 118 characters, full of '<' that escaping turns into "&lt;".
+        let script = r#"awk 'BEGIN{for(i=1;i<=10000;i++){s=sprintf("%-118s","line " i);gsub(/ /,"<",s);print s}}'"#;
+        fake.send_text(OPERATOR, script);
+        fake.wait_for_bot_message(OPERATOR, T, "the live screen to reach line 10000", |m| {
+            m.raw.starts_with("<b>big</b>") && m.text.contains("line<10000<")
+        })
+        .await;
+        fake.send_text(OPERATOR, "/tail big 500");
+        fake.wait_for_bot_message(OPERATOR, T, "the tail", |m| {
+            m.raw.starts_with("<pre>") && m.text.contains("line<9999<")
+        })
+        .await;
+        let too_long = fake.with(|s| {
+            s.calls
+                .iter()
+                .filter(|c| c.description().is_some_and(|d| d.contains("too long")))
+                .count()
+        });
+        assert_eq!(too_long, 0, "a message over 4096 characters was attempted");
+        let longest = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .map(|m| m.text.encode_utf16().count())
+                .max()
+                .unwrap_or(0)
+        });
+        assert!(longest <= 4096 && longest > 3000, "longest message: {longest}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_sessions_printing_at_once_never_ignore_a_429_and_end_on_the_final_screens() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        let names = ["b1", "b2", "b3", "b4", "b5"];
+        for n in names {
+            fake.send_text(OPERATOR, &format!("/new {n} sh"));
+        }
+        for n in names {
+            fake.wait_for_bot_message(OPERATOR, T, "the sessions to start", |m| {
+                m.text.starts_with(&format!("Started {n}"))
+            })
+            .await;
+        }
+        for n in names {
+            fake.send_text(
+                OPERATOR,
+                &format!("{n}: i=0; while [ $i -lt 200 ]; do echo {n}-$i; i=$((i+1)); sleep 0.02; done; echo {n}-done"),
+            );
+        }
+        for n in names {
+            fake.wait_for_bot_message(OPERATOR, Duration::from_secs(90), "every screen's final state", |m| {
+                m.raw.starts_with(&format!("<b>{n}</b>")) && m.text.contains(&format!("{n}-199\n{n}-done"))
+            })
+            .await;
+        }
+        let stats = fake.flood_stats();
+        assert_eq!(stats.ignored_retry_after, 0, "{stats:?}");
+        // The pacer keeps under the fake's limits: no 429 at all.
+        assert_eq!(stats.too_many_requests, 0, "{stats:?}");
+        // Edits were coalesced: far fewer than one per printed line.
+        let edits = fake.with(|s| s.calls_to("editMessageText").count());
+        assert!(edits < 200, "{edits} edits");
     })
     .await
 }

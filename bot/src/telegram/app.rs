@@ -22,7 +22,10 @@ use super::host::HostLink;
 use super::live::LiveScreens;
 use super::render::{escape_html, fit_bottom, MAX_MESSAGE_UTF16};
 use super::tg::{Tg, TgError};
-use crate::store::{AuditEntry, Store};
+use super::voice::{
+    card_buttons, card_html, parse_card_data, CardAction, Voice, MAX_DOWNLOAD_BYTES,
+};
+use crate::store::{AuditEntry, NewTranscript, Store, TranscriptState};
 
 /// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
 const USE_PREFIX: &str = "use:";
@@ -38,6 +41,7 @@ pub struct App {
     pub gate: Gate,
     pub host: Arc<HostLink>,
     pub live: Arc<LiveScreens>,
+    pub voice: Voice,
     pub bot_username: String,
 }
 
@@ -159,19 +163,14 @@ impl App {
         let Some(user) = m.from.as_ref().map(|u| u.id.0 as i64) else {
             return Ok(());
         };
-        if m.voice().is_some() {
+        if let Some(v) = m.voice() {
             if !self
                 .admit(user, chat, Action::Act, "(voice note)", "voice")
                 .await?
             {
                 return Ok(());
             }
-            // TODO(issue 4): voice notes: getFile + download, transcription with the
-            // session names as vocabulary, the transcript card (Send / Edit / Cancel) and
-            // spoken routing (commands::route_spoken). Needs the transcription crate's API.
-            return self
-                .reply(chat, "Voice notes are not supported yet; please type.")
-                .await;
+            return self.on_voice(user, chat, i64::from(m.id.0), v).await;
         }
         let Some(text) = m.text() else { return Ok(()) };
         if text.starts_with('/') {
@@ -203,6 +202,9 @@ impl App {
         }
         if !self.admit(user, chat, Action::Act, text, "text").await? {
             return Ok(());
+        }
+        if let Some(id) = self.store.editing_transcript(chat).await? {
+            return self.replace_transcript(chat, id, text).await;
         }
         let sessions = match self.host.list().await {
             Ok(s) => s,
@@ -544,10 +546,248 @@ impl App {
             }
             return Ok(());
         }
-        // TODO(issue 4): transcript card buttons (Send / Edit / Cancel) with voice notes.
+        if let Some((id, action)) = parse_card_data(&data) {
+            if self.gate.role(user) != super::auth::Role::Operator {
+                self.audit(AuditEntry {
+                    user_id: Some(user),
+                    chat_id: Some(chat),
+                    action: "refused".into(),
+                    source: Some("button".into()),
+                    text: Some(data.clone()),
+                    detail: Some("viewer pressed a transcript button".into()),
+                    ..AuditEntry::default()
+                })
+                .await;
+                self.tg
+                    .answer_callback(&q.id.0, Some(super::auth::VIEWER_TEXT))
+                    .await?;
+                return Ok(());
+            }
+            return self.on_card(user, chat, &q.id.0, id, action).await;
+        }
         self.tg
             .answer_callback(&q.id.0, Some("This button no longer works."))
             .await?;
+        Ok(())
+    }
+
+    /// A voice note: download, transcribe, route, then a card (or a dispatch at once).
+    async fn on_voice(
+        &self,
+        user: i64,
+        chat: i64,
+        message_id: i64,
+        v: &teloxide::types::Voice,
+    ) -> Result<(), HandleError> {
+        self.tg.typing(chat).await;
+        if u64::from(v.file.size) > MAX_DOWNLOAD_BYTES {
+            return self
+                .reply(chat, "That voice note is over 20 MB, more than Telegram lets bots download; send a shorter one.")
+                .await;
+        }
+        let bytes = match self.tg.download(&v.file.id.0).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(chat, error = %e, "voice note download failed");
+                let why = if e.text.contains("too big") {
+                    "it is over 20 MB"
+                } else {
+                    "the download failed"
+                };
+                return self
+                    .reply(
+                        chat,
+                        &format!("Could not get that voice note ({why}); please send it again."),
+                    )
+                    .await;
+            }
+        };
+        let names: Vec<String> = match self.host.list().await {
+            Ok(s) => s.into_iter().map(|s| s.name).collect(),
+            Err(_) => Vec::new(),
+        };
+        let heard = match self.voice.transcribe(bytes, names.clone()).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(chat, error = %e, "transcription failed");
+                return self
+                    .reply(chat, &format!("Could not transcribe that voice note: {e}"))
+                    .await;
+            }
+        };
+        if heard.is_empty() {
+            return self
+                .reply(chat, "🎙 Didn't catch that; nothing was sent.")
+                .await;
+        }
+        let (session, text) = match commands::route_spoken(&heard, &names) {
+            Some((s, rest)) => (Some(s), rest),
+            None => (self.store.current_session(chat).await?, heard),
+        };
+        let send_now = !self.cfg.voice.confirm && session.is_some();
+        let state = if send_now {
+            TranscriptState::Sent
+        } else {
+            TranscriptState::Pending
+        };
+        let id = self
+            .store
+            .add_transcript(&NewTranscript {
+                chat_id: chat,
+                user_id: user,
+                voice_message_id: message_id,
+                session: session.as_deref(),
+                text: &text,
+                state,
+            })
+            .await?;
+        let card = if let (true, Some(s)) = (send_now, session.as_deref()) {
+            self.dispatch(user, chat, s, &text, "voice").await?;
+            self.reply_html(chat, &card_html(session.as_deref(), &text, "sent"), None)
+                .await?
+        } else {
+            self.reply_html(
+                chat,
+                &card_html(session.as_deref(), &text, ""),
+                Some(card_buttons(id)),
+            )
+            .await?
+        };
+        let card_id = i64::from(card.id.0);
+        self.store.set_transcript_card(id, card_id).await?;
+        if let Some(s) = &session {
+            self.store.remember_message(chat, card_id, s).await?;
+        }
+        Ok(())
+    }
+
+    /// Edit was pressed and this text arrived: it replaces the transcript.
+    async fn replace_transcript(&self, chat: i64, id: i64, text: &str) -> Result<(), HandleError> {
+        if !self
+            .store
+            .transition_transcript(
+                id,
+                TranscriptState::Editing,
+                TranscriptState::Pending,
+                Some(text),
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let Some(t) = self.store.transcript(id).await? else {
+            return Ok(());
+        };
+        let html = card_html(t.session.as_deref(), &t.text, "edited");
+        match t.card_message_id.and_then(|c| i32::try_from(c).ok()) {
+            Some(card) => {
+                self.tg
+                    .edit_html(chat, card, &html, Some(card_buttons(id)))
+                    .await?
+            }
+            None => {
+                self.reply_html(chat, &html, Some(card_buttons(id))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A press of Send, Edit or Cancel on a transcript card.
+    async fn on_card(
+        &self,
+        user: i64,
+        chat: i64,
+        query: &str,
+        id: i64,
+        action: CardAction,
+    ) -> Result<(), HandleError> {
+        let Some(t) = self
+            .store
+            .transcript(id)
+            .await?
+            .filter(|t| t.chat_id == chat)
+        else {
+            self.tg
+                .answer_callback(query, Some("This card is gone."))
+                .await?;
+            return Ok(());
+        };
+        let card = t.card_message_id.and_then(|c| i32::try_from(c).ok());
+        use TranscriptState::*;
+        let (answer, status, buttons) = match action {
+            CardAction::Send => {
+                let session = match t.session.clone() {
+                    Some(s) => Some(s),
+                    None => self.store.current_session(chat).await?,
+                };
+                let Some(session) = session else {
+                    self.tg
+                        .answer_callback(query, Some("No current session: /use NAME first."))
+                        .await?;
+                    return Ok(());
+                };
+                // Send while editing sends the transcript as it stands.
+                let sent = self
+                    .store
+                    .transition_transcript(id, Pending, Sent, None)
+                    .await?
+                    || self
+                        .store
+                        .transition_transcript(id, Editing, Sent, None)
+                        .await?;
+                if !sent {
+                    self.tg
+                        .answer_callback(query, Some("Already handled."))
+                        .await?;
+                    return Ok(());
+                }
+                self.dispatch(user, chat, &session, &t.text, "voice")
+                    .await?;
+                (format!("Sent to {session}"), "sent".to_string(), false)
+            }
+            CardAction::Edit => {
+                if !self
+                    .store
+                    .transition_transcript(id, Pending, Editing, None)
+                    .await?
+                {
+                    self.tg
+                        .answer_callback(query, Some("Already handled."))
+                        .await?;
+                    return Ok(());
+                }
+                (
+                    "Send the corrected text".into(),
+                    "editing: send the corrected text as a message".into(),
+                    true,
+                )
+            }
+            CardAction::Cancel => {
+                let done = self
+                    .store
+                    .transition_transcript(id, Pending, Cancelled, None)
+                    .await?
+                    || self
+                        .store
+                        .transition_transcript(id, Editing, Cancelled, None)
+                        .await?;
+                if !done {
+                    self.tg
+                        .answer_callback(query, Some("Already handled."))
+                        .await?;
+                    return Ok(());
+                }
+                ("Cancelled".into(), "cancelled".into(), false)
+            }
+        };
+        self.tg.answer_callback(query, Some(&answer)).await?;
+        if let Some(card) = card {
+            let session = t.session.as_deref();
+            let markup = buttons.then(|| card_buttons(id));
+            self.tg
+                .edit_html(chat, card, &card_html(session, &t.text, &status), markup)
+                .await?;
+        }
         Ok(())
     }
 }

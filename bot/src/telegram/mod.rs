@@ -16,6 +16,7 @@
 //!   coalescing of live-screen states.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
 //! - [`tg`]: paced Telegram requests with token-free errors.
+//! - [`voice`]: voice notes: download, transcription, transcript cards.
 
 pub mod app;
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod live;
 pub mod pace;
 pub mod render;
 pub mod tg;
+pub mod voice;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -112,11 +114,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let app = App {
         gate: Gate::from_config(&cfg.telegram),
-        cfg,
+        cfg: cfg.clone(),
         tg,
         store: store.clone(),
         host,
         live: live.clone(),
+        voice: voice::Voice::new(cfg.clone()),
         bot_username: username,
     };
     let unfinished = store.unfinished_updates().await?;

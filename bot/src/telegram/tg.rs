@@ -196,6 +196,40 @@ impl Tg {
         }
     }
 
+    /// Shows "typing…" while the bot works on something (not counted against the chat).
+    pub async fn typing(&self, chat: i64) {
+        let r = self
+            .paced(None, || {
+                self.bot
+                    .send_chat_action(ChatId(chat), teloxide::types::ChatAction::Typing)
+                    .send()
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "chat action not shown");
+        }
+    }
+
+    /// Downloads a file (getFile, then the file itself).
+    pub async fn download(&self, file_id: &str) -> Result<Vec<u8>, TgError> {
+        let file = self
+            .paced(None, || {
+                self.bot
+                    .get_file(teloxide::types::FileId(file_id.to_string()))
+                    .send()
+            })
+            .await?;
+        let mut buf = Vec::new();
+        teloxide::net::Download::download_file(&self.bot, &file.path, &mut buf)
+            .await
+            .map_err(|e| TgError {
+                text: redact(&e, &self.token),
+                api: None,
+                retry_after: None,
+            })?;
+        Ok(buf)
+    }
+
     pub async fn delete(&self, chat: i64, message_id: i32) -> Result<(), TgError> {
         self.paced(Some(chat), || {
             self.bot
