@@ -23,6 +23,8 @@ fn main() {
     let mut runs = 3usize;
     let mut full_window = false;
     let mut audio_ctx = None;
+    let mut vocabulary = Vec::new();
+    let mut prompt = None;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -32,6 +34,13 @@ fn main() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
             "--full-window" => full_window = true,
             "--audio-ctx" => audio_ctx = args.next().and_then(|v| v.parse().ok()),
+            "--vocab" => {
+                vocabulary = args
+                    .next()
+                    .map(|v| v.split(',').map(str::to_string).collect())
+                    .unwrap_or_default()
+            }
+            "--prompt" => prompt = args.next(),
             f => files.push(PathBuf::from(f)),
         }
     }
@@ -55,6 +64,8 @@ fn main() {
     let opts = Options {
         full_window,
         audio_ctx,
+        vocabulary,
+        prompt,
         ..Options::default()
     };
     println!("file\taudio_s\tbest_wall_s\tdecode_ms\ttranscribe_ms\taudio_ctx\tfallback\ttext");

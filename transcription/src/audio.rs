@@ -390,6 +390,29 @@ fn decode_wav(bytes: &[u8], max_s: u32) -> Result<Audio> {
     })
 }
 
+/// A 16-bit PCM WAV file holding `samples` (interleaved if `channels` > 1, clamped to
+/// [-1, 1]) at `rate` Hz; for tests, benchmarks and tools.
+pub fn wav_bytes(rate: u32, channels: u16, samples: &[f32]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut v = Vec::with_capacity(44 + samples.len() * 2);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * channels as u32 * 2).to_le_bytes());
+    v.extend_from_slice(&(channels * 2).to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        v.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+    }
+    v
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resampling
 
@@ -480,24 +503,8 @@ mod tests {
     use super::*;
 
     fn wav(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
-        let data_len = (samples.len() * 2) as u32;
-        let mut v = Vec::new();
-        v.extend_from_slice(b"RIFF");
-        v.extend_from_slice(&(36 + data_len).to_le_bytes());
-        v.extend_from_slice(b"WAVEfmt ");
-        v.extend_from_slice(&16u32.to_le_bytes());
-        v.extend_from_slice(&1u16.to_le_bytes());
-        v.extend_from_slice(&channels.to_le_bytes());
-        v.extend_from_slice(&rate.to_le_bytes());
-        v.extend_from_slice(&(rate * channels as u32 * 2).to_le_bytes());
-        v.extend_from_slice(&(channels * 2).to_le_bytes());
-        v.extend_from_slice(&16u16.to_le_bytes());
-        v.extend_from_slice(b"data");
-        v.extend_from_slice(&data_len.to_le_bytes());
-        for s in samples {
-            v.extend_from_slice(&s.to_le_bytes());
-        }
-        v
+        let f: Vec<f32> = samples.iter().map(|&s| s as f32 / 32767.0).collect();
+        wav_bytes(rate, channels, &f)
     }
 
     fn tone(rate: u32, freq: f64, secs: f64) -> Vec<i16> {
