@@ -678,3 +678,120 @@ async fn five_sessions_printing_at_once_never_ignore_a_429_and_end_on_the_final_
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buttons_replies_viewers_keys_notifications_and_scrolling() {
+    bounded(async {
+        const VIEWER: i64 = 2002;
+        let fake = FakeTelegram::start().await;
+        let rig = Rig::start_with(&fake, &[("WALKIE_VIEWERS", "2002")], None).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "a1").await;
+        new_sh(&fake, "a2").await;
+
+        // /ls lists both with a button each; pressing "use a1" makes a1 current.
+        fake.send_text(OPERATOR, "/ls");
+        let ls = fake
+            .wait_for_bot_message(OPERATOR, T, "the /ls list", |m| m.buttons().len() == 2)
+            .await;
+        assert!(ls.text.contains("▶ a2"), "a2 is current: {}", ls.text);
+        let q = fake.press_button(OPERATOR, OPERATOR, ls.message_id, "use:a1");
+        let answer = fake
+            .wait_until(T, "the press to be answered", |s| {
+                s.callback_answers.get(&q).cloned()
+            })
+            .await;
+        assert_eq!(answer["text"], "Now talking to a1");
+        fake.send_text(OPERATOR, "echo to-$((10+1))");
+        let a1_live = fake
+            .wait_for_bot_message(OPERATOR, T, "a1's screen", |m| {
+                m.raw.starts_with("<b>a1</b>") && m.text.contains("to-11")
+            })
+            .await;
+
+        // Replying to a2's live message goes to a2 although a1 is current.
+        let a2_live = fake
+            .wait_for_bot_message(OPERATOR, T, "a2's screen", |m| {
+                m.raw.starts_with("<b>a2</b>")
+            })
+            .await;
+        fake.send_text_in(
+            OPERATOR,
+            OPERATOR,
+            "echo reply-$((20+2))",
+            Some(a2_live.message_id),
+        );
+        fake.wait_for_bot_message(OPERATOR, T, "a2's screen to show the reply", |m| {
+            m.raw.starts_with("<b>a2</b>") && m.text.contains("reply-22")
+        })
+        .await;
+
+        // /keys: C-c interrupts a sleeping a1 and the prompt comes back.
+        fake.send_text(OPERATOR, "sleep 1000; echo not-interrupted");
+        fake.send_text(OPERATOR, "/keys a1 C-c");
+        fake.send_text(OPERATOR, "echo after-$((1+2))");
+        fake.wait_for_bot_message(OPERATOR, T, "a1 to be interrupted", |m| {
+            m.raw.starts_with("<b>a1</b>") && m.text.contains("after-3")
+        })
+        .await;
+
+        // A viewer may look but not type.
+        fake.send_text(VIEWER, "/attach a1");
+        fake.wait_for_bot_message(VIEWER, T, "the attach line", |m| {
+            m.text.contains("walkie attach a1")
+        })
+        .await;
+        fake.send_text(VIEWER, "a1: rm -rf /tmp/x");
+        fake.wait_for_bot_message(VIEWER, T, "the viewer refusal", |m| {
+            m.text.starts_with("You can look")
+        })
+        .await;
+
+        // Many messages later, the live message is posted again at the bottom and the old
+        // one deleted.
+        for _ in 0..9 {
+            fake.send_text(OPERATOR, "/attach a1");
+        }
+        fake.wait_until(T, "nine /attach answers", |s| {
+            (s.bot_messages(OPERATOR)
+                .iter()
+                .filter(|m| m.text.contains("walkie attach a1"))
+                .count()
+                >= 9)
+                .then_some(())
+        })
+        .await;
+        fake.send_text(OPERATOR, "echo bottom-$((3+4))");
+        let new_live = fake
+            .wait_for_bot_message(OPERATOR, T, "a1's screen re-posted", |m| {
+                m.raw.starts_with("<b>a1</b>") && m.text.contains("bottom-7")
+            })
+            .await;
+        assert!(new_live.message_id > a1_live.message_id);
+        let old_id = a1_live.message_id;
+        fake.wait_until(T, "the old live message to be deleted", |s| {
+            s.message(OPERATOR, old_id)
+                .filter(|m| m.deleted)
+                .map(|_| ())
+        })
+        .await;
+
+        // A session that exits is announced with a new message, with its code.
+        fake.send_text(OPERATOR, "exit 3");
+        let exited = fake
+            .wait_for_bot_message(OPERATOR, T, "the exit notification", |m| {
+                m.text.contains("a1") && m.text.contains("exited")
+            })
+            .await;
+        assert!(exited.text.contains('3'), "{}", exited.text);
+        assert_eq!(fake.flood_stats().ignored_retry_after, 0);
+        let refused = rig
+            .audit()
+            .await
+            .into_iter()
+            .filter(|a| a.action == "refused")
+            .count();
+        assert_eq!(refused, 1, "the viewer's attempt to type");
+    })
+    .await
+}
