@@ -7,8 +7,10 @@
 //! - [`transcribe_cmd`]: `walkie transcribe` and `walkie model`.
 //! - [`logging`]: tracing setup.
 //! - [`telegram`]: the Telegram bot (`walkie up`): access control, commands, pacing, rendering.
+//! - [`approval`]: approvals without I/O: prompt detection, hook answers, policy, decisions.
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts, updates).
 
+pub mod approval;
 pub mod attach;
 pub mod cli;
 pub mod host_cmd;

@@ -1,0 +1,53 @@
+//! Approvals, the host-independent core: everything about asking a person "may the agent
+//! run this?" that needs no socket, no Telegram and no clock of its own.
+//!
+//! Requests come from two places, and both end in the same decision model:
+//! - [`hook`]: an agent runs `walkie approve-hook`, which hands over a JSON payload and needs
+//!   an answer in that agent's own JSON and exit code;
+//! - [`detect`]: a prompt drawn on a session's screen (Claude Code, Codex CLI, or a generic
+//!   `[y/N]`), answered by typing keys into the PTY.
+//!
+//! [`policy`] decides what needs no person at all (config rules, "approve for this session"),
+//! and [`model`] is the lifecycle of one approval: pending, then decided exactly once.
+
+pub mod detect;
+pub mod hook;
+pub mod model;
+pub mod policy;
+
+use serde::{Deserialize, Serialize};
+
+/// The coding agents walkie knows by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agent {
+    ClaudeCode,
+    Codex,
+}
+
+impl Agent {
+    /// The name shown on cards and accepted by `walkie approve-hook --agent`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Agent::ClaudeCode => "claude",
+            Agent::Codex => "codex",
+        }
+    }
+
+    /// Parses [`Agent::label`] (and a few spellings people type).
+    pub fn from_label(s: &str) -> Option<Agent> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "claude" | "claude-code" | "claude_code" | "claudecode" => Some(Agent::ClaudeCode),
+            "codex" | "codex-cli" => Some(Agent::Codex),
+            _ => None,
+        }
+    }
+}
+
+/// Where the `../shared/fixtures/agents/` captures live, for tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/agents/").to_string() + name;
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}

@@ -1,0 +1,714 @@
+//! The lifecycle of one approval, as a pure state machine: created pending with a deadline,
+//! then decided exactly once.
+//!
+//! Whoever answers first wins: a person on the phone, someone at the terminal (the prompt
+//! left the screen), a policy rule, or the deadline (default deny). Every later answer gets
+//! [`AlreadyDecided`] carrying the decision that stands, so the bot can say "already approved
+//! by ana at 14:02". Time is passed in (milliseconds since the Unix epoch) rather than read,
+//! so the rules are testable and the same after a restart: a press that arrives after the
+//! deadline loses to the timeout even if the timer has not fired yet.
+//!
+//! [`ApprovalBook`] holds the pending approvals of a process behind one lock, so two presses
+//! at the same moment still make one decision. The SQLite store must keep the same rule
+//! (`UPDATE ... WHERE id = ? AND state = 'pending'`, one row changed or none).
+//!
+//! Telegram buttons carry only `ap:<id>:<action>` ([`encode_callback`]), far inside the
+//! 64-byte `callback_data` limit; everything else lives in the store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::detect::{Input, Prompt};
+use super::hook::{ApprovalRequest, Decision};
+
+/// How long an approval waits before it is denied, unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = u64;
+
+/// Now, in [`Millis`]. A clock before 1970 reads as 0.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// An approval's id. Ids must never be reused (an old card's button would decide a new
+/// approval): use the store's `AUTOINCREMENT` row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ApprovalId(pub u64);
+
+/// What is being asked about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Subject {
+    /// An agent's hook (`walkie approve-hook`).
+    Hook { request: ApprovalRequest },
+    /// A prompt seen on the session's screen.
+    Screen { prompt: Prompt },
+    /// `walkie ask "question"` from a script.
+    Ask { question: String },
+}
+
+/// An answer someone gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Approve,
+    /// Approve, and approve later requests that start the same way (see `policy`).
+    ApproveForSession,
+    Deny,
+}
+
+/// Who decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Decider {
+    /// A Telegram user (already checked against the allowlist by the caller).
+    Phone { user_id: i64, name: String },
+    /// Someone at the terminal: the prompt left the screen without us.
+    Terminal,
+    /// The deadline passed.
+    Timeout,
+    /// A config rule or an earlier "approve for this session".
+    Policy { rule: String },
+    /// The approval could not be kept (host restarted, session gone).
+    Abandoned { reason: String },
+}
+
+impl Decider {
+    /// For cards: "ana", "the terminal", "timeout", "rule `git status`".
+    pub fn describe(&self) -> String {
+        match self {
+            Decider::Phone { name, user_id } if name.is_empty() => format!("user {user_id}"),
+            Decider::Phone { name, .. } => name.clone(),
+            Decider::Terminal => "the terminal".into(),
+            Decider::Timeout => "timeout".into(),
+            Decider::Policy { rule } => format!("rule {rule}"),
+            Decider::Abandoned { reason } => reason.clone(),
+        }
+    }
+}
+
+/// The result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Approved,
+    ApprovedForSession,
+    Denied,
+    /// Answered at the terminal; which way is not known.
+    AnsweredAtTerminal,
+}
+
+impl Outcome {
+    pub fn is_approved(self) -> bool {
+        matches!(self, Outcome::Approved | Outcome::ApprovedForSession)
+    }
+}
+
+/// A decision that stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    pub outcome: Outcome,
+    pub by: Decider,
+    pub at_ms: Millis,
+}
+
+impl Decided {
+    /// The answer for the agent's hook. A terminal answer needs no hook answer; the hook
+    /// process is told to fall back (the agent already has its answer).
+    pub fn hook_decision(&self) -> Decision {
+        match self.outcome {
+            Outcome::Approved | Outcome::ApprovedForSession => Decision::Allow,
+            Outcome::Denied => Decision::Deny {
+                reason: match &self.by {
+                    Decider::Timeout => {
+                        "no answer from the phone in time (walkie denies by default)".into()
+                    }
+                    by => format!("denied by {} via walkie", by.describe()),
+                },
+            },
+            Outcome::AnsweredAtTerminal => Decision::Fallback,
+        }
+    }
+
+    /// What to type into the session for a screen prompt (nothing if it was answered
+    /// there already).
+    pub fn screen_input(&self, prompt: &Prompt) -> Vec<Input> {
+        match self.outcome {
+            Outcome::Approved | Outcome::ApprovedForSession => prompt.approve.clone(),
+            Outcome::Denied => prompt.deny.clone(),
+            Outcome::AnsweredAtTerminal => Vec::new(),
+        }
+    }
+
+    /// `walkie ask`'s exit code: 0 approved, 1 anything else.
+    pub fn exit_code(&self) -> i32 {
+        if self.outcome.is_approved() {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// The answer came too late: this decision already stands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("already decided: {:?} by {}", .0.outcome, .0.by.describe())]
+pub struct AlreadyDecided(pub Decided);
+
+/// Pending, or decided once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Decided(Decided),
+}
+
+/// One approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: ApprovalId,
+    /// walkie's session name.
+    pub session: String,
+    pub subject: Subject,
+    pub created_ms: Millis,
+    pub deadline_ms: Millis,
+    pub state: State,
+}
+
+impl Approval {
+    pub fn new(
+        id: ApprovalId,
+        session: &str,
+        subject: Subject,
+        now: Millis,
+        timeout: Duration,
+    ) -> Approval {
+        Approval {
+            id,
+            session: session.to_string(),
+            subject,
+            created_ms: now,
+            deadline_ms: now.saturating_add(timeout.as_millis() as Millis),
+            state: State::Pending,
+        }
+    }
+
+    pub fn decided(&self) -> Option<&Decided> {
+        match &self.state {
+            State::Decided(d) => Some(d),
+            State::Pending => None,
+        }
+    }
+
+    /// Time left before the default deny (zero once passed or decided).
+    pub fn remaining(&self, now: Millis) -> Duration {
+        match self.state {
+            State::Pending => Duration::from_millis(self.deadline_ms.saturating_sub(now)),
+            State::Decided(_) => Duration::ZERO,
+        }
+    }
+
+    /// Applies the timeout if the deadline has passed; returns the decision if this call
+    /// made it.
+    pub fn expire(&mut self, now: Millis) -> Option<Decided> {
+        if self.state == State::Pending && now >= self.deadline_ms {
+            let d = Decided {
+                outcome: Outcome::Denied,
+                by: Decider::Timeout,
+                at_ms: self.deadline_ms,
+            };
+            self.state = State::Decided(d.clone());
+            return Some(d);
+        }
+        None
+    }
+
+    /// Records `answer` by `by`, unless a decision already stands (or the deadline passed
+    /// before `now`, in which case the timeout stands).
+    pub fn decide(
+        &mut self,
+        answer: Answer,
+        by: Decider,
+        now: Millis,
+    ) -> Result<Decided, AlreadyDecided> {
+        let outcome = match answer {
+            Answer::Approve => Outcome::Approved,
+            Answer::ApproveForSession => Outcome::ApprovedForSession,
+            Answer::Deny => Outcome::Denied,
+        };
+        self.settle(outcome, by, now)
+    }
+
+    /// The prompt left the screen before anyone answered here.
+    pub fn answered_at_terminal(&mut self, now: Millis) -> Result<Decided, AlreadyDecided> {
+        self.settle(Outcome::AnsweredAtTerminal, Decider::Terminal, now)
+    }
+
+    /// The approval cannot be kept (host restarted, session gone): denied.
+    pub fn abandon(&mut self, reason: &str, now: Millis) -> Result<Decided, AlreadyDecided> {
+        self.settle(
+            Outcome::Denied,
+            Decider::Abandoned {
+                reason: reason.to_string(),
+            },
+            now,
+        )
+    }
+
+    fn settle(
+        &mut self,
+        outcome: Outcome,
+        by: Decider,
+        now: Millis,
+    ) -> Result<Decided, AlreadyDecided> {
+        self.expire(now);
+        if let State::Decided(d) = &self.state {
+            return Err(AlreadyDecided(d.clone()));
+        }
+        let d = Decided {
+            outcome,
+            by,
+            at_ms: now,
+        };
+        self.state = State::Decided(d.clone());
+        Ok(d)
+    }
+}
+
+/// Why an answer to the book did not decide anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookError {
+    #[error("no approval {0:?}")]
+    NotFound(ApprovalId),
+    #[error(transparent)]
+    AlreadyDecided(#[from] AlreadyDecided),
+}
+
+/// The approvals of one process, each decided at most once however many threads answer.
+#[derive(Debug, Default)]
+pub struct ApprovalBook {
+    inner: Mutex<HashMap<ApprovalId, Approval>>,
+}
+
+impl ApprovalBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ApprovalId, Approval>> {
+        // A panic while holding the lock cannot leave an approval half-decided (every
+        // change is one assignment), so a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn insert(&self, approval: Approval) {
+        self.lock().insert(approval.id, approval);
+    }
+
+    pub fn get(&self, id: ApprovalId) -> Option<Approval> {
+        self.lock().get(&id).cloned()
+    }
+
+    pub fn decide(
+        &self,
+        id: ApprovalId,
+        answer: Answer,
+        by: Decider,
+        now: Millis,
+    ) -> Result<Decided, BookError> {
+        let mut map = self.lock();
+        let a = map.get_mut(&id).ok_or(BookError::NotFound(id))?;
+        Ok(a.decide(answer, by, now)?)
+    }
+
+    pub fn answered_at_terminal(&self, id: ApprovalId, now: Millis) -> Result<Decided, BookError> {
+        let mut map = self.lock();
+        let a = map.get_mut(&id).ok_or(BookError::NotFound(id))?;
+        Ok(a.answered_at_terminal(now)?)
+    }
+
+    /// Applies every passed deadline; returns the approvals this call decided.
+    pub fn expire_due(&self, now: Millis) -> Vec<(ApprovalId, Decided)> {
+        let mut map = self.lock();
+        let mut out: Vec<(ApprovalId, Decided)> = map
+            .values_mut()
+            .filter_map(|a| a.expire(now).map(|d| (a.id, d)))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+
+    /// The earliest deadline still pending, for the timer.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.lock()
+            .values()
+            .filter(|a| a.state == State::Pending)
+            .map(|a| a.deadline_ms)
+            .min()
+    }
+
+    /// Drops decided approvals (after their cards have been updated).
+    pub fn remove_decided(&self) {
+        self.lock().retain(|_, a| a.state == State::Pending);
+    }
+}
+
+/// What a card's button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallbackAction {
+    Approve,
+    ApproveForSession,
+    Deny,
+    /// Show the session's screen (decides nothing).
+    Screen,
+}
+
+impl CallbackAction {
+    fn code(self) -> char {
+        match self {
+            CallbackAction::Approve => 'a',
+            CallbackAction::ApproveForSession => 's',
+            CallbackAction::Deny => 'd',
+            CallbackAction::Screen => 'v',
+        }
+    }
+
+    /// The answer this button gives, if it decides.
+    pub fn answer(self) -> Option<Answer> {
+        match self {
+            CallbackAction::Approve => Some(Answer::Approve),
+            CallbackAction::ApproveForSession => Some(Answer::ApproveForSession),
+            CallbackAction::Deny => Some(Answer::Deny),
+            CallbackAction::Screen => None,
+        }
+    }
+}
+
+/// Telegram's limit on `callback_data`.
+pub const CALLBACK_DATA_MAX: usize = 64;
+
+const CALLBACK_PREFIX: &str = "ap:";
+
+/// `ap:<id in base 36>:<action>`; at most 18 bytes.
+pub fn encode_callback(id: ApprovalId, action: CallbackAction) -> String {
+    format!("{CALLBACK_PREFIX}{}:{}", base36(id.0), action.code())
+}
+
+/// The inverse of [`encode_callback`]; `None` for anything else (other buttons, forgeries).
+pub fn decode_callback(data: &str) -> Option<(ApprovalId, CallbackAction)> {
+    let rest = data.strip_prefix(CALLBACK_PREFIX)?;
+    let (id, action) = rest.split_once(':')?;
+    let action = match action {
+        "a" => CallbackAction::Approve,
+        "s" => CallbackAction::ApproveForSession,
+        "d" => CallbackAction::Deny,
+        "v" => CallbackAction::Screen,
+        _ => return None,
+    };
+    // Canonical form only, so one approval has exactly one spelling per button.
+    if id.is_empty() || id.len() > 13 || (id.len() > 1 && id.starts_with('0')) {
+        return None;
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    {
+        return None;
+    }
+    let n = u64::from_str_radix(id, 36).ok()?;
+    Some((ApprovalId(n), action))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    const T0: Millis = 1_795_360_000_000;
+
+    fn ask(id: u64) -> Approval {
+        Approval::new(
+            ApprovalId(id),
+            "backend",
+            Subject::Ask {
+                question: "deploy?".into(),
+            },
+            T0,
+            DEFAULT_TIMEOUT,
+        )
+    }
+
+    fn ana() -> Decider {
+        Decider::Phone {
+            user_id: 42,
+            name: "ana".into(),
+        }
+    }
+
+    #[test]
+    fn first_answer_wins_and_later_ones_are_told() {
+        let mut a = ask(1);
+        assert_eq!(a.remaining(T0), Duration::from_secs(600));
+        let d = a.decide(Answer::Approve, ana(), T0 + 5_000).unwrap();
+        assert_eq!(
+            d,
+            Decided {
+                outcome: Outcome::Approved,
+                by: ana(),
+                at_ms: T0 + 5_000
+            }
+        );
+        // A repeated press, a different button, the terminal, the timeout: all too late.
+        assert_eq!(
+            a.decide(Answer::Approve, ana(), T0 + 6_000),
+            Err(AlreadyDecided(d.clone()))
+        );
+        assert_eq!(
+            a.decide(Answer::Deny, ana(), T0 + 6_000),
+            Err(AlreadyDecided(d.clone()))
+        );
+        assert_eq!(
+            a.answered_at_terminal(T0 + 7_000),
+            Err(AlreadyDecided(d.clone()))
+        );
+        assert_eq!(a.expire(T0 + 3_600_000), None);
+        assert_eq!(a.decided(), Some(&d));
+        assert_eq!(a.remaining(T0 + 6_000), Duration::ZERO);
+        assert_eq!(d.exit_code(), 0);
+        assert_eq!(d.hook_decision(), Decision::Allow);
+    }
+
+    #[test]
+    fn timeout_denies_by_default_and_beats_late_presses() {
+        let mut a = ask(1);
+        assert_eq!(a.expire(T0 + 599_999), None);
+        // The press arrives after the deadline, before any timer fired: the timeout stands,
+        // dated at the deadline.
+        let err = a.decide(Answer::Approve, ana(), T0 + 600_001).unwrap_err();
+        assert_eq!(
+            err.0,
+            Decided {
+                outcome: Outcome::Denied,
+                by: Decider::Timeout,
+                at_ms: T0 + 600_000
+            }
+        );
+        assert_eq!(err.0.exit_code(), 1);
+        assert!(
+            matches!(err.0.hook_decision(), Decision::Deny { reason } if reason.contains("in time"))
+        );
+        // Exactly at the deadline the timeout wins too.
+        let mut b = ask(2);
+        assert!(b.decide(Answer::Approve, ana(), T0 + 600_000).is_err());
+    }
+
+    #[test]
+    fn outcomes_map_to_agent_answers() {
+        let prompt = crate::approval::detect::detect_text(
+            &crate::approval::detect::ScreenText::from_text("Overwrite? [y/N]"),
+        )
+        .unwrap();
+        let mut a = Approval::new(
+            ApprovalId(3),
+            "s",
+            Subject::Screen {
+                prompt: prompt.clone(),
+            },
+            T0,
+            DEFAULT_TIMEOUT,
+        );
+        let d = a.decide(Answer::ApproveForSession, ana(), T0).unwrap();
+        assert_eq!(d.screen_input(&prompt), prompt.approve);
+        let deny = Decided {
+            outcome: Outcome::Denied,
+            by: ana(),
+            at_ms: T0,
+        };
+        assert_eq!(deny.screen_input(&prompt), prompt.deny);
+        assert_eq!(
+            deny.hook_decision(),
+            Decision::Deny {
+                reason: "denied by ana via walkie".into()
+            }
+        );
+        let mut t = ask(4);
+        let d = t.answered_at_terminal(T0 + 1).unwrap();
+        assert_eq!(d.by, Decider::Terminal);
+        assert!(d.screen_input(&prompt).is_empty());
+        assert_eq!(d.hook_decision(), Decision::Fallback);
+        let mut g = ask(5);
+        let d = g.abandon("the host restarted", T0 + 2).unwrap();
+        assert_eq!(d.outcome, Outcome::Denied);
+        assert_eq!(d.exit_code(), 1);
+        assert!(matches!(d.hook_decision(), Decision::Deny { .. }));
+    }
+
+    #[test]
+    fn concurrent_presses_make_one_decision() {
+        for round in 0..50u64 {
+            let book = Arc::new(ApprovalBook::default());
+            book.insert(ask(round));
+            let n = 8;
+            let barrier = Arc::new(Barrier::new(n));
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let book = Arc::clone(&book);
+                    let barrier = Arc::clone(&barrier);
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let (answer, by) = match i % 4 {
+                            0 => (Answer::Approve, ana()),
+                            1 => (
+                                Answer::Deny,
+                                Decider::Phone {
+                                    user_id: 7,
+                                    name: "bo".into(),
+                                },
+                            ),
+                            2 => (Answer::ApproveForSession, ana()),
+                            _ => {
+                                return book.answered_at_terminal(ApprovalId(round), T0 + 10);
+                            }
+                        };
+                        book.decide(ApprovalId(round), answer, by, T0 + 10)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            let winners: Vec<&Decided> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+            let winner = winners[0].clone();
+            for r in &results {
+                match r {
+                    Ok(d) => assert_eq!(d, &winner),
+                    Err(BookError::AlreadyDecided(AlreadyDecided(d))) => assert_eq!(d, &winner),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(
+                book.get(ApprovalId(round)).unwrap().decided(),
+                Some(&winner)
+            );
+        }
+    }
+
+    #[test]
+    fn book_expiry_and_lookup() {
+        let book = ApprovalBook::default();
+        book.insert(Approval::new(
+            ApprovalId(1),
+            "a",
+            Subject::Ask {
+                question: "q".into(),
+            },
+            T0,
+            Duration::from_secs(1),
+        ));
+        book.insert(Approval::new(
+            ApprovalId(2),
+            "a",
+            Subject::Ask {
+                question: "q".into(),
+            },
+            T0,
+            Duration::from_secs(5),
+        ));
+        assert_eq!(book.next_deadline(), Some(T0 + 1_000));
+        assert!(book.expire_due(T0 + 999).is_empty());
+        let due = book.expire_due(T0 + 1_000);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0, ApprovalId(1));
+        assert_eq!(due[0].1.by, Decider::Timeout);
+        // Expiring twice decides nothing more.
+        assert!(book.expire_due(T0 + 1_000).is_empty());
+        assert_eq!(book.next_deadline(), Some(T0 + 5_000));
+        assert!(matches!(
+            book.decide(ApprovalId(1), Answer::Approve, ana(), T0 + 2_000),
+            Err(BookError::AlreadyDecided(_))
+        ));
+        assert_eq!(
+            book.decide(ApprovalId(9), Answer::Approve, ana(), T0),
+            Err(BookError::NotFound(ApprovalId(9)))
+        );
+        book.remove_decided();
+        assert!(book.get(ApprovalId(1)).is_none());
+        assert!(book.get(ApprovalId(2)).is_some());
+    }
+
+    #[test]
+    fn approvals_survive_serialisation() {
+        // The store keeps approvals as JSON; a restored one behaves the same.
+        let mut a = ask(77);
+        let restored: Approval = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(restored, a);
+        a.decide(Answer::Deny, ana(), T0 + 1).unwrap();
+        let mut restored: Approval =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert!(restored.decide(Answer::Approve, ana(), T0 + 2).is_err());
+    }
+
+    #[test]
+    fn callback_data_round_trips_within_64_bytes() {
+        let actions = [
+            CallbackAction::Approve,
+            CallbackAction::ApproveForSession,
+            CallbackAction::Deny,
+            CallbackAction::Screen,
+        ];
+        for id in [0, 1, 35, 36, 1_000_000, u64::MAX - 1, u64::MAX] {
+            for action in actions {
+                let data = encode_callback(ApprovalId(id), action);
+                assert!(
+                    data.len() <= 18 && data.len() <= CALLBACK_DATA_MAX,
+                    "{data}"
+                );
+                assert_eq!(
+                    decode_callback(&data),
+                    Some((ApprovalId(id), action)),
+                    "{data}"
+                );
+            }
+        }
+        assert_eq!(
+            encode_callback(ApprovalId(36), CallbackAction::Deny),
+            "ap:10:d"
+        );
+        assert_eq!(CallbackAction::Screen.answer(), None);
+        assert_eq!(CallbackAction::Deny.answer(), Some(Answer::Deny));
+        for bad in [
+            "",
+            "ap:",
+            "ap:1",
+            "ap:1:",
+            "ap:1:x",
+            "ap::a",
+            "ap:01:a",
+            "ap:A:a",
+            "ap:-1:a",
+            "ap:1:a:extra",
+            "xx:1:a",
+            "ap:zzzzzzzzzzzzzz:a",
+            "ap:3w5e11264sgsg:a",
+            "ap: 1:a",
+        ] {
+            assert_eq!(decode_callback(bad), None, "{bad:?}");
+        }
+    }
+}
