@@ -113,6 +113,10 @@ pub struct Prompt {
 pub struct ScreenText {
     pub rows: Vec<String>,
     pub cursor_row: Option<usize>,
+    /// A full-screen program owns the terminal (alternate screen). Generic shell prompts are
+    /// not looked for there: in an agent's TUI the cursor sits in its input box, where a
+    /// person may well type "Continue?".
+    pub alternate: bool,
 }
 
 impl ScreenText {
@@ -122,6 +126,7 @@ impl ScreenText {
         ScreenText {
             rows: screen.rows(0, cols.get()).collect(),
             cursor_row: Some(screen.cursor_position().0 as usize),
+            alternate: screen.alternate_screen(),
         }
     }
 
@@ -131,6 +136,7 @@ impl ScreenText {
         ScreenText {
             rows: text.lines().map(str::to_string).collect(),
             cursor_row: None,
+            alternate: false,
         }
     }
 
@@ -328,8 +334,11 @@ fn codex(rows: &[String]) -> Option<Prompt> {
     })
 }
 
-/// Shell-style prompts, on the cursor's row only.
+/// Shell-style prompts, on the cursor's row only, and only outside full-screen programs.
 fn generic(screen: &ScreenText) -> Option<Prompt> {
+    if screen.alternate {
+        return None;
+    }
     let row = screen.prompt_row()?;
     let question = clean(&screen.rows[row]);
     if question.is_empty() {
@@ -873,6 +882,27 @@ mod tests {
         ] {
             assert_eq!(detect_text(&shell(lines)), None, "{lines:?}");
         }
+    }
+
+    #[test]
+    fn words_typed_into_an_agent_input_box_are_not_a_prompt() {
+        // Claude Code's screen (alternate screen, cursor in its input box) with "Continue?"
+        // typed into the box: not a shell prompt.
+        let mut w = PromptWatcher::new(40, 120);
+        let raw = fixture("claude-approve-session.raw");
+        w.feed(&raw);
+        assert!(w.screen().alternate_screen());
+        w.feed(b"\x1b[38;3HContinue? [y/N]");
+        assert_eq!(
+            w.screen().cursor_position().0,
+            37,
+            "cursor in the input box row"
+        );
+        assert!(w.quiet().is_empty());
+        // The same text at a shell prompt in the main screen is one.
+        let mut w = PromptWatcher::new(40, 120);
+        w.feed(b"Continue? [y/N]");
+        assert_eq!(prompts(&w.quiet()).len(), 1);
     }
 
     #[test]

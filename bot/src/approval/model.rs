@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::detect::{Input, Prompt};
+use super::detect::{Input, Prompt, PromptKind};
 use super::hook::{ApprovalRequest, Decision};
 
 /// How long an approval waits before it is denied, unless configured otherwise.
@@ -52,6 +52,37 @@ pub enum Subject {
     Screen { prompt: Prompt },
     /// `walkie ask "question"` from a script.
     Ask { question: String },
+}
+
+impl Subject {
+    /// The shell command asked about, if any.
+    pub fn command(&self) -> Option<&str> {
+        match self {
+            Subject::Hook { request } => request.command.as_deref(),
+            Subject::Screen { prompt } => prompt.command.as_deref(),
+            Subject::Ask { .. } => None,
+        }
+    }
+
+    /// Whether a prompt seen on the screen is this same request. Codex runs its
+    /// `PermissionRequest` hook just before drawing its dialog and Claude Code while showing
+    /// it, so with hooks on, one request is seen twice; it must make one card.
+    pub fn same_request(&self, prompt: &Prompt) -> bool {
+        let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        match self {
+            Subject::Hook { request } => {
+                prompt.kind == PromptKind::Agent(request.agent)
+                    && match (&request.command, &prompt.command) {
+                        (Some(a), Some(b)) => squash(a) == squash(b),
+                        // A file tool's dialog shows no command line.
+                        (None, None) => true,
+                        _ => false,
+                    }
+            }
+            Subject::Screen { prompt: p } => p == prompt,
+            Subject::Ask { .. } => false,
+        }
+    }
 }
 
 /// An answer someone gives.
@@ -662,6 +693,58 @@ mod tests {
         let mut restored: Approval =
             serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert!(restored.decide(Answer::Approve, ana(), T0 + 2).is_err());
+    }
+
+    #[test]
+    fn a_hook_request_and_its_dialog_are_one_request() {
+        use crate::approval::detect::{detect_text, ScreenText};
+        use crate::approval::fixture;
+        use crate::approval::hook::{parse, HookEvent, HookInput};
+        let screen = |f: &str| {
+            detect_text(&ScreenText::from_text(
+                &String::from_utf8(fixture(f)).unwrap(),
+            ))
+            .unwrap()
+        };
+        let claude = screen("claude-approval.txt");
+        let codex = screen("codex-approval.txt");
+        let hook = |f: &str| {
+            let text = String::from_utf8(fixture(f)).unwrap();
+            text.lines()
+                .find_map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                    match parse(&v["stdin"].to_string(), None).ok()? {
+                        HookInput::Approval(r) if r.event == HookEvent::PermissionRequest => {
+                            Some(Subject::Hook { request: r })
+                        }
+                        _ => None,
+                    }
+                })
+                .unwrap()
+        };
+        let claude_hook = hook("claude-hooks.jsonl");
+        let codex_hook = hook("codex-hooks.jsonl");
+        assert!(claude_hook.same_request(&claude));
+        assert!(codex_hook.same_request(&codex));
+        // Another agent, or another command: not the same.
+        assert!(!claude_hook.same_request(&codex));
+        assert!(!codex_hook.same_request(&claude));
+        let mut other = codex.clone();
+        other.command = Some("touch /tmp/other".into());
+        assert!(!codex_hook.same_request(&other));
+        assert_eq!(
+            claude_hook.command(),
+            Some("touch /tmp/agent-approved-demo")
+        );
+        let s = Subject::Screen {
+            prompt: codex.clone(),
+        };
+        assert!(s.same_request(&codex));
+        assert!(!s.same_request(&other));
+        assert!(!Subject::Ask {
+            question: "q".into()
+        }
+        .same_request(&codex));
     }
 
     #[test]

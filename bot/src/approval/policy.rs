@@ -14,7 +14,8 @@
 //! 1. **always_deny** wins over everything. It is checked against every simple command in
 //!    the line: each part of `a; b && c | d`, the inside of `$(...)` and backticks, the
 //!    command behind wrappers (`sudo`, `env`, `nohup`, `timeout`, `xargs`, ...) and the
-//!    script of `sh -c` / `bash -c`. It is a safety net, not a sandbox: a determined program
+//!    script of `sh -c` / `bash -c`; a program given by path counts by its name
+//!    (`/bin/rm` is `rm`). It is a safety net, not a sandbox: a determined program
 //!    can always spell a command another way.
 //! 2. **auto_allow** only ever allows a *plain* command: one program with literal
 //!    arguments. Anything with `;`, `&&`, `||`, `|`, `&`, newlines, redirections, `$(`,
@@ -437,6 +438,14 @@ fn deny_candidates(line: &str, depth: usize, out: &mut Vec<Vec<String>>) {
                 break;
             }
             out.push(cur.to_vec());
+            // `/bin/rm` is `rm` as far as a deny rule is concerned.
+            if let Some((_, base)) = cur[0].rsplit_once('/') {
+                if !base.is_empty() {
+                    let mut v = cur.to_vec();
+                    v[0] = base.to_string();
+                    out.push(v);
+                }
+            }
             if depth < 4 {
                 if let Some(script) = shell_script(cur) {
                     deny_candidates(script, depth + 1, out);
@@ -694,6 +703,10 @@ mod tests {
             "git push --force",
             "git push --force-with-lease origin main",
             "xargs -n 1 rm -rf < list",
+            "/bin/rm -rf /",
+            "\\rm -rf /",
+            "\"rm\" -rf /",
+            "/usr/bin/sudo /bin/rm -rf /",
         ] {
             assert!(
                 denied(c),
