@@ -14,6 +14,11 @@
 //! Every answer exits 0: "no output, exit 0" is how both agents are told "no opinion, ask the
 //! person at the terminal", which is also the answer whenever walkie cannot decide (host
 //! unreachable, payload not understood). A hook failure must never turn into an allow.
+//!
+//! [`respond`] is the whole hook given a function that asks the host; [`hooks_settings`] and
+//! [`claude_args`] are the settings that make an agent run it.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -249,6 +254,90 @@ pub fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
 /// A JSON string literal (quoted and escaped).
 fn json_string(s: &str) -> String {
     Value::String(s.to_string()).to_string()
+}
+
+/// Why no decision came back for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskFailure {
+    /// No walkie host answered: nobody is waiting on the phone, so the agent's own prompt is
+    /// the place to answer.
+    Unreachable(String),
+    /// The host went away (restarted) while the request was pending: denied, because a
+    /// person may have been about to refuse and can no longer.
+    Lost(String),
+}
+
+/// All of `walkie approve-hook` between reading stdin and writing stdout. `ask` does the
+/// I/O: it hands the request to the host and waits for the decision. Events that ask for no
+/// decision (`PostToolUse`, `Stop`, ...) and payloads that cannot be read get no output, so
+/// the agent carries on as if the hook were not there.
+pub fn respond(
+    stdin: &str,
+    agent: Option<Agent>,
+    ask: impl FnOnce(&ApprovalRequest) -> Result<Decision, AskFailure>,
+) -> HookOutput {
+    let req = match parse(stdin, agent) {
+        Ok(HookInput::Approval(r)) => r,
+        Ok(_) => return HookOutput::fallback(""),
+        Err(e) => return HookOutput::fallback(&e.to_string()),
+    };
+    match ask(&req) {
+        Ok(d) => render(&req, &d),
+        Err(AskFailure::Unreachable(why)) => HookOutput::fallback(&why),
+        Err(AskFailure::Lost(why)) => render(
+            &req,
+            &Decision::Deny {
+                reason: format!("walkie lost this request ({why}); denied to be safe"),
+            },
+        ),
+    }
+}
+
+/// Extra time the agent gives the hook beyond walkie's own deadline, so that walkie's
+/// timeout (a deny with a reason) always comes before the agent kills the hook.
+pub const HOOK_TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
+
+/// The command an agent runs as its hook: `'<walkie>' approve-hook --agent <agent>`, with the
+/// executable's path quoted for the shell the agent runs it with.
+pub fn hook_command(walkie_exe: &str, agent: Agent) -> String {
+    format!(
+        "{} approve-hook --agent {}",
+        shell_quote(walkie_exe),
+        agent.label()
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The `hooks` settings object both agents read (Claude Code from `--settings` or its
+/// settings files, Codex from `hooks.json` in its home), asking walkie on
+/// `PermissionRequest` for shell commands. `PreToolUse` is left alone: it fires for every
+/// tool call, including ones the agent would not ask about, and Codex cannot allow there.
+pub fn hooks_settings(hook_command: &str, approval_timeout: Duration) -> String {
+    let timeout = (approval_timeout + HOOK_TIMEOUT_MARGIN).as_secs();
+    serde_json::json!({
+        "hooks": {
+            "PermissionRequest": [{
+                "matcher": "Bash",
+                "hooks": [{"type": "command", "command": hook_command, "timeout": timeout}]
+            }]
+        }
+    })
+    .to_string()
+}
+
+/// Arguments that make a Claude Code session ask walkie, without touching the user's own
+/// settings files: `--settings` adds to them for this run only.
+pub fn claude_args(walkie_exe: &str, approval_timeout: Duration) -> Vec<String> {
+    vec![
+        "--settings".to_string(),
+        hooks_settings(
+            &hook_command(walkie_exe, Agent::ClaudeCode),
+            approval_timeout,
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -524,5 +613,66 @@ mod tests {
             r,
             HookInput::Approval(ApprovalRequest { command: None, .. })
         ));
+    }
+
+    #[test]
+    fn respond_runs_the_whole_hook() {
+        for (file, agent) in [
+            ("claude-hooks.jsonl", Agent::ClaudeCode),
+            ("codex-hooks.jsonl", Agent::Codex),
+        ] {
+            for line in hook_lines(file) {
+                let HookInput::Approval(req) = parse(&line, None).unwrap() else {
+                    // PostToolUse: nothing to ask, nothing printed.
+                    let out = respond(&line, Some(agent), |_| panic!("asked for {line}"));
+                    assert_eq!(out, HookOutput::fallback(""));
+                    continue;
+                };
+                let allowed = respond(&line, Some(agent), |r| {
+                    assert_eq!(r, &req);
+                    Ok(Decision::Allow)
+                });
+                assert_eq!(allowed, render(&req, &Decision::Allow));
+                // Host not there: the agent's own prompt, never an allow.
+                let unreachable = respond(&line, None, |_| {
+                    Err(AskFailure::Unreachable("no walkie host".into()))
+                });
+                assert_eq!(unreachable.stdout, "");
+                assert_eq!(unreachable.exit_code, 0);
+                assert!(unreachable.stderr.contains("no walkie host"));
+                // Host restarted while waiting: denied.
+                let lost = respond(&line, None, |_| {
+                    Err(AskFailure::Lost("host restarted".into()))
+                });
+                let v: Value = serde_json::from_str(&lost.stdout).unwrap();
+                let o = &v["hookSpecificOutput"];
+                assert!(
+                    o["decision"]["behavior"] == "deny" || o["permissionDecision"] == "deny",
+                    "{file}: {lost:?}"
+                );
+            }
+        }
+        let garbage = respond("not json", None, |_| panic!("asked"));
+        assert_eq!(garbage.stdout, "");
+        assert_eq!(garbage.exit_code, 0);
+    }
+
+    #[test]
+    fn claude_settings_for_presets() {
+        let args = claude_args("/opt/my tools/walkie", Duration::from_secs(600));
+        assert_eq!(args[0], "--settings");
+        let v: Value = serde_json::from_str(&args[1]).unwrap();
+        let h = &v["hooks"]["PermissionRequest"][0];
+        assert_eq!(h["matcher"], "Bash");
+        assert_eq!(h["hooks"][0]["type"], "command");
+        assert_eq!(
+            h["hooks"][0]["command"],
+            "'/opt/my tools/walkie' approve-hook --agent claude"
+        );
+        assert_eq!(h["hooks"][0]["timeout"], 660);
+        assert_eq!(
+            hook_command("/it's/walkie", Agent::Codex),
+            "'/it'\\''s/walkie' approve-hook --agent codex"
+        );
     }
 }
