@@ -228,7 +228,8 @@ fn pause_resume_of_a_shell_job_keeps_it_in_the_foreground() {
 
 #[test]
 fn kill_and_exit_codes() {
-    let h = TestHost::start();
+    // A grace period far from the forced kill's time, so a loaded machine cannot blur them.
+    let h = TestHost::start_with(&[("WALKIE_KILL_GRACE_MS", "3000")]);
     h.ok(&["new", "three", "--", "sh", "-c", "exit 3"]);
     let info = h.wait_exit("three");
     assert_eq!(
@@ -251,7 +252,7 @@ fn kill_and_exit_codes() {
         }
     ));
 
-    // Ignores SIGTERM and SIGHUP: SIGKILL after the 1 s grace period.
+    // Ignores SIGTERM and SIGHUP: SIGKILL after the 3 s grace period.
     h.ok(&[
         "new",
         "stubborn",
@@ -263,7 +264,7 @@ fn kill_and_exit_codes() {
     h.wait_screen("stubborn", "trap set", |s| s.contains("armed"));
     let started = std::time::Instant::now();
     h.ok(&["kill", "stubborn"]);
-    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(started.elapsed() >= Duration::from_millis(2900));
     match h.info("stubborn").state {
         SessionState::Exited {
             signal: Some(s), ..
@@ -281,7 +282,7 @@ fn kill_and_exit_codes() {
     ]);
     let started = std::time::Instant::now();
     h.ok(&["kill", "forced", "--force"]);
-    assert!(started.elapsed() < Duration::from_millis(900));
+    assert!(started.elapsed() < Duration::from_millis(2000));
 
     // Exited records stay until rm; rm of a running one is refused.
     h.ok(&["new", "alive", "--", "sleep", "100"]);
@@ -429,8 +430,20 @@ fn slow_subscriber_never_stalls_the_session() {
         "100 MB through a session with a stuck subscriber: {:?}",
         started.elapsed()
     );
-    // The host stays responsive and memory stays bounded by the scrollback cap.
+    // The host stays responsive and memory stays bounded by the scrollback cap (1 MiB).
     assert!(h.ok(&["ls"]).contains("flood"));
+    let pid = h.child.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 64 * 1024,
+        "host RSS {rss_kb} kB after a 100 MB flood"
+    );
     drop(stuck);
 }
 
@@ -626,10 +639,14 @@ fn attach_over_ssh() {
     );
     let cmd = sshd.ssh_command(&remote);
     let mut t = Term::spawn(&cmd, 100, 30);
-    t.wait_screen("the repaint over ssh", |s| s.contains('$') || s.contains('#'));
+    t.wait_screen("the repaint over ssh", |s| {
+        s.contains('$') || s.contains('#')
+    });
     t.type_bytes(b"echo over-ssh-$((2*21))\r");
     t.wait_screen("echo over ssh", |s| s.contains("over-ssh-42"));
-    wait_for("ssh client size", Duration::from_secs(10), || (h.info("remote").cols == 100).then_some(()));
+    wait_for("ssh client size", Duration::from_secs(10), || {
+        (h.info("remote").cols == 100).then_some(())
+    });
     t.type_bytes(b"\x1cd");
     assert_eq!(t.wait_exit(), 0);
     t.wait_screen("detach over ssh", |s| s.contains("[detached from remote]"));

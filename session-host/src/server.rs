@@ -640,24 +640,30 @@ impl HostState {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 ev = rx.recv() => match ev {
-                    Some(Event::Output(mut b)) => {
+                    Some(Event::Output(first)) => {
+                        if rx.len() >= COALESCE_BACKLOG {
+                            // Far behind a flood: jump to the current screen instead of
+                            // replaying every byte, as tmux redraws rather than replays.
+                            s.unsubscribe(sub);
+                            if !resubscribe(conn, &s, &mut rx, &mut sub).await {
+                                return;
+                            }
+                            continue;
+                        }
                         // Coalesce what is already queued into fewer, larger frames.
-                        while b.len() < MAX_DATA {
+                        let mut buf = bytes::BytesMut::from(&first[..]);
+                        while buf.len() < MAX_DATA {
                             match rx.try_recv() {
-                                Ok(Event::Output(more)) => {
-                                    let mut m = bytes::BytesMut::from(&b[..]);
-                                    m.extend_from_slice(&more);
-                                    b = m.freeze();
-                                }
+                                Ok(Event::Output(more)) => buf.extend_from_slice(&more),
                                 Ok(Event::Exited(state)) => {
-                                    let _ = conn.send(Frame::Data(b)).await;
+                                    let _ = conn.send(Frame::Data(buf.freeze())).await;
                                     let _ = conn.send(Frame::Reply(Reply::Exited { state })).await;
                                     return;
                                 }
                                 Err(_) => break,
                             }
                         }
-                        if conn.send(Frame::Data(b)).await.is_err() {
+                        if conn.send(Frame::Data(buf.freeze())).await.is_err() {
                             break;
                         }
                     }
@@ -668,14 +674,7 @@ impl HostState {
                     None => {
                         // Dropped for being slow (or the session ended while we lagged):
                         // start again from a repaint of the current screen.
-                        let (repaint, state, new_rx, new_sub) = s.subscribe(true);
-                        rx = new_rx;
-                        sub = new_sub;
-                        if conn.send(Frame::Data(repaint)).await.is_err() {
-                            break;
-                        }
-                        if !state.is_live() {
-                            let _ = conn.send(Frame::Reply(Reply::Exited { state })).await;
+                        if !resubscribe(conn, &s, &mut rx, &mut sub).await {
                             return;
                         }
                     }
@@ -709,6 +708,30 @@ impl HostState {
         }
         s.unsubscribe(sub);
     }
+}
+
+/// Queued output chunks past which an attached client skips to a repaint.
+const COALESCE_BACKLOG: usize = 32;
+
+/// Subscribes afresh and sends the repaint; false when the attach is over (exited or gone).
+async fn resubscribe(
+    conn: &mut Framed<UnixStream, FrameCodec>,
+    s: &Session,
+    rx: &mut mpsc::Receiver<Event>,
+    sub: &mut u64,
+) -> bool {
+    let (repaint, state, new_rx, new_sub) = s.subscribe(true);
+    *rx = new_rx;
+    *sub = new_sub;
+    if conn.send(Frame::Data(repaint)).await.is_err() {
+        s.unsubscribe(new_sub);
+        return false;
+    }
+    if !state.is_live() {
+        let _ = conn.send(Frame::Reply(Reply::Exited { state })).await;
+        return false;
+    }
+    true
 }
 
 fn kind_of(f: &Frame) -> &'static str {

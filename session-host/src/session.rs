@@ -1,8 +1,9 @@
 //! One live session: a command in a real PTY.
 //!
 //! Threads per session (all blocking I/O stays off the async runtime):
-//! - the **reader** reads the PTY master, feeds the terminal emulator and the byte-capped
-//!   scrollback, and offers each chunk to every subscriber's bounded queue with `try_send`:
+//! - the **reader** drains the PTY master into a small bounded queue;
+//! - the **emulator** feeds each chunk to the terminal emulator and the byte-capped
+//!   scrollback, and offers it to every subscriber's bounded queue with `try_send`:
 //!   a subscriber whose queue is full is dropped (it resubscribes and gets a repaint), so no
 //!   consumer can ever block the agent's output;
 //! - the **waiter** owns the child and records how it exited;
@@ -223,22 +224,39 @@ impl Session {
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
 
-        // Dropped by the reader at EOF, so that the waiter can let the last output through
-        // before announcing the exit.
-        let (reader_done_tx, reader_done_rx) = std_mpsc::channel::<()>();
-        let weak = Arc::downgrade(&session);
+        // Reading and emulating run in two threads, so that the PTY is drained while the
+        // emulator parses the previous chunk (the emulator is the costliest step of a flood).
+        // The bounded queue between them keeps memory flat: when the emulator falls behind,
+        // the reader waits, and so does the program, as on a real terminal.
+        let (chunk_tx, chunk_rx) = std_mpsc::sync_channel::<Vec<u8>>(16);
         std::thread::Builder::new()
             .name(format!("pty-reader-{name}"))
             .spawn(move || {
-                let _done = reader_done_tx;
-                let mut buf = vec![0u8; 64 * 1024];
+                // PTY reads rarely return more than a few KiB; a small reused buffer keeps an
+                // idle session's footprint small.
+                let mut buf = vec![0u8; 16 * 1024];
                 loop {
                     let n = match reader.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
+                    if chunk_tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        // Dropped by the emulator thread when the reader is done, so that the waiter can let
+        // the last output through before announcing the exit.
+        let (reader_done_tx, reader_done_rx) = std_mpsc::channel::<()>();
+        let weak = Arc::downgrade(&session);
+        std::thread::Builder::new()
+            .name(format!("pty-emulator-{name}"))
+            .spawn(move || {
+                let _done = reader_done_tx;
+                while let Ok(chunk) = chunk_rx.recv() {
                     let Some(s) = weak.upgrade() else { break };
-                    s.on_output(&buf[..n]);
+                    s.on_output(Bytes::from(chunk));
                 }
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
@@ -279,8 +297,8 @@ impl Session {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn on_output(&self, data: &[u8]) {
-        let bytes = Bytes::copy_from_slice(data);
+    fn on_output(&self, bytes: Bytes) {
+        let data: &[u8] = &bytes;
         let mut sh = self.lock();
         sh.parser.process(data);
         sh.scrollback.push(data);
@@ -469,7 +487,20 @@ impl Session {
         sh.paused = true;
         sh.state = SessionState::Paused;
         drop(sh);
-        self.signal(Signal::SIGSTOP);
+        // Stop the leader (a shell) first and make sure it is stopped before its job is: a
+        // shell that sees its job stop reports "Stopped" and takes the terminal back.
+        let groups = self.groups();
+        let leader = groups[0];
+        let _ = killpg(leader, Signal::SIGSTOP);
+        if groups.len() > 1 {
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while proc_state(self.pid) != Some('T') && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for g in &groups[1..] {
+                let _ = killpg(*g, Signal::SIGSTOP);
+            }
+        }
         Ok(())
     }
 
@@ -514,6 +545,12 @@ impl Drop for Session {
             self.signal(Signal::SIGKILL);
         }
     }
+}
+
+/// The state letter of a process (R, S, T, Z...) from /proc.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 2..)?.chars().next()
 }
 
 /// Answers to terminal queries found in `data`: cursor position (`CSI 6 n`), status

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Session host benchmarks, each measured side by side with its reference in one run.
+
+    cargo build --release -p walkie
+    python3 session-host/benches/host_bench.py throughput [--mb 200] [--runs 3]
+    python3 session-host/benches/host_bench.py latency [--keys 300]
+    python3 session-host/benches/host_bench.py memory [--sessions 100] [--gb 1]
+
+Needs tmux and script (util-linux). Prints a Markdown table for docs/PERFORMANCE.md.
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WALKIE = os.environ.get("WALKIE", os.path.join(ROOT, "target", "release", "walkie"))
+COLS, ROWS = 120, 40
+
+
+def spawn_pty(argv, env=None):
+    """Runs argv in a new PTY of COLS x ROWS; returns (pid, master fd)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        if env:
+            os.environ.update(env)
+        try:
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+    return pid, fd
+
+
+def drain(pid, fd):
+    """Reads the PTY until the child exits; returns bytes read."""
+    n = 0
+    while True:
+        try:
+            b = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        if not b:
+            break
+        n += len(b)
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return n
+
+
+def wait_until(what, pred, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.01)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+class Walkie:
+    def __init__(self, tmp):
+        self.env = dict(os.environ)
+        self.env.update(
+            WALKIE_SOCKET=os.path.join(tmp, "w", "host.sock"),
+            WALKIE_STATE_DIR=os.path.join(tmp, "wstate"),
+        )
+        self.host = subprocess.Popen([WALKIE, "host"], env=self.env, stderr=subprocess.DEVNULL)
+        wait_until("walkie host", lambda: self.run("ls").returncode == 0)
+
+    def run(self, *args, check=False):
+        return subprocess.run([WALKIE, "--no-spawn", *args], env=self.env, capture_output=True, check=check)
+
+    def sessions(self):
+        return json.loads(self.run("ls", "--json", check=True).stdout)
+
+    def clients(self, name):
+        return next(s["clients"] for s in self.sessions() if s["name"] == name)
+
+    def stop(self):
+        self.host.send_signal(signal.SIGTERM)
+        self.host.wait(timeout=30)
+
+
+class Tmux:
+    def __init__(self, tmp):
+        self.sock = os.path.join(tmp, "tmux.sock")
+
+    def cmd(self, *args, check=True):
+        return subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null", *args], capture_output=True, check=check)
+
+    def server_pid(self):
+        return int(self.cmd("display-message", "-p", "#{pid}").stdout)
+
+    def stop(self):
+        self.cmd("kill-server", check=False)
+
+
+def make_text(path, mb):
+    line = ("the quick brown fox jumps over the lazy dog 0123456789 " * 2)[:99] + "\n"
+    block = line.encode() * 10486  # ~1 MiB
+    with open(path, "wb") as f:
+        for _ in range(mb):
+            f.write(block)
+
+
+def throughput(args):
+    tmp = tempfile.mkdtemp(prefix="wkb")
+    text = os.path.join(tmp, "big.txt")
+    make_text(text, args.mb)
+    size = os.path.getsize(text)
+    w, t = Walkie(tmp), Tmux(tmp)
+    results = {"walkie attach": [], "tmux attach": [], "script in script": [], "one PTY (cat)": []}
+    try:
+        for run in range(args.runs):
+            # walkie: the session waits for "go" so the timer starts with a client attached.
+            name = f"tp{run}"
+            w.run("new", name, "--", "sh", "-c", f"read go; cat {text}", check=True)
+            pid, fd = spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env)
+            # Drain while waiting so the client never blocks on a full PTY.
+            t0 = None
+            while True:
+                if t0 is None and w.clients(name) == 1:
+                    t0 = time.monotonic()
+                    w.run("send", name, "go", check=True)
+                r, _, _ = select.select([fd], [], [], 0.01)
+                if r:
+                    try:
+                        b = os.read(fd, 1 << 16)
+                    except OSError:
+                        break
+                    if not b:
+                        break
+            os.waitpid(pid, 0)
+            os.close(fd)
+            results["walkie attach"].append(time.monotonic() - t0)
+
+            # tmux with one attached client.
+            name = f"tp{run}"
+            t.cmd("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), f"sh -c 'read go; cat {text}'")
+            pid, fd = spawn_pty(["tmux", "-S", t.sock, "attach", "-t", name])
+            t0 = None
+            while True:
+                if t0 is None and t.cmd("list-clients", "-t", name, check=False).stdout.strip():
+                    t0 = time.monotonic()
+                    t.cmd("send-keys", "-t", name, "go", "Enter")
+                r, _, _ = select.select([fd], [], [], 0.01)
+                if r:
+                    try:
+                        b = os.read(fd, 1 << 16)
+                    except OSError:
+                        break
+                    if not b:
+                        break
+            os.waitpid(pid, 0)
+            os.close(fd)
+            results["tmux attach"].append(time.monotonic() - t0)
+
+            # Two raw PTYs in series, and one.
+            t0 = time.monotonic()
+            drain(*spawn_pty(["script", "-qfc", f"script -qfc 'cat {text}' /dev/null", "/dev/null"]))
+            results["script in script"].append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            drain(*spawn_pty(["cat", text]))
+            results["one PTY (cat)"].append(time.monotonic() - t0)
+    finally:
+        w.stop()
+        t.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = statistics.median(results["tmux attach"])
+    print(f"\n{size / 1e6:.0f} MB of text, {args.runs} runs, median wall time\n")
+    print("| path | median s | MB/s | throughput vs tmux |")
+    print("| --- | --- | --- | --- |")
+    for k, v in results.items():
+        m = statistics.median(v)
+        print(f"| {k} | {m:.2f} | {size / 1e6 / m:.0f} | {base / m:.2f}x |")
+
+
+def latency(args):
+    tmp = tempfile.mkdtemp(prefix="wkb")
+    w, t = Walkie(tmp), Tmux(tmp)
+    out = {}
+    try:
+        w.run("new", "lat", "--", "cat", check=True)
+        t.cmd("new-session", "-d", "-s", "lat", "-x", str(COLS), "-y", str(ROWS), "cat")
+        cases = [
+            ("bare PTY (cat)", ["cat"], None),
+            ("walkie attach", [WALKIE, "--no-spawn", "attach", "lat"], w.env),
+            ("tmux attach", ["tmux", "-S", t.sock, "attach", "-t", "lat"], None),
+        ]
+        for label, argv, env in cases:
+            pid, fd = spawn_pty(argv, env=env)
+            # Settle: wait for the repaint to stop arriving.
+            while select.select([fd], [], [], 0.5)[0]:
+                os.read(fd, 1 << 16)
+            samples = []
+            for i in range(args.keys):
+                ch = b"abcdefghijklmnopqrstuvwxyz"[i % 26 : i % 26 + 1]
+                t0 = time.perf_counter()
+                os.write(fd, ch)
+                got = b""
+                while ch not in got:
+                    r, _, _ = select.select([fd], [], [], 5)
+                    if not r:
+                        raise SystemExit(f"{label}: no echo")
+                    got += os.read(fd, 1 << 16)
+                samples.append(time.perf_counter() - t0)
+                if i % 60 == 59:
+                    os.write(fd, b"\r")
+                    while select.select([fd], [], [], 0.05)[0]:
+                        os.read(fd, 1 << 16)
+            out[label] = samples
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(fd)
+    finally:
+        w.stop()
+        t.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = statistics.median(out["tmux attach"])
+    print(f"\nkeystroke to echo, {args.keys} keys each\n")
+    print("| path | median ms | p95 ms | median vs tmux |")
+    print("| --- | --- | --- | --- |")
+    for k, v in out.items():
+        v = sorted(v)
+        med, p95 = statistics.median(v), v[int(len(v) * 0.95)]
+        print(f"| {k} | {med * 1e3:.3f} | {p95 * 1e3:.3f} | {med / base:.2f}x |")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory(args):
+    tmp = tempfile.mkdtemp(prefix="wkb")
+    w, t = Walkie(tmp), Tmux(tmp)
+    rows = []
+    try:
+        w_base, t_base = None, None
+        for i in range(args.sessions):
+            w.run("new", f"idle{i}", "--", "cat", check=True)
+            if i == 0:
+                t.cmd("new-session", "-d", "-s", "idle0", "-x", str(COLS), "-y", str(ROWS), "cat")
+            else:
+                t.cmd("new-session", "-d", "-s", f"idle{i}", "-x", str(COLS), "-y", str(ROWS), "cat")
+        tpid = t.server_pid()
+        rows.append((f"{args.sessions} idle sessions", rss_kb(w.host.pid), rss_kb(tpid)))
+        per = int(args.gb * 1000 / 10)
+        for i in range(10):
+            cmd = f"head -c {per}000000 /dev/zero | tr '\\0' 'y' | fold -w 100; echo flood-done"
+            w.run("new", f"flood{i}", "--", "sh", "-c", cmd, check=True)
+            t.cmd("new-session", "-d", "-s", f"flood{i}", "-x", str(COLS), "-y", str(ROWS), cmd + "; sleep 100000")
+        for i in range(10):
+            wait_until(
+                f"walkie flood{i}",
+                lambda: "flood-done" in w.run("screen", f"flood{i}").stdout.decode(),
+                timeout=600,
+            )
+            wait_until(
+                f"tmux flood{i}",
+                lambda: "flood-done" in t.cmd("capture-pane", "-p", "-t", f"flood{i}").stdout.decode(),
+                timeout=600,
+            )
+        rows.append((f"after {args.gb} GB over 10 more sessions", rss_kb(w.host.pid), rss_kb(tpid)))
+    finally:
+        w.stop()
+        t.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\nhost RSS (walkie: 1 MiB scrollback per session; tmux: its default 2000-line history)\n")
+    print("| state | walkie host MiB | tmux server MiB | walkie / tmux |")
+    print("| --- | --- | --- | --- |")
+    for label, wk, tk in rows:
+        print(f"| {label} | {wk / 1024:.1f} | {tk / 1024:.1f} | {wk / max(tk, 1):.2f}x |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("throughput")
+    a.add_argument("--mb", type=int, default=200)
+    a.add_argument("--runs", type=int, default=3)
+    a = sub.add_parser("latency")
+    a.add_argument("--keys", type=int, default=300)
+    a = sub.add_parser("memory")
+    a.add_argument("--sessions", type=int, default=100)
+    a.add_argument("--gb", type=float, default=1.0)
+    args = p.parse_args()
+    if not os.path.exists(WALKIE):
+        sys.exit(f"{WALKIE} not found: cargo build --release -p walkie")
+    {"throughput": throughput, "latency": latency, "memory": memory}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
