@@ -9,7 +9,9 @@
 //!
 //! [`policy`] decides what needs no person at all (config rules, "approve for this session"),
 //! and [`model`] is the lifecycle of one approval: pending, then decided exactly once.
+//! [`card`] renders an approval for Telegram.
 
+pub mod card;
 pub mod detect;
 pub mod hook;
 pub mod model;
