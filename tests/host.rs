@@ -652,3 +652,131 @@ fn attach_over_ssh() {
     t.wait_screen("detach over ssh", |s| s.contains("[detached from remote]"));
     assert_eq!(h.info("remote").state, SessionState::Running);
 }
+
+#[test]
+fn asks_are_decided_exactly_once() {
+    use walkie_session_host::client::AskEvent;
+    let h = TestHost::start();
+    let sock = h.socket.clone();
+    block_on(async move {
+        let t = Duration::from_secs(20);
+        let mut watch = Client::connect(&sock)
+            .await
+            .unwrap()
+            .watch_asks()
+            .await
+            .unwrap();
+        // An asker blocks until someone decides.
+        let s2 = sock.clone();
+        let asker = tokio::spawn(async move {
+            let mut c = Client::connect(&s2).await.unwrap();
+            c.ask(
+                "agent",
+                serde_json::json!({"command": "rm -rf build"}),
+                Duration::from_secs(60),
+            )
+            .await
+        });
+        let ask = match tokio::time::timeout(t, watch.next()).await.unwrap() {
+            Some(Ok(AskEvent::Asked(a))) => a,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ask.session, "agent");
+        assert_eq!(ask.payload["command"], "rm -rf build");
+        // A watcher that connects later sees the pending ask too.
+        let mut late = Client::connect(&sock)
+            .await
+            .unwrap()
+            .watch_asks()
+            .await
+            .unwrap();
+        assert!(matches!(
+            tokio::time::timeout(t, late.next()).await.unwrap(),
+            Some(Ok(AskEvent::Asked(a))) if a.id == ask.id
+        ));
+        // Two presses at the same moment: exactly one decision.
+        let (mut c1, mut c2) = (
+            Client::connect(&sock).await.unwrap(),
+            Client::connect(&sock).await.unwrap(),
+        );
+        let (r1, r2) = tokio::join!(
+            c1.decide(ask.id, serde_json::json!("allow")),
+            c2.decide(ask.id, serde_json::json!("deny"))
+        );
+        assert!(r1.is_ok() != r2.is_ok(), "{r1:?} {r2:?}");
+        let loser = if r1.is_err() { r1 } else { r2 };
+        assert!(matches!(
+            loser,
+            Err(ClientError::Host {
+                kind: ErrorKind::AlreadyDecided,
+                ..
+            })
+        ));
+        let decision = tokio::time::timeout(t, asker)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(decision == "allow" || decision == "deny");
+        match tokio::time::timeout(t, watch.next()).await.unwrap() {
+            Some(Ok(AskEvent::Closed {
+                id,
+                decision: Some(d),
+            })) => {
+                assert_eq!(id, ask.id);
+                assert_eq!(d, decision);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Nobody decides: the asker gets a timeout, watchers see it closed.
+        let mut c = Client::connect(&sock).await.unwrap();
+        let r = c
+            .ask("agent", serde_json::json!({}), Duration::from_millis(200))
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(ClientError::Host {
+                    kind: ErrorKind::Timeout,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        let id = match tokio::time::timeout(t, watch.next()).await.unwrap() {
+            Some(Ok(AskEvent::Asked(a))) => a.id,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            tokio::time::timeout(t, watch.next()).await.unwrap(),
+            Some(Ok(AskEvent::Closed { id: i, decision: None })) if i == id
+        ));
+        // A late press on the expired ask.
+        let r = c.decide(id, serde_json::json!("allow")).await;
+        assert!(matches!(
+            r,
+            Err(ClientError::Host {
+                kind: ErrorKind::AlreadyDecided,
+                ..
+            })
+        ));
+
+        // The asker goes away (the agent was interrupted): the ask closes.
+        let s3 = sock.clone();
+        let gone = tokio::spawn(async move {
+            let mut c = Client::connect(&s3).await.unwrap();
+            c.ask("agent", serde_json::json!({}), Duration::from_secs(60))
+                .await
+        });
+        let id = match tokio::time::timeout(t, watch.next()).await.unwrap() {
+            Some(Ok(AskEvent::Asked(a))) => a.id,
+            other => panic!("{other:?}"),
+        };
+        gone.abort();
+        assert!(matches!(
+            tokio::time::timeout(t, watch.next()).await.unwrap(),
+            Some(Ok(AskEvent::Closed { id: i, decision: None })) if i == id
+        ));
+    });
+}

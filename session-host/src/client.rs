@@ -289,9 +289,78 @@ impl Client {
         }
     }
 
+    /// Asks whoever watches (the bot) to decide; waits for the decision up to `timeout`.
+    /// A `Timeout` host error means nobody decided in time.
+    pub async fn ask(
+        &mut self,
+        session: &str,
+        payload: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
+        match self
+            .call(Request::Ask {
+                session: session.into(),
+                payload,
+                timeout_ms: timeout.as_millis() as u64,
+            })
+            .await?
+        {
+            Reply::Decided { decision, .. } => Ok(decision),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Decides a pending ask; `AlreadyDecided` when someone was first.
+    pub async fn decide(
+        &mut self,
+        id: u64,
+        decision: serde_json::Value,
+    ) -> Result<(), ClientError> {
+        self.call(Request::Decide { id, decision })
+            .await
+            .map(|_| ())
+    }
+
+    /// Turns this connection into a stream of asks ([`AskEvent`]s): the pending ones first.
+    pub async fn watch_asks(mut self) -> Result<AskWatch, ClientError> {
+        self.call(Request::WatchAsks).await?;
+        Ok(AskWatch { conn: self.conn })
+    }
+
     /// The raw framed connection, for attach mode.
     pub fn into_framed(self) -> Framed<UnixStream, FrameCodec> {
         self.conn
+    }
+}
+
+/// What a watcher of asks sees.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AskEvent {
+    Asked(crate::protocol::PendingAsk),
+    Closed {
+        id: u64,
+        decision: Option<serde_json::Value>,
+    },
+}
+
+/// A stream of asks from the host.
+pub struct AskWatch {
+    conn: Framed<UnixStream, FrameCodec>,
+}
+
+impl AskWatch {
+    /// The next event; `None` when the host closed the stream (reconnect to resync).
+    pub async fn next(&mut self) -> Option<Result<AskEvent, ClientError>> {
+        loop {
+            return match self.conn.next().await? {
+                Err(e) => Some(Err(e.into())),
+                Ok(Frame::Reply(Reply::Asked { ask })) => Some(Ok(AskEvent::Asked(ask))),
+                Ok(Frame::Reply(Reply::AskClosed { id, decision })) => {
+                    Some(Ok(AskEvent::Closed { id, decision }))
+                }
+                Ok(_) => continue,
+            };
+        }
     }
 }
 

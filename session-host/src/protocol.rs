@@ -110,6 +110,21 @@ pub enum Request {
         name: String,
         timeout_ms: u64,
     },
+    /// Asks whoever watches (the bot) to decide on `payload` (an approval request, opaque to
+    /// the host); answered with [`Reply::Decided`], or a `Timeout` error after `timeout_ms`.
+    Ask {
+        session: String,
+        payload: serde_json::Value,
+        timeout_ms: u64,
+    },
+    /// Turns this connection into a stream of asks: [`Reply::Asked`] for each pending and new
+    /// ask, [`Reply::AskClosed`] when one is decided, expires or its asker goes away.
+    WatchAsks,
+    /// Decides a pending ask; the first decision wins, later ones get `AlreadyDecided`.
+    Decide {
+        id: u64,
+        decision: serde_json::Value,
+    },
 }
 
 /// Lifecycle state of a session.
@@ -188,8 +203,23 @@ pub enum ErrorKind {
     /// The peer's uid is not the host's.
     PermissionDenied,
     Timeout,
+    /// The ask was decided already, expired, or its asker went away.
+    AlreadyDecided,
     /// Anything else inside the host (disk full, database error).
     Internal,
+}
+
+/// An ask waiting for a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingAsk {
+    /// Unique across host restarts (it starts from the host's start time), so that a stale
+    /// button can never decide a newer ask.
+    pub id: u64,
+    pub session: String,
+    pub payload: serde_json::Value,
+    /// Unix times in milliseconds.
+    pub created_ms: u64,
+    pub deadline_ms: u64,
 }
 
 /// The host's answer.
@@ -222,6 +252,20 @@ pub enum Reply {
         state: SessionState,
     },
     Detached,
+    /// To a watcher: an ask waits for a decision.
+    Asked {
+        ask: PendingAsk,
+    },
+    /// To a watcher: an ask is over; `decision` is `None` when it expired or its asker left.
+    AskClosed {
+        id: u64,
+        decision: Option<serde_json::Value>,
+    },
+    /// To the asker: the decision.
+    Decided {
+        id: u64,
+        decision: serde_json::Value,
+    },
     Error {
         kind: ErrorKind,
         message: String,
@@ -410,6 +454,16 @@ mod tests {
                 name: n(),
                 timeout_ms: 10,
             },
+            Request::Ask {
+                session: n(),
+                payload: serde_json::json!({"command": "rm -rf build"}),
+                timeout_ms: 5,
+            },
+            Request::WatchAsks,
+            Request::Decide {
+                id: 7,
+                decision: serde_json::json!("allow"),
+            },
         ] {
             round_trip(Frame::Request(r));
         }
@@ -442,6 +496,23 @@ mod tests {
                 },
             },
             Reply::Detached,
+            Reply::Asked {
+                ask: PendingAsk {
+                    id: 1,
+                    session: "s".into(),
+                    payload: serde_json::json!({"q": "deploy?"}),
+                    created_ms: 2,
+                    deadline_ms: 3,
+                },
+            },
+            Reply::AskClosed {
+                id: 1,
+                decision: None,
+            },
+            Reply::Decided {
+                id: 1,
+                decision: serde_json::json!({"allow": true}),
+            },
             Reply::Error {
                 kind: ErrorKind::NoSuchSession,
                 message: "no session x".into(),

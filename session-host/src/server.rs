@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::name::SessionName;
 use crate::protocol::{
-    ErrorKind, Frame, FrameCodec, NewSession, Reply, Request, SessionInfo, SessionState, MAX_DATA,
-    PROTOCOL_VERSION,
+    ErrorKind, Frame, FrameCodec, NewSession, PendingAsk, Reply, Request, SessionInfo,
+    SessionState, MAX_DATA, PROTOCOL_VERSION,
 };
 use crate::session::{Event, Session, SessionSettings, Spawn};
 use crate::store::{Record, Store, StoreError};
@@ -76,8 +76,23 @@ enum Entry {
     Record(Record),
 }
 
+/// Asks waiting for a decision, and the connections that watch them (the bot).
+struct Asks {
+    next_id: u64,
+    pending: BTreeMap<u64, (PendingAsk, tokio::sync::oneshot::Sender<serde_json::Value>)>,
+    watchers: Vec<mpsc::Sender<Reply>>,
+}
+
+impl Asks {
+    /// A watcher that cannot keep up is dropped; it reconnects and gets the pending list again.
+    fn notify(&mut self, r: Reply) {
+        self.watchers.retain(|w| w.try_send(r.clone()).is_ok());
+    }
+}
+
 struct HostState {
     opts: HostOptions,
+    asks: Mutex<Asks>,
     entries: Mutex<BTreeMap<String, Entry>>,
     store: Store,
     exits: mpsc::UnboundedSender<(String, u32, SessionState)>,
@@ -138,6 +153,11 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     }
     let (exits_tx, mut exits_rx) = mpsc::unbounded_channel();
     let host = Arc::new(HostState {
+        asks: Mutex::new(Asks {
+            next_id: now_ms() * 1000,
+            pending: BTreeMap::new(),
+            watchers: Vec::new(),
+        }),
         opts,
         entries: Mutex::new(entries),
         store,
@@ -323,6 +343,26 @@ impl HostState {
                     }
                 }
             }
+            let req = match req {
+                Request::Ask {
+                    session,
+                    payload,
+                    timeout_ms,
+                } => {
+                    if !self
+                        .ask(&mut conn, session, payload, timeout_ms, &shutdown)
+                        .await
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                Request::WatchAsks => {
+                    self.watch_asks(&mut conn, &shutdown).await;
+                    return;
+                }
+                other => other,
+            };
             if let Request::Attach { name, cols, rows } = req {
                 match self.live(&name) {
                     Ok(s) => {
@@ -401,8 +441,152 @@ impl HostState {
             },
             Request::Rm { name } => self.rm(&name).await,
             Request::Revive { name } => self.revive(&name).await,
+            Request::Decide { id, decision } => self.decide(id, decision),
             Request::Attach { .. } | Request::Resize { .. } | Request::Detach => {
                 err(ErrorKind::BadRequest, "not attached")
+            }
+            Request::Ask { .. } | Request::WatchAsks => {
+                err(ErrorKind::BadRequest, "handled by the connection")
+            }
+        }
+    }
+
+    fn asks(&self) -> MutexGuard<'_, Asks> {
+        self.asks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds an ask until it is decided, expires, or the asker leaves. Returns false when the
+    /// connection is over.
+    async fn ask(
+        &self,
+        conn: &mut Framed<UnixStream, FrameCodec>,
+        session: String,
+        payload: serde_json::Value,
+        timeout_ms: u64,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let timeout = Duration::from_millis(timeout_ms.clamp(1, 24 * 3600 * 1000));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let id = {
+            let mut a = self.asks();
+            let id = a.next_id;
+            a.next_id += 1;
+            let now = now_ms();
+            let ask = PendingAsk {
+                id,
+                session: session.clone(),
+                payload,
+                created_ms: now,
+                deadline_ms: now + timeout.as_millis() as u64,
+            };
+            a.pending.insert(id, (ask.clone(), tx));
+            a.notify(Reply::Asked { ask });
+            id
+        };
+        tracing::info!(id, session = %session, "ask pending");
+        enum End {
+            Decided(serde_json::Value),
+            Timeout,
+            Gone,
+        }
+        let end = tokio::select! {
+            d = &mut rx => match d {
+                Ok(v) => End::Decided(v),
+                Err(_) => End::Gone,
+            },
+            _ = tokio::time::sleep(timeout) => End::Timeout,
+            // Any frame from the asker, or its close, means it stopped waiting.
+            _ = conn.next() => End::Gone,
+            _ = shutdown.cancelled() => End::Gone,
+        };
+        let end = match end {
+            End::Decided(v) => End::Decided(v),
+            other => {
+                let mut a = self.asks();
+                if a.pending.remove(&id).is_some() {
+                    a.notify(Reply::AskClosed { id, decision: None });
+                    other
+                } else {
+                    // Decided at the same moment: decide() sent the value before releasing the
+                    // lock we now hold.
+                    drop(a);
+                    match rx.try_recv() {
+                        Ok(v) => End::Decided(v),
+                        Err(_) => other,
+                    }
+                }
+            }
+        };
+        match end {
+            End::Decided(decision) => {
+                tracing::info!(id, session = %session, "ask decided");
+                conn.send(Frame::Reply(Reply::Decided { id, decision }))
+                    .await
+                    .is_ok()
+            }
+            End::Timeout => {
+                tracing::info!(id, session = %session, "ask expired");
+                let reply = err(
+                    ErrorKind::Timeout,
+                    format!("no decision within {} s", timeout.as_secs()),
+                );
+                conn.send(Frame::Reply(reply)).await.is_ok()
+            }
+            End::Gone => false,
+        }
+    }
+
+    fn decide(&self, id: u64, decision: serde_json::Value) -> Reply {
+        let mut a = self.asks();
+        match a.pending.remove(&id) {
+            Some((_, tx)) => {
+                let _ = tx.send(decision.clone());
+                a.notify(Reply::AskClosed {
+                    id,
+                    decision: Some(decision),
+                });
+                Reply::Ok
+            }
+            None => err(
+                ErrorKind::AlreadyDecided,
+                format!("ask {id} was already decided, expired, or its asker went away"),
+            ),
+        }
+    }
+
+    /// Streams asks to a watcher until it disconnects (or is dropped for being slow).
+    async fn watch_asks(
+        &self,
+        conn: &mut Framed<UnixStream, FrameCodec>,
+        shutdown: &CancellationToken,
+    ) {
+        let (tx, mut rx) = mpsc::channel(256);
+        let pending: Vec<PendingAsk> = {
+            let mut a = self.asks();
+            a.watchers.push(tx);
+            a.pending.values().map(|(p, _)| p.clone()).collect()
+        };
+        if conn.send(Frame::Reply(Reply::Ok)).await.is_err() {
+            return;
+        }
+        for ask in pending {
+            if conn.send(Frame::Reply(Reply::Asked { ask })).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = rx.recv() => match r {
+                    Some(r) => {
+                        if conn.send(Frame::Reply(r)).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                // A watch connection only listens; anything else ends it.
+                _ = conn.next() => return,
             }
         }
     }
