@@ -204,10 +204,18 @@ fn option(row: &str) -> Option<(u32, &str)> {
 /// Claude Code erases a dialog top to bottom and draws it top to bottom, so requiring the
 /// border above and the footer below means a half-drawn or half-erased dialog never counts.
 fn claude_code(rows: &[String]) -> Option<Prompt> {
-    let q = rows.iter().position(|r| {
-        let t = clean(r);
-        t.starts_with("Do you want to") && t.ends_with('?')
-    })?;
+    // Bottom up: the dialog is at the bottom, and the same words may appear higher up in the
+    // conversation.
+    (0..rows.len()).rev().find_map(|q| {
+        let t = clean(&rows[q]);
+        (t.starts_with("Do you want to") && t.ends_with('?'))
+            .then(|| claude_code_at(rows, q))
+            .flatten()
+    })
+}
+
+/// Claude Code's dialog with its question on row `q`.
+fn claude_code_at(rows: &[String], q: usize) -> Option<Prompt> {
     // Options right below the question, then the footer.
     let mut yes = false;
     let mut no = false;
@@ -283,10 +291,16 @@ fn join_block(rows: &[String]) -> Option<String> {
 ///   Press enter to confirm or esc to cancel
 /// ```
 fn codex(rows: &[String]) -> Option<Prompt> {
-    let q = rows.iter().position(|r| {
-        let t = clean(r);
-        t.starts_with("Would you like to") && t.ends_with('?')
-    })?;
+    (0..rows.len()).rev().find_map(|q| {
+        let t = clean(&rows[q]);
+        (t.starts_with("Would you like to") && t.ends_with('?'))
+            .then(|| codex_at(rows, q))
+            .flatten()
+    })
+}
+
+/// Codex's dialog with its question on row `q`.
+fn codex_at(rows: &[String], q: usize) -> Option<Prompt> {
     let mut first_option = None;
     let mut no = false;
     let mut footer = false;
@@ -617,6 +631,23 @@ mod tests {
         assert_eq!(p.reason.as_deref(), Some("Create marker file"));
         assert_eq!(input_chunks(&p.approve), vec![b"y".to_vec()]);
         assert_eq!(input_chunks(&p.deny), vec![b"\x1b".to_vec()]);
+    }
+
+    #[test]
+    fn the_question_quoted_in_the_conversation_does_not_hide_the_dialog() {
+        for (f, quote) in [
+            ("claude-approval.txt", "  Do you want to proceed?"),
+            (
+                "codex-approval.txt",
+                "  Would you like to run the following command?",
+            ),
+        ] {
+            let mut s = text(f);
+            // Put the question into the conversation above the dialog.
+            s.rows[5] = quote.to_string();
+            let p = detect_text(&s).expect(f);
+            assert_eq!(p.command.as_deref(), Some(COMMAND), "{f}");
+        }
     }
 
     #[test]
