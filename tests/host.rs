@@ -780,3 +780,155 @@ fn asks_are_decided_exactly_once() {
         ));
     });
 }
+
+/// Decides the next ask seen by a watcher with `decision`, from a background thread.
+fn decide_next(
+    h: &TestHost,
+    decision: serde_json::Value,
+) -> std::thread::JoinHandle<serde_json::Value> {
+    use walkie_session_host::client::AskEvent;
+    let sock = h.socket.clone();
+    std::thread::spawn(move || {
+        block_on(async move {
+            let mut w = Client::connect(&sock)
+                .await
+                .unwrap()
+                .watch_asks()
+                .await
+                .unwrap();
+            let ask = match tokio::time::timeout(Duration::from_secs(20), w.next())
+                .await
+                .unwrap()
+            {
+                Some(Ok(AskEvent::Asked(a))) => a,
+                other => panic!("{other:?}"),
+            };
+            Client::connect(&sock)
+                .await
+                .unwrap()
+                .decide(ask.id, decision)
+                .await
+                .unwrap();
+            serde_json::json!({"session": ask.session, "payload": ask.payload})
+        })
+    })
+}
+
+#[test]
+fn approve_hook_answers_in_each_agents_format() {
+    let h = TestHost::start();
+    let hook = |agent: &str, input: &str, extra: &[(&str, &str)]| {
+        let mut cmd = h.command();
+        cmd.env("WALKIE_SESSION", "agent")
+            .args(["approve-hook", "--agent", agent]);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        support::host::run_with_stdin(cmd, input.as_bytes(), Duration::from_secs(30))
+    };
+    let claude = support::host::hook_fixture("claude-hooks.jsonl", "PermissionRequest");
+    let codex = support::host::hook_fixture("codex-hooks.jsonl", "PermissionRequest");
+
+    // Allowed on the phone.
+    let seen = decide_next(&h, serde_json::json!("Allow"));
+    let out = hook("claude", &claude, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"hookSpecificOutput\":{\"hookEventName\":\"PermissionRequest\",\"decision\":{\"behavior\":\"allow\"}}}\n"
+    );
+    let seen = seen.join().unwrap();
+    assert_eq!(seen["session"], "agent");
+    assert_eq!(seen["payload"]["kind"], "hook");
+    assert_eq!(
+        seen["payload"]["request"]["command"],
+        "touch /tmp/agent-approved-demo"
+    );
+
+    // Denied on the phone, for Codex.
+    let seen = decide_next(&h, serde_json::json!({"Deny": {"reason": "not now"}}));
+    let out = hook("codex", &codex, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    assert_eq!(v["hookSpecificOutput"]["decision"]["message"], "not now");
+    seen.join().unwrap();
+
+    // Nobody decides: denied with a reason when the deadline passes.
+    let out = hook("claude", &claude, &[("WALKIE_APPROVAL_TIMEOUT_S", "1")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    assert!(v["hookSpecificOutput"]["decision"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("within 1 s"));
+
+    // Events that ask nothing, and garbage, leave the agent alone.
+    let post = support::host::hook_fixture("claude-hooks.jsonl", "PostToolUse");
+    let out = hook("claude", &post, &[]);
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0));
+    let out = hook("claude", "{not json", &[]);
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0));
+
+    // No host: the agent's own prompt decides (never an allow).
+    let mut cmd = h.command();
+    cmd.env("WALKIE_SOCKET", h.dir.path().join("none.sock"))
+        .args(["approve-hook", "--agent", "claude"]);
+    let out = support::host::run_with_stdin(cmd, claude.as_bytes(), Duration::from_secs(30));
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answer on screen"));
+}
+
+#[test]
+fn approve_hook_denies_when_the_host_goes_away() {
+    let mut h = TestHost::start();
+    let claude = support::host::hook_fixture("claude-hooks.jsonl", "PermissionRequest");
+    let mut cmd = h.command();
+    cmd.env("WALKIE_SESSION", "agent")
+        .args(["approve-hook", "--agent", "claude"]);
+    let input = claude.clone();
+    let hook = std::thread::spawn(move || {
+        support::host::run_with_stdin(cmd, input.as_bytes(), Duration::from_secs(30))
+    });
+    // Wait until the ask is pending, then stop the host.
+    let sock = h.socket.clone();
+    block_on(async move {
+        let mut w = Client::connect(&sock)
+            .await
+            .unwrap()
+            .watch_asks()
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), w.next())
+            .await
+            .unwrap();
+    });
+    h.stop();
+    let out = hook.join().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+}
+
+#[test]
+fn ask_exits_by_decision() {
+    let h = TestHost::start();
+    let ask = |extra: &[&str]| {
+        let mut cmd = h.command();
+        cmd.env("WALKIE_SESSION", "ops").arg("ask").args(extra);
+        support::host::run_bounded(cmd, Duration::from_secs(30))
+    };
+    let seen = decide_next(&h, serde_json::json!("Allow"));
+    assert_eq!(ask(&["deploy", "to", "staging?"]).status.code(), Some(0));
+    let seen = seen.join().unwrap();
+    assert_eq!(seen["payload"]["question"], "deploy to staging?");
+    assert_eq!(seen["session"], "ops");
+    let seen = decide_next(&h, serde_json::json!({"Deny": {"reason": ""}}));
+    assert_eq!(ask(&["drop the database?"]).status.code(), Some(1));
+    seen.join().unwrap();
+    assert_eq!(ask(&["--timeout", "1", "anyone?"]).status.code(), Some(1));
+    let mut cmd = h.command();
+    cmd.env("WALKIE_SOCKET", h.dir.path().join("none.sock"))
+        .args(["ask", "hello?"]);
+    let out = support::host::run_bounded(cmd, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::{host_cmd, transcribe_cmd};
+use crate::{ask_cmd, host_cmd, transcribe_cmd};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -73,6 +73,10 @@ pub enum Command {
     Model(transcribe_cmd::ModelArgs),
     /// Run the Telegram bot (long polling) until SIGTERM or SIGINT.
     Up,
+    /// Ask the phone a yes/no question: exit 0 on approve, 1 on deny or timeout.
+    Ask(ask_cmd::AskArgs),
+    /// Agent hook (Claude Code, Codex): reads the hook JSON on stdin, asks the phone, answers.
+    ApproveHook(ask_cmd::ApproveHookArgs),
 }
 
 /// Runs one command and returns the process exit code.
@@ -90,6 +94,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(args) => {
             crate::logging::init("warn");
             transcribe_cmd::run_model(&cfg, args)
+        }
+        Command::Ask(args) => {
+            crate::logging::init("warn");
+            ask_cmd::run_ask(&cfg, args)
+        }
+        Command::ApproveHook(args) => {
+            crate::logging::init("warn");
+            ask_cmd::run_approve_hook(&cfg, args)
         }
         Command::Up => {
             crate::logging::init("info");

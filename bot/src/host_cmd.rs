@@ -237,6 +237,8 @@ async fn client_command(
         | Command::Attach { .. }
         | Command::Transcribe(_)
         | Command::Model(_)
+        | Command::Ask(_)
+        | Command::ApproveHook(_)
         | Command::Up => {
             anyhow::bail!("not a client command")
         }

@@ -5,12 +5,14 @@
 //! - [`host_cmd`]: the session-host client commands (`new`, `ls`, `send`, `attach`, ...).
 //! - [`attach`]: the full-screen attach loop (raw mode, resize, detach key).
 //! - [`transcribe_cmd`]: `walkie transcribe` and `walkie model`.
+//! - [`ask_cmd`]: `walkie ask` and `walkie approve-hook` (asking the phone through the host).
 //! - [`logging`]: tracing setup.
 //! - [`telegram`]: the Telegram bot (`walkie up`): access control, commands, pacing, rendering.
 //! - [`approval`]: approvals without I/O: prompt detection, hook answers, policy, decisions.
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts, updates).
 
 pub mod approval;
+pub mod ask_cmd;
 pub mod attach;
 pub mod cli;
 pub mod host_cmd;

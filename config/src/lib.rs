@@ -84,6 +84,7 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub transcription: TranscriptionConfig,
     pub voice: VoiceConfig,
+    pub approvals: ApprovalsConfig,
     /// Named command lines for `/new NAME PRESET` and `walkie new --preset`.
     pub presets: BTreeMap<String, Preset>,
     /// Extra environment variable names that must never reach a session's environment.
@@ -196,6 +197,20 @@ impl Default for VoiceConfig {
     }
 }
 
+/// Approval requests (agent hooks, `walkie ask`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Seconds to wait for a decision before denying.
+    pub timeout_s: u64,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig { timeout_s: 600 }
+    }
+}
+
 /// A named way to start a session.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -237,6 +252,7 @@ impl Default for Config {
             telegram: TelegramConfig::default(),
             transcription: TranscriptionConfig::default(),
             voice: VoiceConfig::default(),
+            approvals: ApprovalsConfig::default(),
             presets,
             secret_env: Vec::new(),
             env: EnvPaths::default(),
@@ -340,6 +356,9 @@ impl Config {
         if let Some(v) = get("WALKIE_MODEL") {
             self.transcription.model = Some(v.into());
         }
+        if let Some(v) = get("WALKIE_APPROVAL_TIMEOUT_S") {
+            self.approvals.timeout_s = parse("WALKIE_APPROVAL_TIMEOUT_S", &v)?;
+        }
         if let Some(v) = get("WALKIE_THREADS") {
             self.transcription.threads = parse("WALKIE_THREADS", &v)?;
         }
@@ -416,6 +435,15 @@ impl Config {
             return bad(
                 "transcription.max_duration_s",
                 "must be at least 1 second (default 300)".into(),
+            );
+        }
+        if self.approvals.timeout_s == 0 || self.approvals.timeout_s > 24 * 3600 {
+            return bad(
+                "approvals.timeout_s",
+                format!(
+                    "{} is out of range; use 1 to 86400 seconds (default 600)",
+                    self.approvals.timeout_s
+                ),
             );
         }
         let url = &self.telegram.api_url;

@@ -282,3 +282,53 @@ pub fn describe(st: &std::process::ExitStatus) -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Runs a command with `input` on its stdin, killing it after `timeout`.
+pub fn run_with_stdin(mut cmd: Command, input: &[u8], timeout: Duration) -> Output {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(timeout) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("command {cmd:?} did not finish within {timeout:?}");
+        }
+    };
+    let _ = writer.join();
+    out
+}
+
+/// The `stdin` payload of the first hook line for `event` in an agent's fixture file.
+pub fn hook_fixture(file: &str, event: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/agents")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("fixture json");
+        let stdin = match &v["stdin"] {
+            serde_json::Value::String(s) => serde_json::from_str(s).expect("stdin json"),
+            other => other.clone(),
+        };
+        if stdin["hook_event_name"] == event {
+            return stdin.to_string();
+        }
+    }
+    panic!("no {event} line in {file}");
+}
