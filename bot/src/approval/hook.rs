@@ -17,6 +17,22 @@
 //!
 //! [`respond`] is the whole hook given a function that asks the host; [`hooks_settings`] and
 //! [`claude_args`] are the settings that make an agent run it.
+//!
+//! # Adding the hook by hand
+//! Inside a walkie session (`WALKIE_SESSION` and `WALKIE_SOCKET` are set there), put this in
+//! Claude Code's settings (`~/.claude/settings.json`, or the project's
+//! `.claude/settings.json`), or in Codex's `hooks.json` in its home (`~/.codex/`), with
+//! `--agent codex`:
+//!
+//! ```json
+//! {"hooks": {"PermissionRequest": [{"matcher": "Bash", "hooks": [
+//!   {"type": "command", "command": "walkie approve-hook --agent claude", "timeout": 660}]}]}}
+//! ```
+//!
+//! The hook's `timeout` should exceed walkie's `approvals.timeout_s` (so walkie's deny with a
+//! reason comes first). Outside a walkie session, or with no host running, the hook says
+//! nothing and the agent asks on screen as usual. Claude Code only shows prompts in
+//! `--permission-mode default`; Codex only with `approval_policy = "on-request"`.
 
 use std::time::Duration;
 
