@@ -516,12 +516,16 @@ impl vt100::Callbacks for Hooks {
     }
 }
 
+/// How long output should pause before [`PromptWatcher::quiet`] is called. Short, because
+/// an agent waiting for permission keeps redrawing small things (Claude Code blinks a dot
+/// next to the pending tool call): a longer pause might never come while its dialog is up.
+pub const QUIET_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Follows one session's output and reports prompts as they appear and go.
 ///
 /// Feed it every byte the session prints ([`PromptWatcher::feed`]) and call
-/// [`PromptWatcher::quiet`] when the output has paused for a moment (a few hundred
-/// milliseconds): programs that do not use synchronized output (Claude Code 2.1.330 does
-/// not) are judged only then.
+/// [`PromptWatcher::quiet`] when the output has paused for [`QUIET_AFTER`]: programs that do
+/// not use synchronized output (Claude Code 2.1.330 does not) are judged only then.
 pub struct PromptWatcher {
     parser: vt100::Parser<Hooks>,
     current: Option<Prompt>,
