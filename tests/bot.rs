@@ -795,3 +795,151 @@ async fn buttons_replies_viewers_keys_notifications_and_scrolling() {
     })
     .await
 }
+
+/// Median and 95th percentile of `v` (sorted in place).
+fn median_p95(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+/// Benchmark for docs/PERFORMANCE.md (run with `--ignored --nocapture`): a 3 s voice note
+/// arriving at the bot until its words are on the PTY's screen, with `voice.confirm =
+/// false`, 20 runs; next to `walkie transcribe --json` on the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_voice_note_to_pty() {
+    tokio::time::timeout(Duration::from_secs(600), async {
+        let fake = FakeTelegram::start().await;
+        let (k, v) = model_env();
+        let rig = Rig::start_with(&fake, &[(&k, &v)], Some("[voice]\nconfirm = false\n")).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "bench").await;
+        let mut host = Client::connect(&rig.socket()).await.expect("host");
+        let note = voice_fixture("list_files.ogg");
+        let mut times = Vec::new();
+        let phrase = "list all files in the current directory";
+        let count = |text: &str| norm(text).matches(phrase).count();
+        for i in 0..21 {
+            let before = count(&host.tail("bench", 2000).await.expect("tail"));
+            let t0 = std::time::Instant::now();
+            fake.send_voice(OPERATOR, note.clone(), 3);
+            // Poll the host (another process) every 5 ms: the words are in the PTY once
+            // the shell has echoed them.
+            loop {
+                let tail = host.tail("bench", 2000).await.expect("tail");
+                if count(&tail) > before {
+                    break;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(60), "run {i} timed out");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if i > 0 {
+                // The first run loads the model; it is reported apart.
+                times.push(t0.elapsed().as_secs_f64() * 1000.0);
+            } else {
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                println!("first note (loads the model): {ms:.0} ms");
+            }
+        }
+        let (med, p95) = median_p95(&mut times);
+        println!("voice note -> words in the PTY, 20 runs: median {med:.0} ms, p95 {p95:.0} ms");
+
+        let mut alone = Vec::new();
+        let mut wall = Vec::new();
+        let file = shared().join("fixtures/voice/list_files.ogg");
+        for _ in 0..20 {
+            let t0 = std::time::Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_walkie"))
+                .args(["transcribe", "--json"])
+                .arg(&file)
+                .env("WALKIE_MODEL", &v)
+                .output()
+                .await
+                .expect("walkie transcribe");
+            wall.push(t0.elapsed().as_secs_f64() * 1000.0);
+            let j: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+            let ms =
+                j["decode_ms"].as_f64().unwrap_or(0.0) + j["transcribe_ms"].as_f64().unwrap_or(0.0);
+            alone.push(ms);
+        }
+        let (m1, p1) = median_p95(&mut alone);
+        let (m2, p2) = median_p95(&mut wall);
+        println!("walkie transcribe, decode + transcribe: median {m1:.0} ms, p95 {p1:.0} ms");
+        println!(
+            "walkie transcribe, whole process (loads the model): median {m2:.0} ms, p95 {p2:.0} ms"
+        );
+    })
+    .await
+    .expect("benchmark timed out");
+}
+
+/// Benchmark for docs/PERFORMANCE.md: 10 sessions printing the time continuously into
+/// one chat; staleness = when an edit reached Telegram minus the newest time it shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_live_screen_staleness() {
+    tokio::time::timeout(Duration::from_secs(600), async {
+        let fake = FakeTelegram::start().await;
+        let _rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        let names: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+        for n in &names {
+            new_sh(&fake, n).await;
+        }
+        let started = fake.with(|s| s.calls.len());
+        for n in &names {
+            fake.send_text(
+                OPERATOR,
+                &format!("{n}: while :; do echo T=$(date +%s.%N); sleep 0.1; done"),
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        // Per session: (when the edit reached Telegram, newest output time it shows).
+        let mut shown: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+        let mut first_output = f64::INFINITY;
+        let mut last_call = 0.0f64;
+        fake.with(|s| {
+            for c in s.calls[started..].iter().filter(|c| c.ok()) {
+                if !matches!(c.method.as_str(), "editMessageText" | "sendMessage") {
+                    continue;
+                }
+                let text = c.text().unwrap_or("");
+                let Some(name) = text.strip_prefix("<b>").and_then(|t| t.split('<').next()) else {
+                    continue;
+                };
+                let newest = text
+                    .split("T=")
+                    .skip(1)
+                    .filter_map(|t| t.get(..20).and_then(|t| t.trim().parse::<f64>().ok()))
+                    .fold(f64::NAN, f64::max);
+                if newest.is_finite() {
+                    first_output = first_output.min(newest);
+                    last_call = last_call.max(c.unix_s);
+                    shown.entry(name.to_string()).or_default().push((c.unix_s, newest));
+                }
+            }
+        });
+        // For an output printed at t (sampled every 100 ms, as the sessions print), its
+        // staleness is the time until the first edit showing t or later.
+        let mut stale = Vec::new();
+        let edits: usize = shown.values().map(Vec::len).sum();
+        for list in shown.values() {
+            let mut t = first_output + 5.0;
+            while t < last_call - 15.0 {
+                if let Some((at, _)) = list.iter().find(|(_, newest)| *newest >= t) {
+                    stale.push((at - t) * 1000.0);
+                }
+                t += 0.1;
+            }
+        }
+        let (med, p95) = median_p95(&mut stale);
+        let stats = fake.flood_stats();
+        println!(
+            "10 sessions in one chat, 60 s: {edits} edits, staleness median {med:.0} ms, p95 {p95:.0} ms; {stats:?}"
+        );
+    })
+    .await
+    .expect("benchmark timed out");
+}

@@ -90,6 +90,8 @@ pub struct Call {
     pub method: String,
     pub params: Value,
     pub at: Instant,
+    /// Wall-clock time of the request, in Unix seconds (for staleness measurements).
+    pub unix_s: f64,
     pub status: u16,
     pub response: Value,
 }
@@ -818,6 +820,10 @@ async fn handle(
             method: method.clone(),
             params: params_value,
             at: Instant::now(),
+            unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
             status,
             response: body.clone(),
         });

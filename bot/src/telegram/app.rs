@@ -132,8 +132,8 @@ impl App {
     }
 
     async fn reply(&self, chat: i64, text: &str) -> Result<(), HandleError> {
-        let m = self.tg.send_text(chat, text).await?;
-        self.live.saw_message(chat, i64::from(m.id.0));
+        self.tg.send_text(chat, text).await?;
+        self.live.saw_message(chat);
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl App {
         markup: Option<InlineKeyboardMarkup>,
     ) -> Result<Message, HandleError> {
         let m = self.tg.send_html(chat, html, markup, None).await?;
-        self.live.saw_message(chat, i64::from(m.id.0));
+        self.live.saw_message(chat);
         Ok(m)
     }
 
@@ -159,7 +159,7 @@ impl App {
 
     async fn on_message(&self, m: Message) -> Result<(), HandleError> {
         let chat = m.chat.id.0;
-        self.live.saw_message(chat, i64::from(m.id.0));
+        self.live.saw_message(chat);
         let Some(user) = m.from.as_ref().map(|u| u.id.0 as i64) else {
             return Ok(());
         };

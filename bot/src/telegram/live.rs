@@ -20,7 +20,7 @@ use teloxide::ApiError;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use walkie_session_host::client::ClientError;
-use walkie_session_host::protocol::{ErrorKind, SessionState};
+use walkie_session_host::protocol::{ErrorKind, SessionInfo, SessionState};
 
 use super::host::HostLink;
 use super::pace::{run_coalesced, Outcome};
@@ -40,7 +40,7 @@ pub struct LiveConfig {
     /// No change for this long: stop watching.
     pub stop_after: Duration,
     /// Messages after the live one before it is re-posted at the bottom.
-    pub scroll_limit: i64,
+    pub scroll_limit: u64,
 }
 
 impl Default for LiveConfig {
@@ -55,6 +55,9 @@ impl Default for LiveConfig {
     }
 }
 
+/// Polls between two refreshes of a session's state.
+const INFO_EVERY: u64 = 4;
+
 struct Handle {
     poke: Arc<Notify>,
     done: watch::Receiver<bool>,
@@ -67,8 +70,16 @@ pub struct LiveScreens {
     host: Arc<HostLink>,
     store: Store,
     running: Mutex<HashMap<(i64, String), Handle>>,
-    /// Newest message id seen per chat (ours or the user's), to notice scrolling.
-    latest: Arc<Mutex<HashMap<i64, i64>>>,
+    /// Scrolling bookkeeping: per chat, how many other messages (not live screens) have
+    /// appeared, and that count when each live message was posted. Live screens do not
+    /// count, or ten of them in one chat would keep re-posting each other.
+    scroll: Mutex<Scroll>,
+}
+
+#[derive(Default)]
+struct Scroll {
+    others: HashMap<i64, u64>,
+    posted: HashMap<(i64, String), u64>,
 }
 
 impl LiveScreens {
@@ -79,21 +90,30 @@ impl LiveScreens {
             host,
             store,
             running: Mutex::new(HashMap::new()),
-            latest: Arc::new(Mutex::new(HashMap::new())),
+            scroll: Mutex::new(Scroll::default()),
         })
     }
 
-    /// Records that message `id` appeared in `chat` (so the live message knows how far
-    /// up it has scrolled).
-    pub fn saw_message(&self, chat: i64, id: i64) {
-        let mut l = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let e = l.entry(chat).or_insert(id);
-        *e = (*e).max(id);
+    /// Records that a message other than a live screen appeared in `chat` (the user's,
+    /// or one of the bot's answers), pushing the live screens up.
+    pub fn saw_message(&self, chat: i64) {
+        let mut sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
+        *sc.others.entry(chat).or_default() += 1;
     }
 
-    fn latest(&self, chat: i64) -> i64 {
-        let l = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        l.get(&chat).copied().unwrap_or(0)
+    /// Has `session`'s live message scrolled far up? (Unknown after a restart: no.)
+    fn scrolled(&self, chat: i64, session: &str) -> bool {
+        let sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
+        let now = sc.others.get(&chat).copied().unwrap_or(0);
+        sc.posted
+            .get(&(chat, session.to_string()))
+            .is_some_and(|&at| now.saturating_sub(at) > self.cfg.scroll_limit)
+    }
+
+    fn posted(&self, chat: i64, session: &str) {
+        let mut sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
+        let now = sc.others.get(&chat).copied().unwrap_or(0);
+        sc.posted.insert((chat, session.to_string()), now);
     }
 
     /// Makes sure `session`'s live screen runs in `chat`, and refreshes it now.
@@ -161,18 +181,31 @@ impl LiveScreens {
         let mut last_change = Instant::now();
         let mut work_started: Option<Instant> = None;
         let mut last_screen: Option<String> = None;
-        loop {
-            let info = match self.host.info(session).await {
-                Ok(Some(i)) => i,
-                Ok(None)
-                | Err(ClientError::Host {
+        let mut info = None;
+        for tick in 0u64.. {
+            // The state (a list of every session) is refreshed every few polls only: with
+            // many live screens the screens are what must stay fresh.
+            let stale_info = tick % INFO_EVERY == 0 || info.is_none();
+            let fetched = if stale_info {
+                Some(self.host.info(session).await)
+            } else {
+                None
+            };
+            let info: &SessionInfo = match fetched {
+                None => match &info {
+                    Some(i) => i,
+                    None => continue,
+                },
+                Some(Ok(Some(i))) => info.insert(i),
+                Some(Ok(None))
+                | Some(Err(ClientError::Host {
                     kind: ErrorKind::NoSuchSession,
                     ..
-                }) => {
+                })) => {
                     tracing::info!(chat, session, "live screen: the session is gone");
                     return;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(chat, session, error = %e, "live screen: host unreachable");
                     tokio::time::sleep(cfg.poll * 4).await;
                     continue;
@@ -234,7 +267,7 @@ impl LiveScreens {
     async fn notify(&self, chat: i64, session: &str, text: &str) {
         match self.tg.send_text(chat, text).await {
             Ok(m) => {
-                self.saw_message(chat, i64::from(m.id.0));
+                self.saw_message(chat);
                 if let Err(e) = self
                     .store
                     .remember_message(chat, i64::from(m.id.0), session)
@@ -257,7 +290,7 @@ impl LiveScreens {
                 None
             }
         };
-        let scrolled = existing.is_some_and(|id| self.latest(chat) - id > self.cfg.scroll_limit);
+        let scrolled = existing.is_some() && self.scrolled(chat, session);
         if let (Some(id), false) = (existing, scrolled) {
             let Ok(id32) = i32::try_from(id) else {
                 return Outcome::Failed;
@@ -275,10 +308,11 @@ impl LiveScreens {
                 }
             }
         }
-        match self.tg.send_html_once(chat, html).await {
+        // Silent: a screen update is not news; notifications are separate messages.
+        match self.tg.send_html_once(chat, html, true).await {
             Ok(m) => {
                 let new_id = i64::from(m.id.0);
-                self.saw_message(chat, new_id);
+                self.posted(chat, session);
                 if let Err(e) = self.store.set_live_message(chat, session, new_id).await {
                     tracing::warn!(error = %e, "live screen: store");
                 }

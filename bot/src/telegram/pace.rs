@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -105,6 +105,9 @@ struct State {
 pub struct Pacer {
     cfg: PaceConfig,
     state: Mutex<State>,
+    /// One FIFO turn per chat: waiters for the same chat are served in arrival order, so
+    /// ten live screens in one chat take turns instead of one starving the others.
+    turns: Mutex<HashMap<Option<i64>, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Pacer {
@@ -118,6 +121,7 @@ impl Pacer {
                 blocked: HashMap::new(),
                 global_blocked: None,
             }),
+            turns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -130,6 +134,16 @@ impl Pacer {
     /// Takes one request from `chat`'s budget (or only the global one, for `None`),
     /// waiting as long as needed.
     pub async fn acquire(&self, chat: Option<i64>) {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+            if turns.len() > 1024 {
+                // Forget chats nobody is waiting in.
+                turns.retain(|_, t| Arc::strong_count(t) > 1);
+            }
+            turns.entry(chat).or_default().clone()
+        };
+        // tokio's Mutex queues its waiters fairly (FIFO).
+        let _turn = turn.lock().await;
         loop {
             let wait = self.try_acquire(chat, Instant::now());
             if wait.is_zero() {
@@ -272,8 +286,6 @@ pub async fn run_coalesced<S, F, Fut>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn at(start: Instant) -> f64 {
@@ -340,6 +352,31 @@ mod tests {
         pacer.retry_after(Scope::Chat(2), Duration::from_secs(2));
         pacer.acquire(Some(3)).await;
         assert!(at(start) >= 2.0, "{}", at(start));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_in_one_chat_take_turns() {
+        let pacer = Arc::new(Pacer::new(PaceConfig::default()));
+        let counts = Arc::new(Mutex::new([0u32; 5]));
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let (pacer, counts) = (pacer.clone(), counts.clone());
+                tokio::spawn(async move {
+                    loop {
+                        pacer.acquire(Some(1)).await;
+                        counts.lock().unwrap()[i] += 1;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        for t in tasks {
+            t.abort();
+        }
+        let c = *counts.lock().unwrap();
+        // 3 + 50 requests shared by 5 waiters: each gets about 10, none starves (the
+        // first may take the initial burst before the others queue up).
+        assert!(c.iter().all(|&n| (9..=13).contains(&n)), "{c:?}");
     }
 
     /// A fake "edit message" that records what it was asked to show and when.

@@ -168,10 +168,16 @@ impl Tg {
     }
 
     /// One attempt at an HTML send (see [`Tg::edit_html_once`]).
-    pub async fn send_html_once(&self, chat: i64, html: &str) -> Result<Message, TgError> {
+    pub async fn send_html_once(
+        &self,
+        chat: i64,
+        html: &str,
+        silent: bool,
+    ) -> Result<Message, TgError> {
         self.bot
             .send_message(ChatId(chat), html)
             .parse_mode(ParseMode::Html)
+            .disable_notification(silent)
             .await
             .map_err(|e| self.error(e))
     }
