@@ -579,6 +579,7 @@ impl App {
         message_id: i64,
         v: &teloxide::types::Voice,
     ) -> Result<(), HandleError> {
+        let started = std::time::Instant::now();
         self.tg.typing(chat).await;
         if u64::from(v.file.size) > MAX_DOWNLOAD_BYTES {
             return self
@@ -602,12 +603,17 @@ impl App {
                     .await;
             }
         };
+        let downloaded = started.elapsed();
         let names: Vec<String> = match self.host.list().await {
             Ok(s) => s.into_iter().map(|s| s.name).collect(),
             Err(_) => Vec::new(),
         };
         let heard = match self.voice.transcribe(bytes, names.clone()).await {
-            Ok(t) => t,
+            Ok(t) => {
+                let total = started.elapsed();
+                tracing::info!(chat, ?downloaded, ?total, "voice note transcribed");
+                t
+            }
             Err(e) => {
                 tracing::warn!(chat, error = %e, "transcription failed");
                 return self
