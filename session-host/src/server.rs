@@ -95,7 +95,7 @@ struct HostState {
     asks: Mutex<Asks>,
     entries: Mutex<BTreeMap<String, Entry>>,
     store: Store,
-    exits: mpsc::UnboundedSender<(String, u32, SessionState)>,
+    exits: mpsc::UnboundedSender<(String, u32, SessionState, std::sync::mpsc::Sender<()>)>,
     uid: u32,
 }
 
@@ -170,8 +170,9 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some((name, pid, state)) = exits_rx.recv() => {
+            Some((name, pid, state, done)) = exits_rx.recv() => {
                 host.record_exit(&name, pid, &state).await;
+                let _ = done.send(());
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
@@ -254,13 +255,9 @@ impl HostState {
     }
 
     async fn record_exit(&self, name: &str, pid: u32, state: &SessionState) {
-        // Only the current session of that name: a revived one may have replaced it.
-        let current = matches!(self.entries().get(name), Some(Entry::Live(s)) if s.pid == pid);
-        if current {
-            tracing::info!(session = name, state = %state.label(), "session exited");
-            if let Err(e) = self.store.set_state(name, state).await {
-                tracing::error!(session = name, "cannot record exit: {e}");
-            }
+        tracing::info!(session = name, pid, state = %state.label(), "session exited");
+        if let Err(e) = self.store.set_exit(name, pid, state).await {
+            tracing::error!(session = name, "cannot record exit: {e}");
         }
     }
 
@@ -643,16 +640,20 @@ impl HostState {
         }
         let exits = self.exits.clone();
         let exit_name = name.clone();
-        let pid_cell = Arc::new(std::sync::OnceLock::<u32>::new());
-        let pid_for_exit = pid_cell.clone();
-        let session = match Session::start(spawn.clone(), self.opts.session.clone(), move |state| {
-            let pid = pid_for_exit.get().copied().unwrap_or(0);
-            let _ = exits.send((exit_name, pid, state));
-        }) {
+        let session = match Session::start(
+            spawn.clone(),
+            self.opts.session.clone(),
+            move |pid, state| {
+                let (done_tx, done_rx) = std::sync::mpsc::channel();
+                if exits.send((exit_name, pid, state, done_tx)).is_ok() {
+                    // Bounded: a stuck database must not keep the waiter thread forever.
+                    let _ = done_rx.recv_timeout(Duration::from_secs(2));
+                }
+            },
+        ) {
             Ok(s) => s,
             Err(e) => return err(ErrorKind::Spawn, e.to_string()),
         };
-        let _ = pid_cell.set(session.pid);
         let record = Record {
             name: name.clone(),
             command: spawn.command.clone(),
@@ -681,6 +682,11 @@ impl HostState {
         if let Err(e) = self.store.put(&record).await {
             // The session runs; only its record for after a host restart is missing.
             tracing::error!(session = %name, "cannot store session record: {e}");
+        }
+        // A command that exits at once may have ended before its record was written.
+        let state = session.state();
+        if !state.is_live() {
+            let _ = self.store.set_exit(&name, session.pid, &state).await;
         }
         tracing::info!(session = %name, pid = session.pid, command = ?spawn.command, "session started");
         Reply::Created { name }
@@ -840,14 +846,14 @@ impl HostState {
                             match rx.try_recv() {
                                 Ok(Event::Output(more)) => buf.extend_from_slice(&more),
                                 Ok(Event::Exited(state)) => {
-                                    let _ = conn.send(Frame::Data(buf.freeze())).await;
+                                    let _ = send_data(conn, buf.freeze()).await;
                                     let _ = conn.send(Frame::Reply(Reply::Exited { state })).await;
                                     return;
                                 }
                                 Err(_) => break,
                             }
                         }
-                        if conn.send(Frame::Data(buf.freeze())).await.is_err() {
+                        if send_data(conn, buf.freeze()).await.is_err() {
                             break;
                         }
                     }
@@ -892,6 +898,18 @@ impl HostState {
         }
         s.unsubscribe(sub);
     }
+}
+
+/// Sends terminal bytes in frames of at most [`MAX_DATA`] (a flood arrives in large batches).
+async fn send_data(
+    conn: &mut Framed<UnixStream, FrameCodec>,
+    mut data: bytes::Bytes,
+) -> Result<(), crate::protocol::FrameError> {
+    while data.len() > MAX_DATA {
+        let head = data.split_to(MAX_DATA);
+        conn.feed(Frame::Data(head)).await?;
+    }
+    conn.send(Frame::Data(data)).await
 }
 
 /// Queued output chunks past which an attached client skips to a repaint.

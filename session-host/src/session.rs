@@ -23,6 +23,7 @@ use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, watch};
 
+use crate::fastforward::FastForward;
 use crate::name::SessionName;
 use crate::protocol::{SessionInfo, SessionState};
 use crate::scrollback::Scrollback;
@@ -84,6 +85,7 @@ struct Subscriber {
 
 struct Shared {
     parser: vt100::Parser,
+    fast_forward: FastForward,
     scrollback: Scrollback,
     subscribers: Vec<Subscriber>,
     last_output: Instant,
@@ -121,11 +123,12 @@ fn nz(v: u16) -> NonZeroU16 {
 
 impl Session {
     /// Starts the command in a new PTY and the session's threads.
-    /// `on_exit` runs on the waiter thread once the child has exited.
+    /// `on_exit` runs on the waiter thread once the child has exited, before the exit watch
+    /// fires; it may block briefly (the host waits there for its database write).
     pub fn start(
         spawn: Spawn,
         settings: SessionSettings,
-        on_exit: impl FnOnce(SessionState) + Send + 'static,
+        on_exit: impl FnOnce(u32, SessionState) + Send + 'static,
     ) -> Result<Arc<Session>, SpawnError> {
         let pty = portable_pty::native_pty_system();
         let pair = pty
@@ -192,6 +195,7 @@ impl Session {
             writer_tx,
             shared: Mutex::new(Shared {
                 parser: vt100::Parser::new(nz(spawn.rows), nz(spawn.cols), 0),
+                fast_forward: FastForward::default(),
                 scrollback: Scrollback::new(settings.scrollback_bytes),
                 subscribers: Vec::new(),
                 last_output: Instant::now(),
@@ -254,7 +258,15 @@ impl Session {
             .name(format!("pty-emulator-{name}"))
             .spawn(move || {
                 let _done = reader_done_tx;
-                while let Ok(chunk) = chunk_rx.recv() {
+                while let Ok(mut chunk) = chunk_rx.recv() {
+                    // Behind a flood: take what is queued as one batch, so the emulator can
+                    // fast-forward through lines that scroll away within it.
+                    while chunk.len() < 1 << 20 {
+                        match chunk_rx.try_recv() {
+                            Ok(more) => chunk.extend_from_slice(&more),
+                            Err(_) => break,
+                        }
+                    }
                     let Some(s) = weak.upgrade() else { break };
                     s.on_output(Bytes::from(chunk));
                 }
@@ -284,8 +296,10 @@ impl Session {
                 if let Some(s) = weak.upgrade() {
                     s.on_exit(state.clone());
                 }
-                let _ = exit_tx.send(Some(state.clone()));
-                on_exit(state);
+                // The host records the exit before anyone waiting on it is told, so a host
+                // crash right after `walkie kill` or `wait` cannot lose the exit status.
+                on_exit(pid, state.clone());
+                let _ = exit_tx.send(Some(state));
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
         Ok(session)
@@ -300,7 +314,14 @@ impl Session {
     fn on_output(&self, bytes: Bytes) {
         let data: &[u8] = &bytes;
         let mut sh = self.lock();
-        sh.parser.process(data);
+        let rows = sh.rows;
+        match sh.fast_forward.plan(data, rows) {
+            Some((from, to)) => {
+                sh.parser.process(&data[..from]);
+                sh.parser.process(&data[to..]);
+            }
+            None => sh.parser.process(data),
+        }
         sh.scrollback.push(data);
         sh.last_output = Instant::now();
         let mut any_terminal = false;

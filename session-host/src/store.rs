@@ -172,6 +172,23 @@ impl Store {
         Ok(())
     }
 
+    /// Records the exit of the session `name` started as `pid` (not of a newer one with the
+    /// same name). A record not written yet is left alone: its writer checks the exit itself.
+    pub async fn set_exit(&self, name: &str, pid: u32, s: &SessionState) -> Result<(), StoreError> {
+        let (state, code, signal) = state_parts(s);
+        sqlx::query(
+            "UPDATE sessions SET state = ?, exit_code = ?, exit_signal = ? WHERE name = ? AND pid = ?",
+        )
+        .bind(state)
+        .bind(code)
+        .bind(signal)
+        .bind(name)
+        .bind(i64::from(pid))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn remove(&self, name: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE name = ?")
             .bind(name)
