@@ -593,6 +593,38 @@ mod tests {
     }
 
     #[test]
+    fn damaged_voice_notes_are_errors_not_panics() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/voice/run_tests.ogg"
+        );
+        let Ok(note) = std::fs::read(path) else {
+            return; // shared/ not beside the repository: nothing to mutate
+        };
+        let good = decode(&note, 300).unwrap();
+        // 3.05 s at 16 kHz: the last granule position minus the pre-skip, over 3.
+        assert_eq!(good.samples.len(), 48_800);
+        let mut x: u32 = 99;
+        for i in 0..300 {
+            let mut v = note.clone();
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let at = (x as usize >> 4) % v.len();
+            match i % 3 {
+                0 => v[at] ^= 0x5a,
+                1 => v.truncate(at),
+                _ => v[at..]
+                    .iter_mut()
+                    .take(64)
+                    .for_each(|b| *b = (x >> 8) as u8),
+            }
+            match decode(&v, 300) {
+                Ok(a) => assert!(a.samples.len() <= good.samples.len() + 1920),
+                Err(e) => assert!(e.is_input_error(), "{e}"),
+            }
+        }
+    }
+
+    #[test]
     fn garbage_never_panics() {
         // Deterministic pseudo-random bytes behind each magic.
         let mut x: u32 = 12345;
