@@ -198,6 +198,11 @@ impl Store {
         Store::open(&path).await
     }
 
+    /// The connection pool, for the store's other modules (`approval_store`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -203,11 +203,20 @@ impl Default for VoiceConfig {
 pub struct ApprovalsConfig {
     /// Seconds to wait for a decision before denying.
     pub timeout_s: u64,
+    /// Commands approved without asking, in every session (patterns: see the bot's
+    /// `approval::policy`; e.g. `"git status"`, `"npm run test*"`).
+    pub auto_allow: Vec<String>,
+    /// Commands always denied without asking, in every session.
+    pub always_deny: Vec<String>,
 }
 
 impl Default for ApprovalsConfig {
     fn default() -> Self {
-        ApprovalsConfig { timeout_s: 600 }
+        ApprovalsConfig {
+            timeout_s: 600,
+            auto_allow: Vec::new(),
+            always_deny: Vec::new(),
+        }
     }
 }
 
@@ -219,6 +228,9 @@ pub struct Preset {
     pub command: Vec<String>,
     pub cwd: Option<PathBuf>,
     pub env: BTreeMap<String, String>,
+    /// Approval rules for sessions started from this preset, added to `[approvals]`'s.
+    pub auto_allow: Vec<String>,
+    pub always_deny: Vec<String>,
 }
 
 impl Default for Config {

@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 use walkie_session_host::client::Client;
 use walkie_session_host::SessionInfo;
 
-/// The `walkie` binary under test.
+/// The `walkie` binary under test. `WALKIE_TEST_BIN` overrides it: copies of the tree that
+/// share one target directory overwrite each other's `target/debug/walkie`, so a test run
+/// can point at its own build in `target/debug/deps/`.
 pub fn walkie_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_walkie"))
+    std::env::var_os("WALKIE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_walkie")))
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.

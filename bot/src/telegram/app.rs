@@ -79,6 +79,17 @@ impl App {
         }
     }
 
+    /// The approvals desk (cards and their buttons), sharing this app's parts.
+    pub fn approvals(&self) -> super::approvals::Approvals {
+        super::approvals::Approvals {
+            cfg: self.cfg.clone(),
+            tg: self.tg.clone(),
+            store: self.store.clone(),
+            gate: self.gate.clone(),
+            host: self.host.clone(),
+        }
+    }
+
     async fn audit(&self, entry: AuditEntry) {
         if let Err(e) = self.store.audit(&entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
@@ -429,6 +440,11 @@ impl App {
         } else {
             command.join(" ")
         };
+        // Agents started from a preset ask the phone through walkie's hook.
+        let mut command = command;
+        if let (NewSpec::Preset(_), Some(program)) = (&spec, command.first().cloned()) {
+            command.extend(super::approvals::hook_args(&program, &self.cfg));
+        }
         let spec = NewSession {
             name: name.clone(),
             command,
@@ -528,6 +544,9 @@ impl App {
                 .answer_callback(&q.id.0, None)
                 .await
                 .map_err(Into::into);
+        }
+        if super::approvals::is_approval_button(&data) {
+            return self.approvals().on_press(&q, chat, &data).await;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {

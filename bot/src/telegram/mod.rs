@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
+//! - [`approvals`]: approval cards from the host's asks, and their buttons.
 //! - [`auth`]: who may do what (operators, viewers, strangers).
 //! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
 //! - [`host`]: the connection to the session host.
@@ -19,6 +20,7 @@
 //! - [`voice`]: voice notes: download, transcription, transcript cards.
 
 pub mod app;
+pub mod approvals;
 pub mod auth;
 pub mod commands;
 pub mod host;
@@ -65,6 +67,7 @@ pub fn run_blocking(cfg: Config) -> anyhow::Result<ExitCode> {
 /// Runs the bot until SIGTERM or SIGINT (a second signal exits at once).
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     cfg.validate_bot()?;
+    approvals::check_rules(&cfg)?;
     let token = cfg.telegram.token.expose().to_string();
     let api_url = cfg
         .telegram
@@ -133,7 +136,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .prune_updates(crate::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
         .await?;
 
+    let watcher = app.approvals().spawn(shutdown.clone());
+
     poll(&app, &bot, &token, &shutdown).await?;
+    shutdown.cancel();
+    let _ = watcher.await;
     tracing::info!("shutting down");
     store.close().await;
     Ok(())

@@ -126,6 +126,19 @@ impl Tg {
         .await
     }
 
+    /// Sends an HTML message without a notification sound (auto-approvals: worth a
+    /// line in the chat, not a buzz).
+    pub async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
+        self.paced(Some(chat), || {
+            self.bot
+                .send_message(ChatId(chat), html)
+                .parse_mode(ParseMode::Html)
+                .disable_notification(true)
+                .send()
+        })
+        .await
+    }
+
     /// Sends plain text (no parse mode: nothing in it needs escaping).
     pub async fn send_text(&self, chat: i64, text: &str) -> Result<Message, TgError> {
         self.paced(Some(chat), || {

@@ -1,0 +1,742 @@
+//! Approvals on the phone: the host's pending asks become Telegram cards, and a press of
+//! Approve / Approve for this session / Deny decides them.
+//!
+//! # Flow
+//! - A task ([`Approvals::spawn`]) watches the host's asks (`Client::watch_asks`),
+//!   reconnecting with backoff when the host goes away. For each new ask it applies the
+//!   policy ([`crate::approval::policy`]: config rules, then "approved for this session"):
+//!   a rule decides at once, with a silent note in the chats and an audit line; otherwise a
+//!   card is posted as a new message (so the phone buzzes) to every chat that works with
+//!   the session, else to every operator's and viewer's private chat. Viewers' copies have
+//!   no buttons.
+//! - A press ([`Approvals::on_press`], routed from `app.rs`) is checked (operators only),
+//!   recorded in SQLite only if the approval is still pending, then sent to the host with
+//!   `Client::decide`. The host's first decision wins: a late one (`AlreadyDecided`) is
+//!   answered "already decided". Every card of the approval is then edited to the outcome,
+//!   who decided and when, without buttons.
+//! - When the host closes an ask without a decision (the deadline passed, or the asker
+//!   went away: for an agent's hook that means someone answered at the terminal), the
+//!   cards are edited to say so.
+//! - Approvals and their cards live in SQLite ([`crate::approval_store`]), so the buttons
+//!   keep working after a bot restart: the host announces pending asks again to every new
+//!   watcher. On (re)connecting, approvals of a host process that is gone (the host
+//!   restarted; its blocked hooks answered deny) and approvals past their deadline are
+//!   closed and their cards edited.
+//!
+//! # Agents' hooks
+//! Sessions started with `/new NAME claude` get `--settings` with walkie's
+//! `PermissionRequest` hook ([`hook_args`]), which adds to the user's settings for that
+//! run without touching them. Codex reads hooks only from `hooks.json` in its home
+//! directory (`CODEX_HOME`), so it cannot be given the hook without writing a file the user
+//! owns (or replacing the home, which holds the login); for Codex, add the hook by hand as
+//! described in [`crate::approval::hook`]. Without it, Codex's prompts are answered at the
+//! terminal (or with `/keys`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use walkie_config::Config;
+use walkie_session_host::client::{AskEvent, Client, ClientError};
+use walkie_session_host::protocol::{ErrorKind, PendingAsk};
+
+use super::app::HandleError;
+use super::auth::{Gate, Role, VIEWER_TEXT};
+use super::host::HostLink;
+use super::render::{escape_html, render_live, utf16_len};
+use super::tg::Tg;
+use crate::approval::card::{self, Card};
+use crate::approval::hook::Decision;
+use crate::approval::model::{
+    decode_callback, now_ms, Answer, Approval, ApprovalId, CallbackAction, Decided, Decider,
+    Millis, Outcome, State, Subject,
+};
+use crate::approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
+use crate::approval_store::ApprovalCard;
+use crate::ask_cmd::AskPayload;
+use crate::store::{AuditEntry, Store};
+
+/// Longest wait between two attempts to reach the host.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A close this near the deadline is the host's timeout, not the asker leaving (the two
+/// clocks are the same machine's, but the close takes a moment to arrive).
+const DEADLINE_SLACK_MS: Millis = 1_000;
+
+/// Whether `data` is an approval card's button (else it belongs to someone else).
+pub fn is_approval_button(data: &str) -> bool {
+    data.starts_with("ap:")
+}
+
+/// The extra arguments that make a preset's agent ask walkie through its hook, for the
+/// program `program` (`claude`, or a path ending in it). Empty for anything else.
+pub fn hook_args(program: &str, cfg: &Config) -> Vec<String> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if name != "claude" {
+        return Vec::new();
+    }
+    match std::env::current_exe() {
+        Ok(exe) => crate::approval::hook::claude_args(
+            &exe.display().to_string(),
+            Duration::from_secs(cfg.approvals.timeout_s),
+        ),
+        Err(e) => {
+            // Without the hook the agent still asks on its own screen.
+            tracing::warn!(error = %e, "cannot find walkie's own path; no approval hook");
+            Vec::new()
+        }
+    }
+}
+
+/// The approvals desk: the watcher task and the button handler share it.
+#[derive(Clone)]
+pub struct Approvals {
+    pub cfg: Config,
+    pub tg: Tg,
+    pub store: Store,
+    pub gate: Gate,
+    pub host: Arc<HostLink>,
+}
+
+/// Checks the policy patterns in the config, so that a bad one stops `walkie up` at start.
+pub fn check_rules(cfg: &Config) -> anyhow::Result<()> {
+    PolicyRules::new(&cfg.approvals.auto_allow, &cfg.approvals.always_deny)
+        .map_err(|e| anyhow::anyhow!("approvals: {e}"))?;
+    for (name, p) in &cfg.presets {
+        PolicyRules::new(&p.auto_allow, &p.always_deny)
+            .map_err(|e| anyhow::anyhow!("presets.{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The session's name and creation time, as far as the host knows them.
+struct SessionKey {
+    created_ms: u64,
+    program: Option<String>,
+}
+
+fn card_markup(c: &Card) -> Option<InlineKeyboardMarkup> {
+    if c.buttons.is_empty() {
+        return None;
+    }
+    Some(InlineKeyboardMarkup::new(c.buttons.iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// What the asker gets for a decision: the hook's decision (also what `walkie ask` reads).
+fn decision_value(d: &Decided) -> serde_json::Value {
+    serde_json::to_value(d.hook_decision()).unwrap_or(serde_json::Value::Null)
+}
+
+/// One line for the audit log: what was asked.
+fn subject_text(s: &Subject) -> String {
+    match s {
+        Subject::Hook { request } => request.summary(),
+        Subject::Screen { prompt } => prompt.question.clone(),
+        Subject::Ask { question } => question.clone(),
+    }
+}
+
+fn subject_of(payload: &serde_json::Value) -> Option<Subject> {
+    match serde_json::from_value::<AskPayload>(payload.clone()).ok()? {
+        AskPayload::Hook { request } => Some(Subject::Hook { request }),
+        AskPayload::Question { question, .. } => Some(Subject::Ask { question }),
+    }
+}
+
+impl Approvals {
+    fn socket(&self) -> PathBuf {
+        self.cfg.socket_path()
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        if let Err(e) = self.store.audit(&entry).await {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    async fn audit_decision(
+        &self,
+        a: &Approval,
+        user: Option<i64>,
+        chat: Option<i64>,
+        source: &str,
+    ) {
+        let Some(d) = a.decided() else { return };
+        self.audit(AuditEntry {
+            user_id: user,
+            chat_id: chat,
+            session: Some(a.session.clone()),
+            action: "approval".into(),
+            source: Some(source.into()),
+            text: Some(subject_text(&a.subject)),
+            detail: Some(format!(
+                "ask {}: {:?} by {}",
+                a.id.0,
+                d.outcome,
+                d.by.describe()
+            )),
+        })
+        .await;
+    }
+
+    /// Starts the watcher; it runs until `shutdown`.
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move { self.watch(shutdown).await })
+    }
+
+    async fn watch(&self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match Client::connect(&self.socket()).await {
+                Ok(c) => {
+                    let pid = c.host_pid;
+                    match c.watch_asks().await {
+                        Ok(mut w) => {
+                            backoff = Duration::from_millis(200);
+                            tracing::info!(host_pid = pid, "watching approval requests");
+                            self.resync(pid).await;
+                            loop {
+                                let ev = tokio::select! {
+                                    _ = shutdown.cancelled() => return,
+                                    ev = w.next() => ev,
+                                };
+                                match ev {
+                                    Some(Ok(AskEvent::Asked(ask))) => self.on_asked(ask, pid).await,
+                                    Some(Ok(AskEvent::Closed { id, decision })) => {
+                                        self.on_closed(ApprovalId(id), decision).await
+                                    }
+                                    Some(Err(e)) => {
+                                        tracing::warn!(error = %e, "approval watch broke");
+                                        break;
+                                    }
+                                    None => {
+                                        tracing::info!("the host closed the approval watch");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot watch approval requests"),
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "host not reachable for approvals"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// After (re)connecting to host `pid`: approvals still pending here that no host can
+    /// decide any more are closed, and their cards updated.
+    async fn resync(&self, pid: u32) {
+        let pending = match self.store.pending_approvals().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read pending approvals");
+                return;
+            }
+        };
+        let now = now_ms();
+        for (mut a, host_pid) in pending {
+            let decided = if host_pid != pid {
+                // The host that held it is gone; its asker was answered deny.
+                a.abandon("the session host restarted", now).is_ok()
+            } else {
+                a.expire(now).is_some()
+            };
+            if decided {
+                self.close(&a, None, None, "host").await;
+            }
+        }
+    }
+
+    /// Stores a decision that was not made here (or not by a person) and shows it.
+    async fn close(&self, a: &Approval, user: Option<i64>, chat: Option<i64>, source: &str) {
+        match self.store.settle_approval(a).await {
+            Ok(true) => {
+                self.audit_decision(a, user, chat, source).await;
+                self.edit_cards(a).await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, id = a.id.0, "cannot store a decision"),
+        }
+    }
+
+    /// The session's creation time and program, from the host.
+    async fn session_key(&self, session: &str) -> Option<SessionKey> {
+        match self.host.info(session).await {
+            Ok(Some(info)) => Some(SessionKey {
+                created_ms: info.created_ms,
+                program: info.command.first().cloned(),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, session, "cannot look the session up");
+                None
+            }
+        }
+    }
+
+    /// The config rules for a session running `program`: `[approvals]`'s, plus those of
+    /// the presets that start the same program.
+    fn rules_for(&self, program: Option<&str>) -> PolicyRules {
+        let mut allow = self.cfg.approvals.auto_allow.clone();
+        let mut deny = self.cfg.approvals.always_deny.clone();
+        let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+        if let Some(prog) = program.map(base) {
+            for p in self.cfg.presets.values() {
+                if p.command.first().map(|c| base(c)) == Some(prog.clone()) {
+                    allow.extend(p.auto_allow.iter().cloned());
+                    deny.extend(p.always_deny.iter().cloned());
+                }
+            }
+        }
+        // Checked at start (check_rules); should one fail anyway, ask a person.
+        PolicyRules::new(&allow, &deny).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "approval rules unusable; asking instead");
+            PolicyRules::default()
+        })
+    }
+
+    async fn on_asked(&self, ask: PendingAsk, pid: u32) {
+        let id = ApprovalId(ask.id);
+        match self.store.approval(id).await {
+            Ok(Some(a)) => {
+                // Announced again (the bot restarted, or the watch reconnected). A card
+                // lost in a crash between storing and sending is posted now.
+                if a.state == State::Pending
+                    && self
+                        .store
+                        .approval_cards(id)
+                        .await
+                        .is_ok_and(|c| c.is_empty())
+                {
+                    self.post_cards(&a).await;
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read approvals; ask left to time out");
+                return;
+            }
+        }
+        let Some(subject) = subject_of(&ask.payload) else {
+            // Not something this bot understands (a newer walkie?): let the asker fall
+            // back to its own prompt rather than guess.
+            tracing::warn!(id = ask.id, "unknown ask payload; answering fallback");
+            let v = serde_json::to_value(Decision::Fallback).unwrap_or_default();
+            let _ = self.decide_on_host(ask.id, v).await;
+            return;
+        };
+        let mut a = Approval {
+            id,
+            session: ask.session.clone(),
+            subject,
+            created_ms: ask.created_ms,
+            deadline_ms: ask.deadline_ms,
+            state: State::Pending,
+        };
+        let verdict = match &a.subject {
+            Subject::Hook { request } => {
+                let key = self.session_key(&a.session).await;
+                let rules = self.rules_for(key.as_ref().and_then(|k| k.program.as_deref()));
+                let session_rules = match &key {
+                    Some(k) => self
+                        .store
+                        .session_approvals(&a.session, k.created_ms)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "cannot read session rules");
+                            SessionApprovals::default()
+                        }),
+                    None => SessionApprovals::default(),
+                };
+                evaluate(
+                    &rules,
+                    &session_rules,
+                    &request.tool,
+                    request.command.as_deref(),
+                )
+            }
+            _ => Verdict::Ask,
+        };
+        let now = now_ms();
+        let by_rule = match verdict {
+            Verdict::Ask => None,
+            Verdict::Deny { rule } => Some((Answer::Deny, rule)),
+            Verdict::Allow { rule } => Some((Answer::Approve, rule)),
+            Verdict::AllowedForSession { rule } => Some((
+                Answer::Approve,
+                format!("approved for this session: {rule}"),
+            )),
+        };
+        if let Some((answer, rule)) = by_rule {
+            if a.decide(answer, Decider::Policy { rule }, now).is_err() {
+                return;
+            }
+            if let Err(e) = self.store.add_approval(&a, pid).await {
+                tracing::error!(error = %e, "cannot store an approval");
+            }
+            let Some(d) = a.decided().cloned() else {
+                return;
+            };
+            match self.decide_on_host(ask.id, decision_value(&d)).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, id = ask.id, "policy decision not delivered"),
+            }
+            self.audit_decision(&a, None, None, "policy").await;
+            let text = card::decided(&a).text;
+            for (chat, _) in self.targets(&a.session).await {
+                if let Err(e) = self.tg.send_html_silent(chat, &text).await {
+                    tracing::warn!(chat, error = %e, "cannot post an auto-decision");
+                }
+            }
+            return;
+        }
+        match self.store.add_approval(&a, pid).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store an approval; ask left to time out");
+                return;
+            }
+        }
+        self.audit(AuditEntry {
+            session: Some(a.session.clone()),
+            action: "approval asked".into(),
+            source: Some("host".into()),
+            text: Some(subject_text(&a.subject)),
+            detail: Some(format!("ask {}", a.id.0)),
+            ..AuditEntry::default()
+        })
+        .await;
+        self.post_cards(&a).await;
+    }
+
+    /// The chats an approval of `session` goes to, each with whether it gets buttons:
+    /// those that work with the session, else every operator's and viewer's private chat.
+    async fn targets(&self, session: &str) -> Vec<(i64, bool)> {
+        let chats = self
+            .store
+            .chats_of_session(session)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read chats");
+                Vec::new()
+            });
+        let chats = if chats.is_empty() {
+            self.cfg
+                .telegram
+                .allowed_users
+                .iter()
+                .chain(&self.cfg.telegram.viewers)
+                .copied()
+                .collect()
+        } else {
+            chats
+        };
+        let mut out: Vec<(i64, bool)> = Vec::new();
+        for chat in chats {
+            if out.iter().any(|(c, _)| *c == chat) {
+                continue;
+            }
+            // A private chat's id is its user's id: only operators get buttons there. In a
+            // group, presses are checked per user.
+            let buttons = match self.gate.role(chat) {
+                Role::Operator => true,
+                Role::Viewer => false,
+                Role::Stranger if chat < 0 => true,
+                Role::Stranger => continue,
+            };
+            out.push((chat, buttons));
+        }
+        out
+    }
+
+    async fn post_cards(&self, a: &Approval) {
+        for (chat, buttons) in self.targets(&a.session).await {
+            let c = card::pending(a, buttons);
+            match self
+                .tg
+                .send_html(chat, &c.text, card_markup(&c), None)
+                .await
+            {
+                Ok(m) => {
+                    let message_id = i64::from(m.id.0);
+                    let card = ApprovalCard {
+                        chat_id: chat,
+                        message_id,
+                        buttons,
+                    };
+                    if let Err(e) = self.store.add_approval_card(a.id, card).await {
+                        tracing::error!(error = %e, "cannot store an approval card");
+                    }
+                    // Replying to the card goes to the session, like its other messages.
+                    let _ = self
+                        .store
+                        .remember_message(chat, message_id, &a.session)
+                        .await;
+                }
+                Err(e) => tracing::warn!(chat, error = %e, "cannot post an approval card"),
+            }
+        }
+    }
+
+    /// Edits every card of `a` to its current state (decided: outcome, no buttons).
+    async fn edit_cards(&self, a: &Approval) {
+        let cards = match self.store.approval_cards(a.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read approval cards");
+                return;
+            }
+        };
+        for c in cards {
+            let shown = match a.state {
+                State::Decided(_) => card::decided(a),
+                State::Pending => card::pending(a, c.buttons),
+            };
+            let Ok(mid) = i32::try_from(c.message_id) else {
+                continue;
+            };
+            if let Err(e) = self
+                .tg
+                .edit_html(c.chat_id, mid, &shown.text, card_markup(&shown))
+                .await
+            {
+                tracing::warn!(chat = c.chat_id, error = %e, "cannot update an approval card");
+            }
+        }
+    }
+
+    async fn decide_on_host(&self, id: u64, v: serde_json::Value) -> Result<(), ClientError> {
+        let mut c = Client::connect(&self.socket()).await?;
+        c.decide(id, v).await
+    }
+
+    /// The host closed an ask: decided (by us or another client), expired, or its asker
+    /// went away.
+    async fn on_closed(&self, id: ApprovalId, decision: Option<serde_json::Value>) {
+        let mut a = match self.store.approval(id).await {
+            Ok(Some(a)) if a.state == State::Pending => a,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read approvals");
+                return;
+            }
+        };
+        let now = now_ms();
+        match decision {
+            None if now + DEADLINE_SLACK_MS >= a.deadline_ms => {
+                a.expire(now.max(a.deadline_ms));
+            }
+            None => {
+                let r = match a.subject {
+                    // An agent stops its hook when its own dialog was answered.
+                    Subject::Hook { .. } | Subject::Screen { .. } => a.answered_at_terminal(now),
+                    Subject::Ask { .. } => a.abandon("the asker stopped waiting", now),
+                };
+                if r.is_err() {
+                    return;
+                }
+            }
+            Some(v) => {
+                // Decided by another client of the host (not a press here: those are
+                // stored before the host hears of them).
+                let answer = match serde_json::from_value::<Decision>(v) {
+                    Ok(Decision::Allow) => Answer::Approve,
+                    _ => Answer::Deny,
+                };
+                let by = Decider::Abandoned {
+                    reason: "another walkie client".into(),
+                };
+                if a.decide(answer, by, now).is_err() {
+                    return;
+                }
+            }
+        }
+        self.close(&a, None, None, "host").await;
+    }
+
+    /// A press of one of an approval card's buttons.
+    pub async fn on_press(
+        &self,
+        q: &CallbackQuery,
+        chat: i64,
+        data: &str,
+    ) -> Result<(), HandleError> {
+        let user = q.from.id.0 as i64;
+        let query = q.id.0.as_str();
+        let Some((id, action)) = decode_callback(data) else {
+            self.tg
+                .answer_callback(query, Some("This button no longer works."))
+                .await?;
+            return Ok(());
+        };
+        let Some(mut a) = self.store.approval(id).await? else {
+            self.tg
+                .answer_callback(query, Some("This approval is gone."))
+                .await?;
+            return Ok(());
+        };
+        if action == CallbackAction::Screen {
+            return self.show_screen(chat, query, &a.session).await;
+        }
+        if self.gate.role(user) != Role::Operator {
+            self.audit(AuditEntry {
+                user_id: Some(user),
+                chat_id: Some(chat),
+                session: Some(a.session.clone()),
+                action: "refused".into(),
+                source: Some("button".into()),
+                text: Some(data.into()),
+                detail: Some("not allowed to approve".into()),
+            })
+            .await;
+            self.tg.answer_callback(query, Some(VIEWER_TEXT)).await?;
+            return Ok(());
+        }
+        let Some(answer) = action.answer() else {
+            return Ok(());
+        };
+        let name = q
+            .from
+            .username
+            .clone()
+            .unwrap_or_else(|| q.from.first_name.clone());
+        let pending = a.clone();
+        let decided = match a.decide(
+            answer,
+            Decider::Phone {
+                user_id: user,
+                name,
+            },
+            now_ms(),
+        ) {
+            Ok(d) => d,
+            Err(late) => {
+                // Pending here but past its deadline: the timeout stands.
+                if pending.state == State::Pending {
+                    self.close(&a, None, None, "host").await;
+                }
+                self.tg
+                    .answer_callback(query, Some(&card::already_decided(&late.0)))
+                    .await?;
+                return Ok(());
+            }
+        };
+        // Stored first, so the host's "closed" event for this decision finds it decided.
+        if !self.store.settle_approval(&a).await? {
+            let text = match self
+                .store
+                .approval(id)
+                .await?
+                .as_ref()
+                .and_then(Approval::decided)
+            {
+                Some(d) => card::already_decided(d),
+                None => "Already decided.".to_string(),
+            };
+            self.tg.answer_callback(query, Some(&text)).await?;
+            return Ok(());
+        }
+        match self.decide_on_host(id.0, decision_value(&decided)).await {
+            Ok(()) => {}
+            Err(ClientError::Host {
+                kind: ErrorKind::AlreadyDecided,
+                ..
+            }) => {
+                // The host no longer holds it (expired, asker gone, or decided elsewhere
+                // while this bot was away): the press decided nothing.
+                let mut gone = pending.clone();
+                let now = now_ms();
+                if gone.expire(now).is_none() {
+                    let _ = gone.abandon("it was no longer waiting", now);
+                }
+                self.store.replace_approval(&gone).await?;
+                self.audit_decision(&gone, Some(user), Some(chat), "host")
+                    .await;
+                self.edit_cards(&gone).await;
+                self.tg
+                    .answer_callback(query, Some("Already decided: it was no longer waiting."))
+                    .await?;
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot deliver a decision");
+                self.store.replace_approval(&pending).await?;
+                self.tg
+                    .answer_callback(query, Some("The session host did not answer; try again."))
+                    .await?;
+                return Ok(());
+            }
+        }
+        self.audit_decision(&a, Some(user), Some(chat), "button")
+            .await;
+        if decided.outcome == Outcome::ApprovedForSession {
+            self.remember_for_session(&a).await;
+        }
+        let toast = match decided.outcome {
+            Outcome::Approved => "Approved",
+            Outcome::ApprovedForSession => "Approved for this session",
+            _ => "Denied",
+        };
+        self.tg.answer_callback(query, Some(toast)).await?;
+        self.edit_cards(&a).await;
+        Ok(())
+    }
+
+    /// "Approve for this session": later requests that start the same way are approved.
+    async fn remember_for_session(&self, a: &Approval) {
+        let Subject::Hook { request } = &a.subject else {
+            return;
+        };
+        let Some(key) = self.session_key(&a.session).await else {
+            return;
+        };
+        let rule = SessionRule::for_request(&request.tool, request.command.as_deref());
+        if let Err(e) = self
+            .store
+            .add_session_approval(&a.session, key.created_ms, &rule, now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "cannot store a session rule");
+        }
+    }
+
+    /// The Screen button: the session's screen as a new message.
+    async fn show_screen(&self, chat: i64, query: &str, session: &str) -> Result<(), HandleError> {
+        match self.host.screen(session).await {
+            Ok(screen) => {
+                self.tg.answer_callback(query, None).await?;
+                let html = render_live(
+                    Some(&format!("<b>{}</b>", escape_html(session))),
+                    utf16_len(session),
+                    &screen,
+                );
+                let m = self.tg.send_html(chat, &html, None, None).await?;
+                self.store
+                    .remember_message(chat, i64::from(m.id.0), session)
+                    .await?;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, session, "no screen for an approval");
+                self.tg
+                    .answer_callback(query, Some(&format!("{session} has no screen now.")))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,586 @@
+//! Approvals end to end: a real `walkie host`, the real `walkie up` against the strict fake
+//! Telegram server, and the real `walkie approve-hook` / `walkie ask` blocking on the
+//! host's approval broker until a card's button is pressed.
+//!
+//! Every wait is on an event (a message appearing or changing in the fake, a process
+//! exiting), bounded in time.
+
+mod support;
+
+#[path = "support/fake_telegram.rs"]
+mod fake_telegram;
+
+use std::future::Future;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use fake_telegram::{ChatMessage, FakeTelegram};
+use serde_json::Value;
+use support::host::{hook_fixture, run_bounded, run_with_stdin, TestHost};
+use walkie_bot::store::{AuditRecord, Store, DB_FILE};
+
+const OPERATOR: i64 = 1001;
+const VIEWER: i64 = 1002;
+const STRANGER: i64 = 666;
+/// How long any one event may take.
+const T: Duration = Duration::from_secs(30);
+/// How long a blocked hook or ask may take in all.
+const ASKER: Duration = Duration::from_secs(90);
+
+const ALLOW_JSON: &str = "{\"hookSpecificOutput\":{\"hookEventName\":\"PermissionRequest\",\"decision\":{\"behavior\":\"allow\"}}}\n";
+
+/// A host, the fake Telegram server, and `walkie up` (restartable).
+struct Rig {
+    host: TestHost,
+    fake: FakeTelegram,
+    bot: Option<Child>,
+    starts: usize,
+}
+
+impl Rig {
+    /// Must run inside a tokio runtime (the fake serves on it). `toml`: a walkie.toml.
+    async fn start(toml: Option<&str>) -> Rig {
+        let fake = FakeTelegram::start().await;
+        let mut env = vec![];
+        let toml = toml.map(str::to_string);
+        let host = tokio::task::spawn_blocking(move || {
+            let h = TestHost::start();
+            if let Some(t) = &toml {
+                let path = h.dir.path().join("walkie.toml");
+                std::fs::write(&path, t).expect("walkie.toml");
+                env.push(path);
+            }
+            (h, env)
+        })
+        .await
+        .expect("host");
+        let (mut host, env) = host;
+        if let Some(p) = env.first() {
+            host.extra_env
+                .push(("WALKIE_CONFIG".into(), p.display().to_string()));
+        }
+        let mut rig = Rig {
+            host,
+            fake,
+            bot: None,
+            starts: 0,
+        };
+        rig.start_bot().await;
+        // Telegram lets a bot write only to people who have talked to it.
+        for user in [OPERATOR, VIEWER] {
+            rig.fake.send_text(user, "/help");
+            rig.fake
+                .wait_for_bot_message(user, T, "the answer to /help", |m| m.text.contains("/new"))
+                .await;
+        }
+        rig
+    }
+
+    /// Starts `walkie up` and waits until it polls (it has registered its commands).
+    async fn start_bot(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.host.dir.path().join("bot.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
+        let mut cmd = self.host.command();
+        cmd.arg("up")
+            .env("TELEGRAM_BOT_TOKEN", self.fake.token())
+            .env("WALKIE_ALLOWED_USERS", OPERATOR.to_string())
+            .env("WALKIE_VIEWERS", VIEWER.to_string())
+            .env("WALKIE_TELEGRAM_API_URL", self.fake.api_url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.bot = Some(cmd.spawn().expect("spawn walkie up"));
+        self.starts += 1;
+        let n = self.starts;
+        self.fake
+            .wait_until(T, "walkie up to start", |s| {
+                (s.calls_to("setMyCommands").count() >= n).then_some(())
+            })
+            .await;
+    }
+
+    /// SIGKILL: the bot dies mid-flight, as in a crash.
+    fn kill_bot(&mut self) {
+        if let Some(mut b) = self.bot.take() {
+            let _ = b.kill();
+            let _ = b.wait();
+        }
+    }
+
+    /// `walkie approve-hook --agent AGENT` in session `session` with `payload` on stdin,
+    /// in the background.
+    fn hook(&self, session: &str, agent: &str, payload: String) -> tokio::task::JoinHandle<Output> {
+        let mut cmd = self.host.command();
+        cmd.env("WALKIE_SESSION", session)
+            .args(["approve-hook", "--agent", agent]);
+        tokio::task::spawn_blocking(move || run_with_stdin(cmd, payload.as_bytes(), ASKER))
+    }
+
+    /// `walkie ask ARGS` in session `session`, in the background.
+    fn ask(&self, session: &str, args: &[&str]) -> tokio::task::JoinHandle<Output> {
+        let mut cmd = self.host.command();
+        cmd.env("WALKIE_SESSION", session).arg("ask").args(args);
+        tokio::task::spawn_blocking(move || run_bounded(cmd, ASKER))
+    }
+
+    /// Waits for a pending approval card in `chat` whose text contains `what`.
+    async fn card(&self, chat: i64, what: &str) -> ChatMessage {
+        self.fake
+            .wait_for_bot_message(chat, T, &format!("a card about {what:?}"), |m| {
+                m.text.starts_with("🔐") && m.text.contains(what)
+            })
+            .await
+    }
+
+    /// Waits until message `id` in `chat` satisfies `pred`.
+    async fn message_where(
+        &self,
+        chat: i64,
+        id: i64,
+        what: &str,
+        pred: impl Fn(&ChatMessage) -> bool,
+    ) -> ChatMessage {
+        self.fake
+            .wait_until(T, what, |s| {
+                s.message(chat, id).filter(|m| pred(m)).cloned()
+            })
+            .await
+    }
+
+    /// Presses the card's button `code` (`a`, `s`, `d`, `v`) as `user`; returns the query id.
+    fn press(&self, user: i64, card: &ChatMessage, code: &str) -> String {
+        let data = card
+            .button_data()
+            .into_iter()
+            .find(|d| d.ends_with(&format!(":{code}")))
+            .unwrap_or_else(|| panic!("no {code} button on {:?}", card.buttons()));
+        self.fake
+            .press_button(user, card.chat_id, card.message_id, &data)
+    }
+
+    /// Waits for the answer to callback query `id`; returns its text ("" for none).
+    async fn answer(&self, id: &str) -> String {
+        self.fake
+            .wait_until(T, "the press to be answered", |s| {
+                s.callback_answers.get(id).map(|a| {
+                    a.get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                })
+            })
+            .await
+    }
+
+    async fn audit(&self) -> Vec<AuditRecord> {
+        let s = Store::open(&self.host.state.join(DB_FILE))
+            .await
+            .expect("open the bot's store");
+        let a = s.audit_tail(1000).await.expect("audit");
+        s.close().await;
+        a
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.kill_bot();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- bot.log ---\n{}\n--- host ---\n{}",
+                std::fs::read_to_string(self.host.dir.path().join("bot.log")).unwrap_or_default(),
+                self.host.host_log()
+            );
+        }
+    }
+}
+
+/// Runs an async test on its own runtime, bounded.
+fn run<F: Future<Output = ()>>(f: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(180), f)
+                .await
+                .expect("test took longer than 180 s")
+        })
+}
+
+/// The fixture's hook payload with another command.
+fn with_command(payload: &str, command: &str) -> String {
+    let mut v: Value = serde_json::from_str(payload).expect("payload json");
+    v["tool_input"]["command"] = Value::String(command.into());
+    v.to_string()
+}
+
+fn claude_payload() -> String {
+    hook_fixture("claude-hooks.jsonl", "PermissionRequest")
+}
+
+async fn finished(h: tokio::task::JoinHandle<Output>) -> Output {
+    h.await.expect("asker thread")
+}
+
+#[test]
+fn approve_on_the_phone_allows_the_hook_and_the_card_says_who() {
+    run(async {
+        let rig = Rig::start(None).await;
+        let hook = rig.hook("agent", "claude", claude_payload());
+        let card = rig.card(OPERATOR, "touch /tmp/agent-approved-demo").await;
+        assert!(
+            card.text.contains("agent · claude wants to run")
+                && card.text.contains("/srv/demo/agent-repo-1")
+                && card.text.contains("Create marker file")
+                && card.text.contains("denied at"),
+            "{}",
+            card.text
+        );
+        let labels: Vec<String> = card.buttons().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(
+            labels,
+            [
+                "✅ Approve",
+                "✅ Approve for this session",
+                "⛔ Deny",
+                "🖥 Screen"
+            ]
+        );
+        assert!(card.button_data().iter().all(|d| d.len() <= 64));
+        // Sent as a new message that notifies.
+        let sent = rig.fake.with(|s| {
+            s.calls_to("sendMessage")
+                .find(|c| {
+                    c.ok()
+                        && c.response["result"]["message_id"] == card.message_id
+                        && c.chat_id() == Some(OPERATOR)
+                })
+                .map(|c| c.params.clone())
+        });
+        let sent = sent.expect("the card's sendMessage");
+        assert_ne!(sent["disable_notification"], Value::Bool(true));
+        // The viewer sees the same card without buttons.
+        let viewer_card = rig.card(VIEWER, "touch /tmp/agent-approved-demo").await;
+        assert!(viewer_card.buttons().is_empty());
+
+        let q = rig.press(OPERATOR, &card, "a");
+        let out = finished(hook).await;
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
+        assert_eq!(rig.answer(&q).await, "Approved");
+        let done = rig
+            .message_where(
+                OPERATOR,
+                card.message_id,
+                "the card to show the outcome",
+                |m| m.text.starts_with("✅ Approved by user1001 at"),
+            )
+            .await;
+        assert!(done.buttons().is_empty(), "{:?}", done.buttons());
+        assert!(done.text.contains("touch /tmp/agent-approved-demo"));
+        rig.message_where(
+            VIEWER,
+            viewer_card.message_id,
+            "the viewer's card too",
+            |m| m.text.starts_with("✅ Approved by user1001"),
+        )
+        .await;
+
+        let audit = rig.audit().await;
+        assert!(
+            audit.iter().any(|a| a.action == "approval"
+                && a.source.as_deref() == Some("button")
+                && a.user_id == Some(OPERATOR)
+                && a.session.as_deref() == Some("agent")
+                && a.text.as_deref() == Some("touch /tmp/agent-approved-demo")),
+            "{audit:?}"
+        );
+    });
+}
+
+#[test]
+fn deny_wins_once_and_strangers_and_viewers_cannot_decide() {
+    run(async {
+        let rig = Rig::start(None).await;
+        let codex = hook_fixture("codex-hooks.jsonl", "PermissionRequest");
+        let hook = rig.hook("agent", "codex", codex);
+        let card = rig.card(OPERATOR, "codex wants to run").await;
+
+        // A stranger's and a viewer's presses decide nothing.
+        let stranger = rig.press(STRANGER, &card, "a");
+        let viewer = rig.press(VIEWER, &card, "a");
+        assert_eq!(rig.answer(&stranger).await, "");
+        assert!(rig
+            .answer(&viewer)
+            .await
+            .contains("not type, kill or approve"));
+        assert!(!hook.is_finished());
+
+        // Deny and Approve pressed at once: one decision, the other is told.
+        let deny = rig.press(OPERATOR, &card, "d");
+        let approve = rig.press(OPERATOR, &card, "a");
+        let out = finished(hook).await;
+        assert_eq!(out.status.code(), Some(0));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("hook json");
+        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+        assert_eq!(
+            v["hookSpecificOutput"]["decision"]["message"],
+            "denied by user1001 via walkie"
+        );
+        assert_eq!(rig.answer(&deny).await, "Denied");
+        let late = rig.answer(&approve).await;
+        assert!(late.starts_with("Already denied by user1001"), "{late}");
+        let done = rig
+            .message_where(
+                OPERATOR,
+                card.message_id,
+                "the card to show the denial",
+                |m| m.text.starts_with("⛔ Denied by user1001"),
+            )
+            .await;
+        assert!(done.buttons().is_empty());
+
+        let audit = rig.audit().await;
+        let decisions: Vec<_> = audit.iter().filter(|a| a.action == "approval").collect();
+        assert_eq!(decisions.len(), 1, "{decisions:?}");
+        assert!(decisions[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("Denied"));
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == "refused" && a.user_id == Some(STRANGER)),
+            "{audit:?}"
+        );
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == "refused" && a.user_id == Some(VIEWER)),
+            "{audit:?}"
+        );
+    });
+}
+
+#[test]
+fn buttons_keep_working_after_a_bot_restart() {
+    run(async {
+        let mut rig = Rig::start(None).await;
+        let hook = rig.hook("agent", "claude", claude_payload());
+        let card = rig.card(OPERATOR, "touch /tmp/agent-approved-demo").await;
+        // Cards go out one chat after the other, each stored as it is sent: once the
+        // viewer's is out, the operator's is on record.
+        rig.card(VIEWER, "touch /tmp/agent-approved-demo").await;
+        rig.kill_bot();
+        rig.start_bot().await;
+        let q = rig.press(OPERATOR, &card, "a");
+        let out = finished(hook).await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
+        assert_eq!(rig.answer(&q).await, "Approved");
+        rig.message_where(
+            OPERATOR,
+            card.message_id,
+            "the card to show the outcome",
+            |m| m.text.starts_with("✅ Approved by user1001"),
+        )
+        .await;
+        // The restarted bot did not post the pending card a second time.
+        let cards = rig.fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .filter(|m| m.text.contains("touch /tmp/agent-approved-demo"))
+                .count()
+        });
+        assert_eq!(cards, 1);
+    });
+}
+
+#[test]
+fn ask_exits_by_the_press_and_expired_cards_say_so() {
+    run(async {
+        let rig = Rig::start(None).await;
+        let ask = rig.ask("ops", &["deploy", "to", "staging?"]);
+        let card = rig.card(OPERATOR, "ops asks: deploy to staging?").await;
+        rig.press(OPERATOR, &card, "a");
+        assert_eq!(finished(ask).await.status.code(), Some(0));
+
+        let ask = rig.ask("ops", &["drop", "the", "database?"]);
+        let card = rig.card(OPERATOR, "drop the database?").await;
+        rig.press(OPERATOR, &card, "d");
+        assert_eq!(finished(ask).await.status.code(), Some(1));
+
+        // Nobody answers: the asker gets no, and the card says why.
+        let ask = rig.ask("ops", &["--timeout", "2", "anyone?"]);
+        let card = rig.card(OPERATOR, "anyone?").await;
+        assert_eq!(finished(ask).await.status.code(), Some(1));
+        let done = rig
+            .message_where(OPERATOR, card.message_id, "the card to expire", |m| {
+                m.text.starts_with("⛔ Denied (nobody answered in time)")
+            })
+            .await;
+        assert!(done.buttons().is_empty());
+    });
+}
+
+#[test]
+fn policy_rules_and_approve_for_this_session() {
+    run(async {
+        let toml = r#"
+[approvals]
+auto_allow = ["git status"]
+always_deny = ["rm -rf *"]
+"#;
+        let rig = Rig::start(Some(toml)).await;
+        // Session rules belong to a live session.
+        rig.host.ok(&["new", "agent", "--", "sleep", "600"]);
+
+        // auto_allow: allowed at once, with a silent note.
+        let out = finished(rig.hook(
+            "agent",
+            "claude",
+            with_command(&claude_payload(), "git status --short"),
+        ))
+        .await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
+        let note = rig
+            .fake
+            .wait_for_bot_message(OPERATOR, T, "the auto-approval note", |m| {
+                m.text.contains("by rule git status") && m.text.contains("git status --short")
+            })
+            .await;
+        assert!(note.buttons().is_empty());
+        let silent = rig.fake.with(|s| {
+            s.calls_to("sendMessage").any(|c| {
+                c.response["result"]["message_id"] == note.message_id
+                    && c.chat_id() == Some(OPERATOR)
+                    && c.params["disable_notification"] == Value::Bool(true)
+            })
+        });
+        assert!(silent, "the auto-approval note must be silent");
+
+        // always_deny, even behind a wrapper.
+        let out = finished(rig.hook(
+            "agent",
+            "claude",
+            with_command(&claude_payload(), "sudo rm -rf /"),
+        ))
+        .await;
+        let v: Value = serde_json::from_slice(&out.stdout).expect("hook json");
+        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+
+        // Approve for this session: later `cargo test ...` pass without a card.
+        let hook = rig.hook(
+            "agent",
+            "claude",
+            with_command(&claude_payload(), "cargo test --lib"),
+        );
+        let card = rig.card(OPERATOR, "cargo test --lib").await;
+        let q = rig.press(OPERATOR, &card, "s");
+        assert_eq!(
+            String::from_utf8_lossy(&finished(hook).await.stdout),
+            ALLOW_JSON
+        );
+        assert_eq!(rig.answer(&q).await, "Approved for this session");
+        let out = finished(rig.hook(
+            "agent",
+            "claude",
+            with_command(&claude_payload(), "cargo test --doc"),
+        ))
+        .await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
+        rig.fake
+            .wait_for_bot_message(OPERATOR, T, "the session auto-approval note", |m| {
+                m.text.contains("cargo test --doc") && m.text.contains("approved for this session")
+            })
+            .await;
+        // Another command still asks.
+        let hook = rig.hook(
+            "agent",
+            "claude",
+            with_command(&claude_payload(), "cargo publish"),
+        );
+        let card = rig.card(OPERATOR, "cargo publish").await;
+        rig.press(OPERATOR, &card, "d");
+        let v: Value = serde_json::from_slice(&finished(hook).await.stdout).expect("hook json");
+        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+
+        let audit = rig.audit().await;
+        let policy: Vec<_> = audit
+            .iter()
+            .filter(|a| a.action == "approval" && a.source.as_deref() == Some("policy"))
+            .map(|a| a.text.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            policy,
+            ["git status --short", "sudo rm -rf /", "cargo test --doc"],
+            "{audit:?}"
+        );
+    });
+}
+
+#[test]
+fn a_host_restart_closes_the_cards_of_its_asks() {
+    run(async {
+        let mut rig = Rig::start(None).await;
+        let hook = rig.hook("agent", "claude", claude_payload());
+        let card = rig.card(OPERATOR, "touch /tmp/agent-approved-demo").await;
+        rig.host.crash();
+        let out = finished(hook).await;
+        let v: Value = serde_json::from_slice(&out.stdout).expect("hook json");
+        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
+        // A thread of its own: the helper runs a runtime of its own to wait for the host.
+        std::thread::scope(|s| {
+            s.spawn(|| rig.host.spawn_host())
+                .join()
+                .expect("restart the host")
+        });
+        rig.message_where(
+            OPERATOR,
+            card.message_id,
+            "the card to say the host restarted",
+            |m| {
+                m.text
+                    .starts_with("⛔ Denied by the session host restarted")
+            },
+        )
+        .await;
+    });
+}
+
+#[test]
+fn a_hook_that_stops_waiting_was_answered_at_the_terminal() {
+    run(async {
+        let rig = Rig::start(None).await;
+        let mut cmd = rig.host.command();
+        cmd.env("WALKIE_SESSION", "agent")
+            .args(["approve-hook", "--agent", "claude"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut hook = cmd.spawn().expect("spawn approve-hook");
+        {
+            use std::io::Write;
+            let mut stdin = hook.stdin.take().expect("stdin");
+            stdin
+                .write_all(claude_payload().as_bytes())
+                .expect("write the payload");
+        }
+        let card = rig.card(OPERATOR, "touch /tmp/agent-approved-demo").await;
+        // Claude Code stops its hook when its own dialog is answered at the terminal.
+        hook.kill().expect("kill the hook");
+        let _ = hook.wait();
+        let done = rig
+            .message_where(OPERATOR, card.message_id, "the card to say so", |m| {
+                m.text.starts_with("⌨️ Answered at the terminal")
+            })
+            .await;
+        assert!(done.buttons().is_empty());
+    });
+}
