@@ -332,6 +332,7 @@ impl Transcriber {
 
     /// One whisper pass with an encoder context of `audio_ctx` positions (20 ms each).
     fn run(&self, audio: &Audio, opts: &Options, language: &str, audio_ctx: u32) -> Result<Pass> {
+        let duration = audio.duration().as_secs_f64();
         let mut state = self
             .ctx
             .create_state()
@@ -413,9 +414,10 @@ impl Transcriber {
             match drop {
                 Some(why) if !clean.is_empty() => pass.dropped.push(format!("{clean} ({why})")),
                 Some(_) => {}
+                // With a short window the last end snaps to the window's end: clamp to the audio.
                 None => pass.segments.push(Segment {
-                    start_s,
-                    end_s,
+                    start_s: start_s.min(duration),
+                    end_s: end_s.min(duration),
                     text: clean,
                     no_speech_prob: no_speech,
                 }),
