@@ -521,6 +521,21 @@ fn model_download_list_and_use() {
         Vec::<String>::new()
     );
 
+    // A temp file left by a killed download (no destructor ran) is removed by the next one
+    // once it is 10 minutes old; a fresh one (a download in progress) is left alone.
+    let killed = tempfile::tempdir().unwrap();
+    let kmodels = killed.path().join("data/models");
+    std::fs::create_dir_all(&kmodels).unwrap();
+    let old_part = std::fs::File::create(kmodels.join(".download-old.part")).unwrap();
+    old_part
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(old_part);
+    std::fs::write(kmodels.join(".download-busy.part"), b"x").unwrap();
+    let out = download(killed.path(), "missing", "tiny.en");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(dir_names(&kmodels), vec![".download-busy.part"]);
+
     // A connection cut halfway: an error, and no half file under any name.
     let cut = tempfile::tempdir().unwrap();
     let out = download(cut.path(), "cut", "tiny.en");

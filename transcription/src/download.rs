@@ -74,6 +74,7 @@ pub fn download(
         move |source| DownloadError::Io { path, source }
     };
     std::fs::create_dir_all(models_dir).map_err(io(models_dir))?;
+    remove_stale_parts(models_dir);
     let dest = models_dir.join(model.file_name());
     if dest.is_file() {
         if let Ok(d) = crate::model::digest_file(&dest) {
@@ -163,6 +164,31 @@ pub fn download(
         digests,
         already_present: false,
     })
+}
+
+/// Removes temp files of downloads that were killed (Ctrl-C, SIGKILL: no destructor ran).
+/// A download in progress writes its file continuously, so only files untouched for 10
+/// minutes are removed.
+fn remove_stale_parts(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(".download-") && name.ends_with(".part")) {
+            continue;
+        }
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        if stale {
+            tracing::info!(file = %e.path().display(), "removing the temp file of an interrupted download");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
