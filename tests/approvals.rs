@@ -151,6 +151,29 @@ impl Rig {
             .await
     }
 
+    /// Waits until `session`'s screen shows `text`. The helper blocks on a runtime of its
+    /// own, so it runs on a thread of its own.
+    fn wait_screen(&self, session: &str, text: &str) {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.host
+                    .wait_screen(session, &format!("the screen to show {text:?}"), |t| {
+                        t.contains(text)
+                    })
+            })
+            .join()
+            .expect("screen")
+        });
+    }
+
+    /// Waits until card `id` in `chat` is edited to start with `outcome`; returns it.
+    async fn outcome(&self, chat: i64, id: i64, outcome: &str) -> ChatMessage {
+        self.message_where(chat, id, &format!("the card to say {outcome:?}"), |m| {
+            m.text.starts_with(outcome)
+        })
+        .await
+    }
+
     /// Presses the card's button `code` (`a`, `s`, `d`, `v`) as `user`; returns the query id.
     fn press(&self, user: i64, card: &ChatMessage, code: &str) -> String {
         let data = card
@@ -275,22 +298,12 @@ fn approve_on_the_phone_allows_the_hook_and_the_card_says_who() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
         assert_eq!(rig.answer(&q).await, "Approved");
         let done = rig
-            .message_where(
-                OPERATOR,
-                card.message_id,
-                "the card to show the outcome",
-                |m| m.text.starts_with("✅ Approved by user1001 at"),
-            )
+            .outcome(OPERATOR, card.message_id, "✅ Approved by user1001 at")
             .await;
         assert!(done.buttons().is_empty(), "{:?}", done.buttons());
         assert!(done.text.contains("touch /tmp/agent-approved-demo"));
-        rig.message_where(
-            VIEWER,
-            viewer_card.message_id,
-            "the viewer's card too",
-            |m| m.text.starts_with("✅ Approved by user1001"),
-        )
-        .await;
+        rig.outcome(VIEWER, viewer_card.message_id, "✅ Approved by user1001")
+            .await;
 
         let audit = rig.audit().await;
         assert!(
@@ -337,12 +350,7 @@ fn deny_wins_once_and_strangers_and_viewers_cannot_decide() {
         let late = rig.answer(&approve).await;
         assert!(late.starts_with("Already denied by user1001"), "{late}");
         let done = rig
-            .message_where(
-                OPERATOR,
-                card.message_id,
-                "the card to show the denial",
-                |m| m.text.starts_with("⛔ Denied by user1001"),
-            )
+            .outcome(OPERATOR, card.message_id, "⛔ Denied by user1001")
             .await;
         assert!(done.buttons().is_empty());
 
@@ -384,13 +392,8 @@ fn buttons_keep_working_after_a_bot_restart() {
         let out = finished(hook).await;
         assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
         assert_eq!(rig.answer(&q).await, "Approved");
-        rig.message_where(
-            OPERATOR,
-            card.message_id,
-            "the card to show the outcome",
-            |m| m.text.starts_with("✅ Approved by user1001"),
-        )
-        .await;
+        rig.outcome(OPERATOR, card.message_id, "✅ Approved by user1001")
+            .await;
         // The restarted bot did not post the pending card a second time.
         let cards = rig.fake.with(|s| {
             s.bot_messages(OPERATOR)
@@ -421,9 +424,11 @@ fn ask_exits_by_the_press_and_expired_cards_say_so() {
         let card = rig.card(OPERATOR, "anyone?").await;
         assert_eq!(finished(ask).await.status.code(), Some(1));
         let done = rig
-            .message_where(OPERATOR, card.message_id, "the card to expire", |m| {
-                m.text.starts_with("⛔ Denied (nobody answered in time)")
-            })
+            .outcome(
+                OPERATOR,
+                card.message_id,
+                "⛔ Denied (nobody answered in time)",
+            )
             .await;
         assert!(done.buttons().is_empty());
     });
@@ -577,10 +582,48 @@ fn a_hook_that_stops_waiting_was_answered_at_the_terminal() {
         hook.kill().expect("kill the hook");
         let _ = hook.wait();
         let done = rig
-            .message_where(OPERATOR, card.message_id, "the card to say so", |m| {
-                m.text.starts_with("⌨️ Answered at the terminal")
-            })
+            .outcome(OPERATOR, card.message_id, "⌨️ Answered at the terminal")
             .await;
         assert!(done.buttons().is_empty());
+    });
+}
+
+#[test]
+fn screen_prompts_get_cards_that_type_the_answer() {
+    run(async {
+        let rig = Rig::start(None).await;
+        // A small program that asks twice, as shell tools do, and shows what it got.
+        let script = rig.host.dir.path().join("asker.sh");
+        std::fs::write(
+            &script,
+            "printf 'Overwrite config? [y/N] '\nread a\necho \"got $a\"\n\
+             printf 'Delete cache? [y/N] '\nread b\necho \"second $b\"\nsleep 600\n",
+        )
+        .expect("script");
+        let script = script.display().to_string();
+        rig.host.ok(&["new", "scr", "--", "sh", &script]);
+        rig.fake.send_text(OPERATOR, "/use scr");
+        rig.fake
+            .wait_for_bot_message(OPERATOR, T, "/use to be answered", |m| {
+                m.text.contains("Now talking to scr")
+            })
+            .await;
+
+        let card = rig.card(OPERATOR, "Overwrite config? [y/N]").await;
+        assert!(card.text.contains("scr asks"), "{}", card.text);
+        rig.press(OPERATOR, &card, "a");
+        // The approve keys reach the program.
+        rig.wait_screen("scr", "got y");
+        rig.outcome(OPERATOR, card.message_id, "✅ Approved by user1001")
+            .await;
+
+        // The next prompt is answered at the terminal: its card says so.
+        let card = rig.card(OPERATOR, "Delete cache? [y/N]").await;
+        rig.host.ok(&["send", "scr", "n"]);
+        let done = rig
+            .outcome(OPERATOR, card.message_id, "⌨️ Answered at the terminal")
+            .await;
+        assert!(done.buttons().is_empty());
+        rig.wait_screen("scr", "second n");
     });
 }

@@ -166,6 +166,31 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    /// Every session some chat works with (current session, or a live screen): the
+    /// sessions whose screens are watched for prompts.
+    pub async fn watched_sessions(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT current_session FROM chats WHERE current_session IS NOT NULL
+             UNION SELECT session FROM live_screens
+             ORDER BY 1",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// The approvals of `session` created at or after `since_ms`, pending or decided.
+    pub async fn recent_approvals(&self, session: &str, since_ms: u64) -> Result<Vec<Approval>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT approval FROM approvals WHERE session = ? AND created_ms >= ? ORDER BY id",
+        )
+        .bind(session)
+        .bind(since_ms as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(|(s,)| from_json(&s)).collect()
+    }
+
     /// The "approve for this session" rules of the session `session` created at
     /// `created_ms`.
     pub async fn session_approvals(

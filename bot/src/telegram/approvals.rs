@@ -17,6 +17,13 @@
 //! - When the host closes an ask without a decision (the deadline passed, or the asker
 //!   went away: for an agent's hook that means someone answered at the terminal), the
 //!   cards are edited to say so.
+//! - Screen prompts: a second task reads, every second, the screens of the sessions some
+//!   chat works with and runs [`crate::approval::detect`] on them. A prompt seen on two
+//!   reads in a row gets a card (unless an agent's hook already asked about the same
+//!   request); its buttons type the prompt's approve or deny keys with `Client::input`;
+//!   when the prompt leaves the screen without a press, the card says "answered at the
+//!   terminal"; past the deadline the deny keys are typed. These approvals are the bot's
+//!   own (ids with bit 62 set, never a host ask id).
 //! - Approvals and their cards live in SQLite ([`crate::approval_store`]), so the buttons
 //!   keep working after a bot restart: the host announces pending asks again to every new
 //!   watcher. On (re)connecting, approvals of a host process that is gone (the host
@@ -49,6 +56,7 @@ use super::host::HostLink;
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use crate::approval::card::{self, Card};
+use crate::approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
 use crate::approval::hook::Decision;
 use crate::approval::model::{
     decode_callback, now_ms, Answer, Approval, ApprovalId, CallbackAction, Decided, Decider,
@@ -65,6 +73,32 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A close this near the deadline is the host's timeout, not the asker leaving (the two
 /// clocks are the same machine's, but the close takes a moment to arrive).
 const DEADLINE_SLACK_MS: Millis = 1_000;
+
+/// How often the screens of the sessions chats work with are read for prompts.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+/// A prompt still on screen this long after its card was decided is the same prompt on its
+/// way out (the keys are being typed), not a new one.
+const ANSWER_GRACE_MS: Millis = 5_000;
+
+/// Screen approvals are the bot's own, not the host's: their ids have this bit set, so they
+/// never meet a host ask id (those count from the host's start time in microseconds).
+const SCREEN_ID_BIT: u64 = 1 << 62;
+
+/// A new, never reused id for a screen approval: the clock in microseconds, kept strictly
+/// increasing.
+fn screen_id() -> ApprovalId {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms().saturating_mul(1000);
+    let prev = LAST.fetch_max(now, Ordering::SeqCst);
+    let id = if prev >= now {
+        LAST.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        now
+    };
+    ApprovalId(SCREEN_ID_BIT | (id & (SCREEN_ID_BIT - 1)))
+}
 
 /// Whether `data` is an approval card's button (else it belongs to someone else).
 pub fn is_approval_button(data: &str) -> bool {
@@ -186,9 +220,14 @@ impl Approvals {
         .await;
     }
 
-    /// Starts the watcher; it runs until `shutdown`.
+    /// Starts the host watcher and the screen scanner; they run until `shutdown`.
     pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
-        tokio::spawn(async move { self.watch(shutdown).await })
+        tokio::spawn(async move {
+            tokio::join!(
+                self.watch(shutdown.clone()),
+                self.scan_screens(shutdown.clone())
+            );
+        })
     }
 
     async fn watch(&self, shutdown: CancellationToken) {
@@ -248,6 +287,10 @@ impl Approvals {
         };
         let now = now_ms();
         for (mut a, host_pid) in pending {
+            if matches!(a.subject, Subject::Screen { .. }) {
+                // Not the host's: the screen scanner looks after these.
+                continue;
+            }
             let decided = if host_pid != pid {
                 // The host that held it is gone; its asker was answered deny.
                 a.abandon("the session host restarted", now).is_ok()
@@ -651,7 +694,14 @@ impl Approvals {
             self.tg.answer_callback(query, Some(&text)).await?;
             return Ok(());
         }
-        match self.decide_on_host(id.0, decision_value(&decided)).await {
+        let delivered = match &a.subject {
+            Subject::Screen { prompt } => {
+                let keys = input_chunks(&decided.screen_input(prompt));
+                self.host.input(&a.session, keys).await
+            }
+            _ => self.decide_on_host(id.0, decision_value(&decided)).await,
+        };
+        match delivered {
             Ok(()) => {}
             Err(ClientError::Host {
                 kind: ErrorKind::AlreadyDecided,
@@ -712,6 +762,128 @@ impl Approvals {
             .await
         {
             tracing::error!(error = %e, "cannot store a session rule");
+        }
+    }
+
+    /// Reads the screens of the sessions chats work with and keeps one card per prompt:
+    /// a prompt seen on two scans in a row gets a card (unless an agent's hook already asked
+    /// about the same request); a prompt gone for two scans means it was answered at the
+    /// terminal; a passed deadline types the deny keys.
+    async fn scan_screens(&self, shutdown: CancellationToken) {
+        // The last scan's prompt per session: a prompt counts once seen twice in a row, so
+        // a dialog caught mid-redraw does not make a card.
+        let mut last: std::collections::HashMap<String, Option<Prompt>> = Default::default();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(SCAN_EVERY) => {}
+            }
+            self.expire_screen_approvals().await;
+            let sessions = match self.store.watched_sessions().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read watched sessions");
+                    continue;
+                }
+            };
+            last.retain(|s, _| sessions.contains(s));
+            for session in sessions {
+                let Ok(screen) = self.host.screen(&session).await else {
+                    continue;
+                };
+                let prompt = detect_text(&ScreenText::from_text(&screen));
+                let before = last.insert(session.clone(), prompt.clone());
+                if before.as_ref() != Some(&prompt) {
+                    continue;
+                }
+                if let Err(e) = self.screen_prompt(&session, prompt).await {
+                    tracing::warn!(error = %e, session, "screen prompt not handled");
+                }
+            }
+        }
+    }
+
+    /// One session's settled screen: `prompt` is on it (or none is).
+    async fn screen_prompt(
+        &self,
+        session: &str,
+        prompt: Option<Prompt>,
+    ) -> Result<(), crate::store::StoreError> {
+        let now = now_ms();
+        let recent = self
+            .store
+            .recent_approvals(session, now.saturating_sub(24 * 3600 * 1000))
+            .await?;
+        let shows = |a: &Approval, p: &Prompt| match &a.subject {
+            Subject::Screen { prompt } => prompt == p,
+            other => other.same_request(p),
+        };
+        // Pending screen approvals whose prompt is no longer there: answered at the terminal.
+        for a in &recent {
+            let on_screen = prompt.as_ref().is_some_and(|p| shows(a, p));
+            if a.state == State::Pending
+                && matches!(a.subject, Subject::Screen { .. })
+                && !on_screen
+            {
+                let mut a = a.clone();
+                if a.answered_at_terminal(now).is_ok() {
+                    self.close(&a, None, None, "screen").await;
+                }
+            }
+        }
+        let Some(p) = prompt else { return Ok(()) };
+        // Already carded: pending, or decided a moment ago and being answered now.
+        let known = recent.iter().any(|a| {
+            shows(a, &p)
+                && match a.decided() {
+                    None => true,
+                    Some(d) => now.saturating_sub(d.at_ms) < ANSWER_GRACE_MS,
+                }
+        });
+        if known {
+            return Ok(());
+        }
+        let a = Approval::new(
+            screen_id(),
+            session,
+            Subject::Screen { prompt: p },
+            now,
+            Duration::from_secs(self.cfg.approvals.timeout_s),
+        );
+        if self.store.add_approval(&a, 0).await? {
+            self.audit(AuditEntry {
+                session: Some(a.session.clone()),
+                action: "approval asked".into(),
+                source: Some("screen".into()),
+                text: Some(subject_text(&a.subject)),
+                detail: Some(format!("screen prompt {}", a.id.0)),
+                ..AuditEntry::default()
+            })
+            .await;
+            self.post_cards(&a).await;
+        }
+        Ok(())
+    }
+
+    /// Screen approvals past their deadline: denied, and the deny keys typed.
+    async fn expire_screen_approvals(&self) {
+        let Ok(pending) = self.store.pending_approvals().await else {
+            return;
+        };
+        let now = now_ms();
+        for (mut a, _) in pending {
+            let Subject::Screen { prompt } = a.subject.clone() else {
+                continue;
+            };
+            let Some(d) = a.expire(now) else { continue };
+            if let Ok(true) = self.store.settle_approval(&a).await {
+                let keys = input_chunks(&d.screen_input(&prompt));
+                if let Err(e) = self.host.input(&a.session, keys).await {
+                    tracing::warn!(error = %e, session = %a.session, "deny keys not typed");
+                }
+                self.audit_decision(&a, None, None, "screen").await;
+                self.edit_cards(&a).await;
+            }
         }
     }
 
