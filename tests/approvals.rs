@@ -627,3 +627,70 @@ fn screen_prompts_get_cards_that_type_the_answer() {
         rig.wait_screen("scr", "second n");
     });
 }
+
+/// A fake agent for screen detection: shows a real agent's approval screen (a fixture),
+/// records the first key it receives, then shows the fixture's after-screen.
+const FAKE_AGENT: &str = "stty -icanon -echo min 1\n\
+                          cat \"$1\"\n\
+                          dd bs=1 count=1 of=\"$2\" 2>/dev/null\n\
+                          printf '\\033[2J\\033[H'\n\
+                          cat \"$3\"\n\
+                          sleep 600\n";
+
+#[test]
+fn agent_dialogs_on_screen_are_answered_with_their_keys() {
+    run(async {
+        let rig = Rig::start(None).await;
+        let dir = rig.host.dir.path().to_path_buf();
+        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/agents");
+        let agent = dir.join("fake-agent.sh");
+        std::fs::write(&agent, FAKE_AGENT).expect("fake agent");
+        // (session, approval screen, after-screen, button, key it must receive, outcome)
+        let cases = [
+            (
+                "cl",
+                "claude-approval.ansi",
+                "claude-after-approve.txt",
+                "a",
+                "1",
+                "✅ Approved by user1001",
+            ),
+            (
+                "cx",
+                "codex-approval.ansi",
+                "codex-after-deny.txt",
+                "d",
+                "\u{1b}",
+                "⛔ Denied by user1001",
+            ),
+        ];
+        for (session, screen, after, button, key, outcome) in cases {
+            let record = dir.join(format!("{session}.keys"));
+            let arg = |p: &std::path::Path| p.display().to_string();
+            rig.host.ok(&[
+                "new",
+                session,
+                "--",
+                "sh",
+                &arg(&agent),
+                &arg(&fixtures.join(screen)),
+                &arg(&record),
+                &arg(&fixtures.join(after)),
+            ]);
+            rig.fake.send_text(OPERATOR, &format!("/use {session}"));
+            let card = rig.card(OPERATOR, &format!("{session} asks")).await;
+            assert!(
+                card.text.contains("touch /tmp/agent-approved-demo"),
+                "the card names the command: {}",
+                card.text
+            );
+            rig.press(OPERATOR, &card, button);
+            rig.outcome(OPERATOR, card.message_id, outcome).await;
+            let got = support::host::wait_for("the fake agent's key", T, || {
+                std::fs::read(&record).ok().filter(|b| !b.is_empty())
+            });
+            assert_eq!(String::from_utf8_lossy(&got), key, "{session}");
+        }
+    });
+}
