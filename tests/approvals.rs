@@ -47,6 +47,8 @@ impl Rig {
             let h = TestHost::start();
             if let Some(t) = &toml {
                 let path = h.dir.path().join("walkie.toml");
+                // `{dir}` in the config stands for the test's directory.
+                let t = t.replace("{dir}", &h.dir.path().display().to_string());
                 std::fs::write(&path, t).expect("walkie.toml");
                 env.push(path);
             }
@@ -692,5 +694,63 @@ fn agent_dialogs_on_screen_are_answered_with_their_keys() {
             });
             assert_eq!(String::from_utf8_lossy(&got), key, "{session}");
         }
+    });
+}
+
+/// A stand-in for Claude Code: runs the approval hook it was given with `--settings`, as
+/// Claude Code does, on the fixture's payload, and keeps what the hook answered.
+const FAKE_CLAUDE: &str = r#"#!/usr/bin/env python3
+import json, subprocess, sys, time
+args = sys.argv[1:]
+settings = json.loads(args[args.index("--settings") + 1])
+hook = settings["hooks"]["PermissionRequest"][0]
+cmd = hook["hooks"][0]
+out = subprocess.run(["sh", "-c", cmd["command"]], input=open(sys.argv[0] + ".payload", "rb").read(),
+                     capture_output=True)
+with open(sys.argv[0] + ".meta", "w") as f:
+    json.dump({"matcher": hook["matcher"], "timeout": cmd["timeout"], "command": cmd["command"]}, f)
+with open(sys.argv[0] + ".out", "wb") as f:
+    f.write(out.stdout)
+time.sleep(600)
+"#;
+
+#[test]
+fn the_claude_preset_asks_through_walkies_hook() {
+    run(async {
+        let toml =
+            "[approvals]\ntimeout_s = 120\n[presets.claude]\ncommand = [\"{dir}/bin/claude\"]\n";
+        let rig = Rig::start(Some(toml)).await;
+        let bin = rig.host.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let claude = bin.join("claude");
+        std::fs::write(&claude, FAKE_CLAUDE).expect("fake claude");
+        std::fs::write(bin.join("claude.payload"), claude_payload()).expect("payload");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        rig.fake.send_text(OPERATOR, "/new cc claude");
+        let card = rig.card(OPERATOR, "cc · claude wants to run").await;
+        rig.press(OPERATOR, &card, "a");
+        let out = support::host::wait_for("the hook's answer", T, || {
+            std::fs::read_to_string(bin.join("claude.out"))
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        assert_eq!(out, ALLOW_JSON);
+        let meta: Value =
+            serde_json::from_str(&std::fs::read_to_string(bin.join("claude.meta")).expect("meta"))
+                .expect("meta json");
+        assert_eq!(meta["matcher"], "Bash");
+        // The agent waits longer than walkie, so walkie's own deny comes first.
+        assert_eq!(meta["timeout"], 180);
+        assert!(
+            meta["command"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("approve-hook --agent claude"),
+            "{meta}"
+        );
     });
 }
