@@ -599,7 +599,8 @@ fn screen_prompts_get_cards_that_type_the_answer() {
         std::fs::write(
             &script,
             "printf 'Overwrite config? [y/N] '\nread a\necho \"got $a\"\n\
-             printf 'Delete cache? [y/N] '\nread b\necho \"second $b\"\nsleep 600\n",
+             printf 'Delete cache? [y/N] '\nread b\necho \"second $b\"\n\
+             printf 'Really quit? [y/N] '\nread c\n",
         )
         .expect("script");
         let script = script.display().to_string();
@@ -627,6 +628,14 @@ fn screen_prompts_get_cards_that_type_the_answer() {
             .await;
         assert!(done.buttons().is_empty());
         rig.wait_screen("scr", "second n");
+
+        // A prompt whose session ends can no longer be answered: its card says so.
+        let card = rig.card(OPERATOR, "Really quit? [y/N]").await;
+        rig.host.ok(&["kill", "scr"]);
+        let done = rig
+            .outcome(OPERATOR, card.message_id, "⛔ Denied by the session ended")
+            .await;
+        assert!(done.buttons().is_empty());
     });
 }
 

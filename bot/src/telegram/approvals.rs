@@ -787,7 +787,21 @@ impl Approvals {
                 }
             };
             last.retain(|s, _| sessions.contains(s));
+            // An exited session's last screen may still show a prompt nobody can answer.
+            let live: Vec<String> = match self.host.list().await {
+                Ok(l) => l
+                    .into_iter()
+                    .filter(|s| s.state.is_live())
+                    .map(|s| s.name)
+                    .collect(),
+                Err(_) => continue,
+            };
             for session in sessions {
+                if !live.contains(&session) {
+                    last.remove(&session);
+                    self.end_screen_approvals(&session).await;
+                    continue;
+                }
                 let Ok(screen) = self.host.screen(&session).await else {
                     continue;
                 };
@@ -863,6 +877,22 @@ impl Approvals {
             self.post_cards(&a).await;
         }
         Ok(())
+    }
+
+    /// The session ended (or is gone): its pending screen approvals can no longer be
+    /// answered.
+    async fn end_screen_approvals(&self, session: &str) {
+        let Ok(recent) = self.store.recent_approvals(session, 0).await else {
+            return;
+        };
+        for mut a in recent {
+            if a.state == State::Pending
+                && matches!(a.subject, Subject::Screen { .. })
+                && a.abandon("the session ended", now_ms()).is_ok()
+            {
+                self.close(&a, None, None, "screen").await;
+            }
+        }
     }
 
     /// Screen approvals past their deadline: denied, and the deny keys typed.
