@@ -55,6 +55,61 @@ impl Default for LiveConfig {
     }
 }
 
+/// What one look at a session's screen means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Nothing,
+    /// It worked for a while and has now been quiet: it probably finished its turn.
+    WentQuiet,
+    /// Nothing changed for [`LiveConfig::stop_after`]: stop watching.
+    Idle,
+}
+
+/// A session's activity as seen through its screen.
+#[derive(Debug)]
+struct Activity {
+    cfg: LiveConfig,
+    last_screen: Option<String>,
+    last_change: Instant,
+    /// When the current burst of changes began (the first look does not count).
+    work_started: Option<Instant>,
+}
+
+impl Activity {
+    fn new(cfg: LiveConfig, now: Instant) -> Self {
+        Activity {
+            cfg,
+            last_screen: None,
+            last_change: now,
+            work_started: None,
+        }
+    }
+
+    fn observe(&mut self, screen: &str, now: Instant) -> Seen {
+        if self.last_screen.as_deref() != Some(screen) {
+            if self.last_screen.is_some() {
+                self.work_started.get_or_insert(now);
+            }
+            self.last_change = now;
+            self.last_screen = Some(screen.to_string());
+        }
+        let quiet_for = now - self.last_change;
+        if let Some(started) = self.work_started {
+            if quiet_for >= self.cfg.quiet_after {
+                self.work_started = None;
+                // A short burst (the echo of a typed command) is not a turn.
+                if self.last_change - started >= self.cfg.min_work {
+                    return Seen::WentQuiet;
+                }
+            }
+        }
+        if quiet_for >= self.cfg.stop_after {
+            return Seen::Idle;
+        }
+        Seen::Nothing
+    }
+}
+
 /// Polls between two refreshes of a session's state.
 const INFO_EVERY: u64 = 4;
 
@@ -178,9 +233,7 @@ impl LiveScreens {
     /// Polls the host and publishes rendered screens until the session ends or idles.
     async fn watch(&self, chat: i64, session: &str, tx: &watch::Sender<String>, poke: &Notify) {
         let cfg = self.cfg;
-        let mut last_change = Instant::now();
-        let mut work_started: Option<Instant> = None;
-        let mut last_screen: Option<String> = None;
+        let mut activity = Activity::new(cfg, Instant::now());
         let mut info = None;
         for tick in 0u64.. {
             // The state (a list of every session) is refreshed every few polls only: with
@@ -218,14 +271,7 @@ impl LiveScreens {
                     return;
                 }
             };
-            let now = Instant::now();
-            if last_screen.as_deref() != Some(screen.as_str()) {
-                if last_screen.is_some() {
-                    work_started.get_or_insert(now);
-                }
-                last_change = now;
-                last_screen = Some(screen.clone());
-            }
+            let seen = activity.observe(&screen, Instant::now());
             let label = info.state.label();
             let header = format!("<b>{}</b> · {}", escape_html(session), escape_html(&label));
             let header_len = utf16_len(session) + 3 + utf16_len(&label);
@@ -240,22 +286,16 @@ impl LiveScreens {
                     .await;
                 return;
             }
-            if let Some(started) = work_started {
-                if now - last_change >= cfg.quiet_after {
-                    if last_change - started >= cfg.min_work {
-                        self.notify(
-                            chat,
-                            session,
-                            &format!("💤 {session} went quiet (finished its turn?)"),
-                        )
-                        .await;
-                    }
-                    work_started = None;
+            match seen {
+                Seen::Nothing => {}
+                Seen::WentQuiet => {
+                    let text = format!("💤 {session} went quiet (finished its turn?)");
+                    self.notify(chat, session, &text).await;
                 }
-            }
-            if now - last_change >= cfg.stop_after {
-                tracing::debug!(chat, session, "live screen: idle, stopping");
-                return;
+                Seen::Idle => {
+                    tracing::debug!(chat, session, "live screen: idle, stopping");
+                    return;
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(cfg.poll) => {}
@@ -337,5 +377,57 @@ impl LiveScreens {
                 Outcome::Failed
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_turn_then_quiet_is_announced_once_then_idle_stops() {
+        let cfg = LiveConfig::default();
+        let t0 = Instant::now();
+        let mut a = Activity::new(cfg, t0);
+        assert_eq!(a.observe("$", t0), Seen::Nothing);
+        // Working for 10 s: the screen changes every second.
+        for i in 1..=10 {
+            assert_eq!(a.observe(&format!("$ out {i}"), t0 + s(i)), Seen::Nothing);
+        }
+        assert_eq!(a.observe("$ out 10", t0 + s(29)), Seen::Nothing);
+        assert_eq!(a.observe("$ out 10", t0 + s(30)), Seen::WentQuiet);
+        assert_eq!(
+            a.observe("$ out 10", t0 + s(40)),
+            Seen::Nothing,
+            "announced once"
+        );
+        assert_eq!(
+            a.observe("$ out 10", t0 + s(10) + cfg.stop_after),
+            Seen::Idle
+        );
+    }
+
+    #[test]
+    fn a_short_burst_is_not_a_turn() {
+        let cfg = LiveConfig::default();
+        let t0 = Instant::now();
+        let mut a = Activity::new(cfg, t0);
+        a.observe("$", t0);
+        a.observe("$ ls\nfile", t0 + s(1));
+        assert_eq!(a.observe("$ ls\nfile", t0 + s(30)), Seen::Nothing);
+    }
+
+    #[test]
+    fn the_first_look_is_not_work_and_an_untouched_screen_idles() {
+        let cfg = LiveConfig::default();
+        let t0 = Instant::now();
+        let mut a = Activity::new(cfg, t0);
+        assert_eq!(a.observe("old screen", t0), Seen::Nothing);
+        assert_eq!(a.observe("old screen", t0 + s(100)), Seen::Nothing);
+        assert_eq!(a.observe("old screen", t0 + cfg.stop_after), Seen::Idle);
     }
 }
