@@ -176,6 +176,31 @@ impl Rig {
         .await
     }
 
+    /// Starts session `session` running [`FAKE_AGENT`] on the fixtures `screen` and
+    /// `after`, and makes it the operator's current session (so its screen is watched).
+    /// Returns the file where the agent records the key it gets.
+    async fn fake_agent(&self, session: &str, screen: &str, after: &str) -> std::path::PathBuf {
+        let dir = self.host.dir.path();
+        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/agents");
+        let agent = dir.join("fake-agent.sh");
+        std::fs::write(&agent, FAKE_AGENT).expect("fake agent");
+        let record = dir.join(format!("{session}.keys"));
+        let arg = |p: &std::path::Path| p.display().to_string();
+        self.host.ok(&[
+            "new",
+            session,
+            "--",
+            "sh",
+            &arg(&agent),
+            &arg(&fixtures.join(screen)),
+            &arg(&record),
+            &arg(&fixtures.join(after)),
+        ]);
+        self.fake.send_text(OPERATOR, &format!("/use {session}"));
+        record
+    }
+
     /// Presses the card's button `code` (`a`, `s`, `d`, `v`) as `user`; returns the query id.
     fn press(&self, user: i64, card: &ChatMessage, code: &str) -> String {
         let data = card
@@ -652,11 +677,6 @@ const FAKE_AGENT: &str = "stty -icanon -echo min 1\n\
 fn agent_dialogs_on_screen_are_answered_with_their_keys() {
     run(async {
         let rig = Rig::start(None).await;
-        let dir = rig.host.dir.path().to_path_buf();
-        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/agents");
-        let agent = dir.join("fake-agent.sh");
-        std::fs::write(&agent, FAKE_AGENT).expect("fake agent");
         // (session, approval screen, after-screen, button, key it must receive, outcome)
         let cases = [
             (
@@ -677,19 +697,7 @@ fn agent_dialogs_on_screen_are_answered_with_their_keys() {
             ),
         ];
         for (session, screen, after, button, key, outcome) in cases {
-            let record = dir.join(format!("{session}.keys"));
-            let arg = |p: &std::path::Path| p.display().to_string();
-            rig.host.ok(&[
-                "new",
-                session,
-                "--",
-                "sh",
-                &arg(&agent),
-                &arg(&fixtures.join(screen)),
-                &arg(&record),
-                &arg(&fixtures.join(after)),
-            ]);
-            rig.fake.send_text(OPERATOR, &format!("/use {session}"));
+            let record = rig.fake_agent(session, screen, after).await;
             let card = rig.card(OPERATOR, &format!("{session} asks")).await;
             assert!(
                 card.text.contains("touch /tmp/agent-approved-demo"),
@@ -761,5 +769,36 @@ fn the_claude_preset_asks_through_walkies_hook() {
                 .ends_with("approve-hook --agent claude"),
             "{meta}"
         );
+    });
+}
+
+#[test]
+fn rules_answer_agent_dialogs_on_screen_too() {
+    run(async {
+        let toml = "[approvals]\nauto_allow = [\"touch /tmp/agent-approved-demo\"]\n";
+        let rig = Rig::start(Some(toml)).await;
+        let record = rig
+            .fake_agent("cl", "claude-approval.ansi", "claude-after-approve.txt")
+            .await;
+        let got = support::host::wait_for("the approve key", T, || {
+            std::fs::read(&record).ok().filter(|b| !b.is_empty())
+        });
+        assert_eq!(got, b"1");
+        let note = rig
+            .fake
+            .wait_for_bot_message(OPERATOR, T, "the silent note", |m| {
+                m.text
+                    .contains("Approved by rule touch /tmp/agent-approved-demo")
+            })
+            .await;
+        assert!(note.buttons().is_empty());
+        // No card asked anyone.
+        let cards = rig.fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .filter(|m| m.text.starts_with("🔐"))
+                .count()
+        });
+        assert_eq!(cards, 0);
     });
 }

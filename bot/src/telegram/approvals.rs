@@ -100,6 +100,9 @@ fn screen_id() -> ApprovalId {
     ApprovalId(SCREEN_ID_BIT | (id & (SCREEN_ID_BIT - 1)))
 }
 
+/// The tool name screen prompts are judged as by the policy: they ask about shell commands.
+const SCREEN_TOOL: &str = "Bash";
+
 /// Whether `data` is an approval card's button (else it belongs to someone else).
 pub fn is_approval_button(data: &str) -> bool {
     data.starts_with("ap:")
@@ -390,42 +393,10 @@ impl Approvals {
             deadline_ms: ask.deadline_ms,
             state: State::Pending,
         };
-        let verdict = match &a.subject {
-            Subject::Hook { request } => {
-                let key = self.session_key(&a.session).await;
-                let rules = self.rules_for(key.as_ref().and_then(|k| k.program.as_deref()));
-                let session_rules = match &key {
-                    Some(k) => self
-                        .store
-                        .session_approvals(&a.session, k.created_ms)
-                        .await
-                        .unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "cannot read session rules");
-                            SessionApprovals::default()
-                        }),
-                    None => SessionApprovals::default(),
-                };
-                evaluate(
-                    &rules,
-                    &session_rules,
-                    &request.tool,
-                    request.command.as_deref(),
-                )
-            }
-            _ => Verdict::Ask,
-        };
-        let now = now_ms();
-        let by_rule = match verdict {
-            Verdict::Ask => None,
-            Verdict::Deny { rule } => Some((Answer::Deny, rule)),
-            Verdict::Allow { rule } => Some((Answer::Approve, rule)),
-            Verdict::AllowedForSession { rule } => Some((
-                Answer::Approve,
-                format!("approved for this session: {rule}"),
-            )),
-        };
-        if let Some((answer, rule)) = by_rule {
-            if a.decide(answer, Decider::Policy { rule }, now).is_err() {
+        if let Some((answer, rule)) = self.rule_answer(&a).await {
+            if a.decide(answer, Decider::Policy { rule }, now_ms())
+                .is_err()
+            {
                 return;
             }
             if let Err(e) = self.store.add_approval(&a, pid).await {
@@ -434,17 +405,11 @@ impl Approvals {
             let Some(d) = a.decided().cloned() else {
                 return;
             };
-            match self.decide_on_host(ask.id, decision_value(&d)).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, id = ask.id, "policy decision not delivered"),
+            if let Err(e) = self.decide_on_host(ask.id, decision_value(&d)).await {
+                tracing::warn!(error = %e, id = ask.id, "policy decision not delivered");
             }
             self.audit_decision(&a, None, None, "policy").await;
-            let text = card::decided(&a).text;
-            for (chat, _) in self.targets(&a.session).await {
-                if let Err(e) = self.tg.send_html_silent(chat, &text).await {
-                    tracing::warn!(chat, error = %e, "cannot post an auto-decision");
-                }
-            }
+            self.post_silent(&a).await;
             return;
         }
         match self.store.add_approval(&a, pid).await {
@@ -465,6 +430,48 @@ impl Approvals {
         })
         .await;
         self.post_cards(&a).await;
+    }
+
+    /// What the rules say about a hook request, or a screen prompt that shows its command:
+    /// the answer and the rule that gives it, or `None` when a person decides.
+    async fn rule_answer(&self, a: &Approval) -> Option<(Answer, String)> {
+        let (tool, command) = match &a.subject {
+            Subject::Hook { request } => (request.tool.as_str(), request.command.as_deref()),
+            Subject::Screen { prompt } => (SCREEN_TOOL, Some(prompt.command.as_deref()?)),
+            Subject::Ask { .. } => return None,
+        };
+        let key = self.session_key(&a.session).await;
+        let rules = self.rules_for(key.as_ref().and_then(|k| k.program.as_deref()));
+        let session_rules = match &key {
+            Some(k) => self
+                .store
+                .session_approvals(&a.session, k.created_ms)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot read session rules");
+                    SessionApprovals::default()
+                }),
+            None => SessionApprovals::default(),
+        };
+        match evaluate(&rules, &session_rules, tool, command) {
+            Verdict::Ask => None,
+            Verdict::Deny { rule } => Some((Answer::Deny, rule)),
+            Verdict::Allow { rule } => Some((Answer::Approve, rule)),
+            Verdict::AllowedForSession { rule } => Some((
+                Answer::Approve,
+                format!("approved for this session: {rule}"),
+            )),
+        }
+    }
+
+    /// A decision made by a rule: worth a line in the session's chats, not a buzz.
+    async fn post_silent(&self, a: &Approval) {
+        let text = card::decided(a).text;
+        for (chat, _) in self.targets(&a.session).await {
+            if let Err(e) = self.tg.send_html_silent(chat, &text).await {
+                tracing::warn!(chat, error = %e, "cannot post an auto-decision");
+            }
+        }
     }
 
     /// The chats an approval of `session` goes to, each with whether it gets buttons:
@@ -749,13 +756,20 @@ impl Approvals {
 
     /// "Approve for this session": later requests that start the same way are approved.
     async fn remember_for_session(&self, a: &Approval) {
-        let Subject::Hook { request } = &a.subject else {
-            return;
+        let rule = match &a.subject {
+            Subject::Hook { request } => {
+                SessionRule::for_request(&request.tool, request.command.as_deref())
+            }
+            Subject::Screen { prompt } => match &prompt.command {
+                Some(c) => SessionRule::for_request(SCREEN_TOOL, Some(c)),
+                // A generic `[y/N]` says nothing that later prompts could be matched on.
+                None => return,
+            },
+            Subject::Ask { .. } => return,
         };
         let Some(key) = self.session_key(&a.session).await else {
             return;
         };
-        let rule = SessionRule::for_request(&request.tool, request.command.as_deref());
         if let Err(e) = self
             .store
             .add_session_approval(&a.session, key.created_ms, &rule, now_ms())
@@ -857,13 +871,26 @@ impl Approvals {
         if known {
             return Ok(());
         }
-        let a = Approval::new(
+        let mut a = Approval::new(
             screen_id(),
             session,
-            Subject::Screen { prompt: p },
+            Subject::Screen { prompt: p.clone() },
             now,
             Duration::from_secs(self.cfg.approvals.timeout_s),
         );
+        if let Some((answer, rule)) = self.rule_answer(&a).await {
+            let Ok(d) = a.decide(answer, Decider::Policy { rule }, now) else {
+                return Ok(());
+            };
+            self.store.add_approval(&a, 0).await?;
+            let keys = input_chunks(&d.screen_input(&p));
+            if let Err(e) = self.host.input(session, keys).await {
+                tracing::warn!(error = %e, session, "policy keys not typed");
+            }
+            self.audit_decision(&a, None, None, "policy").await;
+            self.post_silent(&a).await;
+            return Ok(());
+        }
         if self.store.add_approval(&a, 0).await? {
             self.audit(AuditEntry {
                 session: Some(a.session.clone()),
