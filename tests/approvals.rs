@@ -447,7 +447,7 @@ fn ask_exits_by_the_press_and_expired_cards_say_so() {
         assert_eq!(finished(ask).await.status.code(), Some(1));
 
         // Nobody answers: the asker gets no, and the card says why.
-        let ask = rig.ask("ops", &["--timeout", "2", "anyone?"]);
+        let ask = rig.ask("ops", &["--timeout", "5", "anyone?"]);
         let card = rig.card(OPERATOR, "anyone?").await;
         assert_eq!(finished(ask).await.status.code(), Some(1));
         let done = rig
@@ -519,13 +519,14 @@ always_deny = ["rm -rf *"]
             String::from_utf8_lossy(&finished(hook).await.stdout),
             ALLOW_JSON
         );
-        assert_eq!(rig.answer(&q).await, "Approved for this session");
+        // The next request comes at once, as an agent's would: the rule is already there.
         let out = finished(rig.hook(
             "agent",
             "claude",
             with_command(&claude_payload(), "cargo test --doc"),
         ))
         .await;
+        assert_eq!(rig.answer(&q).await, "Approved for this session");
         assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
         rig.fake
             .wait_for_bot_message(OPERATOR, T, "the session auto-approval note", |m| {

@@ -701,6 +701,12 @@ impl Approvals {
             self.tg.answer_callback(query, Some(&text)).await?;
             return Ok(());
         }
+        // The rule is stored before the asker hears the answer: an agent's next request
+        // can come at once, and must find it. (It stays if the delivery fails: the person
+        // meant to approve such commands.)
+        if decided.outcome == Outcome::ApprovedForSession {
+            self.remember_for_session(&a).await;
+        }
         let delivered = match &a.subject {
             Subject::Screen { prompt } => {
                 let keys = input_chunks(&decided.screen_input(prompt));
@@ -741,9 +747,6 @@ impl Approvals {
         }
         self.audit_decision(&a, Some(user), Some(chat), "button")
             .await;
-        if decided.outcome == Outcome::ApprovedForSession {
-            self.remember_for_session(&a).await;
-        }
         let toast = match decided.outcome {
             Outcome::Approved => "Approved",
             Outcome::ApprovedForSession => "Approved for this session",
