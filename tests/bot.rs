@@ -368,6 +368,14 @@ async fn a_restart_never_dispatches_a_message_twice_and_sigterm_stops_cleanly() 
             m.text.contains("first-5")
         })
         .await;
+        // Output that comes while the bot is down shows on the same live message after
+        // the restart.
+        fake.send_text(OPERATOR, "(sleep 3; echo late-$((4+4))) &");
+        let live = fake
+            .wait_for_bot_message(OPERATOR, T, "the background command on screen", |m| {
+                m.raw.starts_with("<b>r1</b>") && m.text.contains("echo late-")
+            })
+            .await;
 
         // SIGKILL: no chance to confirm the last updates with Telegram, so they are
         // delivered again to the next bot, which must not dispatch them again.
@@ -376,6 +384,13 @@ async fn a_restart_never_dispatches_a_message_twice_and_sigterm_stops_cleanly() 
         assert!(!status.success());
         rig.start_bot();
         wait_ready(&fake, 2).await;
+        let live_id = live.message_id;
+        fake.wait_until(T, "the same live message to show the late output", |s| {
+            s.message(OPERATOR, live_id)
+                .filter(|m| m.text.contains("late-8"))
+                .map(|_| ())
+        })
+        .await;
         fake.send_text(OPERATOR, "echo second-$((3+4))");
         fake.wait_for_bot_message(OPERATOR, T, "the second output", |m| {
             m.text.contains("second-7")
@@ -390,7 +405,11 @@ async fn a_restart_never_dispatches_a_message_twice_and_sigterm_stops_cleanly() 
             .collect();
         assert_eq!(
             dispatched,
-            vec!["echo first-$((2+3))", "echo second-$((3+4))"]
+            vec![
+                "echo first-$((2+3))",
+                "(sleep 3; echo late-$((4+4))) &",
+                "echo second-$((3+4))"
+            ]
         );
         let mut host = Client::connect(&rig.socket()).await.expect("host");
         let screen = host.screen("r1", false).await.expect("screen");

@@ -136,6 +136,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .prune_updates(crate::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
         .await?;
 
+    resume_live_screens(&app).await;
     let watcher = app.approvals().spawn(shutdown.clone());
 
     poll(&app, &bot, &token, &shutdown).await?;
@@ -144,6 +145,30 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     store.close().await;
     Ok(())
+}
+
+/// Live screens that were shown when the bot stopped go on, editing the same messages,
+/// for the sessions still alive (an exited one was already announced).
+async fn resume_live_screens(app: &App) {
+    let alive: Vec<String> = match app.host.list().await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|s| s.state.is_live())
+            .map(|s| s.name)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list sessions; live screens resume on next use");
+            return;
+        }
+    };
+    match app.store.live_messages().await {
+        Ok(list) => {
+            for (chat, session, _) in list.iter().filter(|(_, s, _)| alive.contains(s)) {
+                app.live.ensure(*chat, session);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read live screens"),
+    }
 }
 
 /// The getUpdates loop: claim, handle, finish; until `shutdown`.
