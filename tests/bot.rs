@@ -746,7 +746,13 @@ async fn buttons_replies_viewers_keys_notifications_and_scrolling() {
         .await;
 
         // /keys: C-c interrupts a sleeping a1 and the prompt comes back.
-        fake.send_text(OPERATOR, "sleep 1000; echo not-interrupted");
+        // Wait until the shell has really started the sleep: a C-c typed before that reaches
+        // the shell, not the sleep.
+        fake.send_text(OPERATOR, "echo sleeping-$((3*3)); sleep 1000; echo not-interrupted");
+        fake.wait_for_bot_message(OPERATOR, T, "a1 to start sleeping", |m| {
+            m.raw.starts_with("<b>a1</b>") && m.text.lines().any(|l| l.trim() == "sleeping-9")
+        })
+        .await;
         fake.send_text(OPERATOR, "/keys a1 C-c");
         fake.send_text(OPERATOR, "echo after-$((1+2))");
         fake.wait_for_bot_message(OPERATOR, T, "a1 to be interrupted", |m| {
