@@ -932,3 +932,20 @@ fn ask_exits_by_decision() {
     let out = support::host::run_bounded(cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_bot_with_no_spawn_never_starts_a_host() {
+    let h = TestHost::start();
+    let sock = h.dir.path().join("nohost/host.sock");
+    let mut cmd = h.command();
+    cmd.env("WALKIE_SOCKET", &sock)
+        .env("TELEGRAM_BOT_TOKEN", "123:abc")
+        .env("WALKIE_ALLOWED_USERS", "1")
+        .env("WALKIE_TELEGRAM_API_URL", "http://127.0.0.1:9")
+        .args(["--no-spawn", "up"]);
+    let out = support::host::run_bounded(cmd, Duration::from_secs(30));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no walkie host is running"), "{err}");
+    assert!(!sock.exists(), "a host was started");
+}

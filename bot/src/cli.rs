@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Up => {
             crate::logging::init("info");
-            crate::telegram::run_blocking(cfg)
+            crate::telegram::run_blocking(cfg, cli.no_spawn)
         }
         other => {
             crate::logging::init("warn");

@@ -58,14 +58,16 @@ const POLL_TIMEOUT_S: u32 = 10;
 const KEEP_UPDATES: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// `walkie up` from the synchronous CLI.
-pub fn run_blocking(cfg: Config) -> anyhow::Result<ExitCode> {
+/// `no_spawn`: never start a session host (under systemd the host has its own unit, outside
+/// the bot's sandbox).
+pub fn run_blocking(cfg: Config, no_spawn: bool) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(run(cfg))?;
+    rt.block_on(run(cfg, no_spawn))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the bot until SIGTERM or SIGINT (a second signal exits at once).
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
     cfg.validate_bot()?;
     approvals::check_rules(&cfg)?;
     let token = cfg.telegram.token.expose().to_string();
@@ -88,8 +90,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = Store::open_in(&state_dir)
         .await
         .context("opening the bot's state")?;
-    let spawn = crate::host_cmd::spawn_host_for(&cfg)?;
-    let host = Arc::new(HostLink::new(cfg.socket_path(), Some(spawn)));
+    let spawn = if no_spawn {
+        None
+    } else {
+        Some(crate::host_cmd::spawn_host_for(&cfg)?)
+    };
+    let host = Arc::new(HostLink::new(cfg.socket_path(), spawn));
     let host_pid = host
         .connect()
         .await
