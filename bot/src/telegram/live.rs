@@ -323,6 +323,11 @@ impl LiveScreens {
     /// Shows one rendered state: edits the live message, or posts a new one when there is
     /// none, it was deleted, or it has scrolled far up (then the old one is deleted).
     async fn show(&self, chat: i64, session: &str, html: &str) -> Outcome {
+        // The channel's starting value, before the first screen is rendered: nothing to show
+        // (Telegram refuses an empty message).
+        if html.is_empty() {
+            return Outcome::Done;
+        }
         let existing = match self.store.live_message(chat, session).await {
             Ok(m) => m,
             Err(e) => {
