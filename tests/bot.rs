@@ -14,7 +14,7 @@ use fake_telegram::FakeTelegram;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
-use walkie_bot::store::{AuditRecord, Store, DB_FILE};
+use walkie_bot::store::{AuditRecord, Claim, Store, DB_FILE};
 use walkie_session_host::client::Client;
 
 const OPERATOR: i64 = 1001;
@@ -435,6 +435,56 @@ async fn a_restart_never_dispatches_a_message_twice_and_sigterm_stops_cleanly() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_cut_off_by_a_crash_is_reported_not_lost_and_not_redone() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let mut rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        // The operator has a chat with the bot (Telegram refuses messages to strangers).
+        fake.send_text(OPERATOR, "/help");
+        fake.wait_for_bot_message(OPERATOR, T, "the help", |_| true)
+            .await;
+        kill(rig.bot_pid(), Signal::SIGKILL).expect("kill");
+        rig.bot.as_mut().expect("bot").wait().await.expect("wait");
+        // What a bot killed between claiming an update and finishing it leaves behind.
+        let store = rig.store().await;
+        assert_eq!(
+            store.claim_update(9_000_001).await.expect("claim"),
+            Claim::New
+        );
+        store
+            .describe_update(9_000_001, OPERATOR, "make deploy")
+            .await
+            .expect("describe");
+        store.close().await;
+        rig.start_bot();
+        wait_ready(&fake, 2).await;
+        fake.wait_for_bot_message(OPERATOR, T, "the report of the cut-off message", |m| {
+            m.text
+                .contains("restarted while handling your message \u{201c}make deploy\u{201d}")
+        })
+        .await;
+        // Reported once: marked finished right after, so a further restart says nothing more.
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let s = rig.store().await;
+            let left = s.unfinished_updates().await.expect("unfinished");
+            s.close().await;
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still unfinished: {left:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rig.audit().await.iter().all(|a| a.action != "dispatch"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_or_allowlist_says_what_to_put_where() {
     bounded(async {
         let fake = FakeTelegram::start().await;
@@ -748,7 +798,10 @@ async fn buttons_replies_viewers_keys_notifications_and_scrolling() {
         // /keys: C-c interrupts a sleeping a1 and the prompt comes back.
         // Wait until the shell has really started the sleep: a C-c typed before that reaches
         // the shell, not the sleep.
-        fake.send_text(OPERATOR, "echo sleeping-$((3*3)); sleep 1000; echo not-interrupted");
+        fake.send_text(
+            OPERATOR,
+            "echo sleeping-$((3*3)); sleep 1000; echo not-interrupted",
+        );
         fake.wait_for_bot_message(OPERATOR, T, "a1 to start sleeping", |m| {
             m.raw.starts_with("<b>a1</b>") && m.text.lines().any(|l| l.trim() == "sleeping-9")
         })

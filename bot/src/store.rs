@@ -505,6 +505,26 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers where a claimed update came from and what it said (for [`Store::unfinished_reports`]).
+    pub async fn describe_update(&self, update_id: i64, chat_id: i64, summary: &str) -> Result<()> {
+        sqlx::query("UPDATE processed_updates SET chat_id = ?, summary = ? WHERE update_id = ?")
+            .bind(chat_id)
+            .bind(summary)
+            .bind(update_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Updates claimed but never finished, with their chat and summary when known.
+    pub async fn unfinished_reports(&self) -> Result<Vec<(i64, Option<i64>, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT update_id, chat_id, summary FROM processed_updates WHERE state = 'claimed' ORDER BY update_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Updates claimed but never finished: the bot died while handling them.
     pub async fn unfinished_updates(&self) -> Result<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as(

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use teloxide::prelude::*;
-use teloxide::types::AllowedUpdate;
+use teloxide::types::{AllowedUpdate, UpdateKind};
 use teloxide::utils::command::BotCommands;
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
@@ -131,13 +131,7 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         voice: voice::Voice::new(cfg.clone()),
         bot_username: username,
     };
-    let unfinished = store.unfinished_updates().await?;
-    if !unfinished.is_empty() {
-        tracing::warn!(
-            ?unfinished,
-            "updates claimed but not finished before the last stop; not dispatched again"
-        );
-    }
+    report_unfinished(&app).await?;
     store
         .prune_updates(crate::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
         .await?;
@@ -175,6 +169,37 @@ async fn resume_live_screens(app: &App) {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read live screens"),
     }
+}
+
+/// Updates claimed but not finished when the bot last died are not dispatched again (that
+/// could type a command twice); their chats are told instead, so nothing is lost silently.
+async fn report_unfinished(app: &App) -> anyhow::Result<()> {
+    for (id, chat, summary) in app.store.unfinished_reports().await? {
+        tracing::warn!(
+            update = id,
+            ?chat,
+            "update claimed but not finished before the last stop"
+        );
+        if let Some(chat) = chat {
+            let what = summary
+                .map(|s| {
+                    format!(
+                        " \u{201c}{}\u{201d}",
+                        s.chars().take(80).collect::<String>()
+                    )
+                })
+                .unwrap_or_default();
+            let text = format!(
+                "⚠️ walkie restarted while handling your message{what}; it may not have been delivered. Check /screen and send it again if needed."
+            );
+            if let Err(e) = app.tg.send_text(chat, &text).await {
+                tracing::warn!(update = id, error = %e, "could not report an unfinished update");
+                continue;
+            }
+        }
+        app.store.finish_update(id).await?;
+    }
+    Ok(())
 }
 
 /// The getUpdates loop: claim, handle, finish; until `shutdown`.
@@ -227,11 +252,35 @@ async fn poll(
                 }
                 Claim::New => {}
             }
+            if let Some((chat, summary)) = describe(&u) {
+                app.store.describe_update(id, chat, &summary).await?;
+            }
             if let Err(e) = app.handle(u).await {
                 tracing::warn!(update = id, error = %redact(&e, token), "handling an update failed");
             }
             app.store.finish_update(id).await?;
         }
+    }
+}
+
+/// The chat of an update and a short summary of it, for [`report_unfinished`].
+fn describe(u: &Update) -> Option<(i64, String)> {
+    match &u.kind {
+        UpdateKind::Message(m) => {
+            let summary = if let Some(t) = m.text() {
+                t.chars().take(200).collect()
+            } else if m.voice().is_some() {
+                "(voice note)".to_string()
+            } else {
+                "(message)".to_string()
+            };
+            Some((m.chat.id.0, summary))
+        }
+        UpdateKind::CallbackQuery(q) => q
+            .message
+            .as_ref()
+            .map(|m| (m.chat().id.0, "(button press)".to_string())),
+        _ => None,
     }
 }
 
