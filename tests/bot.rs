@@ -561,6 +561,35 @@ fn norm(s: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_note_being_transcribed_does_not_hold_up_other_messages() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let (k, v) = model_env();
+        let _rig = Rig::start_with(&fake, &[(&k, &v)], None).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "v0").await;
+        fake.send_voice(OPERATOR, voice_fixture("long_status_update.ogg"), 57);
+        fake.send_text(OPERATOR, "/help");
+        let help = fake
+            .wait_for_bot_message(OPERATOR, T, "the help", |m| m.text.contains("/new"))
+            .await;
+        let card = fake
+            .wait_for_bot_message(
+                OPERATOR,
+                Duration::from_secs(90),
+                "the transcript card",
+                |m| m.text.starts_with("🎙 → v0:"),
+            )
+            .await;
+        assert!(
+            help.message_id < card.message_id,
+            "the help waited for the transcription"
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voice_note_card_send_types_the_words_into_the_pty() {
     bounded(async {
         let fake = FakeTelegram::start().await;

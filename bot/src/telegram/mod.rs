@@ -121,7 +121,7 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         host.clone(),
         store.clone(),
     );
-    let app = App {
+    let app = Arc::new(App {
         gate: Gate::from_config(&cfg.telegram),
         cfg: cfg.clone(),
         tg,
@@ -130,7 +130,7 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         live: live.clone(),
         voice: voice::Voice::new(cfg.clone()),
         bot_username: username,
-    };
+    });
     report_unfinished(&app).await?;
     store
         .prune_updates(crate::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
@@ -204,12 +204,15 @@ async fn report_unfinished(app: &App) -> anyhow::Result<()> {
 
 /// The getUpdates loop: claim, handle, finish; until `shutdown`.
 async fn poll(
-    app: &App,
+    app: &Arc<App>,
     bot: &Bot,
     token: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut offset = app.store.next_offset().await?;
+    // In-flight voice notes; ones cut off by shutdown stay unfinished and are reported at
+    // the next start.
+    let mut voice_tasks = tokio::task::JoinSet::new();
     let mut backoff = Duration::from_millis(500);
     loop {
         let mut req = bot
@@ -242,6 +245,8 @@ async fn poll(
                 continue;
             }
         };
+        // Reap finished voice tasks so the set does not grow.
+        while voice_tasks.try_join_next().is_some() {}
         for u in updates {
             let id = i64::from(u.id.0);
             offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
@@ -254,6 +259,21 @@ async fn poll(
             }
             if let Some((chat, summary)) = describe(&u) {
                 app.store.describe_update(id, chat, &summary).await?;
+            }
+            // A voice note takes seconds to download and transcribe: handle it beside the
+            // loop so that every other chat's messages and buttons are not held up meanwhile.
+            if matches!(&u.kind, UpdateKind::Message(m) if m.voice().is_some()) {
+                let app = app.clone();
+                let token = token.to_string();
+                voice_tasks.spawn(async move {
+                    if let Err(e) = app.handle(u).await {
+                        tracing::warn!(update = id, error = %redact(&e, &token), "handling a voice note failed");
+                    }
+                    if let Err(e) = app.store.finish_update(id).await {
+                        tracing::warn!(update = id, error = %e, "cannot mark a voice note handled");
+                    }
+                });
+                continue;
             }
             if let Err(e) = app.handle(u).await {
                 tracing::warn!(update = id, error = %redact(&e, token), "handling an update failed");
