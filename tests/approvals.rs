@@ -441,8 +441,18 @@ fn ask_exits_by_the_press_and_expired_cards_say_so() {
         rig.press(OPERATOR, &card, "a");
         assert_eq!(finished(ask).await.status.code(), Some(0));
 
+        assert!(!card.silent, "an approval card buzzes");
+
+        // A chat that chose /notify none still gets its cards, silently.
+        rig.fake.send_text(OPERATOR, "/notify none");
+        rig.fake
+            .wait_for_bot_message(OPERATOR, T, "the level", |m| {
+                m.text.contains("nothing buzzes")
+            })
+            .await;
         let ask = rig.ask("ops", &["drop", "the", "database?"]);
         let card = rig.card(OPERATOR, "drop the database?").await;
+        assert!(card.silent, "with /notify none the card arrives silently");
         rig.press(OPERATOR, &card, "d");
         assert_eq!(finished(ask).await.status.code(), Some(1));
 

@@ -485,6 +485,58 @@ async fn an_update_cut_off_by_a_crash_is_reported_not_lost_and_not_redone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_turn_is_announced_and_notify_levels_decide_what_buzzes() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let toml = "[notify]\nquiet_after_s = 2\nmin_work_s = 1\nidle_stop_s = 60\n";
+        let _rig = Rig::start_with(&fake, &[], Some(toml)).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "q1").await;
+        let work = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.3; done";
+        fake.send_text(OPERATOR, work);
+        let quiet = fake
+            .wait_for_bot_message(OPERATOR, T, "the went-quiet notification", |m| {
+                m.text.contains("q1 went quiet")
+            })
+            .await;
+        assert!(!quiet.silent, "a finished turn buzzes by default");
+        let screen = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .map(|m| m.text.clone())
+                .collect::<Vec<_>>()
+        });
+        assert!(
+            screen.iter().any(|t| t.contains("tick-8")),
+            "the turn was over"
+        );
+
+        fake.send_text(OPERATOR, "/notify approvals");
+        fake.wait_for_bot_message(OPERATOR, T, "the level", |m| {
+            m.text.contains("only approval requests buzz")
+        })
+        .await;
+        fake.send_text(OPERATOR, work);
+        let first = quiet.message_id;
+        let quiet2 = fake
+            .wait_for_bot_message(OPERATOR, T, "the second went-quiet notification", |m| {
+                m.text.contains("q1 went quiet") && m.message_id > first
+            })
+            .await;
+        assert!(
+            quiet2.silent,
+            "with /notify approvals a finished turn arrives silently"
+        );
+        fake.send_text(OPERATOR, "/notify loud");
+        fake.wait_for_bot_message(OPERATOR, T, "the usage", |m| {
+            m.text.contains("/notify [all | approvals | none]")
+        })
+        .await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_or_allowlist_says_what_to_put_where() {
     bounded(async {
         let fake = FakeTelegram::start().await;

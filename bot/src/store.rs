@@ -221,6 +221,29 @@ impl Store {
     }
 
     /// Sets (or with `None` clears) the chat's current session.
+    /// The chat's notification level (`/notify`), if it chose one.
+    pub async fn notify_level(&self, chat_id: i64) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT notify FROM chats WHERE chat_id = ?")
+                .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|r| r.0))
+    }
+
+    pub async fn set_notify_level(&self, chat_id: i64, level: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chats (chat_id, notify, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (chat_id) DO UPDATE SET notify = excluded.notify, updated_at = excluded.updated_at",
+        )
+        .bind(chat_id)
+        .bind(level)
+        .bind(now_unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn set_current_session(&self, chat_id: i64, session: Option<&str>) -> Result<()> {
         sqlx::query(
             "INSERT INTO chats (chat_id, current_session, updated_at) VALUES (?, ?, ?)

@@ -85,6 +85,7 @@ pub struct Config {
     pub transcription: TranscriptionConfig,
     pub voice: VoiceConfig,
     pub approvals: ApprovalsConfig,
+    pub notify: NotifyConfig,
     /// Named command lines for `/new NAME PRESET` and `walkie new --preset`.
     pub presets: BTreeMap<String, Preset>,
     /// Extra environment variable names that must never reach a session's environment.
@@ -220,6 +221,34 @@ impl Default for ApprovalsConfig {
     }
 }
 
+/// Notifications (new messages, which make the phone buzz) and live-screen timing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// What buzzes in a chat until it says `/notify`: "all", "approvals" or "none".
+    pub default_level: String,
+    /// A session quiet this many seconds after working "went quiet" (finished its turn).
+    pub quiet_after_s: u64,
+    /// Seconds of work before a quiet counts as a finished turn.
+    pub min_work_s: u64,
+    /// Stop editing a live screen after this many seconds without change.
+    pub idle_stop_s: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            default_level: "all".into(),
+            quiet_after_s: 20,
+            min_work_s: 5,
+            idle_stop_s: 600,
+        }
+    }
+}
+
+/// The notification levels a chat can choose.
+pub const NOTIFY_LEVELS: &[&str] = &["all", "approvals", "none"];
+
 /// A named way to start a session.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -265,6 +294,7 @@ impl Default for Config {
             transcription: TranscriptionConfig::default(),
             voice: VoiceConfig::default(),
             approvals: ApprovalsConfig::default(),
+            notify: NotifyConfig::default(),
             presets,
             secret_env: Vec::new(),
             env: EnvPaths::default(),
@@ -371,6 +401,9 @@ impl Config {
         if let Some(v) = get("WALKIE_APPROVAL_TIMEOUT_S") {
             self.approvals.timeout_s = parse("WALKIE_APPROVAL_TIMEOUT_S", &v)?;
         }
+        if let Some(v) = get("WALKIE_QUIET_AFTER_S") {
+            self.notify.quiet_after_s = parse("WALKIE_QUIET_AFTER_S", &v)?;
+        }
         if let Some(v) = get("WALKIE_THREADS") {
             self.transcription.threads = parse("WALKIE_THREADS", &v)?;
         }
@@ -456,6 +489,21 @@ impl Config {
                     "{} is out of range; use 1 to 86400 seconds (default 600)",
                     self.approvals.timeout_s
                 ),
+            );
+        }
+        if !NOTIFY_LEVELS.contains(&self.notify.default_level.as_str()) {
+            return bad(
+                "notify.default_level",
+                format!(
+                    "{:?} is not a level; use \"all\", \"approvals\" or \"none\"",
+                    self.notify.default_level
+                ),
+            );
+        }
+        if self.notify.quiet_after_s == 0 || self.notify.idle_stop_s < self.notify.quiet_after_s {
+            return bad(
+                "notify.quiet_after_s/idle_stop_s",
+                "quiet_after_s must be at least 1 and idle_stop_s at least quiet_after_s (defaults 20 and 600)".into(),
             );
         }
         let url = &self.telegram.api_url;

@@ -130,6 +130,8 @@ pub struct ChatMessage {
     pub edits: u32,
     pub deleted: bool,
     pub date: i64,
+    /// Sent with `disable_notification` (no sound on the phone).
+    pub silent: bool,
 }
 
 impl ChatMessage {
@@ -149,6 +151,7 @@ impl ChatMessage {
             edits: 0,
             deleted: false,
             date,
+            silent: false,
         }
     }
 
@@ -1245,6 +1248,10 @@ fn send_message(st: &mut State, p: &Map<String, Value>) -> ApiResult {
         edits: 0,
         deleted: false,
         date: unix_now(),
+        silent: p
+            .get("disable_notification")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     };
     let v = message_json(&st.opts, &m);
     st.chats.entry(chat).or_default().insert(message_id, m);

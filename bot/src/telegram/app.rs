@@ -389,6 +389,22 @@ impl App {
                 let r = self.host.kill(&name).await;
                 self.state_answer(chat, &name, r).await
             }
+            Request::Notify { level } => {
+                let text = match level {
+                    Some(level) => {
+                        self.store.set_notify_level(chat, &level).await?;
+                        format!("Notifications here: {}.", describe_level(&level))
+                    }
+                    None => {
+                        let level = self.notify_level(chat).await;
+                        format!(
+                            "Notifications here: {}. Change with /notify all | approvals | none.",
+                            describe_level(&level)
+                        )
+                    }
+                };
+                self.reply(chat, &text).await
+            }
             Request::Attach { name } => {
                 let Some(name) = self.target(chat, name).await? else {
                     return Ok(());
@@ -403,6 +419,11 @@ impl App {
                 self.reply_html(chat, &line, None).await.map(|_| ())
             }
         }
+    }
+
+    /// The chat's notification level: its own choice, else the config's default.
+    pub async fn notify_level(&self, chat: i64) -> String {
+        notify_level(&self.store, &self.cfg, chat).await
     }
 
     async fn state_answer(
@@ -814,5 +835,25 @@ impl App {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The chat's notification level: its own choice (`/notify`), else the config's default.
+pub async fn notify_level(store: &Store, cfg: &Config, chat: i64) -> String {
+    match store.notify_level(chat).await {
+        Ok(Some(l)) => l,
+        Ok(None) => cfg.notify.default_level.clone(),
+        Err(e) => {
+            tracing::warn!(chat, error = %e, "cannot read the notification level");
+            cfg.notify.default_level.clone()
+        }
+    }
+}
+
+fn describe_level(level: &str) -> &'static str {
+    match level {
+        "approvals" => "only approval requests buzz (exits and finished turns arrive silently)",
+        "none" => "nothing buzzes (everything arrives silently)",
+        _ => "approval requests, exits and finished turns all buzz",
     }
 }

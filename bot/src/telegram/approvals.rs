@@ -517,9 +517,11 @@ impl Approvals {
     async fn post_cards(&self, a: &Approval) {
         for (chat, buttons) in self.targets(&a.session).await {
             let c = card::pending(a, buttons);
+            // A chat that chose /notify none gets its cards silently.
+            let silent = super::app::notify_level(&self.store, &self.cfg, chat).await == "none";
             match self
                 .tg
-                .send_html(chat, &c.text, card_markup(&c), None)
+                .send_card(chat, &c.text, card_markup(&c), silent)
                 .await
             {
                 Ok(m) => {

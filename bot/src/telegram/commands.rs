@@ -31,6 +31,8 @@ pub enum Command {
     Kill(String),
     /// [NAME]: how to attach from a terminal
     Attach(String),
+    /// [all | approvals | none]: what makes this chat buzz
+    Notify(String),
     /// what walkie can do
     Help,
 }
@@ -80,6 +82,10 @@ pub enum Request {
     Attach {
         name: Option<String>,
     },
+    /// `None`: show the current level.
+    Notify {
+        level: Option<String>,
+    },
     Help,
 }
 
@@ -92,6 +98,7 @@ impl Request {
                 | Request::Screen { .. }
                 | Request::Tail { .. }
                 | Request::Attach { .. }
+                | Request::Notify { .. }
                 | Request::Help
                 | Request::Use { .. }
         )
@@ -207,6 +214,16 @@ pub fn parse(text: &str, bot_username: &str, presets: &[String]) -> Result<Optio
         Command::Attach(args) => Request::Attach {
             name: optional_name(&args, "/attach [NAME]")?,
         },
+        Command::Notify(args) => {
+            let level = args.trim().to_ascii_lowercase();
+            if level.is_empty() {
+                Request::Notify { level: None }
+            } else if walkie_config::NOTIFY_LEVELS.contains(&level.as_str()) {
+                Request::Notify { level: Some(level) }
+            } else {
+                return Err(Usage("Usage: /notify [all | approvals | none]".into()));
+            }
+        }
         Command::Help => Request::Help,
     };
     Ok(Some(req))

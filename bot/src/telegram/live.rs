@@ -41,6 +41,8 @@ pub struct LiveConfig {
     pub stop_after: Duration,
     /// Messages after the live one before it is re-posted at the bottom.
     pub scroll_limit: u64,
+    /// Exit and went-quiet notifications buzz in chats that chose no `/notify` level.
+    pub buzz_by_default: bool,
 }
 
 impl Default for LiveConfig {
@@ -51,6 +53,7 @@ impl Default for LiveConfig {
             min_work: Duration::from_secs(5),
             stop_after: Duration::from_secs(600),
             scroll_limit: 8,
+            buzz_by_default: true,
         }
     }
 }
@@ -305,7 +308,17 @@ impl LiveScreens {
     }
 
     async fn notify(&self, chat: i64, session: &str, text: &str) {
-        match self.tg.send_text(chat, text).await {
+        // Only `/notify all` buzzes for exits and finished turns; other levels get them silently.
+        let buzz = match self.store.notify_level(chat).await {
+            Ok(Some(level)) => level == "all",
+            _ => self.cfg.buzz_by_default,
+        };
+        let sent = if buzz {
+            self.tg.send_text(chat, text).await
+        } else {
+            self.tg.send_html_silent(chat, &escape_html(text)).await
+        };
+        match sent {
             Ok(m) => {
                 self.saw_message(chat);
                 if let Err(e) = self

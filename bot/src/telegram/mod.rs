@@ -116,7 +116,13 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
     }
 
     let live = LiveScreens::new(
-        LiveConfig::default(),
+        LiveConfig {
+            quiet_after: Duration::from_secs(cfg.notify.quiet_after_s),
+            min_work: Duration::from_secs(cfg.notify.min_work_s),
+            stop_after: Duration::from_secs(cfg.notify.idle_stop_s),
+            buzz_by_default: cfg.notify.default_level == "all",
+            ..LiveConfig::default()
+        },
         tg.clone(),
         host.clone(),
         store.clone(),

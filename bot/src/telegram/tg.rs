@@ -128,6 +128,28 @@ impl Tg {
 
     /// Sends an HTML message without a notification sound (auto-approvals: worth a
     /// line in the chat, not a buzz).
+    /// Sends HTML with optional buttons; `silent` sends it without a notification sound.
+    pub async fn send_card(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+        silent: bool,
+    ) -> Result<Message, TgError> {
+        self.paced(Some(chat), || {
+            let mut req = self
+                .bot
+                .send_message(ChatId(chat), html)
+                .parse_mode(ParseMode::Html)
+                .disable_notification(silent);
+            if let Some(m) = &markup {
+                req = req.reply_markup(m.clone());
+            }
+            req.send()
+        })
+        .await
+    }
+
     pub async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
         self.paced(Some(chat), || {
             self.bot
