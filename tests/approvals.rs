@@ -813,3 +813,27 @@ fn rules_answer_agent_dialogs_on_screen_too() {
         assert_eq!(cards, 0);
     });
 }
+
+#[test]
+fn the_stop_hook_tells_the_phone_the_turn_is_over() {
+    run(async {
+        let rig = Rig::start(None).await;
+        let stop = serde_json::json!({
+            "session_id": "4aaefecf-dab3-4085-b4d8-fde46704612b",
+            "cwd": "/srv/demo/agent-repo-1",
+            "hook_event_name": "Stop",
+            "stop_hook_active": false
+        })
+        .to_string();
+        let out = finished(rig.hook("agent7", "claude", stop)).await;
+        assert_eq!(out.status.code(), Some(0));
+        assert!(out.stdout.is_empty(), "the agent is told nothing");
+        let m = rig
+            .fake
+            .wait_for_bot_message(OPERATOR, T, "the finished-turn notice", |m| {
+                m.text.contains("agent7 finished its turn")
+            })
+            .await;
+        assert!(!m.silent, "with the default level a finished turn buzzes");
+    });
+}

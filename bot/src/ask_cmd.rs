@@ -83,6 +83,12 @@ pub fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<E
         .take(4 << 20)
         .read_to_string(&mut stdin)
         .context("reading the hook payload")?;
+    // Claude Code's `Stop` hook: the agent finished its turn. Tell the phone (best effort,
+    // briefly: the agent waits for its hooks) and say nothing to the agent.
+    if let Ok(hook::HookInput::Stop { .. }) = hook::parse(&stdin, agent) {
+        notify_stop(cfg);
+        return Ok(ExitCode::SUCCESS);
+    }
     let timeout = Duration::from_secs(cfg.approvals.timeout_s);
     let out = hook::respond(&stdin, agent, |req| {
         let payload = AskPayload::Hook {
@@ -106,6 +112,33 @@ pub fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<E
     std::io::stdout().write_all(out.stdout.as_bytes())?;
     std::io::stderr().write_all(out.stderr.as_bytes())?;
     Ok(ExitCode::from(out.exit_code.clamp(0, 255) as u8))
+}
+
+/// Sends a "finished its turn" notice for this session to whoever watches (the bot).
+fn notify_stop(cfg: &Config) {
+    let session = session_name();
+    if session.is_empty() {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let socket = cfg.socket_path();
+    let sent = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            let mut c = Client::connect(&socket).await?;
+            c.notice(&session, "stop", "finished its turn").await
+        })
+        .await
+    });
+    match sent {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("walkie: could not tell the phone: {e}"),
+        Err(_) => eprintln!("walkie: the session host did not answer in time"),
+    }
 }
 
 /// `walkie ask`: exit 0 on approve, 1 on deny or timeout, 2 when nobody can be asked.

@@ -310,6 +310,22 @@ impl Client {
         }
     }
 
+    /// Tells the watchers (the bot) about an event in a session.
+    pub async fn notice(
+        &mut self,
+        session: &str,
+        kind: &str,
+        text: &str,
+    ) -> Result<(), ClientError> {
+        self.call(Request::Notice {
+            session: session.into(),
+            kind: kind.into(),
+            text: text.into(),
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// Decides a pending ask; `AlreadyDecided` when someone was first.
     pub async fn decide(
         &mut self,
@@ -341,6 +357,11 @@ pub enum AskEvent {
         id: u64,
         decision: Option<serde_json::Value>,
     },
+    Notice {
+        session: String,
+        kind: String,
+        text: String,
+    },
 }
 
 /// A stream of asks from the host.
@@ -358,6 +379,15 @@ impl AskWatch {
                 Ok(Frame::Reply(Reply::AskClosed { id, decision })) => {
                     Some(Ok(AskEvent::Closed { id, decision }))
                 }
+                Ok(Frame::Reply(Reply::Notice {
+                    session,
+                    kind,
+                    text,
+                })) => Some(Ok(AskEvent::Notice {
+                    session,
+                    kind,
+                    text,
+                })),
                 Ok(_) => continue,
             };
         }

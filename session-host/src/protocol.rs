@@ -120,6 +120,13 @@ pub enum Request {
     /// Turns this connection into a stream of asks: [`Reply::Asked`] for each pending and new
     /// ask, [`Reply::AskClosed`] when one is decided, expires or its asker goes away.
     WatchAsks,
+    /// Tells whoever watches asks that something happened in a session (e.g. an agent's
+    /// `Stop` hook: it finished its turn). Not stored: a notice with no watcher is dropped.
+    Notice {
+        session: String,
+        kind: String,
+        text: String,
+    },
     /// Decides a pending ask; the first decision wins, later ones get `AlreadyDecided`.
     Decide {
         id: u64,
@@ -260,6 +267,12 @@ pub enum Reply {
     AskClosed {
         id: u64,
         decision: Option<serde_json::Value>,
+    },
+    /// To a watcher: a [`Request::Notice`].
+    Notice {
+        session: String,
+        kind: String,
+        text: String,
     },
     /// To the asker: the decision.
     Decided {
@@ -460,6 +473,11 @@ mod tests {
                 timeout_ms: 5,
             },
             Request::WatchAsks,
+            Request::Notice {
+                session: n(),
+                kind: "stop".into(),
+                text: "done".into(),
+            },
             Request::Decide {
                 id: 7,
                 decision: serde_json::json!("allow"),
@@ -508,6 +526,11 @@ mod tests {
             Reply::AskClosed {
                 id: 1,
                 decision: None,
+            },
+            Reply::Notice {
+                session: "s".into(),
+                kind: "stop".into(),
+                text: "done".into(),
             },
             Reply::Decided {
                 id: 1,

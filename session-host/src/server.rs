@@ -439,6 +439,19 @@ impl HostState {
             Request::Rm { name } => self.rm(&name).await,
             Request::Revive { name } => self.revive(&name).await,
             Request::Decide { id, decision } => self.decide(id, decision),
+            Request::Notice {
+                session,
+                kind,
+                text,
+            } => {
+                tracing::info!(session = %session, kind = %kind, "notice");
+                self.asks().notify(Reply::Notice {
+                    session,
+                    kind,
+                    text,
+                });
+                Reply::Ok
+            }
             Request::Attach { .. } | Request::Resize { .. } | Request::Detach => {
                 err(ErrorKind::BadRequest, "not attached")
             }

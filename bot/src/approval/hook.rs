@@ -338,6 +338,10 @@ pub fn hooks_settings(hook_command: &str, approval_timeout: Duration) -> String 
             "PermissionRequest": [{
                 "matcher": "Bash",
                 "hooks": [{"type": "command", "command": hook_command, "timeout": timeout}]
+            }],
+            // The end of a turn, for the "finished its turn" notification.
+            "Stop": [{
+                "hooks": [{"type": "command", "command": hook_command, "timeout": 10}]
             }]
         }
     })

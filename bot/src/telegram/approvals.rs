@@ -254,6 +254,9 @@ impl Approvals {
                                     Some(Ok(AskEvent::Closed { id, decision })) => {
                                         self.on_closed(ApprovalId(id), decision).await
                                     }
+                                    Some(Ok(AskEvent::Notice { session, text, .. })) => {
+                                        self.on_notice(&session, &text).await
+                                    }
                                     Some(Err(e)) => {
                                         tracing::warn!(error = %e, "approval watch broke");
                                         break;
@@ -476,6 +479,18 @@ impl Approvals {
 
     /// The chats an approval of `session` goes to, each with whether it gets buttons:
     /// those that work with the session, else every operator's and viewer's private chat.
+    /// An agent's own report (its `Stop` hook): a new message to the session's chats, which
+    /// buzzes only where the chat chose `/notify all`.
+    async fn on_notice(&self, session: &str, text: &str) {
+        let html = format!("✅ <b>{}</b> {}", escape_html(session), escape_html(text));
+        for (chat, _) in self.targets(session).await {
+            let silent = super::app::notify_level(&self.store, &self.cfg, chat).await != "all";
+            if let Err(e) = self.tg.send_card(chat, &html, None, silent).await {
+                tracing::warn!(chat, session, error = %e, "cannot send a notice");
+            }
+        }
+    }
+
     async fn targets(&self, session: &str) -> Vec<(i64, bool)> {
         let chats = self
             .store
