@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use fake_telegram::FakeTelegram;
+use fake_telegram::{ChatMessage, FakeTelegram};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
@@ -637,6 +637,71 @@ async fn a_voice_note_being_transcribed_does_not_hold_up_other_messages() {
             help.message_id < card.message_id,
             "the help waited for the transcription"
         );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_can_be_edited_before_sending_and_huge_notes_are_refused() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let (k, v) = model_env();
+        let rig = Rig::start_with(&fake, &[(&k, &v)], None).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "e1").await;
+
+        // Over Telegram's 20 MB download limit: a clear answer, nothing transcribed.
+        fake.send_voice_sized(OPERATOR, voice_fixture("approve.ogg"), 2, Some(25_000_000));
+        fake.wait_for_bot_message(OPERATOR, T, "the too-big answer", |m| {
+            m.text.contains("over 20 MB")
+        })
+        .await;
+
+        fake.send_voice(OPERATOR, voice_fixture("deny.ogg"), 2);
+        let card = fake
+            .wait_for_bot_message(OPERATOR, Duration::from_secs(60), "the card", |m| {
+                m.text.starts_with("🎙 → e1:")
+            })
+            .await;
+        let button = |m: &ChatMessage, label: &str| {
+            m.buttons()
+                .into_iter()
+                .find(|(t, _)| t == label)
+                .map(|(_, d)| d)
+                .unwrap_or_else(|| panic!("no {label} button"))
+        };
+        let q = fake.press_button(OPERATOR, OPERATOR, card.message_id, &button(&card, "Edit"));
+        fake.wait_until(T, "the Edit press to be answered", |s| {
+            s.callback_answers.get(&q).cloned()
+        })
+        .await;
+        // The next text replaces the transcript instead of going to the session.
+        fake.send_text(OPERATOR, "echo edited-$((5*5))");
+        let card_id = card.message_id;
+        let edited = fake
+            .wait_until(T, "the card to show the corrected text", |s| {
+                s.message(OPERATOR, card_id)
+                    .filter(|m| m.text.contains("echo edited-$((5*5))") && m.reply_markup.is_some())
+                    .cloned()
+            })
+            .await;
+        assert!(rig.audit().await.iter().all(|a| a.action != "dispatch"));
+        fake.press_button(OPERATOR, OPERATOR, card_id, &button(&edited, "Send"));
+        fake.wait_for_bot_message(
+            OPERATOR,
+            T,
+            "e1's screen to show the edited command's output",
+            |m| m.raw.starts_with("<b>e1</b>") && m.text.lines().any(|l| l.trim() == "edited-25"),
+        )
+        .await;
+        let dispatched: Vec<_> = rig
+            .audit()
+            .await
+            .into_iter()
+            .filter(|a| a.action == "dispatch")
+            .filter_map(|a| a.text)
+            .collect();
+        assert_eq!(dispatched, vec!["echo edited-$((5*5))"]);
     })
     .await
 }
