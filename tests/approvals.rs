@@ -837,3 +837,80 @@ fn the_stop_hook_tells_the_phone_the_turn_is_over() {
         assert!(!m.silent, "with the default level a finished turn buzzes");
     });
 }
+
+/// A stand-in `codex`: reads the hooks from `$CODEX_HOME/hooks.json` as Codex does, runs
+/// walkie's PermissionRequest hook on the fixture payload, and records what it saw.
+const FAKE_CODEX: &str = r#"#!/usr/bin/env python3
+import json, os, subprocess, sys, time
+home = os.environ["CODEX_HOME"]
+hooks = json.load(open(os.path.join(home, "hooks.json")))["hooks"]
+ours = [h for h in hooks["PermissionRequest"] if "approve-hook" in h["hooks"][0]["command"]][0]
+out = subprocess.run(["sh", "-c", ours["hooks"][0]["command"]], input=open(sys.argv[0] + ".payload", "rb").read(),
+                     capture_output=True)
+with open(sys.argv[0] + ".meta", "w") as f:
+    json.dump({"events": sorted(hooks), "config": open(os.path.join(home, "config.toml")).read(),
+               "command": ours["hooks"][0]["command"]}, f)
+with open(sys.argv[0] + ".out", "wb") as f:
+    f.write(out.stdout)
+time.sleep(600)
+"#;
+
+#[test]
+fn the_codex_preset_gets_walkies_hook_in_its_own_home() {
+    run(async {
+        let toml =
+            "[approvals]\ntimeout_s = 120\n[presets.codex]\ncommand = [\"{dir}/bin/codex\"]\n";
+        let rig = Rig::start(Some(toml)).await;
+        let dir = rig.host.dir.path().to_path_buf();
+        // The user's own Codex home: a config and a hook of their own, both to be kept.
+        let user_home = dir.join(".codex");
+        std::fs::create_dir_all(&user_home).expect("codex home");
+        std::fs::write(user_home.join("config.toml"), "model = \"mine\"\n").expect("config");
+        let user_hooks =
+            r#"{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "true"}]}]}}"#;
+        std::fs::write(user_home.join("hooks.json"), user_hooks).expect("hooks");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let codex = bin.join("codex");
+        std::fs::write(&codex, FAKE_CODEX).expect("fake codex");
+        std::fs::write(
+            bin.join("codex.payload"),
+            hook_fixture("codex-hooks.jsonl", "PermissionRequest"),
+        )
+        .expect("payload");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        rig.fake.send_text(OPERATOR, "/new cx codex");
+        let card = rig.card(OPERATOR, "touch /tmp/agent-approved-demo").await;
+        rig.press(OPERATOR, &card, "a");
+        let out = support::host::wait_for("the hook's answer", T, || {
+            std::fs::read_to_string(bin.join("codex.out"))
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        assert_eq!(out, ALLOW_JSON);
+        let meta: Value =
+            serde_json::from_str(&std::fs::read_to_string(bin.join("codex.meta")).expect("meta"))
+                .expect("meta json");
+        assert_eq!(
+            meta["events"],
+            serde_json::json!(["PermissionRequest", "Stop"])
+        );
+        assert_eq!(meta["config"], "model = \"mine\"\n");
+        assert!(
+            meta["command"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("approve-hook --agent codex"),
+            "{meta}"
+        );
+        // The user's files are untouched.
+        assert_eq!(
+            std::fs::read_to_string(user_home.join("hooks.json")).expect("hooks"),
+            user_hooks
+        );
+    });
+}

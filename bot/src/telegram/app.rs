@@ -463,8 +463,10 @@ impl App {
         };
         // Agents started from a preset ask the phone through walkie's hook.
         let mut command = command;
+        let mut env = env;
         if let (NewSpec::Preset(_), Some(program)) = (&spec, command.first().cloned()) {
             command.extend(super::approvals::hook_args(&program, &self.cfg));
+            env.extend(super::approvals::hook_env(&program, &self.cfg, &name));
         }
         let spec = NewSession {
             name: name.clone(),

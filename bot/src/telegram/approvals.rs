@@ -128,6 +128,86 @@ pub fn hook_args(program: &str, cfg: &Config) -> Vec<String> {
     }
 }
 
+/// The environment that makes a preset's Codex ask walkie through its hook, for the program
+/// `program` (`codex`, or a path ending in it) in session `session`. Empty for anything else.
+///
+/// Codex reads hooks only from `hooks.json` in its home, and the user's files are not
+/// walkie's to change. So the session gets its own `CODEX_HOME`: a folder in walkie's state
+/// dir that links every entry of the user's Codex home (config, auth, sessions...) and holds
+/// a `hooks.json` made of the user's own hooks plus walkie's `PermissionRequest` hook.
+pub fn hook_env(program: &str, cfg: &Config, session: &str) -> Vec<(String, String)> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if name != "codex" {
+        return Vec::new();
+    }
+    match codex_home(cfg, session) {
+        Ok(dir) => vec![("CODEX_HOME".to_string(), dir.display().to_string())],
+        Err(e) => {
+            // Without the hook Codex still asks on its own screen.
+            tracing::warn!(session, error = %e, "cannot prepare a Codex home; no approval hook");
+            Vec::new()
+        }
+    }
+}
+
+fn codex_home(cfg: &Config, session: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let user_home = std::env::var_os("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".codex")));
+    // A fresh folder per start: a running session of the same name keeps its own (a `/new`
+    // refused as a duplicate must not pull the home from under it). They hold only links
+    // and one small file.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let dir = cfg
+        .state_dir()
+        .join("codex-home")
+        .join(format!("{session}.{stamp}"));
+    std::fs::create_dir_all(&dir)?;
+    let mut hooks = serde_json::json!({ "hooks": {} });
+    if let Some(home) = user_home.filter(|h| h.is_dir()) {
+        for entry in std::fs::read_dir(&home)?.flatten() {
+            let name = entry.file_name();
+            if name == "hooks.json" {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(v) if v.get("hooks").is_some_and(|h| h.is_object()) => hooks = v,
+                    _ => {
+                        tracing::warn!(path = %entry.path().display(), "ignoring an unreadable hooks.json")
+                    }
+                }
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), dir.join(&name))?;
+        }
+    }
+    let exe = std::env::current_exe()?;
+    let timeout =
+        Duration::from_secs(cfg.approvals.timeout_s) + crate::approval::hook::HOOK_TIMEOUT_MARGIN;
+    let ours = serde_json::json!({
+        "matcher": "Bash",
+        "hooks": [{
+            "type": "command",
+            "command": crate::approval::hook::hook_command(&exe.display().to_string(), crate::approval::Agent::Codex),
+            "timeout": timeout.as_secs(),
+        }]
+    });
+    let list = hooks["hooks"].as_object_mut().map(|h| {
+        h.entry("PermissionRequest")
+            .or_insert_with(|| serde_json::json!([]))
+    });
+    match list.and_then(|l| l.as_array_mut()) {
+        Some(a) => a.push(ours),
+        None => hooks["hooks"]["PermissionRequest"] = serde_json::json!([ours]),
+    }
+    let path = dir.join("hooks.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&hooks).unwrap_or_default())?;
+    Ok(dir)
+}
+
 /// The approvals desk: the watcher task and the button handler share it.
 #[derive(Clone)]
 pub struct Approvals {
