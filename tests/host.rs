@@ -512,7 +512,12 @@ fn socket_is_private_and_other_uids_are_refused() {
     )
     .unwrap();
     std::fs::set_permissions(&h.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = std::process::Command::new(support::host::walkie_bin());
+    // A copy of the binary where `nobody` can run it: the checkout may sit under a private
+    // home directory.
+    let bin = h.dir.path().join("walkie-for-nobody");
+    std::fs::copy(support::host::walkie_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = std::process::Command::new(&bin);
     cmd.env_clear()
         .env("WALKIE_SOCKET", &h.socket)
         .env("WALKIE_STATE_DIR", "/tmp")
