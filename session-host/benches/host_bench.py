@@ -60,6 +60,28 @@ def drain(pid, fd):
     return n
 
 
+def timed_client(pty_pair, attached, start):
+    """Drains an attached client's PTY (so it never blocks on a full PTY); once `attached()`
+    is true calls `start()`, and returns the seconds from then until the client exits."""
+    pid, fd = pty_pair
+    t0 = None
+    while True:
+        if t0 is None and attached():
+            t0 = time.monotonic()
+            start()
+        r, _, _ = select.select([fd], [], [], 0.01)
+        if r:
+            try:
+                b = os.read(fd, 1 << 16)
+            except OSError:
+                break
+            if not b:
+                break
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return time.monotonic() - t0
+
+
 def wait_until(what, pred, timeout=30.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -125,48 +147,25 @@ def throughput(args):
     results = {"walkie attach": [], "tmux attach": [], "script in script": [], "one PTY (cat)": []}
     try:
         for run in range(args.runs):
-            # walkie: the session waits for "go" so the timer starts with a client attached.
+            # walkie and tmux: the session waits for "go", so the timer starts with a client
+            # attached.
             name = f"tp{run}"
             w.run("new", name, "--", "sh", "-c", f"read go; cat {text}", check=True)
-            pid, fd = spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env)
-            # Drain while waiting so the client never blocks on a full PTY.
-            t0 = None
-            while True:
-                if t0 is None and w.clients(name) == 1:
-                    t0 = time.monotonic()
-                    w.run("send", name, "go", check=True)
-                r, _, _ = select.select([fd], [], [], 0.01)
-                if r:
-                    try:
-                        b = os.read(fd, 1 << 16)
-                    except OSError:
-                        break
-                    if not b:
-                        break
-            os.waitpid(pid, 0)
-            os.close(fd)
-            results["walkie attach"].append(time.monotonic() - t0)
-
-            # tmux with one attached client.
-            name = f"tp{run}"
+            results["walkie attach"].append(
+                timed_client(
+                    spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env),
+                    attached=lambda: w.clients(name) == 1,
+                    start=lambda: w.run("send", name, "go", check=True),
+                )
+            )
             t.cmd("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), f"sh -c 'read go; cat {text}'")
-            pid, fd = spawn_pty(["tmux", "-S", t.sock, "attach", "-t", name])
-            t0 = None
-            while True:
-                if t0 is None and t.cmd("list-clients", "-t", name, check=False).stdout.strip():
-                    t0 = time.monotonic()
-                    t.cmd("send-keys", "-t", name, "go", "Enter")
-                r, _, _ = select.select([fd], [], [], 0.01)
-                if r:
-                    try:
-                        b = os.read(fd, 1 << 16)
-                    except OSError:
-                        break
-                    if not b:
-                        break
-            os.waitpid(pid, 0)
-            os.close(fd)
-            results["tmux attach"].append(time.monotonic() - t0)
+            results["tmux attach"].append(
+                timed_client(
+                    spawn_pty(["tmux", "-S", t.sock, "attach", "-t", name]),
+                    attached=lambda: t.cmd("list-clients", "-t", name, check=False).stdout.strip(),
+                    start=lambda: t.cmd("send-keys", "-t", name, "go", "Enter"),
+                )
+            )
 
             # Two raw PTYs in series, and one.
             t0 = time.monotonic()

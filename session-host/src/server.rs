@@ -645,7 +645,7 @@ impl HostState {
                 Some(_) if !replace => {
                     return err(
                         ErrorKind::NameTaken,
-                        format!("a session named {name} exists already ({}); `walkie revive {name}` or `walkie rm {name}` it first", "not running"),
+                        format!("a session named {name} exists already (not running); `walkie revive {name}` or `walkie rm {name}` it first"),
                     )
                 }
                 Some(_) => {}

@@ -108,11 +108,45 @@ impl Tg {
         markup: Option<InlineKeyboardMarkup>,
         reply_to: Option<i32>,
     ) -> Result<Message, TgError> {
+        self.send_html_with(chat, html, markup, reply_to, false)
+            .await
+    }
+
+    /// Sends HTML with optional buttons; `silent` sends it without a notification sound
+    /// (a chat's `/notify` level decides).
+    pub async fn send_card(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+        silent: bool,
+    ) -> Result<Message, TgError> {
+        self.send_html_with(chat, html, markup, None, silent).await
+    }
+
+    /// Sends an HTML message without a notification sound (auto-approvals: worth a
+    /// line in the chat, not a buzz).
+    pub async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
+        self.send_html_with(chat, html, None, None, true).await
+    }
+
+    /// The one paced HTML send behind the helpers above.
+    async fn send_html_with(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+        reply_to: Option<i32>,
+        silent: bool,
+    ) -> Result<Message, TgError> {
         self.paced(Some(chat), || {
             let mut req = self
                 .bot
                 .send_message(ChatId(chat), html)
                 .parse_mode(ParseMode::Html);
+            if silent {
+                req = req.disable_notification(true);
+            }
             if let Some(m) = &markup {
                 req = req.reply_markup(m.clone());
             }
@@ -122,41 +156,6 @@ impl Tg {
                 );
             }
             req.send()
-        })
-        .await
-    }
-
-    /// Sends an HTML message without a notification sound (auto-approvals: worth a
-    /// line in the chat, not a buzz).
-    /// Sends HTML with optional buttons; `silent` sends it without a notification sound.
-    pub async fn send_card(
-        &self,
-        chat: i64,
-        html: &str,
-        markup: Option<InlineKeyboardMarkup>,
-        silent: bool,
-    ) -> Result<Message, TgError> {
-        self.paced(Some(chat), || {
-            let mut req = self
-                .bot
-                .send_message(ChatId(chat), html)
-                .parse_mode(ParseMode::Html)
-                .disable_notification(silent);
-            if let Some(m) = &markup {
-                req = req.reply_markup(m.clone());
-            }
-            req.send()
-        })
-        .await
-    }
-
-    pub async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
-        self.paced(Some(chat), || {
-            self.bot
-                .send_message(ChatId(chat), html)
-                .parse_mode(ParseMode::Html)
-                .disable_notification(true)
-                .send()
         })
         .await
     }
