@@ -5,14 +5,18 @@
 //! repository. No test needs the network.
 //!
 //! Word error rate bounds (words lower-cased, punctuation removed, numbers as words):
-//! - short notes (the 7 commands and the noisy one): exact (WER 0). whisper.cpp 1.8.3 and
-//!   1.8.5 both transcribe every one exactly with this model, and our short encoder window
-//!   gives the full window's words on each (docs/PERFORMANCE.md), so any error is a
-//!   regression in decoding or in the window choice.
-//! - the 57 s note: at most 10 %. whisper.cpp's reference result is 3.7 % (6 errors of 161
-//!   words, all pronunciation artefacts of the synthetic voice); 10 % leaves room for
-//!   float differences between CPUs (other SIMD paths) while a broken pipeline (wrong
-//!   resampling, pre-skip not trimmed, lost packets) lands far above it.
+//! - short notes (the 7 commands and the noisy one), together: at most 15 %, and at least
+//!   6 of the 8 exact. walkie decodes as whisper.cpp's CLI does by default (beam search 5)
+//!   and gets the CLI's words on every note (docs/PERFORMANCE.md); with this model the CLI
+//!   itself hears "can't solve" for "cancel" and "test" for "tests": 3 word errors in 39
+//!   (7.7 %). The bound leaves room for about two more words lost to float differences
+//!   between CPUs (other SIMD paths) while a broken pipeline lands far above it.
+//! - the 57 s note: at most 10 %. whisper.cpp's result is 1.2 % with beam search and 3.7 %
+//!   greedy (pronunciation artefacts of the synthetic voice: "stating" for staging); 10 %
+//!   leaves room for CPU float differences, not for wrong resampling, an untrimmed
+//!   pre-skip or lost packets.
+//! - the short encoder window must give exactly the full window's words on every short
+//!   note: that is what makes the speed-up free (the CLI always runs the full window).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -169,6 +173,7 @@ fn every_fixture_in_the_manifest() {
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
     assert_eq!(lines.len(), rows.len(), "{}", stdout(&out));
+    let (mut short_errors, mut short_words, mut short_exact, mut short_notes) = (0.0, 0, 0, 0);
     for (r, v) in rows.iter().zip(&lines) {
         assert!(v["file"].as_str().unwrap().ends_with(&r.file), "{v}");
         if r.expected == "ERROR" {
@@ -192,13 +197,18 @@ fn every_fixture_in_the_manifest() {
             continue;
         }
         let wer = text::word_error_rate(&norm(&r.expected), &norm(got));
-        let bound = if r.duration_s > 30.0 { 0.10 } else { 0.0 };
-        assert!(
-            wer <= bound,
-            "{}: WER {wer:.3} > {bound}: {got:?} vs {:?}",
-            r.file,
-            r.expected
-        );
+        if r.duration_s > 30.0 {
+            assert!(wer <= 0.10, "{}: WER {wer:.3}: {got:?}", r.file);
+        } else {
+            let n = norm(&r.expected).split_whitespace().count();
+            short_errors += wer * n as f64;
+            short_words += n;
+            short_notes += 1;
+            if wer == 0.0 {
+                short_exact += 1;
+            }
+            eprintln!("{}: WER {wer:.3}: {got:?}", r.file);
+        }
         // Segments: ordered, inside the audio.
         let segs = v["segments"].as_array().unwrap();
         assert!(!segs.is_empty());
@@ -214,6 +224,53 @@ fn every_fixture_in_the_manifest() {
         }
         assert!(v["transcribe_ms"].as_f64().unwrap() > 0.0);
         assert!(v["decode_ms"].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(short_notes, 8);
+    let short_wer = short_errors / short_words as f64;
+    assert!(
+        short_wer <= 0.15 && short_exact >= 6,
+        "short notes: WER {short_wer:.3}, {short_exact} of 8 exact"
+    );
+}
+
+#[test]
+fn short_window_gives_the_full_windows_words() {
+    let home = tempfile::tempdir().unwrap();
+    let short: Vec<_> = manifest()
+        .into_iter()
+        .filter(|r| !r.expected.is_empty() && r.expected != "ERROR" && r.duration_s < 30.0)
+        .collect();
+    assert_eq!(short.len(), 8);
+    let words = |extra: &[&str]| -> Vec<(String, u64)> {
+        let mut cmd = walkie(home.path());
+        cmd.args(["transcribe", "--json", "--model"])
+            .arg(model_path())
+            .args(extra);
+        for r in &short {
+            cmd.arg(fixtures().join(&r.file));
+        }
+        let out = run(cmd, Duration::from_secs(300));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    norm(v["text"].as_str().unwrap()),
+                    v["audio_ctx"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let fast = words(&[]);
+    let full = words(&["--full-window"]);
+    for ((r, (a, ctx)), (b, full_ctx)) in short.iter().zip(&fast).zip(&full) {
+        assert!(
+            *ctx < 1500 && *full_ctx == 1500,
+            "{}: {ctx} / {full_ctx}",
+            r.file
+        );
+        assert_eq!(a, b, "{}: short window vs full window", r.file);
     }
 }
 

@@ -49,6 +49,9 @@ pub struct TranscribeArgs {
     /// Always use whisper's full 30 s encoder window (slower on short notes).
     #[arg(long)]
     pub full_window: bool,
+    /// Decoder beams: 1 = greedy (default: transcription.beam_size, 5 as whisper.cpp's CLI).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub beam_size: Option<u32>,
 }
 
 /// Arguments of `walkie model`.
@@ -121,6 +124,9 @@ pub fn run_transcribe(cfg: &Config, args: TranscribeArgs) -> anyhow::Result<Exit
         let settings = Settings {
             threads: args.threads.unwrap_or(cfg.transcription.threads as usize),
             max_duration_s: max_s,
+            beam_size: args
+                .beam_size
+                .unwrap_or(u32::from(cfg.transcription.beam_size)),
         };
         match Transcriber::load(&model_path, settings) {
             Ok(t) => transcriber = Some(t),

@@ -171,6 +171,8 @@ pub struct TranscriptionConfig {
     pub max_duration_s: u32,
     /// Jobs run at once (they compete with the agents for CPU).
     pub concurrency: u16,
+    /// Decoder beams: 5 (beam search, whisper.cpp's CLI default) or 1 (greedy, faster).
+    pub beam_size: u8,
 }
 
 impl Default for TranscriptionConfig {
@@ -180,6 +182,7 @@ impl Default for TranscriptionConfig {
             threads: 1,
             max_duration_s: 300,
             concurrency: 1,
+            beam_size: 5,
         }
     }
 }
@@ -476,6 +479,15 @@ impl Config {
                 format!("{} is out of range; use 1 to 16", t.concurrency),
             );
         }
+        if t.beam_size == 0 || t.beam_size > 16 {
+            return bad(
+                "transcription.beam_size",
+                format!(
+                    "{} is out of range; use 1 (greedy) to 16 (default 5, as whisper.cpp's CLI)",
+                    t.beam_size
+                ),
+            );
+        }
         if t.max_duration_s == 0 {
             return bad(
                 "transcription.max_duration_s",
@@ -646,6 +658,12 @@ mod tests {
         assert!(e.to_string().contains("WALKIE_ALLOWED_USERS"), "{e}");
         let e = Config::from_toml("[host]\ncolz = 3\n").unwrap_err();
         assert!(e.contains("colz"), "{e}");
+        let cfg = Config::from_toml("[transcription]\nbeam_size = 0\n").unwrap();
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("transcription.beam_size") && e.contains("1 (greedy)"),
+            "{e}"
+        );
     }
 
     #[test]

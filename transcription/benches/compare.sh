@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Transcription benchmark: walkie (warm, model loaded once in one process; and cold, one
-# `walkie transcribe` command per file) next to whisper.cpp's CLI defaults (whisper_ref.cpp,
-# built here from the whisper.cpp sources that whisper-rs-sys vendors; beam search 5) and
-# the same program with greedy decoding (walkie's decoder settings, full 30 s window), same
-# model, same thread count, same files, in one run. Prints a Markdown table for
+# `walkie transcribe` command per file) next to whisper.cpp's own command-line program,
+# whisper-cli, with its default settings (beam search 5, best-of 5, full 30 s window), same
+# model, same thread count, same files, in one run; and both again with greedy decoding
+# (walkie --beam-size 1, whisper-cli -bs 1). Prints a Markdown table for
 # docs/PERFORMANCE.md. Words are compared after lower-casing and removing punctuation.
+#
+# whisper-cli is built from whisper.cpp's own sources: whisper-rs-sys vendors the library
+# (whisper.cpp 1.8.3) without examples/, so examples/ (cli.cpp and its helpers) comes from
+# the whisper.cpp tree bundled in the PyPI sdist pywhispercpp 1.5.1 (whisper.cpp 1.8.5,
+# pinned by sha256; same whisper.h except two new VAD calls the CLI does not use) and is
+# built against the vendored 1.8.3 library with whisper-rs-sys's options (static, no
+# OpenMP, native CPU flags, Release). Four `case` labels for quantization types that
+# ggml 1.8.3 lacks are deleted from examples/common-ggml.cpp (model quantization code; the
+# CLI never calls it). Everything else is whisper.cpp's code, unmodified.
 #
 # usage: transcription/benches/compare.sh [--threads N] [--runs N] [--model PATH] [--load]
 #   --load   run two busy loops (one per core on a 2-core machine) during the measurement,
 #            like agents or a compile competing for the CPU.
-# Needs: cmake, a C++ compiler, the release build of walkie (built here). Work files go to
-# $BENCH_DIR (default /tmp/walkie-transcription-bench).
+# Needs: cmake, a C++ compiler, curl, and files.pythonhosted.org once (the sdist is kept).
+# Work files go to $BENCH_DIR (default /tmp/walkie-transcription-bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -39,17 +48,36 @@ import json, sys, os
 for p in json.load(sys.stdin)["packages"]:
     if p["name"] == "whisper-rs-sys":
         print(os.path.join(os.path.dirname(p["manifest_path"]), "whisper.cpp"))' | head -1)
-if [ ! -x "$WORK/build/whisper_ref" ]; then
-  cmake -S "$ROOT/transcription/benches" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DWHISPER_SRC="$SRC" >/dev/null
-  cmake --build "$WORK/build" --target whisper_ref -j2 >/dev/null
+SDIST=$WORK/pywhispercpp-1.5.1.tar.gz
+SDIST_URL=https://files.pythonhosted.org/packages/9f/35/610787a277e177e6b7983277a35a2969c0876b46c0d889bc6a0c4b4ac4a7/pywhispercpp-1.5.1.tar.gz
+SDIST_SHA256=5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5
+CLI=$WORK/cli-build/bin/whisper-cli
+if [ ! -x "$CLI" ]; then
+  echo "building whisper-cli..." >&2
+  if ! echo "$SDIST_SHA256  $SDIST" | sha256sum -c --status 2>/dev/null; then
+    curl -fsSL -o "$SDIST" "$SDIST_URL"
+    echo "$SDIST_SHA256  $SDIST" | sha256sum -c --status
+  fi
+  rm -rf "$WORK/whisper.cpp" "$WORK/cli-build"
+  cp -r "$SRC" "$WORK/whisper.cpp"
+  chmod -R u+w "$WORK/whisper.cpp"
+  tar -xzf "$SDIST" -C "$WORK/whisper.cpp" --strip-components=2 \
+    pywhispercpp-1.5.1/whisper.cpp/examples
+  sed -i '/GGML_FTYPE_MOSTLY_NVFP4\|GGML_FTYPE_MOSTLY_Q1_0\|GGML_TYPE_NVFP4:\|GGML_TYPE_Q1_0:/d' \
+    "$WORK/whisper.cpp/examples/common-ggml.cpp"
+  cmake -S "$WORK/whisper.cpp" -B "$WORK/cli-build" -DCMAKE_BUILD_TYPE=Release \
+    -DBUILD_SHARED_LIBS=OFF -DGGML_OPENMP=OFF -DWHISPER_BUILD_EXAMPLES=ON \
+    -DWHISPER_BUILD_TESTS=OFF -DWHISPER_SDL2=OFF >"$WORK/cli-build.log" 2>&1
+  cmake --build "$WORK/cli-build" --target whisper-cli -j2 >>"$WORK/cli-build.log" 2>&1 \
+    || { echo "whisper-cli build failed; see $WORK/cli-build.log" >&2; exit 1; }
 fi
 WALKIE=$ROOT/target/release/walkie
 WARM=$ROOT/target/release/examples/warm_bench
 TOWAV=$ROOT/target/release/examples/to_wav
-REF=$WORK/build/whisper_ref
 
 # Inputs: every speech fixture, and two 5 s notes made of two fixtures back to back
-# (cancel + deploy_staging, 5.0 s; open_pr + approve, 4.8 s).
+# (cancel + deploy_staging, 5.0 s; open_pr + approve, 4.8 s). whisper-cli reads the same
+# audio as 16 kHz 16-bit WAV (it does not decode Opus).
 names=()
 for f in "$FIX"/*.ogg; do
   n=$(basename "$f" .ogg)
@@ -74,17 +102,26 @@ fi
 
 now() { date +%s%N; }
 norm() { tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' ' ' | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'; }
+# whisper-cli prints one "[start --> end]   text" line per segment on stdout.
+cli() { "$CLI" -m "$MODEL" -t "$THREADS" "$@" 2>/dev/null | sed 's/^\[[^]]*\] *//'; }
 
-# Warm: one process, model loaded once, minimum of $RUNS per file (decode + transcribe).
-declare -A warm warm_text
-while IFS=$'\t' read -r file audio best _ _ _ _ text; do
+# Warm: one process, model loaded once, minimum of $RUNS per file (decode + transcribe);
+# once with walkie's default decoder (beam search 5), once greedy.
+declare -A warm warm_text warmg warmg_text
+mapfile -t files < <(for n in "${names[@]}"; do input "$n"; done)
+while IFS=$'\t' read -r file _ best _ _ _ _ text; do
   [ "$file" = file ] && continue
   n=$(basename "$file"); n=${n%.ogg}; n=${n%.in.wav}
-  warm[$n]=$best
-  warm_text[$n]=$text
-done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" $(for n in "${names[@]}"; do input "$n"; done) 2>/dev/null)
+  warm[$n]=$best; warm_text[$n]=$text
+done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" "${files[@]}" 2>/dev/null)
+while IFS=$'\t' read -r file _ best _ _ _ _ text; do
+  [ "$file" = file ] && continue
+  n=$(basename "$file"); n=${n%.ogg}; n=${n%.in.wav}
+  warmg[$n]=$best; warmg_text[$n]=$text
+done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" --beam-size 1 "${files[@]}" 2>/dev/null)
 
-# Cold walkie and whisper_ref, interleaved run by run so both see the same machine.
+# Cold walkie and whisper-cli (default, then greedy), interleaved run by run so all see
+# the same machine.
 declare -A cold ref ref_text refg refg_text dur
 for n in "${names[@]}"; do
   best_c=999999; best_r=999999; best_g=999999
@@ -92,9 +129,9 @@ for n in "${names[@]}"; do
     t0=$(now)
     WALKIE_DATA_DIR=$WORK/data "$WALKIE" transcribe --model "$MODEL" --threads "$THREADS" "$(input "$n")" >/dev/null 2>&1
     t1=$(now)
-    out=$("$REF" -m "$MODEL" -t "$THREADS" "$WORK/wav/$n.wav" 2>/dev/null)
+    out=$(cli "$WORK/wav/$n.wav")
     t2=$(now)
-    outg=$("$REF" -g -m "$MODEL" -t "$THREADS" "$WORK/wav/$n.wav" 2>/dev/null)
+    outg=$(cli -bs 1 "$WORK/wav/$n.wav")
     t3=$(now)
     c=$(( (t1 - t0) / 1000000 )); r=$(( (t2 - t1) / 1000000 )); g=$(( (t3 - t2) / 1000000 ))
     [ "$c" -lt "$best_c" ] && best_c=$c
@@ -107,20 +144,21 @@ done
 
 echo "threads=$THREADS runs=$RUNS load=$LOAD model=$(basename "$MODEL") $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "| note | audio s | walkie warm s | walkie cold s | CLI s | CLI greedy s | warm / CLI | cold / CLI | warm / CLI greedy | RTF warm | words vs CLI | words vs CLI greedy |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| note | audio s | walkie warm s | walkie cold s | CLI s | warm / CLI | cold / CLI | RTF warm | words vs CLI | greedy: walkie warm s | greedy: CLI s | greedy: warm / CLI | greedy: words |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in "${names[@]}"; do
-  w=${warm[$n]:-nan}; c=$(python3 -c "print(${cold[$n]}/1000)"); r=$(python3 -c "print(${ref[$n]}/1000)"); g=$(python3 -c "print(${refg[$n]}/1000)")
-  a=$(echo "${warm_text[$n]:-}" | norm); b=$(echo "${ref_text[$n]}" | norm); bg=$(echo "${refg_text[$n]}" | norm)
-  python3 - "$n" "${dur[$n]}" "$w" "$c" "$r" "$g" "$a" "$b" "$bg" <<'EOF'
+  a=$(echo "${warm_text[$n]:-}" | norm); b=$(echo "${ref_text[$n]}" | norm)
+  ag=$(echo "${warmg_text[$n]:-}" | norm); bg=$(echo "${refg_text[$n]}" | norm)
+  python3 - "$n" "${dur[$n]}" "${warm[$n]:-nan}" "${cold[$n]}" "${ref[$n]}" "${warmg[$n]:-nan}" "${refg[$n]}" "$a" "$b" "$ag" "$bg" <<'PY'
 import sys
-n, d, w, c, r, g, a, b, bg = sys.argv[1:]
-d, w, c, r, g = float(d), float(w), float(c), float(r), float(g)
+n, d, w, c, r, wg, g, a, b, ag, bg = sys.argv[1:]
+d, w, wg = float(d), float(w), float(wg)
+c, r, g = int(c) / 1000, int(r) / 1000, int(g) / 1000
 def diff(x, y):
     if x == y:
         return "same"
     only = [f"{p}/{q}" for p, q in zip(x.split(), y.split()) if p != q][:3]
     return "differ: " + ", ".join(only) if only else "differ"
-print(f"| {n} | {d:.2f} | {w:.2f} | {c:.2f} | {r:.2f} | {g:.2f} | {w/r:.2f} | {c/r:.2f} | {w/g:.2f} | {w/d:.3f} | {diff(a, b)} | {diff(a, bg)} |")
-EOF
+print(f"| {n} | {d:.2f} | {w:.2f} | {c:.2f} | {r:.2f} | {w/r:.2f} | {c/r:.2f} | {w/d:.3f} | {diff(a, b)} | {wg:.2f} | {g:.2f} | {wg/g:.2f} | {diff(ag, bg)} |")
+PY
 done

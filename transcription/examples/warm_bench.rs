@@ -6,7 +6,8 @@
 //! cargo run --release -p walkie-transcription --example warm_bench -- \
 //!     --model ../shared/models/ggml-tiny.en.bin --threads 1 --runs 3 FILE...
 //! ```
-//! `--full-window` disables the short encoder window (for comparison).
+//! `--full-window` disables the short encoder window (for comparison); `--beam-size N`
+//! changes the decoder (1 = greedy).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,6 +23,7 @@ fn main() {
     let mut threads = 1usize;
     let mut runs = 3usize;
     let mut full_window = false;
+    let mut beam_size = walkie_transcription::DEFAULT_BEAM_SIZE;
     let mut audio_ctx = None;
     let mut vocabulary = Vec::new();
     let mut prompt = None;
@@ -33,6 +35,12 @@ fn main() {
             "--threads" => threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
             "--full-window" => full_window = true,
+            "--beam-size" => {
+                beam_size = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(beam_size)
+            }
             "--audio-ctx" => audio_ctx = args.next().and_then(|v| v.parse().ok()),
             "--vocab" => {
                 vocabulary = args
@@ -51,6 +59,7 @@ fn main() {
         Settings {
             threads,
             max_duration_s: 600,
+            beam_size,
         },
     )
     .unwrap_or_else(|e| {

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! The model is verified ([`model::verify`]) and loaded once; each job gets its own whisper
-//! state. Short notes use a reduced encoder window (`audio_ctx`) with a fallback to the
+//! state. Decoding is whisper.cpp's CLI default (beam search 5, flash attention), so a
+//! transcript has the CLI's words; [`Settings::beam_size`] 1 switches to greedy. Short notes use a reduced encoder window (`audio_ctx`) with a fallback to the
 //! full 30 s window when the result looks wrong; silence never reaches whisper, known
 //! hallucinations and non-speech segments are dropped, and decoder loops are cut.
 //! whisper.cpp's own logging goes to `tracing` (target `whisper_cpp`), not to stderr.
@@ -40,4 +41,4 @@ pub mod transcriber;
 pub use audio::Audio;
 pub use error::{TranscribeError, MODEL_FIX_COMMAND};
 pub use queue::{Input, Queue, Ticket};
-pub use transcriber::{Options, Segment, Settings, Transcriber, Transcript};
+pub use transcriber::{Options, Segment, Settings, Transcriber, Transcript, DEFAULT_BEAM_SIZE};

@@ -19,6 +19,9 @@ pub struct Settings {
     pub threads: usize,
     /// Longest audio accepted, in seconds.
     pub max_duration_s: u32,
+    /// Decoder: beam search with this many beams (best of as many candidates at each
+    /// temperature fallback), as whisper.cpp's CLI does by default; 1 = greedy.
+    pub beam_size: u32,
 }
 
 impl Default for Settings {
@@ -26,9 +29,14 @@ impl Default for Settings {
         Settings {
             threads: 1,
             max_duration_s: 300,
+            beam_size: DEFAULT_BEAM_SIZE,
         }
     }
 }
+
+/// whisper.cpp's CLI default (`-bs 5`, `-bo 5`): walkie decodes as the CLI does, so the
+/// words are the CLI's (docs/PERFORMANCE.md, "Transcription").
+pub const DEFAULT_BEAM_SIZE: u32 = 5;
 
 /// Per-job options.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +56,8 @@ pub struct Options {
     pub full_window: bool,
     /// Force this encoder context for the first pass (experiments); `None`: [`short_audio_ctx`].
     pub audio_ctx: Option<u32>,
+    /// Override [`Settings::beam_size`] for this job.
+    pub beam_size: Option<u32>,
 }
 
 /// One piece of the transcript with its time span.
@@ -160,11 +170,16 @@ impl Transcriber {
                 path: model_path.to_path_buf(),
                 reason: "the path is not UTF-8".into(),
             })?;
-        let ctx = WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
-            .map_err(|e| TranscribeError::ModelLoad {
+        // Flash attention on, as whisper.cpp's own programs default to since 1.8 (whisper-rs
+        // defaults it off): same arithmetic as the CLI, and a faster encoder.
+        let mut cparams = WhisperContextParameters::default();
+        cparams.flash_attn(true);
+        let ctx = WhisperContext::new_with_params(path_str, cparams).map_err(|e| {
+            TranscribeError::ModelLoad {
                 path: model_path.to_path_buf(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let english_only = !ctx.is_multilingual();
         let load_time = start.elapsed();
         tracing::debug!(model = %model_path.display(), ?verified, ?load_time, "whisper model loaded");
@@ -174,6 +189,7 @@ impl Transcriber {
             verified,
             settings: Settings {
                 threads: settings.threads.clamp(1, 64),
+                beam_size: settings.beam_size.clamp(1, 16),
                 ..settings
             },
             english_only,
@@ -337,7 +353,20 @@ impl Transcriber {
             .ctx
             .create_state()
             .map_err(|e| TranscribeError::Whisper(format!("cannot create a whisper state: {e}")))?;
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let beams = opts
+            .beam_size
+            .unwrap_or(self.settings.beam_size)
+            .clamp(1, 16) as i32;
+        // whisper-cli's choice: beam search when beams > 1 (whisper.cpp's beam-search
+        // defaults keep best-of 5 candidates for the temperature-fallback passes, as -bo 5).
+        let mut params = if beams > 1 {
+            FullParams::new(SamplingStrategy::BeamSearch {
+                beam_size: beams,
+                patience: -1.0,
+            })
+        } else {
+            FullParams::new(SamplingStrategy::Greedy { best_of: 1 })
+        };
         params.set_n_threads(opts.threads.unwrap_or(self.settings.threads).clamp(1, 64) as i32);
         params.set_language(Some(language));
         params.set_translate(false);
@@ -347,7 +376,6 @@ impl Transcriber {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         params.set_suppress_blank(true);
-        params.set_suppress_nst(true);
         params.set_no_speech_thold(0.6);
         let full_ctx = self.ctx.model_n_audio_ctx().max(1) as u32;
         params.set_audio_ctx(if audio_ctx >= full_ctx {
@@ -440,17 +468,21 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// Smallest encoder context used for short notes (768 positions = 15.36 s). With beam
+/// search (the default decoder) smaller windows changed words on the voice-note fixtures
+/// with tiny.en (512: "prove" for "approve" in a 5 s note, 576/640: "ligand" for "login");
+/// 768 gave the full window's words, i.e. whisper.cpp's CLI's, on every one
+/// (docs/PERFORMANCE.md, "Where the time goes").
+pub const MIN_SHORT_CTX: u32 = 768;
+
 /// The encoder context for a clip of `samples` 16 kHz samples: its length in encoder
 /// positions (20 ms each) plus 2.56 s of margin, rounded up to a multiple of 64 positions
-/// and at least 512 (10.24 s), never more than the model's full window. Smaller windows
-/// changed words on the voice-note fixtures with tiny.en (256: "test" for "tests", 384:
-/// "Council of the Last Command"); 512 and up gave the full window's words on every one
-/// (docs/PERFORMANCE.md).
+/// and at least [`MIN_SHORT_CTX`], never more than the model's full window.
 pub fn short_audio_ctx(samples: usize, full_ctx: u32) -> u32 {
     let positions = samples.div_ceil(SAMPLE_RATE as usize / 50) as u32;
     (positions + 128)
         .next_multiple_of(64)
-        .max(512)
+        .max(MIN_SHORT_CTX)
         .min(full_ctx)
 }
 
@@ -516,8 +548,9 @@ mod tests {
 
     #[test]
     fn audio_ctx_for_short_clips() {
-        assert_eq!(short_audio_ctx(16_000, 1500), 512);
-        assert_eq!(short_audio_ctx(16_000 * 8, 1500), 576);
+        assert_eq!(short_audio_ctx(16_000, 1500), 768);
+        assert_eq!(short_audio_ctx(16_000 * 8, 1500), 768);
+        assert_eq!(short_audio_ctx(16_000 * 15, 1500), 896);
         assert_eq!(short_audio_ctx(16_000 * 29, 1500), 1500);
         assert_eq!(short_audio_ctx(16_000 * 60, 1500), 1500);
     }

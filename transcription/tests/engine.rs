@@ -71,14 +71,14 @@ fn queue_runs_jobs_in_order_one_at_a_time() {
 #[test]
 fn two_workers_share_one_model() {
     let q = Queue::new(transcriber(), 2);
-    let a = q.submit(Input::File(fixture("cancel.ogg")), Options::default());
+    let a = q.submit(Input::File(fixture("list_files.ogg")), Options::default());
     let b = q.submit(
         Input::File(fixture("deploy_staging.ogg")),
         Options::default(),
     );
     let a = a.wait_timeout(LIMIT).expect("job a finished").unwrap();
     let b = b.wait_timeout(LIMIT).expect("job b finished").unwrap();
-    assert_eq!(words(&a.text), "cancel the last command");
+    assert_eq!(words(&a.text), "list all files in the current directory");
     assert_eq!(words(&b.text), "deploy the staging branch");
 }
 
@@ -94,8 +94,10 @@ fn vocabulary_prompt_keeps_the_words_and_short_window_matches_full() {
         ],
         ..Options::default()
     };
-    let r = t.transcribe_file(&fixture("open_pr.ogg"), &opts).unwrap();
-    assert_eq!(words(&r.text), "open a pull request for the login bug");
+    // With beam search tiny.en hears "run the test" here without a prompt (as whisper.cpp's
+    // CLI does) and "run the tests" with one.
+    let r = t.transcribe_file(&fixture("run_tests.ogg"), &opts).unwrap();
+    assert_eq!(words(&r.text), "run the tests and fix any failures");
     assert_eq!(r.audio_ctx, 1500, "a prompt uses the full window");
     // The short window is used for a 3 s note and gives the full window's words.
     let short = t

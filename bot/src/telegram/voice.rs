@@ -104,6 +104,7 @@ impl Voice {
                 let settings = Settings {
                     threads: usize::from(t.threads),
                     max_duration_s: t.max_duration_s,
+                    beam_size: u32::from(t.beam_size),
                 };
                 let concurrency = usize::from(t.concurrency);
                 tokio::task::spawn_blocking(move || {
