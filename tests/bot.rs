@@ -805,9 +805,12 @@ async fn voice_without_confirmation_sends_at_once_and_silence_sends_nothing() {
             card.text.contains("sent") && card.reply_markup.is_none(),
             "{card:?}"
         );
+        // "test" or "tests": tiny.en's beam search hesitates on this note (tests/transcription.rs).
         fake.wait_for_bot_message(OPERATOR, T, "v2's screen to show the words", |m| {
+            let t = norm(&m.text);
             m.raw.starts_with("<b>v2</b>")
-                && norm(&m.text).contains("run the tests and fix any failures")
+                && t.contains("run the test")
+                && t.contains("and fix any failures")
         })
         .await;
         let dispatched: Vec<_> = dispatches(&rig).await;
