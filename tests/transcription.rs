@@ -17,7 +17,8 @@
 //!   pre-skip or lost packets.
 //! - the short encoder window must give the full window's words on the short notes: that
 //!   is what makes the speed-up free (the CLI always runs the full window). Identical on
-//!   all 8 on the development machine; one note may tip on another CPU.
+//!   all 8 on the development machine (AVX-512) and with an AVX2-only build of whisper.cpp
+//!   (`GGML_NATIVE=OFF GGML_AVX512=OFF`); one note may still tip on another CPU.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
