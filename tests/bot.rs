@@ -537,6 +537,53 @@ async fn a_finished_turn_is_announced_and_notify_levels_decide_what_buzzes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_the_agent_announced_is_not_announced_again_as_went_quiet() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let toml = "[notify]\nquiet_after_s = 2\nmin_work_s = 1\nidle_stop_s = 60\n";
+        let _rig = Rig::start_with(&fake, &[], Some(toml)).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "q2").await;
+        // A turn that ends with Claude Code's Stop hook, as the claude preset wires it.
+        let stop = r#"{"hook_event_name":"Stop","stop_hook_active":false}"#;
+        fake.send_text(
+            OPERATOR,
+            &format!(
+                "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.3; done; echo '{stop}' | {} approve-hook --agent claude",
+                env!("CARGO_BIN_EXE_walkie")
+            ),
+        );
+        let notice = fake
+            .wait_for_bot_message(OPERATOR, T, "the Stop hook's notice", |m| {
+                m.text.contains("q2 finished its turn")
+            })
+            .await;
+        // Absence can only be watched over a window: the quiet period (2 s) plus the live
+        // screen's polling slack.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let quiets = || {
+            fake.with(|s| {
+                s.bot_messages(OPERATOR)
+                    .iter()
+                    .filter(|m| m.text.contains("q2 went quiet"))
+                    .count()
+            })
+        };
+        assert_eq!(quiets(), 0, "the announced turn was announced again");
+        // A turn without the hook still gets its went-quiet guess.
+        fake.send_text(OPERATOR, "for i in 1 2 3 4 5 6; do echo tock-$i; sleep 0.3; done");
+        let quiet = fake
+            .wait_for_bot_message(OPERATOR, T, "the unhooked turn's went-quiet", |m| {
+                m.text.contains("q2 went quiet")
+            })
+            .await;
+        assert!(quiet.message_id > notice.message_id);
+        assert_eq!(quiets(), 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_or_allowlist_says_what_to_put_where() {
     bounded(async {
         let fake = FakeTelegram::start().await;

@@ -87,6 +87,7 @@ impl App {
             store: self.store.clone(),
             gate: self.gate.clone(),
             host: self.host.clone(),
+            live: self.live.clone(),
         }
     }
 

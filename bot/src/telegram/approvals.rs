@@ -53,6 +53,7 @@ use walkie_session_host::protocol::{ErrorKind, PendingAsk};
 use super::app::HandleError;
 use super::auth::{Gate, Role, VIEWER_TEXT};
 use super::host::HostLink;
+use super::live::LiveScreens;
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use crate::approval::card::{self, Card};
@@ -216,6 +217,8 @@ pub struct Approvals {
     pub store: Store,
     pub gate: Gate,
     pub host: Arc<HostLink>,
+    /// Told when an agent announces the end of its turn, so no "went quiet" repeats it.
+    pub live: Arc<LiveScreens>,
 }
 
 /// Checks the policy patterns in the config, so that a bad one stops `walkie up` at start.
@@ -562,6 +565,7 @@ impl Approvals {
     /// An agent's own report (its `Stop` hook): a new message to the session's chats, which
     /// buzzes only where the chat chose `/notify all`.
     async fn on_notice(&self, session: &str, text: &str) {
+        self.live.turn_over(session);
         let html = format!("✅ <b>{}</b> {}", escape_html(session), escape_html(text));
         for (chat, _) in self.targets(session).await {
             let silent = super::app::notify_level(&self.store, &self.cfg, chat).await != "all";

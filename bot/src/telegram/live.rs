@@ -62,8 +62,11 @@ impl Default for LiveConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
     Nothing,
-    /// It worked for a while and has now been quiet: it probably finished its turn.
-    WentQuiet,
+    /// It worked for a while (since this instant) and has now been quiet: it probably
+    /// finished its turn.
+    WentQuiet {
+        since: Instant,
+    },
     /// Nothing changed for [`LiveConfig::stop_after`]: stop watching.
     Idle,
 }
@@ -102,7 +105,7 @@ impl Activity {
                 self.work_started = None;
                 // A short burst (the echo of a typed command) is not a turn.
                 if self.last_change - started >= self.cfg.min_work {
-                    return Seen::WentQuiet;
+                    return Seen::WentQuiet { since: started };
                 }
             }
         }
@@ -132,6 +135,9 @@ pub struct LiveScreens {
     /// appeared, and that count when each live message was posted. Live screens do not
     /// count, or ten of them in one chat would keep re-posting each other.
     scroll: Mutex<Scroll>,
+    /// When each session last said itself that its turn is over (a Claude Code `Stop`
+    /// hook): a "went quiet" guess for the same turn would only buzz the phone twice.
+    turns_over: Mutex<HashMap<String, Instant>>,
 }
 
 #[derive(Default)]
@@ -149,7 +155,19 @@ impl LiveScreens {
             store,
             running: Mutex::new(HashMap::new()),
             scroll: Mutex::new(Scroll::default()),
+            turns_over: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Records that `session` announced the end of its turn (the phone has been told).
+    pub fn turn_over(&self, session: &str) {
+        let mut t = self.turns_over.lock().unwrap_or_else(|p| p.into_inner());
+        t.insert(session.to_string(), Instant::now());
+    }
+
+    fn turn_announced_since(&self, session: &str, since: Instant) -> bool {
+        let t = self.turns_over.lock().unwrap_or_else(|p| p.into_inner());
+        t.get(session).is_some_and(|at| *at >= since)
     }
 
     /// Records that a message other than a live screen appeared in `chat` (the user's,
@@ -291,7 +309,10 @@ impl LiveScreens {
             }
             match seen {
                 Seen::Nothing => {}
-                Seen::WentQuiet => {
+                Seen::WentQuiet { since } if self.turn_announced_since(session, since) => {
+                    tracing::debug!(chat, session, "went quiet after announcing its turn's end");
+                }
+                Seen::WentQuiet { .. } => {
                     let text = format!("💤 {session} went quiet (finished its turn?)");
                     self.notify(chat, session, &text).await;
                 }
@@ -417,7 +438,10 @@ mod tests {
             assert_eq!(a.observe(&format!("$ out {i}"), t0 + s(i)), Seen::Nothing);
         }
         assert_eq!(a.observe("$ out 10", t0 + s(29)), Seen::Nothing);
-        assert_eq!(a.observe("$ out 10", t0 + s(30)), Seen::WentQuiet);
+        assert_eq!(
+            a.observe("$ out 10", t0 + s(30)),
+            Seen::WentQuiet { since: t0 + s(1) }
+        );
         assert_eq!(
             a.observe("$ out 10", t0 + s(40)),
             Seen::Nothing,
