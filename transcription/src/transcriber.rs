@@ -206,6 +206,11 @@ impl Transcriber {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+    /// The model's full encoder window in positions (1500 = 30 s).
+    fn full_ctx(&self) -> u32 {
+        self.ctx.model_n_audio_ctx().max(1) as u32
+    }
+
     /// Time spent verifying and loading the model.
     pub fn load_time(&self) -> Duration {
         self.load_time
@@ -277,14 +282,14 @@ impl Transcriber {
             return Ok(result);
         }
         let start = Instant::now();
-        let full_ctx = self.ctx.model_n_audio_ctx().max(1) as u32;
+        let full_ctx = self.full_ctx();
         let short_ctx = opts
             .audio_ctx
             .unwrap_or_else(|| short_audio_ctx(audio.samples.len(), full_ctx))
             .clamp(64, full_ctx);
         // With an initial prompt the short window changes words (tiny.en on the fixtures:
-        // 4 of 8 short notes, even with a 1024 window), while the full window keeps them
-        // all; so a prompt costs the short-window speed-up (docs/PERFORMANCE.md).
+        // "the proof" for "approve" at 768), while the full window keeps them; so a prompt
+        // costs the short-window speed-up (docs/PERFORMANCE.md).
         let prompted = !initial_prompt(opts).is_empty() && opts.audio_ctx.is_none();
         let mut pass = if opts.full_window || prompted || short_ctx >= full_ctx {
             self.run(audio, opts, &language, full_ctx)?
@@ -309,13 +314,7 @@ impl Transcriber {
         if let Some(l) = pass.language.take() {
             result.language = l;
         }
-        let joined = pass
-            .segments
-            .iter()
-            .map(|s| s.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let (cut_text, looped) = text::cut_repetition(&joined);
+        let (cut_text, looped) = text::cut_repetition(&pass.text());
         // Keep segments up to the first loop; cut inside the segment where it starts.
         let mut kept_words = 0usize;
         let limit = cut_text.split_whitespace().count();
@@ -377,8 +376,7 @@ impl Transcriber {
         params.set_print_timestamps(false);
         params.set_suppress_blank(true);
         params.set_no_speech_thold(0.6);
-        let full_ctx = self.ctx.model_n_audio_ctx().max(1) as u32;
-        params.set_audio_ctx(if audio_ctx >= full_ctx {
+        params.set_audio_ctx(if audio_ctx >= self.full_ctx() {
             0
         } else {
             audio_ctx as i32
@@ -464,6 +462,17 @@ struct Pass {
     raw_words: usize,
 }
 
+impl Pass {
+    /// The kept segments' text, joined.
+    fn text(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -487,16 +496,10 @@ pub fn short_audio_ctx(samples: usize, full_ctx: u32) -> u32 {
 }
 
 /// Why a short-window pass should be redone with the full window, if it should: the
-/// decoder looped, produced more words than anyone speaks, produced timestamps past the
-/// end of the audio, or produced nothing from audio that is clearly not silent.
+/// decoder looped, produced more words than anyone speaks, or produced nothing from audio
+/// that is clearly not silent.
 fn looks_wrong(p: &Pass, duration: f64) -> Option<&'static str> {
-    let joined = p
-        .segments
-        .iter()
-        .map(|s| s.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if text::cut_repetition(&joined).1 {
+    if text::cut_repetition(&p.text()).1 {
         return Some("repetition");
     }
     if p.raw_words as f64 > 6.0 * duration.max(1.0) + 3.0 {
