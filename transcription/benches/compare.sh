@@ -109,16 +109,19 @@ cli() { "$CLI" -m "$MODEL" -t "$THREADS" "$@" 2>/dev/null | sed 's/^\[[^]]*\] */
 # once with walkie's default decoder (beam search 5), once greedy.
 declare -A warm warm_text warmg warmg_text
 mapfile -t files < <(for n in "${names[@]}"; do input "$n"; done)
-while IFS=$'\t' read -r file _ best _ _ _ _ text; do
-  [ "$file" = file ] && continue
-  n=$(basename "$file"); n=${n%.ogg}; n=${n%.in.wav}
-  warm[$n]=$best; warm_text[$n]=$text
-done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" "${files[@]}" 2>/dev/null)
-while IFS=$'\t' read -r file _ best _ _ _ _ text; do
-  [ "$file" = file ] && continue
-  n=$(basename "$file"); n=${n%.ogg}; n=${n%.in.wav}
-  warmg[$n]=$best; warmg_text[$n]=$text
-done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" --beam-size 1 "${files[@]}" 2>/dev/null)
+# warm_run TIMES TEXTS [warm_bench options]: fills the two arrays named, by note.
+warm_run() {
+  local -n times=$1 texts=$2
+  shift 2
+  local file best text n
+  while IFS=$'\t' read -r file _ best _ _ _ _ text; do
+    [ "$file" = file ] && continue
+    n=$(basename "$file"); n=${n%.ogg}; n=${n%.in.wav}
+    times[$n]=$best; texts[$n]=$text
+  done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" "$@" "${files[@]}" 2>/dev/null)
+}
+warm_run warm warm_text
+warm_run warmg warmg_text --beam-size 1
 
 # Cold walkie and whisper-cli (default, then greedy), interleaved run by run so all see
 # the same machine.
