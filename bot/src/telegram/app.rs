@@ -41,6 +41,8 @@ pub struct App {
     pub gate: Gate,
     pub host: Arc<HostLink>,
     pub live: Arc<LiveScreens>,
+    /// The approvals desk (cards and their buttons), built once beside the app.
+    pub approvals: Arc<super::approvals::Approvals>,
     pub voice: Voice,
     pub bot_username: String,
 }
@@ -76,18 +78,6 @@ impl App {
             UpdateKind::Message(m) => self.on_message(m).await,
             UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
             _ => Ok(()),
-        }
-    }
-
-    /// The approvals desk (cards and their buttons), sharing this app's parts.
-    pub fn approvals(&self) -> super::approvals::Approvals {
-        super::approvals::Approvals {
-            cfg: self.cfg.clone(),
-            tg: self.tg.clone(),
-            store: self.store.clone(),
-            gate: self.gate.clone(),
-            host: self.host.clone(),
-            live: self.live.clone(),
         }
     }
 
@@ -570,7 +560,7 @@ impl App {
                 .map_err(Into::into);
         }
         if super::approvals::is_approval_button(&data) {
-            return self.approvals().on_press(&q, chat, &data).await;
+            return self.approvals.on_press(&q, chat, &data).await;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {

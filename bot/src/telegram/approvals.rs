@@ -307,7 +307,7 @@ impl Approvals {
     }
 
     /// Starts the host watcher and the screen scanner; they run until `shutdown`.
-    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+    pub fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
             tokio::join!(
                 self.watch(shutdown.clone()),

@@ -127,13 +127,23 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         host.clone(),
         store.clone(),
     );
+    let gate = Gate::from_config(&cfg.telegram);
+    let approvals = Arc::new(approvals::Approvals {
+        cfg: cfg.clone(),
+        tg: tg.clone(),
+        store: store.clone(),
+        gate: gate.clone(),
+        host: host.clone(),
+        live: live.clone(),
+    });
     let app = Arc::new(App {
-        gate: Gate::from_config(&cfg.telegram),
+        gate,
         cfg: cfg.clone(),
         tg,
         store: store.clone(),
         host,
         live: live.clone(),
+        approvals: approvals.clone(),
         voice: voice::Voice::new(cfg.clone()),
         bot_username: username,
     });
@@ -143,7 +153,7 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         .await?;
 
     resume_live_screens(&app).await;
-    let watcher = app.approvals().spawn(shutdown.clone());
+    let watcher = approvals.spawn(shutdown.clone());
 
     poll(&app, &bot, &token, &shutdown).await?;
     shutdown.cancel();
