@@ -5,7 +5,6 @@
 //! previous host, but its command and cwd are kept for `walkie revive`.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -69,11 +68,10 @@ fn state_parts(s: &SessionState) -> (&'static str, Option<i64>, Option<String>) 
 
 impl Store {
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|source| StoreError::Open {
-                path: path.into(),
-                source,
-            })?
+        // `filename`, not a `sqlite://` URL: a state dir with `?` or `#` in its path would
+        // be cut short by URL parsing (the bot's store opens its file the same way).
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(5));
@@ -209,7 +207,10 @@ mod tests {
     #[tokio::test]
     async fn records_survive_reopen_as_lost() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("host.db");
+        // Characters a URL would take for a query or a fragment.
+        let state = dir.path().join("state?x=1#y");
+        std::fs::create_dir(&state).unwrap();
+        let db = state.join("host.db");
         let s = Store::open(&db).await.unwrap();
         let rec = Record {
             name: "a".into(),
@@ -235,6 +236,7 @@ mod tests {
         .await
         .unwrap();
         s.close().await;
+        assert!(db.is_file(), "the database is where it was asked to be");
         let s = Store::open(&db).await.unwrap();
         let all = s.recover().await.unwrap();
         assert_eq!(all.len(), 2);
