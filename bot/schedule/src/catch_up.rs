@@ -35,6 +35,20 @@ pub struct Missed {
     pub count: Option<u64>,
 }
 
+impl Missed {
+    /// For the notice, in the job's zone: "missed Tue 1 Dec 2026 09:00 CET", or
+    /// "missed 4 runs, Tue 1 Dec 2026 09:00 CET to Fri 4 Dec 2026 09:00 CET". The console
+    /// adds why ("while walkie was down").
+    pub fn describe(&self, zone: &Zone) -> String {
+        let (first, last) = (zone.show(self.first), zone.show(self.last));
+        match self.count {
+            Some(1) => format!("missed {first}"),
+            Some(n) => format!("missed {n} runs, {first} to {last}"),
+            None => format!("missed more than {COUNT_CAP} runs, {first} to {last}"),
+        }
+    }
+}
+
 /// The decision for one job at `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CatchUpDecision {
@@ -133,6 +147,20 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_set_back_fires_nothing_again() {
+        let (s, z) = daily_nine();
+        let settled = ts("2026-12-01T09:00:00Z");
+        assert_eq!(
+            decide(&s, &z, CatchUp::Skip, settled, ts("2026-11-30T09:00:30Z")),
+            None
+        );
+        assert_eq!(
+            decide(&s, &z, CatchUp::Skip, settled, ts("2026-12-01T09:00:30Z")),
+            None
+        );
+    }
+
+    #[test]
     fn nothing_before_the_fire_time() {
         let (s, z) = daily_nine();
         assert_eq!(
@@ -169,6 +197,12 @@ mod tests {
             })
         );
         assert_eq!(d.settled, ts("2026-12-04T09:00:00Z"));
+        assert_eq!(
+            d.missed
+                .unwrap()
+                .describe(&Zone::named("Europe/Berlin").unwrap()),
+            "missed 4 runs, Tue 1 Dec 2026 10:00 CET to Fri 4 Dec 2026 10:00 CET"
+        );
     }
 
     #[test]
@@ -203,6 +237,10 @@ mod tests {
         .unwrap();
         assert_eq!(d.run, None);
         assert_eq!(d.missed.map(|m| m.count), Some(Some(1)));
+        assert_eq!(
+            d.missed.unwrap().describe(&z),
+            "missed Tue 1 Dec 2026 09:00 UTC"
+        );
     }
 
     #[test]
@@ -222,6 +260,10 @@ mod tests {
         assert_eq!(missed.first, ts("2026-01-01T00:01:00Z"));
         assert_eq!(missed.last, ts("2026-02-28T23:59:00Z"));
         assert_eq!(missed.count, None);
+        assert_eq!(
+            missed.describe(&z),
+            "missed more than 10000 runs, Thu 1 Jan 2026 01:01 CET to Sun 1 Mar 2026 00:59 CET"
+        );
     }
 
     #[test]

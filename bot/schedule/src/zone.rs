@@ -88,10 +88,12 @@ impl Zone {
                     break;
                 }
                 // The offset in force before this transition.
-                take(
-                    self.tz
-                        .to_offset(t.timestamp() - jiff::SignedDuration::from_secs(1)),
-                );
+                if let Ok(before) = t
+                    .timestamp()
+                    .checked_sub(jiff::SignedDuration::from_secs(1))
+                {
+                    take(self.tz.to_offset(before));
+                }
             }
         }
         bound
