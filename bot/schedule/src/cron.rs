@@ -352,7 +352,7 @@ impl Cron {
     fn describe_time(&self) -> String {
         let (m, h) = (&self.texts[0], &self.texts[1]);
         let single_minute = self.minute.count() == 1 && !self.minute.star;
-        if self.is_wall_clock() && self.hour.count() * self.minute.count() <= 4 {
+        if self.is_wall_clock() && (single_minute || self.hour.count() * self.minute.count() <= 4) {
             let times = self
                 .hour
                 .values()
@@ -717,6 +717,14 @@ mod tests {
             ("0 * * * *", "every hour on the hour"),
             ("5 * * * 1", "every hour at minute 5, every Monday"),
             ("0 */2 * * *", "every 2 hours, on the hour"),
+            (
+                "30 9-17 * * 1-5",
+                "every weekday at 09:30, 10:30, 11:30 ... and 17:30",
+            ),
+            (
+                "0,30 9-11 * * *",
+                "every day at minutes 0,30 of hours 09, 10 and 11",
+            ),
             (
                 "*/10 9-17 * * 1-5",
                 "every 10 minutes of hours 09, 10, 11 ... and 17, every weekday",

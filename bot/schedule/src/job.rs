@@ -26,6 +26,8 @@ pub enum Target {
 
 impl Target {
     /// `name`, `name@host`, `new:PRESET:DIR` (kept) or `once:PRESET:DIR` (killed after its turn).
+    /// Only the shape is checked here: the console checks the session name with the host's
+    /// own `SessionName` rules, the host and preset against its config, and expands `~`.
     pub fn parse(text: &str) -> Result<Target, ParseError> {
         let text = text.trim();
         let bad = || ParseError::Target(text.to_string());
