@@ -24,6 +24,8 @@
 //! - `overlap`: [`Overlap`] and the busy-target decision.
 //! - `job`: [`Job`], [`Target`], and [`Draft`] (the `/schedule add` line).
 //! - `plan`: [`due`] and [`next_wake`] for the timer loop, [`Clock`].
+//! - `speech`: [`Draft::from_speech`]: a job proposed by a voice note ("every day at nine,
+//!   backend, run the tests").
 
 mod catch_up;
 mod cron;
@@ -34,6 +36,7 @@ mod plan;
 #[cfg(test)]
 mod proptests;
 mod schedule;
+mod speech;
 mod zone;
 
 pub use catch_up::{decide, CatchUp, CatchUpDecision, Missed, ON_TIME};

@@ -212,6 +212,8 @@ proptest! {
         let _ = Schedule::parse(&text, &zone, now);
         let _ = crate::Draft::parse(&text, &zone, now);
         let _ = crate::Target::parse(&text);
+        let _ = crate::Draft::from_speech(&text, &zone, now);
+        let _ = crate::Draft::from_speech(&format!("every day at {text}"), &zone, now);
     }
 
     #[test]
