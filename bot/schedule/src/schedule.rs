@@ -184,10 +184,13 @@ fn to_ts(secs: Option<i64>) -> Option<Timestamp> {
 /// `at HH:MM` (the next such local time) or `at YYYY-MM-DD HH:MM`.
 fn parse_at(text: &str, zone: &Zone, now: i64) -> Result<i64, ParseError> {
     let bad = || ParseError::At(text.to_string());
-    let parts: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c == 'T')
-        .filter(|p| !p.is_empty())
-        .collect();
+    let mut parts: Vec<&str> = text.split_whitespace().collect();
+    // ISO style, `2026-12-24T09:00`.
+    if let [one] = parts.as_slice() {
+        if let Some((date, time)) = one.split_once('T').filter(|(d, _)| d.contains('-')) {
+            parts = vec![date, time];
+        }
+    }
     let (date, time) = match parts.as_slice() {
         [time] if time.contains(':') => (None, parse_time(time).ok_or_else(bad)?),
         [date] if date.contains('-') => return Err(ParseError::AtNoTime(text.to_string())),
@@ -558,6 +561,10 @@ mod tests {
         assert_eq!(err("at 25:00"), "`at 25:00`: write a time as `at 14:30` or a date and time as `at 2026-12-24 09:00` (24-hour clock)");
         assert_eq!(err("at 9:5"), "`at 9:5`: write a time as `at 14:30` or a date and time as `at 2026-12-24 09:00` (24-hour clock)");
         assert_eq!(err("at noon"), "`at noon`: write a time as `at 14:30` or a date and time as `at 2026-12-24 09:00` (24-hour clock)");
+        assert_eq!(
+            err("at Tomorrow"),
+            "`at Tomorrow`: write a time as `at 14:30` or a date and time as `at 2026-12-24 09:00` (24-hour clock)"
+        );
         assert_eq!(
             err("at 2026-12-24"),
             "`at 2026-12-24`: give a time too, e.g. `at 2026-12-24 09:00`"
