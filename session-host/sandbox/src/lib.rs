@@ -1,0 +1,44 @@
+//! walkie-sandbox: the kernel-enforced boundary around a session.
+//!
+//! A session's program runs as `walkie sandbox-exec PLAN` under its PTY. That trampoline
+//! ([`exec_outer`]) hands a seccomp program (no `TIOCSTI`/`TIOCLINUX`) to bubblewrap on an
+//! inherited file descriptor and execs `bwrap`; bwrap builds the mount, pid, user and network
+//! namespaces and runs `walkie sandbox-inner INNER` ([`exec_inner`]), which starts the loopback
+//! forwarder to the allowlist proxy, applies Landlock as a second layer and execs the agent.
+//! Where user namespaces are blocked, the trampoline applies seccomp and Landlock itself
+//! ([`Mechanism::LandlockOnly`]). The host runs one [`Proxy`] per `allowlist` session on a Unix
+//! socket that bwrap binds into the sandbox.
+//!
+//! Why the two steps: Landlock forbids mount(2), so it can only be applied after bwrap has set
+//! up the mounts; and a forwarder inside the sandbox's network namespace can only be started
+//! from inside it.
+//!
+//! # Layout
+//! - [`profile`]: profiles (`off`, `workspace`, `readonly`, custom from config) and their
+//!   resolution against one session's paths into a [`Boundary`].
+//! - [`preflight`]: what this machine can enforce (bwrap, user namespaces, Landlock), with fix hints.
+//! - [`bwrap`]: the bubblewrap argv for a boundary.
+//! - [`seccomp`]: the hand-assembled BPF filter refusing `TIOCSTI` and `TIOCLINUX`.
+//! - [`landlock_layer`]: the Landlock ruleset for a boundary.
+//! - [`trampoline`]: the plan the host hands to `sandbox-exec`, and the two exec steps.
+//! - [`forwarder`]: the loopback TCP to Unix socket relay inside the sandbox.
+//! - [`proxy`]: the HTTP CONNECT / absolute-form proxy checking domains against the allowlist
+//!   and asking a decision callback for the rest.
+//! - [`error`]: the crate's error type.
+
+pub mod bwrap;
+pub mod error;
+pub mod forwarder;
+pub mod landlock_layer;
+pub mod preflight;
+pub mod profile;
+pub mod proxy;
+pub mod seccomp;
+pub mod trampoline;
+
+pub use error::Error;
+
+pub use preflight::{preflight, Check, Preflight};
+pub use profile::{AgentDirs, Boundary, FileBase, NetworkMode, Profile, SessionPaths};
+pub use proxy::{AccessRequest, Blocked, Decide, Decision, Proxy, ProxyOptions, Resolver};
+pub use trampoline::{exec_inner, exec_outer, main_inner, main_outer, InnerPlan, Mechanism, Plan};
