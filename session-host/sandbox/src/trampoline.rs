@@ -186,23 +186,17 @@ pub fn exec_inner(inner: &InnerPlan) -> Result<Infallible, Error> {
 /// `walkie sandbox-exec PLAN`: never returns; on failure the reason goes to the session's
 /// screen and the exit code is 127.
 pub fn main_outer(arg: &str) -> ! {
-    let err = match Plan::decode(arg) {
-        Ok(plan) => match exec_outer(&plan) {
-            Ok(never) => match never {},
-            Err(e) => e,
-        },
-        Err(e) => e,
-    };
-    fail(&err)
+    run_step(Plan::decode(arg), |plan| exec_outer(&plan))
 }
 
 /// `walkie sandbox-inner INNER`: never returns.
 pub fn main_inner(arg: &str) -> ! {
-    let err = match InnerPlan::decode(arg) {
-        Ok(inner) => match exec_inner(&inner) {
-            Ok(never) => match never {},
-            Err(e) => e,
-        },
+    run_step(InnerPlan::decode(arg), |inner| exec_inner(&inner))
+}
+
+fn run_step<T>(decoded: Result<T, Error>, step: impl FnOnce(T) -> Result<Infallible, Error>) -> ! {
+    let err = match decoded.and_then(step) {
+        Ok(never) => match never {},
         Err(e) => e,
     };
     fail(&err)
