@@ -74,6 +74,16 @@ impl Preflight {
         }
     }
 
+    /// The mechanism for one session: none for a boundary that confines nothing (the `off`
+    /// profile), else the strongest available.
+    pub fn mechanism_for(&self, boundary: &crate::Boundary) -> Mechanism {
+        if !boundary.files && boundary.network == crate::NetworkMode::Open {
+            Mechanism::Off
+        } else {
+            self.mechanism()
+        }
+    }
+
     /// Plain lines for the host's start log and the card.
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -326,5 +336,16 @@ mod tests {
         );
         assert!(!matches!(p.mechanism(), Mechanism::Bwrap { .. }));
         assert!(p.lines().iter().any(|l| l.starts_with("bwrap: missing")));
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::SessionPaths {
+            cwd: dir.path().into(),
+            home: dir.path().into(),
+            agent: crate::AgentDirs::default(),
+        };
+        let off = crate::Profile::builtin("off")
+            .unwrap()
+            .resolve(&paths)
+            .unwrap();
+        assert_eq!(p.mechanism_for(&off), Mechanism::Off);
     }
 }
