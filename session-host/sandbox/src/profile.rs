@@ -233,6 +233,7 @@ pub struct AgentDirs {
 }
 
 impl AgentDirs {
+    /// `~/.claude` and Claude Code's `~/.claude.json` (a file it rewrites often).
     pub fn claude(home: &Path) -> AgentDirs {
         let state = home.join(".claude");
         AgentDirs {
@@ -241,7 +242,7 @@ impl AgentDirs {
                 state.join("agents"),
                 state.join("settings.json"),
             ],
-            state: vec![state],
+            state: vec![state, home.join(".claude.json")],
         }
     }
 
@@ -357,6 +358,7 @@ mod tests {
         std::fs::create_dir_all(home.join(".ssh")).unwrap();
         std::fs::create_dir_all(home.join(".claude/commands")).unwrap();
         std::fs::write(home.join(".bashrc"), "").unwrap();
+        std::fs::write(home.join(".claude.json"), "{}").unwrap();
         std::fs::write(cwd.join(".env"), "TOKEN=1").unwrap();
         std::fs::write(cwd.join(".env.example"), "TOKEN=").unwrap();
         std::fs::create_dir_all(cwd.join("node_modules/x")).unwrap();
@@ -381,7 +383,10 @@ mod tests {
             .resolve(&paths)
             .unwrap();
         assert_eq!(b.network, NetworkMode::Allowlist);
-        assert_eq!(b.write, vec![cwd.clone(), home.join(".claude")]);
+        assert_eq!(
+            b.write,
+            vec![cwd.clone(), home.join(".claude"), home.join(".claude.json")]
+        );
         assert_eq!(b.deny_dirs, vec![home.join(".ssh")]);
         let mut files = b.deny_files.clone();
         files.sort();
@@ -402,7 +407,10 @@ mod tests {
             .unwrap()
             .resolve(&paths)
             .unwrap();
-        assert_eq!(b.write, vec![home.join(".claude")]);
+        assert_eq!(
+            b.write,
+            vec![home.join(".claude"), home.join(".claude.json")]
+        );
         let off = Profile::builtin("off").unwrap().resolve(&paths).unwrap();
         assert!(!off.files);
         assert_eq!(off.network, NetworkMode::Open);
