@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::Error;
@@ -78,11 +78,26 @@ impl Resolver {
         self
     }
 
+    /// Names that resolve only to loopback are refused: an allowed domain must not become a way
+    /// to the host's own local services. An IP address asked for by itself is connected as is
+    /// (it was checked, and asked about, as that address).
     async fn connect(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
         if let Some(ip) = self.overrides.get(host) {
             return TcpStream::connect(SocketAddr::new(*ip, port)).await;
         }
-        TcpStream::connect((host, port)).await
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return TcpStream::connect(SocketAddr::new(ip, port)).await;
+        }
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await?
+            .filter(|a| !a.ip().is_loopback() && !a.ip().is_unspecified())
+            .collect();
+        if addrs.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{host} resolves to no address outside this machine"
+            )));
+        }
+        TcpStream::connect(&addrs[..]).await
     }
 }
 
@@ -108,6 +123,9 @@ impl Default for ProxyOptions {
     }
 }
 
+/// The connections waiting on each question in flight, by host:port.
+type Waiters = HashMap<(String, u16), Vec<oneshot::Sender<Outcome>>>;
+
 struct Shared {
     allow: Mutex<Vec<String>>,
     blocked: Mutex<VecDeque<Blocked>>,
@@ -116,6 +134,8 @@ struct Shared {
     resolver: Resolver,
     decide: Decide,
     uid: u32,
+    /// Questions in flight by host:port, with the connections waiting for their answer.
+    pending: Mutex<Waiters>,
 }
 
 /// A running proxy; dropping it stops it and removes its socket.
@@ -171,6 +191,7 @@ impl Proxy {
             resolver: options.resolver,
             decide,
             uid: nix::unistd::geteuid().as_raw(),
+            pending: Mutex::new(HashMap::new()),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Proxy {
@@ -194,6 +215,14 @@ impl Proxy {
 
     pub fn allowed(&self) -> Vec<String> {
         lock(&self.shared.allow).clone()
+    }
+
+    /// Connections waiting for an answer (the askers and those waiting on their question).
+    pub fn waiting(&self) -> usize {
+        lock(&self.shared.pending)
+            .values()
+            .map(|w| 1 + w.len())
+            .sum()
     }
 
     /// The last blocked attempts, oldest first.
@@ -321,31 +350,116 @@ async fn serve(mut conn: UnixStream, shared: &Shared) -> std::io::Result<()> {
 }
 
 /// Ok when the list covers the host or the callback allows it; Err(reason) otherwise.
+///
+/// One question per target at a time: connections to a host:port already being asked about
+/// wait for that answer instead of putting a second card on the phone. "For this session",
+/// "always" and "deny" answer them all; "once" lets only the asking connection through, and
+/// the waiting ones ask again.
 async fn admit(shared: &Shared, host: &str, port: u16) -> Result<(), String> {
-    if lock(&shared.allow)
-        .iter()
-        .any(|rule| domain_matches(rule, host))
-    {
-        return Ok(());
+    let deadline = tokio::time::Instant::now() + shared.ask_timeout;
+    let key = (host.to_string(), port);
+    loop {
+        if lock(&shared.allow)
+            .iter()
+            .any(|rule| domain_matches(rule, host))
+        {
+            return Ok(());
+        }
+        let joined = {
+            let mut pending = lock(&shared.pending);
+            match pending.get_mut(&key) {
+                Some(waiters) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    pending.insert(key.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        let Some(answer) = joined else {
+            let mut asking = Asking {
+                shared,
+                key: key.clone(),
+                outcome: Outcome::Retry,
+            };
+            let (result, outcome) = ask(shared, host, port, deadline).await;
+            asking.outcome = outcome;
+            return result;
+        };
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(Outcome::Allowed)) => return Ok(()),
+            Ok(Ok(Outcome::Denied(reason))) => return Err(reason),
+            Ok(Ok(Outcome::Retry) | Err(_)) => continue,
+            Err(_) => return Err(timeout_reason(shared)),
+        }
     }
+}
+
+/// What the connections waiting on a question get.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Allowed,
+    /// The answer was for the asking connection only (or it went away): ask again.
+    Retry,
+    Denied(String),
+}
+
+/// The question in flight for one target; dropping it (answered, or the asking connection
+/// cancelled) hands the outcome to the waiters.
+struct Asking<'a> {
+    shared: &'a Shared,
+    key: (String, u16),
+    outcome: Outcome,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        let waiters = lock(&self.shared.pending)
+            .remove(&self.key)
+            .unwrap_or_default();
+        for waiter in waiters {
+            let _ = waiter.send(self.outcome.clone());
+        }
+    }
+}
+
+fn timeout_reason(shared: &Shared) -> String {
+    format!(
+        "not on the allowlist and no answer within {:?}",
+        shared.ask_timeout
+    )
+}
+
+async fn ask(
+    shared: &Shared,
+    host: &str,
+    port: u16,
+    deadline: tokio::time::Instant,
+) -> (Result<(), String>, Outcome) {
     let request = AccessRequest {
         host: host.to_string(),
         port,
     };
-    match tokio::time::timeout(shared.ask_timeout, (shared.decide)(request)).await {
-        Ok(Decision::AllowOnce) => Ok(()),
+    match tokio::time::timeout_at(deadline, (shared.decide)(request)).await {
+        Ok(Decision::AllowOnce) => (Ok(()), Outcome::Retry),
         Ok(Decision::AllowSession | Decision::Always) => {
             let mut allow = lock(&shared.allow);
             if !allow.iter().any(|r| r == host) {
                 allow.push(host.to_string());
             }
-            Ok(())
+            (Ok(()), Outcome::Allowed)
         }
-        Ok(Decision::Deny) => Err("denied by the user".to_string()),
-        Err(_) => Err(format!(
-            "not on the allowlist and no answer within {:?}",
-            shared.ask_timeout
-        )),
+        Ok(Decision::Deny) => {
+            let reason = "denied by the user".to_string();
+            (Err(reason.clone()), Outcome::Denied(reason))
+        }
+        Err(_) => {
+            let reason = timeout_reason(shared);
+            (Err(reason.clone()), Outcome::Denied(reason))
+        }
     }
 }
 

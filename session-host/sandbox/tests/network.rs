@@ -186,6 +186,79 @@ async fn proxy_decisions_timeouts_and_the_blocked_log() {
     assert!(!socket.exists(), "the socket outlived the proxy");
 }
 
+#[tokio::test]
+async fn concurrent_connections_to_one_target_share_one_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("p.sock");
+    let port = http_server().await;
+    let (decide, mut asks) = asking();
+    let proxy = Proxy::bind(&socket, options(LIMIT), decide).await.unwrap();
+    let waiting = |n: usize| {
+        let proxy = &proxy;
+        async move {
+            let deadline = tokio::time::Instant::now() + LIMIT;
+            while proxy.waiting() != n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{} waiting, not {n}",
+                    proxy.waiting()
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let get = |path: &str| {
+        let socket = socket.clone();
+        let req =
+            format!("GET http://other.test:{port}/{path} HTTP/1.1\r\nHost: other.test\r\n\r\n");
+        tokio::spawn(async move { through(&socket, &req).await })
+    };
+
+    // Allow once: the asker passes, the one waiting on the same question asks again.
+    let first = get("1");
+    let (_, answer) = ask(&mut asks).await;
+    let second = get("2");
+    waiting(2).await;
+    answer.send(Decision::AllowOnce).unwrap();
+    assert!(first.await.unwrap().ends_with("hello /1\n"));
+    let (q, answer) = ask(&mut asks).await;
+    assert_eq!(q.host, "other.test");
+    answer.send(Decision::Deny).unwrap();
+    assert!(second.await.unwrap().contains("denied by the user"));
+
+    // Allow for the session answers every waiting connection with one question.
+    let conns: Vec<_> = (0..3).map(|i| get(&format!("s{i}"))).collect();
+    let (_, answer) = ask(&mut asks).await;
+    waiting(3).await;
+    answer.send(Decision::AllowSession).unwrap();
+    for (i, conn) in conns.into_iter().enumerate() {
+        assert!(conn.await.unwrap().ends_with(&format!("hello /s{i}\n")));
+    }
+    assert!(asks.try_recv().is_err(), "more than one question");
+    assert_eq!(proxy.waiting(), 0);
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_not_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("p.sock");
+    let port = http_server().await;
+    let (decide, _asks) = asking();
+    let mut opts = options(LIMIT);
+    opts.allow.push("localhost".into());
+    let _proxy = Proxy::bind(&socket, opts, decide).await.unwrap();
+    let out = through(
+        &socket,
+        &format!("CONNECT localhost:{port} HTTP/1.1\r\n\r\n"),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 502"), "{out}");
+    assert!(
+        out.contains("resolves to no address outside this machine"),
+        "{out}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowlist_inside_bwrap_passes_allowed_names_asks_for_others() {
     let Some(mechanism) = bwrap_mechanism() else {
