@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::profile::{Boundary, NetworkMode};
 
@@ -29,6 +29,9 @@ pub struct BwrapSpec<'a> {
     pub user_namespace: bool,
     /// Variables set inside, on top of the inherited environment.
     pub env: &'a [(String, String)],
+    /// Files bound read-only at their own path after the private /tmp, so they stay visible
+    /// even when they live under /tmp (walkie's own binary for the inner step).
+    pub keep_visible: &'a [PathBuf],
     /// The program inside and its arguments.
     pub command: &'a [OsString],
 }
@@ -84,6 +87,9 @@ pub fn argv(spec: &BwrapSpec<'_>) -> Vec<OsString> {
     args.one("--proc", "/proc");
     if b.files {
         args.one("--tmpfs", "/tmp");
+        for path in spec.keep_visible {
+            args.pair("--ro-bind", path, path);
+        }
         for area in &b.write {
             args.pair("--bind", area, area);
         }
@@ -134,7 +140,6 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn boundary(network: NetworkMode) -> Boundary {
         Boundary {
@@ -170,6 +175,7 @@ mod tests {
             proxy_socket: Some(&socket),
             user_namespace: true,
             env: &env,
+            keep_visible: &[PathBuf::from("/tmp/t/walkie")],
             command: &command,
         });
         assert!(!args.iter().any(|a| a == "--new-session"));
@@ -184,6 +190,7 @@ mod tests {
         position(&args, &["--cap-drop", "ALL"]);
         let root = position(&args, &["--ro-bind", "/", "/"]);
         let tmp = position(&args, &["--tmpfs", "/tmp"]);
+        assert!(tmp < position(&args, &["--ro-bind", "/tmp/t/walkie", "/tmp/t/walkie"]));
         let cwd = position(&args, &["--bind", "/home/u/src/api", "/home/u/src/api"]);
         let hooks = position(
             &args,
@@ -218,6 +225,7 @@ mod tests {
             proxy_socket: None,
             user_namespace: false,
             env: &[],
+            keep_visible: &[],
             command: &[OsString::from("sh")],
         });
         assert!(!args

@@ -101,6 +101,12 @@ impl Plan {
         };
         let mut command: Vec<OsString> = self.inner.iter().map(OsString::from).collect();
         command.push(inner.encode().into());
+        let keep_visible: Vec<PathBuf> = self
+            .inner
+            .first()
+            .and_then(|exe| std::fs::canonicalize(exe).ok())
+            .into_iter()
+            .collect();
         let mut argv = vec![self.bwrap.clone().into_os_string()];
         argv.extend(bwrap::argv(&BwrapSpec {
             boundary: &self.boundary,
@@ -108,6 +114,7 @@ impl Plan {
             proxy_socket: self.proxy_socket.as_deref(),
             user_namespace,
             env: &env,
+            keep_visible: &keep_visible,
             command: &command,
         }));
         argv

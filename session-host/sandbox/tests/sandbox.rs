@@ -444,3 +444,22 @@ fn landlock_inside_bwrap_is_a_second_layer() {
         );
     }
 }
+
+#[test]
+fn walkie_under_tmp_still_runs_the_inner_step() {
+    // The inner step re-enters walkie's binary inside the sandbox, whose /tmp is a fresh tmpfs.
+    let Some(mechanism) = bwrap_mechanism() else {
+        return;
+    };
+    let fx = fixture();
+    let dir = tempfile::Builder::new()
+        .prefix("walkie-bin")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let exe = dir.path().join("walkie-sandbox");
+    std::fs::copy(BIN, &exe).unwrap();
+    let mut plan = fx.plan(mechanism, NetworkMode::Off, "echo INNER-RAN");
+    plan.inner[0] = exe.to_string_lossy().into_owned();
+    let out = run(fx.command(&plan));
+    assert!(out.contains("INNER-RAN"), "{out}");
+}
