@@ -13,6 +13,27 @@
 //! up the mounts; and a forwarder inside the sandbox's network namespace can only be started
 //! from inside it.
 //!
+//! # Wiring (for the session host and the `walkie` binary)
+//! 1. At host start, in `spawn_blocking`: [`preflight`]`(bwrap)`; log [`Preflight::lines`],
+//!    keep the result for the cards.
+//! 2. Per session: [`SandboxConfig::profile`] (a `--network` flag sets `profile.network`),
+//!    then [`Profile::resolve`] with the cwd, home and [`AgentDirs`] → [`Boundary`];
+//!    [`Preflight::mechanism_for`] picks the mechanism. With `sandbox.required`, refuse when
+//!    it is [`Mechanism::Off`] for a boundary that is not `off`.
+//! 3. For `allowlist` under bwrap: [`Proxy::bind`] on a per-session socket (0600, in the
+//!    host's runtime dir, path under 108 bytes), with the decision callback that puts the card
+//!    on the phone; keep the `Proxy` as long as the session, drop it after.
+//! 4. Spawn through portable-pty: `walkie sandbox-exec <Plan::encode()>` with
+//!    `plan.inner = [current_exe, "sandbox-inner"]`; the session env passes through bwrap.
+//! 5. In `walkie`'s main, dispatch `sandbox-exec PLAN` to [`main_outer`] and `sandbox-inner
+//!    INNER` to [`main_inner`] before starting tokio or any thread (the inner step forks the
+//!    relay and must be single-threaded).
+//! 6. The card: the [`Boundary`] fields, [`landlock_layer::Limits::landlock_only`] when that is
+//!    the mechanism, [`Proxy::blocked`] and [`Proxy::waiting`], the preflight lines.
+//!
+//! Pause/resume (SIGSTOP/SIGCONT to the session's process group) and kill (SIGHUP, then bwrap's
+//! `--die-with-parent`) work unchanged: the tests check the first.
+//!
 //! # Layout
 //! - [`profile`]: profiles (`off`, `workspace`, `readonly`, custom from config) and their
 //!   resolution against one session's paths into a [`Boundary`].
@@ -39,6 +60,8 @@ pub mod trampoline;
 pub use error::Error;
 
 pub use preflight::{preflight, Check, Preflight};
-pub use profile::{AgentDirs, Boundary, FileBase, NetworkMode, Profile, SessionPaths};
+pub use profile::{
+    AgentDirs, Boundary, FileBase, NetworkMode, Profile, SandboxConfig, SessionPaths,
+};
 pub use proxy::{AccessRequest, Blocked, Decide, Decision, Proxy, ProxyOptions, Resolver};
 pub use trampoline::{exec_inner, exec_outer, main_inner, main_outer, InnerPlan, Mechanism, Plan};

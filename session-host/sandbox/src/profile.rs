@@ -57,6 +57,68 @@ pub struct Profile {
     pub protect: Vec<String>,
 }
 
+/// The `[sandbox]` table of walkie.toml, for the config crate to embed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Refuse to start a session unsandboxed instead of falling back to no boundary.
+    #[serde(default)]
+    pub required: bool,
+    /// The profile of sessions that name none.
+    #[serde(default = "default_profile")]
+    pub default_profile: String,
+    /// Secrets hidden from every profile (`~/` is the session's home).
+    #[serde(default)]
+    pub deny_read: Vec<String>,
+    /// How long a connection off the allowlist waits for the phone before it is denied.
+    #[serde(default = "default_ask_timeout")]
+    pub ask_timeout_secs: u64,
+    /// The bwrap program; found in PATH when absent.
+    #[serde(default)]
+    pub bwrap: Option<PathBuf>,
+    /// Custom profiles by name (`[sandbox.profiles.py]`).
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, Profile>,
+}
+
+fn default_profile() -> String {
+    "workspace".to_string()
+}
+
+fn default_ask_timeout() -> u64 {
+    120
+}
+
+impl Default for SandboxConfig {
+    fn default() -> SandboxConfig {
+        SandboxConfig {
+            required: false,
+            default_profile: default_profile(),
+            deny_read: Vec::new(),
+            ask_timeout_secs: default_ask_timeout(),
+            bwrap: None,
+            profiles: Default::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Profile `name` (custom first, then built-in) with the config-wide secrets added.
+    pub fn profile(&self, name: &str) -> Result<Profile, Error> {
+        let mut profile = match self.profiles.get(name) {
+            Some(p) => Profile {
+                name: name.to_string(),
+                ..p.clone()
+            },
+            None => {
+                Profile::builtin(name).ok_or_else(|| Error::UnknownProfile(name.to_string()))?
+            }
+        };
+        profile.deny_read.extend(self.deny_read.iter().cloned());
+        Ok(profile)
+    }
+}
+
 /// Secrets hidden from every sandboxed session, relative to home.
 const HOME_SECRETS: &[&str] = &[
     ".ssh",
@@ -442,6 +504,36 @@ mod tests {
             Profile::find("nope", &[]),
             Err(Error::UnknownProfile(_))
         ));
+    }
+
+    #[test]
+    fn the_sandbox_table_of_walkie_toml_parses_and_names_its_profiles() {
+        let config: SandboxConfig = toml::from_str(
+            r#"
+            required = true
+            deny_read = ["~/.config/walkie/.env"]
+            [profiles.py]
+            base = "workspace"
+            network = "allowlist"
+            allow_domains = ["pypi.org", "*.pythonhosted.org"]
+            "#,
+        )
+        .unwrap();
+        assert!(config.required);
+        assert_eq!(config.default_profile, "workspace");
+        assert_eq!(config.ask_timeout_secs, 120);
+        let py = config.profile("py").unwrap();
+        assert_eq!(py.name, "py");
+        assert_eq!(py.deny_read, vec!["~/.config/walkie/.env".to_string()]);
+        assert_eq!(config.profile("readonly").unwrap().deny_read.len(), 1);
+        assert!(config.profile("nope").is_err());
+        let typo = toml::from_str::<SandboxConfig>(
+            "[profiles.x]\nbase = \"workspace\"\nnetwrok = \"off\"\n",
+        );
+        assert!(
+            typo.is_err(),
+            "an unknown key must be an error, not ignored"
+        );
     }
 
     #[test]
