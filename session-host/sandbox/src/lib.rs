@@ -14,7 +14,7 @@
 //! from inside it.
 //!
 //! # Wiring (for the session host and the `walkie` binary)
-//! 1. At host start, in `spawn_blocking`: [`preflight`]`(bwrap)`; log [`Preflight::lines`],
+//! 1. At host start, in `spawn_blocking`: [`preflight()`]`(bwrap)`; log [`Preflight::lines`],
 //!    keep the result for the cards.
 //! 2. Per session: [`SandboxConfig::profile`] (a `--network` flag sets `profile.network`),
 //!    then [`Profile::resolve`] with the cwd, home and [`AgentDirs`] → [`Boundary`];
