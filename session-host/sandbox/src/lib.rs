@@ -37,7 +37,7 @@
 //! # Layout
 //! - [`profile`]: profiles (`off`, `workspace`, `readonly`, custom from config) and their
 //!   resolution against one session's paths into a [`Boundary`].
-//! - [`preflight`]: what this machine can enforce (bwrap, user namespaces, Landlock), with fix hints.
+//! - [`mod@preflight`]: what this machine can enforce (bwrap, user namespaces, Landlock), with fix hints.
 //! - [`bwrap`]: the bubblewrap argv for a boundary.
 //! - [`seccomp`]: the hand-assembled BPF filter refusing `TIOCSTI` and `TIOCLINUX`.
 //! - [`landlock_layer`]: the Landlock ruleset for a boundary.
