@@ -1,6 +1,7 @@
 //! Runs one command in a sandbox by hand, with this terminal as its terminal:
 //! `sandbox_run [--profile P] [--network off|allowlist|open] [--allow NAME[=IP]]... -- CMD ARGS`
-//! (from the cwd, with $HOME; the agent dirs are Claude Code's). For `allowlist` it serves the
+//! (from the cwd, with $HOME; the agent dirs are Claude Code's and Codex's, $CODEX_HOME too).
+//! For `allowlist` it serves the
 //! proxy itself; `NAME=IP` also pins the name to IP (a local fake server). Names off the list
 //! are denied and printed. The trampoline is the crate's `walkie-sandbox` next to this example
 //! (`cargo build -p walkie-sandbox --examples --bins`).
@@ -68,11 +69,13 @@ async fn main() {
     profile.allow_domains.extend(allow.iter().cloned());
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| usage()));
     let cwd = std::env::current_dir().unwrap_or_else(|_| usage());
-    let paths = SessionPaths {
-        cwd,
-        agent: AgentDirs::claude(&home),
-        home,
-    };
+    // Both agents' state, so either CLI can be tried.
+    let mut agent = AgentDirs::claude(&home);
+    let codex_home = std::env::var_os("CODEX_HOME").map(PathBuf::from);
+    let codex = AgentDirs::codex(&home, codex_home.as_deref());
+    agent.state.extend(codex.state);
+    agent.protected.extend(codex.protected);
+    let paths = SessionPaths { cwd, agent, home };
     let boundary = match profile.resolve(&paths) {
         Ok(b) => b,
         Err(e) => {
