@@ -75,7 +75,12 @@ async fn main() {
     let codex = AgentDirs::codex(&home, codex_home.as_deref());
     agent.state.extend(codex.state);
     agent.protected.extend(codex.protected);
-    let paths = SessionPaths { cwd, agent, home };
+    agent.sandboxes_itself = command[0].ends_with("codex");
+    let paths = SessionPaths {
+        cwd,
+        agent: agent.clone(),
+        home,
+    };
     let boundary = match profile.resolve(&paths) {
         Ok(b) => b,
         Err(e) => {
@@ -86,7 +91,7 @@ async fn main() {
     let machine = tokio::task::spawn_blocking(|| preflight(Path::new("bwrap")))
         .await
         .unwrap_or_else(|_| usage());
-    let mechanism = machine.mechanism_for(&boundary);
+    let mechanism = machine.mechanism_for(&boundary, &agent);
     eprintln!("sandbox_run: {mechanism:?}\n{}", machine.lines().join("\n"));
 
     let dir = tempfile::tempdir().unwrap_or_else(|_| usage());

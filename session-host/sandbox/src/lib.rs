@@ -18,7 +18,8 @@
 //!    keep the result for the cards.
 //! 2. Per session: [`SandboxConfig::profile`] (a `--network` flag sets `profile.network`),
 //!    then [`Profile::resolve`] with the cwd, home and [`AgentDirs`] → [`Boundary`];
-//!    [`Preflight::mechanism_for`] picks the mechanism. With `sandbox.required`, refuse when
+//!    [`Preflight::mechanism_for`] picks the mechanism (no Landlock layer for an agent that
+//!    runs its own bwrap, [`AgentDirs::sandboxes_itself`]). With `sandbox.required`, refuse when
 //!    it is [`Mechanism::Off`] for a boundary that is not `off`.
 //! 3. For `allowlist` under bwrap: [`Proxy::bind`] on a per-session socket (0600, in the
 //!    host's runtime dir, path under 108 bytes), with the decision callback that puts the card

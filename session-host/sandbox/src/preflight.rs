@@ -75,12 +75,18 @@ impl Preflight {
     }
 
     /// The mechanism for one session: none for a boundary that confines nothing (the `off`
-    /// profile), else the strongest available.
-    pub fn mechanism_for(&self, boundary: &crate::Boundary) -> Mechanism {
+    /// profile), else the strongest available; without Landlock inside bwrap for an agent
+    /// that runs its own bwrap sandbox.
+    pub fn mechanism_for(&self, boundary: &crate::Boundary, agent: &crate::AgentDirs) -> Mechanism {
         if !boundary.files && boundary.network == crate::NetworkMode::Open {
-            Mechanism::Off
-        } else {
-            self.mechanism()
+            return Mechanism::Off;
+        }
+        match self.mechanism() {
+            Mechanism::Bwrap { user_namespace, .. } if agent.sandboxes_itself => Mechanism::Bwrap {
+                user_namespace,
+                landlock: false,
+            },
+            other => other,
         }
     }
 
@@ -346,6 +352,35 @@ mod tests {
             .unwrap()
             .resolve(&paths)
             .unwrap();
-        assert_eq!(p.mechanism_for(&off), Mechanism::Off);
+        assert_eq!(
+            p.mechanism_for(&off, &crate::AgentDirs::default()),
+            Mechanism::Off
+        );
+        let mut usable = p.clone();
+        for check in [
+            &mut usable.bwrap,
+            &mut usable.user_namespaces,
+            &mut usable.landlock,
+        ] {
+            check.ok = true;
+        }
+        let workspace = crate::Profile::builtin("workspace")
+            .unwrap()
+            .resolve(&paths)
+            .unwrap();
+        let codex = crate::AgentDirs::codex(dir.path(), None);
+        let claude = crate::AgentDirs::claude(dir.path());
+        let full = Mechanism::Bwrap {
+            user_namespace: true,
+            landlock: true,
+        };
+        assert_eq!(usable.mechanism_for(&workspace, &claude), full);
+        assert_eq!(
+            usable.mechanism_for(&workspace, &codex),
+            Mechanism::Bwrap {
+                user_namespace: true,
+                landlock: false
+            }
+        );
     }
 }

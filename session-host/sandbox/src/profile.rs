@@ -292,6 +292,10 @@ pub struct SessionPaths {
 pub struct AgentDirs {
     pub state: Vec<PathBuf>,
     pub protected: Vec<PathBuf>,
+    /// The agent runs its tools in a bubblewrap sandbox of its own (Codex). Landlock forbids
+    /// mount(2) and the uid_map writes that needs, so such an agent gets bwrap without the
+    /// Landlock layer ([`crate::Preflight::mechanism_for`]).
+    pub sandboxes_itself: bool,
 }
 
 impl AgentDirs {
@@ -305,6 +309,7 @@ impl AgentDirs {
                 state.join("settings.json"),
             ],
             state: vec![state, home.join(".claude.json")],
+            sandboxes_itself: false,
         }
     }
 
@@ -314,6 +319,7 @@ impl AgentDirs {
         AgentDirs {
             protected: vec![state.join("config.toml"), state.join("prompts")],
             state: vec![state],
+            sandboxes_itself: true,
         }
     }
 }
