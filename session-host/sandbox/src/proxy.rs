@@ -31,6 +31,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections served at once; more wait for a slot.
 const MAX_CONNECTIONS: usize = 256;
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A connection the allowlist does not cover, as the callback sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,8 +245,14 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Ok((conn, _)) = listener.accept().await else {
-            continue;
+        let conn = match listener.accept().await {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                // Out of descriptors and the like: do not spin on the error.
+                tracing::warn!("proxy: accept failed: {e}");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
         };
         let peer_ok = conn
             .peer_cred()
