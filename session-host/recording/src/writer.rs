@@ -1,0 +1,419 @@
+//! Writing one session's recording: asciicast v2 parts in the session's folder, rotated by
+//! size, the oldest parts deleted past the session's cap, secrets masked.
+//!
+//! The recorder is written from the host's emulator thread (blocking file I/O is fine
+//! there, never on the async runtime). A write error (disk full) is returned once and the
+//! recorder then stops recording: a recording must never stall the session it records.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cast::{Cast, Code, Event, Header};
+use crate::dir::{part_path, parts};
+use crate::redact::Redactor;
+
+/// How big recordings may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A part is closed and a new one started past this many bytes.
+    pub part_bytes: u64,
+    /// The session's parts together; the oldest go first.
+    pub session_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            part_bytes: 16 << 20,
+            session_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What the header of each part says.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub cols: u16,
+    pub rows: u16,
+    /// Usually the session name.
+    pub title: Option<String>,
+    /// The launch command as shown by `ls` (never with secrets: the caller's job).
+    pub command: Option<String>,
+    pub term: Option<String>,
+}
+
+/// Recording errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot write the recording {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the recording stopped after an earlier write error")]
+    Stopped,
+}
+
+/// One session's recorder.
+pub struct Recorder {
+    dir: PathBuf,
+    start: Start,
+    limits: Limits,
+    redactor: Redactor,
+    part: u32,
+    file: BufWriter<File>,
+    part_bytes: u64,
+    /// Time zero of the current part.
+    clock: Instant,
+    /// Seconds added to every time in the current part (a part continued after a revival).
+    offset: f64,
+    /// An incomplete UTF-8 sequence at the end of the last output chunk.
+    utf8_tail: Vec<u8>,
+    scratch: Vec<u8>,
+    /// The output line being built (kept to reuse its allocation).
+    line: Vec<u8>,
+    stopped: bool,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RecordError + '_ {
+    move |source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn open_part(path: &Path, append: bool) -> Result<File, RecordError> {
+    OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+impl Recorder {
+    fn with_file(
+        dir: &Path,
+        start: Start,
+        secrets: &[String],
+        limits: Limits,
+        part: u32,
+        file: File,
+    ) -> Recorder {
+        Recorder {
+            dir: dir.to_path_buf(),
+            start,
+            limits,
+            redactor: Redactor::new(secrets),
+            part,
+            file: BufWriter::with_capacity(64 * 1024, file),
+            part_bytes: 0,
+            clock: Instant::now(),
+            offset: 0.0,
+            utf8_tail: Vec::new(),
+            scratch: Vec::new(),
+            line: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    /// Starts a new recording in `dir` (the session's folder, made 0700), after any parts
+    /// already there.
+    pub fn create(
+        dir: &Path,
+        start: Start,
+        secrets: &[String],
+        limits: Limits,
+    ) -> Result<Recorder, RecordError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err(dir))?;
+        let part = parts(dir).last().map_or(1, |(n, _)| n + 1);
+        let path = part_path(dir, part);
+        let file = open_part(&path, false)?;
+        let mut rec = Recorder::with_file(dir, start, secrets, limits, part, file);
+        rec.write_header()?;
+        Ok(rec)
+    }
+
+    /// Continues the last part in `dir` (a revived session): times go on from its last
+    /// event, and a marker says why. Starts a new recording when there is none.
+    pub fn resume(
+        dir: &Path,
+        start: Start,
+        secrets: &[String],
+        limits: Limits,
+        why: &str,
+    ) -> Result<Recorder, RecordError> {
+        let Some((part, path)) = parts(dir).pop() else {
+            let mut rec = Recorder::create(dir, start, secrets, limits)?;
+            rec.marker(why)?;
+            return Ok(rec);
+        };
+        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+        let (offset, cut) = match Cast::parse(&text) {
+            Ok(c) => (c.duration(), !text.ends_with('\n')),
+            // Unreadable: leave it as it is and start a new part.
+            Err(_) => {
+                let mut rec = Recorder::create(dir, start, secrets, limits)?;
+                rec.marker(why)?;
+                return Ok(rec);
+            }
+        };
+        let file = open_part(&path, true)?;
+        let mut rec = Recorder::with_file(dir, start, secrets, limits, part, file);
+        rec.part_bytes = text.len() as u64;
+        rec.offset = offset;
+        if cut {
+            // The host died mid-line: end that line so the next event stands on its own.
+            rec.write_raw(b"\n")?;
+        }
+        rec.marker(why)?;
+        if (rec.start.cols, rec.start.rows) != (0, 0) {
+            rec.resize(rec.start.cols, rec.start.rows)?;
+        }
+        Ok(rec)
+    }
+
+    /// The folder of this session's parts.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file being written now.
+    pub fn current_part(&self) -> PathBuf {
+        part_path(&self.dir, self.part)
+    }
+
+    /// Seconds since the start of the current part, as written in events; the audit log
+    /// keeps it beside a dispatch so "what happened after I approved" can be found.
+    pub fn now(&self) -> f64 {
+        self.offset + self.clock.elapsed().as_secs_f64()
+    }
+
+    fn write_header(&mut self) -> Result<(), RecordError> {
+        let mut h = Header::new(self.start.cols.max(1), self.start.rows.max(1));
+        h.timestamp = Some(unix_now());
+        h.title = self.start.title.clone();
+        h.command = self.start.command.clone();
+        if let Some(t) = &self.start.term {
+            h.env.insert("TERM".into(), t.clone());
+        }
+        let mut line = serde_json::to_vec(&h).map_err(|e| RecordError::Io {
+            path: self.current_part(),
+            source: io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        self.write_raw(&line)
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        if self.stopped {
+            return Err(RecordError::Stopped);
+        }
+        if let Err(source) = self.file.write_all(bytes) {
+            self.stopped = true;
+            return Err(RecordError::Io {
+                path: self.current_part(),
+                source,
+            });
+        }
+        self.part_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn event(&mut self, code: Code, data: String) -> Result<(), RecordError> {
+        let e = Event {
+            time: self.now(),
+            code,
+            data,
+        };
+        let mut line = e.to_line().into_bytes();
+        line.push(b'\n');
+        self.write_raw(&line)
+    }
+
+    /// Terminal output, as the PTY produced it.
+    pub fn output(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        let mut masked = std::mem::take(&mut self.scratch);
+        masked.clear();
+        masked.append(&mut self.utf8_tail);
+        self.redactor.push(bytes, &mut masked);
+        let r = self.output_text(&mut masked);
+        self.scratch = masked;
+        r
+    }
+
+    /// Writes the UTF-8 prefix of `bytes`, keeping an incomplete last sequence for later.
+    fn output_text(&mut self, bytes: &mut Vec<u8>) -> Result<(), RecordError> {
+        let keep = incomplete_tail(bytes);
+        self.utf8_tail
+            .extend_from_slice(&bytes[bytes.len() - keep..]);
+        bytes.truncate(bytes.len() - keep);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+        // The hot path of a flood: escape straight into the file buffer.
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        line.push(b'[');
+        push_time(&mut line, self.now());
+        line.extend_from_slice(b", \"o\", \"");
+        crate::cast::escape_into(&text, &mut line);
+        line.extend_from_slice(b"\"]\n");
+        let r = self.write_raw(&line);
+        self.line = line;
+        r
+    }
+
+    /// Input walkie typed into the session, after a marker saying who sent it
+    /// (e.g. "dispatch by 1001 (telegram)"). Secrets are masked in both.
+    pub fn input(&mut self, text: &str, who: &str) -> Result<(), RecordError> {
+        let who = self.redactor.mask_str(who);
+        self.event(Code::Marker, who)?;
+        let text = self.redactor.mask_str(text);
+        self.event(Code::Input, text)
+    }
+
+    pub fn resize(&mut self, cols: u16, rows: u16) -> Result<(), RecordError> {
+        self.start.cols = cols;
+        self.start.rows = rows;
+        self.event(Code::Resize, format!("{cols}x{rows}"))
+    }
+
+    /// A labelled point in time (exit, revival, approvals).
+    pub fn marker(&mut self, label: &str) -> Result<(), RecordError> {
+        let label = self.redactor.mask_str(label);
+        self.event(Code::Marker, label)
+    }
+
+    /// Writes out everything held back and buffered (the session ended or went idle).
+    pub fn flush(&mut self) -> Result<(), RecordError> {
+        let mut rest = Vec::new();
+        self.redactor.flush(&mut rest);
+        let mut held = std::mem::take(&mut self.utf8_tail);
+        held.extend_from_slice(&rest);
+        if !held.is_empty() {
+            let text = String::from_utf8_lossy(&held).into_owned();
+            self.event(Code::Output, text)?;
+        }
+        if self.stopped {
+            return Err(RecordError::Stopped);
+        }
+        self.file.flush().map_err(|source| RecordError::Io {
+            path: self.current_part(),
+            source,
+        })
+    }
+
+    /// The session ended: a marker, then everything out.
+    pub fn exit(&mut self, how: &str) -> Result<(), RecordError> {
+        self.flush()?;
+        self.marker(&format!("exit: {how}"))?;
+        self.flush()
+    }
+
+    /// Whether the current part is full; the owner then calls [`Recorder::rotate`] with a
+    /// repaint of the current screen, so that every part replays to the right screen.
+    pub fn needs_rotation(&self) -> bool {
+        self.part_bytes >= self.limits.part_bytes
+    }
+
+    /// Closes the current part and starts the next with `repaint` as its first output;
+    /// then deletes the session's oldest parts past its cap.
+    pub fn rotate(&mut self, repaint: &[u8]) -> Result<(), RecordError> {
+        self.flush()?;
+        let next = part_path(&self.dir, self.part + 1);
+        let file = open_part(&next, false)?;
+        self.file = BufWriter::with_capacity(64 * 1024, file);
+        self.part += 1;
+        self.part_bytes = 0;
+        self.clock = Instant::now();
+        self.offset = 0.0;
+        self.write_header()?;
+        if !repaint.is_empty() {
+            let mut masked = Vec::new();
+            self.redactor.push(repaint, &mut masked);
+            self.redactor.flush(&mut masked);
+            let text = String::from_utf8_lossy(&masked).into_owned();
+            self.event(Code::Output, text)?;
+        }
+        self.enforce_session_cap();
+        Ok(())
+    }
+
+    fn enforce_session_cap(&self) {
+        let mut list = parts(&self.dir);
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+        let mut total: u64 = list.iter().map(|(_, p)| size(p)).sum();
+        while total > self.limits.session_bytes && list.len() > 1 {
+            let (_, oldest) = list.remove(0);
+            let s = size(&oldest);
+            match fs::remove_file(&oldest) {
+                Ok(()) => total = total.saturating_sub(s),
+                Err(e) => {
+                    tracing::warn!(path = %oldest.display(), error = %e, "cannot delete an old recording part");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Appends `t` seconds with microsecond precision, as [`Event::to_line`] does.
+fn push_time(out: &mut Vec<u8>, t: f64) {
+    let micros = (t * 1e6).round().max(0.0) as u64;
+    let _ = write!(out, "{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+}
+
+/// Bytes at the end of `b` that start a UTF-8 sequence not yet complete.
+fn incomplete_tail(b: &[u8]) -> usize {
+    // A sequence is at most 4 bytes: look at the last 3 for its lead byte.
+    for back in 1..=b.len().min(3) {
+        let byte = b[b.len() - back];
+        if byte & 0xC0 == 0x80 {
+            continue; // continuation byte: keep looking for the lead
+        }
+        let need = match byte {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return 0,
+        };
+        return if need > back { back } else { 0 };
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incomplete_utf8_tails_are_found() {
+        assert_eq!(incomplete_tail(b"abc"), 0);
+        assert_eq!(incomplete_tail("é".as_bytes()), 0);
+        assert_eq!(incomplete_tail(&"é".as_bytes()[..1]), 1);
+        assert_eq!(incomplete_tail(&"€".as_bytes()[..2]), 2);
+        assert_eq!(incomplete_tail(&"🦀".as_bytes()[..3]), 3);
+        assert_eq!(incomplete_tail(b"a\xff"), 0);
+    }
+}
