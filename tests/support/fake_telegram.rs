@@ -9,7 +9,8 @@
 //!   texts refused; `callback_data` at most 64 bytes;
 //! - "message is not modified" for an edit that changes nothing;
 //! - flood control: per chat a small burst then about 1 request/s (sends *and* edits
-//!   count), and a global budget; over it, 429 with `retry_after`. A request to a chat
+//!   count), optionally a per-minute budget for groups, and a global budget; over it, 429
+//!   with `retry_after`. A request to a chat
 //!   still inside its `retry_after` is counted as *ignored*, so tests can assert that
 //!   every 429 was honoured;
 //! - getUpdates long polling with `offset` confirmation, and 409 Conflict when a second
@@ -83,6 +84,9 @@ pub struct FakeOptions {
     /// Refuse answers to callback queries this long after the press, as Telegram does
     /// after about 15 s ("query is too old"). None: never.
     pub callback_expiry: Option<Duration>,
+    /// Requests a group (negative chat id) may get per minute, beyond the per-chat
+    /// budget, as Telegram's ~20 a minute in groups. None: no group limit.
+    pub group_per_minute: Option<f64>,
 }
 
 impl Default for FakeOptions {
@@ -97,6 +101,7 @@ impl Default for FakeOptions {
             global_per_sec: 30.0,
             min_retry_after: 1,
             callback_expiry: None,
+            group_per_minute: None,
         }
     }
 }
@@ -437,6 +442,7 @@ pub struct State {
     queries: BTreeMap<String, CallbackQueryState>,
     files: BTreeMap<String, StoredFile>,
     chat_buckets: BTreeMap<i64, Bucket>,
+    group_buckets: BTreeMap<i64, Bucket>,
     global_bucket: Bucket,
     blocked: BTreeMap<i64, Block>,
     global_blocked: Option<Block>,
@@ -601,6 +607,7 @@ impl FakeTelegram {
             queries: BTreeMap::new(),
             files: BTreeMap::new(),
             chat_buckets: BTreeMap::new(),
+            group_buckets: BTreeMap::new(),
             global_bucket: Bucket {
                 tokens: opts.global_burst,
                 last: now,
@@ -1793,8 +1800,23 @@ fn flood_check(st: &mut State, chat: i64) -> Result<(), ApiErr> {
     });
     b.tokens = (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate).min(burst);
     b.last = now;
-    let chat_short = b.tokens < 1.0;
-    let chat_wait = (1.0 - b.tokens) / rate;
+    let mut chat_short = b.tokens < 1.0;
+    let mut chat_wait = (1.0 - b.tokens) / rate;
+    // Groups also have a per-minute budget (Telegram: about 20 messages a minute).
+    if let (Some(per_min), true) = (st.opts.group_per_minute, chat < 0) {
+        let rate = per_min / 60.0;
+        let b = st.group_buckets.entry(chat).or_insert(Bucket {
+            tokens: per_min,
+            last: now,
+        });
+        b.tokens =
+            (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate).min(per_min);
+        b.last = now;
+        if b.tokens < 1.0 {
+            chat_short = true;
+            chat_wait = chat_wait.max((1.0 - b.tokens) / rate);
+        }
+    }
     let (gburst, grate) = (st.opts.global_burst, st.opts.global_per_sec);
     let g = &mut st.global_bucket;
     g.tokens = (g.tokens + now.saturating_duration_since(g.last).as_secs_f64() * grate).min(gburst);
@@ -1818,6 +1840,9 @@ fn flood_check(st: &mut State, chat: i64) -> Result<(), ApiErr> {
     }
     st.global_bucket.tokens -= 1.0;
     if let Some(b) = st.chat_buckets.get_mut(&chat) {
+        b.tokens -= 1.0;
+    }
+    if let Some(b) = st.group_buckets.get_mut(&chat) {
         b.tokens -= 1.0;
     }
     Ok(())
