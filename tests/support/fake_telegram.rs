@@ -9,7 +9,8 @@
 //!   texts refused; `callback_data` at most 64 bytes;
 //! - "message is not modified" for an edit that changes nothing;
 //! - flood control: per chat a small burst then about 1 request/s (sends *and* edits
-//!   count), and a global budget; over it, 429 with `retry_after`. A request to a chat
+//!   count), optionally a per-minute budget for groups, and a global budget; over it, 429
+//!   with `retry_after`. A request to a chat
 //!   still inside its `retry_after` is counted as *ignored*, so tests can assert that
 //!   every 429 was honoured;
 //! - getUpdates long polling with `offset` confirmation, and 409 Conflict when a second
@@ -17,19 +18,31 @@
 //! - getFile and the `/file/bot<token>/<path>` download (20 MB limit).
 //!
 //! The control side injects updates (text, voice notes with their OGG file, button
-//! presses) and waits, event-driven and bounded, for what the bot did.
+//! presses, floods of them from strangers) and waits, event-driven and bounded, for what
+//! the bot did.
+//!
+//! Faults, for the tests of a flaky network (see [`FakeTelegram::fault`]): a rule picks
+//! calls ([`Select`]), when to strike ([`When`]) and what goes wrong ([`Fault`]): the
+//! connection dropped before or after Telegram acted, a 5xx in Telegram's envelope or as
+//! the nginx page in front of it, a 429 with `retry_after`, any API error, a body cut
+//! mid-way, a delay. [`FakeTelegram::set_latency`] slows every call. Every call records
+//! when it arrived and when it was answered, and every update when it was injected,
+//! offered to the bot and confirmed, so tests can assert latencies.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::collections::{BTreeMap, VecDeque};
-use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -48,6 +61,9 @@ pub const MAX_CALLBACK_DATA: usize = 64;
 pub const MAX_DOWNLOAD: usize = 20 * 1024 * 1024;
 
 pub const NOT_MODIFIED: &str = "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
+pub const TOO_LONG: &str = "Bad Request: message is too long";
+pub const QUERY_TOO_OLD: &str =
+    "Bad Request: query is too old and response timeout expired or query ID is invalid";
 pub const CONFLICT: &str =
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
 
@@ -65,6 +81,12 @@ pub struct FakeOptions {
     pub global_per_sec: f64,
     /// Smallest `retry_after` handed out, in seconds.
     pub min_retry_after: u64,
+    /// Refuse answers to callback queries this long after the press, as Telegram does
+    /// after about 15 s ("query is too old"). None: never.
+    pub callback_expiry: Option<Duration>,
+    /// Requests a group (negative chat id) may get per minute, beyond the per-chat
+    /// budget, as Telegram's ~20 a minute in groups. None: no group limit.
+    pub group_per_minute: Option<f64>,
 }
 
 impl Default for FakeOptions {
@@ -78,6 +100,8 @@ impl Default for FakeOptions {
             global_burst: 30.0,
             global_per_sec: 30.0,
             min_retry_after: 1,
+            callback_expiry: None,
+            group_per_minute: None,
         }
     }
 }
@@ -89,16 +113,30 @@ pub struct Call {
     /// The method in Telegram's spelling (`sendMessage`), whatever case the bot used.
     pub method: String,
     pub params: Value,
+    /// When the request arrived (before any latency or delay the fake adds).
+    pub arrived: Instant,
+    /// When it was answered (for a long poll: when the poll returned).
     pub at: Instant,
-    /// Wall-clock time of the request, in Unix seconds (for staleness measurements).
+    /// Wall-clock time of the answer, in Unix seconds (for staleness measurements).
     pub unix_s: f64,
+    /// The HTTP status answered; 0 when the connection was dropped without one.
     pub status: u16,
     pub response: Value,
+    /// The injected fault that struck this call, if any.
+    pub fault: Option<Fault>,
 }
 
 impl Call {
+    /// Telegram did it and the bot heard so.
     pub fn ok(&self) -> bool {
-        self.status == 200
+        self.status == 200 && self.delivered()
+    }
+    /// The bot received the whole answer (not dropped or cut by a fault).
+    pub fn delivered(&self) -> bool {
+        !matches!(
+            self.fault,
+            Some(Fault::Drop | Fault::DropAfter | Fault::CutBody)
+        )
     }
     pub fn description(&self) -> Option<&str> {
         self.response.get("description").and_then(Value::as_str)
@@ -196,12 +234,180 @@ struct Bucket {
     last: Instant,
 }
 
+/// A time when requests are refused with 429, and whether the bot was told so yet (a
+/// request made after being told and before `until` ignored `retry_after`).
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    until: Instant,
+    told: bool,
+}
+
 #[derive(Debug)]
 struct CallbackQueryState {
     chat_id: i64,
     answered: bool,
     answer: Option<Value>,
 }
+
+/// The life of one injected update.
+#[derive(Debug, Clone)]
+pub struct UpdateRecord {
+    pub update_id: i64,
+    /// `message` or `callback_query`.
+    pub kind: &'static str,
+    pub chat_id: i64,
+    pub user: i64,
+    /// The message's id (for a callback query: the id of the message whose button was pressed).
+    pub message_id: i64,
+    /// The callback query's id.
+    pub query_id: Option<String>,
+    /// When the test injected it.
+    pub pushed: Instant,
+    /// When a getUpdates answer first carried it to the bot (a faulted answer does not count).
+    pub offered: Option<Instant>,
+    /// When a getUpdates offset confirmed it.
+    pub confirmed: Option<Instant>,
+    /// For a callback query: when answerCallbackQuery succeeded for it.
+    pub answered: Option<Instant>,
+}
+
+impl UpdateRecord {
+    /// How long after it was first offered the callback query was answered.
+    pub fn answered_after_offer(&self) -> Option<Duration> {
+        Some(self.answered?.saturating_duration_since(self.offered?))
+    }
+}
+
+/// Which calls a fault rule picks.
+#[derive(Clone)]
+pub enum Select {
+    /// Calls of one method, in Telegram's spelling, matched case-insensitively.
+    Method(&'static str),
+    /// Every Bot API call, getUpdates included (not file downloads).
+    AnyMethod,
+    /// Every Bot API call except getUpdates: what the bot says and does.
+    AnyButPolling,
+    /// Downloads of files (`/file/bot<token>/<path>`).
+    Download,
+    /// Calls of a method whose parameters satisfy a predicate (see [`Select::method_where`]).
+    Matching(&'static str, Arc<dyn Fn(&Value) -> bool + Send + Sync>),
+}
+
+impl Select {
+    /// Calls of `method` whose parameters satisfy `pred`.
+    pub fn method_where(
+        method: &'static str,
+        pred: impl Fn(&Value) -> bool + Send + Sync + 'static,
+    ) -> Select {
+        Select::Matching(method, Arc::new(pred))
+    }
+
+    /// Calls of `method` to one chat.
+    pub fn in_chat(method: &'static str, chat_id: i64) -> Select {
+        Select::method_where(method, move |p| {
+            p.get("chat_id").and_then(as_i64) == Some(chat_id)
+        })
+    }
+
+    /// Calls of `method` whose text contains `needle` (cards, notices, edits).
+    pub fn text_contains(method: &'static str, needle: &'static str) -> Select {
+        Select::method_where(method, move |p| {
+            p.get("text")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.contains(needle))
+        })
+    }
+
+    fn matches(&self, method: &str, params: &Value) -> bool {
+        match self {
+            Select::Method(m) => m.eq_ignore_ascii_case(method),
+            Select::AnyMethod => method != DOWNLOAD,
+            Select::AnyButPolling => method != DOWNLOAD && method != "getUpdates",
+            Select::Download => method == DOWNLOAD,
+            Select::Matching(m, pred) => m.eq_ignore_ascii_case(method) && pred(params),
+        }
+    }
+}
+
+impl std::fmt::Debug for Select {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Select::Method(m) => write!(f, "Method({m:?})"),
+            Select::AnyMethod => write!(f, "AnyMethod"),
+            Select::AnyButPolling => write!(f, "AnyButPolling"),
+            Select::Download => write!(f, "Download"),
+            Select::Matching(m, _) => write!(f, "Matching({m:?}, ..)"),
+        }
+    }
+}
+
+/// When a rule strikes, counting the calls it picks from the moment it is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The n-th picked call only (1 is the next one).
+    Nth(u32),
+    /// The next k picked calls.
+    Next(u32),
+    /// Every picked call until [`FakeTelegram::clear_faults`].
+    Every,
+}
+
+/// What goes wrong with a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// The connection closes without an answer; Telegram never saw the request.
+    Drop,
+    /// Telegram does what was asked, then the connection closes without an answer (the
+    /// bot cannot know whether its message went out).
+    DropAfter,
+    /// An error status in Telegram's envelope with the status' own text:
+    /// `{"ok":false,"error_code":502,"description":"Bad Gateway"}`. Telegram does nothing.
+    /// 429 is answered as [`Fault::RetryAfter`] with the smallest `retry_after`.
+    Status(u16),
+    /// Any API error, e.g. `Fault::Api(400, TOO_LONG.into())`. Telegram does nothing.
+    Api(u16, String),
+    /// 429 `Too Many Requests: retry after N` with `parameters.retry_after`; the call's
+    /// chat is then in flood wait for N s, as after a real 429.
+    RetryAfter(u64),
+    /// The nginx HTML error page that Telegram's front end serves for a 5xx (not JSON).
+    Html(u16),
+    /// Telegram does what was asked; the answer's headers promise the whole body, half of
+    /// it is sent and the connection closes.
+    CutBody,
+    /// The call is handled normally after this delay.
+    Delay(Duration),
+}
+
+/// A fault rule installed by [`FakeTelegram::fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultId(usize);
+
+#[derive(Debug)]
+struct FaultRule {
+    select: Select,
+    when: When,
+    fault: Fault,
+    /// Calls picked so far.
+    seen: u32,
+    /// Calls struck so far.
+    hits: u32,
+    cleared: bool,
+}
+
+impl FaultRule {
+    /// Counts a call it picks; true when the rule would strike it.
+    fn picks(&mut self) -> bool {
+        self.seen += 1;
+        match self.when {
+            When::Nth(n) => self.seen == n,
+            When::Next(k) => self.seen <= k,
+            When::Every => true,
+        }
+    }
+}
+
+/// The name calls to the file download path are logged under.
+pub const DOWNLOAD: &str = "download";
 
 #[derive(Debug, Clone)]
 struct StoredFile {
@@ -225,6 +431,10 @@ pub struct State {
     pub callback_answers: BTreeMap<String, Value>,
     /// Chat actions sent: (chat, action).
     pub chat_actions: Vec<(i64, String)>,
+    /// Every injected update, oldest first, with its timings.
+    pub update_log: Vec<UpdateRecord>,
+    faults: Vec<FaultRule>,
+    latency: Duration,
     updates: VecDeque<Value>,
     next_update_id: i64,
     next_message_id: BTreeMap<i64, i64>,
@@ -232,9 +442,10 @@ pub struct State {
     queries: BTreeMap<String, CallbackQueryState>,
     files: BTreeMap<String, StoredFile>,
     chat_buckets: BTreeMap<i64, Bucket>,
+    group_buckets: BTreeMap<i64, Bucket>,
     global_bucket: Bucket,
-    blocked: BTreeMap<i64, Instant>,
-    global_blocked: Option<Instant>,
+    blocked: BTreeMap<i64, Block>,
+    global_blocked: Option<Block>,
     poll_generation: u64,
     seq: u64,
 }
@@ -265,6 +476,29 @@ impl State {
     /// Updates injected but not yet confirmed by a getUpdates offset.
     pub fn pending_updates(&self) -> usize {
         self.updates.len()
+    }
+    /// The record of the update that carried message `message_id` of `chat_id`.
+    pub fn message_update(&self, chat_id: i64, message_id: i64) -> Option<&UpdateRecord> {
+        self.update_log
+            .iter()
+            .find(|u| u.kind == "message" && u.chat_id == chat_id && u.message_id == message_id)
+    }
+    /// The record of callback query `query_id`.
+    pub fn query_update(&self, query_id: &str) -> Option<&UpdateRecord> {
+        self.update_log
+            .iter()
+            .find(|u| u.query_id.as_deref() == Some(query_id))
+    }
+    /// Calls struck by an injected fault.
+    pub fn faulted_calls(&self) -> impl Iterator<Item = &Call> + '_ {
+        self.calls.iter().filter(|c| c.fault.is_some())
+    }
+    fn update_mut(&mut self, update_id: i64) -> Option<&mut UpdateRecord> {
+        let i = self
+            .update_log
+            .binary_search_by_key(&update_id, |u| u.update_id)
+            .ok()?;
+        self.update_log.get_mut(i)
     }
 }
 
@@ -363,6 +597,9 @@ impl FakeTelegram {
             flood: FloodStats::default(),
             callback_answers: BTreeMap::new(),
             chat_actions: Vec::new(),
+            update_log: Vec::new(),
+            faults: Vec::new(),
+            latency: Duration::ZERO,
             updates: VecDeque::new(),
             next_update_id: 500_000_001,
             next_message_id: BTreeMap::new(),
@@ -370,6 +607,7 @@ impl FakeTelegram {
             queries: BTreeMap::new(),
             files: BTreeMap::new(),
             chat_buckets: BTreeMap::new(),
+            group_buckets: BTreeMap::new(),
             global_bucket: Bucket {
                 tokens: opts.global_burst,
                 last: now,
@@ -487,13 +725,31 @@ impl FakeTelegram {
         .await
     }
 
-    fn push_update(&self, st: &mut State, body: (&str, Value)) -> i64 {
+    /// Queues an update; `at` is (chat, user, message id).
+    fn push_update(
+        st: &mut State,
+        body: (&'static str, Value),
+        at: (i64, i64, i64),
+        query_id: Option<String>,
+    ) -> i64 {
         let id = st.next_update_id;
         st.next_update_id += 1;
         let mut u = Map::new();
         u.insert("update_id".into(), json!(id));
         u.insert(body.0.into(), body.1);
         st.updates.push_back(Value::Object(u));
+        st.update_log.push(UpdateRecord {
+            update_id: id,
+            kind: body.0,
+            chat_id: at.0,
+            user: at.1,
+            message_id: at.2,
+            query_id,
+            pushed: Instant::now(),
+            offered: None,
+            confirmed: None,
+            answered: None,
+        });
         id
     }
 
@@ -512,7 +768,20 @@ impl FakeTelegram {
     /// A user sends `text` in `chat_id`, optionally as a reply. Returns the message id.
     pub fn send_text_in(&self, chat_id: i64, user: i64, text: &str, reply_to: Option<i64>) -> i64 {
         let mut st = self.shared.lock();
-        let message_id = Self::new_message_id(&mut st, chat_id);
+        let message_id = Self::text_update(&mut st, chat_id, user, text, reply_to);
+        drop(st);
+        self.shared.bump();
+        message_id
+    }
+
+    fn text_update(
+        st: &mut State,
+        chat_id: i64,
+        user: i64,
+        text: &str,
+        reply_to: Option<i64>,
+    ) -> i64 {
+        let message_id = Self::new_message_id(st, chat_id);
         let date = unix_now();
         let mut msg = json!({
             "message_id": message_id, "date": date, "chat": chat_json(chat_id), "from": user_json(user), "text": text,
@@ -537,7 +806,89 @@ impl FakeTelegram {
         m.raw = text.into();
         m.reply_to = reply_to;
         st.chats.entry(chat_id).or_default().insert(message_id, m);
-        self.push_update(&mut st, ("message", msg));
+        Self::push_update(st, ("message", msg), (chat_id, user, message_id), None);
+        message_id
+    }
+
+    /// Each of `users` sends `text`, all queued at once (one wake-up for the bot): in
+    /// their own private chats, or all in group `group` (a negative id). Returns
+    /// (chat, message id) per message. A user may appear many times.
+    pub fn texts_from(
+        &self,
+        users: impl IntoIterator<Item = i64>,
+        group: Option<i64>,
+        text: &str,
+    ) -> Vec<(i64, i64)> {
+        let mut st = self.shared.lock();
+        let sent = users
+            .into_iter()
+            .map(|user| {
+                let chat = group.unwrap_or(user);
+                (chat, Self::text_update(&mut st, chat, user, text, None))
+            })
+            .collect();
+        drop(st);
+        self.shared.bump();
+        sent
+    }
+
+    /// Each of `users` presses a button with `data`, all queued at once: on one bot
+    /// message in group `group`, or on one in each user's private chat (say, a card from
+    /// before they left the allowlist). The messages are seeded with
+    /// [`FakeTelegram::seed_bot_message`]. Returns the callback query ids.
+    pub fn presses_from(
+        &self,
+        users: impl IntoIterator<Item = i64>,
+        group: Option<i64>,
+        data: &str,
+    ) -> Vec<String> {
+        let users: Vec<i64> = users.into_iter().collect();
+        let mut seeded: BTreeMap<i64, i64> = BTreeMap::new();
+        for &u in &users {
+            let chat = group.unwrap_or(u);
+            if let std::collections::btree_map::Entry::Vacant(e) = seeded.entry(chat) {
+                e.insert(self.seed_bot_message(chat, "an old card", &[("Press", data)]));
+            }
+        }
+        let mut st = self.shared.lock();
+        let ids = users
+            .iter()
+            .map(|&u| {
+                let chat = group.unwrap_or(u);
+                Self::press_update(&mut st, u, chat, seeded[&chat], data)
+            })
+            .collect();
+        drop(st);
+        self.shared.bump();
+        ids
+    }
+
+    /// Puts a message from the bot in `chat_id` as if the bot had sent it earlier, with
+    /// inline buttons (text, callback_data). Returns its message id.
+    pub fn seed_bot_message(&self, chat_id: i64, text: &str, buttons: &[(&str, &str)]) -> i64 {
+        let mut st = self.shared.lock();
+        let message_id = Self::new_message_id(&mut st, chat_id);
+        let row: Vec<Value> = buttons
+            .iter()
+            .map(|(t, d)| json!({"text": t, "callback_data": d}))
+            .collect();
+        let m = ChatMessage {
+            chat_id,
+            message_id,
+            from: st.opts.bot_id,
+            from_bot: true,
+            text: text.into(),
+            raw: text.into(),
+            parse_mode: None,
+            reply_markup: (!row.is_empty()).then(|| json!({"inline_keyboard": [row]})),
+            reply_to: None,
+            voice_file_id: None,
+            edits: 0,
+            deleted: false,
+            date: unix_now(),
+            silent: false,
+        };
+        st.chats.entry(chat_id).or_default().insert(message_id, m);
         drop(st);
         self.shared.bump();
         message_id
@@ -588,7 +939,7 @@ impl FakeTelegram {
         let mut m = ChatMessage::from_user(user, message_id, user, date);
         m.voice_file_id = Some(file_id.clone());
         st.chats.entry(user).or_default().insert(message_id, m);
-        self.push_update(&mut st, ("message", msg));
+        Self::push_update(&mut st, ("message", msg), (user, user, message_id), None);
         drop(st);
         self.shared.bump();
         (message_id, file_id)
@@ -598,6 +949,19 @@ impl FakeTelegram {
     /// Panics if the message has no button with that data (a test mistake).
     pub fn press_button(&self, user: i64, chat_id: i64, message_id: i64, data: &str) -> String {
         let mut st = self.shared.lock();
+        let id = Self::press_update(&mut st, user, chat_id, message_id, data);
+        drop(st);
+        self.shared.bump();
+        id
+    }
+
+    fn press_update(
+        st: &mut State,
+        user: i64,
+        chat_id: i64,
+        message_id: i64,
+        data: &str,
+    ) -> String {
         let msg = st
             .message(chat_id, message_id)
             .cloned()
@@ -621,18 +985,96 @@ impl FakeTelegram {
             "id": id, "from": user_json(user), "message": message_json(&st.opts, &msg),
             "chat_instance": format!("ci{chat_id}"), "data": data,
         });
-        self.push_update(&mut st, ("callback_query", q));
-        drop(st);
-        self.shared.bump();
+        Self::push_update(
+            st,
+            ("callback_query", q),
+            (chat_id, user, message_id),
+            Some(id.clone()),
+        );
         id
     }
 
-    /// Makes Telegram refuse the chat's next requests with 429 for `secs` seconds (those
-    /// 429s are not counted as ignored unless the bot asks again before `secs`).
+    /// Makes Telegram refuse the chat's requests with 429 for `secs` seconds. The first
+    /// 429 tells the bot; a request after it and before `secs` counts as ignored.
     pub fn flood_chat(&self, chat_id: i64, secs: u64) {
         let mut st = self.shared.lock();
-        st.blocked
-            .insert(chat_id, Instant::now() + Duration::from_secs(secs));
+        st.blocked.insert(
+            chat_id,
+            Block {
+                until: Instant::now() + Duration::from_secs(secs),
+                told: false,
+            },
+        );
+    }
+
+    /// Installs a fault rule: calls picked by `select` are struck by `fault` as `when`
+    /// says, counting from now. Rules are tried in the order installed; the first that
+    /// strikes wins (every rule that picks a call counts it).
+    ///
+    /// `fake.fault(Method("sendMessage"), Nth(1), Fault::Status(502))`
+    pub fn fault(&self, select: Select, when: When, fault: Fault) -> FaultId {
+        let mut st = self.shared.lock();
+        st.faults.push(FaultRule {
+            select,
+            when,
+            fault,
+            seen: 0,
+            hits: 0,
+            cleared: false,
+        });
+        FaultId(st.faults.len() - 1)
+    }
+
+    /// The next `n` getUpdates calls fail with `fault`.
+    pub fn fail_get_updates(&self, n: u32, fault: Fault) -> FaultId {
+        self.fault(Select::Method("getUpdates"), When::Next(n), fault)
+    }
+
+    /// How many calls the rule struck.
+    pub fn fault_hits(&self, id: FaultId) -> u32 {
+        self.with(|s| s.faults.get(id.0).map_or(0, |r| r.hits))
+    }
+
+    /// Stops every fault rule (their counts stay readable).
+    pub fn clear_faults(&self) {
+        let mut st = self.shared.lock();
+        for r in &mut st.faults {
+            r.cleared = true;
+        }
+    }
+
+    /// Adds `latency` before every call is handled (downloads included); zero for none.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// The record of the update that carried message `message_id` of `chat_id`.
+    pub fn message_update(&self, chat_id: i64, message_id: i64) -> Option<UpdateRecord> {
+        self.with(|s| s.message_update(chat_id, message_id).cloned())
+    }
+
+    /// How long after message `message_id` of `chat_id` was offered to the bot the bot's
+    /// first request to that chat arrived (None while either has not happened).
+    pub fn reply_latency(&self, chat_id: i64, message_id: i64) -> Option<Duration> {
+        self.with(|s| {
+            let offered = s.message_update(chat_id, message_id)?.offered?;
+            s.calls
+                .iter()
+                .filter(|c| c.chat_id() == Some(chat_id) && c.arrived >= offered)
+                .map(|c| c.arrived.saturating_duration_since(offered))
+                .min()
+        })
+    }
+
+    /// Every callback query injected so far, with its timings.
+    pub fn callback_records(&self) -> Vec<UpdateRecord> {
+        self.with(|s| {
+            s.update_log
+                .iter()
+                .filter(|u| u.kind == "callback_query")
+                .cloned()
+                .collect()
+        })
     }
 }
 
@@ -671,13 +1113,138 @@ fn envelope(r: &ApiResult) -> (u16, Value) {
     }
 }
 
-fn respond(status: u16, body: Vec<u8>, content_type: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+/// The body of the fake's answers: whole, or cut by a fault.
+type AnswerBody = BoxBody<Bytes, std::io::Error>;
+/// Handed to hyper to close a connection without an answer.
+type Dropped = Box<dyn std::error::Error + Send + Sync>;
+
+fn respond(status: u16, body: Vec<u8>, content_type: &str) -> Response<AnswerBody> {
+    let body = Full::new(Bytes::from(body)).map_err(|never| match never {});
+    with_head(Response::new(body.boxed()), status, content_type)
+}
+
+fn with_head(mut r: Response<AnswerBody>, status: u16, content_type: &str) -> Response<AnswerBody> {
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     r
+}
+
+/// An answer whose headers promise all of `body` but whose connection closes after half.
+fn respond_cut(status: u16, body: Vec<u8>, content_type: &str) -> Response<AnswerBody> {
+    let len = body.len();
+    let half = Bytes::from(body).slice(..len / 2);
+    let cut = HalfBody {
+        half: Some(half),
+        pause: Box::pin(tokio::time::sleep(Duration::from_millis(50))),
+    };
+    let mut r = with_head(Response::new(cut.boxed()), status, content_type);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(len),
+    );
+    r
+}
+
+/// Yields its half, waits a moment (so the half reaches the client), then fails: hyper
+/// then closes the connection short of the promised length.
+struct HalfBody {
+    half: Option<Bytes>,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for HalfBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if let Some(half) = this.half.take() {
+            return Poll::Ready(Some(Ok(Frame::data(half))));
+        }
+        match this.pause.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::other(
+                "body cut by an injected fault",
+            )))),
+        }
+    }
+}
+
+/// The fault that strikes a call of `method`, if any; counts the call for every rule.
+fn pick_fault(st: &mut State, method: &str, params: &Value) -> Option<Fault> {
+    let mut chosen = None;
+    for r in st
+        .faults
+        .iter_mut()
+        .filter(|r| !r.cleared && r.select.matches(method, params))
+    {
+        if r.picks() && chosen.is_none() {
+            r.hits += 1;
+            chosen = Some(r.fault.clone());
+        }
+    }
+    chosen
+}
+
+/// The answer a fault gives in Telegram's place: (status, body, content type, as logged).
+/// None when Telegram still handles the call (a drop after, a cut body, a delay).
+fn fault_answer(
+    st: &mut State,
+    fault: &Fault,
+    chat: Option<i64>,
+) -> Option<(u16, Vec<u8>, &'static str, Value)> {
+    let reason = |code: u16| {
+        StatusCode::from_u16(code)
+            .ok()
+            .and_then(|c| c.canonical_reason())
+            .unwrap_or("Error")
+    };
+    let api = |code: u16, description: &str, retry_after: Option<u64>| {
+        let (status, v) = envelope(&Err(ApiErr {
+            code,
+            description: description.to_string(),
+            retry_after,
+        }));
+        Some((status, v.to_string().into_bytes(), "application/json", v))
+    };
+    match fault {
+        Fault::Drop | Fault::DropAfter | Fault::CutBody | Fault::Delay(_) => None,
+        Fault::RetryAfter(_) | Fault::Status(429) => {
+            let secs = match fault {
+                Fault::RetryAfter(s) => (*s).max(1),
+                _ => st.opts.min_retry_after.max(1),
+            };
+            st.flood.too_many_requests += 1;
+            if let Some(chat) = chat {
+                let until = Instant::now() + Duration::from_secs(secs);
+                st.blocked.insert(chat, Block { until, told: true });
+            }
+            api(
+                429,
+                &format!("Too Many Requests: retry after {secs}"),
+                Some(secs),
+            )
+        }
+        Fault::Status(code) => api(*code, reason(*code), None),
+        Fault::Api(code, description) => api(*code, description, None),
+        Fault::Html(code) => {
+            let title = format!("{code} {}", reason(*code));
+            let page = format!(
+                "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+            );
+            Some((
+                *code,
+                page.clone().into_bytes(),
+                "text/html",
+                Value::String(page),
+            ))
+        }
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -743,100 +1310,153 @@ fn parse_params(
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<AnswerBody>, Dropped> {
+    let arrived = Instant::now();
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let path = parts.uri.path().to_string();
     let token = shared.lock().opts.token.clone();
+    let unauthorized = || {
+        respond(
+            401,
+            br#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#.to_vec(),
+            "application/json",
+        )
+    };
+    let not_found = || {
+        respond(
+            404,
+            br#"{"ok":false,"error_code":404,"description":"Not Found"}"#.to_vec(),
+            "application/json",
+        )
+    };
 
     // File downloads: /file/bot<token>/<path>, path percent-encoded by the client.
-    if let Some(rest) = path.strip_prefix("/file/bot") {
+    let (method, params) = if let Some(rest) = path.strip_prefix("/file/bot") {
         let Some(file_path) = rest
             .strip_prefix(token.as_str())
             .and_then(|r| r.strip_prefix('/'))
         else {
-            return Ok(respond(
-                401,
-                br#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#.to_vec(),
-                "application/json",
-            ));
+            return Ok(unauthorized());
         };
-        let file_path = percent_decode(file_path);
-        let st = shared.lock();
-        return Ok(match st.files.values().find(|f| f.path == file_path) {
-            Some(f) => respond(200, f.bytes.clone(), "application/octet-stream"),
-            None => respond(
-                404,
-                br#"{"ok":false,"error_code":404,"description":"Not Found"}"#.to_vec(),
-                "application/json",
-            ),
-        });
-    }
-
-    let Some(rest) = path.strip_prefix("/bot") else {
-        return Ok(respond(
-            404,
-            br#"{"ok":false,"error_code":404,"description":"Not Found"}"#.to_vec(),
-            "application/json",
-        ));
+        let mut p = Map::new();
+        p.insert("file_path".into(), json!(percent_decode(file_path)));
+        (DOWNLOAD.to_string(), Ok(p))
+    } else {
+        let Some(rest) = path.strip_prefix("/bot") else {
+            return Ok(not_found());
+        };
+        let (tok, method) = rest.split_once('/').unwrap_or((rest, ""));
+        if tok != token {
+            return Ok(unauthorized());
+        }
+        let content_type = parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        (
+            canonical_method(method),
+            parse_params(parts.uri.query(), content_type, &body),
+        )
     };
-    let (tok, method) = rest.split_once('/').unwrap_or((rest, ""));
-    if tok != token {
-        return Ok(respond(
-            401,
-            br#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#.to_vec(),
-            "application/json",
-        ));
-    }
-    let method = canonical_method(method);
-    let content_type = parts
-        .headers
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let params = parse_params(parts.uri.query(), &content_type, &body);
     let params_value = params
         .as_ref()
         .map(|p| Value::Object(p.clone()))
         .unwrap_or(Value::Null);
 
-    let result = match params {
-        Err(e) => Err(e),
-        Ok(p) if method == "getUpdates" => get_updates(&shared, p).await,
-        Ok(p) => {
-            let mut st = shared.lock();
-            dispatch(&mut st, &method, &p)
+    let fault = pick_fault(&mut shared.lock(), &method, &params_value);
+    if let Some(Fault::Delay(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let chat = params_value.get("chat_id").and_then(as_i64);
+    let instead = fault
+        .as_ref()
+        .and_then(|f| fault_answer(&mut shared.lock(), f, chat));
+    let (status, bytes, content_type, logged) = match instead {
+        Some(answer) => answer,
+        None if fault == Some(Fault::Drop) => (0, Vec::new(), "", Value::Null),
+        None if method == DOWNLOAD => {
+            let file_path = params_value["file_path"].as_str().unwrap_or("");
+            let st = shared.lock();
+            match st.files.values().find(|f| f.path == file_path) {
+                Some(f) => (
+                    200,
+                    f.bytes.clone(),
+                    "application/octet-stream",
+                    json!({"bytes": f.bytes.len()}),
+                ),
+                None => {
+                    let (status, v) = envelope(&Err(ApiErr {
+                        code: 404,
+                        description: "Not Found".into(),
+                        retry_after: None,
+                    }));
+                    (status, v.to_string().into_bytes(), "application/json", v)
+                }
+            }
+        }
+        None => {
+            let result = match params {
+                Err(e) => Err(e),
+                Ok(p) if method == "getUpdates" => get_updates(&shared, p).await,
+                Ok(p) => {
+                    let mut st = shared.lock();
+                    dispatch(&mut st, &method, &p)
+                }
+            };
+            let (status, v) = envelope(&result);
+            (status, v.to_string().into_bytes(), "application/json", v)
         }
     };
-    let (status, body) = envelope(&result);
     {
         let mut st = shared.lock();
+        let now = Instant::now();
+        let delivered = !matches!(fault, Some(Fault::Drop | Fault::DropAfter | Fault::CutBody));
+        if method == "getUpdates" && status == 200 && delivered {
+            let ids: Vec<i64> = logged["result"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|u| u["update_id"].as_i64()).collect())
+                .unwrap_or_default();
+            for id in ids {
+                if let Some(u) = st.update_mut(id) {
+                    u.offered.get_or_insert(now);
+                }
+            }
+        }
         st.seq += 1;
         let seq = st.seq;
         st.calls.push(Call {
             seq,
             method: method.clone(),
             params: params_value,
-            at: Instant::now(),
+            arrived,
+            at: now,
             unix_s: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
             status,
-            response: body.clone(),
+            response: logged,
+            fault: fault.clone(),
         });
     }
     shared.bump();
-    Ok(respond(
-        status,
-        body.to_string().into_bytes(),
-        "application/json",
-    ))
+    match fault {
+        Some(Fault::Drop | Fault::DropAfter) => {
+            Err("connection dropped by an injected fault".into())
+        }
+        Some(Fault::CutBody) => Ok(respond_cut(status, bytes, content_type)),
+        _ => Ok(respond(status, bytes, content_type)),
+    }
 }
 
 /// Telegram's spelling of a method, matched case-insensitively.
@@ -1037,7 +1657,7 @@ fn visible(raw: &str, parse_mode: Option<&str>) -> Result<String, ApiErr> {
         return Err(bad("Bad Request: message text is empty"));
     }
     if text.chars().map(char::len_utf16).sum::<usize>() > MAX_TEXT_UTF16 {
-        return Err(bad("Bad Request: message is too long"));
+        return Err(bad(TOO_LONG));
     }
     Ok(text)
 }
@@ -1156,20 +1776,17 @@ fn flood_check(st: &mut State, chat: i64) -> Result<(), ApiErr> {
     };
     let secs_until =
         |t: Instant| (t.saturating_duration_since(now).as_secs_f64().ceil() as u64).max(1);
-    let blocked = [st.blocked.get(&chat).copied(), st.global_blocked]
-        .into_iter()
-        .flatten()
-        .filter(|&t| t > now)
-        .max();
-    if let Some(until) = blocked {
-        // Was this block one the bot had been told about? `flood_chat` blocks silently
-        // until the first 429, so only count requests after a 429 was given.
-        let told = st
-            .calls
-            .iter()
-            .rev()
-            .take_while(|c| c.at + Duration::from_secs(3600) > now)
-            .any(|c| c.status == 429 && (c.chat_id() == Some(chat) || c.chat_id().is_none()));
+    let chat_block = st.blocked.get_mut(&chat).filter(|b| b.until > now);
+    let global_block = st.global_blocked.as_mut().filter(|b| b.until > now);
+    let active: Vec<&mut Block> = chat_block.into_iter().chain(global_block).collect();
+    if !active.is_empty() {
+        // A block the bot was told about (by a 429) and asks inside anyway: ignored.
+        // `flood_chat` blocks silently until its first 429.
+        let told = active.iter().any(|b| b.told);
+        let until = active.iter().map(|b| b.until).max().unwrap_or(now);
+        for b in active {
+            b.told = true;
+        }
         if told {
             st.flood.ignored_retry_after += 1;
         }
@@ -1183,8 +1800,23 @@ fn flood_check(st: &mut State, chat: i64) -> Result<(), ApiErr> {
     });
     b.tokens = (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate).min(burst);
     b.last = now;
-    let chat_short = b.tokens < 1.0;
-    let chat_wait = (1.0 - b.tokens) / rate;
+    let mut chat_short = b.tokens < 1.0;
+    let mut chat_wait = (1.0 - b.tokens) / rate;
+    // Groups also have a per-minute budget (Telegram: about 20 messages a minute).
+    if let (Some(per_min), true) = (st.opts.group_per_minute, chat < 0) {
+        let rate = per_min / 60.0;
+        let b = st.group_buckets.entry(chat).or_insert(Bucket {
+            tokens: per_min,
+            last: now,
+        });
+        b.tokens =
+            (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate).min(per_min);
+        b.last = now;
+        if b.tokens < 1.0 {
+            chat_short = true;
+            chat_wait = chat_wait.max((1.0 - b.tokens) / rate);
+        }
+    }
     let (gburst, grate) = (st.opts.global_burst, st.opts.global_per_sec);
     let g = &mut st.global_bucket;
     g.tokens = (g.tokens + now.saturating_duration_since(g.last).as_secs_f64() * grate).min(gburst);
@@ -1194,17 +1826,23 @@ fn flood_check(st: &mut State, chat: i64) -> Result<(), ApiErr> {
     if chat_short || global_short {
         let wait = if chat_short { chat_wait } else { global_wait };
         let secs = (wait.ceil() as u64).max(st.opts.min_retry_after).max(1);
-        let until = now + Duration::from_secs(secs);
+        let block = Block {
+            until: now + Duration::from_secs(secs),
+            told: true,
+        };
         if global_short {
-            st.global_blocked = Some(until);
+            st.global_blocked = Some(block);
         } else {
-            st.blocked.insert(chat, until);
+            st.blocked.insert(chat, block);
         }
         st.flood.too_many_requests += 1;
         return Err(too_many(secs));
     }
     st.global_bucket.tokens -= 1.0;
     if let Some(b) = st.chat_buckets.get_mut(&chat) {
+        b.tokens -= 1.0;
+    }
+    if let Some(b) = st.group_buckets.get_mut(&chat) {
         b.tokens -= 1.0;
     }
     Ok(())
@@ -1326,16 +1964,28 @@ fn answer_callback(st: &mut State, p: &Map<String, Value>) -> ApiResult {
     if text.chars().count() > 200 {
         return Err(bad("Bad Request: MESSAGE_TOO_LONG"));
     }
+    let pressed = st.query_update(&id).map(|u| u.pushed);
+    let expired = st
+        .opts
+        .callback_expiry
+        .zip(pressed)
+        .is_some_and(|(limit, at)| at.elapsed() > limit);
     match st.queries.get_mut(&id) {
-        Some(q) if !q.answered => {
+        Some(q) if !q.answered && !expired => {
             q.answered = true;
             q.answer = Some(Value::Object(p.clone()));
+            let now = Instant::now();
+            if let Some(u) = st
+                .update_log
+                .iter_mut()
+                .find(|u| u.query_id.as_deref() == Some(id.as_str()))
+            {
+                u.answered = Some(now);
+            }
             st.callback_answers.insert(id, Value::Object(p.clone()));
             Ok(json!(true))
         }
-        _ => Err(bad(
-            "Bad Request: query is too old and response timeout expired or query ID is invalid",
-        )),
+        _ => Err(bad(QUERY_TOO_OLD)),
     }
 }
 
@@ -1353,11 +2003,12 @@ async fn get_updates(shared: &Arc<Shared>, p: Map<String, Value>) -> ApiResult {
         let mut st = shared.lock();
         st.poll_generation += 1;
         // Confirm: every update below the offset is forgotten for good.
+        let mut confirmed = Vec::new();
         if let Some(o) = offset {
             if o < 0 {
                 let keep = o.unsigned_abs() as usize;
                 while st.updates.len() > keep {
-                    st.updates.pop_front();
+                    confirmed.extend(st.updates.pop_front());
                 }
             } else {
                 while st
@@ -1365,8 +2016,14 @@ async fn get_updates(shared: &Arc<Shared>, p: Map<String, Value>) -> ApiResult {
                     .front()
                     .is_some_and(|u| u["update_id"].as_i64().unwrap_or(0) < o)
                 {
-                    st.updates.pop_front();
+                    confirmed.extend(st.updates.pop_front());
                 }
+            }
+        }
+        let now = Instant::now();
+        for u in confirmed {
+            if let Some(r) = u["update_id"].as_i64().and_then(|id| st.update_mut(id)) {
+                r.confirmed = Some(now);
             }
         }
         st.poll_generation

@@ -235,6 +235,69 @@ impl TestHost {
     pub fn host_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("host.stderr")).unwrap_or_default()
     }
+
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGSTOP: the host hangs (alive, its socket open, answering nothing) until the
+    /// returned guard resumes it or is dropped.
+    pub fn freeze(&self) -> Frozen {
+        freeze(self.pid().expect("the host is running"))
+    }
+}
+
+/// Sends `sig` to process `pid`.
+pub fn signal(pid: u32, sig: nix::sys::signal::Signal) -> nix::Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
+}
+
+/// A process stopped with SIGSTOP; it gets SIGCONT on [`Frozen::resume`] or drop, so a
+/// failing test does not leave it stopped.
+pub struct Frozen {
+    pid: u32,
+    resumed: bool,
+}
+
+/// SIGSTOPs `pid` and waits (bounded) until the kernel reports it stopped.
+pub fn freeze(pid: u32) -> Frozen {
+    signal(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    wait_for("the process to stop", Duration::from_secs(10), || {
+        matches!(proc_state(pid), Some('T' | 't')).then_some(())
+    });
+    Frozen {
+        pid,
+        resumed: false,
+    }
+}
+
+impl Frozen {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// SIGCONTs and waits (bounded) until it runs again.
+    pub fn resume(mut self) {
+        self.cont();
+        let pid = self.pid;
+        wait_for("the process to resume", Duration::from_secs(10), || {
+            (!matches!(proc_state(pid), Some('T' | 't'))).then_some(())
+        });
+    }
+
+    fn cont(&mut self) {
+        if !self.resumed {
+            self.resumed = true;
+            let _ = signal(self.pid, nix::sys::signal::Signal::SIGCONT);
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.cont();
+    }
 }
 
 impl Drop for TestHost {
