@@ -211,12 +211,12 @@ impl Renderer {
         snapshot: &Snapshot,
         options: &RenderOptions,
     ) -> Result<Image, RenderError> {
-        let cells = snapshot.cells()?;
         let layout = self.layout(snapshot.rows, snapshot.cols, &options.title);
         let (width, height) = (u64::from(layout.width), u64::from(layout.height));
         if width * height > MAX_PIXELS {
             return Err(RenderError::TooLarge { width, height });
         }
+        let cells = snapshot.cells()?;
         let theme = &options.theme;
         let mut canvas = Canvas::new(
             layout.width as usize,
@@ -280,7 +280,7 @@ impl Renderer {
             }
             if cell.style.underline {
                 let w = if cell.span == Span::Wide { 2 * cw } else { cw };
-                let uy = (self.baseline as usize + 2 * self.line).min(ch - self.line);
+                let uy = (self.baseline as usize + 2 * self.line).min(ch.saturating_sub(self.line));
                 canvas.fill(x, y + uy, w, self.line, fg);
             }
         }
@@ -616,5 +616,88 @@ impl Canvas {
             height: self.h as u32,
             rgb: self.rgb,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Cursor, Run};
+
+    fn snap(rows: u16, cols: u16, text: &str) -> Snapshot {
+        Snapshot {
+            rows,
+            cols,
+            cursor: Cursor {
+                row: 0,
+                col: 0,
+                visible: true,
+            },
+            styles: vec![Style::default()],
+            lines: vec![vec![Run {
+                style: 0,
+                text: text.to_string(),
+                cell_width: None,
+            }]],
+        }
+    }
+
+    #[test]
+    fn bad_snapshots_are_errors_not_panics() {
+        let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+        let opts = RenderOptions::default();
+        assert!(matches!(
+            r.render(&snap(2, 3, "abcd"), &opts),
+            Err(RenderError::Snapshot(SnapshotError::LineTooLong { .. }))
+        ));
+        assert!(matches!(
+            r.render(&snap(u16::MAX, u16::MAX, ""), &opts),
+            Err(RenderError::TooLarge { .. })
+        ));
+        let mut s = snap(2, 3, "ab");
+        s.cursor = Cursor {
+            row: 9,
+            col: 9,
+            visible: true,
+        };
+        s.lines[0][0].text = "\u{7}\u{0}".into();
+        let img = r
+            .render(&s, &opts)
+            .expect("an off-screen cursor and controls draw");
+        assert_eq!(img.png().expect("png")[..4], *b"\x89PNG");
+    }
+
+    #[test]
+    fn the_title_bar_names_session_host_and_time() {
+        let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+        let with = RenderOptions {
+            title: Title {
+                session: "build".into(),
+                host: "devbox".into(),
+                time: "10:30".into(),
+            },
+            ..Default::default()
+        };
+        let img = r.render(&snap(2, 30, "x"), &with).expect("renders");
+        let l = r.layout(2, 30, &with.title);
+        assert!(l.title_height > 0);
+        assert_eq!(img.height, l.height);
+        let theme = Theme::tango_dark();
+        let ink = |x0: u32, x1: u32| {
+            (x0..x1)
+                .flat_map(|x| (0..l.title_height).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.pixel(x, y) != Some(theme.title_background))
+                .count()
+        };
+        // "build" on the left (columns 0-4), "devbox  ·  10:30" on the right (14-29).
+        let (left, _) = l.cell_origin(0, 0);
+        let (mid, _) = l.cell_origin(0, 6);
+        let (right, _) = l.cell_origin(0, 14);
+        assert!(ink(left, mid) > 0);
+        assert_eq!(ink(mid, right), 0);
+        assert!(ink(right, l.width) > 0);
+        let without = r.layout(2, 30, &Title::default());
+        assert_eq!(without.title_height, 0);
+        assert_eq!(without.height + l.title_height, l.height);
     }
 }

@@ -99,11 +99,17 @@ pub struct Snapshot {
     pub lines: Vec<Vec<Run>>,
 }
 
+/// Most cells a snapshot may have (a 1000x1000 screen): the grid is allocated from the
+/// sizes a peer sends, so they are bounded before anything is.
+pub const MAX_CELLS: usize = 1_000_000;
+
 /// Why a snapshot cannot be a screen.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnapshotError {
     #[error("a screen of {rows}x{cols} cells has no area")]
     Empty { rows: u16, cols: u16 },
+    #[error("a screen of {rows}x{cols} cells is over the {MAX_CELLS}-cell limit")]
+    TooLarge { rows: u16, cols: u16 },
     #[error("{lines} lines for a screen of {rows} rows")]
     TooManyLines { lines: usize, rows: u16 },
     #[error("line {line} is {width} columns wide, the screen {cols}")]
@@ -166,6 +172,12 @@ impl Snapshot {
         let (rows, cols) = (usize::from(self.rows), usize::from(self.cols));
         if rows == 0 || cols == 0 {
             return Err(SnapshotError::Empty {
+                rows: self.rows,
+                cols: self.cols,
+            });
+        }
+        if rows * cols > MAX_CELLS {
+            return Err(SnapshotError::TooLarge {
                 rows: self.rows,
                 cols: self.cols,
             });
@@ -476,6 +488,7 @@ mod tests {
     fn malformed_snapshots_are_errors() {
         let cases = [
             (snap(0, 5, vec![]), "no area"),
+            (snap(u16::MAX, u16::MAX, vec![]), "cell limit"),
             (snap(1, 5, vec![vec![], vec![]]), "2 lines"),
             (snap(1, 3, vec![vec![run("abcd", None)]]), "4 columns"),
             (
