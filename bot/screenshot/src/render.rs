@@ -21,6 +21,10 @@ pub const PHONE_FONT_PX: f32 = 28.0;
 /// Largest picture rendered, in pixels (about 100 MB of RGB while drawing).
 pub const MAX_PIXELS: u64 = 32 * 1024 * 1024;
 
+/// Coverage levels of glyph edges. Sixteen look the same as 256 at phone size, and keep a
+/// screen to a few dozen colours, which fits an indexed PNG a third the size of RGB.
+pub const COVERAGE_LEVELS: u8 = 16;
+
 /// Slant of synthetic italics (DejaVu Sans Mono Oblique's angle is about 11 degrees).
 const ITALIC_SLANT: f32 = 0.2;
 
@@ -94,22 +98,66 @@ impl Image {
         self.rgb.get(i..i + 3).map(|p| [p[0], p[1], p[2]])
     }
 
-    /// The picture as PNG: RGB, the Up filter (a cell's rows repeat the row above, which Up
-    /// turns to zeros) and zlib level 1. On the agents' screens that is half the size of
-    /// fdeflate's output for a few milliseconds more, while levels 2 and up cost four times
-    /// the time for a quarter less (figures in docs/PERFORMANCE.md).
+    /// The picture as PNG: indexed colour when it has at most 256 colours (a screen
+    /// usually has a few dozen: its colour pairs times [`COVERAGE_LEVELS`]), else RGB; the
+    /// Up filter (a cell's rows repeat the row above, which Up turns to zeros) and zlib
+    /// level 1, which on the agents' screens is half the size of fdeflate's output for a few
+    /// milliseconds more, while higher levels cost several times the time for a third less
+    /// (figures in docs/PERFORMANCE.md).
     pub fn png(&self) -> Result<Vec<u8>, RenderError> {
         let mut out = Vec::with_capacity(self.rgb.len() / 16);
         let mut enc = png::Encoder::new(&mut out, self.width, self.height);
-        enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         enc.set_deflate_compression(png::DeflateCompression::Level(1));
         enc.set_filter(png::Filter::Up);
+        let indexed = palette(&self.rgb);
+        match &indexed {
+            Some((colours, _)) => {
+                enc.set_color(png::ColorType::Indexed);
+                enc.set_palette(colours.concat());
+            }
+            None => enc.set_color(png::ColorType::Rgb),
+        }
         let mut w = enc.write_header()?;
-        w.write_image_data(&self.rgb)?;
+        match &indexed {
+            Some((_, pixels)) => w.write_image_data(pixels)?,
+            None => w.write_image_data(&self.rgb)?,
+        }
         w.finish()?;
         Ok(out)
     }
+}
+
+/// The picture's colours and each pixel's index among them, or `None` past 256 colours.
+/// An open-addressed table instead of a `HashMap`: this runs on every pixel that differs
+/// from the one before it, a million times a picture.
+fn palette(rgb: &[u8]) -> Option<(Vec<Rgb>, Vec<u8>)> {
+    const SLOTS: usize = 1024;
+    let mut table = [u32::MAX; SLOTS]; // packed colour, or MAX for empty
+    let mut index = [0u8; SLOTS];
+    let mut colours: Vec<Rgb> = Vec::new();
+    let mut pixels = Vec::with_capacity(rgb.len() / 3);
+    let mut last = (u32::MAX, 0u8);
+    for px in rgb.chunks_exact(3) {
+        let key = u32::from(px[0]) << 16 | u32::from(px[1]) << 8 | u32::from(px[2]);
+        if key != last.0 {
+            let mut slot = (key.wrapping_mul(2_654_435_761) >> 22) as usize % SLOTS;
+            while table[slot] != key && table[slot] != u32::MAX {
+                slot = (slot + 1) % SLOTS;
+            }
+            if table[slot] == u32::MAX {
+                if colours.len() == 256 {
+                    return None;
+                }
+                table[slot] = key;
+                index[slot] = colours.len() as u8;
+                colours.push([px[0], px[1], px[2]]);
+            }
+            last = (key, index[slot]);
+        }
+        pixels.push(last.1);
+    }
+    Some((colours, pixels))
 }
 
 /// A glyph's coverage, placed relative to the top left of its cell box.
@@ -489,7 +537,7 @@ impl Renderer {
         let mut alpha = vec![0u8; w * h];
         r.for_each_pixel(|i, v| {
             if let Some(a) = alpha.get_mut(i) {
-                *a = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                *a = coverage(v);
             }
         });
         Some(Mask {
@@ -549,6 +597,12 @@ fn curve_points(c: &OutlineCurve) -> Vec<&ab_glyph::Point> {
         OutlineCurve::Quad(a, b, c) => vec![a, b, c],
         OutlineCurve::Cubic(a, b, c, d) => vec![a, b, c, d],
     }
+}
+
+/// Rasteriser coverage (0.0 to 1.0 and beyond) as alpha, rounded to [`COVERAGE_LEVELS`].
+fn coverage(v: f32) -> u8 {
+    let top = f32::from(COVERAGE_LEVELS - 1);
+    ((v.clamp(0.0, 1.0) * top).round() as u8) * (255 / (COVERAGE_LEVELS - 1))
 }
 
 /// `a` blended towards `b` by `t`/255.
@@ -665,6 +719,54 @@ mod tests {
             .render(&s, &opts)
             .expect("an off-screen cursor and controls draw");
         assert_eq!(img.png().expect("png")[..4], *b"\x89PNG");
+    }
+
+    fn decode(png: &[u8]) -> (png::ColorType, Vec<u8>) {
+        let mut dec = png::Decoder::new(std::io::Cursor::new(png));
+        dec.set_transformations(png::Transformations::EXPAND);
+        let mut reader = dec.read_info().expect("header");
+        let stored = reader.info().color_type;
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("data");
+        buf.truncate(info.buffer_size());
+        (stored, buf)
+    }
+
+    #[test]
+    fn png_is_indexed_up_to_256_colours_and_lossless_either_way() {
+        let few = Image {
+            width: 3,
+            height: 2,
+            rgb: [
+                [1, 2, 3],
+                [4, 5, 6],
+                [1, 2, 3],
+                [7, 8, 9],
+                [7, 8, 9],
+                [4, 5, 6],
+            ]
+            .concat(),
+        };
+        let (kind, rgb) = decode(&few.png().expect("png"));
+        assert_eq!(kind, png::ColorType::Indexed);
+        assert_eq!(rgb, few.rgb);
+        for n in [256u32, 257] {
+            let many = Image {
+                width: n,
+                height: 1,
+                rgb: (0..n)
+                    .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7])
+                    .collect(),
+            };
+            let (kind, rgb) = decode(&many.png().expect("png"));
+            let want = if n == 256 {
+                png::ColorType::Indexed
+            } else {
+                png::ColorType::Rgb
+            };
+            assert_eq!(kind, want, "{n} colours");
+            assert_eq!(rgb, many.rgb);
+        }
     }
 
     #[test]

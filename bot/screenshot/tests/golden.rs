@@ -16,7 +16,9 @@ fn golden_dir() -> PathBuf {
 }
 
 fn decode(bytes: &[u8]) -> Image {
-    let dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    // Indexed pictures come out as RGB.
+    dec.set_transformations(png::Transformations::EXPAND);
     let mut reader = dec.read_info().expect("PNG header");
     let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
     let info = reader.next_frame(&mut buf).expect("PNG data");
