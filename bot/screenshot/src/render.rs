@@ -136,9 +136,9 @@ fn palette(rgb: &[u8]) -> Option<(Vec<Rgb>, Vec<u8>)> {
     let mut table = [u32::MAX; SLOTS]; // packed colour, or MAX for empty
     let mut index = [0u8; SLOTS];
     let mut colours: Vec<Rgb> = Vec::new();
-    let mut pixels = Vec::with_capacity(rgb.len() / 3);
+    let mut pixels = vec![0u8; rgb.len() / 3];
     let mut last = (u32::MAX, 0u8);
-    for px in rgb.chunks_exact(3) {
+    for (out, px) in pixels.iter_mut().zip(rgb.chunks_exact(3)) {
         let key = u32::from(px[0]) << 16 | u32::from(px[1]) << 8 | u32::from(px[2]);
         if key != last.0 {
             let mut slot = (key.wrapping_mul(2_654_435_761) >> 22) as usize % SLOTS;
@@ -155,7 +155,7 @@ fn palette(rgb: &[u8]) -> Option<(Vec<Rgb>, Vec<u8>)> {
             }
             last = (key, index[slot]);
         }
-        pixels.push(last.1);
+        *out = last.1;
     }
     Some((colours, pixels))
 }
