@@ -6,7 +6,7 @@
 //! of drawing, encoding and both: a syntax-coloured diff (busy but realistic) and a screen
 //! where every cell has its own colours (the worst case for PNG: no two neighbours alike).
 //! Then the same for the shared agent captures' approval screens, and how other PNG
-//! settings compare.
+//! settings compare. Each line also gives the size of the snapshot as JSON (its wire form).
 
 use std::num::NonZeroU16;
 use std::time::{Duration, Instant};
@@ -151,14 +151,15 @@ fn bench(r: &mut Renderer, name: &str, snap: &Snapshot) -> Result<(), Box<dyn st
         dims = (img.width, img.height);
     }
     println!(
-        "{name:28} {:>4}x{:<4} CPU: draw {:5.1} ms  encode {:5.1} ms  total {:5.1} ms  (wall {:5.1} ms)  PNG {:>8} bytes",
+        "{name:28} {:>4}x{:<4} CPU: draw {:5.1} ms  encode {:5.1} ms  total {:5.1} ms  (wall {:5.1} ms)  PNG {:>8} bytes  snapshot JSON {:>7} bytes",
         dims.0,
         dims.1,
         median(draw),
         median(encode),
         median(total),
         median(wall),
-        size
+        size,
+        serde_json::to_vec(snap)?.len()
     );
     Ok(())
 }

@@ -242,3 +242,22 @@ fn fixture_png_sizes_stay_small() {
         assert!(png.len() < 300_000, "{}: {} bytes", s.name, png.len());
     }
 }
+
+#[test]
+fn snapshots_are_small_on_the_wire_and_survive_it() {
+    let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+    for s in SCENES {
+        let snap = scene(s);
+        let json = serde_json::to_vec(&snap).expect("serialises");
+        eprintln!("{}: {} bytes of JSON", s.name, json.len());
+        assert!(json.len() < 32_000, "{}: {} bytes", s.name, json.len());
+        let back: walkie_screenshot::Snapshot = serde_json::from_slice(&json).expect("parses");
+        assert_eq!(back, snap, "{}", s.name);
+        assert_eq!(
+            r.render(&back, &options(s)).expect("renders"),
+            r.render(&snap, &options(s)).expect("renders"),
+            "{}",
+            s.name
+        );
+    }
+}
