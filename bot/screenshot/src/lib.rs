@@ -4,7 +4,8 @@
 //! serialisable cell model meant to travel in the host protocol; a [`Renderer`] draws a
 //! snapshot with an embedded font into a PNG with a title bar ([`Title`]) naming the session,
 //! host and time. A snapshot from the wire is checked: a malformed one is a
-//! [`SnapshotError`], never a panic.
+//! [`SnapshotError`], never a panic. [`Snapshot::mask_secrets`] hides configured secret
+//! values drawn on the screen before it is rendered or shown as text ([`Snapshot::text`]).
 //!
 //! ```
 //! let nz = |n| std::num::NonZeroU16::new(n).unwrap();
@@ -20,8 +21,8 @@
 //! on an async runtime run it with `spawn_blocking`.
 //!
 //! # Layout
-//! - [`snapshot`]: the screen model (size, styled runs of cells, cursor), its checks, and
-//!   the conversion from a vt100 screen.
+//! - [`snapshot`]: the screen model (size, styled runs of cells, cursor), its checks, secret
+//!   masking, and the conversion from a vt100 screen.
 //! - [`theme`]: the named colour theme (Tango Dark) and the xterm 256-colour palette.
 //! - `geometry`: box drawing, block elements, braille and a few symbols drawn as shapes.
 //! - [`render`]: fonts, glyph cache, drawing and PNG encoding.

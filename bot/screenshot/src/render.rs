@@ -3,7 +3,7 @@
 //! The picture is a title bar over the screen's grid of fixed-size cells, with a margin.
 //! Backgrounds are filled as rectangles first, then every cell's foreground is blended on top
 //! from an alpha mask: a font glyph (DejaVu Sans Mono regular or bold, DejaVu Sans for what
-//! the monospace font lacks), a shape from [`crate::geometry`], or a boxed "?" for a glyph no
+//! the monospace font lacks), a shape from the `geometry` module, or a boxed "?" for a glyph no
 //! font has. Masks are cached per (text, bold, italic, wide) in the [`Renderer`], so a
 //! long-lived renderer rasterises each character once.
 

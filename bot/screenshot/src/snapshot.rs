@@ -15,7 +15,7 @@
 //! a run of its own with [`Run::cell_width`] set, so the reader never needs a Unicode width
 //! table (whose version could differ from the sender's) to know where cells begin.
 //!
-//! A snapshot from the wire may be malformed; [`Snapshot::cells`] checks it against its size
+//! A snapshot from the wire may be malformed; the renderer checks it against its size
 //! and returns a [`SnapshotError`] instead of panicking.
 
 use serde::{Deserialize, Serialize};
@@ -270,15 +270,70 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Replaces every occurrence of each of `secrets` on the screen with `*` cells (styles
+    /// kept), so that a secret a program printed (a token in a careless `env`) is not in the
+    /// picture. A secret may continue from the end of one line to the start of the next, as
+    /// a wrapped line shows it. Returns how many occurrences were masked. Empty secrets are
+    /// ignored.
+    pub fn mask_secrets(&mut self, secrets: &[&str]) -> Result<usize, SnapshotError> {
+        let cells = self.cells()?;
+        // One char per cell that starts a character (continuations are left out), with the
+        // index of that cell.
+        let (chars, at): (Vec<char>, Vec<usize>) = cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.span != Span::Continuation)
+            .map(|(i, c)| (c.text.chars().next().unwrap_or(' '), i))
+            .unzip();
+        let mut masked = vec![false; cells.len()];
+        let mut found = 0;
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            let needle: Vec<char> = secret.chars().collect();
+            let mut i = 0;
+            while i + needle.len() <= chars.len() {
+                if chars[i..i + needle.len()] == needle[..] {
+                    for &cell in &at[i..i + needle.len()] {
+                        masked[cell] = true;
+                    }
+                    found += 1;
+                    i += needle.len();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        if found == 0 {
+            return Ok(0);
+        }
+        let cols = usize::from(self.cols);
+        let mut b = Builder::new(self.rows);
+        for (row, line) in cells.chunks(cols).enumerate() {
+            for (col, cell) in line.iter().enumerate() {
+                let hidden = masked[row * cols + col];
+                match cell.span {
+                    // A masked wide character becomes two masked narrow cells.
+                    Span::Continuation if hidden || (col > 0 && masked[row * cols + col - 1]) => {
+                        b.cell("*", cell.style, false)
+                    }
+                    Span::Continuation => {}
+                    _ if hidden => b.cell("*", cell.style, false),
+                    span => b.cell(cell.text, cell.style, span == Span::Wide),
+                }
+            }
+            b.end_line();
+        }
+        *self = b.finish(self.rows, self.cols, self.cursor);
+        Ok(found)
+    }
+}
+
 /// A snapshot of an emulator screen (the host's vt100 screen of a session).
 pub fn from_vt100(screen: &vt100::Screen) -> Snapshot {
     let (rows, cols) = screen.size();
     let (rows, cols) = (rows.get(), cols.get());
-    let mut styles = Vec::new();
-    let mut index: HashMap<Style, u32> = HashMap::new();
-    let mut lines = Vec::with_capacity(usize::from(rows));
+    let mut b = Builder::new(rows);
     for row in 0..rows {
-        let mut runs: Vec<Run> = Vec::new();
         let mut col = 0;
         while col < cols {
             let Some(cell) = screen.cell(row, col) else {
@@ -293,10 +348,6 @@ pub fn from_vt100(screen: &vt100::Screen) -> Snapshot {
                 underline: cell.underline(),
                 inverse: cell.inverse(),
             };
-            let id = *index.entry(style).or_insert_with(|| {
-                styles.push(style);
-                u32::try_from(styles.len() - 1).unwrap_or(u32::MAX)
-            });
             let text = match cell.contents() {
                 "" => " ",
                 t => t,
@@ -304,44 +355,82 @@ pub fn from_vt100(screen: &vt100::Screen) -> Snapshot {
             // A wide character needs its second column on this line; vt100 wraps it before
             // that, but a resize could leave one in the last column: send it narrow then.
             let wide = cell.is_wide() && col + 1 < cols;
-            let single = wide || text.chars().nth(1).is_some();
+            b.cell(text, style, wide);
             col += if wide { 2 } else { 1 };
-            if single {
-                runs.push(Run {
-                    style: id,
-                    text: text.to_string(),
-                    cell_width: Some(if wide { 2 } else { 1 }),
-                });
-                continue;
-            }
-            match runs.last_mut() {
-                Some(last) if last.style == id && last.cell_width.is_none() => {
-                    last.text.push_str(text)
-                }
-                _ => runs.push(Run {
-                    style: id,
-                    text: text.to_string(),
-                    cell_width: None,
-                }),
-            }
         }
-        trim_blank_end(&mut runs, &styles);
-        lines.push(runs);
-    }
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
+        b.end_line();
     }
     let (crow, ccol) = screen.cursor_position();
-    Snapshot {
+    b.finish(
         rows,
         cols,
-        cursor: Cursor {
+        Cursor {
             row: crow,
             col: ccol,
             visible: !screen.hide_cursor(),
         },
-        styles,
-        lines,
+    )
+}
+
+/// Builds a snapshot's style table and runs from cells given left to right, line by line.
+struct Builder {
+    styles: Vec<Style>,
+    index: HashMap<Style, u32>,
+    lines: Vec<Vec<Run>>,
+    runs: Vec<Run>,
+}
+
+impl Builder {
+    fn new(rows: u16) -> Builder {
+        Builder {
+            styles: Vec::new(),
+            index: HashMap::new(),
+            lines: Vec::with_capacity(usize::from(rows)),
+            runs: Vec::new(),
+        }
+    }
+
+    fn cell(&mut self, text: &str, style: Style, wide: bool) {
+        let styles = &mut self.styles;
+        let id = *self.index.entry(style).or_insert_with(|| {
+            styles.push(style);
+            u32::try_from(styles.len() - 1).unwrap_or(u32::MAX)
+        });
+        if wide || text.chars().nth(1).is_some() {
+            self.runs.push(Run {
+                style: id,
+                text: text.to_string(),
+                cell_width: Some(if wide { 2 } else { 1 }),
+            });
+            return;
+        }
+        match self.runs.last_mut() {
+            Some(last) if last.style == id && last.cell_width.is_none() => last.text.push_str(text),
+            _ => self.runs.push(Run {
+                style: id,
+                text: text.to_string(),
+                cell_width: None,
+            }),
+        }
+    }
+
+    fn end_line(&mut self) {
+        let mut runs = std::mem::take(&mut self.runs);
+        trim_blank_end(&mut runs, &self.styles);
+        self.lines.push(runs);
+    }
+
+    fn finish(mut self, rows: u16, cols: u16, cursor: Cursor) -> Snapshot {
+        while self.lines.last().is_some_and(|l| l.is_empty()) {
+            self.lines.pop();
+        }
+        Snapshot {
+            rows,
+            cols,
+            cursor,
+            styles: self.styles,
+            lines: self.lines,
+        }
     }
 }
 
@@ -464,6 +553,47 @@ mod tests {
         );
         let back: Snapshot = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn secrets_are_masked_even_across_styles_and_wrapped_lines() {
+        let secret = "123456:ABCdef";
+        // Three times, each wrapped onto the next line: partly red, plain, after a wide
+        // character.
+        let p = screen(
+            6,
+            10,
+            "id=123\x1b[31m456:ABCdef\x1b[0m\r\nxxxx123456:ABCdef\r\n中123456:ABCdef".as_bytes(),
+        );
+        let mut s = from_vt100(p.screen());
+        assert_eq!(
+            s.text().expect("valid"),
+            "id=123456:\nABCdef\nxxxx123456\n:ABCdef\n中123456:A\nBCdef\n"
+        );
+        assert_eq!(s.mask_secrets(&[secret, ""]).expect("valid"), 3);
+        assert_eq!(
+            s.text().expect("valid"),
+            "id=*******\n******\nxxxx******\n*******\n中********\n*****\n"
+        );
+        // Styles are kept: the red part is still red.
+        let red: String = s
+            .lines
+            .iter()
+            .flatten()
+            .filter(|r| s.styles[r.style as usize].fg == Color::Indexed(1))
+            .map(|r| r.text.as_str())
+            .collect();
+        assert_eq!(red, "**********");
+        assert_eq!(s.mask_secrets(&[secret]).expect("valid"), 0);
+    }
+
+    #[test]
+    fn a_masked_wide_character_becomes_two_masked_cells() {
+        let p = screen(1, 10, "a中b".as_bytes());
+        let mut s = from_vt100(p.screen());
+        assert_eq!(s.mask_secrets(&["中"]).expect("valid"), 1);
+        assert_eq!(s.text().expect("valid"), "a**b\n");
+        s.cells().expect("still well formed");
     }
 
     fn snap(rows: u16, cols: u16, lines: Vec<Vec<Run>>) -> Snapshot {
