@@ -174,8 +174,9 @@ const BOLD: u8 = 1;
 const ITALIC: u8 = 2;
 const WIDE: u8 = 4;
 
-/// Draws snapshots; keep one to reuse its glyph cache. Not `Sync`: callers share it behind
-/// a mutex or keep one per worker thread.
+/// Draws snapshots; keep one to reuse its glyph cache. Drawing takes `&mut self` (the cache
+/// grows), so callers share one behind a mutex or keep one per worker thread; it is `Send`,
+/// so it can move into `spawn_blocking`.
 pub struct Renderer {
     regular: FontRef<'static>,
     bold: FontRef<'static>,
@@ -694,6 +695,12 @@ mod tests {
                 cell_width: None,
             }]],
         }
+    }
+
+    #[test]
+    fn a_renderer_can_move_to_a_blocking_thread() {
+        fn send<T: Send + 'static>(_: &T) {}
+        send(&Renderer::new(PHONE_FONT_PX).expect("renderer"));
     }
 
     #[test]
