@@ -1,0 +1,812 @@
+//! [`Snapshot`] to PNG.
+//!
+//! The picture is a title bar over the screen's grid of fixed-size cells, with a margin.
+//! Backgrounds are filled as rectangles first, then every cell's foreground is blended on top
+//! from an alpha mask: a font glyph (DejaVu Sans Mono regular or bold, DejaVu Sans for what
+//! the monospace font lacks), a shape from the `geometry` module, or a boxed "?" for a glyph no
+//! font has. Masks are cached per (text, bold, italic, wide) in the [`Renderer`], so a
+//! long-lived renderer rasterises each character once.
+
+use crate::geometry;
+use crate::snapshot::{Cell, Snapshot, SnapshotError, Span, Style};
+use crate::theme::{Rgb, Theme};
+use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve};
+use ab_glyph_rasterizer::{point, Point, Rasterizer};
+use std::collections::HashMap;
+
+/// Font size (em, in pixels) for a phone: twice a 14 px desktop terminal font, so a
+/// 120-column screen is about 2000 pixels wide and stays legible when zoomed.
+pub const PHONE_FONT_PX: f32 = 28.0;
+
+/// Largest picture rendered, in pixels (about 100 MB of RGB while drawing).
+pub const MAX_PIXELS: u64 = 32 * 1024 * 1024;
+
+/// Coverage levels of glyph edges. Sixteen look the same as 256 at phone size, and keep a
+/// screen to a few dozen colours, which fits an indexed PNG a third the size of RGB.
+pub const COVERAGE_LEVELS: u8 = 16;
+
+/// Slant of synthetic italics (DejaVu Sans Mono Oblique's angle is about 11 degrees).
+const ITALIC_SLANT: f32 = 0.2;
+
+/// The words of the title bar; all empty means no title bar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Title {
+    pub session: String,
+    pub host: String,
+    /// Already formatted by the caller (this crate knows no clock or time zone).
+    pub time: String,
+}
+
+/// How to draw a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    pub theme: Theme,
+    pub title: Title,
+}
+
+/// Why a picture could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("malformed snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("a {width}x{height} picture is over the {MAX_PIXELS}-pixel limit")]
+    TooLarge { width: u64, height: u64 },
+    #[error("embedded font unreadable: {0}")]
+    Font(String),
+    #[error("PNG encoding failed: {0}")]
+    Png(#[from] png::EncodingError),
+}
+
+/// Where things are in the picture, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub width: u32,
+    pub height: u32,
+    pub cell_width: u32,
+    pub cell_height: u32,
+    /// Top left of the cell grid.
+    pub grid_left: u32,
+    pub grid_top: u32,
+    /// Height of the title bar (0 without one).
+    pub title_height: u32,
+}
+
+impl Layout {
+    /// Top left pixel of cell (`row`, `col`).
+    pub fn cell_origin(&self, row: u16, col: u16) -> (u32, u32) {
+        (
+            self.grid_left + u32::from(col) * self.cell_width,
+            self.grid_top + u32::from(row) * self.cell_height,
+        )
+    }
+}
+
+/// An RGB picture, row-major, 3 bytes a pixel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl Image {
+    pub fn pixel(&self, x: u32, y: u32) -> Option<Rgb> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        self.rgb.get(i..i + 3).map(|p| [p[0], p[1], p[2]])
+    }
+
+    /// The picture as PNG: indexed colour when it has at most 256 colours (a screen
+    /// usually has a few dozen: its colour pairs times [`COVERAGE_LEVELS`]), else RGB; the
+    /// Up filter (a cell's rows repeat the row above, which Up turns to zeros) and zlib
+    /// level 1, which on the agents' screens is half the size of fdeflate's output for a few
+    /// milliseconds more, while higher levels cost several times the time for a third less
+    /// (figures in docs/PERFORMANCE.md).
+    pub fn png(&self) -> Result<Vec<u8>, RenderError> {
+        let mut out = Vec::with_capacity(self.rgb.len() / 16);
+        let mut enc = png::Encoder::new(&mut out, self.width, self.height);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_deflate_compression(png::DeflateCompression::Level(1));
+        enc.set_filter(png::Filter::Up);
+        let indexed = palette(&self.rgb);
+        match &indexed {
+            Some((colours, _)) => {
+                enc.set_color(png::ColorType::Indexed);
+                enc.set_palette(colours.concat());
+            }
+            None => enc.set_color(png::ColorType::Rgb),
+        }
+        let mut w = enc.write_header()?;
+        match &indexed {
+            Some((_, pixels)) => w.write_image_data(pixels)?,
+            None => w.write_image_data(&self.rgb)?,
+        }
+        w.finish()?;
+        Ok(out)
+    }
+}
+
+/// The picture's colours and each pixel's index among them, or `None` past 256 colours.
+/// An open-addressed table instead of a `HashMap`: this runs on every pixel that differs
+/// from the one before it, a million times a picture.
+fn palette(rgb: &[u8]) -> Option<(Vec<Rgb>, Vec<u8>)> {
+    const SLOTS: usize = 1024;
+    let mut table = [u32::MAX; SLOTS]; // packed colour, or MAX for empty
+    let mut index = [0u8; SLOTS];
+    let mut colours: Vec<Rgb> = Vec::new();
+    let mut pixels = vec![0u8; rgb.len() / 3];
+    let mut last = (u32::MAX, 0u8);
+    for (out, px) in pixels.iter_mut().zip(rgb.chunks_exact(3)) {
+        let key = u32::from(px[0]) << 16 | u32::from(px[1]) << 8 | u32::from(px[2]);
+        if key != last.0 {
+            let mut slot = (key.wrapping_mul(2_654_435_761) >> 22) as usize % SLOTS;
+            while table[slot] != key && table[slot] != u32::MAX {
+                slot = (slot + 1) % SLOTS;
+            }
+            if table[slot] == u32::MAX {
+                if colours.len() == 256 {
+                    return None;
+                }
+                table[slot] = key;
+                index[slot] = colours.len() as u8;
+                colours.push([px[0], px[1], px[2]]);
+            }
+            last = (key, index[slot]);
+        }
+        *out = last.1;
+    }
+    Some((colours, pixels))
+}
+
+/// A glyph's coverage, placed relative to the top left of its cell box.
+#[derive(Debug, Clone)]
+struct Mask {
+    left: i32,
+    top: i32,
+    w: usize,
+    h: usize,
+    alpha: Vec<u8>,
+}
+
+const BOLD: u8 = 1;
+const ITALIC: u8 = 2;
+const WIDE: u8 = 4;
+
+/// Draws snapshots; keep one to reuse its glyph cache. Drawing takes `&mut self` (the cache
+/// grows), so callers share one behind a mutex or keep one per worker thread; it is `Send`,
+/// so it can move into `spawn_blocking`.
+pub struct Renderer {
+    regular: FontRef<'static>,
+    bold: FontRef<'static>,
+    fallback: FontRef<'static>,
+    /// Font units to pixels.
+    units: f32,
+    cell_w: usize,
+    cell_h: usize,
+    baseline: f32,
+    /// Light line thickness for box drawing, underline and placeholder.
+    line: usize,
+    chars: HashMap<(char, u8), Option<Mask>>,
+    clusters: HashMap<(String, u8), Option<Mask>>,
+}
+
+impl Renderer {
+    /// A renderer for fonts of `font_px` pixels per em ([`PHONE_FONT_PX`] for phones).
+    pub fn new(font_px: f32) -> Result<Renderer, RenderError> {
+        let load = |data: &'static [u8]| {
+            FontRef::try_from_slice(data).map_err(|e| RenderError::Font(e.to_string()))
+        };
+        let regular = load(dejavu::sans_mono::regular())?;
+        let bold = load(dejavu::sans_mono::bold())?;
+        let fallback = load(dejavu::sans::regular())?;
+        let font_px = if font_px.is_finite() {
+            font_px.clamp(4.0, 200.0)
+        } else {
+            PHONE_FONT_PX
+        };
+        let units = font_px / regular.units_per_em().unwrap_or(2048.0);
+        let advance = regular.h_advance_unscaled(regular.glyph_id('M')) * units;
+        let ascent = regular.ascent_unscaled() * units;
+        let height = (regular.ascent_unscaled() - regular.descent_unscaled()) * units;
+        Ok(Renderer {
+            regular,
+            bold,
+            fallback,
+            units,
+            cell_w: (advance.round() as usize).max(1),
+            cell_h: (height.ceil() as usize).max(1),
+            baseline: ascent.round(),
+            line: ((font_px / 14.0).round() as usize).max(1),
+            chars: HashMap::new(),
+            clusters: HashMap::new(),
+        })
+    }
+
+    /// Where a screen of `rows` x `cols` goes in its picture.
+    pub fn layout(&self, rows: u16, cols: u16, title: &Title) -> Layout {
+        let pad = (self.cell_w * 3 / 4) as u32;
+        let (cw, ch) = (self.cell_w as u32, self.cell_h as u32);
+        let title_height =
+            if title.session.is_empty() && title.host.is_empty() && title.time.is_empty() {
+                0
+            } else {
+                ch + pad
+            };
+        Layout {
+            width: 2 * pad + u32::from(cols) * cw,
+            height: title_height + 2 * pad + u32::from(rows) * ch,
+            cell_width: cw,
+            cell_height: ch,
+            grid_left: pad,
+            grid_top: title_height + pad,
+            title_height,
+        }
+    }
+
+    /// The snapshot as a PNG file's bytes.
+    pub fn render_png(
+        &mut self,
+        snapshot: &Snapshot,
+        options: &RenderOptions,
+    ) -> Result<Vec<u8>, RenderError> {
+        self.render(snapshot, options)?.png()
+    }
+
+    /// The snapshot as an RGB picture.
+    pub fn render(
+        &mut self,
+        snapshot: &Snapshot,
+        options: &RenderOptions,
+    ) -> Result<Image, RenderError> {
+        let layout = self.layout(snapshot.rows, snapshot.cols, &options.title);
+        let (width, height) = (u64::from(layout.width), u64::from(layout.height));
+        if width * height > MAX_PIXELS {
+            return Err(RenderError::TooLarge { width, height });
+        }
+        let cells = snapshot.cells()?;
+        let theme = &options.theme;
+        let mut canvas = Canvas::new(
+            layout.width as usize,
+            layout.height as usize,
+            theme.background,
+        );
+        if layout.title_height > 0 {
+            self.title_bar(&mut canvas, &layout, &options.title, snapshot.cols, theme);
+        }
+        let cols = usize::from(snapshot.cols);
+        let cursor = snapshot.cursor;
+        let cursor_at = |row: usize, col: usize| -> bool {
+            if !cursor.visible || usize::from(cursor.row) != row {
+                return false;
+            }
+            let c = usize::from(cursor.col);
+            // A cursor on the second column of a wide cell covers the whole cell.
+            let start = match cells.get(row * cols + c) {
+                Some(cell) if cell.span == Span::Continuation && c > 0 => c - 1,
+                _ => c,
+            };
+            col == start
+                || (col == start + 1
+                    && cells
+                        .get(row * cols + start)
+                        .is_some_and(|x| x.span == Span::Wide))
+        };
+        let colours = |row: usize, col: usize, style: &Style| -> (Rgb, Rgb) {
+            let mut fg = theme.rgb(style.fg, theme.foreground);
+            let mut bg = theme.rgb(style.bg, theme.background);
+            if style.inverse != cursor_at(row, col) {
+                std::mem::swap(&mut fg, &mut bg);
+            }
+            if style.dim {
+                fg = mix(bg, fg, 128);
+            }
+            (fg, bg)
+        };
+        let (cw, ch) = (self.cell_w, self.cell_h);
+        for (i, cell) in cells.iter().enumerate() {
+            let (row, col) = (i / cols, i % cols);
+            let (_, bg) = colours(row, col, &cell.style);
+            if bg != theme.background {
+                let (x, y) = layout.cell_origin(row as u16, col as u16);
+                canvas.fill(x as usize, y as usize, cw, ch, bg);
+            }
+        }
+        // Foregrounds after all backgrounds: a glyph may reach into its neighbours.
+        for (i, cell) in cells.iter().enumerate() {
+            if cell.span == Span::Continuation {
+                continue;
+            }
+            let (row, col) = (i / cols, i % cols);
+            let (fg, _) = colours(row, col, &cell.style);
+            let (x, y) = layout.cell_origin(row as u16, col as u16);
+            let (x, y) = (x as usize, y as usize);
+            if cell.text != " " {
+                if let Some(mask) = self.mask(cell) {
+                    canvas.blend(x, y, mask, fg);
+                }
+            }
+            if cell.style.underline {
+                let w = if cell.span == Span::Wide { 2 * cw } else { cw };
+                let uy = (self.baseline as usize + 2 * self.line).min(ch.saturating_sub(self.line));
+                canvas.fill(x, y + uy, w, self.line, fg);
+            }
+        }
+        Ok(canvas.into_image())
+    }
+
+    fn title_bar(
+        &mut self,
+        canvas: &mut Canvas,
+        layout: &Layout,
+        title: &Title,
+        cols: u16,
+        theme: &Theme,
+    ) {
+        let fg = theme.title_foreground;
+        canvas.fill(
+            0,
+            0,
+            canvas.w,
+            layout.title_height as usize,
+            theme.title_background,
+        );
+        let y = (layout.title_height as usize - self.cell_h) / 2;
+        let right: String = [title.host.as_str(), title.time.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("  ·  ");
+        let cols = usize::from(cols);
+        let right_len = right.chars().count().min(cols);
+        // The session name on the left in bold, host and time on the right; the name gives
+        // way when both do not fit.
+        let room = cols.saturating_sub(right_len + 2);
+        let left = layout.grid_left as usize;
+        for (i, c) in title.session.chars().take(room).enumerate() {
+            self.title_char(canvas, c, BOLD, left + i * self.cell_w, y, fg);
+        }
+        let start = left + (cols - right_len) * self.cell_w;
+        for (i, c) in right.chars().take(right_len).enumerate() {
+            self.title_char(canvas, c, 0, start + i * self.cell_w, y, fg);
+        }
+    }
+
+    fn title_char(&mut self, canvas: &mut Canvas, c: char, flags: u8, x: usize, y: usize, fg: Rgb) {
+        if c == ' ' {
+            return;
+        }
+        if let Some(mask) = self.char_mask(c, flags) {
+            canvas.blend(x, y, mask, fg);
+        }
+    }
+
+    fn mask(&mut self, cell: &Cell<'_>) -> Option<&Mask> {
+        let mut flags = 0;
+        if cell.style.bold {
+            flags |= BOLD;
+        }
+        if cell.style.italic {
+            flags |= ITALIC;
+        }
+        if cell.span == Span::Wide {
+            flags |= WIDE;
+        }
+        let mut chars = cell.text.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => self.char_mask(c, flags),
+            _ => {
+                let key = (cell.text.to_string(), flags);
+                if !self.clusters.contains_key(&key) {
+                    let m = self.rasterise(cell.text, flags);
+                    self.clusters.insert(key.clone(), m);
+                }
+                self.clusters.get(&key).and_then(|m| m.as_ref())
+            }
+        }
+    }
+
+    fn char_mask(&mut self, c: char, flags: u8) -> Option<&Mask> {
+        if !self.chars.contains_key(&(c, flags)) {
+            let mut buf = [0u8; 4];
+            let m = self.rasterise(c.encode_utf8(&mut buf), flags);
+            self.chars.insert((c, flags), m);
+        }
+        self.chars.get(&(c, flags)).and_then(|m| m.as_ref())
+    }
+
+    /// The font (and glyph) that draws `c`: bold or regular monospace, then the
+    /// proportional fallback.
+    fn font_for(&self, c: char, bold: bool) -> Option<(&FontRef<'static>, GlyphId)> {
+        let order = if bold {
+            [&self.bold, &self.regular, &self.fallback]
+        } else {
+            [&self.regular, &self.fallback, &self.fallback]
+        };
+        order.into_iter().find_map(|f| {
+            let id = f.glyph_id(c);
+            (id.0 != 0).then_some((f, id))
+        })
+    }
+
+    /// Draws `text` (one cell: a character and its combining marks) into a mask.
+    fn rasterise(&self, text: &str, flags: u8) -> Option<Mask> {
+        let box_w = if flags & WIDE != 0 {
+            2 * self.cell_w
+        } else {
+            self.cell_w
+        };
+        let base = text.chars().next()?;
+        if let Some(alpha) = geometry::mask(base, box_w, self.cell_h, self.line) {
+            return Some(Mask {
+                left: 0,
+                top: 0,
+                w: box_w,
+                h: self.cell_h,
+                alpha,
+            });
+        }
+        if base.is_control() {
+            return Some(self.placeholder(box_w));
+        }
+        let bold = flags & BOLD != 0;
+        let slant = if flags & ITALIC != 0 {
+            ITALIC_SLANT
+        } else {
+            0.0
+        };
+        let Some((font, id)) = self.font_for(base, bold) else {
+            return Some(self.placeholder(box_w));
+        };
+        let advance = font.h_advance_unscaled(id) * self.units;
+        // A fallback glyph wider than its box is shrunk to fit rather than overlapping.
+        let scale = if advance > box_w as f32 * 1.05 {
+            box_w as f32 / advance
+        } else {
+            1.0
+        };
+        let pen = (box_w as f32 - advance * scale) / 2.0;
+        let mut parts = Vec::new();
+        if let Some(outline) = font.outline(id) {
+            parts.push((outline.curves, pen));
+        }
+        // The rest of the cell's text is combining marks. A mark with an advance of its own
+        // (the monospace font's) is drawn in its own box, so it goes over the base from the
+        // same place; a zero-advance mark (the proportional font's) hangs back over the
+        // glyph before it, so it goes after the base.
+        for c in text.chars().skip(1) {
+            let Some((f, g)) = self.font_for(c, bold) else {
+                continue;
+            };
+            let mark_advance = f.h_advance_unscaled(g) * self.units * scale;
+            let at = if mark_advance > 0.0 {
+                pen + (advance * scale - mark_advance) / 2.0
+            } else {
+                pen + advance * scale
+            };
+            if let Some(outline) = f.outline(g) {
+                parts.push((outline.curves, at));
+            }
+        }
+        let k = self.units * scale;
+        let baseline = self.baseline;
+        let place = |p: &ab_glyph::Point, pen: f32| -> Point {
+            point(pen + (p.x + p.y * slant) * k, baseline - p.y * k)
+        };
+        // Control points bound their curves, so their box bounds the glyph.
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for (curves, pen) in &parts {
+            for c in curves {
+                for p in curve_points(c) {
+                    let q = place(p, *pen);
+                    x0 = x0.min(q.x);
+                    y0 = y0.min(q.y);
+                    x1 = x1.max(q.x);
+                    y1 = y1.max(q.y);
+                }
+            }
+        }
+        if x0 > x1 {
+            return None; // nothing to draw (a space-like glyph)
+        }
+        let (left, top) = (x0.floor(), y0.floor());
+        let w = (x1.ceil() - left) as usize + 1;
+        let h = (y1.ceil() - top) as usize + 1;
+        let mut r = Rasterizer::new(w, h);
+        let shift = |p: &ab_glyph::Point, pen: f32| {
+            let q = place(p, pen);
+            point(q.x - left, q.y - top)
+        };
+        for (curves, pen) in &parts {
+            for c in curves {
+                match c {
+                    OutlineCurve::Line(a, b) => r.draw_line(shift(a, *pen), shift(b, *pen)),
+                    OutlineCurve::Quad(a, b, c) => {
+                        r.draw_quad(shift(a, *pen), shift(b, *pen), shift(c, *pen))
+                    }
+                    OutlineCurve::Cubic(a, b, c, d) => r.draw_cubic(
+                        shift(a, *pen),
+                        shift(b, *pen),
+                        shift(c, *pen),
+                        shift(d, *pen),
+                    ),
+                }
+            }
+        }
+        let mut alpha = vec![0u8; w * h];
+        r.for_each_pixel(|i, v| {
+            if let Some(a) = alpha.get_mut(i) {
+                *a = coverage(v);
+            }
+        });
+        Some(Mask {
+            left: left as i32,
+            top: top as i32,
+            w,
+            h,
+            alpha,
+        })
+    }
+
+    /// A boxed question mark: the character exists but no embedded font can draw it.
+    fn placeholder(&self, box_w: usize) -> Mask {
+        let (w, h, t) = (box_w, self.cell_h, self.line);
+        let mut alpha = vec![0u8; w * h];
+        let inset = t;
+        let (x0, x1) = (inset, w.saturating_sub(inset));
+        let (y0, y1) = (h / 8, h - h / 8);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                if y < y0 + t || y + t >= y1 || x < x0 + t || x + t >= x1 {
+                    alpha[y * w + x] = 255;
+                }
+            }
+        }
+        // The question mark at two thirds size, centred in the box.
+        let q = self.rasterise("?", 0).map(|m| {
+            let k = 2.0 / 3.0;
+            (m, k)
+        });
+        if let Some((m, k)) = q {
+            let (mw, mh) = ((m.w as f32 * k) as usize, (m.h as f32 * k) as usize);
+            let (ox, oy) = (w.saturating_sub(mw) / 2, h.saturating_sub(mh) / 2);
+            for y in 0..mh {
+                for x in 0..mw {
+                    let sx = ((x as f32 / k) as usize).min(m.w - 1);
+                    let sy = ((y as f32 / k) as usize).min(m.h - 1);
+                    if let Some(a) = alpha.get_mut((oy + y) * w + ox + x) {
+                        *a = (*a).max(m.alpha[sy * m.w + sx]);
+                    }
+                }
+            }
+        }
+        Mask {
+            left: 0,
+            top: 0,
+            w,
+            h,
+            alpha,
+        }
+    }
+}
+
+fn curve_points(c: &OutlineCurve) -> Vec<&ab_glyph::Point> {
+    match c {
+        OutlineCurve::Line(a, b) => vec![a, b],
+        OutlineCurve::Quad(a, b, c) => vec![a, b, c],
+        OutlineCurve::Cubic(a, b, c, d) => vec![a, b, c, d],
+    }
+}
+
+/// Rasteriser coverage (0.0 to 1.0 and beyond) as alpha, rounded to [`COVERAGE_LEVELS`].
+fn coverage(v: f32) -> u8 {
+    let top = f32::from(COVERAGE_LEVELS - 1);
+    ((v.clamp(0.0, 1.0) * top).round() as u8) * (255 / (COVERAGE_LEVELS - 1))
+}
+
+/// `a` blended towards `b` by `t`/255.
+fn mix(a: Rgb, b: Rgb, t: u8) -> Rgb {
+    let t = u32::from(t);
+    let f = |x: u8, y: u8| ((u32::from(x) * (255 - t) + u32::from(y) * t + 127) / 255) as u8;
+    [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2])]
+}
+
+struct Canvas {
+    w: usize,
+    h: usize,
+    rgb: Vec<u8>,
+}
+
+impl Canvas {
+    fn new(w: usize, h: usize, bg: Rgb) -> Canvas {
+        Canvas {
+            w,
+            h,
+            rgb: bg.repeat(w * h),
+        }
+    }
+
+    fn fill(&mut self, x: usize, y: usize, w: usize, h: usize, c: Rgb) {
+        let (x1, y1) = ((x + w).min(self.w), (y + h).min(self.h));
+        for row in y.min(y1)..y1 {
+            let line = &mut self.rgb[(row * self.w + x.min(x1)) * 3..(row * self.w + x1) * 3];
+            for px in line.chunks_exact_mut(3) {
+                px.copy_from_slice(&c);
+            }
+        }
+    }
+
+    /// Blends `fg` through `mask` placed at cell origin (`x`, `y`), clipped to the canvas.
+    fn blend(&mut self, x: usize, y: usize, mask: &Mask, fg: Rgb) {
+        let ox = x as i64 + i64::from(mask.left);
+        let oy = y as i64 + i64::from(mask.top);
+        for my in 0..mask.h {
+            let py = oy + my as i64;
+            if py < 0 || py >= self.h as i64 {
+                continue;
+            }
+            let row = &mask.alpha[my * mask.w..(my + 1) * mask.w];
+            for (mx, &a) in row.iter().enumerate() {
+                let px = ox + mx as i64;
+                if a == 0 || px < 0 || px >= self.w as i64 {
+                    continue;
+                }
+                let i = (py as usize * self.w + px as usize) * 3;
+                let dst = &mut self.rgb[i..i + 3];
+                if a == 255 {
+                    dst.copy_from_slice(&fg);
+                } else {
+                    let m = mix([dst[0], dst[1], dst[2]], fg, a);
+                    dst.copy_from_slice(&m);
+                }
+            }
+        }
+    }
+
+    fn into_image(self) -> Image {
+        Image {
+            width: self.w as u32,
+            height: self.h as u32,
+            rgb: self.rgb,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Cursor, Run};
+
+    fn snap(rows: u16, cols: u16, text: &str) -> Snapshot {
+        Snapshot {
+            rows,
+            cols,
+            cursor: Cursor {
+                row: 0,
+                col: 0,
+                visible: true,
+            },
+            styles: vec![Style::default()],
+            lines: vec![vec![Run {
+                style: 0,
+                text: text.to_string(),
+                cell_width: None,
+            }]],
+        }
+    }
+
+    #[test]
+    fn a_renderer_can_move_to_a_blocking_thread() {
+        fn send<T: Send + 'static>(_: &T) {}
+        send(&Renderer::new(PHONE_FONT_PX).expect("renderer"));
+    }
+
+    #[test]
+    fn bad_snapshots_are_errors_not_panics() {
+        let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+        let opts = RenderOptions::default();
+        assert!(matches!(
+            r.render(&snap(2, 3, "abcd"), &opts),
+            Err(RenderError::Snapshot(SnapshotError::LineTooLong { .. }))
+        ));
+        assert!(matches!(
+            r.render(&snap(u16::MAX, u16::MAX, ""), &opts),
+            Err(RenderError::TooLarge { .. })
+        ));
+        let mut s = snap(2, 3, "ab");
+        s.cursor = Cursor {
+            row: 9,
+            col: 9,
+            visible: true,
+        };
+        s.lines[0][0].text = "\u{7}\u{0}".into();
+        let img = r
+            .render(&s, &opts)
+            .expect("an off-screen cursor and controls draw");
+        assert_eq!(img.png().expect("png")[..4], *b"\x89PNG");
+    }
+
+    fn decode(png: &[u8]) -> (png::ColorType, Vec<u8>) {
+        let mut dec = png::Decoder::new(std::io::Cursor::new(png));
+        dec.set_transformations(png::Transformations::EXPAND);
+        let mut reader = dec.read_info().expect("header");
+        let stored = reader.info().color_type;
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("data");
+        buf.truncate(info.buffer_size());
+        (stored, buf)
+    }
+
+    #[test]
+    fn png_is_indexed_up_to_256_colours_and_lossless_either_way() {
+        let few = Image {
+            width: 3,
+            height: 2,
+            rgb: [
+                [1, 2, 3],
+                [4, 5, 6],
+                [1, 2, 3],
+                [7, 8, 9],
+                [7, 8, 9],
+                [4, 5, 6],
+            ]
+            .concat(),
+        };
+        let (kind, rgb) = decode(&few.png().expect("png"));
+        assert_eq!(kind, png::ColorType::Indexed);
+        assert_eq!(rgb, few.rgb);
+        for n in [256u32, 257] {
+            let many = Image {
+                width: n,
+                height: 1,
+                rgb: (0..n)
+                    .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7])
+                    .collect(),
+            };
+            let (kind, rgb) = decode(&many.png().expect("png"));
+            let want = if n == 256 {
+                png::ColorType::Indexed
+            } else {
+                png::ColorType::Rgb
+            };
+            assert_eq!(kind, want, "{n} colours");
+            assert_eq!(rgb, many.rgb);
+        }
+    }
+
+    #[test]
+    fn the_title_bar_names_session_host_and_time() {
+        let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+        let with = RenderOptions {
+            title: Title {
+                session: "build".into(),
+                host: "devbox".into(),
+                time: "10:30".into(),
+            },
+            ..Default::default()
+        };
+        let img = r.render(&snap(2, 30, "x"), &with).expect("renders");
+        let l = r.layout(2, 30, &with.title);
+        assert!(l.title_height > 0);
+        assert_eq!(img.height, l.height);
+        let theme = Theme::tango_dark();
+        let ink = |x0: u32, x1: u32| {
+            (x0..x1)
+                .flat_map(|x| (0..l.title_height).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.pixel(x, y) != Some(theme.title_background))
+                .count()
+        };
+        // "build" on the left (columns 0-4), "devbox  ·  10:30" on the right (14-29).
+        let (left, _) = l.cell_origin(0, 0);
+        let (mid, _) = l.cell_origin(0, 6);
+        let (right, _) = l.cell_origin(0, 14);
+        assert!(ink(left, mid) > 0);
+        assert_eq!(ink(mid, right), 0);
+        assert!(ink(right, l.width) > 0);
+        let without = r.layout(2, 30, &Title::default());
+        assert_eq!(without.title_height, 0);
+        assert_eq!(without.height + l.title_height, l.height);
+    }
+}
