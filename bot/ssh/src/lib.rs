@@ -1,0 +1,32 @@
+//! walkie's ssh transport: one ssh2 connection per host, owned by one thread, multiplexing
+//! every channel of that host, with host-key checking against known_hosts, keepalives, a
+//! link state and reconnection forever.
+//!
+//! The async side never calls libssh2: it talks to the owner thread through bounded queues
+//! and a wake-up socket, and gets each channel as a [`Channel`] implementing tokio's
+//! `AsyncRead + AsyncWrite`.
+//!
+//! # Layout
+//! - `config`: [`HostConfig`] (where and how to connect), [`Auth`], `user@box[:port]` parsing.
+//! - `error`: [`Error`], the one error vocabulary (also the reason a link is down).
+//! - `known_hosts`: [`HostKey`], [`HostKeyCheck`], fingerprints, host-key algorithm order,
+//!   [`trust`] (appends to walkie's own file only).
+//! - `keys`: walkie's dedicated key ([`ensure_key`]) and the restricted `authorized_keys` line.
+//! - `link`: [`Link`], the handle the async side holds; [`LinkState`].
+//! - `owner`: the owner thread: connect, authenticate, the poll loop, reconnect with backoff.
+//! - `channel`: [`Channel`], [`Exit`], [`ExitStatus`]: the per-channel async stream.
+
+mod channel;
+mod config;
+mod error;
+mod keys;
+mod known_hosts;
+mod link;
+mod owner;
+
+pub use channel::{is_link_lost, Channel, Exit, ExitStatus};
+pub use config::{parse_target, Auth, HostConfig};
+pub use error::Error;
+pub use keys::{authorized_keys_line, bridge_command, ensure_key, public_key_line};
+pub use known_hosts::{fingerprint, trust, HostKey, HostKeyCheck};
+pub use link::{Link, LinkState};
