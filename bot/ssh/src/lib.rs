@@ -6,6 +6,20 @@
 //! and a wake-up socket, and gets each channel as a [`Channel`] implementing tokio's
 //! `AsyncRead + AsyncWrite`.
 //!
+//! # Liveness
+//! A box that closes the connection (sshd killed, box rebooting) is seen at once (the
+//! socket reports the hang-up). A silent one (cable cut, box frozen) is caught by the
+//! kernel: keepalives go out every `keepalive` and TCP_USER_TIMEOUT drops the connection
+//! when sent bytes stay unacknowledged for `dead_after` (15 s). Keepalives do not ask for
+//! a reply: libssh2 queues every SSH_MSG_REQUEST_FAILURE answer on its packet list and
+//! never frees it, so replies would grow memory and slow every read. A box whose kernel
+//! answers but whose sshd or bridge is stuck is the link owner's to detect with its own
+//! ping over a channel; it then calls [`Link::mark_down`]. The state goes `Down`, every
+//! channel ends with an error ([`is_link_lost`]), and the owner thread reconnects with
+//! backoff and jitter (250 ms doubling to 3 s by default), forever, or at once on
+//! [`Link::reconnect_now`]. A host-key or authentication problem waits for the user
+//! (`reconnect_now`) instead of retrying on a timer.
+//!
 //! # Layout
 //! - `config`: [`HostConfig`] (where and how to connect), [`Auth`], `user@box[:port]` parsing.
 //! - `error`: [`Error`], the one error vocabulary (also the reason a link is down).
