@@ -190,19 +190,30 @@ impl Owner {
                 self.update_latency(&conn);
             }
             let mut events = libc::POLLRDHUP;
-            events |= match conn.sess.block_directions() {
-                ssh2::BlockDirections::Inbound => libc::POLLIN,
-                ssh2::BlockDirections::Outbound => libc::POLLOUT,
-                ssh2::BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
-                ssh2::BlockDirections::None => 0,
+            let (inbound, outbound) = match conn.sess.block_directions() {
+                ssh2::BlockDirections::Inbound => (true, false),
+                ssh2::BlockDirections::Outbound => (false, true),
+                ssh2::BlockDirections::Both => (true, true),
+                ssh2::BlockDirections::None => (false, false),
             };
-            if conn.wants_input() {
+            if inbound || conn.wants_input() {
                 events |= libc::POLLIN;
             }
-            let timeout = conn
+            let mut timeout = conn
                 .next_keepalive
                 .saturating_duration_since(Instant::now())
                 .min(keepalive);
+            if outbound {
+                // libssh2 holds a half-sent packet and flushes it at its next send. Only
+                // wait for a writable socket when a turn will send (else a writable socket
+                // would spin the loop); a packet of its own (window adjust, keepalive) is
+                // retried within a second.
+                if conn.has_outbound_work() {
+                    events |= libc::POLLOUT;
+                } else {
+                    timeout = timeout.min(Duration::from_secs(1));
+                }
+            }
             let mut fds = [
                 pollfd(self.wake_rx.as_raw_fd(), libc::POLLIN),
                 pollfd(conn.sock.as_raw_fd(), events),
@@ -542,6 +553,17 @@ impl Conn {
                 .chans
                 .iter()
                 .any(|c| c.held.is_none() || c.out.is_some() || c.starting.is_some())
+    }
+
+    /// Whether a turn will call libssh2 to send (which flushes a half-sent packet first).
+    fn has_outbound_work(&self) -> bool {
+        self.opening.is_some()
+            || self.chans.iter().any(|c| {
+                c.out.is_some()
+                    || (c.eof_wanted && !c.eof_sent)
+                    || c.starting.is_some()
+                    || c.closing
+            })
     }
 
     /// Ends every channel and request with `why`, so callers see an error, not an EOF.

@@ -295,6 +295,11 @@ async fn unknown_key_sends_nothing_until_trusted() {
 
         trust(&b.own_known_hosts(), &key).unwrap();
         link.reconnect_now();
+        // The stop is over once the thread acts on the request.
+        wait_state(&mut rx, "the reconnection", Duration::from_secs(5), |s| {
+            !matches!(s, LinkState::Down { .. })
+        })
+        .await;
         up(&link).await;
         let mut ch = link.exec(&cmd).await.unwrap();
         let exit = ch.take_exit().unwrap();
