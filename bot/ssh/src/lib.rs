@@ -44,3 +44,18 @@ pub use error::Error;
 pub use keys::{authorized_keys_line, bridge_command, ensure_key, public_key_line};
 pub use known_hosts::{fingerprint, trust, HostKey, HostKeyCheck};
 pub use link::{Link, LinkState};
+
+#[cfg(test)]
+mod tests {
+    /// The link owner moves channels and the link across tasks and hands channels to a
+    /// protocol client generic over the stream.
+    #[test]
+    fn handles_are_send() {
+        fn stream<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static>() {}
+        fn shared<T: Send + Sync + 'static>() {}
+        stream::<crate::Channel>();
+        shared::<crate::Link>();
+        shared::<crate::LinkState>();
+        shared::<crate::Error>();
+    }
+}

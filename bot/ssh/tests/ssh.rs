@@ -163,6 +163,13 @@ async fn exec_cat_echoes_both_ways_with_exit_status() {
             (st.code, st.signal.as_deref(), st.stderr.as_str()),
             (Some(3), None, "oops\n")
         );
+
+        let mut ch = link.exec("kill -TERM $$").await.unwrap();
+        let exit = ch.take_exit().unwrap();
+        let mut out = Vec::new();
+        ch.read_to_end(&mut out).await.unwrap();
+        let st = exit.wait().await.unwrap();
+        assert_eq!((st.code, st.signal.as_deref()), (None, Some("TERM")));
     })
     .await;
 }
@@ -207,6 +214,7 @@ async fn a_slow_reader_holds_the_box_back_without_loss() {
         let mut probe = probe;
         probe.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "alive", "a stalled channel does not stall the others");
+        let t = Instant::now();
         let mut total = 1u64;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -218,6 +226,7 @@ async fn a_slow_reader_holds_the_box_back_without_loss() {
             total += n as u64;
         }
         assert_eq!(total, 64 << 20);
+        eprintln!("64 MB from the box in {:?}", t.elapsed());
     })
     .await;
 }
