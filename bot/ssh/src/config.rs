@@ -88,6 +88,10 @@ pub fn parse_target(target: &str) -> Result<(String, String, u16), Error> {
         target: target.to_string(),
         why: why.to_string(),
     };
+    // libssh2 takes these as C strings (ssh2 even unwraps a NUL in a host name).
+    if target.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("spaces and control characters are not allowed"));
+    }
     let (user, rest) = target
         .split_once('@')
         .ok_or_else(|| bad("expected user@box[:port]"))?;

@@ -311,6 +311,13 @@ fn connect(config: &HostConfig) -> Result<Conn, Error> {
         addr: addr.clone(),
         why,
     };
+    // The fields are public; ssh2 unwraps a NUL in the host name it checks.
+    if config.host.contains('\0') || config.user.contains('\0') {
+        return Err(Error::BadTarget {
+            target: format!("{}@{}", config.user, addr).replace('\0', "\\0"),
+            why: "a NUL character".into(),
+        });
+    }
     let addrs: Vec<_> = (config.host.as_str(), config.port)
         .to_socket_addrs()
         .map_err(|e| unreachable(e.to_string()))?
