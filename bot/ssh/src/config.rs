@@ -35,6 +35,7 @@ pub struct HostConfig {
     /// How often a keepalive goes out; it also gives TCP something to time out on.
     pub keepalive: Duration,
     /// A link whose sent bytes stay unacknowledged this long is down (TCP_USER_TIMEOUT).
+    /// A silent box is seen down within `keepalive + dead_after`.
     pub dead_after: Duration,
     /// Bound on TCP connect, handshake and authentication.
     pub connect_timeout: Duration,
@@ -45,7 +46,8 @@ pub struct HostConfig {
 
 impl HostConfig {
     /// A host from `user@box[:port]` with the default timings: keepalive every 5 s, dead
-    /// after 15 s, backoff 250 ms .. 3 s (so a box coming back is seen within seconds).
+    /// after 10 s unacknowledged (so a silent box is down within 15 s), backoff 250 ms .. 3 s
+    /// (so a box coming back is seen within seconds).
     pub fn new(
         name: &str,
         target: &str,
@@ -65,7 +67,7 @@ impl HostConfig {
             user_known_hosts,
             bridge_command: "walkie bridge --stdio".to_string(),
             keepalive: Duration::from_secs(5),
-            dead_after: Duration::from_secs(15),
+            dead_after: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(3),

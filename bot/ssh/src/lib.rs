@@ -9,8 +9,9 @@
 //! # Liveness
 //! A box that closes the connection (sshd killed, box rebooting) is seen at once (the
 //! socket reports the hang-up). A silent one (cable cut, box frozen) is caught by the
-//! kernel: keepalives go out every `keepalive` and TCP_USER_TIMEOUT drops the connection
-//! when sent bytes stay unacknowledged for `dead_after` (15 s). Keepalives do not ask for
+//! kernel: keepalives go out every `keepalive` (5 s) and TCP_USER_TIMEOUT drops the
+//! connection when sent bytes stay unacknowledged for `dead_after` (10 s), so the link is
+//! down within 15 s of the cut. Keepalives do not ask for
 //! a reply: libssh2 queues every SSH_MSG_REQUEST_FAILURE answer on its packet list and
 //! never frees it, so replies would grow memory and slow every read. A box whose kernel
 //! answers but whose sshd or bridge is stuck is the link owner's to detect with its own

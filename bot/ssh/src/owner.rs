@@ -220,9 +220,11 @@ impl Owner {
             ];
             poll(&mut fds, Some(timeout));
             if fds[1].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLRDHUP) != 0 {
+                // Read the socket's error before libssh2 does (a recv consumes it).
+                let error = socket_error(conn.sock.as_raw_fd());
                 // Hand over what arrived before the end (output, exit statuses) first.
                 let _ = conn.turn(&self.waker);
-                let why = Error::LinkLost(match socket_error(conn.sock.as_raw_fd()) {
+                let why = Error::LinkLost(match error {
                     Some(libc::ETIMEDOUT) => format!(
                         "no answer from {} for {:?}",
                         self.config.addr(),

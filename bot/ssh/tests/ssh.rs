@@ -608,3 +608,86 @@ async fn a_failed_application_ping_takes_the_link_down_and_back() {
     })
     .await;
 }
+
+/// Set in the child run that `a_silent_box_is_down_within_15_s` starts in its own network
+/// namespace.
+const IN_NETNS: &str = "WALKIE_SSH_TEST_IN_NETNS";
+
+/// A box that goes silent (no FIN, no RST: its loopback taken down, as a cut cable) is
+/// down within 15 s by the socket deadline, and back within 5 s of the network returning.
+/// Runs itself again inside `unshare -n` (root, as CI is) so only a private loopback goes
+/// down.
+#[test]
+fn a_silent_box_is_down_within_15_s() {
+    if std::env::var_os(IN_NETNS).is_some() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        return rt.block_on(bounded("the test", BOUND, silent_box()));
+    }
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "-n",
+        "sh",
+        "-c",
+        "ip link set lo up && exec \"$0\" --exact a_silent_box_is_down_within_15_s --nocapture",
+    ])
+    .arg(std::env::current_exe().unwrap())
+    .env(IN_NETNS, "1");
+    let out = support::host::run_bounded(cmd, Duration::from_secs(90));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the run in a network namespace (needs root and iproute2) failed:\n{text}"
+    );
+    eprintln!(
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("silent box"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn loopback(up: bool) {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["link", "set", "lo", if up { "up" } else { "down" }]);
+    let out = support::host::run_bounded(cmd, Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "ip link: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn silent_box() {
+    let (_b, link) = Box_::up().await;
+    let mut ch = link.exec("cat").await.unwrap();
+    ch.write_all(b"x").await.unwrap();
+    let mut one = [0u8; 1];
+    ch.read_exact(&mut one).await.unwrap();
+    let mut rx = link.state();
+    loopback(false);
+    let t = Instant::now();
+    let st = down(&mut rx, Duration::from_secs(25)).await;
+    let down_after = t.elapsed();
+    let why = down_why(&st).unwrap().to_string();
+    assert!(why.contains("no answer"), "{why}");
+    assert!(
+        down_after <= Duration::from_secs(16),
+        "down after {down_after:?}"
+    );
+    let err = ch
+        .read(&mut one)
+        .await
+        .expect_err("a dead link reads as an error");
+    assert!(is_link_lost(&err), "{err:?}");
+    loopback(true);
+    let t = Instant::now();
+    up(&link).await;
+    let up_after = t.elapsed();
+    assert!(up_after < Duration::from_secs(5), "back after {up_after:?}");
+    eprintln!("silent box: down after {down_after:?}, up {up_after:?} after the network returned");
+}
