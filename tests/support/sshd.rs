@@ -105,8 +105,10 @@ impl Sshd {
         });
     }
 
-    /// Kills the listener and every connection it serves (their processes are its
-    /// descendants), as a box that went away: clients see their connections closed.
+    /// Kills the listener and every connection it serves (the sshd processes below it), as
+    /// a box that went away: clients see their connections closed. The sessions' commands
+    /// are left to end on their own (EOF, SIGHUP): a SIGKILL could catch a login shell in
+    /// the middle of startup work (e.g. pyenv's rehash) and leave its lock behind.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
@@ -117,7 +119,7 @@ impl Sshd {
             nix::unistd::Pid::from_raw(root),
             nix::sys::signal::Signal::SIGSTOP,
         );
-        for pid in descendants(root) {
+        for pid in descendants(root).into_iter().filter(|p| is_sshd(*p)) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -225,6 +227,10 @@ impl Sshd {
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
         cmd
     }
+}
+
+fn is_sshd(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshd")
 }
 
 /// Every process below `root`, read from /proc (parent links).

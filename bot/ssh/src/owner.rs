@@ -175,7 +175,12 @@ impl Owner {
                 return End::Down(why);
             }
             let now = Instant::now();
-            if now >= conn.next_keepalive {
+            if now >= conn.next_keepalive && !writable(conn.sock.as_raw_fd()) {
+                // libssh2 sends a keepalive from a stack buffer and treats a half-sent one
+                // as sent; the rest goes out only when the same buffer comes back, and
+                // until then every other send is refused. Only send into a socket with room.
+                conn.next_keepalive = now + Duration::from_secs(1);
+            } else if now >= conn.next_keepalive {
                 match conn.sess.keepalive_send() {
                     Ok(secs) => conn.next_keepalive = now + Duration::from_secs(secs.max(1).into()),
                     Err(e) => match classify(&e) {
@@ -862,6 +867,13 @@ fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) {
     // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd for the call.
     // EINTR and other failures just end this wait; the caller loops.
     unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+}
+
+/// Whether the socket has room to send now.
+fn writable(fd: RawFd) -> bool {
+    let mut fds = [pollfd(fd, libc::POLLOUT)];
+    poll(&mut fds, Some(Duration::ZERO));
+    fds[0].revents & libc::POLLOUT != 0
 }
 
 /// Sent bytes unacknowledged for `d` make the kernel drop the connection (ETIMEDOUT): the

@@ -178,11 +178,13 @@ async fn exec_cat_echoes_both_ways_with_exit_status() {
 async fn many_channels_share_one_connection() {
     bounded("the test", BOUND, async {
         let (b, link) = Box_::up().await;
-        // sshd's MaxSessions is 10 per connection.
+        let link = std::sync::Arc::new(link);
+        // Opened and used all at once; sshd's MaxSessions is 10 per connection.
         let mut tasks = Vec::new();
-        for i in 0..8u8 {
-            let ch = link.exec("cat").await.unwrap();
+        for i in 0..10u8 {
+            let link = link.clone();
             tasks.push(tokio::spawn(async move {
+                let ch = link.exec("cat").await.unwrap();
                 let data = pattern(i, 200_000 + i as usize);
                 (echo(ch, data.clone()).await == data, i)
             }));
@@ -191,6 +193,31 @@ async fn many_channels_share_one_connection() {
             let (same, i) = t.await.unwrap();
             assert!(same, "channel {i} echoed other bytes");
         }
+        // Beyond MaxSessions the box refuses that channel, clearly, and only that one.
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            held.push(link.exec("cat").await.unwrap());
+        }
+        match link.exec("cat").await {
+            Err(Error::ChannelRefused(m)) => eprintln!("11th session: {m}"),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("sshd allowed 11 sessions"),
+        }
+        // Dropped channels close in the background; their slots come back.
+        drop(held);
+        let ch = bounded("a session slot", Duration::from_secs(5), async {
+            loop {
+                match link.exec("cat").await {
+                    Ok(ch) => break ch,
+                    Err(Error::ChannelRefused(_)) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    Err(other) => panic!("unexpected error {other}"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(echo(ch, b"still up".to_vec()).await, b"still up");
         assert_eq!(
             accepted_logins(&b.sshd),
             1,
