@@ -384,6 +384,7 @@ fn connect(config: &HostConfig) -> Result<Conn, Error> {
         opening: None,
         queue: VecDeque::new(),
         next_keepalive: Instant::now() + config.keepalive,
+        buf: vec![0u8; CHUNK],
     })
 }
 
@@ -498,6 +499,8 @@ struct Conn {
     opening: Option<Open>,
     queue: VecDeque<Open>,
     next_keepalive: Instant,
+    /// Read buffer shared by every channel's turn.
+    buf: Vec<u8>,
 }
 
 impl Conn {
@@ -540,8 +543,14 @@ impl Conn {
                     Fail::Channel(m) => {
                         if let Some(open) = self.opening.take() {
                             let what = match &open.kind {
-                                OpenKind::Exec(_) => "a session channel".to_string(),
-                                OpenKind::StreamLocal(p) => format!("the socket {p}"),
+                                OpenKind::Exec(_) => {
+                                    "a session channel (too many at once for sshd's MaxSessions?)"
+                                        .to_string()
+                                }
+                                // sshd answers both cases alike.
+                                OpenKind::StreamLocal(p) => {
+                                    format!("the socket {p} (missing, or this key may not forward)")
+                                }
                             };
                             let _ = open
                                 .reply
@@ -553,7 +562,7 @@ impl Conn {
             }
         }
         for chan in &mut self.chans {
-            chan.turn(&self.sess)?;
+            chan.turn(&self.sess, &mut self.buf)?;
         }
         self.chans.retain(|c| !c.closed);
         Ok(())
@@ -663,7 +672,7 @@ impl Chan {
         self.closing = true;
     }
 
-    fn turn(&mut self, sess: &ssh2::Session) -> Result<(), Error> {
+    fn turn(&mut self, sess: &ssh2::Session, buf: &mut [u8]) -> Result<(), Error> {
         if let Some(st) = &self.starting {
             if st.reply.is_closed() {
                 self.starting = None;
@@ -704,7 +713,7 @@ impl Chan {
         if self.closing {
             return Ok(());
         }
-        self.read_in(sess)?;
+        self.read_in(sess, buf)?;
         if self.closing {
             return Ok(());
         }
@@ -729,7 +738,7 @@ impl Chan {
             // lost link).
             if self.held.is_none() {
                 self.closing = true;
-                return self.turn(sess);
+                return self.turn(sess, buf);
             }
         }
         Ok(())
@@ -806,14 +815,13 @@ impl Chan {
         }
     }
 
-    fn read_in(&mut self, sess: &ssh2::Session) -> Result<(), Error> {
+    fn read_in(&mut self, sess: &ssh2::Session, buf: &mut [u8]) -> Result<(), Error> {
         if let Some(item) = self.held.take() {
             self.push(item);
         }
-        let mut buf = vec![0u8; CHUNK];
         // stderr shares the channel window: drain it always, keep only its tail.
         loop {
-            let r = self.ch.stderr().read(&mut buf);
+            let r = self.ch.stderr().read(buf);
             match self.step(sess, r)? {
                 Some(0) | None => break,
                 Some(n) => {
@@ -824,7 +832,7 @@ impl Chan {
             }
         }
         while self.held.is_none() && !self.remote_eof && !self.closing {
-            let r = self.ch.read(&mut buf);
+            let r = self.ch.read(buf);
             match self.step(sess, r)? {
                 None => break,
                 Some(0) => {
