@@ -11,9 +11,9 @@
 //! socket reports the hang-up). A silent one (cable cut, box frozen) is caught by the
 //! kernel: keepalives go out every `keepalive` (5 s) and TCP_USER_TIMEOUT drops the
 //! connection when sent bytes stay unacknowledged for `dead_after` (10 s), so the link is
-//! down within 15 s of the cut. Keepalives do not ask for
-//! a reply: libssh2 queues every SSH_MSG_REQUEST_FAILURE answer on its packet list and
-//! never frees it, so replies would grow memory and slow every read. A box whose kernel
+//! down within 15 s of the cut. Keepalives do not ask for a reply: libssh2 queues every
+//! SSH_MSG_REQUEST_FAILURE answer on its packet list and never frees it, so replies would
+//! grow memory and slow every read. A box whose kernel
 //! answers but whose sshd or bridge is stuck is the link owner's to detect with its own
 //! ping over a channel; it then calls [`Link::mark_down`]. The state goes `Down`, every
 //! channel ends with an error ([`is_link_lost`]), and the owner thread reconnects with
@@ -25,7 +25,7 @@
 //! - `config`: [`HostConfig`] (where and how to connect), [`Auth`], `user@box[:port]` parsing.
 //! - `error`: [`Error`], the one error vocabulary (also the reason a link is down).
 //! - `known_hosts`: [`HostKey`], [`HostKeyCheck`], fingerprints, host-key algorithm order,
-//!   [`trust`] (appends to walkie's own file only).
+//!   [`trust`] (writes walkie's own file only: the host's new line replaces its old ones).
 //! - `keys`: walkie's dedicated key ([`ensure_key`]) and the restricted `authorized_keys` line.
 //! - `link`: [`Link`], the handle the async side holds; [`LinkState`].
 //! - `owner`: the owner thread: connect, authenticate, the poll loop, reconnect with backoff.
