@@ -319,8 +319,7 @@ impl AgentHome {
         let work_s = work.to_str().expect("utf-8 path").to_string();
         let mut env = vec![("HOME".to_string(), path_string(&home))];
         let mut add = |k: &str, v: &str| env.push((k.to_string(), v.to_string()));
-        let args: Vec<String>;
-        match agent {
+        let args: Vec<String> = match agent {
             Agent::Claude => {
                 let mut projects = serde_json::Map::new();
                 if setup.trust_folder {
@@ -352,7 +351,7 @@ impl AgentHome {
                 add("DISABLE_AUTOUPDATER", "1");
                 add("DISABLE_TELEMETRY", "1");
                 add("DISABLE_ERROR_REPORTING", "1");
-                args = vec!["--permission-mode".into(), "default".into()];
+                vec!["--permission-mode".into(), "default".into()]
             }
             Agent::Codex => {
                 let codex_home = home.join(".codex");
@@ -367,7 +366,7 @@ impl AgentHome {
                 add("CODEX_HOME", &path_string(&codex_home));
                 add("FAKE_LLM_API_KEY", "sk-fake-walkie-test");
                 // Without it Codex starts a background app-server that outlives the TUI.
-                args = vec!["--no-daemon".into()];
+                vec!["--no-daemon".into()]
             }
             Agent::Copilot => {
                 let copilot_home = home.join(".copilot");
@@ -399,12 +398,12 @@ impl AgentHome {
                 let cache = agents_install_dir().join("cache");
                 std::fs::create_dir_all(&cache).expect("copilot cache dir");
                 add("XDG_CACHE_HOME", &path_string(&cache));
-                args = vec![
+                vec![
                     "--no-auto-update".into(),
                     "--disable-client-telemetry".into(),
-                ];
+                ]
             }
-        }
+        };
         AgentHome {
             agent,
             dir,
@@ -426,9 +425,16 @@ impl AgentHome {
     /// fake's network namespace, `env K=V...`, the CLI and its offline flags. Suitable for
     /// `walkie new NAME --cwd WORK -- ARGV...`.
     pub fn argv(&self, extra: &[&str]) -> Vec<String> {
+        self.argv_with_env(&[], extra)
+    }
+
+    /// [`Self::argv`] with `env` set on top of (and winning over) the home's own variables,
+    /// e.g. another `CODEX_HOME`.
+    pub fn argv_with_env(&self, env: &[(&str, &str)], extra: &[&str]) -> Vec<String> {
         let mut v = self.netns.clone();
         v.push("env".into());
         v.extend(self.env.iter().map(|(k, val)| format!("{k}={val}")));
+        v.extend(env.iter().map(|(k, val)| format!("{k}={val}")));
         v.push(path_string(&self.agent.bin()));
         v.extend(self.args.iter().cloned());
         v.extend(extra.iter().map(|s| s.to_string()));
@@ -562,4 +568,46 @@ fn git_repo(dir: &Path) {
     git(&["init", "-q"]);
     git(&["add", "README.md"]);
     git(&["commit", "-qm", "init"]);
+}
+
+/// Codex 0.169's trust hash of one command hook: sha256 of the compact, key-sorted JSON
+/// `{"event_name","hooks":[{"async","command","timeout","type"}],"matcher"}` (docs/AGENTS.md).
+/// `event` is snake case (`permission_request`); `timeout` is 600 when the hook sets none.
+pub fn codex_trust_hash(event: &str, matcher: Option<&str>, timeout: u64, command: &str) -> String {
+    let q = |s: &str| Value::String(s.to_string()).to_string();
+    let matcher = matcher
+        .map(|m| format!(",\"matcher\":{}", q(m)))
+        .unwrap_or_default();
+    let identity = format!(
+        "{{\"event_name\":{},\"hooks\":[{{\"async\":false,\"command\":{},\"timeout\":{timeout},\"type\":\"command\"}}]{matcher}}}",
+        q(event),
+        q(command)
+    );
+    let out = super::host::run_with_stdin(
+        Command::new("sha256sum"),
+        identity.as_bytes(),
+        Duration::from_secs(10),
+    );
+    let hex = String::from_utf8_lossy(&out.stdout);
+    format!("sha256:{}", hex.split(' ').next().unwrap_or_default())
+}
+
+/// `../shared/tools/agents/hooks/record_hook.py` as a hook command that appends its payload to
+/// `log` and answers `decision` (none, allow, deny, block).
+pub fn record_hook_command(log: &Path, decision: &str) -> String {
+    format!(
+        "HOOK_LOG={} HOOK_DECISION={decision} python3 {}",
+        path_string(log),
+        path_string(&agents_src().join("hooks/record_hook.py"))
+    )
+}
+
+/// The payloads `record_hook.py` logged (the `stdin` of each line).
+pub fn hook_log(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["stdin"].clone())
+        .collect()
 }
