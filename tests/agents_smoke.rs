@@ -20,6 +20,8 @@ const TURN: Duration = Duration::from_secs(60);
 /// How long a key may take to show on screen before it counts as dropped and is sent again.
 /// Long, because a key that was only slow would be applied twice, and Claude's lists wrap.
 const RETRY: Duration = Duration::from_secs(10);
+/// Output silence after which a freshly drawn dialog or input box takes keys (see wait_quiet).
+const QUIET: Duration = Duration::from_millis(500);
 
 fn scenario() -> serde_json::Value {
     json!({"turns": [{"text": "hello from the fake model"}], "aux_text": "OK"})
@@ -57,6 +59,18 @@ fn wait_screen(
     })
 }
 
+/// Waits until the session has printed nothing for `QUIET`. Claude draws its trust dialog, then
+/// about 0.2 s later resets it to the default choice with an identical-looking screen, so a key
+/// sent at first paint is undone; the screen alone cannot tell the two drawings apart.
+fn wait_quiet(h: &TestHost, name: &str) {
+    wait_for("the session to go quiet", START, || {
+        let out = h.run(&["ls", "--json"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let idle = list.as_array()?.iter().find(|s| s["name"] == name)?["idle_ms"].as_u64()?;
+        (idle >= QUIET.as_millis() as u64).then_some(())
+    });
+}
+
 /// Sends `keys` until `pred` holds on screen, waiting `RETRY` after each send. An agent can drop
 /// keys that arrive just after it drew a screen (Claude's trust dialog did, under load), so one
 /// send is not enough; a dropped key shows as an unchanged screen.
@@ -81,6 +95,7 @@ fn press_until(h: &TestHost, name: &str, keys: &[&str], what: &str, pred: impl F
 /// Types `text` into the input box until the box shows it, then presses Enter: an agent that
 /// gets text and Enter in one burst may take the Enter as part of a paste.
 fn type_prompt(h: &TestHost, name: &str, text: &str) {
+    wait_quiet(h, name);
     press_until(h, name, &["--no-enter", text], "the typed prompt", |s| {
         s.contains(text)
     });
@@ -147,6 +162,7 @@ fn folder_trust_then_prompt(agent: Agent, dialog: &str, select: Option<&str>, co
         screen.contains(path_str(&home.work)),
         "the dialog names the folder:\n{screen}"
     );
+    wait_quiet(&h, name);
     if let Some(highlighted) = select {
         press_until(&h, name, &["--keys", "Down"], "the highlight on Yes", |s| {
             s.contains(highlighted)
@@ -219,6 +235,7 @@ fn claude_api_key_dialog_defaults_to_no() {
         screen.contains("❯ No (recommended)"),
         "No is the default:\n{screen}"
     );
+    wait_quiet(&h, "key");
     press_until(&h, "key", &["--keys", "Up"], "the highlight on Yes", |s| {
         s.contains("❯ Yes")
     });
