@@ -1,5 +1,6 @@
 //! Shared support for the integration tests in tests/.
 
+pub mod agents;
 pub mod fulldisk;
 pub mod host;
 pub mod sshd;
