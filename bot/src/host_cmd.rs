@@ -8,10 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
-use walkie_session_host::client::{Client, ClientError, SpawnHost};
-use walkie_session_host::keys::key_bytes;
-use walkie_session_host::protocol::ErrorKind;
-use walkie_session_host::{HostOptions, NewSession, SessionInfo};
+use walkie_host_proto::client::{Client, ClientError, SpawnHost};
+use walkie_host_proto::keys::Key;
+use walkie_host_proto::protocol::ErrorKind;
+use walkie_host_proto::{NewSession, SessionInfo};
+use walkie_session_host::HostOptions;
 
 use crate::cli::Command;
 
@@ -41,7 +42,7 @@ pub struct SendArgs {
     /// Do not press Enter after the text.
     #[arg(long)]
     pub no_enter: bool,
-    /// Treat the arguments as key names: Enter, Escape, Tab, C-c, Up, F1, or single characters.
+    /// Treat the arguments as key names: Enter, Escape, Tab, BSpace, C-c, Up, F1, or single characters.
     #[arg(long)]
     pub keys: bool,
 }
@@ -187,7 +188,7 @@ async fn client_command(
             let chunks = if a.keys {
                 let mut v = Vec::new();
                 for k in &a.text {
-                    v.push(key_bytes(k)?);
+                    v.push(k.parse::<Key>()?.bytes());
                 }
                 // Keys go as one write each, like separate keypresses.
                 v

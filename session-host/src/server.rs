@@ -17,13 +17,14 @@ use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use crate::name::SessionName;
-use crate::protocol::{
+use crate::session::{Event, Session, SessionSettings, Spawn};
+use crate::store::{Record, Store, StoreError};
+use walkie_host_proto::ask::{AskPayload, Decision};
+use walkie_host_proto::name::SessionName;
+use walkie_host_proto::protocol::{
     ErrorKind, Frame, FrameCodec, NewSession, PendingAsk, Reply, Request, SessionInfo,
     SessionState, MAX_DATA, PROTOCOL_VERSION,
 };
-use crate::session::{Event, Session, SessionSettings, Spawn};
-use crate::store::{Record, Store, StoreError};
 
 /// Everything the host needs to run.
 #[derive(Debug, Clone)]
@@ -79,7 +80,7 @@ enum Entry {
 /// Asks waiting for a decision, and the connections that watch them (the bot).
 struct Asks {
     next_id: u64,
-    pending: BTreeMap<u64, (PendingAsk, tokio::sync::oneshot::Sender<serde_json::Value>)>,
+    pending: BTreeMap<u64, (PendingAsk, tokio::sync::oneshot::Sender<Decision>)>,
     watchers: Vec<mpsc::Sender<Reply>>,
 }
 
@@ -444,7 +445,7 @@ impl HostState {
                 kind,
                 text,
             } => {
-                tracing::info!(session = %session, kind = %kind, "notice");
+                tracing::info!(session = %session, ?kind, "notice");
                 self.asks().notify(Reply::Notice {
                     session,
                     kind,
@@ -471,7 +472,7 @@ impl HostState {
         &self,
         conn: &mut Framed<UnixStream, FrameCodec>,
         session: String,
-        payload: serde_json::Value,
+        payload: AskPayload,
         timeout_ms: u64,
         shutdown: &CancellationToken,
     ) -> bool {
@@ -495,7 +496,7 @@ impl HostState {
         };
         tracing::info!(id, session = %session, "ask pending");
         enum End {
-            Decided(serde_json::Value),
+            Decided(Decision),
             Timeout,
             Gone,
         }
@@ -546,7 +547,7 @@ impl HostState {
         }
     }
 
-    fn decide(&self, id: u64, decision: serde_json::Value) -> Reply {
+    fn decide(&self, id: u64, decision: Decision) -> Reply {
         let mut a = self.asks();
         match a.pending.remove(&id) {
             Some((_, tx)) => {
@@ -917,7 +918,7 @@ impl HostState {
 async fn send_data(
     conn: &mut Framed<UnixStream, FrameCodec>,
     mut data: bytes::Bytes,
-) -> Result<(), crate::protocol::FrameError> {
+) -> Result<(), walkie_host_proto::protocol::FrameError> {
     while data.len() > MAX_DATA {
         let head = data.split_to(MAX_DATA);
         conn.feed(Frame::Data(head)).await?;

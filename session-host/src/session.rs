@@ -24,9 +24,9 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, watch};
 
 use crate::fastforward::FastForward;
-use crate::name::SessionName;
-use crate::protocol::{SessionInfo, SessionState};
 use crate::scrollback::Scrollback;
+use walkie_host_proto::name::SessionName;
+use walkie_host_proto::protocol::{SessionInfo, SessionState};
 
 /// What a subscriber receives.
 #[derive(Debug, Clone)]

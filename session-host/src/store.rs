@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
-use crate::protocol::{SessionInfo, SessionState};
+use walkie_host_proto::protocol::{SessionInfo, SessionState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
