@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +12,7 @@ use walkie_host_proto::client::{Client, ClientError, SpawnHost};
 use walkie_host_proto::keys::Key;
 use walkie_host_proto::protocol::ErrorKind;
 use walkie_host_proto::{NewSession, SessionInfo};
+use walkie_session_host::session::SessionSettings;
 use walkie_session_host::HostOptions;
 
 use crate::cli::Command;
@@ -47,11 +48,31 @@ pub struct SendArgs {
     pub keys: bool,
 }
 
+/// The host's options from the app's configuration.
+fn host_options(cfg: &Config) -> HostOptions {
+    let socket = cfg.socket_path();
+    HostOptions {
+        state_dir: cfg.state_dir(),
+        default_cols: cfg.host.cols,
+        default_rows: cfg.host.rows,
+        kill_grace: Duration::from_millis(cfg.host.kill_grace_ms),
+        session: SessionSettings {
+            scrollback_bytes: cfg.host.scrollback_bytes,
+            subscriber_queue: cfg.host.subscriber_queue,
+            enter_delay: Duration::from_millis(cfg.host.enter_delay_ms),
+            term: cfg.host.term.clone(),
+            secret_env: cfg.secret_env_names(),
+            socket: socket.clone(),
+        },
+        socket,
+    }
+}
+
 /// Runs the host daemon in the foreground until SIGTERM or SIGINT; a second signal exits at once.
 pub fn run_host(cfg: Config) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
-        let opts = HostOptions::from_config(&cfg);
+        let opts = host_options(&cfg);
         let shutdown = CancellationToken::new();
         spawn_signal_handler(shutdown.clone())?;
         walkie_session_host::run(opts, shutdown)

@@ -2,7 +2,10 @@
 //! laptop and the ssh connection, reachable over a Unix socket (like tmux or shpool).
 //!
 //! # Layout
-//! - [`server`]: the daemon (`walkie host`): socket security, request handling, attach mode.
+//! - [`server`]: the daemon (`walkie host`), one file per concern: `conn` (socket security,
+//!   handshake, a connection's request loop), `table` (the session table), `broker` (asks,
+//!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
+//!   configuration.
 //! - [`session`]: one PTY session: reader, waiter and writer threads, emulator, subscribers.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
 //! - [`fastforward`]: skips floods of plain lines in the emulator without changing the screen.

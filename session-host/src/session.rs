@@ -28,6 +28,9 @@ use crate::scrollback::Scrollback;
 use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};
 
+/// How long a pause waits for the session's leader to stop before stopping its job.
+const PAUSE_WAIT: Duration = Duration::from_millis(500);
+
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -498,29 +501,38 @@ impl Session {
         }
     }
 
-    pub fn pause(&self) -> Result<(), SessionState> {
-        let mut sh = self.lock();
-        match sh.state {
-            SessionState::Running => {}
-            SessionState::Paused => return Ok(()),
-            ref other => return Err(other.clone()),
+    pub async fn pause(self: &Arc<Self>) -> Result<(), SessionState> {
+        {
+            let mut sh = self.lock();
+            match sh.state {
+                SessionState::Running => {}
+                SessionState::Paused => return Ok(()),
+                ref other => return Err(other.clone()),
+            }
+            sh.paused = true;
+            sh.state = SessionState::Paused;
         }
-        sh.paused = true;
-        sh.state = SessionState::Paused;
-        drop(sh);
         // Stop the leader (a shell) first and make sure it is stopped before its job is: a
         // shell that sees its job stop reports "Stopped" and takes the terminal back.
         let groups = self.groups();
         let leader = groups[0];
         let _ = killpg(leader, Signal::SIGSTOP);
         if groups.len() > 1 {
-            let deadline = Instant::now() + Duration::from_millis(500);
-            while proc_state(self.pid) != Some('T') && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            for g in &groups[1..] {
-                let _ = killpg(*g, Signal::SIGSTOP);
-            }
+            // Watching the leader stop polls /proc: a blocking wait, kept off the runtime.
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let deadline = Instant::now() + PAUSE_WAIT;
+                while proc_state(me.pid) != Some('T') && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // A resume while we waited wins: its job must not be stopped after it.
+                if me.lock().paused {
+                    for g in &groups[1..] {
+                        let _ = killpg(*g, Signal::SIGSTOP);
+                    }
+                }
+            })
+            .await;
         }
         Ok(())
     }

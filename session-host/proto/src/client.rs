@@ -10,11 +10,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
 use crate::ask::{AskPayload, Decision, NoticeKind};
+pub use crate::protocol::Stream;
 use crate::protocol::{
     ErrorKind, Frame, FrameCodec, FrameError, NewSession, PendingAsk, Reply, Request, SessionInfo,
     PROTOCOL_VERSION,
@@ -41,10 +41,6 @@ pub enum ClientError {
     #[error("{message}")]
     Host { kind: ErrorKind, message: String },
 }
-
-/// A byte stream a client can talk over: a Unix socket, an ssh channel, a duplex pipe.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// A connection to the host, greeted.
 pub struct Client<S = UnixStream> {

@@ -33,6 +33,10 @@ const KIND_REQUEST: u8 = 1;
 const KIND_REPLY: u8 = 2;
 const KIND_DATA: u8 = 3;
 
+/// A byte stream the protocol runs over: a Unix socket, an ssh channel, an in-memory pipe.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
+
 /// One frame on the socket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
