@@ -12,8 +12,7 @@ use walkie_host_proto::client::{Client, ClientError, SpawnHost};
 use walkie_host_proto::keys::Key;
 use walkie_host_proto::protocol::ErrorKind;
 use walkie_host_proto::{NewSession, SessionInfo};
-use walkie_session_host::session::SessionSettings;
-use walkie_session_host::HostOptions;
+use walkie_session_host::{HostOptions, SessionSettings};
 
 use crate::cli::Command;
 

@@ -14,10 +14,11 @@
 //! The protocol, the client, session names and keys live in `walkie-host-proto`, so that a
 //! client needs nothing of the daemon.
 
-pub mod fastforward;
-pub mod scrollback;
-pub mod server;
-pub mod session;
-pub mod store;
+mod fastforward;
+mod scrollback;
+mod server;
+mod session;
+mod store;
 
-pub use server::{run, HostOptions};
+pub use server::{run, HostError, HostOptions};
+pub use session::SessionSettings;

@@ -397,11 +397,6 @@ impl Session {
         sh.scrollback.tail_text(lines, sh.cols)
     }
 
-    /// Bytes kept in scrollback right now.
-    pub fn scrollback_len(&self) -> usize {
-        self.lock().scrollback.len()
-    }
-
     /// Registers a subscriber and returns, atomically with it, the bytes that repaint the
     /// current screen on a real terminal (so no output falls between repaint and stream).
     pub fn subscribe(&self, terminal: bool) -> (Bytes, SessionState, mpsc::Receiver<Event>, u64) {
