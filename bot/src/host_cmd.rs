@@ -62,6 +62,7 @@ fn host_options(cfg: &Config) -> HostOptions {
             term: cfg.host.term.clone(),
             secret_env: cfg.secret_env_names(),
             socket: socket.clone(),
+            paused_input_bytes: cfg.host.paused_input_bytes,
         },
         socket,
     }
@@ -120,7 +121,8 @@ pub async fn connect(cfg: &Config, no_spawn: bool) -> anyhow::Result<Client> {
     } else {
         Some(spawn_host_for(cfg)?)
     };
-    Ok(Client::connect_or_spawn(&cfg.socket_path(), spawn.as_ref()).await?)
+    let timeout = Duration::from_millis(cfg.host.client_timeout_ms);
+    Ok(Client::connect_or_spawn_within(&cfg.socket_path(), spawn.as_ref(), timeout).await?)
 }
 
 /// Exit codes: 0 ok, 1 other errors, 2 usage, 3 no such session, 4 session not running.
@@ -244,8 +246,18 @@ async fn client_command(
             println!("{name} resumed");
         }
         Command::Kill { name, force } => {
+            // The host answers at once; the exit follows (`walkie ls` shows it).
             let info = c.kill(&name, force).await?;
-            println!("{name} {}", info.state.label());
+            if info.state.is_live() {
+                let how = if force {
+                    "SIGKILL"
+                } else {
+                    "SIGTERM, SIGKILL after the grace period"
+                };
+                println!("{name} is being killed ({how})");
+            } else {
+                println!("{name} {}", info.state.label());
+            }
         }
         Command::Rm { name } => {
             c.rm(&name).await?;

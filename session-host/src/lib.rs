@@ -10,11 +10,14 @@
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
 //! - [`fastforward`]: skips floods of plain lines in the emulator without changing the screen.
 //! - [`store`]: session records in SQLite, so `ls` shows `lost` sessions after a host restart.
+//! - [`lineage`]: the host as child subreaper, reaping orphans, and whether a peer process
+//!   runs inside a session (such a peer may not watch or decide asks).
 //!
 //! The protocol, the client, session names and keys live in `walkie-host-proto`, so that a
 //! client needs nothing of the daemon.
 
 mod fastforward;
+mod lineage;
 mod scrollback;
 mod server;
 mod session;

@@ -8,7 +8,7 @@
 //!   consumer can ever block the agent's output;
 //! - the **waiter** owns the child and records how it exited;
 //! - the **writer** owns the PTY writer, so a program that stops reading input can never
-//!   block the host; input sent while paused is held and delivered on resume.
+//!   block the host; input sent while paused is held (up to a cap) and delivered on resume.
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
@@ -49,6 +49,17 @@ pub struct SessionSettings {
     pub secret_env: Vec<String>,
     /// The host socket, exported as `WALKIE_SOCKET`.
     pub socket: PathBuf,
+    /// Most bytes of input held for a paused session; more is refused, not queued.
+    pub paused_input_bytes: usize,
+}
+
+/// Why input was not typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputError {
+    /// The session has exited or is lost.
+    NotRunning(SessionState),
+    /// Paused, and this input would take the held input past `cap` bytes.
+    QueueFull { held: usize, cap: usize },
 }
 
 /// A fully specified session start.
@@ -94,6 +105,8 @@ struct Shared {
     last_output: Instant,
     paused: bool,
     pending_input: Vec<WriterOp>,
+    /// Bytes in `pending_input`.
+    pending_bytes: usize,
     state: SessionState,
     cols: u16,
     rows: u16,
@@ -171,14 +184,18 @@ impl Session {
         if !spawn.cwd.is_dir() {
             return Err(cwd_err("the working directory does not exist".into()));
         }
+        // The leader is registered before the host's reaper can see it, so the reaper never
+        // takes the exit status the waiter thread waits for.
+        let spawning = crate::lineage::spawning();
         let mut child = pair
             .slave
             .spawn_command(cmd)
             .map_err(|e| cwd_err(format!("{e:#}")))?;
+        let pid = child.process_id().unwrap_or(0);
+        spawning.register(pid);
         // Keeping the slave open here would hide the child's exit: EOF only comes once every
         // slave fd is closed.
         drop(pair.slave);
-        let pid = child.process_id().unwrap_or(0);
         let mut reader = pair
             .master
             .try_clone_reader()
@@ -204,6 +221,7 @@ impl Session {
                 last_output: Instant::now(),
                 paused: false,
                 pending_input: Vec::new(),
+                pending_bytes: 0,
                 state: SessionState::Running,
                 cols: spawn.cols,
                 rows: spawn.rows,
@@ -280,7 +298,9 @@ impl Session {
         std::thread::Builder::new()
             .name(format!("pty-waiter-{name}"))
             .spawn(move || {
-                let state = match child.wait() {
+                let waited = child.wait();
+                crate::lineage::forget(pid);
+                let state = match waited {
                     Ok(st) => SessionState::Exited {
                         code: if st.signal().is_some() {
                             None
@@ -350,6 +370,7 @@ impl Session {
         sh.state = state.clone();
         sh.paused = false;
         sh.pending_input.clear();
+        sh.pending_bytes = 0;
         for sub in sh.subscribers.drain(..) {
             let _ = sub.tx.try_send(Event::Exited(state.clone()));
         }
@@ -418,11 +439,20 @@ impl Session {
     }
 
     /// Types `chunks` into the terminal, each a separate write with the enter delay between.
-    /// While paused, the input is held and delivered on resume.
-    pub fn input(&self, chunks: Vec<Vec<u8>>) -> Result<(), SessionState> {
+    /// While paused, the input is held and delivered on resume, up to the cap: input that
+    /// would pass it is refused whole (never cut), so what was typed stays what was sent.
+    pub fn input(&self, chunks: Vec<Vec<u8>>) -> Result<(), InputError> {
         let mut sh = self.lock();
         if !sh.state.is_live() {
-            return Err(sh.state.clone());
+            return Err(InputError::NotRunning(sh.state.clone()));
+        }
+        let bytes: usize = chunks.iter().map(Vec::len).sum();
+        let cap = self.settings.paused_input_bytes;
+        if sh.paused && sh.pending_bytes + bytes > cap {
+            return Err(InputError::QueueFull {
+                held: sh.pending_bytes,
+                cap,
+            });
         }
         let n = chunks.len();
         let mut ops = Vec::with_capacity(n * 2);
@@ -434,6 +464,7 @@ impl Session {
         }
         if sh.paused {
             sh.pending_input.extend(ops);
+            sh.pending_bytes += bytes;
         } else {
             for op in ops {
                 let _ = self.writer_tx.send(op);
@@ -542,6 +573,7 @@ impl Session {
         sh.paused = false;
         sh.state = SessionState::Running;
         let pending = std::mem::take(&mut sh.pending_input);
+        sh.pending_bytes = 0;
         drop(sh);
         self.signal(Signal::SIGCONT);
         for op in pending {

@@ -29,7 +29,10 @@ macro_rules! call {
         };
         if matches!(
             result,
-            Err(ClientError::Closed | ClientError::Frame(_) | ClientError::Connect { .. })
+            Err(ClientError::Closed
+                | ClientError::Frame(_)
+                | ClientError::Connect { .. }
+                | ClientError::NotAnswering { .. })
         ) {
             *guard = None;
         }

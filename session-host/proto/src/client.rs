@@ -4,6 +4,14 @@
 //! host's Unix socket, [`Client::over`] greets over a stream the caller already has (an ssh
 //! channel to a remote host's socket). [`Client::connect_or_spawn`] starts a local host in the
 //! background when none answers, as tmux starts its server on first use.
+//!
+//! Every call is bounded: the greeting and each request's reply must come within the
+//! client's timeout ([`DEFAULT_TIMEOUT`] unless given), or the call fails with
+//! [`ClientError::NotAnswering`] (a stopped or wedged host never hangs the CLI or the bot).
+//! Only the calls that wait by design run longer: an ask waits for its decision, `wait` for
+//! the exit it asked about (plus the timeout), and an attached or watching connection is a
+//! stream without an end. A connection whose call timed out is out of step with the host and
+//! refuses further calls with [`ClientError::Closed`]: connect again.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,6 +28,9 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 
+/// How long a client waits for the host's greeting or any reply that should come at once.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("no walkie host is running on {0} (start one with `walkie host`, or drop --no-spawn)")]
@@ -33,6 +44,9 @@ pub enum ClientError {
     Spawn(String),
     #[error("the host closed the connection")]
     Closed,
+    /// Nothing came back within the client's timeout: the host is stopped, wedged or swamped.
+    #[error("the session host is not answering ({}) after {} s; is it stopped (`kill -CONT` it) or overloaded?", pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "pid unknown".into()), after.as_secs_f32())]
+    NotAnswering { pid: Option<u32>, after: Duration },
     #[error("protocol error: {0}")]
     Frame(#[from] FrameError),
     #[error("unexpected reply from the host: {0}")]
@@ -47,6 +61,10 @@ pub struct Client<S = UnixStream> {
     conn: Framed<S, FrameCodec>,
     /// The host's process id.
     pub host_pid: u32,
+    timeout: Duration,
+    /// A call timed out: a late reply may still come, so no further call can trust the
+    /// next frame.
+    broken: bool,
 }
 
 /// How to start a host when none runs.
@@ -64,7 +82,19 @@ impl Client<UnixStream> {
     /// Connects to a local host's socket and greets; fails with [`ClientError::NotRunning`]
     /// if nothing listens.
     pub async fn connect(socket: &Path) -> Result<Client, ClientError> {
-        let stream = match UnixStream::connect(socket).await {
+        Client::connect_within(socket, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`Client::connect`] with `timeout` for the connect, the greeting and every reply.
+    pub async fn connect_within(socket: &Path, timeout: Duration) -> Result<Client, ClientError> {
+        let connect = tokio::time::timeout(timeout, UnixStream::connect(socket)).await;
+        let Ok(connect) = connect else {
+            return Err(ClientError::NotAnswering {
+                pid: None,
+                after: timeout,
+            });
+        };
+        let stream = match connect {
             Ok(s) => s,
             Err(e)
                 if matches!(
@@ -81,7 +111,13 @@ impl Client<UnixStream> {
                 })
             }
         };
-        Client::over(stream).await
+        // The kernel knows the listener's pid before it says a word: name it if it stays mute.
+        let pid = stream
+            .peer_cred()
+            .ok()
+            .and_then(|c| c.pid())
+            .and_then(|p| u32::try_from(p).ok());
+        Client::greet(stream, timeout, pid).await
     }
 
     /// Connects, starting a host first if none answers and `spawn` is given.
@@ -89,7 +125,16 @@ impl Client<UnixStream> {
         socket: &Path,
         spawn: Option<&SpawnHost>,
     ) -> Result<Client, ClientError> {
-        match Client::connect(socket).await {
+        Client::connect_or_spawn_within(socket, spawn, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`Client::connect_or_spawn`] with `timeout` as in [`Client::connect_within`].
+    pub async fn connect_or_spawn_within(
+        socket: &Path,
+        spawn: Option<&SpawnHost>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        match Client::connect_within(socket, timeout).await {
             Err(ClientError::NotRunning(_)) if spawn.is_some() => {}
             other => return other,
         }
@@ -100,7 +145,7 @@ impl Client<UnixStream> {
         // Bounded wait for the new host to listen.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            match Client::connect(socket).await {
+            match Client::connect_within(socket, timeout).await {
                 Ok(c) => return Ok(c),
                 Err(ClientError::NotRunning(_)) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -121,9 +166,25 @@ impl<S: Stream> Client<S> {
     /// Greets the host over `stream`; a host of another protocol version refuses with
     /// [`ErrorKind::Version`].
     pub async fn over(stream: S) -> Result<Client<S>, ClientError> {
+        Client::greet(stream, DEFAULT_TIMEOUT, None).await
+    }
+
+    /// [`Client::over`] with `timeout` for the greeting and every reply.
+    pub async fn over_within(stream: S, timeout: Duration) -> Result<Client<S>, ClientError> {
+        Client::greet(stream, timeout, None).await
+    }
+
+    /// `pid`: the host's, when the stream tells (for the error if it does not answer).
+    async fn greet(
+        stream: S,
+        timeout: Duration,
+        pid: Option<u32>,
+    ) -> Result<Client<S>, ClientError> {
         let mut c = Client {
             conn: Framed::new(stream, FrameCodec),
-            host_pid: 0,
+            host_pid: pid.unwrap_or(0),
+            timeout,
+            broken: false,
         };
         match c
             .call(Request::Hello {
@@ -139,8 +200,30 @@ impl<S: Stream> Client<S> {
         }
     }
 
-    /// Sends one request and reads its reply; a host error becomes [`ClientError::Host`].
+    /// Sends one request and reads its reply within the client's timeout; a host error
+    /// becomes [`ClientError::Host`].
     pub async fn call(&mut self, req: Request) -> Result<Reply, ClientError> {
+        self.call_within(req, self.timeout).await
+    }
+
+    /// [`Client::call`] bounded by `limit` instead of the client's timeout.
+    async fn call_within(&mut self, req: Request, limit: Duration) -> Result<Reply, ClientError> {
+        if self.broken {
+            return Err(ClientError::Closed);
+        }
+        match tokio::time::timeout(limit, self.exchange(req)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.broken = true;
+                Err(ClientError::NotAnswering {
+                    pid: (self.host_pid != 0).then_some(self.host_pid),
+                    after: limit,
+                })
+            }
+        }
+    }
+
+    async fn exchange(&mut self, req: Request) -> Result<Reply, ClientError> {
         if let Err(e) = self.conn.send(Frame::Request(req)).await {
             // The host may have refused us and closed: its reason beats "broken pipe".
             if let Ok(Some(Ok(Frame::Reply(Reply::Error { kind, message })))) =
@@ -156,7 +239,33 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// The next whole reply: the parts of a long text or session list are joined here.
     async fn next_reply(&mut self) -> Result<Reply, ClientError> {
+        let mut text = String::new();
+        let mut sessions = Vec::new();
+        loop {
+            match self.next_frame_reply().await? {
+                Reply::TextPart { text: t } if sessions.is_empty() => text.push_str(&t),
+                Reply::SessionsPart { sessions: s } if text.is_empty() => sessions.extend(s),
+                Reply::Text { text: t } if sessions.is_empty() => {
+                    text.push_str(&t);
+                    return Ok(Reply::Text { text });
+                }
+                Reply::Sessions { sessions: s } if text.is_empty() => {
+                    sessions.extend(s);
+                    return Ok(Reply::Sessions { sessions });
+                }
+                r if text.is_empty() && sessions.is_empty() => return Ok(r),
+                r => {
+                    return Err(ClientError::Unexpected(format!(
+                        "{r:?} in the middle of a reply in parts"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn next_frame_reply(&mut self) -> Result<Reply, ClientError> {
         loop {
             match self.conn.next().await {
                 None => return Err(ClientError::Closed),
@@ -249,6 +358,9 @@ impl<S: Stream> Client<S> {
         self.info(Request::Resume { name: name.into() }).await
     }
 
+    /// Starts ending the session (SIGHUP and SIGTERM, SIGKILL after the host's grace period,
+    /// or SIGKILL now when `force`). The host answers at once, so the state is usually still
+    /// running; the exit follows, which [`Client::wait`] waits for.
     pub async fn kill(&mut self, name: &str, force: bool) -> Result<SessionInfo, ClientError> {
         self.info(Request::Kill {
             name: name.into(),
@@ -262,11 +374,16 @@ impl<S: Stream> Client<S> {
         name: &str,
         timeout: Duration,
     ) -> Result<SessionInfo, ClientError> {
-        self.info(Request::Wait {
+        // The host answers when the session exits or `timeout` passes: wait that long and
+        // the client's own timeout on top.
+        let req = Request::Wait {
             name: name.into(),
             timeout_ms: timeout.as_millis() as u64,
-        })
-        .await
+        };
+        match self.call_within(req, timeout + self.timeout).await? {
+            Reply::Info { session } => Ok(session),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     pub async fn rm(&mut self, name: &str) -> Result<(), ClientError> {
@@ -310,14 +427,12 @@ impl<S: Stream> Client<S> {
         payload: AskPayload,
         timeout: Duration,
     ) -> Result<Decision, ClientError> {
-        match self
-            .call(Request::Ask {
-                session: session.into(),
-                payload,
-                timeout_ms: timeout.as_millis() as u64,
-            })
-            .await?
-        {
+        let req = Request::Ask {
+            session: session.into(),
+            payload,
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        match self.call_within(req, timeout + self.timeout).await? {
             Reply::Decided { decision, .. } => Ok(decision),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
@@ -405,16 +520,25 @@ impl<S: Stream> AskWatch<S> {
 
 /// Starts `walkie host` detached from this terminal (its own session), logging to a file.
 fn start_host(sp: &SpawnHost, socket: &Path) -> Result<(), ClientError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     use std::os::unix::process::CommandExt;
+    let spawn_err =
+        |p: &Path, e: std::io::Error| ClientError::Spawn(format!("{}: {e}", p.display()));
+    // The log and its directory are private whatever the umask: the log names sessions and
+    // their commands. (The host tightens them again at start, should they exist looser.)
     if let Some(dir) = sp.log.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ClientError::Spawn(format!("{}: {e}", dir.display())))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| spawn_err(dir, e))?;
     }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&sp.log)
-        .map_err(|e| ClientError::Spawn(format!("{}: {e}", sp.log.display())))?;
+        .map_err(|e| spawn_err(&sp.log, e))?;
     let log2 = log
         .try_clone()
         .map_err(|e| ClientError::Spawn(e.to_string()))?;
@@ -462,6 +586,18 @@ mod tests {
                     message: "other version".into(),
                 },
                 Request::List => Reply::Sessions { sessions: vec![] },
+                // A long screen, sent in parts as the host sends it.
+                Request::Screen { .. } => {
+                    let text = "\x1b[1m▀".repeat(300_000);
+                    for part in crate::protocol::split_reply(Reply::Text { text }) {
+                        if conn.feed(Frame::Reply(part)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Reply::Ok
+                }
+                // A host that has stopped answering.
+                Request::Tail { .. } => std::future::pending().await,
                 _ => Reply::Ok,
             };
             if conn.send(Frame::Reply(reply)).await.is_err() {
@@ -485,6 +621,48 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reply_in_parts_is_joined() {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        tokio::spawn(fake_host(theirs, PROTOCOL_VERSION));
+        let mut c = Client::over(ours).await.unwrap();
+        let text = tokio::time::timeout(Duration::from_secs(30), c.screen("s", true))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(text, "\x1b[1m▀".repeat(300_000));
+        // The reply after the parts (the fake host's Ok) is not mistaken for the next one.
+        assert_eq!(c.call(Request::List).await.unwrap(), Reply::Ok);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_that_does_not_answer_is_a_bounded_error() {
+        // Greets, then never answers.
+        let (ours, theirs) = tokio::io::duplex(4096);
+        tokio::spawn(fake_host(theirs, PROTOCOL_VERSION));
+        let mut c = Client::over_within(ours, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let r = c.tail("s", 5).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let e = r.unwrap_err();
+        assert!(
+            matches!(e, ClientError::NotAnswering { pid: Some(7), .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("not answering (pid 7)"), "{e}");
+        // Out of step now: refused, not answered with the late reply.
+        assert!(matches!(c.list().await, Err(ClientError::Closed)));
+        // A mute greeting is bounded too.
+        let (ours, _theirs) = tokio::io::duplex(4096);
+        let r = Client::over_within(ours, Duration::from_secs(3)).await;
+        assert!(matches!(
+            r,
+            Err(ClientError::NotAnswering { pid: None, .. })
+        ));
     }
 
     #[tokio::test]

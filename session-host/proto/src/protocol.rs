@@ -12,6 +12,12 @@
 //!
 //! A connection starts with [`Request::Hello`]; the host answers [`Reply::Hello`] or, when the
 //! versions differ, [`Reply::Error`] with [`ErrorKind::Version`] and closes.
+//!
+//! No reply is ever dropped for its size. Terminal bytes go as several [`Frame::Data`] of at
+//! most [`MAX_DATA`]; a [`Reply::Text`] or [`Reply::Sessions`] too long for one frame goes in
+//! parts ([`Reply::TextPart`], [`Reply::SessionsPart`], then the final reply with the rest),
+//! cut by [`split_reply`] and joined by the client; any other reply that cannot fit becomes
+//! [`ErrorKind::TooLarge`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -21,7 +27,7 @@ use crate::ask::{AskPayload, Decision, NoticeKind};
 
 /// Bumped on any incompatible change to [`Request`] or [`Reply`], including the approval
 /// types of [`crate::ask`] they carry.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -214,9 +220,14 @@ pub enum ErrorKind {
     StillRunning,
     /// The command could not be started.
     Spawn,
-    /// The peer's uid is not the host's.
+    /// The peer's uid is not the host's, or the peer runs inside one of the host's sessions
+    /// and asked to see or decide asks (only the deciders outside may).
     PermissionDenied,
     Timeout,
+    /// The reply would not fit in a frame even in parts.
+    TooLarge,
+    /// The session is paused and the input held for it is at its cap: nothing was typed.
+    InputQueueFull,
     /// The ask was decided already, expired, or its asker went away.
     AlreadyDecided,
     /// Anything else inside the host (disk full, database error).
@@ -254,6 +265,14 @@ pub enum Reply {
     Text {
         text: String,
     },
+    /// The first parts of a long [`Reply::Text`]: the client joins them with the final one.
+    TextPart {
+        text: String,
+    },
+    /// The first parts of a long [`Reply::Sessions`], joined as [`Reply::TextPart`] is.
+    SessionsPart {
+        sessions: Vec<SessionInfo>,
+    },
     Info {
         session: SessionInfo,
     },
@@ -290,6 +309,100 @@ pub enum Reply {
         kind: ErrorKind,
         message: String,
     },
+}
+
+/// Most bytes of JSON in one reply part: half a frame, so that a part never nears the cap.
+const PART_BUDGET: usize = MAX_FRAME / 2;
+
+/// The bytes `c` takes inside a JSON string (control characters are escaped as `\u00XX`).
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+fn encoded_len(r: &Reply) -> usize {
+    serde_json::to_vec(r).map(|v| v.len()).unwrap_or(usize::MAX)
+}
+
+/// Cuts `reply` into replies that each fit in a frame, to be sent in order: a long text or
+/// session list becomes parts followed by its final reply; any other reply over the cap
+/// becomes a [`ErrorKind::TooLarge`] error, so that it is refused in words, never dropped.
+pub fn split_reply(reply: Reply) -> Vec<Reply> {
+    // Room for the kind byte and the reply's own fields around the parts.
+    let fits = |r: &Reply| encoded_len(r) < MAX_FRAME - 64;
+    if fits(&reply) {
+        return vec![reply];
+    }
+    match reply {
+        Reply::Text { text } => {
+            let mut parts: Vec<String> = pack(text.chars().map(|c| (c, json_len(c))));
+            let last = parts.pop().unwrap_or_default();
+            let mut out: Vec<Reply> = parts
+                .into_iter()
+                .map(|text| Reply::TextPart { text })
+                .collect();
+            out.push(Reply::Text { text: last });
+            out
+        }
+        Reply::Sessions { sessions } => {
+            let sized: Vec<(SessionInfo, usize)> = sessions
+                .into_iter()
+                .map(|s| {
+                    let n = serde_json::to_vec(&s).map_or(usize::MAX, |v| v.len() + 1);
+                    (s, n)
+                })
+                .collect();
+            if let Some((s, _)) = sized.iter().find(|(_, n)| *n >= MAX_FRAME - 128) {
+                return vec![too_large(format!(
+                    "the information on session {} is over the {MAX_FRAME}-byte frame limit",
+                    s.name
+                ))];
+            }
+            let mut parts: Vec<Vec<SessionInfo>> = pack(sized);
+            let last = parts.pop().unwrap_or_default();
+            let mut out: Vec<Reply> = parts
+                .into_iter()
+                .map(|sessions| Reply::SessionsPart { sessions })
+                .collect();
+            out.push(Reply::Sessions { sessions: last });
+            out
+        }
+        other => {
+            let what = format!("{other:?}");
+            let what = what.split([' ', '{', '(']).next().unwrap_or("reply");
+            vec![too_large(format!(
+                "the host's {what} reply is over the {MAX_FRAME}-byte frame limit"
+            ))]
+        }
+    }
+}
+
+/// Packs items, each with its size, into parts of at most [`PART_BUDGET`] bytes (an item
+/// larger than that gets a part of its own). Always at least one part.
+fn pack<T, C: Default + Extend<T>>(items: impl IntoIterator<Item = (T, usize)>) -> Vec<C> {
+    let mut parts = vec![C::default()];
+    let mut size = 0;
+    for (item, n) in items {
+        if size + n > PART_BUDGET && size > 0 {
+            parts.push(C::default());
+            size = 0;
+        }
+        if let Some(part) = parts.last_mut() {
+            part.extend(std::iter::once(item));
+        }
+        size += n;
+    }
+    parts
+}
+
+fn too_large(message: String) -> Reply {
+    Reply::Error {
+        kind: ErrorKind::TooLarge,
+        message,
+    }
 }
 
 /// Failures to read a frame.
@@ -486,9 +599,11 @@ mod tests {
             Reply::Notice { .. } => 11,
             Reply::Decided { .. } => 12,
             Reply::Error { .. } => 13,
+            Reply::TextPart { .. } => 14,
+            Reply::SessionsPart { .. } => 15,
         }
     }
-    const REPLY_VARIANTS: usize = 14;
+    const REPLY_VARIANTS: usize = 16;
 
     #[test]
     fn every_request_round_trips() {
@@ -647,6 +762,20 @@ mod tests {
                 kind: ErrorKind::NoSuchSession,
                 message: "no session x".into(),
             },
+            Reply::Error {
+                kind: ErrorKind::TooLarge,
+                message: "too big".into(),
+            },
+            Reply::Error {
+                kind: ErrorKind::InputQueueFull,
+                message: "paused, queue full".into(),
+            },
+            Reply::TextPart {
+                text: "\x1b[0mpart".into(),
+            },
+            Reply::SessionsPart {
+                sessions: vec![info()],
+            },
         ];
         let mut seen = [false; REPLY_VARIANTS];
         for r in all {
@@ -654,6 +783,72 @@ mod tests {
             round_trip(Frame::Reply(r));
         }
         assert!(seen.iter().all(|s| *s), "untested reply variants: {seen:?}");
+    }
+
+    /// Every reply `split_reply` makes fits in a frame, and the parts join to the original.
+    fn split_and_join(reply: Reply) -> Vec<Reply> {
+        let parts = split_reply(reply);
+        for p in &parts {
+            encode(&Frame::Reply(p.clone()), &mut BytesMut::new()).expect("a part fits");
+        }
+        parts
+    }
+
+    #[test]
+    fn long_replies_are_split_into_parts_that_fit() {
+        // Escapes cost six bytes each in JSON: a screen of colours is far longer on the wire.
+        let text: String = (0..200_000)
+            .map(|i| format!("\x1b[38;2;{};0;0m▀", i % 256))
+            .collect();
+        assert!(text.len() > MAX_FRAME);
+        let parts = split_and_join(Reply::Text { text: text.clone() });
+        assert!(parts.len() > 2, "{}", parts.len());
+        let mut joined = String::new();
+        for (i, p) in parts.iter().enumerate() {
+            match p {
+                Reply::TextPart { text } if i + 1 < parts.len() => joined.push_str(text),
+                Reply::Text { text } if i + 1 == parts.len() => joined.push_str(text),
+                other => panic!("part {i}: {other:?}"),
+            }
+        }
+        assert_eq!(joined, text);
+
+        let sessions: Vec<SessionInfo> = (0..40)
+            .map(|i| SessionInfo {
+                name: format!("s{i}"),
+                command: vec!["sh".into(), "x".repeat(40_000)],
+                ..info()
+            })
+            .collect();
+        let parts = split_and_join(Reply::Sessions {
+            sessions: sessions.clone(),
+        });
+        assert!(parts.len() > 1);
+        let mut joined = Vec::new();
+        for (i, p) in parts.into_iter().enumerate() {
+            match p {
+                Reply::SessionsPart { sessions } => joined.extend(sessions),
+                Reply::Sessions { sessions } => joined.extend(sessions),
+                other => panic!("part {i}: {other:?}"),
+            }
+        }
+        assert_eq!(joined, sessions);
+
+        // Short replies stay whole; a long reply of any other kind is refused in words.
+        assert_eq!(split_reply(Reply::Ok), vec![Reply::Ok]);
+        let huge = Reply::Info {
+            session: SessionInfo {
+                command: vec!["y".repeat(MAX_FRAME)],
+                ..info()
+            },
+        };
+        match &split_and_join(huge)[..] {
+            [Reply::Error {
+                kind: ErrorKind::TooLarge,
+                message,
+            }] => assert!(message.contains("Info"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

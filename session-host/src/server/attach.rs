@@ -35,7 +35,8 @@ pub(super) async fn attach<S: Stream>(
         s.unsubscribe(sub);
         return;
     }
-    if conn.send(Frame::Data(repaint)).await.is_err() {
+    // A large screen of colours is megabytes of escapes: sent as several frames.
+    if send_data(conn, repaint).await.is_err() {
         s.unsubscribe(sub);
         return;
     }
@@ -141,7 +142,7 @@ async fn resubscribe<S: Stream>(
     let (repaint, state, new_rx, new_sub) = s.subscribe(true);
     *rx = new_rx;
     *sub = new_sub;
-    if conn.send(Frame::Data(repaint)).await.is_err() {
+    if send_data(conn, repaint).await.is_err() {
         s.unsubscribe(new_sub);
         return false;
     }

@@ -217,7 +217,10 @@ impl Broker {
             return;
         }
         for ask in pending {
-            if conn.send(Frame::Reply(Reply::Asked { ask })).await.is_err() {
+            if super::conn::send_reply(conn, Reply::Asked { ask })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -226,7 +229,7 @@ impl Broker {
                 _ = shutdown.cancelled() => return,
                 r = rx.recv() => match r {
                     Some(r) => {
-                        if conn.send(Frame::Reply(r)).await.is_err() {
+                        if super::conn::send_reply(conn, r).await.is_err() {
                             return;
                         }
                     }

@@ -5,6 +5,14 @@
 //! uid (SO_PEERCRED) must equal the host's, so only the user who runs the host can type into
 //! its sessions. A malformed or oversized frame closes that one connection with an error in
 //! the log; nothing a client sends can take the host down.
+//!
+//! Deciding is narrower still: `WatchAsks` and `Decide` are refused (and logged) from any peer
+//! that runs inside one of the host's sessions, so an agent cannot approve its own ask. The
+//! peer's pid (SO_PEERCRED) is traced up the process tree; see [`crate::lineage`] for why a
+//! double fork does not escape that, and what does.
+//!
+//! Every reply goes through [`send_reply`], which sends a long one in parts (or, if it can
+//! never fit, as a `TooLarge` error) instead of failing the connection.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -16,7 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use walkie_host_proto::protocol::{
-    ErrorKind, Frame, FrameCodec, Reply, Request, Stream, PROTOCOL_VERSION,
+    split_reply, ErrorKind, Frame, FrameCodec, FrameError, Reply, Request, Stream, PROTOCOL_VERSION,
 };
 
 use super::attach::{attach, kind_of};
@@ -46,6 +54,11 @@ pub(super) async fn bind(socket: &Path) -> Result<UnixListener, HostError> {
 /// Serves one accepted connection: refused unless its peer is the host's own user.
 pub(super) async fn serve(host: Arc<Host>, stream: UnixStream, shutdown: CancellationToken) {
     let peer = stream.peer_cred().ok();
+    // A peer whose pid the kernel does not give is traced as pid 0, which fails closed.
+    let peer_pid = peer
+        .and_then(|c| c.pid())
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(0);
     let mut conn = Framed::new(stream, FrameCodec);
     match peer {
         Some(c) if c.uid() == host.uid => {}
@@ -64,13 +77,43 @@ pub(super) async fn serve(host: Arc<Host>, stream: UnixStream, shutdown: Cancell
             return;
         }
     }
-    converse(&host, &mut conn, &shutdown).await;
+    let peer = Peer {
+        pid: Some(peer_pid),
+    };
+    converse(&host, &mut conn, peer, &shutdown).await;
+}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer {
+    /// From SO_PEERCRED; `None` for a stream with no peer process (an in-memory one).
+    pub pid: Option<u32>,
+}
+
+impl Peer {
+    /// Whether this peer may watch and decide asks: only from outside the host's sessions.
+    fn may_decide(&self) -> bool {
+        self.pid
+            .is_none_or(|pid| !crate::lineage::descends_from(pid, std::process::id()))
+    }
+}
+
+/// Sends `reply`, in parts if it is long (see [`split_reply`]).
+pub(super) async fn send_reply<S: Stream>(
+    conn: &mut Framed<S, FrameCodec>,
+    reply: Reply,
+) -> Result<(), FrameError> {
+    for part in split_reply(reply) {
+        conn.feed(Frame::Reply(part)).await?;
+    }
+    conn.flush().await
 }
 
 /// The handshake, then requests until the client leaves, a frame is bad, or shutdown.
 async fn converse<S: Stream>(
     host: &Host,
     conn: &mut Framed<S, FrameCodec>,
+    peer: Peer,
     shutdown: &CancellationToken,
 ) {
     let mut greeted = false;
@@ -115,6 +158,21 @@ async fn converse<S: Stream>(
                 }
             }
         }
+        if matches!(req, Request::WatchAsks | Request::Decide { .. }) && !peer.may_decide() {
+            tracing::warn!(
+                peer_pid = ?peer.pid,
+                request = if matches!(req, Request::WatchAsks) { "watch_asks" } else { "decide" },
+                "refused: the peer runs inside a walkie session, and sessions may not see or decide asks"
+            );
+            let refusal = err(
+                ErrorKind::PermissionDenied,
+                "processes inside walkie sessions may not watch or decide asks; decide on the phone (the bot) or from a terminal outside the sessions",
+            );
+            if send_reply(conn, refusal).await.is_err() {
+                return;
+            }
+            continue;
+        }
         // The requests that change what the connection is; the rest are one reply each.
         match req {
             Request::Ask {
@@ -137,14 +195,14 @@ async fn converse<S: Stream>(
             Request::Attach { name, cols, rows } => match host.table.live(&name) {
                 Ok(s) => attach(conn, s, cols, rows, shutdown).await,
                 Err(reply) => {
-                    if conn.send(Frame::Reply(reply)).await.is_err() {
+                    if send_reply(conn, reply).await.is_err() {
                         return;
                     }
                 }
             },
             req => {
                 let reply = handle(host, req).await;
-                if conn.send(Frame::Reply(reply)).await.is_err() {
+                if send_reply(conn, reply).await.is_err() {
                     return;
                 }
             }
@@ -182,7 +240,7 @@ async fn handle(host: &Host, req: Request) -> Reply {
         Request::Tail { name, lines } => table.tail(&name, lines),
         Request::Pause { name } => table.pause_resume(&name, true).await,
         Request::Resume { name } => table.pause_resume(&name, false).await,
-        Request::Kill { name, force } => table.kill(&name, force).await,
+        Request::Kill { name, force } => table.kill(&name, force),
         Request::Wait { name, timeout_ms } => table.wait(&name, timeout_ms).await,
         Request::Rm { name } => table.rm(&name).await,
         Request::Revive { name } => table.revive(&name).await,
@@ -226,7 +284,7 @@ mod tests {
         let h = host.clone();
         tokio::spawn(async move {
             let mut conn = Framed::new(theirs, FrameCodec);
-            converse(&h, &mut conn, &CancellationToken::new()).await;
+            converse(&h, &mut conn, Peer { pid: None }, &CancellationToken::new()).await;
         });
         (Framed::new(ours, FrameCodec), host)
     }

@@ -9,6 +9,12 @@
 //!
 //! Shutdown is one [`CancellationToken`] handed down to every connection (as mini-redis hands
 //! its `Shutdown`): each loop selects on it, and [`run`] then ends the sessions.
+//!
+//! The host is a child subreaper ([`crate::lineage`]): the orphans of its sessions become its
+//! children, and it reaps them on SIGCHLD, so none lingers as a zombie.
+//!
+//! Private state: the state directory is 0700 and its files (`host.db*`, `host.log`) 0600
+//! whatever the umask, tightened at start if an older walkie or the user left them looser.
 
 mod attach;
 mod broker;
@@ -82,10 +88,34 @@ fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> HostError + 
     }
 }
 
+/// The state directory 0700 and every file the host keeps there 0600 (the database opener
+/// tightens its own files; `host.log` is opened by whoever starts the host).
+fn private_state(dir: &std::path::Path) -> Result<(), HostError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+    let log = dir.join("host.log");
+    if log.exists() {
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err(&log))?;
+    }
+    Ok(())
+}
+
 /// Runs the host until `shutdown` is cancelled. On shutdown every session is sent SIGHUP
 /// (as when a terminal closes) and recorded as lost, so `walkie revive` can start it again.
 pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), HostError> {
-    std::fs::create_dir_all(&opts.state_dir).map_err(io_err(&opts.state_dir))?;
+    private_state(&opts.state_dir)?;
+    if let Err(e) = crate::lineage::become_subreaper() {
+        // Without it a double fork leaves the tree and is no longer seen as inside.
+        tracing::error!("cannot become a child subreaper: {e}");
+    }
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        .map_err(io_err(&opts.state_dir))?;
     let listener = conn::bind(&opts.socket).await?;
     let store = Store::open(&opts.state_dir.join("host.db")).await?;
     let socket = opts.socket.clone();
@@ -104,6 +134,14 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(exit) = exits.recv() => host.table.record_exit(exit).await,
+            Some(()) = sigchld.recv() => {
+                // Reading /proc and waitpid are blocking calls: off the runtime.
+                if let Ok(n) = tokio::task::spawn_blocking(crate::lineage::reap_orphans).await {
+                    if n > 0 {
+                        tracing::debug!(reaped = n, "reaped orphans of sessions");
+                    }
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     tasks.spawn(conn::serve(host.clone(), stream, shutdown.clone()));

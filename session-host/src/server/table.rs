@@ -13,7 +13,7 @@ use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, SessionState};
 
 use super::{err, now_ms, HostOptions};
-use crate::session::{Session, SessionSettings, Spawn};
+use crate::session::{InputError, Session, SessionSettings, Spawn};
 use crate::store::{Record, Store, StoreError};
 
 /// What the table needs of the host's options.
@@ -148,10 +148,22 @@ impl Table {
         };
         match s.input(chunks) {
             Ok(()) => Reply::Ok,
-            Err(state) => err(
+            Err(InputError::NotRunning(state)) => err(
                 ErrorKind::NotRunning,
                 format!("session {name} has {}; nothing was typed", state.label()),
             ),
+            Err(InputError::QueueFull { held, cap }) => {
+                tracing::warn!(
+                    session = name,
+                    held,
+                    cap,
+                    "paused session's input queue is full"
+                );
+                err(
+                    ErrorKind::InputQueueFull,
+                    format!("session {name} is paused and its input queue is full ({held} of {cap} bytes held); nothing was typed: `walkie resume {name}` first"),
+                )
+            }
         }
     }
 
@@ -322,7 +334,10 @@ impl Table {
         }
     }
 
-    pub async fn kill(&self, name: &str, force: bool) -> Reply {
+    /// Starts ending the session and answers at once (the exit is recorded when it comes):
+    /// SIGHUP and SIGTERM, then SIGKILL from a task of its own if the session is still there
+    /// after the grace period; SIGKILL now when `force`. Nobody's connection waits on it.
+    pub fn kill(&self, name: &str, force: bool) -> Reply {
         let s = match self.live(name) {
             Ok(s) => s,
             Err(r) => return r,
@@ -330,26 +345,23 @@ impl Table {
         if !s.state().is_live() {
             return Reply::Info { session: s.info() };
         }
-        let mut w = s.exit_watch();
         s.terminate(force);
-        if tokio::time::timeout(self.opts.kill_grace, w.wait_for(|v| v.is_some()))
-            .await
-            .is_err()
-        {
-            tracing::info!(
-                session = name,
-                "still running after the grace period: SIGKILL"
-            );
-            s.terminate(true);
-            if tokio::time::timeout(Duration::from_secs(5), w.wait_for(|v| v.is_some()))
-                .await
-                .is_err()
-            {
-                return err(
-                    ErrorKind::Timeout,
-                    format!("session {name} did not exit even after SIGKILL"),
-                );
-            }
+        if !force {
+            let grace = self.opts.kill_grace;
+            let session = s.clone();
+            tokio::spawn(async move {
+                let mut w = session.exit_watch();
+                if tokio::time::timeout(grace, w.wait_for(|v| v.is_some()))
+                    .await
+                    .is_err()
+                {
+                    tracing::info!(
+                        session = %session.name,
+                        "still running after the grace period: SIGKILL"
+                    );
+                    session.terminate(true);
+                }
+            });
         }
         Reply::Info { session: s.info() }
     }
@@ -454,6 +466,7 @@ pub(super) mod tests {
                 term: "xterm-256color".into(),
                 secret_env: vec!["SECRET_TOKEN".into()],
                 socket: dir.join("host.sock"),
+                paused_input_bytes: 64,
             },
         }
     }
@@ -533,7 +546,8 @@ pub(super) mod tests {
             t.create(spec("job", &["sleep", "30"])).await;
             let r = t.rm("job").await;
             assert_eq!(kind(&r), Some(ErrorKind::StillRunning), "{r:?}");
-            match t.kill("job", false).await {
+            assert!(matches!(t.kill("job", false), Reply::Info { .. }));
+            match t.wait("job", 20_000).await {
                 Reply::Info { session } => assert!(!session.state.is_live(), "{session:?}"),
                 other => panic!("{other:?}"),
             }
@@ -605,6 +619,11 @@ pub(super) mod tests {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             assert_eq!(state(), Some('T'));
+            // Held while paused, up to the cap (64 bytes here): more is refused whole.
+            assert_eq!(t.input("p", vec![vec![b'a'; 40]]), Reply::Ok);
+            let full = t.input("p", vec![vec![b'b'; 20], vec![b'c'; 20]]);
+            assert_eq!(kind(&full), Some(ErrorKind::InputQueueFull), "{full:?}");
+            assert_eq!(t.input("p", vec![vec![b'd'; 24]]), Reply::Ok);
             match t.pause_resume("p", false).await {
                 Reply::Info { session } => assert_eq!(session.state, SessionState::Running),
                 other => panic!("{other:?}"),
@@ -614,6 +633,8 @@ pub(super) mod tests {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             assert_ne!(state(), Some('T'));
+            // Resumed: the queue is empty again, and input goes straight through.
+            assert_eq!(t.input("p", vec![vec![b'e'; 100]]), Reply::Ok);
             t.end_all().await;
         })
         .await
