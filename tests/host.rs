@@ -1331,27 +1331,36 @@ fn sessions_cannot_watch_or_decide_asks() {
 fn orphans_of_sessions_are_reaped() {
     let h = TestHost::start();
     let pidfile = h.dir.path().join("orphan.pid");
-    // The inner shell backgrounds a sleep and exits: the sleep is orphaned.
+    let go = h.dir.path().join("go");
+    // The inner shell backgrounds a waiter and exits: the waiter is orphaned. It lives until
+    // the test says go, so its adoption is seen while it runs.
     let script = format!(
-        "sh -c 'sleep 3 & echo $! > {}'; echo forked; sleep 300",
-        pidfile.display()
+        "sh -c 'while [ ! -e {go} ]; do sleep 0.1; done & echo $! > {pid}'; echo forked; sleep 300",
+        go = go.display(),
+        pid = pidfile.display()
     );
     h.ok(&["new", "forker", "--", "sh", "-c", &script]);
     let orphan: u32 = wait_for("the orphan's pid", Duration::from_secs(20), || {
         std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok()
     });
     let host = h.pid();
-    wait_for(
-        "the host to adopt the orphan",
-        Duration::from_secs(20),
-        || (parent_of(orphan) == Some(host) || proc_state(orphan).is_none()).then_some(()),
-    );
+    let mut parent = None;
+    let adopted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(
+            "the host to adopt the orphan",
+            Duration::from_secs(20),
+            || {
+                parent = parent_of(orphan);
+                (parent == Some(host)).then_some(())
+            },
+        )
+    }));
     assert!(
-        parent_of(orphan) == Some(host) || proc_state(orphan).is_none(),
-        "adopted by {:?}",
-        parent_of(orphan)
+        adopted.is_ok(),
+        "the orphan's parent is {parent:?}, not the host {host}"
     );
     // Once it exits, it is reaped: no zombie stays behind.
+    std::fs::write(&go, "").unwrap();
     wait_for("the orphan to be reaped", Duration::from_secs(30), || {
         proc_state(orphan).is_none().then_some(())
     });
