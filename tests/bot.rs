@@ -15,7 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use walkie_bot::store::{AuditRecord, Claim, Store, DB_FILE};
-use walkie_session_host::client::Client;
+use walkie_host_proto::client::Client;
 
 const OPERATOR: i64 = 1001;
 const STRANGER: i64 = 666;

@@ -9,23 +9,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 use walkie_config::Config;
-use walkie_session_host::client::{Client, ClientError};
-use walkie_session_host::protocol::ErrorKind;
+use walkie_host_proto::ask::NoticeKind;
+use walkie_host_proto::client::{Client, ClientError};
+use walkie_host_proto::protocol::ErrorKind;
 
-use crate::approval::hook::{self, ApprovalRequest, AskFailure, Decision};
+use crate::approval::hook::{self, AskFailure, Decision};
 use crate::approval::Agent;
 
-/// What the host carries for an ask; the bot reads it back to draw the card.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AskPayload {
-    /// An agent's permission request, from its hook.
-    Hook { request: ApprovalRequest },
-    /// A yes/no question from `walkie ask`.
-    Question { question: String, cwd: String },
-}
+pub use walkie_host_proto::ask::AskPayload;
 
 /// Arguments of `walkie approve-hook`.
 #[derive(Debug, clap::Args)]
@@ -51,20 +43,14 @@ fn session_name() -> String {
 }
 
 /// Hands `payload` to the host and waits for the decision.
-fn ask_host(
-    cfg: &Config,
-    payload: &AskPayload,
-    timeout: Duration,
-) -> Result<serde_json::Value, ClientError> {
+fn ask_host(cfg: &Config, payload: AskPayload, timeout: Duration) -> Result<Decision, ClientError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| ClientError::Spawn(e.to_string()))?;
-    let value =
-        serde_json::to_value(payload).map_err(|e| ClientError::Unexpected(e.to_string()))?;
     rt.block_on(async {
         let mut c = Client::connect(&cfg.socket_path()).await?;
-        c.ask(&session_name(), value, timeout).await
+        c.ask(&session_name(), payload, timeout).await
     })
 }
 
@@ -94,9 +80,8 @@ pub fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<E
         let payload = AskPayload::Hook {
             request: req.clone(),
         };
-        match ask_host(cfg, &payload, timeout) {
-            Ok(v) => serde_json::from_value::<Decision>(v)
-                .map_err(|e| AskFailure::Lost(format!("unreadable decision: {e}"))),
+        match ask_host(cfg, payload, timeout) {
+            Ok(d) => Ok(d),
             Err(ClientError::Host {
                 kind: ErrorKind::Timeout,
                 ..
@@ -130,7 +115,8 @@ fn notify_stop(cfg: &Config) {
     let sent = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(2), async {
             let mut c = Client::connect(&socket).await?;
-            c.notice(&session, "stop", "finished its turn").await
+            c.notice(&session, NoticeKind::TurnEnded, "finished its turn")
+                .await
         })
         .await
     });
@@ -150,13 +136,13 @@ pub fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
     };
     let timeout = Duration::from_secs(args.timeout.unwrap_or(cfg.approvals.timeout_s).max(1));
-    match ask_host(cfg, &payload, timeout) {
-        Ok(v) => match serde_json::from_value::<Decision>(v) {
-            Ok(Decision::Allow) => {
+    match ask_host(cfg, payload, timeout) {
+        Ok(d) => match d {
+            Decision::Allow => {
                 eprintln!("walkie: approved");
                 Ok(ExitCode::SUCCESS)
             }
-            Ok(Decision::Deny { reason }) => {
+            Decision::Deny { reason } => {
                 eprintln!(
                     "walkie: denied{}",
                     if reason.is_empty() {
@@ -167,7 +153,7 @@ pub fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::from(1))
             }
-            Ok(Decision::Fallback) | Err(_) => {
+            Decision::Fallback => {
                 eprintln!("walkie: no usable answer; treating as no");
                 Ok(ExitCode::from(1))
             }

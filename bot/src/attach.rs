@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::signal::unix::{signal, SignalKind};
-use walkie_session_host::client::Client;
-use walkie_session_host::protocol::{Frame, Reply, Request};
+use walkie_host_proto::client::Client;
+use walkie_host_proto::protocol::{Frame, Reply, Request};
 
 /// The detach prefix: Ctrl-\ (0x1c), then `d`.
 pub const DETACH_PREFIX: u8 = 0x1c;

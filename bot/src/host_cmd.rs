@@ -3,15 +3,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
-use walkie_session_host::client::{Client, ClientError, SpawnHost};
-use walkie_session_host::keys::key_bytes;
-use walkie_session_host::protocol::ErrorKind;
-use walkie_session_host::{HostOptions, NewSession, SessionInfo};
+use walkie_host_proto::client::{Client, ClientError, SpawnHost};
+use walkie_host_proto::keys::Key;
+use walkie_host_proto::protocol::ErrorKind;
+use walkie_host_proto::{NewSession, SessionInfo};
+use walkie_session_host::{HostOptions, SessionSettings};
 
 use crate::cli::Command;
 
@@ -41,16 +42,37 @@ pub struct SendArgs {
     /// Do not press Enter after the text.
     #[arg(long)]
     pub no_enter: bool,
-    /// Treat the arguments as key names: Enter, Escape, Tab, C-c, Up, F1, or single characters.
+    /// Treat the arguments as key names: Enter, Escape, Tab, BSpace, C-c, Up, F1, or single characters.
     #[arg(long)]
     pub keys: bool,
+}
+
+/// The host's options from the app's configuration.
+fn host_options(cfg: &Config) -> HostOptions {
+    let socket = cfg.socket_path();
+    HostOptions {
+        state_dir: cfg.state_dir(),
+        default_cols: cfg.host.cols,
+        default_rows: cfg.host.rows,
+        kill_grace: Duration::from_millis(cfg.host.kill_grace_ms),
+        session: SessionSettings {
+            scrollback_bytes: cfg.host.scrollback_bytes,
+            subscriber_queue: cfg.host.subscriber_queue,
+            enter_delay: Duration::from_millis(cfg.host.enter_delay_ms),
+            term: cfg.host.term.clone(),
+            secret_env: cfg.secret_env_names(),
+            socket: socket.clone(),
+            paused_input_bytes: cfg.host.paused_input_bytes,
+        },
+        socket,
+    }
 }
 
 /// Runs the host daemon in the foreground until SIGTERM or SIGINT; a second signal exits at once.
 pub fn run_host(cfg: Config) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
-        let opts = HostOptions::from_config(&cfg);
+        let opts = host_options(&cfg);
         let shutdown = CancellationToken::new();
         spawn_signal_handler(shutdown.clone())?;
         walkie_session_host::run(opts, shutdown)
@@ -99,7 +121,8 @@ pub async fn connect(cfg: &Config, no_spawn: bool) -> anyhow::Result<Client> {
     } else {
         Some(spawn_host_for(cfg)?)
     };
-    Ok(Client::connect_or_spawn(&cfg.socket_path(), spawn.as_ref()).await?)
+    let timeout = Duration::from_millis(cfg.host.client_timeout_ms);
+    Ok(Client::connect_or_spawn_within(&cfg.socket_path(), spawn.as_ref(), timeout).await?)
 }
 
 /// Exit codes: 0 ok, 1 other errors, 2 usage, 3 no such session, 4 session not running.
@@ -187,7 +210,7 @@ async fn client_command(
             let chunks = if a.keys {
                 let mut v = Vec::new();
                 for k in &a.text {
-                    v.push(key_bytes(k)?);
+                    v.push(k.parse::<Key>()?.bytes());
                 }
                 // Keys go as one write each, like separate keypresses.
                 v
@@ -223,8 +246,18 @@ async fn client_command(
             println!("{name} resumed");
         }
         Command::Kill { name, force } => {
+            // The host answers at once; the exit follows (`walkie ls` shows it).
             let info = c.kill(&name, force).await?;
-            println!("{name} {}", info.state.label());
+            if info.state.is_live() {
+                let how = if force {
+                    "SIGKILL"
+                } else {
+                    "SIGTERM, SIGKILL after the grace period"
+                };
+                println!("{name} is being killed ({how})");
+            } else {
+                println!("{name} {}", info.state.label());
+            }
         }
         Command::Rm { name } => {
             c.rm(&name).await?;

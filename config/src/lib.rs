@@ -114,6 +114,11 @@ pub struct HostConfig {
     pub rows: u16,
     /// TERM given to sessions.
     pub term: String,
+    /// Most bytes of input held for a paused session (more is refused until it resumes).
+    pub paused_input_bytes: usize,
+    /// Milliseconds a client (the CLI, the bot) waits for the host's answer before saying
+    /// the host is not answering.
+    pub client_timeout_ms: u64,
 }
 
 impl Default for HostConfig {
@@ -127,6 +132,8 @@ impl Default for HostConfig {
             cols: 120,
             rows: 40,
             term: "xterm-256color".into(),
+            paused_input_bytes: 1 << 20,
+            client_timeout_ms: 5000,
         }
     }
 }
@@ -382,6 +389,12 @@ impl Config {
         }
         if let Some(v) = get("WALKIE_KILL_GRACE_MS") {
             self.host.kill_grace_ms = parse("WALKIE_KILL_GRACE_MS", &v)?;
+        }
+        if let Some(v) = get("WALKIE_PAUSED_INPUT_BYTES") {
+            self.host.paused_input_bytes = parse("WALKIE_PAUSED_INPUT_BYTES", &v)?;
+        }
+        if let Some(v) = get("WALKIE_CLIENT_TIMEOUT_MS") {
+            self.host.client_timeout_ms = parse("WALKIE_CLIENT_TIMEOUT_MS", &v)?;
         }
         if let Some(v) = get("TELEGRAM_BOT_TOKEN").or_else(|| get("WALKIE_TELEGRAM_TOKEN")) {
             self.telegram.token = Secret::new(v.trim());

@@ -8,7 +8,7 @@
 //!   consumer can ever block the agent's output;
 //! - the **waiter** owns the child and records how it exited;
 //! - the **writer** owns the PTY writer, so a program that stops reading input can never
-//!   block the host; input sent while paused is held and delivered on resume.
+//!   block the host; input sent while paused is held (up to a cap) and delivered on resume.
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
@@ -24,9 +24,12 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, watch};
 
 use crate::fastforward::FastForward;
-use crate::name::SessionName;
-use crate::protocol::{SessionInfo, SessionState};
 use crate::scrollback::Scrollback;
+use walkie_host_proto::name::SessionName;
+use walkie_host_proto::protocol::{SessionInfo, SessionState};
+
+/// How long a pause waits for the session's leader to stop before stopping its job.
+const PAUSE_WAIT: Duration = Duration::from_millis(500);
 
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
@@ -46,6 +49,17 @@ pub struct SessionSettings {
     pub secret_env: Vec<String>,
     /// The host socket, exported as `WALKIE_SOCKET`.
     pub socket: PathBuf,
+    /// Most bytes of input held for a paused session; more is refused, not queued.
+    pub paused_input_bytes: usize,
+}
+
+/// Why input was not typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputError {
+    /// The session has exited or is lost.
+    NotRunning(SessionState),
+    /// Paused, and this input would take the held input past `cap` bytes.
+    QueueFull { held: usize, cap: usize },
 }
 
 /// A fully specified session start.
@@ -91,6 +105,8 @@ struct Shared {
     last_output: Instant,
     paused: bool,
     pending_input: Vec<WriterOp>,
+    /// Bytes in `pending_input`.
+    pending_bytes: usize,
     state: SessionState,
     cols: u16,
     rows: u16,
@@ -168,14 +184,18 @@ impl Session {
         if !spawn.cwd.is_dir() {
             return Err(cwd_err("the working directory does not exist".into()));
         }
+        // The leader is registered before the host's reaper can see it, so the reaper never
+        // takes the exit status the waiter thread waits for.
+        let spawning = crate::lineage::spawning();
         let mut child = pair
             .slave
             .spawn_command(cmd)
             .map_err(|e| cwd_err(format!("{e:#}")))?;
+        let pid = child.process_id().unwrap_or(0);
+        spawning.register(pid);
         // Keeping the slave open here would hide the child's exit: EOF only comes once every
         // slave fd is closed.
         drop(pair.slave);
-        let pid = child.process_id().unwrap_or(0);
         let mut reader = pair
             .master
             .try_clone_reader()
@@ -201,6 +221,7 @@ impl Session {
                 last_output: Instant::now(),
                 paused: false,
                 pending_input: Vec::new(),
+                pending_bytes: 0,
                 state: SessionState::Running,
                 cols: spawn.cols,
                 rows: spawn.rows,
@@ -277,7 +298,9 @@ impl Session {
         std::thread::Builder::new()
             .name(format!("pty-waiter-{name}"))
             .spawn(move || {
-                let state = match child.wait() {
+                let waited = child.wait();
+                crate::lineage::forget(pid);
+                let state = match waited {
                     Ok(st) => SessionState::Exited {
                         code: if st.signal().is_some() {
                             None
@@ -347,6 +370,7 @@ impl Session {
         sh.state = state.clone();
         sh.paused = false;
         sh.pending_input.clear();
+        sh.pending_bytes = 0;
         for sub in sh.subscribers.drain(..) {
             let _ = sub.tx.try_send(Event::Exited(state.clone()));
         }
@@ -394,11 +418,6 @@ impl Session {
         sh.scrollback.tail_text(lines, sh.cols)
     }
 
-    /// Bytes kept in scrollback right now.
-    pub fn scrollback_len(&self) -> usize {
-        self.lock().scrollback.len()
-    }
-
     /// Registers a subscriber and returns, atomically with it, the bytes that repaint the
     /// current screen on a real terminal (so no output falls between repaint and stream).
     pub fn subscribe(&self, terminal: bool) -> (Bytes, SessionState, mpsc::Receiver<Event>, u64) {
@@ -420,11 +439,20 @@ impl Session {
     }
 
     /// Types `chunks` into the terminal, each a separate write with the enter delay between.
-    /// While paused, the input is held and delivered on resume.
-    pub fn input(&self, chunks: Vec<Vec<u8>>) -> Result<(), SessionState> {
+    /// While paused, the input is held and delivered on resume, up to the cap: input that
+    /// would pass it is refused whole (never cut), so what was typed stays what was sent.
+    pub fn input(&self, chunks: Vec<Vec<u8>>) -> Result<(), InputError> {
         let mut sh = self.lock();
         if !sh.state.is_live() {
-            return Err(sh.state.clone());
+            return Err(InputError::NotRunning(sh.state.clone()));
+        }
+        let bytes: usize = chunks.iter().map(Vec::len).sum();
+        let cap = self.settings.paused_input_bytes;
+        if sh.paused && sh.pending_bytes + bytes > cap {
+            return Err(InputError::QueueFull {
+                held: sh.pending_bytes,
+                cap,
+            });
         }
         let n = chunks.len();
         let mut ops = Vec::with_capacity(n * 2);
@@ -436,6 +464,7 @@ impl Session {
         }
         if sh.paused {
             sh.pending_input.extend(ops);
+            sh.pending_bytes += bytes;
         } else {
             for op in ops {
                 let _ = self.writer_tx.send(op);
@@ -498,29 +527,38 @@ impl Session {
         }
     }
 
-    pub fn pause(&self) -> Result<(), SessionState> {
-        let mut sh = self.lock();
-        match sh.state {
-            SessionState::Running => {}
-            SessionState::Paused => return Ok(()),
-            ref other => return Err(other.clone()),
+    pub async fn pause(self: &Arc<Self>) -> Result<(), SessionState> {
+        {
+            let mut sh = self.lock();
+            match sh.state {
+                SessionState::Running => {}
+                SessionState::Paused => return Ok(()),
+                ref other => return Err(other.clone()),
+            }
+            sh.paused = true;
+            sh.state = SessionState::Paused;
         }
-        sh.paused = true;
-        sh.state = SessionState::Paused;
-        drop(sh);
         // Stop the leader (a shell) first and make sure it is stopped before its job is: a
         // shell that sees its job stop reports "Stopped" and takes the terminal back.
         let groups = self.groups();
         let leader = groups[0];
         let _ = killpg(leader, Signal::SIGSTOP);
         if groups.len() > 1 {
-            let deadline = Instant::now() + Duration::from_millis(500);
-            while proc_state(self.pid) != Some('T') && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            for g in &groups[1..] {
-                let _ = killpg(*g, Signal::SIGSTOP);
-            }
+            // Watching the leader stop polls /proc: a blocking wait, kept off the runtime.
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let deadline = Instant::now() + PAUSE_WAIT;
+                while proc_state(me.pid) != Some('T') && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // A resume while we waited wins: its job must not be stopped after it.
+                if me.lock().paused {
+                    for g in &groups[1..] {
+                        let _ = killpg(*g, Signal::SIGSTOP);
+                    }
+                }
+            })
+            .await;
         }
         Ok(())
     }
@@ -535,6 +573,7 @@ impl Session {
         sh.paused = false;
         sh.state = SessionState::Running;
         let pending = std::mem::take(&mut sh.pending_input);
+        sh.pending_bytes = 0;
         drop(sh);
         self.signal(Signal::SIGCONT);
         for op in pending {

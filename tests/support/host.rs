@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use walkie_session_host::client::Client;
-use walkie_session_host::SessionInfo;
+use walkie_host_proto::client::Client;
+use walkie_host_proto::SessionInfo;
 
 /// The `walkie` binary under test. `WALKIE_TEST_BIN` overrides it: copies of the tree that
 /// share one target directory overwrite each other's `target/debug/walkie`, so a test run
@@ -117,9 +117,13 @@ impl TestHost {
         );
         let child = cmd.spawn().expect("spawn walkie host");
         self.child = Some(child);
+        // Listening is enough (a connect then waits for the accept): no greeting here, so
+        // that the CLI-only tests can also run against another build's binary.
         let socket = self.socket.clone();
         wait_for("the host to listen", Duration::from_secs(20), || {
-            block_on(Client::connect(&socket)).ok().map(|_| ())
+            std::os::unix::net::UnixStream::connect(&socket)
+                .ok()
+                .map(|_| ())
         });
     }
 
@@ -142,6 +146,11 @@ impl TestHost {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running host").id()
     }
 
     /// Runs `walkie ARGS --no-spawn`, bounded.

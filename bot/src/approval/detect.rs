@@ -1007,7 +1007,10 @@ mod tests {
         for key in [Key::Enter, Key::Escape, Key::CtrlC] {
             assert_eq!(
                 Input::Key(key).bytes(),
-                walkie_session_host::keys::key_bytes(key.name()).unwrap(),
+                key.name()
+                    .parse::<walkie_host_proto::keys::Key>()
+                    .unwrap()
+                    .bytes(),
                 "{key:?}"
             );
         }

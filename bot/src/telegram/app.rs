@@ -12,9 +12,9 @@ use teloxide::types::{
 };
 use teloxide::utils::command::BotCommands;
 use walkie_config::Config;
-use walkie_session_host::client::ClientError;
-use walkie_session_host::keys::key_bytes;
-use walkie_session_host::protocol::{ErrorKind, NewSession, SessionInfo};
+use walkie_host_proto::client::ClientError;
+use walkie_host_proto::keys::Key;
+use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
 
 use super::auth::{Action, Gate, Verdict};
 use super::commands::{self, Command, NewSpec, Request, Usage};
@@ -346,8 +346,8 @@ impl App {
                 };
                 let mut chunks = Vec::new();
                 for k in &keys {
-                    match key_bytes(k) {
-                        Ok(b) => chunks.push(b),
+                    match k.parse::<Key>() {
+                        Ok(key) => chunks.push(key.bytes()),
                         Err(e) => return self.reply(chat, &e.to_string()).await,
                     }
                 }

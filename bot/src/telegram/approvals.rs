@@ -47,8 +47,8 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup}
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
-use walkie_session_host::client::{AskEvent, Client, ClientError};
-use walkie_session_host::protocol::{ErrorKind, PendingAsk};
+use walkie_host_proto::client::{AskEvent, Client, ClientError};
+use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
 use super::app::HandleError;
 use super::auth::{Gate, Role, VIEWER_TEXT};
@@ -250,8 +250,8 @@ fn card_markup(c: &Card) -> Option<InlineKeyboardMarkup> {
 }
 
 /// What the asker gets for a decision: the hook's decision (also what `walkie ask` reads).
-fn decision_value(d: &Decided) -> serde_json::Value {
-    serde_json::to_value(d.hook_decision()).unwrap_or(serde_json::Value::Null)
+fn decision_value(d: &Decided) -> Decision {
+    d.hook_decision()
 }
 
 /// One line for the audit log: what was asked.
@@ -263,8 +263,8 @@ fn subject_text(s: &Subject) -> String {
     }
 }
 
-fn subject_of(payload: &serde_json::Value) -> Option<Subject> {
-    match serde_json::from_value::<AskPayload>(payload.clone()).ok()? {
+fn subject_of(payload: &AskPayload) -> Option<Subject> {
+    match payload.clone() {
         AskPayload::Hook { request } => Some(Subject::Hook { request }),
         AskPayload::Question { question, .. } => Some(Subject::Ask { question }),
     }
@@ -467,8 +467,7 @@ impl Approvals {
             // Not something this bot understands (a newer walkie?): let the asker fall
             // back to its own prompt rather than guess.
             tracing::warn!(id = ask.id, "unknown ask payload; answering fallback");
-            let v = serde_json::to_value(Decision::Fallback).unwrap_or_default();
-            let _ = self.decide_on_host(ask.id, v).await;
+            let _ = self.decide_on_host(ask.id, Decision::Fallback).await;
             return;
         };
         let mut a = Approval {
@@ -671,14 +670,14 @@ impl Approvals {
         }
     }
 
-    async fn decide_on_host(&self, id: u64, v: serde_json::Value) -> Result<(), ClientError> {
+    async fn decide_on_host(&self, id: u64, v: Decision) -> Result<(), ClientError> {
         let mut c = Client::connect(&self.socket()).await?;
         c.decide(id, v).await
     }
 
     /// The host closed an ask: decided (by us or another client), expired, or its asker
     /// went away.
-    async fn on_closed(&self, id: ApprovalId, decision: Option<serde_json::Value>) {
+    async fn on_closed(&self, id: ApprovalId, decision: Option<Decision>) {
         let mut a = match self.store.approval(id).await {
             Ok(Some(a)) if a.state == State::Pending => a,
             Ok(_) => return,
@@ -705,8 +704,8 @@ impl Approvals {
             Some(v) => {
                 // Decided by another client of the host (not a press here: those are
                 // stored before the host hears of them).
-                let answer = match serde_json::from_value::<Decision>(v) {
-                    Ok(Decision::Allow) => Answer::Approve,
+                let answer = match v {
+                    Decision::Allow => Answer::Approve,
                     _ => Answer::Deny,
                 };
                 let by = Decider::Abandoned {

@@ -124,44 +124,7 @@ pub fn is_session_name(name: &str) -> bool {
 
 /// Is `s` a key name that `/keys` understands (so it is not taken for a session name)?
 pub fn is_key_name(s: &str) -> bool {
-    const NAMED: &[&str] = &[
-        "enter",
-        "return",
-        "escape",
-        "esc",
-        "tab",
-        "backtab",
-        "space",
-        "backspace",
-        "bs",
-        "delete",
-        "del",
-        "up",
-        "down",
-        "left",
-        "right",
-        "home",
-        "end",
-        "pageup",
-        "pagedown",
-        "pgup",
-        "pgdn",
-        "insert",
-    ];
-    let lower = s.to_ascii_lowercase();
-    if NAMED.contains(&lower.as_str()) {
-        return true;
-    }
-    if let Some(rest) = lower
-        .strip_prefix("c-")
-        .or_else(|| lower.strip_prefix("m-"))
-    {
-        return rest.chars().count() == 1 || NAMED.contains(&rest);
-    }
-    if let Some(n) = lower.strip_prefix('f') {
-        return matches!(n.parse::<u8>(), Ok(1..=12));
-    }
-    false
+    s.parse::<walkie_host_proto::keys::Key>().is_ok()
 }
 
 /// Parses a message that starts with `/`. `Ok(None)`: not a command of ours (e.g. a

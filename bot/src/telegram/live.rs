@@ -19,8 +19,8 @@ use std::time::Duration;
 use teloxide::ApiError;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
-use walkie_session_host::client::ClientError;
-use walkie_session_host::protocol::{ErrorKind, SessionInfo, SessionState};
+use walkie_host_proto::client::ClientError;
+use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 
 use super::host::HostLink;
 use super::pace::{run_coalesced, Outcome};
