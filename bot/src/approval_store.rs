@@ -7,9 +7,9 @@
 //! "closed" event arriving at the same moment, one edits the cards and the other sees that
 //! it was too late. Everything survives a bot restart, so the buttons keep working.
 
-use crate::approval::model::{Approval, ApprovalId, State};
-use crate::approval::policy::{SessionApprovals, SessionRule};
 use crate::store::{Result, Store, StoreError};
+use walkie_approval::model::{Approval, ApprovalId, State};
+use walkie_approval::policy::{SessionApprovals, SessionRule};
 
 /// A message showing an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +245,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::approval::model::{Answer, Decider, Subject, DEFAULT_TIMEOUT};
+    use walkie_approval::model::{Answer, Decider, Subject, DEFAULT_TIMEOUT};
 
     fn ask(id: u64) -> Approval {
         Approval::new(

@@ -9,23 +9,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+
 use walkie_config::Config;
 use walkie_session_host::client::{Client, ClientError};
 use walkie_session_host::protocol::ErrorKind;
 
-use crate::approval::hook::{self, ApprovalRequest, AskFailure, Decision};
-use crate::approval::Agent;
-
-/// What the host carries for an ask; the bot reads it back to draw the card.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AskPayload {
-    /// An agent's permission request, from its hook.
-    Hook { request: ApprovalRequest },
-    /// A yes/no question from `walkie ask`.
-    Question { question: String, cwd: String },
-}
+use walkie_approval::ask::AskPayload;
+use walkie_approval::hook::{self, AskFailure, Decision};
+use walkie_approval::Agent;
 
 /// Arguments of `walkie approve-hook`.
 #[derive(Debug, clap::Args)]

@@ -8,11 +8,9 @@
 //! - [`ask_cmd`]: `walkie ask` and `walkie approve-hook` (asking the phone through the host).
 //! - [`logging`]: tracing setup.
 //! - [`telegram`]: the Telegram bot (`walkie up`): access control, commands, pacing, rendering.
-//! - [`approval`]: approvals without I/O: prompt detection, hook answers, policy, decisions.
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts, updates).
 //! - [`approval_store`]: approvals, their cards and session rules in the same SQLite store.
 
-pub mod approval;
 pub mod approval_store;
 pub mod ask_cmd;
 pub mod attach;

@@ -559,7 +559,7 @@ impl App {
                 .await
                 .map_err(Into::into);
         }
-        if super::approvals::is_approval_button(&data) {
+        if super::card::is_approval_button(&data) {
             return self.approvals.on_press(&q, chat, &data).await;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {

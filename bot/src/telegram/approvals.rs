@@ -4,7 +4,7 @@
 //! # Flow
 //! - A task ([`Approvals::spawn`]) watches the host's asks (`Client::watch_asks`),
 //!   reconnecting with backoff when the host goes away. For each new ask it applies the
-//!   policy ([`crate::approval::policy`]: config rules, then "approved for this session"):
+//!   policy ([`walkie_approval::policy`]: config rules, then "approved for this session"):
 //!   a rule decides at once, with a silent note in the chats and an audit line; otherwise a
 //!   card is posted as a new message (so the phone buzzes) to every chat that works with
 //!   the session, else to every operator's and viewer's private chat. Viewers' copies have
@@ -18,7 +18,7 @@
 //!   went away: for an agent's hook that means someone answered at the terminal), the
 //!   cards are edited to say so.
 //! - Screen prompts: a second task reads, every second, the screens of the sessions some
-//!   chat works with and runs [`crate::approval::detect`] on them. A prompt seen on two
+//!   chat works with and runs [`walkie_approval::detect`] on them. A prompt seen on two
 //!   reads in a row gets a card (unless an agent's hook already asked about the same
 //!   request); its buttons type the prompt's approve or deny keys with `Client::input`;
 //!   when the prompt leaves the screen without a press, the card says "answered at the
@@ -36,14 +36,14 @@
 //! run without touching them. Codex reads hooks only from `hooks.json` in its home
 //! directory (`CODEX_HOME`), so it cannot be given the hook without writing a file the user
 //! owns (or replacing the home, which holds the login); for Codex, add the hook by hand as
-//! described in [`crate::approval::hook`]. Without it, Codex's prompts are answered at the
+//! described in [`walkie_approval::hook`]. Without it, Codex's prompts are answered at the
 //! terminal (or with `/keys`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup};
+use teloxide::types::CallbackQuery;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
@@ -52,21 +52,22 @@ use walkie_session_host::protocol::{ErrorKind, PendingAsk};
 
 use super::app::HandleError;
 use super::auth::{Gate, Role, VIEWER_TEXT};
+use super::card::{decode_callback, html, markup};
 use super::host::HostLink;
 use super::live::LiveScreens;
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
-use crate::approval::card::{self, Card};
-use crate::approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
-use crate::approval::hook::Decision;
-use crate::approval::model::{
-    decode_callback, now_ms, Answer, Approval, ApprovalId, CallbackAction, Decided, Decider,
-    Millis, Outcome, State, Subject,
-};
-use crate::approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
 use crate::approval_store::ApprovalCard;
-use crate::ask_cmd::AskPayload;
 use crate::store::{AuditEntry, Store};
+use walkie_approval::ask::AskPayload;
+use walkie_approval::card;
+use walkie_approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
+use walkie_approval::hook::Decision;
+use walkie_approval::model::{
+    now_ms, Answer, Approval, ApprovalAction, ApprovalId, Decided, Decider, Millis, Outcome, State,
+    Subject,
+};
+use walkie_approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
 
 /// Longest wait between two attempts to reach the host.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -104,11 +105,6 @@ fn screen_id() -> ApprovalId {
 /// The tool name screen prompts are judged as by the policy: they ask about shell commands.
 const SCREEN_TOOL: &str = "Bash";
 
-/// Whether `data` is an approval card's button (else it belongs to someone else).
-pub fn is_approval_button(data: &str) -> bool {
-    data.starts_with("ap:")
-}
-
 /// The extra arguments that make a preset's agent ask walkie through its hook, for the
 /// program `program` (`claude`, or a path ending in it). Empty for anything else.
 pub fn hook_args(program: &str, cfg: &Config) -> Vec<String> {
@@ -117,7 +113,7 @@ pub fn hook_args(program: &str, cfg: &Config) -> Vec<String> {
         return Vec::new();
     }
     match std::env::current_exe() {
-        Ok(exe) => crate::approval::hook::claude_args(
+        Ok(exe) => walkie_approval::hook::claude_args(
             &exe.display().to_string(),
             Duration::from_secs(cfg.approvals.timeout_s),
         ),
@@ -187,12 +183,12 @@ fn codex_home(cfg: &Config, session: &str) -> std::io::Result<std::path::PathBuf
     }
     let exe = std::env::current_exe()?;
     let timeout =
-        Duration::from_secs(cfg.approvals.timeout_s) + crate::approval::hook::HOOK_TIMEOUT_MARGIN;
+        Duration::from_secs(cfg.approvals.timeout_s) + walkie_approval::hook::HOOK_TIMEOUT_MARGIN;
     let ours = serde_json::json!({
         "matcher": "Bash",
         "hooks": [{
             "type": "command",
-            "command": crate::approval::hook::hook_command(&exe.display().to_string(), crate::approval::Agent::Codex),
+            "command": walkie_approval::hook::hook_command(&exe.display().to_string(), walkie_approval::Agent::Codex),
             "timeout": timeout.as_secs(),
         }]
     });
@@ -236,17 +232,6 @@ pub fn check_rules(cfg: &Config) -> anyhow::Result<()> {
 struct SessionKey {
     created_ms: u64,
     program: Option<String>,
-}
-
-fn card_markup(c: &Card) -> Option<InlineKeyboardMarkup> {
-    if c.buttons.is_empty() {
-        return None;
-    }
-    Some(InlineKeyboardMarkup::new(c.buttons.iter().map(|row| {
-        row.iter()
-            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
-            .collect::<Vec<_>>()
-    })))
 }
 
 /// What the asker gets for a decision: the hook's decision (also what `walkie ask` reads).
@@ -552,7 +537,7 @@ impl Approvals {
 
     /// A decision made by a rule: worth a line in the session's chats, not a buzz.
     async fn post_silent(&self, a: &Approval) {
-        let text = card::decided(a).text;
+        let text = html(&card::decided(a));
         for (chat, _) in self.targets(&a.session).await {
             if let Err(e) = self.tg.send_html_silent(chat, &text).await {
                 tracing::warn!(chat, error = %e, "cannot post an auto-decision");
@@ -618,11 +603,7 @@ impl Approvals {
             let c = card::pending(a, buttons);
             // A chat that chose /notify none gets its cards silently.
             let silent = super::app::notify_level(&self.store, &self.cfg, chat).await == "none";
-            match self
-                .tg
-                .send_card(chat, &c.text, card_markup(&c), silent)
-                .await
-            {
+            match self.tg.send_card(chat, &html(&c), markup(&c), silent).await {
                 Ok(m) => {
                     let message_id = i64::from(m.id.0);
                     let card = ApprovalCard {
@@ -663,7 +644,7 @@ impl Approvals {
             };
             if let Err(e) = self
                 .tg
-                .edit_html(c.chat_id, mid, &shown.text, card_markup(&shown))
+                .edit_html(c.chat_id, mid, &html(&shown), markup(&shown))
                 .await
             {
                 tracing::warn!(chat = c.chat_id, error = %e, "cannot update an approval card");
@@ -741,7 +722,7 @@ impl Approvals {
                 .await?;
             return Ok(());
         };
-        if action == CallbackAction::Screen {
+        if action == ApprovalAction::Screen {
             return self.show_screen(chat, query, &a.session).await;
         }
         if self.gate.role(user) != Role::Operator {

@@ -10,6 +10,7 @@
 //! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
 //! - [`approvals`]: approval cards from the host's asks, and their buttons.
 //! - [`auth`]: who may do what (operators, viewers, strangers).
+//! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
 //! - [`host`]: the connection to the session host.
 //! - [`live`]: live screens and notifications.
@@ -22,6 +23,7 @@
 pub mod app;
 pub mod approvals;
 pub mod auth;
+pub mod card;
 pub mod commands;
 pub mod host;
 pub mod live;

@@ -6,17 +6,10 @@
 //! [`AlreadyDecided`] carrying the decision that stands, so the bot can say "already approved
 //! by ana at 14:02". Time is passed in (milliseconds since the Unix epoch) rather than read,
 //! so the rules are testable and the same after a restart: a press that arrives after the
-//! deadline loses to the timeout even if the timer has not fired yet.
-//!
-//! [`ApprovalBook`] holds the pending approvals of a process behind one lock, so two presses
-//! at the same moment still make one decision. The SQLite store must keep the same rule
-//! (`UPDATE ... WHERE id = ? AND state = 'pending'`, one row changed or none).
-//!
-//! Telegram buttons carry only `ap:<id>:<action>` ([`encode_callback`]), far inside the
-//! 64-byte `callback_data` limit; everything else lives in the store.
+//! deadline loses to the timeout even if the timer has not fired yet. The store keeps the
+//! same rule (`UPDATE ... WHERE id = ? AND state = 'pending'`, one row changed or none), so
+//! two presses at the same moment still make one decision.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -313,83 +306,9 @@ impl Approval {
     }
 }
 
-/// Why an answer to the book did not decide anything.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BookError {
-    #[error("no approval {0:?}")]
-    NotFound(ApprovalId),
-    #[error(transparent)]
-    AlreadyDecided(#[from] AlreadyDecided),
-}
-
-/// The approvals of one process, each decided at most once however many threads answer.
-#[derive(Debug, Default)]
-pub struct ApprovalBook {
-    inner: Mutex<HashMap<ApprovalId, Approval>>,
-}
-
-impl ApprovalBook {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ApprovalId, Approval>> {
-        // A panic while holding the lock cannot leave an approval half-decided (every
-        // change is one assignment), so a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn insert(&self, approval: Approval) {
-        self.lock().insert(approval.id, approval);
-    }
-
-    pub fn get(&self, id: ApprovalId) -> Option<Approval> {
-        self.lock().get(&id).cloned()
-    }
-
-    pub fn decide(
-        &self,
-        id: ApprovalId,
-        answer: Answer,
-        by: Decider,
-        now: Millis,
-    ) -> Result<Decided, BookError> {
-        let mut map = self.lock();
-        let a = map.get_mut(&id).ok_or(BookError::NotFound(id))?;
-        Ok(a.decide(answer, by, now)?)
-    }
-
-    pub fn answered_at_terminal(&self, id: ApprovalId, now: Millis) -> Result<Decided, BookError> {
-        let mut map = self.lock();
-        let a = map.get_mut(&id).ok_or(BookError::NotFound(id))?;
-        Ok(a.answered_at_terminal(now)?)
-    }
-
-    /// Applies every passed deadline; returns the approvals this call decided.
-    pub fn expire_due(&self, now: Millis) -> Vec<(ApprovalId, Decided)> {
-        let mut map = self.lock();
-        let mut out: Vec<(ApprovalId, Decided)> = map
-            .values_mut()
-            .filter_map(|a| a.expire(now).map(|d| (a.id, d)))
-            .collect();
-        out.sort_by_key(|(id, _)| *id);
-        out
-    }
-
-    /// The earliest deadline still pending, for the timer.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        self.lock()
-            .values()
-            .filter(|a| a.state == State::Pending)
-            .map(|a| a.deadline_ms)
-            .min()
-    }
-
-    /// Drops decided approvals (after their cards have been updated).
-    pub fn remove_decided(&self) {
-        self.lock().retain(|_, a| a.state == State::Pending);
-    }
-}
-
-/// What a card's button does.
+/// What a card's button does, as a typed action; each front end encodes it its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CallbackAction {
+pub enum ApprovalAction {
     Approve,
     ApproveForSession,
     Deny,
@@ -397,80 +316,21 @@ pub enum CallbackAction {
     Screen,
 }
 
-impl CallbackAction {
-    fn code(self) -> char {
-        match self {
-            CallbackAction::Approve => 'a',
-            CallbackAction::ApproveForSession => 's',
-            CallbackAction::Deny => 'd',
-            CallbackAction::Screen => 'v',
-        }
-    }
-
+impl ApprovalAction {
     /// The answer this button gives, if it decides.
     pub fn answer(self) -> Option<Answer> {
         match self {
-            CallbackAction::Approve => Some(Answer::Approve),
-            CallbackAction::ApproveForSession => Some(Answer::ApproveForSession),
-            CallbackAction::Deny => Some(Answer::Deny),
-            CallbackAction::Screen => None,
+            ApprovalAction::Approve => Some(Answer::Approve),
+            ApprovalAction::ApproveForSession => Some(Answer::ApproveForSession),
+            ApprovalAction::Deny => Some(Answer::Deny),
+            ApprovalAction::Screen => None,
         }
     }
-}
-
-/// Telegram's limit on `callback_data`.
-pub const CALLBACK_DATA_MAX: usize = 64;
-
-const CALLBACK_PREFIX: &str = "ap:";
-
-/// `ap:<id in base 36>:<action>`; at most 18 bytes.
-pub fn encode_callback(id: ApprovalId, action: CallbackAction) -> String {
-    format!("{CALLBACK_PREFIX}{}:{}", base36(id.0), action.code())
-}
-
-/// The inverse of [`encode_callback`]; `None` for anything else (other buttons, forgeries).
-pub fn decode_callback(data: &str) -> Option<(ApprovalId, CallbackAction)> {
-    let rest = data.strip_prefix(CALLBACK_PREFIX)?;
-    let (id, action) = rest.split_once(':')?;
-    let action = match action {
-        "a" => CallbackAction::Approve,
-        "s" => CallbackAction::ApproveForSession,
-        "d" => CallbackAction::Deny,
-        "v" => CallbackAction::Screen,
-        _ => return None,
-    };
-    // Canonical form only, so one approval has exactly one spelling per button.
-    if id.is_empty() || id.len() > 13 || (id.len() > 1 && id.starts_with('0')) {
-        return None;
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-    {
-        return None;
-    }
-    let n = u64::from_str_radix(id, 36).ok()?;
-    Some((ApprovalId(n), action))
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Barrier};
 
     const T0: Millis = 1_795_360_000_000;
 
@@ -552,10 +412,9 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_agent_answers() {
-        let prompt = crate::approval::detect::detect_text(
-            &crate::approval::detect::ScreenText::from_text("Overwrite? [y/N]"),
-        )
-        .unwrap();
+        let prompt =
+            crate::detect::detect_text(&crate::detect::ScreenText::from_text("Overwrite? [y/N]"))
+                .unwrap();
         let mut a = Approval::new(
             ApprovalId(3),
             "s",
@@ -592,98 +451,6 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_presses_make_one_decision() {
-        for round in 0..50u64 {
-            let book = Arc::new(ApprovalBook::default());
-            book.insert(ask(round));
-            let n = 8;
-            let barrier = Arc::new(Barrier::new(n));
-            let handles: Vec<_> = (0..n)
-                .map(|i| {
-                    let book = Arc::clone(&book);
-                    let barrier = Arc::clone(&barrier);
-                    std::thread::spawn(move || {
-                        barrier.wait();
-                        let (answer, by) = match i % 4 {
-                            0 => (Answer::Approve, ana()),
-                            1 => (
-                                Answer::Deny,
-                                Decider::Phone {
-                                    user_id: 7,
-                                    name: "bo".into(),
-                                },
-                            ),
-                            2 => (Answer::ApproveForSession, ana()),
-                            _ => {
-                                return book.answered_at_terminal(ApprovalId(round), T0 + 10);
-                            }
-                        };
-                        book.decide(ApprovalId(round), answer, by, T0 + 10)
-                    })
-                })
-                .collect();
-            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-            let winners: Vec<&Decided> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-            assert_eq!(winners.len(), 1, "round {round}: {results:?}");
-            let winner = winners[0].clone();
-            for r in &results {
-                match r {
-                    Ok(d) => assert_eq!(d, &winner),
-                    Err(BookError::AlreadyDecided(AlreadyDecided(d))) => assert_eq!(d, &winner),
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            assert_eq!(
-                book.get(ApprovalId(round)).unwrap().decided(),
-                Some(&winner)
-            );
-        }
-    }
-
-    #[test]
-    fn book_expiry_and_lookup() {
-        let book = ApprovalBook::default();
-        book.insert(Approval::new(
-            ApprovalId(1),
-            "a",
-            Subject::Ask {
-                question: "q".into(),
-            },
-            T0,
-            Duration::from_secs(1),
-        ));
-        book.insert(Approval::new(
-            ApprovalId(2),
-            "a",
-            Subject::Ask {
-                question: "q".into(),
-            },
-            T0,
-            Duration::from_secs(5),
-        ));
-        assert_eq!(book.next_deadline(), Some(T0 + 1_000));
-        assert!(book.expire_due(T0 + 999).is_empty());
-        let due = book.expire_due(T0 + 1_000);
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].0, ApprovalId(1));
-        assert_eq!(due[0].1.by, Decider::Timeout);
-        // Expiring twice decides nothing more.
-        assert!(book.expire_due(T0 + 1_000).is_empty());
-        assert_eq!(book.next_deadline(), Some(T0 + 5_000));
-        assert!(matches!(
-            book.decide(ApprovalId(1), Answer::Approve, ana(), T0 + 2_000),
-            Err(BookError::AlreadyDecided(_))
-        ));
-        assert_eq!(
-            book.decide(ApprovalId(9), Answer::Approve, ana(), T0),
-            Err(BookError::NotFound(ApprovalId(9)))
-        );
-        book.remove_decided();
-        assert!(book.get(ApprovalId(1)).is_none());
-        assert!(book.get(ApprovalId(2)).is_some());
-    }
-
-    #[test]
     fn approvals_survive_serialisation() {
         // The store keeps approvals as JSON; a restored one behaves the same.
         let mut a = ask(77);
@@ -697,9 +464,9 @@ mod tests {
 
     #[test]
     fn a_hook_request_and_its_dialog_are_one_request() {
-        use crate::approval::detect::{detect_text, ScreenText};
-        use crate::approval::fixture;
-        use crate::approval::hook::{parse, HookEvent, HookInput};
+        use crate::detect::{detect_text, ScreenText};
+        use crate::fixture;
+        use crate::hook::{parse, HookEvent, HookInput};
         let screen = |f: &str| {
             detect_text(&ScreenText::from_text(
                 &String::from_utf8(fixture(f)).unwrap(),
@@ -745,53 +512,5 @@ mod tests {
             question: "q".into()
         }
         .same_request(&codex));
-    }
-
-    #[test]
-    fn callback_data_round_trips_within_64_bytes() {
-        let actions = [
-            CallbackAction::Approve,
-            CallbackAction::ApproveForSession,
-            CallbackAction::Deny,
-            CallbackAction::Screen,
-        ];
-        for id in [0, 1, 35, 36, 1_000_000, u64::MAX - 1, u64::MAX] {
-            for action in actions {
-                let data = encode_callback(ApprovalId(id), action);
-                assert!(
-                    data.len() <= 18 && data.len() <= CALLBACK_DATA_MAX,
-                    "{data}"
-                );
-                assert_eq!(
-                    decode_callback(&data),
-                    Some((ApprovalId(id), action)),
-                    "{data}"
-                );
-            }
-        }
-        assert_eq!(
-            encode_callback(ApprovalId(36), CallbackAction::Deny),
-            "ap:10:d"
-        );
-        assert_eq!(CallbackAction::Screen.answer(), None);
-        assert_eq!(CallbackAction::Deny.answer(), Some(Answer::Deny));
-        for bad in [
-            "",
-            "ap:",
-            "ap:1",
-            "ap:1:",
-            "ap:1:x",
-            "ap::a",
-            "ap:01:a",
-            "ap:A:a",
-            "ap:-1:a",
-            "ap:1:a:extra",
-            "xx:1:a",
-            "ap:zzzzzzzzzzzzzz:a",
-            "ap:3w5e11264sgsg:a",
-            "ap: 1:a",
-        ] {
-            assert_eq!(decode_callback(bad), None, "{bad:?}");
-        }
     }
 }

@@ -9,8 +9,19 @@
 //!
 //! [`policy`] decides what needs no person at all (config rules, "approve for this session"),
 //! and [`model`] is the lifecycle of one approval: pending, then decided exactly once.
-//! [`card`] renders an approval for Telegram.
+//!
+//! Nothing here does I/O, reads a clock of its own for decisions, or knows a chat service:
+//! no tokio, no teloxide, no markup.
+//!
+//! # Layout
+//! - [`ask`]: what an asker hands the host ([`ask::AskPayload`]), read back to draw the card.
+//! - [`card`]: a card's content as neutral data (typed spans, buttons with typed actions).
+//! - [`detect`]: prompts on a session's screen and the keys that answer them.
+//! - [`hook`]: agents' hook payloads in, their expected answers out.
+//! - [`model`]: one approval's lifecycle, decided exactly once.
+//! - [`policy`]: config rules and "approved for this session".
 
+pub mod ask;
 pub mod card;
 pub mod detect;
 pub mod hook;
@@ -49,7 +60,11 @@ impl Agent {
 /// Where the `../shared/fixtures/agents/` captures live, for tests.
 #[cfg(test)]
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
-    let path =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/agents/").to_string() + name;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/agents/"
+    )
+    .to_string()
+        + name;
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }

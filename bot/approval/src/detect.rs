@@ -5,18 +5,11 @@
 //! - [`detect`] / [`detect_text`] look at one screen (the emulator's text, rows top to
 //!   bottom) and recognise Claude Code's and Codex CLI's permission dialogs and generic
 //!   shell-style prompts (`[y/N]`, `(yes/no)`, `Continue?`, `Press enter to confirm`);
-//! - [`PromptWatcher`] is fed a session's raw output and reports a prompt appearing, changing
-//!   or going away, judged only on *completed* frames: at the end of a synchronized-output
-//!   block (`CSI ?2026l`) or when the caller says output went quiet. Both agents redraw in
-//!   pieces, and a screen read mid-redraw can show half a dialog. It also reports Codex's
-//!   `OSC 7501` state announcements (`state=blocked:...:kind=permission`).
 //!
 //! The agent patterns require the whole dialog (question, options and footer, and for Claude
 //! Code the top border), so a partly drawn or partly erased dialog is not a prompt. The
 //! generic patterns only count on the cursor's row (a shell prompt waits where the cursor is):
 //! a `[y/N]` that scrolled by in a log, or one already answered, is not a prompt.
-
-use std::num::NonZeroU16;
 
 use serde::{Deserialize, Serialize};
 
@@ -411,203 +404,12 @@ fn ends_with_yes_no_word(tail: &str) -> bool {
     let rest = &tail[open..];
     rest.ends_with(')') && !rest[1..rest.len() - 1].contains(['(', ')'])
 }
-
-/// A coding agent's announcement of its own state (Codex CLI's `OSC 7501`), e.g.
-/// `state=blocked:app=codex:kind=permission`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentSignal {
-    /// `working`, `blocked`, `done`, `idle`, ...
-    pub state: String,
-    /// `codex`.
-    pub app: Option<String>,
-    /// For `blocked`: what it waits for (`permission`).
-    pub kind: Option<String>,
-}
-
-impl AgentSignal {
-    /// Parses the text after `7501;`. `None` for queries (`?`) and anything without a state.
-    pub fn parse(text: &str) -> Option<AgentSignal> {
-        let mut state = None;
-        let mut app = None;
-        let mut kind = None;
-        for field in text.split(':') {
-            match field.split_once('=') {
-                Some(("state", v)) => state = Some(v.to_string()),
-                Some(("app", v)) => app = Some(v.to_string()),
-                Some(("kind", v)) => kind = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        Some(AgentSignal {
-            state: state.filter(|s| !s.is_empty())?,
-            app,
-            kind,
-        })
-    }
-
-    /// The agent is waiting for a permission decision.
-    pub fn is_permission_wait(&self) -> bool {
-        self.state == "blocked" && self.kind.as_deref() == Some("permission")
-    }
-}
-
-/// What a [`PromptWatcher`] noticed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WatchEvent {
-    /// A prompt is now on screen (a different one than before, if any: a [`WatchEvent::Gone`]
-    /// for the old one comes first).
-    Appeared(Prompt),
-    /// The prompt that was up is no longer on screen: it was answered (at the terminal, or by
-    /// the keys we sent) or cancelled.
-    Gone(Prompt),
-    /// The agent announced its state (Codex's `OSC 7501`).
-    Signal(AgentSignal),
-}
-
-/// Frame boundaries and OSC announcements, collected while the emulator parses.
-#[derive(Debug, Default)]
-struct Hooks {
-    /// In order: a completed frame's detection result, or an agent signal.
-    found: Vec<Found>,
-    /// Inside `CSI ?2026h` ... `CSI ?2026l`.
-    in_sync: bool,
-}
-
-#[derive(Debug)]
-enum Found {
-    Frame(Option<Prompt>),
-    Signal(AgentSignal),
-}
-
-impl vt100::Callbacks for Hooks {
-    fn unhandled_csi(
-        &mut self,
-        screen: &mut vt100::Screen,
-        i1: Option<u8>,
-        i2: Option<u8>,
-        params: &[&[u16]],
-        c: char,
-    ) {
-        // vt100 does not know mode 2026, so both ends of a synchronized update land here,
-        // with the screen exactly as the frame left it.
-        if i1 != Some(b'?') || i2.is_some() || !params.iter().any(|p| p.first() == Some(&2026)) {
-            return;
-        }
-        match c {
-            'h' => self.in_sync = true,
-            'l' => {
-                self.in_sync = false;
-                self.found.push(Found::Frame(detect(screen)));
-            }
-            _ => {}
-        }
-    }
-
-    fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
-        if let [b"7501", rest @ ..] = params {
-            let text: Vec<String> = rest
-                .iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect();
-            if let Some(sig) = AgentSignal::parse(&text.join(";")) {
-                self.found.push(Found::Signal(sig));
-            }
-        }
-    }
-}
-
-/// How long output should pause before [`PromptWatcher::quiet`] is called. Short, because
-/// an agent waiting for permission keeps redrawing small things (Claude Code blinks a dot
-/// next to the pending tool call): a longer pause might never come while its dialog is up.
-pub const QUIET_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// Follows one session's output and reports prompts as they appear and go.
-///
-/// Feed it every byte the session prints ([`PromptWatcher::feed`]) and call
-/// [`PromptWatcher::quiet`] when the output has paused for [`QUIET_AFTER`]: programs that do
-/// not use synchronized output (Claude Code 2.1.330 does not) are judged only then.
-pub struct PromptWatcher {
-    parser: vt100::Parser<Hooks>,
-    current: Option<Prompt>,
-}
-
-impl PromptWatcher {
-    /// A watcher for a terminal of this size (the session's; a prompt wraps differently in
-    /// another size).
-    pub fn new(rows: u16, cols: u16) -> PromptWatcher {
-        let nz = |n: u16| NonZeroU16::new(n).unwrap_or(NonZeroU16::MIN);
-        PromptWatcher {
-            parser: vt100::Parser::new_with_callbacks(nz(rows), nz(cols), 0, Hooks::default()),
-            current: None,
-        }
-    }
-
-    /// The session was resized.
-    pub fn set_size(&mut self, rows: u16, cols: u16) {
-        let nz = |n: u16| NonZeroU16::new(n).unwrap_or(NonZeroU16::MIN);
-        self.parser.screen_mut().set_size(nz(rows), nz(cols));
-    }
-
-    /// Parses output; reports what completed frames in it show.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<WatchEvent> {
-        self.parser.process(bytes);
-        let found = std::mem::take(&mut self.parser.callbacks_mut().found);
-        let mut events = Vec::new();
-        for f in found {
-            match f {
-                Found::Frame(p) => self.settle(p, &mut events),
-                Found::Signal(s) => events.push(WatchEvent::Signal(s)),
-            }
-        }
-        events
-    }
-
-    /// Output went quiet: whatever is on screen now is a finished frame, unless a
-    /// synchronized update is still open (the program said the frame is not finished; it
-    /// ends it with `?2026l`, which [`PromptWatcher::feed`] judges).
-    pub fn quiet(&mut self) -> Vec<WatchEvent> {
-        let mut events = Vec::new();
-        if self.in_sync() {
-            return events;
-        }
-        let p = detect(self.parser.screen());
-        self.settle(p, &mut events);
-        events
-    }
-
-    /// The prompt on screen as of the last completed frame.
-    pub fn current(&self) -> Option<&Prompt> {
-        self.current.as_ref()
-    }
-
-    /// The emulator's screen (possibly mid-frame).
-    pub fn screen(&self) -> &vt100::Screen {
-        self.parser.screen()
-    }
-
-    /// True between `CSI ?2026h` and `CSI ?2026l`.
-    pub fn in_sync(&self) -> bool {
-        self.parser.callbacks().in_sync
-    }
-
-    fn settle(&mut self, now: Option<Prompt>, events: &mut Vec<WatchEvent>) {
-        if now == self.current {
-            return;
-        }
-        if let Some(old) = self.current.take() {
-            events.push(WatchEvent::Gone(old));
-        }
-        if let Some(new) = now {
-            events.push(WatchEvent::Appeared(new.clone()));
-            self.current = Some(new);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU16;
+
     use super::*;
-    use crate::approval::fixture;
+    use crate::fixture;
 
     const COMMAND: &str = "touch /tmp/agent-approved-demo";
 
@@ -685,164 +487,6 @@ mod tests {
             assert_eq!(got.kind, PromptKind::Agent(agent));
             assert_eq!(got.command.as_deref(), Some(COMMAND));
         }
-    }
-
-    /// Replays a capture in chunks of `chunk` bytes; `quiet_every_chunk` also declares
-    /// quiet after every chunk (the harshest case: a "quiet" in the middle of a redraw).
-    fn replay(
-        name: &str,
-        chunk: usize,
-        quiet_every_chunk: bool,
-    ) -> (Vec<WatchEvent>, PromptWatcher) {
-        let raw = fixture(name);
-        let mut w = PromptWatcher::new(40, 120);
-        let mut events = Vec::new();
-        for c in raw.chunks(chunk) {
-            events.extend(w.feed(c));
-            if quiet_every_chunk {
-                events.extend(w.quiet());
-            }
-        }
-        events.extend(w.quiet());
-        (events, w)
-    }
-
-    fn prompts(events: &[WatchEvent]) -> Vec<&Prompt> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                WatchEvent::Appeared(p) => Some(p),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn gone(events: &[WatchEvent]) -> usize {
-        events
-            .iter()
-            .filter(|e| matches!(e, WatchEvent::Gone(_)))
-            .count()
-    }
-
-    #[test]
-    fn raw_captures_show_one_prompt_then_clear() {
-        let cases = [
-            (
-                "claude-approve-session.raw",
-                Agent::ClaudeCode,
-                "claude-after-approve.txt",
-            ),
-            (
-                "claude-deny-session.raw",
-                Agent::ClaudeCode,
-                "claude-after-deny.txt",
-            ),
-            (
-                "codex-approve-session.raw",
-                Agent::Codex,
-                "codex-after-approve.txt",
-            ),
-            (
-                "codex-deny-session.raw",
-                Agent::Codex,
-                "codex-after-deny.txt",
-            ),
-        ];
-        for (raw, agent, after) in cases {
-            for chunk in [1, 2, 7, 64, 333, 4096, usize::MAX] {
-                for quiet_every_chunk in [true, false] {
-                    let ctx = format!("{raw} chunk {chunk} quiet {quiet_every_chunk}");
-                    let (events, w) = replay(raw, chunk, quiet_every_chunk);
-                    // Whatever the chunking: prompts and "gone"s alternate, every prompt is
-                    // the agent's with the full command (never a half-drawn one), and the
-                    // replay ends on the after-screen with no prompt.
-                    let mut up = false;
-                    for e in &events {
-                        match e {
-                            WatchEvent::Appeared(p) => {
-                                assert!(!up, "{ctx}: two prompts without a gone");
-                                assert_eq!(p.kind, PromptKind::Agent(agent), "{ctx}");
-                                assert_eq!(p.command.as_deref(), Some(COMMAND), "{ctx}");
-                                assert_eq!(
-                                    p.reason.as_deref(),
-                                    Some("Create marker file"),
-                                    "{ctx}"
-                                );
-                                up = true;
-                            }
-                            WatchEvent::Gone(_) => {
-                                assert!(up, "{ctx}: gone without a prompt");
-                                up = false;
-                            }
-                            WatchEvent::Signal(_) => {}
-                        }
-                    }
-                    assert!(!up, "{ctx}: still up at the end");
-                    assert_eq!(w.current(), None, "{ctx}");
-                    let want = String::from_utf8(fixture(after)).unwrap();
-                    // The captures' temporary checkout (`/tmp/agent-repo.XXXXXX`) was
-                    // renamed in the text fixtures.
-                    let lines = |s: &str| -> Vec<String> {
-                        s.trim_end()
-                            .lines()
-                            .map(|l| match l.find("/tmp/agent-repo.") {
-                                Some(i) => {
-                                    let end = l[i..].find(' ').map_or(l.len(), |e| i + e);
-                                    format!("{}/srv/demo/agent-repo-1{}", &l[..i], &l[end..])
-                                }
-                                None => l.to_string(),
-                            })
-                            .map(|l| l.trim_end().to_string())
-                            .collect()
-                    };
-                    assert_eq!(
-                        lines(&w.screen().contents()),
-                        lines(&want),
-                        "{ctx}: replay ends on the after-screen"
-                    );
-                    let n = prompts(&events).len();
-                    match agent {
-                        // Codex ends every frame with `?2026l`: its prompt is seen once
-                        // however the bytes are cut.
-                        Agent::Codex => assert_eq!(n, 1, "{ctx}"),
-                        // Claude Code is judged only on quiet: seen once when a quiet falls
-                        // while its dialog is up (small chunks), and without quiets only the
-                        // final screen is judged.
-                        Agent::ClaudeCode if quiet_every_chunk && chunk <= 64 => {
-                            assert_eq!(n, 1, "{ctx}")
-                        }
-                        Agent::ClaudeCode if !quiet_every_chunk => assert_eq!(n, 0, "{ctx}"),
-                        Agent::ClaudeCode => assert!(n <= 1, "{ctx}"),
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn codex_announces_the_permission_wait() {
-        let (events, _) = replay("codex-approve-session.raw", 100, false);
-        let states: Vec<&str> = events
-            .iter()
-            .filter_map(|e| match e {
-                WatchEvent::Signal(s) => Some(s.state.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(states, ["idle", "working", "blocked", "working", "done"]);
-        let blocked = events
-            .iter()
-            .find_map(|e| match e {
-                WatchEvent::Signal(s) if s.state == "blocked" => Some(s.clone()),
-                _ => None,
-            })
-            .unwrap();
-        assert!(blocked.is_permission_wait());
-        assert_eq!(blocked.app.as_deref(), Some("codex"));
-        assert_eq!(AgentSignal::parse("?"), None);
-        assert!(!AgentSignal::parse("state=working:app=codex")
-            .unwrap()
-            .is_permission_wait());
     }
 
     fn shell(lines: &[&str]) -> ScreenText {
@@ -923,21 +567,21 @@ mod tests {
     fn words_typed_into_an_agent_input_box_are_not_a_prompt() {
         // Claude Code's screen (alternate screen, cursor in its input box) with "Continue?"
         // typed into the box: not a shell prompt.
-        let mut w = PromptWatcher::new(40, 120);
-        let raw = fixture("claude-approve-session.raw");
-        w.feed(&raw);
-        assert!(w.screen().alternate_screen());
-        w.feed(b"\x1b[38;3HContinue? [y/N]");
+        let nz = |n| NonZeroU16::new(n).unwrap();
+        let mut p = vt100::Parser::new(nz(40), nz(120), 0);
+        p.process(&fixture("claude-approve-session.raw"));
+        assert!(p.screen().alternate_screen());
+        p.process(b"\x1b[38;3HContinue? [y/N]");
         assert_eq!(
-            w.screen().cursor_position().0,
+            p.screen().cursor_position().0,
             37,
             "cursor in the input box row"
         );
-        assert!(w.quiet().is_empty());
+        assert_eq!(detect(p.screen()), None);
         // The same text at a shell prompt in the main screen is one.
-        let mut w = PromptWatcher::new(40, 120);
-        w.feed(b"Continue? [y/N]");
-        assert_eq!(prompts(&w.quiet()).len(), 1);
+        let mut p = vt100::Parser::new(nz(40), nz(120), 0);
+        p.process(b"Continue? [y/N]");
+        assert!(detect(p.screen()).is_some());
     }
 
     #[test]
@@ -949,57 +593,6 @@ mod tests {
         assert!(detect_text(&s).is_some());
         s.cursor_row = Some(99);
         assert_eq!(detect_text(&s), None);
-    }
-
-    #[test]
-    fn shell_session_through_the_watcher() {
-        let mut w = PromptWatcher::new(24, 80);
-        let mut ev = w.feed(b"$ ./install.sh\r\nInstalling...\r\nProceed? [y/N] ");
-        ev.extend(w.quiet());
-        let ps = prompts(&ev);
-        assert_eq!(ps.len(), 1);
-        assert_eq!(ps[0].kind, PromptKind::YesNo);
-        // Quiet again, same prompt: nothing new.
-        assert!(w.quiet().is_empty());
-        // The answer is echoed and the program moves on: gone.
-        let mut ev = w.feed(b"y\r\nok\r\n$ ");
-        ev.extend(w.quiet());
-        assert_eq!(gone(&ev), 1);
-        assert!(prompts(&ev).is_empty());
-        assert_eq!(w.current(), None);
-    }
-
-    #[test]
-    fn a_different_prompt_replaces_the_old_one() {
-        let mut w = PromptWatcher::new(24, 80);
-        w.feed(b"Delete a? [y/N] ");
-        let first = w.quiet();
-        assert_eq!(prompts(&first).len(), 1);
-        w.feed(b"y\r\nDelete b? [y/N] ");
-        let ev = w.quiet();
-        assert!(
-            matches!(&ev[..], [WatchEvent::Gone(a), WatchEvent::Appeared(b)]
-            if a.question == "Delete a? [y/N]" && b.question == "Delete b? [y/N]")
-        );
-    }
-
-    #[test]
-    fn nothing_is_judged_inside_a_synchronized_update() {
-        let mut w = PromptWatcher::new(24, 80);
-        // The frame is not finished: no verdict even though the text is there.
-        assert!(w.feed(b"\x1b[?2026hProceed? [y/N] ").is_empty());
-        assert!(w.in_sync());
-        let ev = w.feed(b"\x1b[?2026l");
-        assert!(!w.in_sync());
-        assert_eq!(prompts(&ev).len(), 1);
-        // Split escape sequences are fine.
-        let ev = w.feed(b"\x1b[?20");
-        assert!(ev.is_empty());
-        let mut ev = w.feed(b"26h\x1b[2J\x1b[H$ ");
-        assert!(ev.is_empty());
-        ev.extend(w.feed(b"\x1b[?2026"));
-        ev.extend(w.feed(b"l"));
-        assert_eq!(gone(&ev), 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The approval card's words and buttons, as plain data (Telegram HTML text and
-//! `(label, callback_data)` pairs), so the bot only has to send them.
+//! The approval card's content as neutral data: lines of typed spans and buttons carrying
+//! typed actions. Each front end renders them its own way (Telegram: HTML and
+//! `callback_data`); nothing here knows any markup.
 //!
 //! A pending card is a new message (so the phone buzzes) with the session, agent, command,
 //! working directory, reason and deadline, and the buttons Approve, Approve for this session,
@@ -7,29 +8,61 @@
 //! is edited to the outcome, who decided and when, without buttons.
 
 use super::model::{
-    encode_callback, Approval, CallbackAction, Decided, Decider, Millis, Outcome, Subject,
+    Approval, ApprovalAction, ApprovalId, Decided, Decider, Millis, Outcome, Subject,
 };
-use crate::telegram::render::{escape_html, utf16_len};
 
 /// Commands longer than this (UTF-16 units) are cut on the card; the whole card then stays
-/// far below Telegram's 4096.
+/// far below chat message limits (Telegram's is 4096).
 const MAX_COMMAND: usize = 2000;
 
-/// One inline button.
+/// A run of text with one style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Span {
+    Plain(String),
+    /// Emphasised (a session's name).
+    Strong(String),
+    /// Inline code (a path, a rule).
+    Code(String),
+}
+
+/// One line of a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    Line(Vec<Span>),
+    /// Preformatted text (a command), shown as a block of its own.
+    Pre(String),
+}
+
+/// One button: what pressing it does to which approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
     pub label: String,
-    /// At most 18 bytes (see `model::encode_callback`).
-    pub data: String,
+    pub id: ApprovalId,
+    pub action: ApprovalAction,
 }
 
 /// A message to send or an edit to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
-    /// Telegram HTML.
-    pub text: String,
+    pub blocks: Vec<Block>,
     /// Rows of buttons; empty for none.
     pub buttons: Vec<Vec<Button>>,
+}
+
+impl Card {
+    /// The card without markup, e.g. for a log line or a test.
+    pub fn plain(&self) -> String {
+        let line = |b: &Block| match b {
+            Block::Pre(t) => t.clone(),
+            Block::Line(spans) => spans
+                .iter()
+                .map(|s| match s {
+                    Span::Plain(t) | Span::Strong(t) | Span::Code(t) => t.as_str(),
+                })
+                .collect(),
+        };
+        self.blocks.iter().map(line).collect::<Vec<_>>().join("\n")
+    }
 }
 
 /// `14:02 UTC` for a time in [`Millis`].
@@ -38,8 +71,9 @@ pub fn clock(ms: Millis) -> String {
     format!("{:02}:{:02} UTC", (mins / 60) % 24, mins % 60)
 }
 
-fn cut(s: &str, max: usize) -> String {
-    if utf16_len(s) <= max {
+/// `s` cut to at most `max` UTF-16 units (the unit chat limits count in), with an ellipsis.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.encode_utf16().count() <= max {
         return s.to_string();
     }
     let mut out = String::new();
@@ -55,116 +89,134 @@ fn cut(s: &str, max: usize) -> String {
     out
 }
 
+fn plain(s: impl Into<String>) -> Span {
+    Span::Plain(s.into())
+}
+
 /// The lines describing what is asked: who asks, the command, where, why.
-fn describe(a: &Approval) -> String {
-    let session = escape_html(&a.session);
+fn describe(a: &Approval) -> Vec<Block> {
+    let session = || Span::Strong(a.session.clone());
     let mut lines = Vec::new();
     match &a.subject {
         Subject::Hook { request } => {
             let agent = request.agent.label();
             match &request.command {
                 Some(c) => {
-                    lines.push(format!("<b>{session}</b> · {agent} wants to run:"));
-                    lines.push(format!("<pre>{}</pre>", escape_html(&cut(c, MAX_COMMAND))));
+                    lines.push(Block::Line(vec![
+                        session(),
+                        plain(format!(" · {agent} wants to run:")),
+                    ]));
+                    lines.push(Block::Pre(cut(c, MAX_COMMAND)));
                 }
-                None => lines.push(format!(
-                    "<b>{session}</b> · {agent} wants to use <code>{}</code>",
-                    escape_html(&cut(&request.summary(), MAX_COMMAND))
-                )),
+                None => lines.push(Block::Line(vec![
+                    session(),
+                    plain(format!(" · {agent} wants to use ")),
+                    Span::Code(cut(&request.summary(), MAX_COMMAND)),
+                ])),
             }
             if let Some(cwd) = &request.cwd {
-                lines.push(format!("📁 <code>{}</code>", escape_html(cwd)));
+                lines.push(Block::Line(vec![plain("📁 "), Span::Code(cwd.clone())]));
             }
             if let Some(d) = &request.description {
-                lines.push(format!("💬 {}", escape_html(&cut(d, 500))));
+                lines.push(Block::Line(vec![plain(format!("💬 {}", cut(d, 500)))]));
             }
         }
         Subject::Screen { prompt } => {
-            lines.push(format!(
-                "<b>{session}</b> asks: {}",
-                escape_html(&cut(&prompt.question, 500))
-            ));
+            lines.push(Block::Line(vec![
+                session(),
+                plain(format!(" asks: {}", cut(&prompt.question, 500))),
+            ]));
             if let Some(c) = &prompt.command {
-                lines.push(format!("<pre>{}</pre>", escape_html(&cut(c, MAX_COMMAND))));
+                lines.push(Block::Pre(cut(c, MAX_COMMAND)));
             }
             if let Some(r) = &prompt.reason {
-                lines.push(format!("💬 {}", escape_html(&cut(r, 500))));
+                lines.push(Block::Line(vec![plain(format!("💬 {}", cut(r, 500)))]));
             }
         }
         Subject::Ask { question } => {
-            lines.push(format!(
-                "<b>{session}</b> asks: {}",
-                escape_html(&cut(question, MAX_COMMAND))
-            ));
+            lines.push(Block::Line(vec![
+                session(),
+                plain(format!(" asks: {}", cut(question, MAX_COMMAND))),
+            ]));
         }
     }
-    lines.join("\n")
+    lines
 }
 
 /// The card for a pending approval. `can_decide` is false for viewers: same text, no
 /// buttons.
 pub fn pending(a: &Approval, can_decide: bool) -> Card {
-    let text = format!(
-        "🔐 {}\n⏳ denied at {} if nobody answers",
-        describe(a),
+    let mut blocks = describe(a);
+    if let Some(Block::Line(first)) = blocks.first_mut() {
+        first.insert(0, plain("🔐 "));
+    }
+    blocks.push(Block::Line(vec![plain(format!(
+        "⏳ denied at {} if nobody answers",
         clock(a.deadline_ms)
-    );
+    ))]));
     let b = |label: &str, action| Button {
         label: label.to_string(),
-        data: encode_callback(a.id, action),
+        id: a.id,
+        action,
     };
     let buttons = if can_decide {
         vec![
             vec![
-                b("✅ Approve", CallbackAction::Approve),
+                b("✅ Approve", ApprovalAction::Approve),
                 b(
                     "✅ Approve for this session",
-                    CallbackAction::ApproveForSession,
+                    ApprovalAction::ApproveForSession,
                 ),
             ],
             vec![
-                b("⛔ Deny", CallbackAction::Deny),
-                b("🖥 Screen", CallbackAction::Screen),
+                b("⛔ Deny", ApprovalAction::Deny),
+                b("🖥 Screen", ApprovalAction::Screen),
             ],
         ]
     } else {
         Vec::new()
     };
-    Card { text, buttons }
+    Card { blocks, buttons }
 }
 
 /// One line saying how it ended: "✅ Approved by ana at 14:02 UTC".
-pub fn outcome_line(d: &Decided) -> String {
+pub fn outcome_line(d: &Decided) -> Block {
     let (icon, what) = match d.outcome {
         Outcome::Approved => ("✅", "Approved"),
         Outcome::ApprovedForSession => ("✅", "Approved for this session"),
         Outcome::Denied => ("⛔", "Denied"),
         Outcome::AnsweredAtTerminal => ("⌨️", "Answered at the terminal"),
     };
-    let by = match &d.by {
-        Decider::Terminal => String::new(),
-        Decider::Timeout => " (nobody answered in time)".to_string(),
-        Decider::Policy { rule } => format!(" by rule <code>{}</code>", escape_html(rule)),
-        other => format!(" by {}", escape_html(&other.describe())),
-    };
-    format!("{icon} {what}{by} at {}", clock(d.at_ms))
+    let mut spans = vec![plain(format!("{icon} {what}"))];
+    match &d.by {
+        Decider::Terminal => {}
+        Decider::Timeout => spans.push(plain(" (nobody answered in time)")),
+        Decider::Policy { rule } => {
+            spans.push(plain(" by rule "));
+            spans.push(Span::Code(rule.clone()));
+        }
+        other => spans.push(plain(format!(" by {}", other.describe()))),
+    }
+    spans.push(plain(format!(" at {}", clock(d.at_ms))));
+    Block::Line(spans)
 }
 
 /// The card once decided (an edit of the pending card): the request and the outcome, no
 /// buttons. A pending approval renders as [`pending`] without buttons.
 pub fn decided(a: &Approval) -> Card {
-    let text = match a.decided() {
-        Some(d) => format!("{}\n{}", outcome_line(d), describe(a)),
-        None => return pending(a, false),
+    let Some(d) = a.decided() else {
+        return pending(a, false);
     };
+    let mut blocks = vec![outcome_line(d)];
+    blocks.extend(describe(a));
     Card {
-        text,
+        blocks,
         buttons: Vec::new(),
     }
 }
 
-/// The short answer to a late or repeated press (plain text, for `answerCallbackQuery`,
-/// which shows at most 200 characters).
+/// The short answer to a late or repeated press (plain text; Telegram shows at most 200
+/// characters of a press's answer).
 pub fn already_decided(d: &Decided) -> String {
     let what = match d.outcome {
         Outcome::Approved | Outcome::ApprovedForSession => "approved",
@@ -181,14 +233,15 @@ pub fn already_decided(d: &Decided) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::approval::hook::{parse, HookInput};
-    use crate::approval::model::{decode_callback, Answer, ApprovalId, DEFAULT_TIMEOUT};
-    use crate::approval::{fixture, Agent};
+    use crate::hook::{parse, HookInput};
+    use crate::model::{Answer, DEFAULT_TIMEOUT};
+    use crate::{fixture, Agent};
 
     // 2026-11-22 15:22:00 UTC
     const T0: Millis = 1_795_360_920_000;
 
-    fn hook_approval() -> Approval {
+    /// The Claude Code hook request of the shared fixtures, as a pending approval.
+    pub(crate) fn hook_approval() -> Approval {
         let text = String::from_utf8(fixture("claude-hooks.jsonl")).unwrap();
         let req = text
             .lines()
@@ -215,46 +268,48 @@ mod tests {
         let a = hook_approval();
         let c = pending(&a, true);
         assert_eq!(
-            c.text,
-            "🔐 <b>backend</b> · claude wants to run:\n\
-             <pre>touch /tmp/agent-approved-demo</pre>\n\
-             📁 <code>/srv/demo/agent-repo-1</code>\n\
+            c.plain(),
+            "🔐 backend · claude wants to run:\n\
+             touch /tmp/agent-approved-demo\n\
+             📁 /srv/demo/agent-repo-1\n\
              💬 Create marker file\n\
              ⏳ denied at 15:32 UTC if nobody answers"
         );
-        let labels: Vec<Vec<&str>> = c
-            .buttons
-            .iter()
-            .map(|r| r.iter().map(|b| b.label.as_str()).collect())
-            .collect();
         assert_eq!(
-            labels,
-            [
-                ["✅ Approve", "✅ Approve for this session"],
-                ["⛔ Deny", "🖥 Screen"]
-            ]
+            c.blocks[1],
+            Block::Pre("touch /tmp/agent-approved-demo".into())
         );
-        let actions: Vec<_> = c
+        let buttons: Vec<Vec<(&str, ApprovalAction)>> = c
             .buttons
             .iter()
-            .flatten()
-            .map(|b| {
-                assert!(b.data.len() <= 64);
-                decode_callback(&b.data).unwrap()
+            .map(|r| {
+                r.iter()
+                    .map(|b| {
+                        assert_eq!(b.id, ApprovalId(41));
+                        (b.label.as_str(), b.action)
+                    })
+                    .collect()
             })
             .collect();
         assert_eq!(
-            actions,
+            buttons,
             [
-                (ApprovalId(41), CallbackAction::Approve),
-                (ApprovalId(41), CallbackAction::ApproveForSession),
-                (ApprovalId(41), CallbackAction::Deny),
-                (ApprovalId(41), CallbackAction::Screen),
+                [
+                    ("✅ Approve", ApprovalAction::Approve),
+                    (
+                        "✅ Approve for this session",
+                        ApprovalAction::ApproveForSession
+                    )
+                ],
+                [
+                    ("⛔ Deny", ApprovalAction::Deny),
+                    ("🖥 Screen", ApprovalAction::Screen)
+                ]
             ]
         );
         // Viewers: the same words, no buttons.
         let v = pending(&a, false);
-        assert_eq!(v.text, c.text);
+        assert_eq!(v.blocks, c.blocks);
         assert!(v.buttons.is_empty());
     }
 
@@ -269,22 +324,22 @@ mod tests {
         let c = decided(&a);
         assert!(c.buttons.is_empty());
         assert!(
-            c.text
-                .starts_with("✅ Approved by ana at 15:23 UTC\n<b>backend</b>"),
+            c.plain()
+                .starts_with("✅ Approved by ana at 15:23 UTC\nbackend"),
             "{}",
-            c.text
+            c.plain()
         );
         assert_eq!(already_decided(&d), "Already approved by ana at 15:23 UTC");
 
         let mut t = hook_approval();
         t.expire(T0 + 600_000);
         assert!(decided(&t)
-            .text
+            .plain()
             .starts_with("⛔ Denied (nobody answered in time) at 15:32 UTC"));
         let mut k = hook_approval();
         let d = k.answered_at_terminal(T0).unwrap();
         assert!(decided(&k)
-            .text
+            .plain()
             .starts_with("⌨️ Answered at the terminal at 15:22 UTC"));
         assert_eq!(
             already_decided(&d),
@@ -299,30 +354,34 @@ mod tests {
             T0,
         )
         .unwrap();
-        assert!(decided(&p)
-            .text
-            .starts_with("✅ Approved by rule <code>touch &lt;x&gt;</code>"));
+        assert_eq!(
+            decided(&p).blocks[0],
+            Block::Line(vec![
+                plain("✅ Approved"),
+                plain(" by rule "),
+                Span::Code("touch <x>".into()),
+                plain(" at 15:22 UTC"),
+            ])
+        );
         // Still pending: rendered as the pending card without buttons.
         let q = hook_approval();
         assert_eq!(decided(&q), pending(&q, false));
     }
 
     #[test]
-    fn everything_shown_is_escaped_and_bounded() {
+    fn long_questions_are_cut() {
         let a = Approval::new(
             ApprovalId(1),
             "s",
             Subject::Ask {
-                question: format!("<b>&{}", "x".repeat(10_000)),
+                question: "x".repeat(10_000),
             },
             T0,
             DEFAULT_TIMEOUT,
         );
         let c = pending(&a, true);
-        assert!(c.text.contains("&lt;b&gt;&amp;"));
-        assert!(!c.text.contains("<b>&"));
-        assert!(utf16_len(&c.text) < 4096);
-        assert!(c.text.contains('…'));
+        assert!(c.plain().encode_utf16().count() < 4096);
+        assert!(c.plain().contains('…'));
     }
 
     #[test]

@@ -363,7 +363,7 @@ pub fn claude_args(walkie_exe: &str, approval_timeout: Duration) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::approval::fixture;
+    use crate::fixture;
     use serde_json::json;
 
     const COMMAND: &str = "touch /tmp/agent-approved-demo";
