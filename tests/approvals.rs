@@ -17,7 +17,7 @@ use std::time::Duration;
 use fake_telegram::{ChatMessage, FakeTelegram};
 use serde_json::Value;
 use support::host::{hook_fixture, run_bounded, run_with_stdin, TestHost};
-use walkie_bot::store::{AuditRecord, Store, DB_FILE};
+use walkie_console::store::{AuditRecord, Store, DB_FILE};
 
 const OPERATOR: i64 = 1001;
 const VIEWER: i64 = 1002;

@@ -14,7 +14,7 @@ use fake_telegram::{ChatMessage, FakeTelegram};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
-use walkie_bot::store::{AuditRecord, Claim, Store, DB_FILE};
+use walkie_console::store::{AuditRecord, Claim, Store, DB_FILE};
 use walkie_session_host::client::Client;
 
 const OPERATOR: i64 = 1001;

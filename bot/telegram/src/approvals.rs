@@ -24,7 +24,7 @@
 //!   when the prompt leaves the screen without a press, the card says "answered at the
 //!   terminal"; past the deadline the deny keys are typed. These approvals are the bot's
 //!   own (ids with bit 62 set, never a host ask id).
-//! - Approvals and their cards live in SQLite ([`crate::approval_store`]), so the buttons
+//! - Approvals and their cards live in SQLite ([`walkie_console::approval_store`]), so the buttons
 //!   keep working after a bot restart: the host announces pending asks again to every new
 //!   watcher. On (re)connecting, approvals of a host process that is gone (the host
 //!   restarted; its blocked hooks answered deny) and approvals past their deadline are
@@ -46,19 +46,15 @@ use std::time::Duration;
 use teloxide::types::CallbackQuery;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use walkie_config::Config;
+use walkie_config::{Config, NotifyLevel};
 use walkie_session_host::client::{AskEvent, Client, ClientError};
 use walkie_session_host::protocol::{ErrorKind, PendingAsk};
 
 use super::app::HandleError;
-use super::auth::{Gate, Role, VIEWER_TEXT};
 use super::card::{decode_callback, html, markup};
-use super::host::HostLink;
 use super::live::LiveScreens;
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
-use crate::approval_store::ApprovalCard;
-use crate::store::{AuditEntry, Store};
 use walkie_approval::ask::AskPayload;
 use walkie_approval::card;
 use walkie_approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
@@ -68,6 +64,10 @@ use walkie_approval::model::{
     Subject,
 };
 use walkie_approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
+use walkie_console::approval_store::ApprovalCard;
+use walkie_console::gate::{Gate, Role, VIEWER_TEXT};
+use walkie_console::host::HostLink;
+use walkie_console::store::{AuditAction, AuditEntry, Store};
 
 /// Longest wait between two attempts to reach the host.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -105,106 +105,6 @@ fn screen_id() -> ApprovalId {
 /// The tool name screen prompts are judged as by the policy: they ask about shell commands.
 const SCREEN_TOOL: &str = "Bash";
 
-/// The extra arguments that make a preset's agent ask walkie through its hook, for the
-/// program `program` (`claude`, or a path ending in it). Empty for anything else.
-pub fn hook_args(program: &str, cfg: &Config) -> Vec<String> {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    if name != "claude" {
-        return Vec::new();
-    }
-    match std::env::current_exe() {
-        Ok(exe) => walkie_approval::hook::claude_args(
-            &exe.display().to_string(),
-            Duration::from_secs(cfg.approvals.timeout_s),
-        ),
-        Err(e) => {
-            // Without the hook the agent still asks on its own screen.
-            tracing::warn!(error = %e, "cannot find walkie's own path; no approval hook");
-            Vec::new()
-        }
-    }
-}
-
-/// The environment that makes a preset's Codex ask walkie through its hook, for the program
-/// `program` (`codex`, or a path ending in it) in session `session`. Empty for anything else.
-///
-/// Codex reads hooks only from `hooks.json` in its home, and the user's files are not
-/// walkie's to change. So the session gets its own `CODEX_HOME`: a folder in walkie's state
-/// dir that links every entry of the user's Codex home (config, auth, sessions...) and holds
-/// a `hooks.json` made of the user's own hooks plus walkie's `PermissionRequest` hook.
-pub fn hook_env(program: &str, cfg: &Config, session: &str) -> Vec<(String, String)> {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    if name != "codex" {
-        return Vec::new();
-    }
-    match codex_home(cfg, session) {
-        Ok(dir) => vec![("CODEX_HOME".to_string(), dir.display().to_string())],
-        Err(e) => {
-            // Without the hook Codex still asks on its own screen.
-            tracing::warn!(session, error = %e, "cannot prepare a Codex home; no approval hook");
-            Vec::new()
-        }
-    }
-}
-
-fn codex_home(cfg: &Config, session: &str) -> std::io::Result<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let user_home = std::env::var_os("CODEX_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".codex")));
-    // A fresh folder per start: a running session of the same name keeps its own (a `/new`
-    // refused as a duplicate must not pull the home from under it). They hold only links
-    // and one small file.
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let dir = cfg
-        .state_dir()
-        .join("codex-home")
-        .join(format!("{session}.{stamp}"));
-    std::fs::create_dir_all(&dir)?;
-    let mut hooks = serde_json::json!({ "hooks": {} });
-    if let Some(home) = user_home.filter(|h| h.is_dir()) {
-        for entry in std::fs::read_dir(&home)?.flatten() {
-            let name = entry.file_name();
-            if name == "hooks.json" {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v) if v.get("hooks").is_some_and(|h| h.is_object()) => hooks = v,
-                    _ => {
-                        tracing::warn!(path = %entry.path().display(), "ignoring an unreadable hooks.json")
-                    }
-                }
-                continue;
-            }
-            std::os::unix::fs::symlink(entry.path(), dir.join(&name))?;
-        }
-    }
-    let exe = std::env::current_exe()?;
-    let timeout =
-        Duration::from_secs(cfg.approvals.timeout_s) + walkie_approval::hook::HOOK_TIMEOUT_MARGIN;
-    let ours = serde_json::json!({
-        "matcher": "Bash",
-        "hooks": [{
-            "type": "command",
-            "command": walkie_approval::hook::hook_command(&exe.display().to_string(), walkie_approval::Agent::Codex),
-            "timeout": timeout.as_secs(),
-        }]
-    });
-    let list = hooks["hooks"].as_object_mut().map(|h| {
-        h.entry("PermissionRequest")
-            .or_insert_with(|| serde_json::json!([]))
-    });
-    match list.and_then(|l| l.as_array_mut()) {
-        Some(a) => a.push(ours),
-        None => hooks["hooks"]["PermissionRequest"] = serde_json::json!([ours]),
-    }
-    let path = dir.join("hooks.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&hooks).unwrap_or_default())?;
-    Ok(dir)
-}
-
 /// The approvals desk: the watcher task and the button handler share it.
 #[derive(Clone)]
 pub struct Approvals {
@@ -215,17 +115,6 @@ pub struct Approvals {
     pub host: Arc<HostLink>,
     /// Told when an agent announces the end of its turn, so no "went quiet" repeats it.
     pub live: Arc<LiveScreens>,
-}
-
-/// Checks the policy patterns in the config, so that a bad one stops `walkie up` at start.
-pub fn check_rules(cfg: &Config) -> anyhow::Result<()> {
-    PolicyRules::new(&cfg.approvals.auto_allow, &cfg.approvals.always_deny)
-        .map_err(|e| anyhow::anyhow!("approvals: {e}"))?;
-    for (name, p) in &cfg.presets {
-        PolicyRules::new(&p.auto_allow, &p.always_deny)
-            .map_err(|e| anyhow::anyhow!("presets.{name}: {e}"))?;
-    }
-    Ok(())
 }
 
 /// The session's name and creation time, as far as the host knows them.
@@ -278,7 +167,7 @@ impl Approvals {
             user_id: user,
             chat_id: chat,
             session: Some(a.session.clone()),
-            action: "approval".into(),
+            action: AuditAction::Approval,
             source: Some(source.into()),
             text: Some(subject_text(&a.subject)),
             detail: Some(format!(
@@ -493,7 +382,7 @@ impl Approvals {
         }
         self.audit(AuditEntry {
             session: Some(a.session.clone()),
-            action: "approval asked".into(),
+            action: AuditAction::ApprovalAsked,
             source: Some("host".into()),
             text: Some(subject_text(&a.subject)),
             detail: Some(format!("ask {}", a.id.0)),
@@ -553,7 +442,8 @@ impl Approvals {
         self.live.turn_over(session);
         let html = format!("✅ <b>{}</b> {}", escape_html(session), escape_html(text));
         for (chat, _) in self.targets(session).await {
-            let silent = super::app::notify_level(&self.store, &self.cfg, chat).await != "all";
+            let silent =
+                super::app::notify_level(&self.store, &self.cfg, chat).await != NotifyLevel::All;
             if let Err(e) = self.tg.send_card(chat, &html, None, silent).await {
                 tracing::warn!(chat, session, error = %e, "cannot send a notice");
             }
@@ -602,7 +492,8 @@ impl Approvals {
         for (chat, buttons) in self.targets(&a.session).await {
             let c = card::pending(a, buttons);
             // A chat that chose /notify none gets its cards silently.
-            let silent = super::app::notify_level(&self.store, &self.cfg, chat).await == "none";
+            let silent =
+                super::app::notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
             match self.tg.send_card(chat, &html(&c), markup(&c), silent).await {
                 Ok(m) => {
                     let message_id = i64::from(m.id.0);
@@ -730,7 +621,7 @@ impl Approvals {
                 user_id: Some(user),
                 chat_id: Some(chat),
                 session: Some(a.session.clone()),
-                action: "refused".into(),
+                action: AuditAction::Refused,
                 source: Some("button".into()),
                 text: Some(data.into()),
                 detail: Some("not allowed to approve".into()),
@@ -921,7 +812,7 @@ impl Approvals {
         &self,
         session: &str,
         prompt: Option<Prompt>,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<(), walkie_console::store::StoreError> {
         let now = now_ms();
         let recent = self
             .store
@@ -979,7 +870,7 @@ impl Approvals {
         if self.store.add_approval(&a, 0).await? {
             self.audit(AuditEntry {
                 session: Some(a.session.clone()),
-                action: "approval asked".into(),
+                action: AuditAction::ApprovalAsked,
                 source: Some("screen".into()),
                 text: Some(subject_text(&a.subject)),
                 detail: Some(format!("screen prompt {}", a.id.0)),

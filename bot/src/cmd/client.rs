@@ -6,18 +6,62 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
-use walkie_session_host::client::{Client, ClientError, SpawnHost};
+use walkie_session_host::client::{Client, ClientError};
 use walkie_session_host::keys::key_bytes;
 use walkie_session_host::protocol::ErrorKind;
-use walkie_session_host::{HostOptions, NewSession, SessionInfo};
+use walkie_session_host::{NewSession, SessionInfo};
 
-use crate::cli::Command;
+use super::host::spawn_host_for;
+
+/// The subcommands that talk to a running session host.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Create a session running CMD (default: your shell).
+    New(NewArgs),
+    /// List sessions.
+    Ls {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Type text into a session, then press Enter.
+    Send(SendArgs),
+    /// Print the session's current screen.
+    Screen {
+        name: String,
+        /// Keep colours and attributes (ANSI escape sequences).
+        #[arg(long)]
+        ansi: bool,
+    },
+    /// Print the last lines of the session's scrollback.
+    Tail {
+        name: String,
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: usize,
+    },
+    /// Attach this terminal to a session (detach with Ctrl-\ then d... see README).
+    Attach { name: String },
+    /// Stop the session's processes (SIGSTOP); input is kept until resume.
+    Pause { name: String },
+    /// Continue a paused session (SIGCONT) and deliver kept input.
+    Resume { name: String },
+    /// End a session: SIGHUP+SIGTERM, then SIGKILL after a grace period.
+    Kill {
+        name: String,
+        /// SIGKILL at once.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Forget an exited or lost session.
+    Rm { name: String },
+    /// Start a lost session again with its command and working directory.
+    Revive { name: String },
+}
 
 /// Arguments of `walkie new`.
 #[derive(Debug, clap::Args)]
-pub struct NewArgs {
+pub(crate) struct NewArgs {
     /// Session name: a-z, 0-9, '.', '_', '-' (up to 32).
     pub name: String,
     /// Working directory (default: the current one).
@@ -33,7 +77,7 @@ pub struct NewArgs {
 
 /// Arguments of `walkie send`.
 #[derive(Debug, clap::Args)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     pub name: String,
     /// Text to type (words are joined with spaces); with --keys, key names.
     #[arg(required = true)]
@@ -46,54 +90,8 @@ pub struct SendArgs {
     pub keys: bool,
 }
 
-/// Runs the host daemon in the foreground until SIGTERM or SIGINT; a second signal exits at once.
-pub fn run_host(cfg: Config) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(async move {
-        let opts = HostOptions::from_config(&cfg);
-        let shutdown = CancellationToken::new();
-        spawn_signal_handler(shutdown.clone())?;
-        walkie_session_host::run(opts, shutdown)
-            .await
-            .context("session host")?;
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// SIGTERM (systemd) or SIGINT cancels `token`; a second one exits the process at once.
-pub fn spawn_signal_handler(token: CancellationToken) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::spawn(async move {
-        for round in 0..2 {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            if round == 0 {
-                tracing::info!("signal received: shutting down (again to exit at once)");
-                token.cancel();
-            } else {
-                tracing::warn!("second signal: exiting now");
-                std::process::exit(130);
-            }
-        }
-    });
-    Ok(())
-}
-
-/// How a client starts a host on demand.
-pub fn spawn_host_for(cfg: &Config) -> anyhow::Result<SpawnHost> {
-    Ok(SpawnHost {
-        exe: std::env::current_exe().context("finding the walkie executable")?,
-        log: cfg.state_dir().join("host.log"),
-        remove_env: cfg.secret_env_names(),
-    })
-}
-
 /// Connects to the host (starting one unless `no_spawn`).
-pub async fn connect(cfg: &Config, no_spawn: bool) -> anyhow::Result<Client> {
+pub(crate) async fn connect(cfg: &Config, no_spawn: bool) -> anyhow::Result<Client> {
     let spawn = if no_spawn {
         None
     } else {
@@ -116,7 +114,11 @@ fn exit_code_for(e: &anyhow::Error) -> ExitCode {
 }
 
 /// Runs a client command.
-pub fn run_client(cfg: Config, no_spawn: bool, command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_client(
+    cfg: Config,
+    no_spawn: bool,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -137,24 +139,14 @@ async fn client_command(
     no_spawn: bool,
     command: Command,
 ) -> anyhow::Result<ExitCode> {
-    if let Command::Attach { name } = &command {
-        let c = connect(cfg, no_spawn).await?;
-        return crate::attach::attach(c, name).await;
-    }
     let mut c = connect(cfg, no_spawn).await?;
     match command {
         Command::New(a) => {
+            // The same expansion as `/new NAME PRESET`, agent hooks included.
             let (command, cwd, env) = match &a.preset {
                 Some(p) => {
-                    let preset = cfg.presets.get(p).with_context(|| {
-                        let names: Vec<&String> = cfg.presets.keys().collect();
-                        format!("no preset {p:?} in the config (presets: {names:?})")
-                    })?;
-                    (
-                        preset.command.clone(),
-                        a.cwd.clone().or_else(|| preset.cwd.clone()),
-                        preset.env.clone().into_iter().collect(),
-                    )
+                    let l = walkie_console::presets::expand(cfg, p, &a.name)?;
+                    (l.command, a.cwd.clone().or(l.cwd), l.env)
                 }
                 None => (a.command.clone(), a.cwd.clone(), Vec::new()),
             };
@@ -233,15 +225,7 @@ async fn client_command(
             let name = c.revive(&name).await?;
             println!("{name}");
         }
-        Command::Host
-        | Command::Attach { .. }
-        | Command::Transcribe(_)
-        | Command::Model(_)
-        | Command::Ask(_)
-        | Command::ApproveHook(_)
-        | Command::Up => {
-            anyhow::bail!("not a client command")
-        }
+        Command::Attach { name } => return super::attach::attach(c, &name).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -257,7 +241,7 @@ fn human(ms: u64) -> String {
 }
 
 /// The `ls` table.
-pub fn format_table(sessions: &[SessionInfo]) -> String {
+pub(crate) fn format_table(sessions: &[SessionInfo]) -> String {
     if sessions.is_empty() {
         return "no sessions\n".into();
     }

@@ -22,11 +22,11 @@ use tokio::time::Instant;
 use walkie_session_host::client::ClientError;
 use walkie_session_host::protocol::{ErrorKind, SessionInfo, SessionState};
 
-use super::host::HostLink;
 use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
-use crate::store::Store;
+use walkie_console::host::HostLink;
+use walkie_console::store::Store;
 
 /// Timing of live screens.
 #[derive(Debug, Clone, Copy)]
@@ -331,7 +331,7 @@ impl LiveScreens {
     async fn notify(&self, chat: i64, session: &str, text: &str) {
         // Only `/notify all` buzzes for exits and finished turns; other levels get them silently.
         let buzz = match self.store.notify_level(chat).await {
-            Ok(Some(level)) => level == "all",
+            Ok(Some(level)) => level == walkie_config::NotifyLevel::All,
             _ => self.cfg.buzz_by_default,
         };
         let sent = if buzz {

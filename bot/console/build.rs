@@ -1,4 +1,4 @@
-//! Embeds bot/migrations/*.sql into the binary: writes `$OUT_DIR/migrations.rs` with one
+//! Embeds bot/console/migrations/*.sql into the binary: writes `$OUT_DIR/migrations.rs` with one
 //! `(version, description, sql)` entry per file named `NNNN_description.sql`.
 
 use std::fmt::Write;

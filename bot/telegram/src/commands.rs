@@ -84,7 +84,7 @@ pub enum Request {
     },
     /// `None`: show the current level.
     Notify {
-        level: Option<String>,
+        level: Option<walkie_config::NotifyLevel>,
     },
     Help,
 }
@@ -215,10 +215,9 @@ pub fn parse(text: &str, bot_username: &str, presets: &[String]) -> Result<Optio
             name: optional_name(&args, "/attach [NAME]")?,
         },
         Command::Notify(args) => {
-            let level = args.trim().to_ascii_lowercase();
-            if level.is_empty() {
+            if args.trim().is_empty() {
                 Request::Notify { level: None }
-            } else if walkie_config::NOTIFY_LEVELS.contains(&level.as_str()) {
+            } else if let Ok(level) = args.parse() {
                 Request::Notify { level: Some(level) }
             } else {
                 return Err(Usage("Usage: /notify [all | approvals | none]".into()));

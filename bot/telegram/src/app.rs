@@ -11,21 +11,21 @@ use teloxide::types::{
     CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind,
 };
 use teloxide::utils::command::BotCommands;
-use walkie_config::Config;
+use walkie_config::{Config, NotifyLevel};
 use walkie_session_host::client::ClientError;
 use walkie_session_host::keys::key_bytes;
 use walkie_session_host::protocol::{ErrorKind, NewSession, SessionInfo};
 
-use super::auth::{Action, Gate, Verdict};
 use super::commands::{self, Command, NewSpec, Request, Usage};
-use super::host::HostLink;
 use super::live::LiveScreens;
 use super::render::{escape_html, fit_bottom, MAX_MESSAGE_UTF16};
 use super::tg::{Tg, TgError};
-use super::voice::{
-    card_buttons, card_html, parse_card_data, CardAction, Voice, MAX_DOWNLOAD_BYTES,
-};
-use crate::store::{AuditEntry, NewTranscript, Store, TranscriptState};
+use super::voice::{card_buttons, card_html, parse_card_data, CardAction, MAX_DOWNLOAD_BYTES};
+use walkie_console::gate::{Action, Gate, Verdict};
+use walkie_console::host::HostLink;
+use walkie_console::presets::{self, Launch};
+use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, Store, TranscriptState};
+use walkie_console::voice::Voice;
 
 /// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
 const USE_PREFIX: &str = "use:";
@@ -53,7 +53,7 @@ pub enum HandleError {
     #[error("telegram: {0}")]
     Telegram(#[from] TgError),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] walkie_console::store::StoreError),
 }
 
 /// A failed request to the host, as a one-line answer.
@@ -97,7 +97,7 @@ impl App {
         source: &str,
     ) -> Result<bool, HandleError> {
         let last = match self.gate.role(user) {
-            super::auth::Role::Stranger => self.store.stranger_refused(user).await?,
+            walkie_console::gate::Role::Stranger => self.store.stranger_refused(user).await?,
             _ => None,
         };
         match self.gate.check(user, action, last) {
@@ -106,7 +106,7 @@ impl App {
                 self.audit(AuditEntry {
                     user_id: Some(user),
                     chat_id: Some(chat),
-                    action: "refused".into(),
+                    action: AuditAction::Refused,
                     source: Some(source.into()),
                     text: Some(what.into()),
                     detail: Some(format!(
@@ -123,7 +123,7 @@ impl App {
                 .await;
                 tracing::info!(user, chat, "refused an update");
                 if let Some(r) = reply {
-                    if self.gate.role(user) == super::auth::Role::Stranger {
+                    if self.gate.role(user) == walkie_console::gate::Role::Stranger {
                         self.store.stranger_answered(user).await?;
                     }
                     self.reply(chat, r).await?;
@@ -190,7 +190,7 @@ impl App {
                     self.audit(AuditEntry {
                         user_id: Some(user),
                         chat_id: Some(chat),
-                        action: "command".into(),
+                        action: AuditAction::Command,
                         source: Some("text".into()),
                         text: Some(text.into()),
                         ..AuditEntry::default()
@@ -251,7 +251,7 @@ impl App {
                     user_id: Some(user),
                     chat_id: Some(chat),
                     session: Some(session.into()),
-                    action: "dispatch".into(),
+                    action: AuditAction::Dispatch,
                     source: Some(source.into()),
                     text: Some(text.into()),
                     detail: None,
@@ -383,14 +383,14 @@ impl App {
             Request::Notify { level } => {
                 let text = match level {
                     Some(level) => {
-                        self.store.set_notify_level(chat, &level).await?;
-                        format!("Notifications here: {}.", describe_level(&level))
+                        self.store.set_notify_level(chat, level).await?;
+                        format!("Notifications here: {}.", describe_level(level))
                     }
                     None => {
                         let level = self.notify_level(chat).await;
                         format!(
                             "Notifications here: {}. Change with /notify all | approvals | none.",
-                            describe_level(&level)
+                            describe_level(level)
                         )
                     }
                 };
@@ -413,7 +413,7 @@ impl App {
     }
 
     /// The chat's notification level: its own choice, else the config's default.
-    pub async fn notify_level(&self, chat: i64) -> String {
+    pub async fn notify_level(&self, chat: i64) -> NotifyLevel {
         notify_level(&self.store, &self.cfg, chat).await
     }
 
@@ -435,30 +435,30 @@ impl App {
     }
 
     async fn new_session(&self, chat: i64, name: String, spec: NewSpec) -> Result<(), HandleError> {
-        let (command, cwd, env) = match &spec {
-            NewSpec::Default => (Vec::new(), None, Vec::new()),
-            NewSpec::Preset(p) => match self.cfg.presets.get(p) {
-                Some(p) => (
-                    p.command.clone(),
-                    p.cwd.clone(),
-                    p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                ),
-                None => return self.reply(chat, &format!("No preset {p}.")).await,
+        // What the answer names: the preset's own command, without the hook arguments.
+        let (launch, program) = match &spec {
+            NewSpec::Default => (Launch::default(), Vec::new()),
+            NewSpec::Preset(p) => match presets::expand(&self.cfg, p, &name) {
+                Ok(l) => {
+                    let program = self.cfg.presets.get(p).map(|p| p.command.clone());
+                    (l, program.unwrap_or_default())
+                }
+                Err(_) => return self.reply(chat, &format!("No preset {p}.")).await,
             },
-            NewSpec::Command(c) => (c.clone(), None, Vec::new()),
+            NewSpec::Command(c) => (
+                Launch {
+                    command: c.clone(),
+                    ..Launch::default()
+                },
+                c.clone(),
+            ),
         };
-        let shown = if command.is_empty() {
+        let shown = if program.is_empty() {
             "your shell".to_string()
         } else {
-            command.join(" ")
+            program.join(" ")
         };
-        // Agents started from a preset ask the phone through walkie's hook.
-        let mut command = command;
-        let mut env = env;
-        if let (NewSpec::Preset(_), Some(program)) = (&spec, command.first().cloned()) {
-            command.extend(super::approvals::hook_args(&program, &self.cfg));
-            env.extend(super::approvals::hook_env(&program, &self.cfg, &name));
-        }
+        let Launch { command, cwd, env } = launch;
         let spec = NewSession {
             name: name.clone(),
             command,
@@ -580,11 +580,11 @@ impl App {
             return Ok(());
         }
         if let Some((id, action)) = parse_card_data(&data) {
-            if self.gate.role(user) != super::auth::Role::Operator {
+            if self.gate.role(user) != walkie_console::gate::Role::Operator {
                 self.audit(AuditEntry {
                     user_id: Some(user),
                     chat_id: Some(chat),
-                    action: "refused".into(),
+                    action: AuditAction::Refused,
                     source: Some("button".into()),
                     text: Some(data.clone()),
                     detail: Some("viewer pressed a transcript button".into()),
@@ -592,7 +592,7 @@ impl App {
                 })
                 .await;
                 self.tg
-                    .answer_callback(&q.id.0, Some(super::auth::VIEWER_TEXT))
+                    .answer_callback(&q.id.0, Some(walkie_console::gate::VIEWER_TEXT))
                     .await?;
                 return Ok(());
             }
@@ -832,21 +832,23 @@ impl App {
 }
 
 /// The chat's notification level: its own choice (`/notify`), else the config's default.
-pub async fn notify_level(store: &Store, cfg: &Config, chat: i64) -> String {
+pub async fn notify_level(store: &Store, cfg: &Config, chat: i64) -> NotifyLevel {
     match store.notify_level(chat).await {
         Ok(Some(l)) => l,
-        Ok(None) => cfg.notify.default_level.clone(),
+        Ok(None) => cfg.notify.level(),
         Err(e) => {
             tracing::warn!(chat, error = %e, "cannot read the notification level");
-            cfg.notify.default_level.clone()
+            cfg.notify.level()
         }
     }
 }
 
-fn describe_level(level: &str) -> &'static str {
+fn describe_level(level: NotifyLevel) -> &'static str {
     match level {
-        "approvals" => "only approval requests buzz (exits and finished turns arrive silently)",
-        "none" => "nothing buzzes (everything arrives silently)",
-        _ => "approval requests, exits and finished turns all buzz",
+        NotifyLevel::Approvals => {
+            "only approval requests buzz (exits and finished turns arrive silently)"
+        }
+        NotifyLevel::None => "nothing buzzes (everything arrives silently)",
+        NotifyLevel::All => "approval requests, exits and finished turns all buzz",
     }
 }

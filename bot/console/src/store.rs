@@ -3,7 +3,7 @@
 //! processed Telegram update ids, and when strangers were last answered.
 //!
 //! One file in the state directory, WAL mode (readers never wait for the writer, and a
-//! crash loses at most the last transaction). Migrations are the `bot/migrations/*.sql`
+//! crash loses at most the last transaction). Migrations are the `bot/console/migrations/*.sql`
 //! files, embedded at build time by `build.rs`.
 
 use std::borrow::Cow;
@@ -16,6 +16,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::SqlSafeStr;
+use walkie_config::NotifyLevel;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
@@ -23,6 +24,10 @@ mod embedded {
 
 /// File name of the bot's database inside the state directory.
 pub const DB_FILE: &str = "bot.sqlite";
+
+/// The host of every session reference until sessions live on more than one host: the
+/// `host` columns' default, and what rows made before them were migrated to.
+pub const LOCAL_HOST: &str = "local";
 
 /// Errors of the bot store.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +60,39 @@ pub struct AuditEntry {
     pub user_id: Option<i64>,
     pub chat_id: Option<i64>,
     pub session: Option<String>,
-    /// `dispatch`, `command`, `refused`, ...
-    pub action: String,
+    pub action: AuditAction,
     /// `text`, `voice`, `button`.
     pub source: Option<String>,
     pub text: Option<String>,
     pub detail: Option<String>,
+}
+
+/// What an audit line records. Stored as [`AuditAction::as_str`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A command (`/new`, `/kill`, ...) was run.
+    #[default]
+    Command,
+    /// Text was typed into a session.
+    Dispatch,
+    /// The gate refused an update or a press.
+    Refused,
+    /// An approval was asked of the phone.
+    ApprovalAsked,
+    /// An approval was decided (by a press, a rule, the deadline, the terminal).
+    Approval,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Command => "command",
+            AuditAction::Dispatch => "dispatch",
+            AuditAction::Refused => "refused",
+            AuditAction::ApprovalAsked => "approval asked",
+            AuditAction::Approval => "approval",
+        }
+    }
 }
 
 /// One line of the audit log, as read back.
@@ -222,22 +254,23 @@ impl Store {
 
     /// Sets (or with `None` clears) the chat's current session.
     /// The chat's notification level (`/notify`), if it chose one.
-    pub async fn notify_level(&self, chat_id: i64) -> Result<Option<String>> {
+    pub async fn notify_level(&self, chat_id: i64) -> Result<Option<NotifyLevel>> {
         let row: Option<(Option<String>,)> =
             sqlx::query_as("SELECT notify FROM chats WHERE chat_id = ?")
                 .bind(chat_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.and_then(|r| r.0))
+        // A value this build does not know counts as none chosen.
+        Ok(row.and_then(|r| r.0).and_then(|l| l.parse().ok()))
     }
 
-    pub async fn set_notify_level(&self, chat_id: i64, level: &str) -> Result<()> {
+    pub async fn set_notify_level(&self, chat_id: i64, level: NotifyLevel) -> Result<()> {
         sqlx::query(
             "INSERT INTO chats (chat_id, notify, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (chat_id) DO UPDATE SET notify = excluded.notify, updated_at = excluded.updated_at",
         )
         .bind(chat_id)
-        .bind(level)
+        .bind(level.as_str())
         .bind(now_unix())
         .execute(&self.pool)
         .await?;
@@ -298,7 +331,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO live_screens (chat_id, session, message_id, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (chat_id, session) DO UPDATE SET message_id = excluded.message_id,
+             ON CONFLICT (chat_id, host, session) DO UPDATE SET message_id = excluded.message_id,
                                                           updated_at = excluded.updated_at",
         )
         .bind(chat_id)
@@ -370,12 +403,13 @@ impl Store {
     /// Appends one entry to the audit log.
     pub async fn audit(&self, e: &AuditEntry) -> Result<i64> {
         let done = sqlx::query(
-            "INSERT INTO audit_log (at, user_id, chat_id, session, action, source, text, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (at, user_id, chat_id, host, session, action, source, text, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(now_unix())
         .bind(e.user_id)
         .bind(e.chat_id)
+        .bind(e.session.as_ref().map(|_| LOCAL_HOST))
         .bind(e.session.as_deref())
         .bind(e.action.as_str())
         .bind(e.source.as_deref())
@@ -615,9 +649,15 @@ impl Store {
 
 /// The embedded migrations as a sqlx migrator (its bookkeeping table and checksums).
 fn migrator() -> Migrator {
+    migrator_upto(i64::MAX)
+}
+
+/// The embedded migrations up to `version`: the schema of an older release, for tests.
+fn migrator_upto(version: i64) -> Migrator {
     Migrator::with_migrations(
         embedded::MIGRATIONS
             .iter()
+            .filter(|(v, _, _)| *v <= version)
             .map(|&(version, description, sql)| {
                 Migration::new(
                     version,
@@ -733,14 +773,14 @@ mod tests {
                 user_id: Some(7),
                 chat_id: Some(7),
                 session: Some("api".into()),
-                action: "dispatch".into(),
+                action: AuditAction::Dispatch,
                 source: Some("voice".into()),
                 text: Some("run the tests".into()),
                 detail: None,
             };
             s.audit(&e).await.unwrap();
             s.audit(&AuditEntry {
-                action: "refused".into(),
+                action: AuditAction::Refused,
                 user_id: Some(666),
                 ..Default::default()
             })
@@ -842,5 +882,74 @@ mod tests {
             assert_eq!(n.0, 2);
         })
         .await
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_previous_release_gets_the_local_host_in_place() {
+        timed(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(DB_FILE);
+            // The release before the host dimension: migrations 1 to 4, and data in every
+            // table that refers to a session.
+            {
+                let opts = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true);
+                let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+                migrator_upto(4).run(&pool).await.unwrap();
+                for sql in [
+                    "INSERT INTO chats (chat_id, current_session, updated_at, notify) VALUES (7, 'api', 1, 'none')",
+                    "INSERT INTO live_screens (chat_id, session, message_id, updated_at) VALUES (7, 'api', 70, 1)",
+                    "INSERT INTO session_messages (chat_id, message_id, session, created_at) VALUES (7, 71, 'api', 1)",
+                    "INSERT INTO audit_log (at, user_id, chat_id, session, action) VALUES (1, 5, 7, 'api', 'dispatch')",
+                    "INSERT INTO audit_log (at, user_id, chat_id, action) VALUES (2, 5, 7, 'command')",
+                    "INSERT INTO transcripts (chat_id, user_id, voice_message_id, session, text, state, created_at, updated_at) VALUES (7, 5, 9, 'api', 'hi', 'pending', 1, 1)",
+                    "INSERT INTO approval_session_rules (session, created_ms, rule, added_ms) VALUES ('api', 10, '\"r\"', 11)",
+                ] {
+                    sqlx::query(sql.into_sql_str()).execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+            let store = Store::open(&path).await.expect("migrates in place");
+            assert_eq!(store.current_session(7).await.unwrap().as_deref(), Some("api"));
+            assert_eq!(store.notify_level(7).await.unwrap(), Some(NotifyLevel::None));
+            assert_eq!(store.live_message(7, "api").await.unwrap(), Some(70));
+            assert_eq!(
+                store.session_of_message(7, 71).await.unwrap().as_deref(),
+                Some("api")
+            );
+            let hosts = |sql: &'static str| {
+                let pool = store.pool().clone();
+                async move {
+                    sqlx::query_as::<_, (Option<String>,)>(sql)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|(h,)| h)
+                        .collect::<Vec<_>>()
+                }
+            };
+            let local = Some(LOCAL_HOST.to_string());
+            for sql in [
+                "SELECT current_host FROM chats",
+                "SELECT host FROM live_screens",
+                "SELECT host FROM session_messages",
+                "SELECT host FROM transcripts",
+                "SELECT host FROM approval_session_rules",
+            ] {
+                assert_eq!(hosts(sql).await, vec![local.clone()], "{sql}");
+            }
+            // An audit line about no session has no host either.
+            assert_eq!(
+                hosts("SELECT host FROM audit_log ORDER BY id").await,
+                [local.clone(), None]
+            );
+            // Writing after the migration keeps working on the rebuilt tables.
+            store.set_live_message(7, "api", 72).await.unwrap();
+            assert_eq!(store.live_message(7, "api").await.unwrap(), Some(72));
+            store.close().await;
+        })
+        .await;
     }
 }

@@ -1,5 +1,5 @@
-//! The Telegram bot (`walkie up`): long polling, access control, commands, text dispatch
-//! to sessions, live screens.
+//! walkie's Telegram front end (`walkie up`): long polling, updates to console requests,
+//! commands, live screens, approval cards as HTML, pacing, Bot API calls.
 //!
 //! Updates are fetched with our own getUpdates loop rather than teloxide's dispatcher, so
 //! that each update is claimed in SQLite *before* it is dispatched: a crash or restart
@@ -9,34 +9,28 @@
 //! # Layout
 //! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
 //! - [`approvals`]: approval cards from the host's asks, and their buttons.
-//! - [`auth`]: who may do what (operators, viewers, strangers).
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
-//! - [`host`]: the connection to the session host.
 //! - [`live`]: live screens and notifications.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
 //!   coalescing of live-screen states.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
 //! - [`tg`]: paced Telegram requests with token-free errors.
-//! - [`voice`]: voice notes: download, transcription, transcript cards.
+//! - [`voice`]: transcript cards and their buttons.
 
 pub mod app;
 pub mod approvals;
-pub mod auth;
 pub mod card;
 pub mod commands;
-pub mod host;
 pub mod live;
 pub mod pace;
 pub mod render;
 pub mod tg;
 pub mod voice;
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, UpdateKind};
 use teloxide::utils::command::BotCommands;
@@ -44,11 +38,14 @@ use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 
-use crate::store::{Claim, Store};
+use walkie_console::gate::Gate;
+use walkie_console::host::HostLink;
+use walkie_console::presets;
+use walkie_console::store::{Claim, Store, StoreError};
+use walkie_session_host::client::{ClientError, SpawnHost};
+
 use app::App;
-use auth::Gate;
 use commands::Command;
-use host::HostLink;
 use live::{LiveConfig, LiveScreens};
 use pace::{PaceConfig, Pacer};
 use tg::{redact, Tg};
@@ -59,25 +56,40 @@ const POLL_TIMEOUT_S: u32 = 10;
 /// Finished update ids are forgotten after this long (Telegram keeps updates 24 h).
 const KEEP_UPDATES: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// `walkie up` from the synchronous CLI.
-/// `no_spawn`: never start a session host (under systemd the host has its own unit, outside
-/// the bot's sandbox).
-pub fn run_blocking(cfg: Config, no_spawn: bool) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(run(cfg, no_spawn))?;
-    Ok(ExitCode::SUCCESS)
+/// Why the bot stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] walkie_config::ConfigError),
+    #[error(transparent)]
+    Preset(#[from] presets::PresetError),
+    #[error("telegram.api_url {0:?} is not a URL")]
+    ApiUrl(String),
+    #[error("opening the bot's state: {0}")]
+    Store(#[from] StoreError),
+    #[error("connecting to the session host: {0}")]
+    Host(ClientError),
+    #[error("Telegram getMe failed (is TELEGRAM_BOT_TOKEN right?): {0}")]
+    GetMe(String),
+    #[error("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN")]
+    InvalidToken,
 }
 
-/// Runs the bot until SIGTERM or SIGINT (a second signal exits at once).
-pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
+/// Runs the bot until `shutdown`. `spawn`: how to start a session host when none runs
+/// (`None` under systemd, where the host has its own unit, outside the bot's sandbox).
+pub async fn run(
+    cfg: Config,
+    spawn: Option<SpawnHost>,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     cfg.validate_bot()?;
-    approvals::check_rules(&cfg)?;
+    presets::check_rules(&cfg)?;
     let token = cfg.telegram.token.expose().to_string();
     let api_url = cfg
         .telegram
         .api_url
         .parse()
-        .with_context(|| format!("telegram.api_url {:?} is not a URL", cfg.telegram.api_url))?;
+        .map_err(|_| RunError::ApiUrl(cfg.telegram.api_url.clone()))?;
     let bot = Bot::new(&token).set_api_url(api_url);
     let tg = Tg::new(
         bot.clone(),
@@ -85,31 +97,16 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         &token,
     );
 
-    let shutdown = CancellationToken::new();
-    crate::host_cmd::spawn_signal_handler(shutdown.clone())?;
-
     let state_dir = cfg.state_dir();
-    let store = Store::open_in(&state_dir)
-        .await
-        .context("opening the bot's state")?;
-    let spawn = if no_spawn {
-        None
-    } else {
-        Some(crate::host_cmd::spawn_host_for(&cfg)?)
-    };
+    let store = Store::open_in(&state_dir).await?;
     let host = Arc::new(HostLink::new(cfg.socket_path(), spawn));
-    let host_pid = host
-        .connect()
-        .await
-        .context("connecting to the session host")?;
+    let host_pid = host.connect().await.map_err(RunError::Host)?;
     tracing::info!(host_pid, socket = %cfg.socket_path().display(), "session host ready");
 
-    let me = bot.get_me().await.map_err(|e| {
-        anyhow::anyhow!(
-            "Telegram getMe failed (is TELEGRAM_BOT_TOKEN right?): {}",
-            redact(&e, &token)
-        )
-    })?;
+    let me = bot
+        .get_me()
+        .await
+        .map_err(|e| RunError::GetMe(redact(&e, &token)))?;
     let username = me.username().to_string();
     tracing::info!(bot = %username, "connected to Telegram");
     if let Err(e) = bot.set_my_commands(Command::bot_commands()).await {
@@ -122,7 +119,7 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
             quiet_after: Duration::from_secs(cfg.notify.quiet_after_s),
             min_work: Duration::from_secs(cfg.notify.min_work_s),
             stop_after: Duration::from_secs(cfg.notify.idle_stop_s),
-            buzz_by_default: cfg.notify.default_level == "all",
+            buzz_by_default: cfg.notify.level() == walkie_config::NotifyLevel::All,
             ..LiveConfig::default()
         },
         tg.clone(),
@@ -146,12 +143,12 @@ pub async fn run(cfg: Config, no_spawn: bool) -> anyhow::Result<()> {
         host,
         live: live.clone(),
         approvals: approvals.clone(),
-        voice: voice::Voice::new(cfg.clone()),
+        voice: walkie_console::voice::Voice::new(cfg.clone()),
         bot_username: username,
     });
     report_unfinished(&app).await?;
     store
-        .prune_updates(crate::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
+        .prune_updates(walkie_console::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
         .await?;
 
     resume_live_screens(&app).await;
@@ -191,7 +188,7 @@ async fn resume_live_screens(app: &App) {
 
 /// Updates claimed but not finished when the bot last died are not dispatched again (that
 /// could type a command twice); their chats are told instead, so nothing is lost silently.
-async fn report_unfinished(app: &App) -> anyhow::Result<()> {
+async fn report_unfinished(app: &App) -> Result<(), StoreError> {
     for (id, chat, summary) in app.store.unfinished_reports().await? {
         tracing::warn!(
             update = id,
@@ -226,7 +223,7 @@ async fn poll(
     bot: &Bot,
     token: &str,
     shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), RunError> {
     let mut offset = app.store.next_offset().await?;
     // In-flight voice notes; ones cut off by shutdown stay unfinished and are reported at
     // the next start.
@@ -249,9 +246,7 @@ async fn poll(
                 backoff = Duration::from_millis(500);
                 u
             }
-            Err(RequestError::Api(ApiError::InvalidToken)) => {
-                anyhow::bail!("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN")
-            }
+            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(RunError::InvalidToken),
             Err(RequestError::RetryAfter(s)) => {
                 wait_or_shutdown(s.duration(), shutdown).await;
                 continue;

@@ -1,17 +1,12 @@
-//! Voice notes: download, local transcription, and the transcript card.
+//! Voice notes on Telegram: the transcript card (the transcription queue is the console's,
+//! [`walkie_console::voice`]).
 //!
-//! The whisper model is loaded on the first voice note (verifying and loading it takes a
-//! moment, and a bot that is only typed to never needs it). A transcript becomes a card
+//! A transcript becomes a card
 //! "🎙 → NAME: text" with Send / Edit / Cancel buttons (or is sent at once with
 //! `voice.confirm = false`); the card's state lives in SQLite, so its buttons survive a
 //! restart, and the callback data is only an id (`t:ID:s`), far under Telegram's 64 bytes.
 
-use std::sync::Arc;
-
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
-use tokio::sync::OnceCell;
-use walkie_config::Config;
-use walkie_transcription::{model, Input, Options, Queue, Settings, TranscribeError, Transcriber};
 
 use super::render::escape_html;
 
@@ -78,65 +73,6 @@ pub fn card_html(session: Option<&str>, text: &str, status: &str) -> String {
         html.push_str("</i>");
     }
     html
-}
-
-/// The transcription side of the bot.
-pub struct Voice {
-    cfg: Config,
-    queue: OnceCell<Arc<Queue>>,
-}
-
-impl Voice {
-    pub fn new(cfg: Config) -> Self {
-        Voice {
-            cfg,
-            queue: OnceCell::new(),
-        }
-    }
-
-    /// Loads the model on first use (a failed load is retried on the next note).
-    async fn queue(&self) -> Result<Arc<Queue>, TranscribeError> {
-        self.queue
-            .get_or_try_init(|| async {
-                let t = &self.cfg.transcription;
-                let models = self.cfg.data_dir().join("models");
-                let (path, _) = model::find_model(None, t.model.as_deref(), &models)?;
-                let settings = Settings {
-                    threads: usize::from(t.threads),
-                    max_duration_s: t.max_duration_s,
-                    beam_size: u32::from(t.beam_size),
-                };
-                let concurrency = usize::from(t.concurrency);
-                tokio::task::spawn_blocking(move || {
-                    let tr = Transcriber::load(&path, settings)?;
-                    tracing::info!(model = %path.display(), load = ?tr.load_time(), "whisper model loaded");
-                    Ok(Arc::new(Queue::new(Arc::new(tr), concurrency)))
-                })
-                .await
-                .unwrap_or_else(|e| Err(TranscribeError::Whisper(format!("model loading panicked: {e}"))))
-            })
-            .await
-            .cloned()
-    }
-
-    /// Transcribes an in-memory voice note, biased towards `vocabulary` (session names).
-    pub async fn transcribe(
-        &self,
-        bytes: Vec<u8>,
-        vocabulary: Vec<String>,
-    ) -> Result<String, TranscribeError> {
-        let queue = self.queue().await?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let opts = Options {
-            vocabulary,
-            ..Options::default()
-        };
-        queue.submit_with(Input::Bytes(bytes), opts, move |r| {
-            let _ = tx.send(r);
-        });
-        let t = rx.await.unwrap_or(Err(TranscribeError::QueueClosed))?;
-        Ok(t.text.trim().to_string())
-    }
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ mod tests {
     fn hook_approval() -> Approval {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/agents/claude-hooks.jsonl"
+            "/../../../shared/fixtures/agents/claude-hooks.jsonl"
         );
         let text = std::fs::read_to_string(path).unwrap();
         let req = text
