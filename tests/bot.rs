@@ -15,7 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use walkie_console::store::{AuditRecord, Claim, Store, DB_FILE};
-use walkie_session_host::client::Client;
+use walkie_host_proto::client::Client;
 
 const OPERATOR: i64 = 1001;
 const STRANGER: i64 = 666;
@@ -942,6 +942,34 @@ async fn five_sessions_printing_at_once_never_ignore_a_429_and_end_on_the_final_
         assert!(edits < 200, "{edits} edits");
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_y_and_bspace_from_the_phone_reach_the_pty() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "k1").await;
+        // The answer to a `[y/N]`, a typo and its erasure, then Enter: the shell reads "y".
+        fake.send_text(OPERATOR, "read -r a; echo \"got-[$a]\"");
+        fake.send_text(OPERATOR, "/keys k1 y");
+        fake.send_text(OPERATOR, "/keys k1 x BSpace");
+        fake.send_text(OPERATOR, "/keys k1 Enter");
+        fake.wait_for_bot_message(OPERATOR, T, "the shell to read y", |m| {
+            m.raw.starts_with("<b>k1</b>") && m.text.contains("got-[y]")
+        })
+        .await;
+        // None of them was refused.
+        let refused = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .into_iter()
+                .filter(|m| m.text.contains("unknown key") || m.text.starts_with("usage: /keys"))
+                .count()
+        });
+        assert_eq!(refused, 0);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use support::host::{block_on, proc_state, wait_for, TestHost};
 use support::term::Term;
-use walkie_session_host::client::{Client, ClientError};
-use walkie_session_host::protocol::{
+use walkie_host_proto::ask::{AskPayload, Decision};
+use walkie_host_proto::client::{Client, ClientError};
+use walkie_host_proto::protocol::{
     decode, encode, ErrorKind, Frame, Reply, Request, SessionState, MAX_FRAME,
 };
 
@@ -408,7 +409,7 @@ fn slow_subscriber_never_stalls_the_session() {
     send_frame(
         &mut stuck,
         Frame::Request(Request::Hello {
-            version: walkie_session_host::protocol::PROTOCOL_VERSION,
+            version: walkie_host_proto::protocol::PROTOCOL_VERSION,
         }),
     );
     assert!(matches!(
@@ -658,9 +659,18 @@ fn attach_over_ssh() {
     assert_eq!(h.info("remote").state, SessionState::Running);
 }
 
+/// An ask payload from JSON (the wire form `walkie approve-hook` and `walkie ask` send).
+fn payload(v: serde_json::Value) -> AskPayload {
+    serde_json::from_value(v).expect("an ask payload")
+}
+
+fn question() -> AskPayload {
+    payload(serde_json::json!({"kind": "question", "question": "ok?", "cwd": "/"}))
+}
+
 #[test]
 fn asks_are_decided_exactly_once() {
-    use walkie_session_host::client::AskEvent;
+    use walkie_host_proto::client::AskEvent;
     let h = TestHost::start();
     let sock = h.socket.clone();
     block_on(async move {
@@ -677,7 +687,10 @@ fn asks_are_decided_exactly_once() {
             let mut c = Client::connect(&s2).await.unwrap();
             c.ask(
                 "agent",
-                serde_json::json!({"command": "rm -rf build"}),
+                payload(serde_json::json!({"kind": "hook", "request": {
+                    "agent": "claude_code", "event": "PermissionRequest", "tool": "Bash",
+                    "command": "rm -rf build", "file_path": null, "cwd": null,
+                    "description": null, "session_id": null}})),
                 Duration::from_secs(60),
             )
             .await
@@ -687,7 +700,10 @@ fn asks_are_decided_exactly_once() {
             other => panic!("{other:?}"),
         };
         assert_eq!(ask.session, "agent");
-        assert_eq!(ask.payload["command"], "rm -rf build");
+        assert_eq!(
+            serde_json::to_value(&ask.payload).unwrap()["request"]["command"],
+            "rm -rf build"
+        );
         // A watcher that connects later sees the pending ask too.
         let mut late = Client::connect(&sock)
             .await
@@ -705,8 +721,13 @@ fn asks_are_decided_exactly_once() {
             Client::connect(&sock).await.unwrap(),
         );
         let (r1, r2) = tokio::join!(
-            c1.decide(ask.id, serde_json::json!("allow")),
-            c2.decide(ask.id, serde_json::json!("deny"))
+            c1.decide(ask.id, Decision::Allow),
+            c2.decide(
+                ask.id,
+                Decision::Deny {
+                    reason: "no".into()
+                }
+            )
         );
         assert!(r1.is_ok() != r2.is_ok(), "{r1:?} {r2:?}");
         let loser = if r1.is_err() { r1 } else { r2 };
@@ -722,7 +743,7 @@ fn asks_are_decided_exactly_once() {
             .unwrap()
             .unwrap()
             .unwrap();
-        assert!(decision == "allow" || decision == "deny");
+        assert!(matches!(decision, Decision::Allow | Decision::Deny { .. }));
         match tokio::time::timeout(t, watch.next()).await.unwrap() {
             Some(Ok(AskEvent::Closed {
                 id,
@@ -736,9 +757,7 @@ fn asks_are_decided_exactly_once() {
 
         // Nobody decides: the asker gets a timeout, watchers see it closed.
         let mut c = Client::connect(&sock).await.unwrap();
-        let r = c
-            .ask("agent", serde_json::json!({}), Duration::from_millis(200))
-            .await;
+        let r = c.ask("agent", question(), Duration::from_millis(200)).await;
         assert!(
             matches!(
                 r,
@@ -758,7 +777,7 @@ fn asks_are_decided_exactly_once() {
             Some(Ok(AskEvent::Closed { id: i, decision: None })) if i == id
         ));
         // A late press on the expired ask.
-        let r = c.decide(id, serde_json::json!("allow")).await;
+        let r = c.decide(id, Decision::Allow).await;
         assert!(matches!(
             r,
             Err(ClientError::Host {
@@ -771,8 +790,7 @@ fn asks_are_decided_exactly_once() {
         let s3 = sock.clone();
         let gone = tokio::spawn(async move {
             let mut c = Client::connect(&s3).await.unwrap();
-            c.ask("agent", serde_json::json!({}), Duration::from_secs(60))
-                .await
+            c.ask("agent", question(), Duration::from_secs(60)).await
         });
         let id = match tokio::time::timeout(t, watch.next()).await.unwrap() {
             Some(Ok(AskEvent::Asked(a))) => a.id,
@@ -791,7 +809,7 @@ fn decide_next(
     h: &TestHost,
     decision: serde_json::Value,
 ) -> std::thread::JoinHandle<serde_json::Value> {
-    use walkie_session_host::client::AskEvent;
+    use walkie_host_proto::client::AskEvent;
     let sock = h.socket.clone();
     std::thread::spawn(move || {
         block_on(async move {
@@ -811,7 +829,7 @@ fn decide_next(
             Client::connect(&sock)
                 .await
                 .unwrap()
-                .decide(ask.id, decision)
+                .decide(ask.id, serde_json::from_value(decision).unwrap())
                 .await
                 .unwrap();
             serde_json::json!({"session": ask.session, "payload": ask.payload})

@@ -32,19 +32,18 @@ impl Scrollback {
         self.buf.extend(data);
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.buf.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// Bytes ever pushed.
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.total
     }
 
+    #[cfg(test)]
     pub fn to_vec(&self) -> Vec<u8> {
         let (a, b) = self.buf.as_slices();
         let mut v = Vec::with_capacity(a.len() + b.len());

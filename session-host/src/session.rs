@@ -24,9 +24,12 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, watch};
 
 use crate::fastforward::FastForward;
-use crate::name::SessionName;
-use crate::protocol::{SessionInfo, SessionState};
 use crate::scrollback::Scrollback;
+use walkie_host_proto::name::SessionName;
+use walkie_host_proto::protocol::{SessionInfo, SessionState};
+
+/// How long a pause waits for the session's leader to stop before stopping its job.
+const PAUSE_WAIT: Duration = Duration::from_millis(500);
 
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
@@ -394,11 +397,6 @@ impl Session {
         sh.scrollback.tail_text(lines, sh.cols)
     }
 
-    /// Bytes kept in scrollback right now.
-    pub fn scrollback_len(&self) -> usize {
-        self.lock().scrollback.len()
-    }
-
     /// Registers a subscriber and returns, atomically with it, the bytes that repaint the
     /// current screen on a real terminal (so no output falls between repaint and stream).
     pub fn subscribe(&self, terminal: bool) -> (Bytes, SessionState, mpsc::Receiver<Event>, u64) {
@@ -498,29 +496,38 @@ impl Session {
         }
     }
 
-    pub fn pause(&self) -> Result<(), SessionState> {
-        let mut sh = self.lock();
-        match sh.state {
-            SessionState::Running => {}
-            SessionState::Paused => return Ok(()),
-            ref other => return Err(other.clone()),
+    pub async fn pause(self: &Arc<Self>) -> Result<(), SessionState> {
+        {
+            let mut sh = self.lock();
+            match sh.state {
+                SessionState::Running => {}
+                SessionState::Paused => return Ok(()),
+                ref other => return Err(other.clone()),
+            }
+            sh.paused = true;
+            sh.state = SessionState::Paused;
         }
-        sh.paused = true;
-        sh.state = SessionState::Paused;
-        drop(sh);
         // Stop the leader (a shell) first and make sure it is stopped before its job is: a
         // shell that sees its job stop reports "Stopped" and takes the terminal back.
         let groups = self.groups();
         let leader = groups[0];
         let _ = killpg(leader, Signal::SIGSTOP);
         if groups.len() > 1 {
-            let deadline = Instant::now() + Duration::from_millis(500);
-            while proc_state(self.pid) != Some('T') && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            for g in &groups[1..] {
-                let _ = killpg(*g, Signal::SIGSTOP);
-            }
+            // Watching the leader stop polls /proc: a blocking wait, kept off the runtime.
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let deadline = Instant::now() + PAUSE_WAIT;
+                while proc_state(me.pid) != Some('T') && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // A resume while we waited wins: its job must not be stopped after it.
+                if me.lock().paused {
+                    for g in &groups[1..] {
+                        let _ = killpg(*g, Signal::SIGSTOP);
+                    }
+                }
+            })
+            .await;
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! Session records in SQLite (sqlx, WAL, embedded migrations).
+//! Session records in SQLite, opened by `walkie-sqlite` (private files, WAL, `sqlx::migrate!`).
 //!
 //! The host writes a record when a session starts and whenever its state changes. At start the
 //! host marks every record still `running` or `paused` as `lost`: its processes died with the
@@ -6,17 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::migrate::Migrator;
 use sqlx::{Row, SqlitePool};
 
-use crate::protocol::{SessionInfo, SessionState};
+use walkie_host_proto::protocol::{SessionInfo, SessionState};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the session database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("session database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("session database: {0}")]
+    Open(#[from] walkie_sqlite::Error),
     #[error("session database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -68,22 +68,7 @@ fn state_parts(s: &SessionState) -> (&'static str, Option<i64>, Option<String>) 
 
 impl Store {
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        // `filename`, not a `sqlite://` URL: a state dir with `?` or `#` in its path would
-        // be cut short by URL parsing (the bot's store opens its file the same way).
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.into(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let pool = walkie_sqlite::open(path, &MIGRATOR).await?;
         Ok(Store { pool })
     }
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use walkie_session_host::client::Client;
-use walkie_session_host::SessionInfo;
+use walkie_host_proto::client::Client;
+use walkie_host_proto::SessionInfo;
 
 /// The `walkie` binary under test. `WALKIE_TEST_BIN` overrides it: copies of the tree that
 /// share one target directory overwrite each other's `target/debug/walkie`, so a test run

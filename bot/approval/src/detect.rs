@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use walkie_host_proto::keys::{Key, KeyCode};
+
 use super::Agent;
 
 /// Which pattern recognised a prompt.
@@ -38,27 +40,27 @@ pub enum PromptKind {
 pub enum Input {
     /// Literal text.
     Text(String),
-    /// A named key.
-    Key(Key),
+    /// A key of the host's key table, stored by its name (`Enter`, `Escape`, `C-c`).
+    Key(#[serde(with = "key_name")] Key),
 }
 
-/// The keys prompts are answered with, named as `walkie send --keys` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Key {
-    Enter,
-    Escape,
-    #[serde(rename = "C-c")]
-    CtrlC,
-}
+/// The keys prompts are answered with.
+const ENTER: Key = Key::new(KeyCode::Enter);
+const ESCAPE: Key = Key::new(KeyCode::Escape);
+const CTRL_C: Key = Key::new(KeyCode::Ctrl(3));
 
-impl Key {
-    /// The name `walkie send --keys` and the host's key table use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Key::Enter => "Enter",
-            Key::Escape => "Escape",
-            Key::CtrlC => "C-c",
-        }
+/// A [`Key`] as its canonical name, which parses back to the same key.
+mod key_name {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use walkie_host_proto::keys::Key;
+
+    pub(super) fn serialize<S: Serializer>(k: &Key, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(k)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(D::Error::custom)
     }
 }
 
@@ -71,11 +73,7 @@ impl Input {
     pub fn bytes(&self) -> Vec<u8> {
         match self {
             Input::Text(t) => t.as_bytes().to_vec(),
-            // Spelled out rather than looked up in the host's key table, so that producing
-            // keys can never fail on a daemon path (a test checks they agree).
-            Input::Key(Key::Enter) => b"\r".to_vec(),
-            Input::Key(Key::Escape) => b"\x1b".to_vec(),
-            Input::Key(Key::CtrlC) => vec![3],
+            Input::Key(k) => k.bytes(),
         }
     }
 }
@@ -254,7 +252,7 @@ fn claude_code_at(rows: &[String], q: usize) -> Option<Prompt> {
         // "1. Yes" is the first option whatever else is offered; Escape is "Esc to cancel",
         // which works however many options the dialog has.
         approve: vec![Input::text("1")],
-        deny: vec![Input::Key(Key::Escape)],
+        deny: vec![Input::Key(ESCAPE)],
     })
 }
 
@@ -337,7 +335,7 @@ fn codex_at(rows: &[String], q: usize) -> Option<Prompt> {
         command,
         reason,
         approve: vec![Input::text("y")],
-        deny: vec![Input::Key(Key::Escape)],
+        deny: vec![Input::Key(ESCAPE)],
     })
 }
 
@@ -360,28 +358,28 @@ fn generic(screen: &ScreenText) -> Option<Prompt> {
     {
         (
             PromptKind::YesNo,
-            vec![Input::text("y"), Input::Key(Key::Enter)],
-            vec![Input::text("n"), Input::Key(Key::Enter)],
+            vec![Input::text("y"), Input::Key(ENTER)],
+            vec![Input::text("n"), Input::Key(ENTER)],
         )
     } else if ends_with_yes_no_word(tail) {
         (
             PromptKind::YesNoWord,
-            vec![Input::text("yes"), Input::Key(Key::Enter)],
-            vec![Input::text("no"), Input::Key(Key::Enter)],
+            vec![Input::text("yes"), Input::Key(ENTER)],
+            vec![Input::text("no"), Input::Key(ENTER)],
         )
     } else if lower.ends_with("continue?") {
         (
             PromptKind::Continue,
-            vec![Input::text("y"), Input::Key(Key::Enter)],
-            vec![Input::text("n"), Input::Key(Key::Enter)],
+            vec![Input::text("y"), Input::Key(ENTER)],
+            vec![Input::text("n"), Input::Key(ENTER)],
         )
     } else if lower.contains("press enter to confirm") || lower.contains("press enter to continue")
     {
         // There is no "no" key for these; Ctrl-C is how a person at the terminal refuses.
         (
             PromptKind::PressEnter,
-            vec![Input::Key(Key::Enter)],
-            vec![Input::Key(Key::CtrlC)],
+            vec![Input::Key(ENTER)],
+            vec![Input::Key(CTRL_C)],
         )
     } else {
         return None;
@@ -596,13 +594,18 @@ mod tests {
     }
 
     #[test]
-    fn input_names_are_the_host_key_names() {
-        for key in [Key::Enter, Key::Escape, Key::CtrlC] {
-            assert_eq!(
-                Input::Key(key).bytes(),
-                walkie_session_host::keys::key_bytes(key.name()).unwrap(),
-                "{key:?}"
-            );
+    fn answer_keys_are_stored_by_their_names() {
+        // Approvals are kept as JSON: the names must stay what earlier builds wrote.
+        for (key, json, bytes) in [
+            (ENTER, r#"{"key":"Enter"}"#, &b"\r"[..]),
+            (ESCAPE, r#"{"key":"Escape"}"#, b"\x1b"),
+            (CTRL_C, r#"{"key":"C-c"}"#, b"\x03"),
+        ] {
+            let input = Input::Key(key);
+            assert_eq!(serde_json::to_string(&input).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Input>(json).unwrap(), input);
+            assert_eq!(input.bytes(), bytes);
         }
+        assert!(serde_json::from_str::<Input>(r#"{"key":"Nope"}"#).is_err());
     }
 }

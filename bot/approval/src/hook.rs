@@ -36,57 +36,13 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::Agent;
-
-/// The hook events that ask for a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum HookEvent {
-    /// The agent is about to show its permission dialog (Claude Code: while it is shown).
-    PermissionRequest,
-    /// Before every tool call, whether or not the agent would ask.
-    PreToolUse,
-}
-
-impl HookEvent {
-    pub fn name(self) -> &'static str {
-        match self {
-            HookEvent::PermissionRequest => "PermissionRequest",
-            HookEvent::PreToolUse => "PreToolUse",
-        }
-    }
-}
-
-/// What an agent asks permission for, from its hook payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApprovalRequest {
-    pub agent: Agent,
-    pub event: HookEvent,
-    /// `Bash`, `Edit`, `Write`, ...
-    pub tool: String,
-    /// The shell command, for shell tools.
-    pub command: Option<String>,
-    /// The file a file tool touches (`tool_input.file_path`).
-    pub file_path: Option<String>,
-    pub cwd: Option<String>,
-    /// The agent's one-line explanation (`tool_input.description`).
-    pub description: Option<String>,
-    /// The agent's own session id (not walkie's session name).
-    pub session_id: Option<String>,
-}
-
-impl ApprovalRequest {
-    /// One line for a card: the command, else the tool and its file, else the tool.
-    pub fn summary(&self) -> String {
-        match (&self.command, &self.file_path) {
-            (Some(c), _) => c.clone(),
-            (None, Some(f)) => format!("{} {f}", self.tool),
-            (None, None) => self.tool.clone(),
-        }
-    }
-}
+// The wire forms, shared with the host protocol; this module reads and writes the agents'
+// own JSON around them.
+pub use walkie_host_proto::ask::{ApprovalRequest, Decision, HookEvent};
 
 /// A hook payload, sorted by what walkie does with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,18 +149,6 @@ pub fn parse(input: &str, agent: Option<Agent>) -> Result<HookInput, HookError> 
         },
         _ => HookInput::Other { agent, event },
     })
-}
-
-/// What walkie decided about a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Decision {
-    Allow,
-    /// Denied; the reason is shown to the agent (and so to the model).
-    Deny {
-        reason: String,
-    },
-    /// No decision from walkie: let the agent show its own prompt.
-    Fallback,
 }
 
 /// What the hook process prints and how it exits.

@@ -14,48 +14,20 @@
 //! no tokio, no teloxide, no markup.
 //!
 //! # Layout
-//! - [`ask`]: what an asker hands the host ([`ask::AskPayload`]), read back to draw the card.
 //! - [`card`]: a card's content as neutral data (typed spans, buttons with typed actions).
 //! - [`detect`]: prompts on a session's screen and the keys that answer them.
 //! - [`hook`]: agents' hook payloads in, their expected answers out.
 //! - [`model`]: one approval's lifecycle, decided exactly once.
 //! - [`policy`]: config rules and "approved for this session".
 
-pub mod ask;
 pub mod card;
 pub mod detect;
 pub mod hook;
 pub mod model;
 pub mod policy;
 
-use serde::{Deserialize, Serialize};
-
-/// The coding agents walkie knows by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Agent {
-    ClaudeCode,
-    Codex,
-}
-
-impl Agent {
-    /// The name shown on cards and accepted by `walkie approve-hook --agent`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Agent::ClaudeCode => "claude",
-            Agent::Codex => "codex",
-        }
-    }
-
-    /// Parses [`Agent::label`] (and a few spellings people type).
-    pub fn from_label(s: &str) -> Option<Agent> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "claude" | "claude-code" | "claude_code" | "claudecode" => Some(Agent::ClaudeCode),
-            "codex" | "codex-cli" => Some(Agent::Codex),
-            _ => None,
-        }
-    }
-}
+/// The coding agents walkie knows by name (a wire type of the host protocol).
+pub use walkie_host_proto::ask::Agent;
 
 /// Where the `../shared/fixtures/agents/` captures live, for tests.
 #[cfg(test)]

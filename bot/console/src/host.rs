@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use tokio::sync::Mutex;
-use walkie_session_host::client::{Client, ClientError, SpawnHost};
-use walkie_session_host::protocol::{NewSession, SessionInfo};
+use walkie_host_proto::client::{Client, ClientError, SpawnHost};
+use walkie_host_proto::protocol::{NewSession, SessionInfo};
 
 /// A shared, self-healing connection to the session host.
 pub struct HostLink {

@@ -2,25 +2,20 @@
 //! message ids, which session a bot message belongs to, the audit log, voice transcripts,
 //! processed Telegram update ids, and when strangers were last answered.
 //!
-//! One file in the state directory, WAL mode (readers never wait for the writer, and a
-//! crash loses at most the last transaction). Migrations are the `bot/console/migrations/*.sql`
-//! files, embedded at build time by `build.rs`.
+//! One file in the state directory, opened by [`walkie_sqlite::open`] as every walkie store
+//! is (private file, WAL: readers never wait for the writer, and a crash loses at most the
+//! last transaction). Migrations are the `bot/console/migrations/*.sql` files, embedded by
+//! `sqlx::migrate!`.
 
-use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::SqlSafeStr;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqlitePool;
 use walkie_config::NotifyLevel;
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
-}
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// File name of the bot's database inside the state directory.
 pub const DB_FILE: &str = "bot.sqlite";
@@ -32,13 +27,8 @@ pub const LOCAL_HOST: &str = "local";
 /// Errors of the bot store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the bot database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot migrate the bot database {path}: {source}")]
-    Migrate {
-        path: PathBuf,
-        source: sqlx::migrate::MigrateError,
-    },
+    #[error("bot database: {0}")]
+    Open(#[from] walkie_sqlite::Error),
     #[error("bot database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("bot database holds an unknown {what} {value:?}")]
@@ -191,43 +181,13 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL is durable against application crashes (our case:
-            // SIGKILL of the bot); only a power cut can lose the last commit.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let pool = walkie_sqlite::open(path, &MIGRATOR).await?;
         Ok(Store { pool })
     }
 
     /// Opens `bot.sqlite` in `state_dir`, creating the directory (0700) if needed.
     pub async fn open_in(state_dir: &Path) -> Result<Store> {
-        let path = state_dir.join(DB_FILE);
-        if let Err(source) = create_private_dir(state_dir) {
-            return Err(StoreError::Open {
-                path,
-                source: sqlx::Error::Io(source),
-            });
-        }
-        Store::open(&path).await
+        Store::open(&state_dir.join(DB_FILE)).await
     }
 
     /// The connection pool, for the store's other modules (`approval_store`).
@@ -288,24 +248,6 @@ impl Store {
         .bind(now_unix())
         .execute(&self.pool)
         .await?;
-        Ok(())
-    }
-
-    /// Clears `session` as current session of every chat (it was killed or removed).
-    pub async fn forget_session(&self, session: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE chats SET current_session = NULL, updated_at = ? WHERE current_session = ?",
-        )
-        .bind(now_unix())
-        .bind(session)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM live_screens WHERE session = ?")
-            .bind(session)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -647,41 +589,22 @@ impl Store {
     }
 }
 
-/// The embedded migrations as a sqlx migrator (its bookkeeping table and checksums).
-fn migrator() -> Migrator {
-    migrator_upto(i64::MAX)
-}
-
-/// The embedded migrations up to `version`: the schema of an older release, for tests.
-fn migrator_upto(version: i64) -> Migrator {
-    Migrator::with_migrations(
-        embedded::MIGRATIONS
-            .iter()
-            .filter(|(v, _, _)| *v <= version)
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
 #[cfg(test)]
 mod tests {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
     use super::*;
+
+    /// The embedded migrations up to `version`: the schema of an older release.
+    fn migrator_upto(version: i64) -> Migrator {
+        Migrator::with_migrations(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        )
+    }
 
     async fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -720,7 +643,7 @@ mod tests {
                 .fetch_one(&store.pool)
                 .await
                 .unwrap();
-            assert_eq!(n.0, embedded::MIGRATIONS.len() as i64);
+            assert_eq!(n.0, MIGRATOR.iter().count() as i64);
         })
         .await
     }
@@ -735,7 +658,7 @@ mod tests {
             s.set_current_session(1, Some("db")).await.unwrap();
             assert_eq!(s.current_session(1).await.unwrap().as_deref(), Some("db"));
             assert_eq!(s.current_session(2).await.unwrap().as_deref(), Some("web"));
-            s.forget_session("web").await.unwrap();
+            s.set_current_session(2, None).await.unwrap();
             assert_eq!(s.current_session(2).await.unwrap(), None);
         })
         .await
@@ -906,7 +829,7 @@ mod tests {
                     "INSERT INTO transcripts (chat_id, user_id, voice_message_id, session, text, state, created_at, updated_at) VALUES (7, 5, 9, 'api', 'hi', 'pending', 1, 1)",
                     "INSERT INTO approval_session_rules (session, created_ms, rule, added_ms) VALUES ('api', 10, '\"r\"', 11)",
                 ] {
-                    sqlx::query(sql.into_sql_str()).execute(&pool).await.unwrap();
+                    sqlx::query(sql).execute(&pool).await.unwrap();
                 }
                 pool.close().await;
             }

@@ -9,18 +9,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-
 use walkie_config::Config;
-use walkie_session_host::client::{Client, ClientError};
-use walkie_session_host::protocol::ErrorKind;
+use walkie_host_proto::ask::NoticeKind;
+use walkie_host_proto::client::{Client, ClientError};
+use walkie_host_proto::protocol::ErrorKind;
 
-use walkie_approval::ask::AskPayload;
 use walkie_approval::hook::{self, AskFailure, Decision};
 use walkie_approval::Agent;
+use walkie_host_proto::ask::AskPayload;
 
 /// Arguments of `walkie approve-hook`.
 #[derive(Debug, clap::Args)]
-pub struct ApproveHookArgs {
+pub(crate) struct ApproveHookArgs {
     /// Which agent runs the hook (claude or codex); guessed from the payload when absent.
     #[arg(long)]
     pub agent: Option<String>,
@@ -28,7 +28,7 @@ pub struct ApproveHookArgs {
 
 /// Arguments of `walkie ask`.
 #[derive(Debug, clap::Args)]
-pub struct AskArgs {
+pub(crate) struct AskArgs {
     /// The question shown on the phone.
     #[arg(required = true)]
     pub question: Vec<String>,
@@ -42,25 +42,19 @@ fn session_name() -> String {
 }
 
 /// Hands `payload` to the host and waits for the decision.
-fn ask_host(
-    cfg: &Config,
-    payload: &AskPayload,
-    timeout: Duration,
-) -> Result<serde_json::Value, ClientError> {
+fn ask_host(cfg: &Config, payload: AskPayload, timeout: Duration) -> Result<Decision, ClientError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| ClientError::Spawn(e.to_string()))?;
-    let value =
-        serde_json::to_value(payload).map_err(|e| ClientError::Unexpected(e.to_string()))?;
     rt.block_on(async {
         let mut c = Client::connect(&cfg.socket_path()).await?;
-        c.ask(&session_name(), value, timeout).await
+        c.ask(&session_name(), payload, timeout).await
     })
 }
 
 /// `walkie approve-hook`: reads the hook JSON on stdin, prints the agent's answer.
-pub fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<ExitCode> {
     let agent = match args.agent.as_deref() {
         None => None,
         Some(a) => Some(
@@ -85,9 +79,8 @@ pub fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<E
         let payload = AskPayload::Hook {
             request: req.clone(),
         };
-        match ask_host(cfg, &payload, timeout) {
-            Ok(v) => serde_json::from_value::<Decision>(v)
-                .map_err(|e| AskFailure::Lost(format!("unreadable decision: {e}"))),
+        match ask_host(cfg, payload, timeout) {
+            Ok(d) => Ok(d),
             Err(ClientError::Host {
                 kind: ErrorKind::Timeout,
                 ..
@@ -121,7 +114,8 @@ fn notify_stop(cfg: &Config) {
     let sent = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(2), async {
             let mut c = Client::connect(&socket).await?;
-            c.notice(&session, "stop", "finished its turn").await
+            c.notice(&session, NoticeKind::TurnEnded, "finished its turn")
+                .await
         })
         .await
     });
@@ -133,7 +127,7 @@ fn notify_stop(cfg: &Config) {
 }
 
 /// `walkie ask`: exit 0 on approve, 1 on deny or timeout, 2 when nobody can be asked.
-pub fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
     let payload = AskPayload::Question {
         question: args.question.join(" "),
         cwd: std::env::current_dir()
@@ -141,13 +135,13 @@ pub fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
     };
     let timeout = Duration::from_secs(args.timeout.unwrap_or(cfg.approvals.timeout_s).max(1));
-    match ask_host(cfg, &payload, timeout) {
-        Ok(v) => match serde_json::from_value::<Decision>(v) {
-            Ok(Decision::Allow) => {
+    match ask_host(cfg, payload, timeout) {
+        Ok(d) => match d {
+            Decision::Allow => {
                 eprintln!("walkie: approved");
                 Ok(ExitCode::SUCCESS)
             }
-            Ok(Decision::Deny { reason }) => {
+            Decision::Deny { reason } => {
                 eprintln!(
                     "walkie: denied{}",
                     if reason.is_empty() {
@@ -158,7 +152,7 @@ pub fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::from(1))
             }
-            Ok(Decision::Fallback) | Err(_) => {
+            Decision::Fallback => {
                 eprintln!("walkie: no usable answer; treating as no");
                 Ok(ExitCode::from(1))
             }

@@ -14,11 +14,11 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::signal::unix::{signal, SignalKind};
-use walkie_session_host::client::Client;
-use walkie_session_host::protocol::{Frame, Reply, Request};
+use walkie_host_proto::client::Client;
+use walkie_host_proto::protocol::{Frame, Reply, Request};
 
 /// The detach prefix: Ctrl-\ (0x1c), then `d`.
-pub const DETACH_PREFIX: u8 = 0x1c;
+pub(crate) const DETACH_PREFIX: u8 = 0x1c;
 
 /// Puts the terminal in raw mode; restores it when dropped.
 struct RawMode {
@@ -55,7 +55,7 @@ fn term_size() -> (u16, u16) {
 
 /// Splits input on the detach sequence. Returns the bytes to forward and whether to detach.
 /// `armed` carries a trailing prefix over to the next read.
-pub fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
+pub(crate) fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(input.len());
     for &b in input {
         if *armed {
@@ -81,7 +81,7 @@ pub fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
 const RESET_MODES: &[u8] =
     b"\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>";
 
-pub async fn attach(mut client: Client, name: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn attach(mut client: Client, name: &str) -> anyhow::Result<ExitCode> {
     let stdin = std::io::stdin();
     if !nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
         anyhow::bail!("attach needs a terminal; over ssh use `ssh -t HOST walkie attach {name}`");

@@ -7,10 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use walkie_config::Config;
-use walkie_session_host::client::{Client, ClientError};
-use walkie_session_host::keys::key_bytes;
-use walkie_session_host::protocol::ErrorKind;
-use walkie_session_host::{NewSession, SessionInfo};
+use walkie_host_proto::client::{Client, ClientError};
+use walkie_host_proto::keys::Key;
+use walkie_host_proto::protocol::ErrorKind;
+use walkie_host_proto::{NewSession, SessionInfo};
 
 use super::host::spawn_host_for;
 
@@ -85,7 +85,7 @@ pub(crate) struct SendArgs {
     /// Do not press Enter after the text.
     #[arg(long)]
     pub no_enter: bool,
-    /// Treat the arguments as key names: Enter, Escape, Tab, C-c, Up, F1, or single characters.
+    /// Treat the arguments as key names: Enter, Escape, Tab, BSpace, C-c, Up, F1, or single characters.
     #[arg(long)]
     pub keys: bool,
 }
@@ -179,7 +179,7 @@ async fn client_command(
             let chunks = if a.keys {
                 let mut v = Vec::new();
                 for k in &a.text {
-                    v.push(key_bytes(k)?);
+                    v.push(k.parse::<Key>()?.bytes());
                 }
                 // Keys go as one write each, like separate keypresses.
                 v

@@ -30,7 +30,7 @@ use walkie_transcription::{Options, Settings, TranscribeError, Transcriber};
 
 /// Arguments of `walkie transcribe`.
 #[derive(Debug, clap::Args)]
-pub struct TranscribeArgs {
+pub(crate) struct TranscribeArgs {
     /// Audio files (Telegram OGG/Opus voice notes or 16-bit PCM WAV).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -56,13 +56,13 @@ pub struct TranscribeArgs {
 
 /// Arguments of `walkie model`.
 #[derive(Debug, clap::Args)]
-pub struct ModelArgs {
+pub(crate) struct ModelArgs {
     #[command(subcommand)]
     pub command: ModelCommand,
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum ModelCommand {
+pub(crate) enum ModelCommand {
     /// Download a whisper model (tiny.en, base.en, small.en, ...) into the data dir.
     Download {
         #[arg(default_value = DEFAULT_MODEL)]
@@ -76,7 +76,7 @@ pub enum ModelCommand {
 }
 
 /// The exit code for an error (see the module docs).
-pub fn exit_code(e: &TranscribeError) -> u8 {
+pub(crate) fn exit_code(e: &TranscribeError) -> u8 {
     match e {
         TranscribeError::ModelMissing { .. } => 3,
         TranscribeError::ModelCorrupt { .. } | TranscribeError::ModelLoad { .. } => 4,
@@ -95,7 +95,7 @@ fn models_dir(cfg: &Config) -> PathBuf {
     cfg.data_dir().join("models")
 }
 
-pub fn run_transcribe(cfg: &Config, args: TranscribeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_transcribe(cfg: &Config, args: TranscribeArgs) -> anyhow::Result<ExitCode> {
     // Find the model first (cheap) so a missing model is reported before anything else,
     // then decode every file, and verify and load the model only if one of them is audio:
     // a bad input fails in milliseconds, without the model's checksum pass.
@@ -188,7 +188,7 @@ pub fn run_transcribe(cfg: &Config, args: TranscribeArgs) -> anyhow::Result<Exit
     Ok(ExitCode::from(code))
 }
 
-pub fn run_model(cfg: &Config, args: ModelArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_model(cfg: &Config, args: ModelArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         ModelCommand::Download { name, base_url } => download_cmd(cfg, &name, &base_url),
         ModelCommand::List => list_cmd(cfg),

@@ -12,9 +12,9 @@ use teloxide::types::{
 };
 use teloxide::utils::command::BotCommands;
 use walkie_config::{Config, NotifyLevel};
-use walkie_session_host::client::ClientError;
-use walkie_session_host::keys::key_bytes;
-use walkie_session_host::protocol::{ErrorKind, NewSession, SessionInfo};
+use walkie_host_proto::client::ClientError;
+use walkie_host_proto::keys::Key;
+use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
 
 use super::commands::{self, Command, NewSpec, Request, Usage};
 use super::live::LiveScreens;
@@ -34,22 +34,22 @@ const USE_PREFIX: &str = "use:";
 const DEFAULT_TAIL: usize = 20;
 
 /// The bot's shared state.
-pub struct App {
-    pub cfg: Config,
-    pub tg: Tg,
-    pub store: Store,
-    pub gate: Gate,
-    pub host: Arc<HostLink>,
-    pub live: Arc<LiveScreens>,
+pub(crate) struct App {
+    pub(crate) cfg: Config,
+    pub(crate) tg: Tg,
+    pub(crate) store: Store,
+    pub(crate) gate: Gate,
+    pub(crate) host: Arc<HostLink>,
+    pub(crate) live: Arc<LiveScreens>,
     /// The approvals desk (cards and their buttons), built once beside the app.
-    pub approvals: Arc<super::approvals::Approvals>,
-    pub voice: Voice,
-    pub bot_username: String,
+    pub(crate) approvals: Arc<super::approvals::Approvals>,
+    pub(crate) voice: Voice,
+    pub(crate) bot_username: String,
 }
 
 /// Errors while handling an update: logged, never fatal to the bot.
 #[derive(Debug, thiserror::Error)]
-pub enum HandleError {
+pub(crate) enum HandleError {
     #[error("telegram: {0}")]
     Telegram(#[from] TgError),
     #[error(transparent)]
@@ -73,7 +73,7 @@ fn host_answer(e: &ClientError, session: Option<&str>) -> String {
 
 impl App {
     /// Handles one update. Errors are the caller's to log; the update counts as handled.
-    pub async fn handle(&self, update: Update) -> Result<(), HandleError> {
+    pub(crate) async fn handle(&self, update: Update) -> Result<(), HandleError> {
         match update.kind {
             UpdateKind::Message(m) => self.on_message(m).await,
             UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
@@ -346,8 +346,8 @@ impl App {
                 };
                 let mut chunks = Vec::new();
                 for k in &keys {
-                    match key_bytes(k) {
-                        Ok(b) => chunks.push(b),
+                    match k.parse::<Key>() {
+                        Ok(key) => chunks.push(key.bytes()),
                         Err(e) => return self.reply(chat, &e.to_string()).await,
                     }
                 }
@@ -413,7 +413,7 @@ impl App {
     }
 
     /// The chat's notification level: its own choice, else the config's default.
-    pub async fn notify_level(&self, chat: i64) -> NotifyLevel {
+    pub(crate) async fn notify_level(&self, chat: i64) -> NotifyLevel {
         notify_level(&self.store, &self.cfg, chat).await
     }
 
@@ -832,7 +832,7 @@ impl App {
 }
 
 /// The chat's notification level: its own choice (`/notify`), else the config's default.
-pub async fn notify_level(store: &Store, cfg: &Config, chat: i64) -> NotifyLevel {
+pub(crate) async fn notify_level(store: &Store, cfg: &Config, chat: i64) -> NotifyLevel {
     match store.notify_level(chat).await {
         Ok(Some(l)) => l,
         Ok(None) => cfg.notify.level(),

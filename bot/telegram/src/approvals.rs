@@ -47,15 +47,14 @@ use teloxide::types::CallbackQuery;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use walkie_config::{Config, NotifyLevel};
-use walkie_session_host::client::{AskEvent, Client, ClientError};
-use walkie_session_host::protocol::{ErrorKind, PendingAsk};
+use walkie_host_proto::client::{AskEvent, Client, ClientError};
+use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
 use super::app::HandleError;
 use super::card::{decode_callback, html, markup};
 use super::live::LiveScreens;
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
-use walkie_approval::ask::AskPayload;
 use walkie_approval::card;
 use walkie_approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
 use walkie_approval::hook::Decision;
@@ -68,6 +67,7 @@ use walkie_console::approval_store::ApprovalCard;
 use walkie_console::gate::{Gate, Role, VIEWER_TEXT};
 use walkie_console::host::HostLink;
 use walkie_console::store::{AuditAction, AuditEntry, Store};
+use walkie_host_proto::ask::AskPayload;
 
 /// Longest wait between two attempts to reach the host.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -107,14 +107,14 @@ const SCREEN_TOOL: &str = "Bash";
 
 /// The approvals desk: the watcher task and the button handler share it.
 #[derive(Clone)]
-pub struct Approvals {
-    pub cfg: Config,
-    pub tg: Tg,
-    pub store: Store,
-    pub gate: Gate,
-    pub host: Arc<HostLink>,
+pub(crate) struct Approvals {
+    pub(crate) cfg: Config,
+    pub(crate) tg: Tg,
+    pub(crate) store: Store,
+    pub(crate) gate: Gate,
+    pub(crate) host: Arc<HostLink>,
     /// Told when an agent announces the end of its turn, so no "went quiet" repeats it.
-    pub live: Arc<LiveScreens>,
+    pub(crate) live: Arc<LiveScreens>,
 }
 
 /// The session's name and creation time, as far as the host knows them.
@@ -124,8 +124,8 @@ struct SessionKey {
 }
 
 /// What the asker gets for a decision: the hook's decision (also what `walkie ask` reads).
-fn decision_value(d: &Decided) -> serde_json::Value {
-    serde_json::to_value(d.hook_decision()).unwrap_or(serde_json::Value::Null)
+fn decision_value(d: &Decided) -> Decision {
+    d.hook_decision()
 }
 
 /// One line for the audit log: what was asked.
@@ -137,8 +137,8 @@ fn subject_text(s: &Subject) -> String {
     }
 }
 
-fn subject_of(payload: &serde_json::Value) -> Option<Subject> {
-    match serde_json::from_value::<AskPayload>(payload.clone()).ok()? {
+fn subject_of(payload: &AskPayload) -> Option<Subject> {
+    match payload.clone() {
         AskPayload::Hook { request } => Some(Subject::Hook { request }),
         AskPayload::Question { question, .. } => Some(Subject::Ask { question }),
     }
@@ -181,7 +181,7 @@ impl Approvals {
     }
 
     /// Starts the host watcher and the screen scanner; they run until `shutdown`.
-    pub fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+    pub(crate) fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
             tokio::join!(
                 self.watch(shutdown.clone()),
@@ -341,8 +341,7 @@ impl Approvals {
             // Not something this bot understands (a newer walkie?): let the asker fall
             // back to its own prompt rather than guess.
             tracing::warn!(id = ask.id, "unknown ask payload; answering fallback");
-            let v = serde_json::to_value(Decision::Fallback).unwrap_or_default();
-            let _ = self.decide_on_host(ask.id, v).await;
+            let _ = self.decide_on_host(ask.id, Decision::Fallback).await;
             return;
         };
         let mut a = Approval {
@@ -543,14 +542,14 @@ impl Approvals {
         }
     }
 
-    async fn decide_on_host(&self, id: u64, v: serde_json::Value) -> Result<(), ClientError> {
+    async fn decide_on_host(&self, id: u64, v: Decision) -> Result<(), ClientError> {
         let mut c = Client::connect(&self.socket()).await?;
         c.decide(id, v).await
     }
 
     /// The host closed an ask: decided (by us or another client), expired, or its asker
     /// went away.
-    async fn on_closed(&self, id: ApprovalId, decision: Option<serde_json::Value>) {
+    async fn on_closed(&self, id: ApprovalId, decision: Option<Decision>) {
         let mut a = match self.store.approval(id).await {
             Ok(Some(a)) if a.state == State::Pending => a,
             Ok(_) => return,
@@ -577,8 +576,8 @@ impl Approvals {
             Some(v) => {
                 // Decided by another client of the host (not a press here: those are
                 // stored before the host hears of them).
-                let answer = match serde_json::from_value::<Decision>(v) {
-                    Ok(Decision::Allow) => Answer::Approve,
+                let answer = match v {
+                    Decision::Allow => Answer::Approve,
                     _ => Answer::Deny,
                 };
                 let by = Decider::Abandoned {
@@ -593,7 +592,7 @@ impl Approvals {
     }
 
     /// A press of one of an approval card's buttons.
-    pub async fn on_press(
+    pub(crate) async fn on_press(
         &self,
         q: &CallbackQuery,
         chat: i64,

@@ -11,12 +11,12 @@ use walkie_approval::model::{ApprovalAction, ApprovalId};
 use super::render::escape_html;
 
 /// Whether `data` is an approval card's button (else it belongs to someone else).
-pub fn is_approval_button(data: &str) -> bool {
+pub(crate) fn is_approval_button(data: &str) -> bool {
     data.starts_with(CALLBACK_PREFIX)
 }
 
 /// The card's text as Telegram HTML.
-pub fn html(c: &Card) -> String {
+pub(crate) fn html(c: &Card) -> String {
     let block = |b: &Block| match b {
         Block::Pre(t) => format!("<pre>{}</pre>", escape_html(t)),
         Block::Line(spans) => spans
@@ -32,7 +32,7 @@ pub fn html(c: &Card) -> String {
 }
 
 /// The card's buttons as an inline keyboard; `None` for a card without buttons.
-pub fn markup(c: &Card) -> Option<InlineKeyboardMarkup> {
+pub(crate) fn markup(c: &Card) -> Option<InlineKeyboardMarkup> {
     if c.buttons.is_empty() {
         return None;
     }
@@ -55,17 +55,18 @@ fn code(a: ApprovalAction) -> char {
 }
 
 /// Telegram's limit on `callback_data`.
-pub const CALLBACK_DATA_MAX: usize = 64;
+#[cfg(test)]
+const CALLBACK_DATA_MAX: usize = 64;
 
 const CALLBACK_PREFIX: &str = "ap:";
 
 /// `ap:<id in base 36>:<action>`; at most 18 bytes.
-pub fn encode_callback(id: ApprovalId, action: ApprovalAction) -> String {
+pub(crate) fn encode_callback(id: ApprovalId, action: ApprovalAction) -> String {
     format!("{CALLBACK_PREFIX}{}:{}", base36(id.0), code(action))
 }
 
 /// The inverse of [`encode_callback`]; `None` for anything else (other buttons, forgeries).
-pub fn decode_callback(data: &str) -> Option<(ApprovalId, ApprovalAction)> {
+pub(crate) fn decode_callback(data: &str) -> Option<(ApprovalId, ApprovalAction)> {
     let rest = data.strip_prefix(CALLBACK_PREFIX)?;
     let (id, action) = rest.split_once(':')?;
     let action = match action {

@@ -10,7 +10,7 @@ use teloxide::utils::command::{BotCommands, ParseError};
 /// The bot's commands, as shown in Telegram's command menu.
 #[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
 #[command(rename_rule = "lowercase")]
-pub enum Command {
+pub(crate) enum Command {
     /// NAME [PRESET | command...]: start a session
     New(String),
     /// list sessions
@@ -39,7 +39,7 @@ pub enum Command {
 
 /// How `/new` starts the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NewSpec {
+pub(crate) enum NewSpec {
     /// Nothing given: the default (the user's shell).
     Default,
     /// A preset from the config.
@@ -50,7 +50,7 @@ pub enum NewSpec {
 
 /// A command with typed, checked arguments. `None` names mean "the chat's current session".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     New {
         name: String,
         spec: NewSpec,
@@ -91,7 +91,7 @@ pub enum Request {
 
 /// Which commands only read (allowed to viewers).
 impl Request {
-    pub fn is_read_only(&self) -> bool {
+    pub(crate) fn is_read_only(&self) -> bool {
         matches!(
             self,
             Request::Ls
@@ -108,65 +108,29 @@ impl Request {
 /// A one-line answer for a command that cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Usage(pub String);
+pub(crate) struct Usage(pub String);
 
 /// Largest `/tail` line count.
-pub const MAX_TAIL_LINES: usize = 500;
+pub(crate) const MAX_TAIL_LINES: usize = 500;
 
 /// Is `name` a valid session name (`[a-z0-9][a-z0-9._-]{0,31}`, the host's rule)?
-pub fn is_session_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.len() <= 32
-        && chars
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+pub(crate) fn is_session_name(name: &str) -> bool {
+    // The host's own rule, so that the bot never refuses a name the host takes.
+    walkie_host_proto::SessionName::parse(name).is_ok()
 }
 
 /// Is `s` a key name that `/keys` understands (so it is not taken for a session name)?
-pub fn is_key_name(s: &str) -> bool {
-    const NAMED: &[&str] = &[
-        "enter",
-        "return",
-        "escape",
-        "esc",
-        "tab",
-        "backtab",
-        "space",
-        "backspace",
-        "bs",
-        "delete",
-        "del",
-        "up",
-        "down",
-        "left",
-        "right",
-        "home",
-        "end",
-        "pageup",
-        "pagedown",
-        "pgup",
-        "pgdn",
-        "insert",
-    ];
-    let lower = s.to_ascii_lowercase();
-    if NAMED.contains(&lower.as_str()) {
-        return true;
-    }
-    if let Some(rest) = lower
-        .strip_prefix("c-")
-        .or_else(|| lower.strip_prefix("m-"))
-    {
-        return rest.chars().count() == 1 || NAMED.contains(&rest);
-    }
-    if let Some(n) = lower.strip_prefix('f') {
-        return matches!(n.parse::<u8>(), Ok(1..=12));
-    }
-    false
+pub(crate) fn is_key_name(s: &str) -> bool {
+    s.parse::<walkie_host_proto::keys::Key>().is_ok()
 }
 
 /// Parses a message that starts with `/`. `Ok(None)`: not a command of ours (e.g. a
 /// command addressed to another bot). `presets` are the configured preset names.
-pub fn parse(text: &str, bot_username: &str, presets: &[String]) -> Result<Option<Request>, Usage> {
+pub(crate) fn parse(
+    text: &str,
+    bot_username: &str,
+    presets: &[String],
+) -> Result<Option<Request>, Usage> {
     if !text.starts_with('/') {
         return Ok(None);
     }
@@ -302,7 +266,7 @@ fn parse_keys(args: &str) -> Result<Request, Usage> {
 }
 
 /// Splits arguments like a shell does: whitespace separates, quotes group, backslash escapes.
-pub fn words(s: &str) -> Result<Vec<String>, Usage> {
+pub(crate) fn words(s: &str) -> Result<Vec<String>, Usage> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -346,7 +310,7 @@ pub fn words(s: &str) -> Result<Vec<String>, Usage> {
 
 /// `name: text` at the start of a message, for a session that exists. Anything else
 /// (including `http://...` or a name that is not a session) is not routing.
-pub fn route_prefix<'a>(text: &'a str, sessions: &[String]) -> Option<(String, &'a str)> {
+pub(crate) fn route_prefix<'a>(text: &'a str, sessions: &[String]) -> Option<(String, &'a str)> {
     let (head, rest) = text.split_once(':')?;
     if !is_session_name(head) || !sessions.iter().any(|s| s == head) {
         return None;
@@ -359,7 +323,7 @@ pub fn route_prefix<'a>(text: &'a str, sessions: &[String]) -> Option<(String, &
 /// mark ("Backend, run the tests.") goes to that session. Names are compared ignoring
 /// case, with `-`, `_` and `.` heard as spaces ("api server" for `api-server`). The
 /// longest matching name wins.
-pub fn route_spoken(transcript: &str, sessions: &[String]) -> Option<(String, String)> {
+pub(crate) fn route_spoken(transcript: &str, sessions: &[String]) -> Option<(String, String)> {
     let t = transcript.trim_start();
     let mut best: Option<(&String, usize)> = None;
     for name in sessions {

@@ -18,15 +18,15 @@
 //! - [`tg`]: paced Telegram requests with token-free errors.
 //! - [`voice`]: transcript cards and their buttons.
 
-pub mod app;
-pub mod approvals;
-pub mod card;
-pub mod commands;
-pub mod live;
-pub mod pace;
-pub mod render;
-pub mod tg;
-pub mod voice;
+mod app;
+mod approvals;
+mod card;
+mod commands;
+mod live;
+mod pace;
+mod render;
+mod tg;
+mod voice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +42,7 @@ use walkie_console::gate::Gate;
 use walkie_console::host::HostLink;
 use walkie_console::presets;
 use walkie_console::store::{Claim, Store, StoreError};
-use walkie_session_host::client::{ClientError, SpawnHost};
+use walkie_host_proto::client::{ClientError, SpawnHost};
 
 use app::App;
 use commands::Command;

@@ -19,8 +19,8 @@ use std::time::Duration;
 use teloxide::ApiError;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
-use walkie_session_host::client::ClientError;
-use walkie_session_host::protocol::{ErrorKind, SessionInfo, SessionState};
+use walkie_host_proto::client::ClientError;
+use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 
 use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
@@ -30,19 +30,19 @@ use walkie_console::store::Store;
 
 /// Timing of live screens.
 #[derive(Debug, Clone, Copy)]
-pub struct LiveConfig {
+pub(crate) struct LiveConfig {
     /// How often the watcher looks at the screen.
-    pub poll: Duration,
+    pub(crate) poll: Duration,
     /// Quiet this long after working: "went quiet" notification.
-    pub quiet_after: Duration,
+    pub(crate) quiet_after: Duration,
     /// Working at least this long before the quiet counts as a finished turn.
-    pub min_work: Duration,
+    pub(crate) min_work: Duration,
     /// No change for this long: stop watching.
-    pub stop_after: Duration,
+    pub(crate) stop_after: Duration,
     /// Messages after the live one before it is re-posted at the bottom.
-    pub scroll_limit: u64,
+    pub(crate) scroll_limit: u64,
     /// Exit and went-quiet notifications buzz in chats that chose no `/notify` level.
-    pub buzz_by_default: bool,
+    pub(crate) buzz_by_default: bool,
 }
 
 impl Default for LiveConfig {
@@ -125,7 +125,7 @@ struct Handle {
 }
 
 /// All live screens of the bot.
-pub struct LiveScreens {
+pub(crate) struct LiveScreens {
     cfg: LiveConfig,
     tg: Tg,
     host: Arc<HostLink>,
@@ -147,7 +147,7 @@ struct Scroll {
 }
 
 impl LiveScreens {
-    pub fn new(cfg: LiveConfig, tg: Tg, host: Arc<HostLink>, store: Store) -> Arc<Self> {
+    pub(crate) fn new(cfg: LiveConfig, tg: Tg, host: Arc<HostLink>, store: Store) -> Arc<Self> {
         Arc::new(LiveScreens {
             cfg,
             tg,
@@ -160,7 +160,7 @@ impl LiveScreens {
     }
 
     /// Records that `session` announced the end of its turn (the phone has been told).
-    pub fn turn_over(&self, session: &str) {
+    pub(crate) fn turn_over(&self, session: &str) {
         let mut t = self.turns_over.lock().unwrap_or_else(|p| p.into_inner());
         t.insert(session.to_string(), Instant::now());
     }
@@ -172,7 +172,7 @@ impl LiveScreens {
 
     /// Records that a message other than a live screen appeared in `chat` (the user's,
     /// or one of the bot's answers), pushing the live screens up.
-    pub fn saw_message(&self, chat: i64) {
+    pub(crate) fn saw_message(&self, chat: i64) {
         let mut sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
         *sc.others.entry(chat).or_default() += 1;
     }
@@ -193,7 +193,7 @@ impl LiveScreens {
     }
 
     /// Makes sure `session`'s live screen runs in `chat`, and refreshes it now.
-    pub fn ensure(self: &Arc<Self>, chat: i64, session: &str) {
+    pub(crate) fn ensure(self: &Arc<Self>, chat: i64, session: &str) {
         let key = (chat, session.to_string());
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(h) = running.get(&key) {
@@ -217,18 +217,6 @@ impl LiveScreens {
             this.run(chat, session, poke).await;
             let _ = done_tx.send(true);
         });
-    }
-
-    /// Stops nothing by force: watchers end by themselves when idle or when the session
-    /// ends. This waits (bounded by the caller) for all of them, for clean shutdown.
-    pub async fn wait_all(&self) {
-        let dones: Vec<_> = {
-            let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.values().map(|h| h.done.clone()).collect()
-        };
-        for mut d in dones {
-            let _ = d.wait_for(|v| *v).await;
-        }
     }
 
     async fn run(self: Arc<Self>, chat: i64, session: String, poke: Arc<Notify>) {

@@ -23,15 +23,15 @@ use tokio::time::Instant;
 
 /// Rates for [`Pacer`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PaceConfig {
+pub(crate) struct PaceConfig {
     /// Requests a chat may make at once after being quiet.
-    pub chat_burst: f64,
+    pub(crate) chat_burst: f64,
     /// Sustained requests per second per chat.
-    pub chat_per_sec: f64,
+    pub(crate) chat_per_sec: f64,
     /// Requests the whole bot may make at once.
-    pub global_burst: f64,
+    pub(crate) global_burst: f64,
     /// Sustained requests per second for the whole bot.
-    pub global_per_sec: f64,
+    pub(crate) global_per_sec: f64,
 }
 
 impl Default for PaceConfig {
@@ -49,7 +49,7 @@ impl Default for PaceConfig {
 
 /// Which requests a 429 applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     Chat(i64),
     Global,
 }
@@ -102,7 +102,7 @@ struct State {
 
 /// Shared request budget of the bot (see the module docs).
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     cfg: PaceConfig,
     state: Mutex<State>,
     /// One FIFO turn per chat: waiters for the same chat are served in arrival order, so
@@ -111,7 +111,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    pub fn new(cfg: PaceConfig) -> Self {
+    pub(crate) fn new(cfg: PaceConfig) -> Self {
         let now = Instant::now();
         Pacer {
             cfg,
@@ -133,7 +133,7 @@ impl Pacer {
 
     /// Takes one request from `chat`'s budget (or only the global one, for `None`),
     /// waiting as long as needed.
-    pub async fn acquire(&self, chat: Option<i64>) {
+    pub(crate) async fn acquire(&self, chat: Option<i64>) {
         let turn = {
             let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
             if turns.len() > 1024 {
@@ -208,7 +208,7 @@ impl Pacer {
     /// the wait its budget holds one request, so requests resume at the sustained rate
     /// rather than in a burst. Two chats refused at overlapping times mean the
     /// global limit was hit, so then every chat waits.
-    pub fn retry_after(&self, scope: Scope, retry_after: Duration) {
+    pub(crate) fn retry_after(&self, scope: Scope, retry_after: Duration) {
         let now = Instant::now();
         let until = now + retry_after;
         let mut st = self.lock();
@@ -240,7 +240,7 @@ impl Pacer {
 
 /// What happened to one attempt at showing a state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Shown (or already identical on Telegram's side).
     Done,
     /// Telegram said 429: wait this long, then show the latest state.
@@ -253,7 +253,7 @@ pub enum Outcome {
 /// state, takes budget, then calls `show` with the *latest* state (states that arrived
 /// meanwhile are skipped). Unchanged states are never shown twice. Returns when the
 /// sender is dropped and its last state has been shown.
-pub async fn run_coalesced<S, F, Fut>(
+pub(crate) async fn run_coalesced<S, F, Fut>(
     pacer: &Pacer,
     chat: i64,
     mut rx: watch::Receiver<S>,

@@ -6,7 +6,7 @@
 //! and latest output are.
 
 /// Telegram's limit on a message's text, in UTF-16 code units after entity parsing.
-pub const MAX_MESSAGE_UTF16: usize = 4096;
+pub(crate) const MAX_MESSAGE_UTF16: usize = 4096;
 
 /// Marks that lines were cut from the top of a screen to fit the limit.
 const CUT_MARK: &str = "…\n";
@@ -15,12 +15,12 @@ const CUT_MARK: &str = "…\n";
 const EMPTY_SCREEN: &str = "(empty screen)";
 
 /// Length of `s` as Telegram counts it: UTF-16 code units.
-pub fn utf16_len(s: &str) -> usize {
+pub(crate) fn utf16_len(s: &str) -> usize {
     s.chars().map(char::len_utf16).sum()
 }
 
 /// Escapes the three characters Telegram's HTML parse mode requires escaped.
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -35,7 +35,7 @@ pub fn escape_html(s: &str) -> String {
 
 /// Trailing spaces removed from every line, blank lines removed from the top and bottom.
 /// Blank lines inside the screen stay: they are part of its layout.
-pub fn trim_screen(screen: &str) -> String {
+pub(crate) fn trim_screen(screen: &str) -> String {
     let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
     let first = lines.iter().position(|l| !l.is_empty());
     let last = lines.iter().rposition(|l| !l.is_empty());
@@ -49,7 +49,11 @@ pub fn trim_screen(screen: &str) -> String {
 /// screen in `<pre>`. `header_plain_len` is the header's visible length in UTF-16 units
 /// (what remains after Telegram strips its tags). The result never exceeds
 /// [`MAX_MESSAGE_UTF16`] visible characters; when the screen must be cut, its top lines go.
-pub fn render_live(header_html: Option<&str>, header_plain_len: usize, screen: &str) -> String {
+pub(crate) fn render_live(
+    header_html: Option<&str>,
+    header_plain_len: usize,
+    screen: &str,
+) -> String {
     let header_cost = header_html.map_or(0, |_| header_plain_len + 1); // + the newline
     let budget = MAX_MESSAGE_UTF16.saturating_sub(header_cost);
     let body = fit_bottom(&trim_screen(screen), budget);
@@ -65,15 +69,10 @@ pub fn render_live(header_html: Option<&str>, header_plain_len: usize, screen: &
     }
 }
 
-/// Renders just the screen (no header).
-pub fn render_screen(screen: &str) -> String {
-    render_live(None, 0, screen)
-}
-
 /// The bottom of `text` that fits in `budget` UTF-16 units. Whole lines are dropped from
 /// the top first, with [`CUT_MARK`] in their place; a single line too long even alone is
 /// cut at a character boundary, keeping its end.
-pub fn fit_bottom(text: &str, budget: usize) -> String {
+pub(crate) fn fit_bottom(text: &str, budget: usize) -> String {
     if utf16_len(text) <= budget {
         return text.to_string();
     }
@@ -129,8 +128,9 @@ fn keep_tail_chars(text: &str, budget: usize) -> String {
 }
 
 /// The visible text of a rendered message, as Telegram would show it: tags removed and
-/// the four entities we emit decoded. Used to check the limit the way Telegram does.
-pub fn visible_text(html: &str) -> String {
+/// the four entities we emit decoded. Used by tests to check the limit the way Telegram does.
+#[cfg(test)]
+fn visible_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(i) = rest.find(['<', '&']) {
@@ -175,14 +175,17 @@ mod tests {
 
     #[test]
     fn escapes_html_inside_pre() {
-        let html = render_screen("if a < b && c > d { }");
+        let html = render_live(None, 0, "if a < b && c > d { }");
         assert_eq!(html, "<pre>if a &lt; b &amp;&amp; c &gt; d { }</pre>");
         assert_eq!(visible_text(&html), "if a < b && c > d { }");
     }
 
     #[test]
     fn empty_screen_is_never_an_empty_message() {
-        assert_eq!(visible_text(&render_screen("\n\n  \n")), EMPTY_SCREEN);
+        assert_eq!(
+            visible_text(&render_live(None, 0, "\n\n  \n")),
+            EMPTY_SCREEN
+        );
     }
 
     #[test]
@@ -195,7 +198,7 @@ mod tests {
     #[test]
     fn long_screen_keeps_its_bottom_and_fits() {
         let screen: String = (0..10_000).map(|i| format!("line {i} <&>\n")).collect();
-        let html = render_screen(&screen);
+        let html = render_live(None, 0, &screen);
         let visible = visible_text(&html);
         assert!(
             utf16_len(&visible) <= MAX_MESSAGE_UTF16,
@@ -219,14 +222,14 @@ mod tests {
     fn escaping_does_not_count_against_the_limit() {
         // 4000 '<' become 16000 bytes of "&lt;" but only 4000 visible characters.
         let screen = "<".repeat(4000);
-        let html = render_screen(&screen);
+        let html = render_live(None, 0, &screen);
         assert_eq!(visible_text(&html), screen);
     }
 
     #[test]
     fn astral_characters_are_counted_double_and_never_split() {
         let screen = "😀".repeat(3000); // 6000 UTF-16 units on one line
-        let visible = visible_text(&render_screen(&screen));
+        let visible = visible_text(&render_live(None, 0, &screen));
         assert!(utf16_len(&visible) <= MAX_MESSAGE_UTF16);
         assert!(visible
             .trim_start_matches(CUT_MARK)

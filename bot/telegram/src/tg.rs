@@ -16,30 +16,30 @@ const MAX_RETRIES: usize = 5;
 
 /// The Telegram side of the bot: the client, the pacer and the token to hide.
 #[derive(Clone)]
-pub struct Tg {
-    pub bot: Bot,
-    pub pacer: Arc<Pacer>,
+pub(crate) struct Tg {
+    pub(crate) bot: Bot,
+    pub(crate) pacer: Arc<Pacer>,
     token: Arc<str>,
 }
 
 /// A Telegram request error, its text already free of the token.
 #[derive(Debug, thiserror::Error)]
 #[error("{text}")]
-pub struct TgError {
-    pub text: String,
-    pub api: Option<ApiError>,
+pub(crate) struct TgError {
+    pub(crate) text: String,
+    pub(crate) api: Option<ApiError>,
     /// A 429 that was not retried (only from single attempts).
-    pub retry_after: Option<std::time::Duration>,
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl TgError {
-    pub fn is(&self, e: &ApiError) -> bool {
+    pub(crate) fn is(&self, e: &ApiError) -> bool {
         self.api.as_ref() == Some(e)
     }
 }
 
 /// Formats `e` without the token.
-pub fn redact(e: &dyn std::fmt::Display, token: &str) -> String {
+pub(crate) fn redact(e: &dyn std::fmt::Display, token: &str) -> String {
     let text = e.to_string();
     if token.is_empty() {
         text
@@ -49,7 +49,7 @@ pub fn redact(e: &dyn std::fmt::Display, token: &str) -> String {
 }
 
 impl Tg {
-    pub fn new(bot: Bot, pacer: Arc<Pacer>, token: &str) -> Self {
+    pub(crate) fn new(bot: Bot, pacer: Arc<Pacer>, token: &str) -> Self {
         Tg {
             bot,
             pacer,
@@ -57,7 +57,7 @@ impl Tg {
         }
     }
 
-    pub fn error(&self, e: RequestError) -> TgError {
+    pub(crate) fn error(&self, e: RequestError) -> TgError {
         let text = redact(&e, &self.token);
         match e {
             RequestError::Api(api) => TgError {
@@ -101,7 +101,7 @@ impl Tg {
     }
 
     /// Sends an HTML message, optionally with buttons and as a reply.
-    pub async fn send_html(
+    pub(crate) async fn send_html(
         &self,
         chat: i64,
         html: &str,
@@ -114,7 +114,7 @@ impl Tg {
 
     /// Sends HTML with optional buttons; `silent` sends it without a notification sound
     /// (a chat's `/notify` level decides).
-    pub async fn send_card(
+    pub(crate) async fn send_card(
         &self,
         chat: i64,
         html: &str,
@@ -126,7 +126,7 @@ impl Tg {
 
     /// Sends an HTML message without a notification sound (auto-approvals: worth a
     /// line in the chat, not a buzz).
-    pub async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
+    pub(crate) async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
         self.send_html_with(chat, html, None, None, true).await
     }
 
@@ -161,7 +161,7 @@ impl Tg {
     }
 
     /// Sends plain text (no parse mode: nothing in it needs escaping).
-    pub async fn send_text(&self, chat: i64, text: &str) -> Result<Message, TgError> {
+    pub(crate) async fn send_text(&self, chat: i64, text: &str) -> Result<Message, TgError> {
         self.paced(Some(chat), || {
             self.bot.send_message(ChatId(chat), text).send()
         })
@@ -187,7 +187,7 @@ impl Tg {
     }
 
     /// One attempt at an HTML edit (live screens handle 429 themselves, to coalesce).
-    pub async fn edit_html_once(
+    pub(crate) async fn edit_html_once(
         &self,
         chat: i64,
         message_id: i32,
@@ -202,7 +202,7 @@ impl Tg {
     }
 
     /// One attempt at an HTML send (see [`Tg::edit_html_once`]).
-    pub async fn send_html_once(
+    pub(crate) async fn send_html_once(
         &self,
         chat: i64,
         html: &str,
@@ -217,7 +217,7 @@ impl Tg {
     }
 
     /// An edit, paced and retried after 429s; "not modified" counts as done.
-    pub async fn edit_html(
+    pub(crate) async fn edit_html(
         &self,
         chat: i64,
         message_id: i32,
@@ -237,7 +237,7 @@ impl Tg {
     }
 
     /// Shows "typing…" while the bot works on something (not counted against the chat).
-    pub async fn typing(&self, chat: i64) {
+    pub(crate) async fn typing(&self, chat: i64) {
         let r = self
             .paced(None, || {
                 self.bot
@@ -251,7 +251,7 @@ impl Tg {
     }
 
     /// Downloads a file (getFile, then the file itself).
-    pub async fn download(&self, file_id: &str) -> Result<Vec<u8>, TgError> {
+    pub(crate) async fn download(&self, file_id: &str) -> Result<Vec<u8>, TgError> {
         let file = self
             .paced(None, || {
                 self.bot
@@ -270,7 +270,7 @@ impl Tg {
         Ok(buf)
     }
 
-    pub async fn delete(&self, chat: i64, message_id: i32) -> Result<(), TgError> {
+    pub(crate) async fn delete(&self, chat: i64, message_id: i32) -> Result<(), TgError> {
         self.paced(Some(chat), || {
             self.bot
                 .delete_message(ChatId(chat), MessageId(message_id))
@@ -281,7 +281,11 @@ impl Tg {
     }
 
     /// Answers a button press (its small toast); not counted against the chat.
-    pub async fn answer_callback(&self, id: &str, text: Option<&str>) -> Result<(), TgError> {
+    pub(crate) async fn answer_callback(
+        &self,
+        id: &str,
+        text: Option<&str>,
+    ) -> Result<(), TgError> {
         self.paced(None, || {
             let mut req = self.bot.answer_callback_query(id.to_string().into());
             if let Some(t) = text {

@@ -11,14 +11,14 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use super::render::escape_html;
 
 /// Telegram lets bots download files up to 20 MB.
-pub const MAX_DOWNLOAD_BYTES: u64 = 20 * 1024 * 1024;
+pub(crate) const MAX_DOWNLOAD_BYTES: u64 = 20 * 1024 * 1024;
 
 /// Callback data prefix of transcript card buttons.
-pub const CARD_PREFIX: &str = "t:";
+pub(crate) const CARD_PREFIX: &str = "t:";
 
 /// A transcript card button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardAction {
+pub(crate) enum CardAction {
     Send,
     Edit,
     Cancel,
@@ -35,7 +35,7 @@ impl CardAction {
 }
 
 /// `t:ID:s` → (ID, Send).
-pub fn parse_card_data(data: &str) -> Option<(i64, CardAction)> {
+pub(crate) fn parse_card_data(data: &str) -> Option<(i64, CardAction)> {
     let rest = data.strip_prefix(CARD_PREFIX)?;
     let (id, code) = rest.split_once(':')?;
     let action = match code {
@@ -52,7 +52,7 @@ fn card_data(id: i64, a: CardAction) -> String {
 }
 
 /// The Send / Edit / Cancel buttons of transcript `id`.
-pub fn card_buttons(id: i64) -> InlineKeyboardMarkup {
+pub(crate) fn card_buttons(id: i64) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[
         InlineKeyboardButton::callback("Send", card_data(id, CardAction::Send)),
         InlineKeyboardButton::callback("Edit", card_data(id, CardAction::Edit)),
@@ -61,7 +61,7 @@ pub fn card_buttons(id: i64) -> InlineKeyboardMarkup {
 }
 
 /// The card's text: "🎙 → NAME: text", then a status line.
-pub fn card_html(session: Option<&str>, text: &str, status: &str) -> String {
+pub(crate) fn card_html(session: Option<&str>, text: &str, status: &str) -> String {
     let target = match session {
         Some(s) => format!("<b>{}</b>", escape_html(s)),
         None => "(no session: /use NAME first)".into(),

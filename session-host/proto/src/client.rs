@@ -1,7 +1,9 @@
 //! The async client used by the `walkie` commands and the bot.
 //!
-//! [`Client::connect_or_spawn`] starts a host in the background when none answers, as tmux
-//! starts its server on first use.
+//! [`Client`] speaks the protocol over any async byte stream: [`Client::connect`] opens the
+//! host's Unix socket, [`Client::over`] greets over a stream the caller already has (an ssh
+//! channel to a remote host's socket). [`Client::connect_or_spawn`] starts a local host in the
+//! background when none answers, as tmux starts its server on first use.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,8 +13,10 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
+use crate::ask::{AskPayload, Decision, NoticeKind};
+pub use crate::protocol::Stream;
 use crate::protocol::{
-    ErrorKind, Frame, FrameCodec, FrameError, NewSession, Reply, Request, SessionInfo,
+    ErrorKind, Frame, FrameCodec, FrameError, NewSession, PendingAsk, Reply, Request, SessionInfo,
     PROTOCOL_VERSION,
 };
 
@@ -39,8 +43,8 @@ pub enum ClientError {
 }
 
 /// A connection to the host, greeted.
-pub struct Client {
-    conn: Framed<UnixStream, FrameCodec>,
+pub struct Client<S = UnixStream> {
+    conn: Framed<S, FrameCodec>,
     /// The host's process id.
     pub host_pid: u32,
 }
@@ -56,8 +60,9 @@ pub struct SpawnHost {
     pub remove_env: Vec<String>,
 }
 
-impl Client {
-    /// Connects and greets; fails with [`ClientError::NotRunning`] if nothing listens.
+impl Client<UnixStream> {
+    /// Connects to a local host's socket and greets; fails with [`ClientError::NotRunning`]
+    /// if nothing listens.
     pub async fn connect(socket: &Path) -> Result<Client, ClientError> {
         let stream = match UnixStream::connect(socket).await {
             Ok(s) => s,
@@ -76,22 +81,7 @@ impl Client {
                 })
             }
         };
-        let mut c = Client {
-            conn: Framed::new(stream, FrameCodec),
-            host_pid: 0,
-        };
-        match c
-            .call(Request::Hello {
-                version: PROTOCOL_VERSION,
-            })
-            .await?
-        {
-            Reply::Hello { pid, .. } => {
-                c.host_pid = pid;
-                Ok(c)
-            }
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        Client::over(stream).await
     }
 
     /// Connects, starting a host first if none answers and `spawn` is given.
@@ -123,6 +113,29 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+impl<S: Stream> Client<S> {
+    /// Greets the host over `stream`; a host of another protocol version refuses with
+    /// [`ErrorKind::Version`].
+    pub async fn over(stream: S) -> Result<Client<S>, ClientError> {
+        let mut c = Client {
+            conn: Framed::new(stream, FrameCodec),
+            host_pid: 0,
+        };
+        match c
+            .call(Request::Hello {
+                version: PROTOCOL_VERSION,
+            })
+            .await?
+        {
+            Reply::Hello { pid, .. } => {
+                c.host_pid = pid;
+                Ok(c)
+            }
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
 
@@ -294,9 +307,9 @@ impl Client {
     pub async fn ask(
         &mut self,
         session: &str,
-        payload: serde_json::Value,
+        payload: AskPayload,
         timeout: Duration,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<Decision, ClientError> {
         match self
             .call(Request::Ask {
                 session: session.into(),
@@ -314,12 +327,12 @@ impl Client {
     pub async fn notice(
         &mut self,
         session: &str,
-        kind: &str,
+        kind: NoticeKind,
         text: &str,
     ) -> Result<(), ClientError> {
         self.call(Request::Notice {
             session: session.into(),
-            kind: kind.into(),
+            kind,
             text: text.into(),
         })
         .await
@@ -327,24 +340,20 @@ impl Client {
     }
 
     /// Decides a pending ask; `AlreadyDecided` when someone was first.
-    pub async fn decide(
-        &mut self,
-        id: u64,
-        decision: serde_json::Value,
-    ) -> Result<(), ClientError> {
+    pub async fn decide(&mut self, id: u64, decision: Decision) -> Result<(), ClientError> {
         self.call(Request::Decide { id, decision })
             .await
             .map(|_| ())
     }
 
     /// Turns this connection into a stream of asks ([`AskEvent`]s): the pending ones first.
-    pub async fn watch_asks(mut self) -> Result<AskWatch, ClientError> {
+    pub async fn watch_asks(mut self) -> Result<AskWatch<S>, ClientError> {
         self.call(Request::WatchAsks).await?;
         Ok(AskWatch { conn: self.conn })
     }
 
     /// The raw framed connection, for attach mode.
-    pub fn into_framed(self) -> Framed<UnixStream, FrameCodec> {
+    pub fn into_framed(self) -> Framed<S, FrameCodec> {
         self.conn
     }
 }
@@ -352,24 +361,24 @@ impl Client {
 /// What a watcher of asks sees.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AskEvent {
-    Asked(crate::protocol::PendingAsk),
+    Asked(PendingAsk),
     Closed {
         id: u64,
-        decision: Option<serde_json::Value>,
+        decision: Option<Decision>,
     },
     Notice {
         session: String,
-        kind: String,
+        kind: NoticeKind,
         text: String,
     },
 }
 
 /// A stream of asks from the host.
-pub struct AskWatch {
-    conn: Framed<UnixStream, FrameCodec>,
+pub struct AskWatch<S = UnixStream> {
+    conn: Framed<S, FrameCodec>,
 }
 
-impl AskWatch {
+impl<S: Stream> AskWatch<S> {
     /// The next event; `None` when the host closed the stream (reconnect to resync).
     pub async fn next(&mut self) -> Option<Result<AskEvent, ClientError>> {
         loop {
@@ -436,4 +445,75 @@ fn start_host(sp: &SpawnHost, socket: &Path) -> Result<(), ClientError> {
         let _ = child.wait();
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host that greets with `version` and answers `List` with no sessions, over any stream.
+    async fn fake_host<S: Stream>(stream: S, version: u32) {
+        let mut conn = Framed::new(stream, FrameCodec);
+        while let Some(Ok(Frame::Request(req))) = conn.next().await {
+            let reply = match req {
+                Request::Hello { version: v } if v == version => Reply::Hello { version, pid: 7 },
+                Request::Hello { .. } => Reply::Error {
+                    kind: ErrorKind::Version,
+                    message: "other version".into(),
+                },
+                Request::List => Reply::Sessions { sessions: vec![] },
+                _ => Reply::Ok,
+            };
+            if conn.send(Frame::Reply(reply)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn speaks_over_any_byte_stream() {
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let host = tokio::spawn(fake_host(theirs, PROTOCOL_VERSION));
+        let mut c = tokio::time::timeout(Duration::from_secs(10), Client::over(ours))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.host_pid, 7);
+        assert_eq!(c.list().await.unwrap(), vec![]);
+        drop(c);
+        tokio::time::timeout(Duration::from_secs(10), host)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_version_is_refused_at_the_greeting() {
+        let (ours, theirs) = tokio::io::duplex(4096);
+        tokio::spawn(fake_host(theirs, PROTOCOL_VERSION + 1));
+        let r = tokio::time::timeout(Duration::from_secs(10), Client::over(ours))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                r,
+                Err(ClientError::Host {
+                    kind: ErrorKind::Version,
+                    ..
+                })
+            ),
+            "{:?}",
+            r.err()
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("none.sock");
+        assert!(matches!(
+            Client::connect(&sock).await,
+            Err(ClientError::NotRunning(p)) if p == sock
+        ));
+    }
 }

@@ -17,8 +17,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Bumped on any incompatible change to [`Request`] or [`Reply`].
-pub const PROTOCOL_VERSION: u32 = 1;
+use crate::ask::{AskPayload, Decision, NoticeKind};
+
+/// Bumped on any incompatible change to [`Request`] or [`Reply`], including the approval
+/// types of [`crate::ask`] they carry.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -29,6 +32,10 @@ pub const MAX_DATA: usize = 64 * 1024;
 const KIND_REQUEST: u8 = 1;
 const KIND_REPLY: u8 = 2;
 const KIND_DATA: u8 = 3;
+
+/// A byte stream the protocol runs over: a Unix socket, an ssh channel, an in-memory pipe.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
 
 /// One frame on the socket.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,11 +117,11 @@ pub enum Request {
         name: String,
         timeout_ms: u64,
     },
-    /// Asks whoever watches (the bot) to decide on `payload` (an approval request, opaque to
-    /// the host); answered with [`Reply::Decided`], or a `Timeout` error after `timeout_ms`.
+    /// Asks whoever watches (the bot) to decide on `payload` (passed through by the host);
+    /// answered with [`Reply::Decided`], or a `Timeout` error after `timeout_ms`.
     Ask {
         session: String,
-        payload: serde_json::Value,
+        payload: AskPayload,
         timeout_ms: u64,
     },
     /// Turns this connection into a stream of asks: [`Reply::Asked`] for each pending and new
@@ -124,13 +131,13 @@ pub enum Request {
     /// `Stop` hook: it finished its turn). Not stored: a notice with no watcher is dropped.
     Notice {
         session: String,
-        kind: String,
+        kind: NoticeKind,
         text: String,
     },
     /// Decides a pending ask; the first decision wins, later ones get `AlreadyDecided`.
     Decide {
         id: u64,
-        decision: serde_json::Value,
+        decision: Decision,
     },
 }
 
@@ -223,7 +230,7 @@ pub struct PendingAsk {
     /// button can never decide a newer ask.
     pub id: u64,
     pub session: String,
-    pub payload: serde_json::Value,
+    pub payload: AskPayload,
     /// Unix times in milliseconds.
     pub created_ms: u64,
     pub deadline_ms: u64,
@@ -266,18 +273,18 @@ pub enum Reply {
     /// To a watcher: an ask is over; `decision` is `None` when it expired or its asker left.
     AskClosed {
         id: u64,
-        decision: Option<serde_json::Value>,
+        decision: Option<Decision>,
     },
     /// To a watcher: a [`Request::Notice`].
     Notice {
         session: String,
-        kind: String,
+        kind: NoticeKind,
         text: String,
     },
     /// To the asker: the decision.
     Decided {
         id: u64,
-        decision: serde_json::Value,
+        decision: Decision,
     },
     Error {
         kind: ErrorKind,
@@ -383,11 +390,13 @@ impl tokio_util::codec::Encoder<Frame> for FrameCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ask::{Agent, ApprovalRequest, HookEvent};
 
+    /// Encodes, then decodes byte by byte: a partial frame never decodes, the whole one is
+    /// equal to what was sent.
     fn round_trip(frame: Frame) {
         let mut buf = BytesMut::new();
         encode(&frame, &mut buf).unwrap();
-        // Byte by byte: a partial frame must never decode.
         let bytes = buf.clone();
         let mut partial = BytesMut::new();
         for (i, b) in bytes.iter().enumerate() {
@@ -420,10 +429,71 @@ mod tests {
         }
     }
 
+    fn hook_payload() -> AskPayload {
+        AskPayload::Hook {
+            request: ApprovalRequest {
+                agent: Agent::Codex,
+                event: HookEvent::PreToolUse,
+                tool: "Bash".into(),
+                command: Some("rm -rf build".into()),
+                file_path: None,
+                cwd: Some("/src".into()),
+                description: Some("clean".into()),
+                session_id: Some("abc".into()),
+            },
+        }
+    }
+
+    /// Which variant a request is; exhaustive, so a new variant cannot miss its test.
+    fn request_variant(r: &Request) -> usize {
+        match r {
+            Request::Hello { .. } => 0,
+            Request::New(_) => 1,
+            Request::List => 2,
+            Request::Input { .. } => 3,
+            Request::Screen { .. } => 4,
+            Request::Tail { .. } => 5,
+            Request::Attach { .. } => 6,
+            Request::Resize { .. } => 7,
+            Request::Detach => 8,
+            Request::Pause { .. } => 9,
+            Request::Resume { .. } => 10,
+            Request::Kill { .. } => 11,
+            Request::Rm { .. } => 12,
+            Request::Revive { .. } => 13,
+            Request::Wait { .. } => 14,
+            Request::Ask { .. } => 15,
+            Request::WatchAsks => 16,
+            Request::Notice { .. } => 17,
+            Request::Decide { .. } => 18,
+        }
+    }
+    const REQUEST_VARIANTS: usize = 19;
+
+    fn reply_variant(r: &Reply) -> usize {
+        match r {
+            Reply::Hello { .. } => 0,
+            Reply::Ok => 1,
+            Reply::Created { .. } => 2,
+            Reply::Sessions { .. } => 3,
+            Reply::Text { .. } => 4,
+            Reply::Info { .. } => 5,
+            Reply::Attached { .. } => 6,
+            Reply::Exited { .. } => 7,
+            Reply::Detached => 8,
+            Reply::Asked { .. } => 9,
+            Reply::AskClosed { .. } => 10,
+            Reply::Notice { .. } => 11,
+            Reply::Decided { .. } => 12,
+            Reply::Error { .. } => 13,
+        }
+    }
+    const REPLY_VARIANTS: usize = 14;
+
     #[test]
     fn every_request_round_trips() {
         let n = || "s1".to_string();
-        for r in [
+        let all = [
             Request::Hello { version: 1 },
             Request::New(NewSession {
                 name: n(),
@@ -469,27 +539,52 @@ mod tests {
             },
             Request::Ask {
                 session: n(),
-                payload: serde_json::json!({"command": "rm -rf build"}),
+                payload: hook_payload(),
+                timeout_ms: 5,
+            },
+            Request::Ask {
+                session: n(),
+                payload: AskPayload::Question {
+                    question: "deploy?".into(),
+                    cwd: "/src".into(),
+                },
                 timeout_ms: 5,
             },
             Request::WatchAsks,
             Request::Notice {
                 session: n(),
-                kind: "stop".into(),
+                kind: NoticeKind::TurnEnded,
                 text: "done".into(),
             },
             Request::Decide {
                 id: 7,
-                decision: serde_json::json!("allow"),
+                decision: Decision::Allow,
             },
-        ] {
+            Request::Decide {
+                id: 7,
+                decision: Decision::Deny {
+                    reason: "not now".into(),
+                },
+            },
+            Request::Decide {
+                id: 7,
+                decision: Decision::Fallback,
+            },
+        ];
+        let mut seen = [false; REQUEST_VARIANTS];
+        for r in all {
+            seen[request_variant(&r)] = true;
             round_trip(Frame::Request(r));
         }
+        assert!(
+            seen.iter().all(|s| *s),
+            "untested request variants: {seen:?}"
+        );
     }
 
     #[test]
     fn every_reply_round_trips() {
-        for r in [
+        let all = [
             Reply::Hello { version: 1, pid: 7 },
             Reply::Ok,
             Reply::Created { name: "a".into() },
@@ -498,6 +593,14 @@ mod tests {
                     info(),
                     SessionInfo {
                         state: SessionState::Lost,
+                        ..info()
+                    },
+                    SessionInfo {
+                        state: SessionState::Running,
+                        ..info()
+                    },
+                    SessionInfo {
+                        state: SessionState::Paused,
                         ..info()
                     },
                 ],
@@ -518,7 +621,7 @@ mod tests {
                 ask: PendingAsk {
                     id: 1,
                     session: "s".into(),
-                    payload: serde_json::json!({"q": "deploy?"}),
+                    payload: hook_payload(),
                     created_ms: 2,
                     deadline_ms: 3,
                 },
@@ -527,22 +630,30 @@ mod tests {
                 id: 1,
                 decision: None,
             },
+            Reply::AskClosed {
+                id: 1,
+                decision: Some(Decision::Deny { reason: "".into() }),
+            },
             Reply::Notice {
                 session: "s".into(),
-                kind: "stop".into(),
+                kind: NoticeKind::TurnEnded,
                 text: "done".into(),
             },
             Reply::Decided {
                 id: 1,
-                decision: serde_json::json!({"allow": true}),
+                decision: Decision::Allow,
             },
             Reply::Error {
                 kind: ErrorKind::NoSuchSession,
                 message: "no session x".into(),
             },
-        ] {
+        ];
+        let mut seen = [false; REPLY_VARIANTS];
+        for r in all {
+            seen[reply_variant(&r)] = true;
             round_trip(Frame::Reply(r));
         }
+        assert!(seen.iter().all(|s| *s), "untested reply variants: {seen:?}");
     }
 
     #[test]
@@ -551,16 +662,23 @@ mod tests {
         round_trip(Frame::Data(Bytes::new()));
     }
 
+    fn request_frame(json: &str) -> BytesMut {
+        let mut b = BytesMut::new();
+        b.put_u32(json.len() as u32 + 1);
+        b.put_u8(KIND_REQUEST);
+        b.extend_from_slice(json.as_bytes());
+        b
+    }
+
     #[test]
     fn oversized_and_malformed_frames_are_errors() {
         let mut b = BytesMut::new();
         b.put_u32((MAX_FRAME + 1) as u32);
         assert!(matches!(decode(&mut b), Err(FrameError::TooLarge(_))));
-        let mut b = BytesMut::new();
-        b.put_u32(3);
-        b.put_u8(KIND_REQUEST);
-        b.extend_from_slice(b"{x");
-        assert!(matches!(decode(&mut b), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode(&mut request_frame("{x")),
+            Err(FrameError::Malformed(_))
+        ));
         let mut b = BytesMut::new();
         b.put_u32(1);
         b.put_u8(9);
@@ -573,5 +691,51 @@ mod tests {
             encode(&big, &mut BytesMut::new()),
             Err(FrameError::TooLarge(_))
         ));
+        // The largest frame allowed still goes through.
+        round_trip(Frame::Data(Bytes::from(vec![7u8; MAX_FRAME - 1])));
+    }
+
+    #[test]
+    fn unknown_and_untyped_messages_are_refused() {
+        for json in [
+            // A request type this build does not have.
+            r#"{"type":"teleport","name":"a"}"#,
+            // A notice kind this build does not have.
+            r#"{"type":"notice","session":"a","kind":"reboot","text":""}"#,
+            // An ask payload that is not one of ours (untyped JSON is no longer carried).
+            r#"{"type":"ask","session":"a","payload":{"command":"rm"},"timeout_ms":5}"#,
+            // A decision that is not one of ours.
+            r#"{"type":"decide","id":1,"decision":"maybe"}"#,
+            r#"{"type":"decide","id":1,"decision":{"Deny":{}}}"#,
+        ] {
+            assert!(
+                matches!(
+                    decode(&mut request_frame(json)),
+                    Err(FrameError::Malformed(_))
+                ),
+                "{json}"
+            );
+        }
+        // The decision's wire shape is what `walkie approve-hook` has always read.
+        let d: Decision = serde_json::from_str(r#"{"Deny":{"reason":"no"}}"#).unwrap();
+        assert_eq!(
+            d,
+            Decision::Deny {
+                reason: "no".into()
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&Decision::Allow).unwrap(),
+            r#""Allow""#
+        );
+    }
+
+    #[test]
+    fn one_bad_frame_does_not_eat_the_next() {
+        // A malformed frame is consumed whole; what follows decodes on its own.
+        let mut b = request_frame("{x");
+        encode(&Frame::Request(Request::List), &mut b).unwrap();
+        assert!(matches!(decode(&mut b), Err(FrameError::Malformed(_))));
+        assert_eq!(decode(&mut b).unwrap(), Some(Frame::Request(Request::List)));
     }
 }

@@ -1,0 +1,21 @@
+//! What a client of a walkie session host needs, and nothing of the daemon: the wire
+//! protocol, the async client, the session-name rule and the key table. The host daemon
+//! (`walkie-session-host`), the `walkie` commands and the bot all speak through this crate.
+//!
+//! # Layout
+//! - [`protocol`]: the frames on the socket, [`protocol::Request`] / [`protocol::Reply`], the
+//!   one encode/decode pair, the frame cap, the version handshake, [`protocol::FrameCodec`].
+//! - [`ask`]: the typed approval half of the protocol: ask payloads, decisions, notices.
+//! - [`client`]: the async [`Client`] over any byte stream, and starting a host on demand.
+//! - [`name`]: [`SessionName`], the one session-name rule.
+//! - [`keys`]: [`keys::Key`], the one key table (names to terminal bytes).
+
+pub mod ask;
+pub mod client;
+pub mod keys;
+pub mod name;
+pub mod protocol;
+
+pub use client::{Client, ClientError, SpawnHost};
+pub use name::SessionName;
+pub use protocol::{NewSession, SessionInfo, SessionState};

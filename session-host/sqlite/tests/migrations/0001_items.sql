@@ -1,0 +1,5 @@
+CREATE TABLE parents (id INTEGER PRIMARY KEY);
+CREATE TABLE items (
+    id     INTEGER PRIMARY KEY,
+    parent INTEGER NOT NULL REFERENCES parents(id)
+);

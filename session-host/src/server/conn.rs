@@ -1,0 +1,339 @@
+//! One connection: socket security, the handshake, and the request loop that hands each
+//! request to the piece that owns it.
+//!
+//! Security: the socket's directory is 0700 and the socket 0600, and every connection's peer
+//! uid (SO_PEERCRED) must equal the host's, so only the user who runs the host can type into
+//! its sessions. A malformed or oversized frame closes that one connection with an error in
+//! the log; nothing a client sends can take the host down.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use walkie_host_proto::protocol::{
+    ErrorKind, Frame, FrameCodec, Reply, Request, Stream, PROTOCOL_VERSION,
+};
+
+use super::attach::{attach, kind_of};
+use super::{err, io_err, Host, HostError};
+
+/// Binds the socket: directory 0700, socket 0600. A socket file that answers belongs to a
+/// running host and is left alone; one that does not answer is stale and replaced.
+pub(super) async fn bind(socket: &Path) -> Result<UnixListener, HostError> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
+    }
+    if socket.exists() {
+        if UnixStream::connect(socket).await.is_ok() {
+            return Err(HostError::AlreadyRunning(socket.into()));
+        }
+        tracing::info!("replacing stale socket {}", socket.display());
+        std::fs::remove_file(socket).map_err(io_err(socket))?;
+    }
+    let listener = UnixListener::bind(socket).map_err(io_err(socket))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(io_err(socket))?;
+    Ok(listener)
+}
+
+/// Serves one accepted connection: refused unless its peer is the host's own user.
+pub(super) async fn serve(host: Arc<Host>, stream: UnixStream, shutdown: CancellationToken) {
+    let peer = stream.peer_cred().ok();
+    let mut conn = Framed::new(stream, FrameCodec);
+    match peer {
+        Some(c) if c.uid() == host.uid => {}
+        other => {
+            let uid = other.map(|c| c.uid());
+            tracing::warn!(?uid, "refused a connection from another user");
+            // Read the client's hello first: closing with unread data would reset the
+            // connection and the client would never see why.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.next()).await;
+            let _ = conn
+                .send(Frame::Reply(err(
+                    ErrorKind::PermissionDenied,
+                    "this walkie host belongs to another user",
+                )))
+                .await;
+            return;
+        }
+    }
+    converse(&host, &mut conn, &shutdown).await;
+}
+
+/// The handshake, then requests until the client leaves, a frame is bad, or shutdown.
+async fn converse<S: Stream>(
+    host: &Host,
+    conn: &mut Framed<S, FrameCodec>,
+    shutdown: &CancellationToken,
+) {
+    let mut greeted = false;
+    loop {
+        let frame = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            f = conn.next() => f,
+        };
+        let req = match frame {
+            None => return,
+            Some(Ok(Frame::Request(r))) => r,
+            Some(Ok(other)) => {
+                tracing::warn!("closing connection: unexpected frame {:?}", kind_of(&other));
+                let _ = conn
+                    .send(Frame::Reply(err(
+                        ErrorKind::BadRequest,
+                        "expected a request",
+                    )))
+                    .await;
+                return;
+            }
+            Some(Err(e)) => {
+                tracing::warn!("closing connection: {e}");
+                let _ = conn
+                    .send(Frame::Reply(err(ErrorKind::BadRequest, e.to_string())))
+                    .await;
+                return;
+            }
+        };
+        if !greeted {
+            match greet(&req) {
+                Ok(hello) => {
+                    greeted = true;
+                    if conn.send(Frame::Reply(hello)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(refusal) => {
+                    let _ = conn.send(Frame::Reply(refusal)).await;
+                    return;
+                }
+            }
+        }
+        // The requests that change what the connection is; the rest are one reply each.
+        match req {
+            Request::Ask {
+                session,
+                payload,
+                timeout_ms,
+            } => {
+                let open = host
+                    .broker
+                    .serve_ask(conn, session, payload, timeout_ms, shutdown)
+                    .await;
+                if !open {
+                    return;
+                }
+            }
+            Request::WatchAsks => {
+                host.broker.serve_watch(conn, shutdown).await;
+                return;
+            }
+            Request::Attach { name, cols, rows } => match host.table.live(&name) {
+                Ok(s) => attach(conn, s, cols, rows, shutdown).await,
+                Err(reply) => {
+                    if conn.send(Frame::Reply(reply)).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            req => {
+                let reply = handle(host, req).await;
+                if conn.send(Frame::Reply(reply)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The answer to a connection's first request: only a hello of this protocol version.
+// The error is the reply sent as is, once per connection.
+#[allow(clippy::result_large_err)]
+fn greet(req: &Request) -> Result<Reply, Reply> {
+    match req {
+        Request::Hello { version } if *version == PROTOCOL_VERSION => Ok(Reply::Hello {
+            version: PROTOCOL_VERSION,
+            pid: std::process::id(),
+        }),
+        Request::Hello { version } => Err(err(
+            ErrorKind::Version,
+            format!(
+                "protocol version {version} is not this host's {PROTOCOL_VERSION}: restart the host (`systemctl --user restart walkie-host`, or kill it) so that client and host are the same walkie"
+            ),
+        )),
+        _ => Err(err(ErrorKind::BadRequest, "say hello first")),
+    }
+}
+
+/// One request, one reply.
+async fn handle(host: &Host, req: Request) -> Reply {
+    let table = &host.table;
+    match req {
+        Request::New(spec) => table.create(spec).await,
+        Request::List => table.list(),
+        Request::Input { name, chunks } => table.input(&name, chunks),
+        Request::Screen { name, ansi } => table.screen(&name, ansi),
+        Request::Tail { name, lines } => table.tail(&name, lines),
+        Request::Pause { name } => table.pause_resume(&name, true).await,
+        Request::Resume { name } => table.pause_resume(&name, false).await,
+        Request::Kill { name, force } => table.kill(&name, force).await,
+        Request::Wait { name, timeout_ms } => table.wait(&name, timeout_ms).await,
+        Request::Rm { name } => table.rm(&name).await,
+        Request::Revive { name } => table.revive(&name).await,
+        Request::Decide { id, decision } => host.broker.decide(id, decision),
+        Request::Notice {
+            session,
+            kind,
+            text,
+        } => host.broker.notice(session, kind, text),
+        Request::Hello { .. } => err(ErrorKind::BadRequest, "already greeted"),
+        Request::Resize { .. } | Request::Detach => err(ErrorKind::BadRequest, "not attached"),
+        Request::Ask { .. } | Request::WatchAsks | Request::Attach { .. } => {
+            err(ErrorKind::BadRequest, "handled by the connection")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::broker::Broker;
+    use crate::server::table::tests::open;
+    use walkie_host_proto::ask::{AskPayload, Decision};
+    use walkie_host_proto::protocol::NewSession;
+
+    /// A host on a fresh store, served over an in-memory stream; returns the client's end.
+    async fn connect(dir: &Path) -> (Framed<tokio::io::DuplexStream, FrameCodec>, Arc<Host>) {
+        let (table, mut exits) = open(dir).await;
+        let host = Arc::new(Host {
+            table,
+            broker: Broker::new(1),
+            uid: 0,
+        });
+        let h = host.clone();
+        tokio::spawn(async move {
+            while let Some(exit) = exits.recv().await {
+                h.table.record_exit(exit).await;
+            }
+        });
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let h = host.clone();
+        tokio::spawn(async move {
+            let mut conn = Framed::new(theirs, FrameCodec);
+            converse(&h, &mut conn, &CancellationToken::new()).await;
+        });
+        (Framed::new(ours, FrameCodec), host)
+    }
+
+    async fn call(c: &mut Framed<tokio::io::DuplexStream, FrameCodec>, req: Request) -> Reply {
+        c.send(Frame::Request(req)).await.unwrap();
+        match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+            Ok(Some(Ok(Frame::Reply(r)))) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn kind(r: &Reply) -> Option<ErrorKind> {
+        match r {
+            Reply::Error { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hello_comes_first_and_must_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _) = connect(dir.path()).await;
+        let r = call(&mut c, Request::List).await;
+        assert_eq!(kind(&r), Some(ErrorKind::BadRequest), "{r:?}");
+        // Then the host closes.
+        assert!(c.next().await.is_none());
+
+        let (mut c, _) = connect(dir.path()).await;
+        let r = call(
+            &mut c,
+            Request::Hello {
+                version: PROTOCOL_VERSION + 1,
+            },
+        )
+        .await;
+        assert_eq!(kind(&r), Some(ErrorKind::Version), "{r:?}");
+        assert!(c.next().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_reach_the_table_and_the_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, host) = connect(dir.path()).await;
+        let hello = call(
+            &mut c,
+            Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+        )
+        .await;
+        assert!(matches!(hello, Reply::Hello { .. }), "{hello:?}");
+        let r = call(
+            &mut c,
+            Request::New(NewSession {
+                name: "w".into(),
+                command: vec!["sleep".into(), "30".into()],
+                cwd: None,
+                env: vec![],
+                size: Some((100, 40)),
+            }),
+        )
+        .await;
+        assert_eq!(r, Reply::Created { name: "w".into() });
+        match call(&mut c, Request::List).await {
+            Reply::Sessions { sessions } => {
+                assert_eq!(sessions.len(), 1);
+                assert_eq!((sessions[0].cols, sessions[0].rows), (100, 40));
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = call(&mut c, Request::Hello { version: 2 }).await;
+        assert_eq!(kind(&r), Some(ErrorKind::BadRequest), "{r:?}");
+        let r = call(&mut c, Request::Detach).await;
+        assert_eq!(kind(&r), Some(ErrorKind::BadRequest), "{r:?}");
+        // An ask on this connection, decided by the broker, is answered here.
+        let question = AskPayload::Question {
+            question: "go?".into(),
+            cwd: "/".into(),
+        };
+        let (mut watch, _) = host.broker.watch();
+        c.send(Frame::Request(Request::Ask {
+            session: "w".into(),
+            payload: question,
+            timeout_ms: 30_000,
+        }))
+        .await
+        .unwrap();
+        let id = match tokio::time::timeout(Duration::from_secs(30), watch.recv()).await {
+            Ok(Some(Reply::Asked { ask })) => ask.id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(host.broker.decide(id, Decision::Allow), Reply::Ok);
+        match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+            Ok(Some(Ok(Frame::Reply(Reply::Decided { id: got, decision })))) => {
+                assert_eq!((got, decision), (id, Decision::Allow));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A bad frame ends only this connection, with the reason.
+        c.send(Frame::Data(bytes::Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+            Ok(Some(Ok(Frame::Reply(r)))) => assert_eq!(kind(&r), Some(ErrorKind::BadRequest)),
+            other => panic!("{other:?}"),
+        }
+        host.table.end_all().await;
+    }
+}

@@ -1,0 +1,126 @@
+//! The host daemon: owns the sessions, listens on the Unix socket, answers requests.
+//!
+//! One file per concern, all driven by [`run`]:
+//! - [`conn`]: socket security, the handshake and one connection's request loop, which
+//!   dispatches each request to the piece that owns it;
+//! - [`table`]: the session table (new, list, input, pause, kill, rm, revive, ...);
+//! - [`broker`]: the ask broker (asks, watchers, decisions, notices);
+//! - [`attach`]: attach mode, terminal bytes both ways.
+//!
+//! Shutdown is one [`CancellationToken`] handed down to every connection (as mini-redis hands
+//! its `Shutdown`): each loop selects on it, and [`run`] then ends the sessions.
+
+mod attach;
+mod broker;
+mod conn;
+mod table;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+use walkie_host_proto::protocol::{ErrorKind, Reply};
+
+use crate::session::SessionSettings;
+use crate::store::{Store, StoreError};
+use broker::Broker;
+use table::Table;
+
+/// Everything the host needs to run, built by the binary from its configuration.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// Size of a session created without one.
+    pub default_cols: u16,
+    pub default_rows: u16,
+    /// How long `kill` (and shutdown) waits after SIGHUP/SIGTERM before SIGKILL.
+    pub kill_grace: Duration,
+    pub session: SessionSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("another walkie host is already running on {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What every connection shares.
+struct Host {
+    table: Table,
+    broker: Broker,
+    /// Only this uid may connect.
+    uid: u32,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> Reply {
+    Reply::Error {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> HostError + '_ {
+    move |source| HostError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+/// Runs the host until `shutdown` is cancelled. On shutdown every session is sent SIGHUP
+/// (as when a terminal closes) and recorded as lost, so `walkie revive` can start it again.
+pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), HostError> {
+    std::fs::create_dir_all(&opts.state_dir).map_err(io_err(&opts.state_dir))?;
+    let listener = conn::bind(&opts.socket).await?;
+    let store = Store::open(&opts.state_dir.join("host.db")).await?;
+    let socket = opts.socket.clone();
+    let (table, mut exits) = Table::open(opts.into(), store).await?;
+    let host = Arc::new(Host {
+        table,
+        // Ids start from the host's start time, so a stale button can never decide an ask
+        // of a newer host.
+        broker: Broker::new(now_ms() * 1000),
+        uid: nix::unistd::getuid().as_raw(),
+    });
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), "walkie host listening");
+
+    let tasks = tokio_util::task::TaskTracker::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(exit) = exits.recv() => host.table.record_exit(exit).await,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tasks.spawn(conn::serve(host.clone(), stream, shutdown.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: keep serving the connections we have.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("shutting down: ending sessions");
+    let _ = std::fs::remove_file(&socket);
+    host.table.end_all().await;
+    tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), tasks.wait()).await;
+    host.table.close().await;
+    Ok(())
+}

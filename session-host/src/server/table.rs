@@ -1,0 +1,621 @@
+//! The session table: every session this host knows, live or remembered, and the requests
+//! that act on them (new, list, input, screen, tail, pause, resume, kill, wait, rm, revive).
+//!
+//! Each handler answers a [`Reply`], errors included, so that [`super::conn`] only sends it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use walkie_host_proto::name::SessionName;
+use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, SessionState};
+
+use super::{err, now_ms, HostOptions};
+use crate::session::{Session, SessionSettings, Spawn};
+use crate::store::{Record, Store, StoreError};
+
+/// What the table needs of the host's options.
+#[derive(Debug, Clone)]
+pub(super) struct TableOptions {
+    pub default_cols: u16,
+    pub default_rows: u16,
+    pub kill_grace: Duration,
+    pub session: SessionSettings,
+}
+
+impl From<HostOptions> for TableOptions {
+    fn from(o: HostOptions) -> TableOptions {
+        TableOptions {
+            default_cols: o.default_cols,
+            default_rows: o.default_rows,
+            kill_grace: o.kill_grace,
+            session: o.session,
+        }
+    }
+}
+
+/// A session's exit, sent from its waiter thread to be recorded on the runtime; the waiter
+/// waits (bounded) on `done` so the record is written before anyone can see the exit.
+pub(super) struct Exit {
+    name: String,
+    pid: u32,
+    state: SessionState,
+    done: std_mpsc::Sender<()>,
+}
+
+enum Entry {
+    Live(Arc<Session>),
+    /// Exited before this host started, or lost with the previous host.
+    Record(Record),
+}
+
+pub(super) struct Table {
+    opts: TableOptions,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    store: Store,
+    exits: mpsc::UnboundedSender<Exit>,
+}
+
+impl Table {
+    /// The table of what `store` remembers (running sessions of the previous host become
+    /// lost), and the exits to feed back to [`Table::record_exit`].
+    pub async fn open(
+        opts: TableOptions,
+        store: Store,
+    ) -> Result<(Table, mpsc::UnboundedReceiver<Exit>), StoreError> {
+        let mut entries = BTreeMap::new();
+        for r in store.recover().await? {
+            entries.insert(r.name.clone(), Entry::Record(r));
+        }
+        let (exits, exits_rx) = mpsc::unbounded_channel();
+        let table = Table {
+            opts,
+            entries: Mutex::new(entries),
+            store,
+            exits,
+        };
+        Ok((table, exits_rx))
+    }
+
+    fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live session `name`, or the reply saying why there is none.
+    // The error is the reply sent as is; it is built once per failed request, not hot.
+    #[allow(clippy::result_large_err)]
+    pub fn live(&self, name: &str) -> Result<Arc<Session>, Reply> {
+        let found = match self.entries().get(name) {
+            Some(Entry::Live(s)) => Ok(s.clone()),
+            Some(Entry::Record(r)) => Err(Some(r.state.label())),
+            None => Err(None),
+        };
+        // The entries lock is released here: no_such takes it again.
+        found.map_err(|label| match label {
+            Some(label) => err(
+                ErrorKind::NotRunning,
+                format!("session {name} is {label}; `walkie revive {name}` starts it again"),
+            ),
+            None => self.no_such(name),
+        })
+    }
+
+    fn no_such(&self, name: &str) -> Reply {
+        let names: Vec<String> = self.entries().keys().cloned().collect();
+        let hint = if names.is_empty() {
+            "there are no sessions; create one with `walkie new NAME`".to_string()
+        } else {
+            format!("sessions: {}", names.join(", "))
+        };
+        err(
+            ErrorKind::NoSuchSession,
+            format!("no session named {name:?} ({hint})"),
+        )
+    }
+
+    pub async fn record_exit(&self, exit: Exit) {
+        let Exit {
+            name,
+            pid,
+            state,
+            done,
+        } = exit;
+        tracing::info!(session = name, pid, state = %state.label(), "session exited");
+        if let Err(e) = self.store.set_exit(&name, pid, &state).await {
+            tracing::error!(session = name, "cannot record exit: {e}");
+        }
+        let _ = done.send(());
+    }
+
+    pub fn list(&self) -> Reply {
+        let sessions: Vec<SessionInfo> = self
+            .entries()
+            .values()
+            .map(|e| match e {
+                Entry::Live(s) => s.info(),
+                Entry::Record(r) => r.info(),
+            })
+            .collect();
+        Reply::Sessions { sessions }
+    }
+
+    pub fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Reply {
+        let s = match self.live(name) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        match s.input(chunks) {
+            Ok(()) => Reply::Ok,
+            Err(state) => err(
+                ErrorKind::NotRunning,
+                format!("session {name} has {}; nothing was typed", state.label()),
+            ),
+        }
+    }
+
+    pub fn screen(&self, name: &str, ansi: bool) -> Reply {
+        match self.live(name) {
+            Ok(s) => Reply::Text {
+                text: s.screen(ansi),
+            },
+            Err(r) => r,
+        }
+    }
+
+    pub fn tail(&self, name: &str, lines: usize) -> Reply {
+        match self.live(name) {
+            Ok(s) => Reply::Text {
+                text: s.tail(lines),
+            },
+            Err(r) => r,
+        }
+    }
+
+    /// Waits until the session has exited, at most `timeout_ms` (capped at an hour).
+    pub async fn wait(&self, name: &str, timeout_ms: u64) -> Reply {
+        let s = match self.live(name) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let mut w = s.exit_watch();
+        let t = Duration::from_millis(timeout_ms.min(3_600_000));
+        if tokio::time::timeout(t, w.wait_for(|v| v.is_some()))
+            .await
+            .is_ok()
+        {
+            Reply::Info { session: s.info() }
+        } else {
+            err(
+                ErrorKind::Timeout,
+                format!("session {name} is still running"),
+            )
+        }
+    }
+
+    pub async fn create(&self, spec: NewSession) -> Reply {
+        let name = match SessionName::parse(&spec.name) {
+            Ok(n) => n,
+            Err(e) => return err(ErrorKind::BadName, e.to_string()),
+        };
+        let cwd = spec
+            .cwd
+            .clone()
+            .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let (cols, rows) = spec
+            .size
+            .unwrap_or((self.opts.default_cols, self.opts.default_rows));
+        let spawn = Spawn {
+            name,
+            command: spec.command,
+            cwd,
+            env: spec
+                .env
+                .into_iter()
+                .filter(|(k, _)| !self.opts.session.secret_env.contains(k))
+                .collect(),
+            cols: cols.clamp(2, 1000),
+            rows: rows.clamp(1, 1000),
+        };
+        self.start(spawn, false).await
+    }
+
+    /// Starts a session; `replace` allows replacing an exited or lost record (revive).
+    async fn start(&self, spawn: Spawn, replace: bool) -> Reply {
+        let name = spawn.name.to_string();
+        {
+            let entries = self.entries();
+            match entries.get(&name) {
+                None => {}
+                Some(Entry::Live(s)) if s.state().is_live() || !replace => {
+                    return err(
+                        ErrorKind::NameTaken,
+                        format!("a session named {name} exists already; pick another name or `walkie rm {name}` it first"),
+                    )
+                }
+                Some(_) if !replace => {
+                    return err(
+                        ErrorKind::NameTaken,
+                        format!("a session named {name} exists already (not running); `walkie revive {name}` or `walkie rm {name}` it first"),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
+        let exits = self.exits.clone();
+        let exit_name = name.clone();
+        let session = match Session::start(
+            spawn.clone(),
+            self.opts.session.clone(),
+            move |pid, state| {
+                let (done, done_rx) = std_mpsc::channel();
+                let exit = Exit {
+                    name: exit_name,
+                    pid,
+                    state,
+                    done,
+                };
+                if exits.send(exit).is_ok() {
+                    // Bounded: a stuck database must not keep the waiter thread forever.
+                    let _ = done_rx.recv_timeout(Duration::from_secs(2));
+                }
+            },
+        ) {
+            Ok(s) => s,
+            Err(e) => return err(ErrorKind::Spawn, e.to_string()),
+        };
+        let record = Record {
+            name: name.clone(),
+            command: spawn.command.clone(),
+            cwd: spawn.cwd.clone(),
+            env: spawn.env.clone(),
+            cols: spawn.cols,
+            rows: spawn.rows,
+            created_ms: now_ms(),
+            state: SessionState::Running,
+            pid: Some(session.pid),
+        };
+        {
+            let mut entries = self.entries();
+            // Two clients racing for one name: the first insert wins.
+            if let Some(Entry::Live(s)) = entries.get(&name) {
+                if s.state().is_live() {
+                    session.terminate(true);
+                    return err(
+                        ErrorKind::NameTaken,
+                        format!("a session named {name} exists already"),
+                    );
+                }
+            }
+            entries.insert(name.clone(), Entry::Live(session.clone()));
+        }
+        if let Err(e) = self.store.put(&record).await {
+            // The session runs; only its record for after a host restart is missing.
+            tracing::error!(session = %name, "cannot store session record: {e}");
+        }
+        // A command that exits at once may have ended before its record was written.
+        let state = session.state();
+        if !state.is_live() {
+            let _ = self.store.set_exit(&name, session.pid, &state).await;
+        }
+        tracing::info!(session = %name, pid = session.pid, command = ?spawn.command, "session started");
+        Reply::Created { name }
+    }
+
+    pub async fn pause_resume(&self, name: &str, pause: bool) -> Reply {
+        let s = match self.live(name) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let res = if pause { s.pause().await } else { s.resume() };
+        match res {
+            Ok(()) => {
+                let _ = self.store.set_state(name, &s.state()).await;
+                Reply::Info { session: s.info() }
+            }
+            Err(state) => err(
+                ErrorKind::NotRunning,
+                format!("session {name} has {}", state.label()),
+            ),
+        }
+    }
+
+    pub async fn kill(&self, name: &str, force: bool) -> Reply {
+        let s = match self.live(name) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if !s.state().is_live() {
+            return Reply::Info { session: s.info() };
+        }
+        let mut w = s.exit_watch();
+        s.terminate(force);
+        if tokio::time::timeout(self.opts.kill_grace, w.wait_for(|v| v.is_some()))
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                session = name,
+                "still running after the grace period: SIGKILL"
+            );
+            s.terminate(true);
+            if tokio::time::timeout(Duration::from_secs(5), w.wait_for(|v| v.is_some()))
+                .await
+                .is_err()
+            {
+                return err(
+                    ErrorKind::Timeout,
+                    format!("session {name} did not exit even after SIGKILL"),
+                );
+            }
+        }
+        Reply::Info { session: s.info() }
+    }
+
+    pub async fn rm(&self, name: &str) -> Reply {
+        {
+            let mut entries = self.entries();
+            match entries.get(name) {
+                None => {
+                    drop(entries);
+                    return self.no_such(name);
+                }
+                Some(Entry::Live(s)) if s.state().is_live() => {
+                    return err(
+                        ErrorKind::StillRunning,
+                        format!("session {name} is still running; `walkie kill {name}` first"),
+                    )
+                }
+                Some(_) => {
+                    entries.remove(name);
+                }
+            }
+        }
+        match self.store.remove(name).await {
+            Ok(()) => Reply::Ok,
+            Err(e) => err(ErrorKind::Internal, e.to_string()),
+        }
+    }
+
+    pub async fn revive(&self, name: &str) -> Reply {
+        let spawn = {
+            let entries = self.entries();
+            match entries.get(name) {
+                None => None,
+                Some(Entry::Live(s)) if s.state().is_live() => {
+                    return err(
+                        ErrorKind::StillRunning,
+                        format!("session {name} is running"),
+                    )
+                }
+                Some(Entry::Live(s)) => Some(s.spawn.clone()),
+                Some(Entry::Record(r)) => SessionName::parse(&r.name).ok().map(|n| Spawn {
+                    name: n,
+                    command: r.command.clone(),
+                    cwd: r.cwd.clone(),
+                    env: r.env.clone(),
+                    cols: r.cols,
+                    rows: r.rows,
+                }),
+            }
+        };
+        match spawn {
+            Some(s) => self.start(s, true).await,
+            None => self.no_such(name),
+        }
+    }
+
+    /// At host shutdown: SIGHUP to every live session, recorded as lost (so it can be
+    /// revived), then SIGKILL to what is left after the grace period.
+    pub async fn end_all(&self) {
+        let live: Vec<Arc<Session>> = self
+            .entries()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Live(s) if s.state().is_live() => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        for s in &live {
+            s.terminate(false);
+            let _ = self
+                .store
+                .set_state(s.name.as_str(), &SessionState::Lost)
+                .await;
+        }
+        let deadline = tokio::time::Instant::now() + self.opts.kill_grace;
+        for s in &live {
+            let mut w = s.exit_watch();
+            let _ = tokio::time::timeout_at(deadline, w.wait_for(|v| v.is_some())).await;
+            s.terminate(true);
+        }
+    }
+
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(in crate::server) fn options(dir: &std::path::Path) -> TableOptions {
+        TableOptions {
+            default_cols: 80,
+            default_rows: 24,
+            kill_grace: Duration::from_secs(2),
+            session: SessionSettings {
+                scrollback_bytes: 1 << 16,
+                subscriber_queue: 64,
+                enter_delay: Duration::from_millis(1),
+                term: "xterm-256color".into(),
+                secret_env: vec!["SECRET_TOKEN".into()],
+                socket: dir.join("host.sock"),
+            },
+        }
+    }
+
+    /// A table on the store in `dir`, and its exits.
+    pub(in crate::server) async fn open(
+        dir: &std::path::Path,
+    ) -> (Table, mpsc::UnboundedReceiver<Exit>) {
+        let store = Store::open(&dir.join("host.db")).await.unwrap();
+        Table::open(options(dir), store).await.unwrap()
+    }
+
+    /// A table on the store in `dir`, its exits recorded as the host's loop does.
+    async fn table(dir: &std::path::Path) -> Arc<Table> {
+        let (table, mut exits) = open(dir).await;
+        let table = Arc::new(table);
+        let t = table.clone();
+        tokio::spawn(async move {
+            while let Some(exit) = exits.recv().await {
+                t.record_exit(exit).await;
+            }
+        });
+        table
+    }
+
+    fn spec(name: &str, command: &[&str]) -> NewSession {
+        NewSession {
+            name: name.into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            cwd: Some("/".into()),
+            env: vec![("SECRET_TOKEN".into(), "x".into())],
+            size: None,
+        }
+    }
+
+    fn kind(r: &Reply) -> Option<ErrorKind> {
+        match r {
+            Reply::Error { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(30), f)
+            .await
+            .expect("test timed out")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_taken_or_bad_name_is_refused() {
+        bounded(async {
+            let dir = tempfile::tempdir().unwrap();
+            let t = table(dir.path()).await;
+            let r = t.create(spec("work", &["sleep", "30"])).await;
+            assert_eq!(
+                r,
+                Reply::Created {
+                    name: "work".into()
+                }
+            );
+            let again = t.create(spec("work", &["true"])).await;
+            assert_eq!(kind(&again), Some(ErrorKind::NameTaken), "{again:?}");
+            let bad = t.create(spec("Work!", &["true"])).await;
+            assert_eq!(kind(&bad), Some(ErrorKind::BadName), "{bad:?}");
+            // A secret given at creation never reaches the session or its record.
+            assert!(t.live("work").unwrap().spawn.env.is_empty());
+            t.end_all().await;
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rm_of_a_running_session_is_refused() {
+        bounded(async {
+            let dir = tempfile::tempdir().unwrap();
+            let t = table(dir.path()).await;
+            t.create(spec("job", &["sleep", "30"])).await;
+            let r = t.rm("job").await;
+            assert_eq!(kind(&r), Some(ErrorKind::StillRunning), "{r:?}");
+            match t.kill("job", false).await {
+                Reply::Info { session } => assert!(!session.state.is_live(), "{session:?}"),
+                other => panic!("{other:?}"),
+            }
+            // An exited session takes no input, and can now go.
+            let r = t.input("job", vec![b"x".to_vec()]);
+            assert_eq!(kind(&r), Some(ErrorKind::NotRunning), "{r:?}");
+            assert_eq!(t.rm("job").await, Reply::Ok);
+            assert_eq!(t.list(), Reply::Sessions { sessions: vec![] });
+            let r = t.rm("job").await;
+            assert_eq!(kind(&r), Some(ErrorKind::NoSuchSession), "{r:?}");
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_session_is_revived_from_its_record() {
+        bounded(async {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                // What a host that died left behind: a record still marked running.
+                let store = Store::open(&dir.path().join("host.db")).await.unwrap();
+                store
+                    .put(&Record {
+                        name: "old".into(),
+                        command: vec!["sleep".into(), "30".into()],
+                        cwd: "/".into(),
+                        env: vec![],
+                        cols: 90,
+                        rows: 30,
+                        created_ms: 1,
+                        state: SessionState::Running,
+                        pid: Some(1),
+                    })
+                    .await
+                    .unwrap();
+                store.close().await;
+            }
+            let t = table(dir.path()).await;
+            let r = t.screen("old", false);
+            assert_eq!(kind(&r), Some(ErrorKind::NotRunning), "{r:?}");
+            assert_eq!(t.revive("old").await, Reply::Created { name: "old".into() });
+            let s = t.live("old").unwrap();
+            assert_eq!(s.size(), (90, 30));
+            let r = t.revive("old").await;
+            assert_eq!(kind(&r), Some(ErrorKind::StillRunning), "{r:?}");
+            t.end_all().await;
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pause_stops_and_resume_continues() {
+        bounded(async {
+            let dir = tempfile::tempdir().unwrap();
+            let t = table(dir.path()).await;
+            t.create(spec("p", &["sleep", "30"])).await;
+            let pid = t.live("p").unwrap().pid;
+            let state = || {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+                stat[stat.rfind(')').unwrap() + 2..].chars().next()
+            };
+            match t.pause_resume("p", true).await {
+                Reply::Info { session } => assert_eq!(session.state, SessionState::Paused),
+                other => panic!("{other:?}"),
+            }
+            // SIGSTOP is delivered asynchronously: a bounded wait for the kernel to say so.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while state() != Some('T') && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(state(), Some('T'));
+            match t.pause_resume("p", false).await {
+                Reply::Info { session } => assert_eq!(session.state, SessionState::Running),
+                other => panic!("{other:?}"),
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while state() == Some('T') && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_ne!(state(), Some('T'));
+            t.end_all().await;
+        })
+        .await
+    }
+}
