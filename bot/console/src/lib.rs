@@ -5,6 +5,7 @@
 //! rules; `cargo tree -p walkie-console | grep -i teloxide` is empty.
 //!
 //! # Layout
+//! - [`activity`]: went quiet / finished turn / idle, from successive looks at a screen.
 //! - [`approval_store`]: approvals, their cards and session rules in the store.
 //! - [`gate`]: who may do what (operators, viewers, strangers) and the refusal policy.
 //! - [`host`]: the link to a session host (one connection, reconnected on demand).
@@ -13,6 +14,7 @@
 //!   updates).
 //! - [`voice`]: the voice queue (local transcription).
 
+pub mod activity;
 pub mod approval_store;
 pub mod gate;
 pub mod host;

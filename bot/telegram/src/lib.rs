@@ -116,9 +116,7 @@ pub async fn run(
 
     let live = LiveScreens::new(
         LiveConfig {
-            quiet_after: Duration::from_secs(cfg.notify.quiet_after_s),
-            min_work: Duration::from_secs(cfg.notify.min_work_s),
-            stop_after: Duration::from_secs(cfg.notify.idle_stop_s),
+            activity: walkie_console::activity::ActivityConfig::from_config(&cfg.notify),
             buzz_by_default: cfg.notify.level() == walkie_config::NotifyLevel::All,
             ..LiveConfig::default()
         },

@@ -25,6 +25,7 @@ use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
+use walkie_console::activity::{Activity, ActivityConfig, Seen};
 use walkie_console::host::HostLink;
 use walkie_console::store::Store;
 
@@ -33,12 +34,8 @@ use walkie_console::store::Store;
 pub(crate) struct LiveConfig {
     /// How often the watcher looks at the screen.
     pub(crate) poll: Duration,
-    /// Quiet this long after working: "went quiet" notification.
-    pub(crate) quiet_after: Duration,
-    /// Working at least this long before the quiet counts as a finished turn.
-    pub(crate) min_work: Duration,
-    /// No change for this long: stop watching.
-    pub(crate) stop_after: Duration,
+    /// When a session went quiet, or idles.
+    pub(crate) activity: ActivityConfig,
     /// Messages after the live one before it is re-posted at the bottom.
     pub(crate) scroll_limit: u64,
     /// Exit and went-quiet notifications buzz in chats that chose no `/notify` level.
@@ -49,70 +46,10 @@ impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             poll: Duration::from_millis(500),
-            quiet_after: Duration::from_secs(20),
-            min_work: Duration::from_secs(5),
-            stop_after: Duration::from_secs(600),
+            activity: ActivityConfig::default(),
             scroll_limit: 8,
             buzz_by_default: true,
         }
-    }
-}
-
-/// What one look at a session's screen means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    Nothing,
-    /// It worked for a while (since this instant) and has now been quiet: it probably
-    /// finished its turn.
-    WentQuiet {
-        since: Instant,
-    },
-    /// Nothing changed for [`LiveConfig::stop_after`]: stop watching.
-    Idle,
-}
-
-/// A session's activity as seen through its screen.
-#[derive(Debug)]
-struct Activity {
-    cfg: LiveConfig,
-    last_screen: Option<String>,
-    last_change: Instant,
-    /// When the current burst of changes began (the first look does not count).
-    work_started: Option<Instant>,
-}
-
-impl Activity {
-    fn new(cfg: LiveConfig, now: Instant) -> Self {
-        Activity {
-            cfg,
-            last_screen: None,
-            last_change: now,
-            work_started: None,
-        }
-    }
-
-    fn observe(&mut self, screen: &str, now: Instant) -> Seen {
-        if self.last_screen.as_deref() != Some(screen) {
-            if self.last_screen.is_some() {
-                self.work_started.get_or_insert(now);
-            }
-            self.last_change = now;
-            self.last_screen = Some(screen.to_string());
-        }
-        let quiet_for = now - self.last_change;
-        if let Some(started) = self.work_started {
-            if quiet_for >= self.cfg.quiet_after {
-                self.work_started = None;
-                // A short burst (the echo of a typed command) is not a turn.
-                if self.last_change - started >= self.cfg.min_work {
-                    return Seen::WentQuiet { since: started };
-                }
-            }
-        }
-        if quiet_for >= self.cfg.stop_after {
-            return Seen::Idle;
-        }
-        Seen::Nothing
     }
 }
 
@@ -242,7 +179,7 @@ impl LiveScreens {
     /// Polls the host and publishes rendered screens until the session ends or idles.
     async fn watch(&self, chat: i64, session: &str, tx: &watch::Sender<String>, poke: &Notify) {
         let cfg = self.cfg;
-        let mut activity = Activity::new(cfg, Instant::now());
+        let mut activity = Activity::new(cfg.activity, Instant::now());
         let mut info = None;
         for tick in 0u64.. {
             // The state (a list of every session) is refreshed every few polls only: with
@@ -404,60 +341,5 @@ impl LiveScreens {
                 Outcome::Failed
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(n: u64) -> Duration {
-        Duration::from_secs(n)
-    }
-
-    #[test]
-    fn a_turn_then_quiet_is_announced_once_then_idle_stops() {
-        let cfg = LiveConfig::default();
-        let t0 = Instant::now();
-        let mut a = Activity::new(cfg, t0);
-        assert_eq!(a.observe("$", t0), Seen::Nothing);
-        // Working for 10 s: the screen changes every second.
-        for i in 1..=10 {
-            assert_eq!(a.observe(&format!("$ out {i}"), t0 + s(i)), Seen::Nothing);
-        }
-        assert_eq!(a.observe("$ out 10", t0 + s(29)), Seen::Nothing);
-        assert_eq!(
-            a.observe("$ out 10", t0 + s(30)),
-            Seen::WentQuiet { since: t0 + s(1) }
-        );
-        assert_eq!(
-            a.observe("$ out 10", t0 + s(40)),
-            Seen::Nothing,
-            "announced once"
-        );
-        assert_eq!(
-            a.observe("$ out 10", t0 + s(10) + cfg.stop_after),
-            Seen::Idle
-        );
-    }
-
-    #[test]
-    fn a_short_burst_is_not_a_turn() {
-        let cfg = LiveConfig::default();
-        let t0 = Instant::now();
-        let mut a = Activity::new(cfg, t0);
-        a.observe("$", t0);
-        a.observe("$ ls\nfile", t0 + s(1));
-        assert_eq!(a.observe("$ ls\nfile", t0 + s(30)), Seen::Nothing);
-    }
-
-    #[test]
-    fn the_first_look_is_not_work_and_an_untouched_screen_idles() {
-        let cfg = LiveConfig::default();
-        let t0 = Instant::now();
-        let mut a = Activity::new(cfg, t0);
-        assert_eq!(a.observe("old screen", t0), Seen::Nothing);
-        assert_eq!(a.observe("old screen", t0 + s(100)), Seen::Nothing);
-        assert_eq!(a.observe("old screen", t0 + cfg.stop_after), Seen::Idle);
     }
 }
