@@ -17,12 +17,11 @@ use walkie_host_proto::keys::Key;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
 
 use super::commands::{self, Command, NewSpec, Request, Usage};
-use super::live::LiveScreens;
+use super::context::Context;
 use super::render::{escape_html, fit_bottom, MAX_MESSAGE_UTF16};
-use super::tg::{Tg, TgError};
+use super::tg::TgError;
 use super::voice::{card_buttons, card_html, parse_card_data, CardAction, MAX_DOWNLOAD_BYTES};
-use walkie_console::gate::{Action, Gate, Verdict};
-use walkie_console::host::HostLink;
+use walkie_console::gate::{Action, Verdict};
 use walkie_console::presets::{self, Launch};
 use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, Store, TranscriptState};
 use walkie_console::voice::Voice;
@@ -33,18 +32,20 @@ const USE_PREFIX: &str = "use:";
 /// Lines `/tail` shows by default.
 const DEFAULT_TAIL: usize = 20;
 
-/// The bot's shared state.
+/// The update handler: the shared context, and what only it needs.
 pub(crate) struct App {
-    pub(crate) cfg: Config,
-    pub(crate) tg: Tg,
-    pub(crate) store: Store,
-    pub(crate) gate: Gate,
-    pub(crate) host: Arc<HostLink>,
-    pub(crate) live: Arc<LiveScreens>,
+    pub(crate) ctx: Arc<Context>,
     /// The approvals desk (cards and their buttons), built once beside the app.
     pub(crate) approvals: Arc<super::approvals::Approvals>,
     pub(crate) voice: Voice,
     pub(crate) bot_username: String,
+}
+
+impl std::ops::Deref for App {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 /// Errors while handling an update: logged, never fatal to the bot.

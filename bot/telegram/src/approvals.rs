@@ -46,15 +46,14 @@ use std::time::Duration;
 use teloxide::types::CallbackQuery;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use walkie_config::{Config, NotifyLevel};
+use walkie_config::NotifyLevel;
 use walkie_host_proto::client::{AskEvent, Client, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
 use super::app::HandleError;
 use super::card::{decode_callback, html, markup};
-use super::live::LiveScreens;
+use super::context::Context;
 use super::render::{escape_html, render_live, utf16_len};
-use super::tg::Tg;
 use walkie_approval::card;
 use walkie_approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
 use walkie_approval::hook::Decision;
@@ -64,9 +63,8 @@ use walkie_approval::model::{
 };
 use walkie_approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
 use walkie_console::approval_store::ApprovalCard;
-use walkie_console::gate::{Gate, Role, VIEWER_TEXT};
-use walkie_console::host::HostLink;
-use walkie_console::store::{AuditAction, AuditEntry, Store};
+use walkie_console::gate::{Role, VIEWER_TEXT};
+use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_host_proto::ask::AskPayload;
 
 /// Longest wait between two attempts to reach the host.
@@ -108,13 +106,14 @@ const SCREEN_TOOL: &str = "Bash";
 /// The approvals desk: the watcher task and the button handler share it.
 #[derive(Clone)]
 pub(crate) struct Approvals {
-    pub(crate) cfg: Config,
-    pub(crate) tg: Tg,
-    pub(crate) store: Store,
-    pub(crate) gate: Gate,
-    pub(crate) host: Arc<HostLink>,
-    /// Told when an agent announces the end of its turn, so no "went quiet" repeats it.
-    pub(crate) live: Arc<LiveScreens>,
+    pub(crate) ctx: Arc<Context>,
+}
+
+impl std::ops::Deref for Approvals {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 /// The session's name and creation time, as far as the host knows them.

@@ -10,6 +10,7 @@
 //! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
 //! - [`approvals`]: approval cards from the host's asks, and their buttons.
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
+//! - [`context`]: the context the update handler and the approvals desk share.
 //! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
 //! - [`live`]: live screens and notifications.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
@@ -22,6 +23,7 @@ mod app;
 mod approvals;
 mod card;
 mod commands;
+mod context;
 mod live;
 mod pace;
 mod render;
@@ -125,21 +127,17 @@ pub async fn run(
         store.clone(),
     );
     let gate = Gate::from_config(&cfg.telegram);
-    let approvals = Arc::new(approvals::Approvals {
-        cfg: cfg.clone(),
-        tg: tg.clone(),
-        store: store.clone(),
-        gate: gate.clone(),
-        host: host.clone(),
-        live: live.clone(),
-    });
-    let app = Arc::new(App {
-        gate,
+    let ctx = Arc::new(context::Context {
         cfg: cfg.clone(),
         tg,
         store: store.clone(),
+        gate,
         host,
-        live: live.clone(),
+        live,
+    });
+    let approvals = Arc::new(approvals::Approvals { ctx: ctx.clone() });
+    let app = Arc::new(App {
+        ctx,
         approvals: approvals.clone(),
         voice: walkie_console::voice::Voice::new(cfg.clone()),
         bot_username: username,
