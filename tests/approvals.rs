@@ -219,6 +219,54 @@ async fn finished(h: tokio::task::JoinHandle<Output>) -> Output {
     h.await.expect("asker thread")
 }
 
+/// Waits (bounded) for a file another process writes, and reads it.
+async fn file_written(path: &std::path::Path) -> String {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        if let Ok(t) = std::fs::read_to_string(path) {
+            if t.ends_with("--end--\n") {
+                return t;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} was not written",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn walkie_new_with_a_preset_gets_the_same_hook_as_new_from_the_phone() {
+    run(async {
+        // A stand-in `claude` that records the arguments it was started with.
+        let toml = "[presets.claude]\ncommand = [\"{dir}/claude\"]\n";
+        let rig = Rig::start(Some(toml)).await;
+        let dir = rig.host.dir.path().to_path_buf();
+        std::fs::write(
+            dir.join("claude"),
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" --end-- > \"$0.$WALKIE_SESSION\"\nexec sleep 600\n",
+        )
+        .expect("fake claude");
+        std::fs::set_permissions(
+            dir.join("claude"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        rig.host.ok(&["new", "cli1", "--preset", "claude"]);
+        rig.fake.send_text(OPERATOR, "/new phone1 claude");
+        let from_cli = file_written(&dir.join("claude.cli1")).await;
+        let from_phone = file_written(&dir.join("claude.phone1")).await;
+        assert!(
+            from_cli.starts_with("--settings\n")
+                && from_cli.contains("approve-hook --agent claude"),
+            "{from_cli}"
+        );
+        assert_eq!(from_cli, from_phone);
+    });
+}
+
 #[test]
 fn approve_on_the_phone_allows_the_hook_and_the_card_says_who() {
     run(async {
