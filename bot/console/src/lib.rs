@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`activity`]: went quiet / finished turn / idle, from successive looks at a screen.
 //! - [`approval_store`]: approvals, their cards and session rules in the store.
+//! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]), opaque
+//!   chat and user ids, and where approval cards go.
 //! - [`gate`]: who may do what (operators, viewers, strangers) and the refusal policy.
 //! - [`host`]: the link to a session host (one connection, reconnected on demand).
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
@@ -16,6 +18,7 @@
 
 pub mod activity;
 pub mod approval_store;
+pub mod front;
 pub mod gate;
 pub mod host;
 pub mod presets;

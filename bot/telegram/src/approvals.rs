@@ -63,7 +63,10 @@ use walkie_approval::model::{
 };
 use walkie_approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
 use walkie_console::approval_store::ApprovalCard;
+use walkie_console::front::{card_targets, ChatId, UserId};
 use walkie_console::gate::{Role, VIEWER_TEXT};
+
+use super::TelegramIds;
 use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_host_proto::ask::AskPayload;
 
@@ -457,33 +460,19 @@ impl Approvals {
                 tracing::error!(error = %e, "cannot read chats");
                 Vec::new()
             });
-        let chats = if chats.is_empty() {
-            self.cfg
-                .telegram
-                .allowed_users
-                .iter()
-                .chain(&self.cfg.telegram.viewers)
-                .copied()
-                .collect()
-        } else {
-            chats
-        };
-        let mut out: Vec<(i64, bool)> = Vec::new();
-        for chat in chats {
-            if out.iter().any(|(c, _)| *c == chat) {
-                continue;
-            }
-            // A private chat's id is its user's id: only operators get buttons there. In a
-            // group, presses are checked per user.
-            let buttons = match self.gate.role(chat) {
-                Role::Operator => true,
-                Role::Viewer => false,
-                Role::Stranger if chat < 0 => true,
-                Role::Stranger => continue,
-            };
-            out.push((chat, buttons));
-        }
-        out
+        let working: Vec<ChatId> = chats.into_iter().map(ChatId).collect();
+        let recipients: Vec<UserId> = self
+            .cfg
+            .telegram
+            .allowed_users
+            .iter()
+            .chain(&self.cfg.telegram.viewers)
+            .map(|u| UserId(*u))
+            .collect();
+        card_targets(&TelegramIds, &self.gate, &working, &recipients)
+            .into_iter()
+            .map(|(c, buttons)| (c.0, buttons))
+            .collect()
     }
 
     async fn post_cards(&self, a: &Approval) {

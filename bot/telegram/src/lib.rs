@@ -52,6 +52,22 @@ use live::{LiveConfig, LiveScreens};
 use pace::{PaceConfig, Pacer};
 use tg::{redact, Tg};
 
+/// Telegram's id rules: a private chat's id is its user's id; groups have negative ids.
+pub(crate) struct TelegramIds;
+
+impl walkie_console::front::Frontend for TelegramIds {
+    fn private_chat(&self, user: walkie_console::front::UserId) -> walkie_console::front::ChatId {
+        walkie_console::front::ChatId(user.0)
+    }
+
+    fn private_user(
+        &self,
+        chat: walkie_console::front::ChatId,
+    ) -> Option<walkie_console::front::UserId> {
+        (chat.0 >= 0).then_some(walkie_console::front::UserId(chat.0))
+    }
+}
+
 /// Seconds a getUpdates long poll waits; below teloxide's 17 s HTTP timeout.
 const POLL_TIMEOUT_S: u32 = 10;
 
