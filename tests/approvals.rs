@@ -10,16 +10,19 @@ mod support;
 #[path = "support/fake_telegram.rs"]
 mod fake_telegram;
 
+#[path = "support/bot_rig.rs"]
+mod bot_rig;
+
 use std::future::Future;
-use std::process::{Child, Output, Stdio};
+use std::ops::{Deref, DerefMut};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use bot_rig::{BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram};
 use serde_json::Value;
-use support::host::{hook_fixture, run_bounded, run_with_stdin, TestHost};
-use walkie_bot::store::{AuditRecord, Store, DB_FILE};
+use support::host::{hook_fixture, run_bounded, run_with_stdin};
 
-const OPERATOR: i64 = 1001;
 const VIEWER: i64 = 1002;
 const STRANGER: i64 = 666;
 /// How long any one event may take.
@@ -29,45 +32,33 @@ const ASKER: Duration = Duration::from_secs(90);
 
 const ALLOW_JSON: &str = "{\"hookSpecificOutput\":{\"hookEventName\":\"PermissionRequest\",\"decision\":{\"behavior\":\"allow\"}}}\n";
 
-/// A host, the fake Telegram server, and `walkie up` (restartable).
+/// The shared rig, and the fake Telegram server it talks to.
 struct Rig {
-    host: TestHost,
+    rig: BotRig,
     fake: FakeTelegram,
-    bot: Option<Child>,
-    starts: usize,
+}
+
+impl Deref for Rig {
+    type Target = BotRig;
+    fn deref(&self) -> &BotRig {
+        &self.rig
+    }
+}
+
+impl DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut BotRig {
+        &mut self.rig
+    }
 }
 
 impl Rig {
     /// Must run inside a tokio runtime (the fake serves on it). `toml`: a walkie.toml.
     async fn start(toml: Option<&str>) -> Rig {
         let fake = FakeTelegram::start().await;
-        let mut env = vec![];
-        let toml = toml.map(str::to_string);
-        let host = tokio::task::spawn_blocking(move || {
-            let h = TestHost::start();
-            if let Some(t) = &toml {
-                let path = h.dir.path().join("walkie.toml");
-                // `{dir}` in the config stands for the test's directory.
-                let t = t.replace("{dir}", &h.dir.path().display().to_string());
-                std::fs::write(&path, t).expect("walkie.toml");
-                env.push(path);
-            }
-            (h, env)
-        })
-        .await
-        .expect("host");
-        let (mut host, env) = host;
-        if let Some(p) = env.first() {
-            host.extra_env
-                .push(("WALKIE_CONFIG".into(), p.display().to_string()));
-        }
-        let mut rig = Rig {
-            host,
-            fake,
-            bot: None,
-            starts: 0,
-        };
-        rig.start_bot().await;
+        let viewer = VIEWER.to_string();
+        let rig = BotRig::start(&fake, &[], &[("WALKIE_VIEWERS", &viewer)], toml).await;
+        let rig = Rig { rig, fake };
+        rig.wait_started(&rig.fake, 1, T).await;
         // Telegram lets a bot write only to people who have talked to it.
         for user in [OPERATOR, VIEWER] {
             rig.fake.send_text(user, "/help");
@@ -78,39 +69,11 @@ impl Rig {
         rig
     }
 
-    /// Starts `walkie up` and waits until it polls (it has registered its commands).
-    async fn start_bot(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.host.dir.path().join("bot.log"))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
-        let mut cmd = self.host.command();
-        cmd.arg("up")
-            .env("TELEGRAM_BOT_TOKEN", self.fake.token())
-            .env("WALKIE_ALLOWED_USERS", OPERATOR.to_string())
-            .env("WALKIE_VIEWERS", VIEWER.to_string())
-            .env("WALKIE_TELEGRAM_API_URL", self.fake.api_url())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        self.bot = Some(cmd.spawn().expect("spawn walkie up"));
-        self.starts += 1;
-        let n = self.starts;
-        self.fake
-            .wait_until(T, "walkie up to start", |s| {
-                (s.calls_to("setMyCommands").count() >= n).then_some(())
-            })
-            .await;
-    }
-
-    /// SIGKILL: the bot dies mid-flight, as in a crash.
-    fn kill_bot(&mut self) {
-        if let Some(mut b) = self.bot.take() {
-            let _ = b.kill();
-            let _ = b.wait();
-        }
+    /// Starts `walkie up` again and waits until it polls (it has registered its commands).
+    async fn restart_bot(&mut self) {
+        self.rig.start_bot();
+        let n = self.rig.starts;
+        self.rig.wait_started(&self.fake, n, T).await;
     }
 
     /// `walkie approve-hook --agent AGENT` in session `session` with `payload` on stdin,
@@ -225,28 +188,6 @@ impl Rig {
             })
             .await
     }
-
-    async fn audit(&self) -> Vec<AuditRecord> {
-        let s = Store::open(&self.host.state.join(DB_FILE))
-            .await
-            .expect("open the bot's store");
-        let a = s.audit_tail(1000).await.expect("audit");
-        s.close().await;
-        a
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.kill_bot();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- bot.log ---\n{}\n--- host ---\n{}",
-                std::fs::read_to_string(self.host.dir.path().join("bot.log")).unwrap_or_default(),
-                self.host.host_log()
-            );
-        }
-    }
 }
 
 /// Runs an async test on its own runtime, bounded.
@@ -276,6 +217,54 @@ fn claude_payload() -> String {
 
 async fn finished(h: tokio::task::JoinHandle<Output>) -> Output {
     h.await.expect("asker thread")
+}
+
+/// Waits (bounded) for a file another process writes, and reads it.
+async fn file_written(path: &std::path::Path) -> String {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        if let Ok(t) = std::fs::read_to_string(path) {
+            if t.ends_with("--end--\n") {
+                return t;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} was not written",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn walkie_new_with_a_preset_gets_the_same_hook_as_new_from_the_phone() {
+    run(async {
+        // A stand-in `claude` that records the arguments it was started with.
+        let toml = "[presets.claude]\ncommand = [\"{dir}/claude\"]\n";
+        let rig = Rig::start(Some(toml)).await;
+        let dir = rig.host.dir.path().to_path_buf();
+        std::fs::write(
+            dir.join("claude"),
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" --end-- > \"$0.$WALKIE_SESSION\"\nexec sleep 600\n",
+        )
+        .expect("fake claude");
+        std::fs::set_permissions(
+            dir.join("claude"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        rig.host.ok(&["new", "cli1", "--preset", "claude"]);
+        rig.fake.send_text(OPERATOR, "/new phone1 claude");
+        let from_cli = file_written(&dir.join("claude.cli1")).await;
+        let from_phone = file_written(&dir.join("claude.phone1")).await;
+        assert!(
+            from_cli.starts_with("--settings\n")
+                && from_cli.contains("approve-hook --agent claude"),
+            "{from_cli}"
+        );
+        assert_eq!(from_cli, from_phone);
+    });
 }
 
 #[test]
@@ -413,8 +402,8 @@ fn buttons_keep_working_after_a_bot_restart() {
         // Cards go out one chat after the other, each stored as it is sent: once the
         // viewer's is out, the operator's is on record.
         rig.card(VIEWER, "touch /tmp/agent-approved-demo").await;
-        rig.kill_bot();
-        rig.start_bot().await;
+        rig.kill_bot().await;
+        rig.restart_bot().await;
         let q = rig.press(OPERATOR, &card, "a");
         let out = finished(hook).await;
         assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);

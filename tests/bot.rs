@@ -5,19 +5,27 @@
 #[path = "support/fake_telegram.rs"]
 mod fake_telegram;
 
+#[path = "support/bot_rig.rs"]
+mod bot_rig;
+
+mod support;
+
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use fake_telegram::{ChatMessage, FakeTelegram};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
-use walkie_bot::store::{AuditRecord, Claim, Store, DB_FILE};
+
+use tokio::process::Command;
+use walkie_console::store::{AuditRecord, Claim};
 use walkie_host_proto::client::Client;
 
-const OPERATOR: i64 = 1001;
+use bot_rig::BotRig;
+
+use bot_rig::OPERATOR;
 const STRANGER: i64 = 666;
 const T: Duration = Duration::from_secs(30);
 
@@ -27,15 +35,20 @@ async fn bounded<F: Future>(f: F) -> F::Output {
         .expect("test took longer than 120 s")
 }
 
-/// A temp dir with a session host and, on demand, `walkie up` processes.
-struct Rig {
-    dir: tempfile::TempDir,
-    _host: Child,
-    bot: Option<Child>,
-    fake_url: String,
-    token: String,
-    /// Extra environment for `walkie up`.
-    bot_env: Vec<(String, String)>,
+/// The shared rig ([`BotRig`]) with this file's shell: `sh`.
+struct Rig(BotRig);
+
+impl Deref for Rig {
+    type Target = BotRig;
+    fn deref(&self) -> &BotRig {
+        &self.0
+    }
+}
+
+impl DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut BotRig {
+        &mut self.0
+    }
 }
 
 impl Rig {
@@ -45,107 +58,14 @@ impl Rig {
 
     /// Starts with extra environment for the bot and an optional walkie.toml.
     async fn start_with(fake: &FakeTelegram, bot_env: &[(&str, &str)], toml: Option<&str>) -> Rig {
-        let dir = tempfile::tempdir().expect("tempdir");
-        if let Some(t) = toml {
-            let cfg_dir = dir.path().join("config").join("walkie");
-            std::fs::create_dir_all(&cfg_dir).expect("config dir");
-            std::fs::write(cfg_dir.join("walkie.toml"), t).expect("walkie.toml");
-        }
-        let mut rig = Rig {
-            _host: Command::new(env!("CARGO_BIN_EXE_walkie"))
-                .arg("host")
-                .envs(base_env(dir.path()))
-                .env_clear_except_base()
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log_file(dir.path(), "host.log"))
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn walkie host"),
-            dir,
-            bot: None,
-            fake_url: fake.api_url(),
-            token: fake.token().to_string(),
-            bot_env: bot_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        // Bounded wait for the host to listen (it runs in another process: poll).
-        let socket = rig.socket();
-        let deadline = tokio::time::Instant::now() + T;
-        while Client::connect(&socket).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "host did not start; {}",
-                rig.log("host.log")
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        rig.start_bot();
-        rig
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("host.sock")
+        Rig(BotRig::start(fake, &[("SHELL", "/bin/sh")], bot_env, toml).await)
     }
 
     fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
-    }
-
-    fn bot_command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_walkie"));
-        c.arg("up")
-            .envs(base_env(self.dir.path()))
-            .env_clear_except_base()
-            .env("TELEGRAM_BOT_TOKEN", &self.token)
-            .env("WALKIE_ALLOWED_USERS", OPERATOR.to_string())
-            .env("WALKIE_TELEGRAM_API_URL", &self.fake_url)
-            .envs(self.bot_env.iter().cloned())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
-        c
-    }
-
-    fn start_bot(&mut self) {
-        let mut c = self.bot_command();
-        c.stderr(log_file(self.dir.path(), "bot.log"));
-        self.bot = Some(c.spawn().expect("spawn walkie up"));
-    }
-
-    fn bot_pid(&self) -> Pid {
-        let id = self.bot.as_ref().and_then(Child::id).expect("bot running");
-        Pid::from_raw(id as i32)
-    }
-
-    async fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("state").join(DB_FILE))
-            .await
-            .expect("open the bot's store")
-    }
-
-    async fn audit(&self) -> Vec<AuditRecord> {
-        let s = self.store().await;
-        let a = s.audit_tail(1000).await.expect("audit");
-        s.close().await;
-        a
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "--- bot.log ---\n{}\n--- host.log ---\n{}",
-                self.log("bot.log"),
-                self.log("host.log")
-            );
+        match name {
+            "host.log" => self.host.host_log(),
+            _ => self.bot_log(),
         }
-        // kill_on_drop sends SIGKILL to both; the host's sessions die with their PTYs.
     }
 }
 
@@ -187,12 +107,6 @@ impl ClearEnv for Command {
         }
         self
     }
-}
-
-fn log_file(dir: &Path, name: &str) -> Stdio {
-    std::fs::File::create(dir.join(name))
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null())
 }
 
 /// `/new NAME sh`, waiting for the bot to say it started.
@@ -942,6 +856,34 @@ async fn five_sessions_printing_at_once_never_ignore_a_429_and_end_on_the_final_
         assert!(edits < 200, "{edits} edits");
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_y_and_bspace_from_the_phone_reach_the_pty() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        new_sh(&fake, "k1").await;
+        // The answer to a `[y/N]`, a typo and its erasure, then Enter: the shell reads "y".
+        fake.send_text(OPERATOR, "read -r a; echo \"got-[$a]\"");
+        fake.send_text(OPERATOR, "/keys k1 y");
+        fake.send_text(OPERATOR, "/keys k1 x BSpace");
+        fake.send_text(OPERATOR, "/keys k1 Enter");
+        fake.wait_for_bot_message(OPERATOR, T, "the shell to read y", |m| {
+            m.raw.starts_with("<b>k1</b>") && m.text.contains("got-[y]")
+        })
+        .await;
+        // None of them was refused.
+        let refused = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .into_iter()
+                .filter(|m| m.text.contains("unknown key") || m.text.starts_with("usage: /keys"))
+                .count()
+        });
+        assert_eq!(refused, 0);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,21 @@
 //! The `walkie` command: session host, clients, transcription and the Telegram bot.
+//!
+//! # Layout
+//! - [`cli`]: clap definitions and dispatch of every subcommand.
+//! - [`cmd`]: one module per subcommand: `host`, the host clients (`new`, `ls`, `send`,
+//!   ...), `attach`, `transcribe`/`model`, `ask`/`approve-hook`, `up` (the bot's wiring).
+//! - [`signals`]: SIGTERM/SIGINT to a cancellation token.
+//! - [`logging`]: tracing setup.
+
+mod cli;
+mod cmd;
+mod logging;
+mod signals;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use walkie_bot::cli::{self, Cli};
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -256,8 +256,50 @@ impl Default for NotifyConfig {
     }
 }
 
-/// The notification levels a chat can choose.
-pub const NOTIFY_LEVELS: &[&str] = &["all", "approvals", "none"];
+/// The notification levels a chat can choose (`/notify`, `notify.default_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyLevel {
+    /// Approval requests, exits and finished turns all buzz.
+    All,
+    /// Only approval requests buzz.
+    Approvals,
+    /// Nothing buzzes.
+    None,
+}
+
+impl NotifyLevel {
+    /// The name typed after `/notify` and stored in the bot's state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Approvals => "approvals",
+            NotifyLevel::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for NotifyLevel {
+    type Err = String;
+
+    /// Case-insensitive [`NotifyLevel::as_str`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => Ok(NotifyLevel::All),
+            "approvals" => Ok(NotifyLevel::Approvals),
+            "none" => Ok(NotifyLevel::None),
+            _ => Err(format!(
+                "{s:?} is not a level; use \"all\", \"approvals\" or \"none\""
+            )),
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// [`NotifyConfig::default_level`] as a level (validated at load; `All` if it is not).
+    pub fn level(&self) -> NotifyLevel {
+        self.default_level.parse().unwrap_or(NotifyLevel::All)
+    }
+}
 
 /// A named way to start a session.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -516,14 +558,8 @@ impl Config {
                 ),
             );
         }
-        if !NOTIFY_LEVELS.contains(&self.notify.default_level.as_str()) {
-            return bad(
-                "notify.default_level",
-                format!(
-                    "{:?} is not a level; use \"all\", \"approvals\" or \"none\"",
-                    self.notify.default_level
-                ),
-            );
+        if let Err(e) = self.notify.default_level.parse::<NotifyLevel>() {
+            return bad("notify.default_level", e);
         }
         if self.notify.quiet_after_s == 0 || self.notify.idle_stop_s < self.notify.quiet_after_s {
             return bad(

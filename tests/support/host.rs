@@ -92,6 +92,11 @@ impl TestHost {
             .prefix("wk")
             .tempdir_in("/tmp")
             .expect("tempdir");
+        Self::start_in(dir, env)
+    }
+
+    /// Starts `walkie host` in `dir` (made by the caller, e.g. with a config in it).
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> TestHost {
         let mut h = TestHost {
             socket: dir.path().join("run/host.sock"),
             state: dir.path().join("state"),

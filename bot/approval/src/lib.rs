@@ -1,0 +1,42 @@
+//! Approvals, the host-independent core: everything about asking a person "may the agent
+//! run this?" that needs no socket, no Telegram and no clock of its own.
+//!
+//! Requests come from two places, and both end in the same decision model:
+//! - [`hook`]: an agent runs `walkie approve-hook`, which hands over a JSON payload and needs
+//!   an answer in that agent's own JSON and exit code;
+//! - [`detect`]: a prompt drawn on a session's screen (Claude Code, Codex CLI, or a generic
+//!   `[y/N]`), answered by typing keys into the PTY.
+//!
+//! [`policy`] decides what needs no person at all (config rules, "approve for this session"),
+//! and [`model`] is the lifecycle of one approval: pending, then decided exactly once.
+//!
+//! Nothing here does I/O, reads a clock of its own for decisions, or knows a chat service:
+//! no tokio, no teloxide, no markup.
+//!
+//! # Layout
+//! - [`card`]: a card's content as neutral data (typed spans, buttons with typed actions).
+//! - [`detect`]: prompts on a session's screen and the keys that answer them.
+//! - [`hook`]: agents' hook payloads in, their expected answers out.
+//! - [`model`]: one approval's lifecycle, decided exactly once.
+//! - [`policy`]: config rules and "approved for this session".
+
+pub mod card;
+pub mod detect;
+pub mod hook;
+pub mod model;
+pub mod policy;
+
+/// The coding agents walkie knows by name (a wire type of the host protocol).
+pub use walkie_host_proto::ask::Agent;
+
+/// Where the `../shared/fixtures/agents/` captures live, for tests.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/agents/"
+    )
+    .to_string()
+        + name;
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}

@@ -1,0 +1,26 @@
+//! walkie's console: everything the bot does that is not a particular chat service.
+//!
+//! A front end (today Telegram, in `walkie-telegram`) turns its updates into calls here and
+//! renders what comes back. Nothing in this crate knows teloxide, HTML or Telegram's id
+//! rules; `cargo tree -p walkie-console | grep -i teloxide` is empty.
+//!
+//! # Layout
+//! - [`activity`]: went quiet / finished turn / idle, from successive looks at a screen.
+//! - [`approval_store`]: approvals, their cards and session rules in the store.
+//! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]), opaque
+//!   chat and user ids, and where approval cards go.
+//! - [`gate`]: who may do what (operators, viewers, strangers) and the refusal policy.
+//! - [`host`]: the link to a session host (one connection, reconnected on demand).
+//! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
+//! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
+//!   updates).
+//! - [`voice`]: the voice queue (local transcription).
+
+pub mod activity;
+pub mod approval_store;
+pub mod front;
+pub mod gate;
+pub mod host;
+pub mod presets;
+pub mod store;
+pub mod voice;

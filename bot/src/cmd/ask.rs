@@ -1,0 +1,175 @@
+//! `walkie ask` and `walkie approve-hook`: the two ways a program inside a session asks the
+//! phone for a decision, through the host's approval broker.
+//!
+//! Neither starts a host: when none answers, nobody is watching on the phone, so
+//! `approve-hook` falls back to the agent's own prompt and `ask` says so and exits 2.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use walkie_config::Config;
+use walkie_host_proto::ask::NoticeKind;
+use walkie_host_proto::client::{Client, ClientError};
+use walkie_host_proto::protocol::ErrorKind;
+
+use walkie_approval::hook::{self, AskFailure, Decision};
+use walkie_approval::Agent;
+use walkie_host_proto::ask::AskPayload;
+
+/// Arguments of `walkie approve-hook`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ApproveHookArgs {
+    /// Which agent runs the hook (claude or codex); guessed from the payload when absent.
+    #[arg(long)]
+    pub agent: Option<String>,
+}
+
+/// Arguments of `walkie ask`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AskArgs {
+    /// The question shown on the phone.
+    #[arg(required = true)]
+    pub question: Vec<String>,
+    /// Seconds to wait before answering no (default: approvals.timeout_s).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+}
+
+fn session_name() -> String {
+    std::env::var("WALKIE_SESSION").unwrap_or_default()
+}
+
+/// Hands `payload` to the host and waits for the decision.
+fn ask_host(cfg: &Config, payload: AskPayload, timeout: Duration) -> Result<Decision, ClientError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Spawn(e.to_string()))?;
+    rt.block_on(async {
+        let mut c = Client::connect(&cfg.socket_path()).await?;
+        c.ask(&session_name(), payload, timeout).await
+    })
+}
+
+/// `walkie approve-hook`: reads the hook JSON on stdin, prints the agent's answer.
+pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::Result<ExitCode> {
+    let agent = match args.agent.as_deref() {
+        None => None,
+        Some(a) => Some(
+            Agent::from_label(a)
+                .with_context(|| format!("unknown agent {a:?}: use claude or codex"))?,
+        ),
+    };
+    let mut stdin = String::new();
+    // A hook payload is a few KiB; cap what we read so a runaway writer cannot eat memory.
+    std::io::stdin()
+        .take(4 << 20)
+        .read_to_string(&mut stdin)
+        .context("reading the hook payload")?;
+    // Claude Code's `Stop` hook: the agent finished its turn. Tell the phone (best effort,
+    // briefly: the agent waits for its hooks) and say nothing to the agent.
+    if let Ok(hook::HookInput::Stop { .. }) = hook::parse(&stdin, agent) {
+        notify_stop(cfg);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let timeout = Duration::from_secs(cfg.approvals.timeout_s);
+    let out = hook::respond(&stdin, agent, |req| {
+        let payload = AskPayload::Hook {
+            request: req.clone(),
+        };
+        match ask_host(cfg, payload, timeout) {
+            Ok(d) => Ok(d),
+            Err(ClientError::Host {
+                kind: ErrorKind::Timeout,
+                ..
+            }) => Ok(Decision::Deny {
+                reason: format!("no decision from the phone within {} s", timeout.as_secs()),
+            }),
+            Err(e @ (ClientError::NotRunning(_) | ClientError::Connect { .. })) => {
+                Err(AskFailure::Unreachable(e.to_string()))
+            }
+            Err(e) => Err(AskFailure::Lost(e.to_string())),
+        }
+    });
+    std::io::stdout().write_all(out.stdout.as_bytes())?;
+    std::io::stderr().write_all(out.stderr.as_bytes())?;
+    Ok(ExitCode::from(out.exit_code.clamp(0, 255) as u8))
+}
+
+/// Sends a "finished its turn" notice for this session to whoever watches (the bot).
+fn notify_stop(cfg: &Config) {
+    let session = session_name();
+    if session.is_empty() {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let socket = cfg.socket_path();
+    let sent = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            let mut c = Client::connect(&socket).await?;
+            c.notice(&session, NoticeKind::TurnEnded, "finished its turn")
+                .await
+        })
+        .await
+    });
+    match sent {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("walkie: could not tell the phone: {e}"),
+        Err(_) => eprintln!("walkie: the session host did not answer in time"),
+    }
+}
+
+/// `walkie ask`: exit 0 on approve, 1 on deny or timeout, 2 when nobody can be asked.
+pub(crate) fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
+    let payload = AskPayload::Question {
+        question: args.question.join(" "),
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+    };
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(cfg.approvals.timeout_s).max(1));
+    match ask_host(cfg, payload, timeout) {
+        Ok(d) => match d {
+            Decision::Allow => {
+                eprintln!("walkie: approved");
+                Ok(ExitCode::SUCCESS)
+            }
+            Decision::Deny { reason } => {
+                eprintln!(
+                    "walkie: denied{}",
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reason}")
+                    }
+                );
+                Ok(ExitCode::from(1))
+            }
+            Decision::Fallback => {
+                eprintln!("walkie: no usable answer; treating as no");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Err(ClientError::Host {
+            kind: ErrorKind::Timeout,
+            ..
+        }) => {
+            eprintln!(
+                "walkie: no decision within {} s; treating as no",
+                timeout.as_secs()
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("walkie: cannot ask: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! `walkie attach NAME`: this terminal becomes the session's terminal.
+//!
+//! Raw mode, an immediate repaint from the host's emulator, input forwarded, SIGWINCH sent on
+//! as a resize. Detach with `Ctrl-\` then `d` (`Ctrl-\` twice types one `Ctrl-\`). The
+//! terminal is restored however the attach ends (detach, exit, error, lost connection),
+//! because [`RawMode`] restores it on drop.
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use nix::sys::termios::{self, SetArg, Termios};
+use tokio::signal::unix::{signal, SignalKind};
+use walkie_host_proto::client::Client;
+use walkie_host_proto::protocol::{Frame, Reply, Request};
+
+/// The detach prefix: Ctrl-\ (0x1c), then `d`.
+pub(crate) const DETACH_PREFIX: u8 = 0x1c;
+
+/// Puts the terminal in raw mode; restores it when dropped.
+struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    fn enter(fd: BorrowedFd<'_>) -> anyhow::Result<RawMode> {
+        let saved = termios::tcgetattr(fd).context("reading terminal settings")?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &raw).context("setting raw mode")?;
+        Ok(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let stdin = std::io::stdin();
+        let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+fn term_size() -> (u16, u16) {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct we own.
+    let ok = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 && ws.ws_row > 0 {
+        (ws.ws_col, ws.ws_row)
+    } else {
+        (80, 24)
+    }
+}
+
+/// Splits input on the detach sequence. Returns the bytes to forward and whether to detach.
+/// `armed` carries a trailing prefix over to the next read.
+pub(crate) fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(input.len());
+    for &b in input {
+        if *armed {
+            *armed = false;
+            match b {
+                b'd' | 0x04 => return (out, true),
+                DETACH_PREFIX => out.push(DETACH_PREFIX),
+                other => {
+                    out.push(DETACH_PREFIX);
+                    out.push(other);
+                }
+            }
+        } else if b == DETACH_PREFIX {
+            *armed = true;
+        } else {
+            out.push(b);
+        }
+    }
+    (out, false)
+}
+
+/// Restores what a full-screen program may have changed in the user's terminal.
+const RESET_MODES: &[u8] =
+    b"\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>";
+
+pub(crate) async fn attach(mut client: Client, name: &str) -> anyhow::Result<ExitCode> {
+    let stdin = std::io::stdin();
+    if !nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
+        anyhow::bail!("attach needs a terminal; over ssh use `ssh -t HOST walkie attach {name}`");
+    }
+    let (cols, rows) = term_size();
+    let info = client.attach(name, cols, rows).await?;
+    let live = info.state.is_live();
+    let mut conn = client.into_framed();
+    let mut out = std::io::stdout();
+    let raw = RawMode::enter(stdin.as_fd())?;
+    if live {
+        // The alternate screen keeps the user's own scrollback intact, as tmux does.
+        out.write_all(b"\x1b[?1049h")?;
+    }
+    out.flush()?;
+
+    let mut winch =
+        signal(SignalKind::window_change()).context("installing the SIGWINCH handler")?;
+    // A plain thread, not tokio's stdin: a blocking read of the terminal cannot be cancelled,
+    // and tokio would wait for it at shutdown, so the client would hang after a detach.
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    std::thread::Builder::new()
+        .name("attach-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if in_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .context("starting the input thread")?;
+    let mut stdin_open = true;
+    let mut armed = false;
+    let outcome: anyhow::Result<String> = async {
+        loop {
+            tokio::select! {
+                f = conn.next() => match f {
+                    None => return Ok("[lost connection to the walkie host]".to_string()),
+                    Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading from the host")),
+                    Some(Ok(Frame::Data(b))) => {
+                        out.write_all(&b)?;
+                        out.flush()?;
+                    }
+                    Some(Ok(Frame::Reply(Reply::Exited { state }))) => {
+                        return Ok(format!("[{name} {}]", state.label()));
+                    }
+                    Some(Ok(Frame::Reply(Reply::Detached))) => {
+                        return Ok(format!("[detached from {name}]"));
+                    }
+                    Some(Ok(Frame::Reply(Reply::Error { message, .. }))) => {
+                        anyhow::bail!("{message}");
+                    }
+                    Some(Ok(_)) => {}
+                },
+                chunk = in_rx.recv(), if stdin_open => {
+                    let Some(chunk) = chunk else {
+                        // The terminal went away (ssh dropped): detach, leave the session running.
+                        stdin_open = false;
+                        conn.send(Frame::Request(Request::Detach)).await?;
+                        continue;
+                    };
+                    let (fwd, detach) = filter_input(&chunk, &mut armed);
+                    if !fwd.is_empty() {
+                        conn.send(Frame::Data(Bytes::from(fwd))).await?;
+                    }
+                    if detach {
+                        conn.send(Frame::Request(Request::Detach)).await?;
+                    }
+                }
+                _ = winch.recv() => {
+                    let (cols, rows) = term_size();
+                    conn.send(Frame::Request(Request::Resize { cols, rows })).await?;
+                }
+            }
+        }
+    }
+    .await;
+    out.write_all(RESET_MODES)?;
+    if live {
+        out.write_all(b"\x1b[?1049l")?;
+    } else {
+        out.write_all(b"\r\n")?;
+    }
+    out.flush()?;
+    drop(raw);
+    let msg = outcome?;
+    println!("{msg}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_sequence() {
+        let mut armed = false;
+        assert_eq!(filter_input(b"ls\r", &mut armed), (b"ls\r".to_vec(), false));
+        assert_eq!(filter_input(b"a\x1cd", &mut armed), (b"a".to_vec(), true));
+        // Split across reads.
+        assert_eq!(filter_input(b"x\x1c", &mut armed), (b"x".to_vec(), false));
+        assert!(armed);
+        assert_eq!(filter_input(b"d", &mut armed), (vec![], true));
+        // Doubled prefix types one; another key types both.
+        let mut armed = false;
+        assert_eq!(
+            filter_input(b"\x1c\x1cq", &mut armed),
+            (b"\x1cq".to_vec(), false)
+        );
+        assert_eq!(
+            filter_input(b"\x1cq", &mut armed),
+            (b"\x1cq".to_vec(), false)
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! `walkie host` and the commands that talk to it (`new`, `ls`, `send`, `screen`, `tail`,
+//! `attach`, `pause`, `resume`, `kill`, `rm`, `revive`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use walkie_config::Config;
+use walkie_host_proto::client::{Client, ClientError};
+use walkie_host_proto::keys::Key;
+use walkie_host_proto::protocol::ErrorKind;
+use walkie_host_proto::{NewSession, SessionInfo};
+
+use super::host::spawn_host_for;
+
+/// The subcommands that talk to a running session host.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Create a session running CMD (default: your shell).
+    New(NewArgs),
+    /// List sessions.
+    Ls {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Type text into a session, then press Enter.
+    Send(SendArgs),
+    /// Print the session's current screen.
+    Screen {
+        name: String,
+        /// Keep colours and attributes (ANSI escape sequences).
+        #[arg(long)]
+        ansi: bool,
+    },
+    /// Print the last lines of the session's scrollback.
+    Tail {
+        name: String,
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: usize,
+    },
+    /// Attach this terminal to a session (detach with Ctrl-\ then d... see README).
+    Attach { name: String },
+    /// Stop the session's processes (SIGSTOP); input is kept until resume.
+    Pause { name: String },
+    /// Continue a paused session (SIGCONT) and deliver kept input.
+    Resume { name: String },
+    /// End a session: SIGHUP+SIGTERM, then SIGKILL after a grace period.
+    Kill {
+        name: String,
+        /// SIGKILL at once.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Forget an exited or lost session.
+    Rm { name: String },
+    /// Start a lost session again with its command and working directory.
+    Revive { name: String },
+}
+
+/// Arguments of `walkie new`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NewArgs {
+    /// Session name: a-z, 0-9, '.', '_', '-' (up to 32).
+    pub name: String,
+    /// Working directory (default: the current one).
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Start a preset from the config (e.g. claude, codex, shell) instead of CMD.
+    #[arg(long, conflicts_with = "command")]
+    pub preset: Option<String>,
+    /// Command and arguments (default: your shell).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// Arguments of `walkie send`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SendArgs {
+    pub name: String,
+    /// Text to type (words are joined with spaces); with --keys, key names.
+    #[arg(required = true)]
+    pub text: Vec<String>,
+    /// Do not press Enter after the text.
+    #[arg(long)]
+    pub no_enter: bool,
+    /// Treat the arguments as key names: Enter, Escape, Tab, BSpace, C-c, Up, F1, or single characters.
+    #[arg(long)]
+    pub keys: bool,
+}
+
+/// Connects to the host (starting one unless `no_spawn`).
+pub(crate) async fn connect(cfg: &Config, no_spawn: bool) -> anyhow::Result<Client> {
+    let spawn = if no_spawn {
+        None
+    } else {
+        Some(spawn_host_for(cfg)?)
+    };
+    let timeout = Duration::from_millis(cfg.host.client_timeout_ms);
+    Ok(Client::connect_or_spawn_within(&cfg.socket_path(), spawn.as_ref(), timeout).await?)
+}
+
+/// Exit codes: 0 ok, 1 other errors, 2 usage, 3 no such session, 4 session not running.
+fn exit_code_for(e: &anyhow::Error) -> ExitCode {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Host { kind, .. }) => match kind {
+            ErrorKind::NoSuchSession => ExitCode::from(3),
+            ErrorKind::NotRunning | ErrorKind::StillRunning => ExitCode::from(4),
+            ErrorKind::BadName | ErrorKind::NameTaken | ErrorKind::BadRequest => ExitCode::from(2),
+            _ => ExitCode::from(1),
+        },
+        _ => ExitCode::from(1),
+    }
+}
+
+/// Runs a client command.
+pub(crate) fn run_client(
+    cfg: Config,
+    no_spawn: bool,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        match client_command(&cfg, no_spawn, command).await {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("walkie: {e:#}");
+                Ok(exit_code_for(&e))
+            }
+        }
+    })
+}
+
+async fn client_command(
+    cfg: &Config,
+    no_spawn: bool,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
+    let mut c = connect(cfg, no_spawn).await?;
+    match command {
+        Command::New(a) => {
+            // The same expansion as `/new NAME PRESET`, agent hooks included.
+            let (command, cwd, env) = match &a.preset {
+                Some(p) => {
+                    let l = walkie_console::presets::expand(cfg, p, &a.name)?;
+                    (l.command, a.cwd.clone().or(l.cwd), l.env)
+                }
+                None => (a.command.clone(), a.cwd.clone(), Vec::new()),
+            };
+            let cwd = match cwd {
+                Some(d) => {
+                    std::path::absolute(&d).with_context(|| format!("--cwd {}", d.display()))?
+                }
+                None => std::env::current_dir().context("reading the current directory")?,
+            };
+            let name = c
+                .new_session(NewSession {
+                    name: a.name,
+                    command,
+                    cwd: Some(cwd),
+                    env,
+                    size: None,
+                })
+                .await?;
+            println!("{name}");
+        }
+        Command::Ls { json } => {
+            let sessions = c.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            } else {
+                print!("{}", format_table(&sessions));
+            }
+        }
+        Command::Send(a) => {
+            let chunks = if a.keys {
+                let mut v = Vec::new();
+                for k in &a.text {
+                    v.push(k.parse::<Key>()?.bytes());
+                }
+                // Keys go as one write each, like separate keypresses.
+                v
+            } else {
+                let mut v = vec![a.text.join(" ").into_bytes()];
+                if !a.no_enter {
+                    v.push(b"\r".to_vec());
+                }
+                v
+            };
+            c.input(&a.name, chunks).await?;
+        }
+        Command::Screen { name, ansi } => {
+            let text = c.screen(&name, ansi).await?;
+            if ansi {
+                println!("{text}\x1b[0m");
+            } else {
+                println!("{}", text.trim_end_matches('\n'));
+            }
+        }
+        Command::Tail { name, lines } => {
+            let text = c.tail(&name, lines).await?;
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+        Command::Pause { name } => {
+            c.pause(&name).await?;
+            println!("{name} paused");
+        }
+        Command::Resume { name } => {
+            c.resume(&name).await?;
+            println!("{name} resumed");
+        }
+        Command::Kill { name, force } => {
+            // The host answers at once; the exit follows (`walkie ls` shows it).
+            let info = c.kill(&name, force).await?;
+            if info.state.is_live() {
+                let how = if force {
+                    "SIGKILL"
+                } else {
+                    "SIGTERM, SIGKILL after the grace period"
+                };
+                println!("{name} is being killed ({how})");
+            } else {
+                println!("{name} {}", info.state.label());
+            }
+        }
+        Command::Rm { name } => {
+            c.rm(&name).await?;
+        }
+        Command::Revive { name } => {
+            let name = c.revive(&name).await?;
+            println!("{name}");
+        }
+        Command::Attach { name } => return super::attach::attach(c, &name).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// The `ls` table.
+pub(crate) fn format_table(sessions: &[SessionInfo]) -> String {
+    if sessions.is_empty() {
+        return "no sessions\n".into();
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let rows: Vec<[String; 8]> = sessions
+        .iter()
+        .map(|s| {
+            let cmd = if s.command.is_empty() {
+                "$SHELL".to_string()
+            } else {
+                s.command.join(" ")
+            };
+            [
+                s.name.clone(),
+                s.state.label(),
+                s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                human(now.saturating_sub(s.created_ms)),
+                s.idle_ms.map(human).unwrap_or_else(|| "-".into()),
+                format!("{}x{}", s.cols, s.rows),
+                s.cwd.display().to_string(),
+                cmd,
+            ]
+        })
+        .collect();
+    let head = [
+        "NAME", "STATE", "PID", "AGE", "IDLE", "SIZE", "CWD", "COMMAND",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    };
+    line(head.to_vec(), &mut out);
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! `walkie host`, and how every other command starts a host on demand.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use walkie_config::Config;
+use walkie_host_proto::client::SpawnHost;
+use walkie_session_host::{HostOptions, SessionSettings};
+
+use crate::signals::spawn_signal_handler;
+
+/// The host's options from the app's configuration.
+fn host_options(cfg: &Config) -> HostOptions {
+    let socket = cfg.socket_path();
+    HostOptions {
+        state_dir: cfg.state_dir(),
+        default_cols: cfg.host.cols,
+        default_rows: cfg.host.rows,
+        kill_grace: Duration::from_millis(cfg.host.kill_grace_ms),
+        session: SessionSettings {
+            scrollback_bytes: cfg.host.scrollback_bytes,
+            subscriber_queue: cfg.host.subscriber_queue,
+            enter_delay: Duration::from_millis(cfg.host.enter_delay_ms),
+            term: cfg.host.term.clone(),
+            secret_env: cfg.secret_env_names(),
+            socket: socket.clone(),
+            paused_input_bytes: cfg.host.paused_input_bytes,
+        },
+        socket,
+    }
+}
+
+/// Runs the host daemon in the foreground until SIGTERM or SIGINT; a second signal exits at once.
+pub(crate) fn run_host(cfg: Config) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let opts = host_options(&cfg);
+        let shutdown = CancellationToken::new();
+        spawn_signal_handler(shutdown.clone())?;
+        walkie_session_host::run(opts, shutdown)
+            .await
+            .context("session host")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// How a client (or the bot) starts a host on demand.
+pub(crate) fn spawn_host_for(cfg: &Config) -> anyhow::Result<SpawnHost> {
+    Ok(SpawnHost {
+        exe: std::env::current_exe().context("finding the walkie executable")?,
+        log: cfg.state_dir().join("host.log"),
+        remove_env: cfg.secret_env_names(),
+    })
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand (or family of them).
+
+pub(crate) mod ask;
+pub(crate) mod attach;
+pub(crate) mod client;
+pub(crate) mod host;
+pub(crate) mod transcribe;
+pub(crate) mod up;

@@ -1,0 +1,570 @@
+//! What a chat message asks for: a slash command, `name: text` routing, or spoken routing.
+//!
+//! The [`Command`] enum is the menu registered with `setMyCommands`; its doc comments are
+//! the help texts. teloxide's derive only splits the command from its argument string;
+//! the typed parsing of arguments happens in [`parse`], so that every mistake gets a
+//! one-line answer saying what would work.
+
+use teloxide::utils::command::{BotCommands, ParseError};
+
+/// The bot's commands, as shown in Telegram's command menu.
+#[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
+#[command(rename_rule = "lowercase")]
+pub(crate) enum Command {
+    /// NAME [PRESET | command...]: start a session
+    New(String),
+    /// list sessions
+    Ls,
+    /// NAME: make a session this chat's current one
+    Use(String),
+    /// [NAME]: show a session's screen
+    Screen(String),
+    /// [NAME] [N]: last N lines of output
+    Tail(String),
+    /// [NAME] KEYS: press keys (Enter, Escape, C-c, Up, Tab...)
+    Keys(String),
+    /// [NAME]: pause a session
+    Pause(String),
+    /// [NAME]: resume a paused session
+    Resume(String),
+    /// [NAME]: end a session
+    Kill(String),
+    /// [NAME]: how to attach from a terminal
+    Attach(String),
+    /// [all | approvals | none]: what makes this chat buzz
+    Notify(String),
+    /// what walkie can do
+    Help,
+}
+
+/// How `/new` starts the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NewSpec {
+    /// Nothing given: the default (the user's shell).
+    Default,
+    /// A preset from the config.
+    Preset(String),
+    /// An explicit command line.
+    Command(Vec<String>),
+}
+
+/// A command with typed, checked arguments. `None` names mean "the chat's current session".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request {
+    New {
+        name: String,
+        spec: NewSpec,
+    },
+    Ls,
+    Use {
+        name: String,
+    },
+    Screen {
+        name: Option<String>,
+    },
+    Tail {
+        name: Option<String>,
+        lines: Option<usize>,
+    },
+    Keys {
+        name: Option<String>,
+        keys: Vec<String>,
+    },
+    Pause {
+        name: Option<String>,
+    },
+    Resume {
+        name: Option<String>,
+    },
+    Kill {
+        name: Option<String>,
+    },
+    Attach {
+        name: Option<String>,
+    },
+    /// `None`: show the current level.
+    Notify {
+        level: Option<walkie_config::NotifyLevel>,
+    },
+    Help,
+}
+
+/// Which commands only read (allowed to viewers).
+impl Request {
+    pub(crate) fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Request::Ls
+                | Request::Screen { .. }
+                | Request::Tail { .. }
+                | Request::Attach { .. }
+                | Request::Notify { .. }
+                | Request::Help
+                | Request::Use { .. }
+        )
+    }
+}
+
+/// A one-line answer for a command that cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Usage(pub String);
+
+/// Largest `/tail` line count.
+pub(crate) const MAX_TAIL_LINES: usize = 500;
+
+/// Is `name` a valid session name (`[a-z0-9][a-z0-9._-]{0,31}`, the host's rule)?
+pub(crate) fn is_session_name(name: &str) -> bool {
+    // The host's own rule, so that the bot never refuses a name the host takes.
+    walkie_host_proto::SessionName::parse(name).is_ok()
+}
+
+/// Is `s` a key name that `/keys` understands (so it is not taken for a session name)?
+pub(crate) fn is_key_name(s: &str) -> bool {
+    s.parse::<walkie_host_proto::keys::Key>().is_ok()
+}
+
+/// Parses a message that starts with `/`. `Ok(None)`: not a command of ours (e.g. a
+/// command addressed to another bot). `presets` are the configured preset names.
+pub(crate) fn parse(
+    text: &str,
+    bot_username: &str,
+    presets: &[String],
+) -> Result<Option<Request>, Usage> {
+    if !text.starts_with('/') {
+        return Ok(None);
+    }
+    let cmd = match Command::parse(text, bot_username) {
+        Ok(c) => c,
+        Err(ParseError::UnknownCommand(c)) => {
+            return Err(Usage(format!(
+                "unknown command {c}; /help lists what works"
+            )));
+        }
+        Err(ParseError::WrongBotName(_)) => return Ok(None),
+        Err(ParseError::TooManyArguments { .. }) => {
+            let word = text.split_whitespace().next().unwrap_or(text);
+            return Err(Usage(format!("{word} takes no arguments")));
+        }
+        Err(e) => {
+            return Err(Usage(format!(
+                "could not read that command ({e}); see /help"
+            )))
+        }
+    };
+    let req = match cmd {
+        Command::New(args) => parse_new(&args, presets)?,
+        Command::Ls => Request::Ls,
+        Command::Use(args) => match words(&args)?.as_slice() {
+            [name] => Request::Use {
+                name: session(name)?,
+            },
+            _ => return Err(Usage("usage: /use NAME (see /ls for names)".into())),
+        },
+        Command::Screen(args) => Request::Screen {
+            name: optional_name(&args, "/screen [NAME]")?,
+        },
+        Command::Tail(args) => parse_tail(&args)?,
+        Command::Keys(args) => parse_keys(&args)?,
+        Command::Pause(args) => Request::Pause {
+            name: optional_name(&args, "/pause [NAME]")?,
+        },
+        Command::Resume(args) => Request::Resume {
+            name: optional_name(&args, "/resume [NAME]")?,
+        },
+        Command::Kill(args) => Request::Kill {
+            name: optional_name(&args, "/kill [NAME]")?,
+        },
+        Command::Attach(args) => Request::Attach {
+            name: optional_name(&args, "/attach [NAME]")?,
+        },
+        Command::Notify(args) => {
+            if args.trim().is_empty() {
+                Request::Notify { level: None }
+            } else if let Ok(level) = args.parse() {
+                Request::Notify { level: Some(level) }
+            } else {
+                return Err(Usage("Usage: /notify [all | approvals | none]".into()));
+            }
+        }
+        Command::Help => Request::Help,
+    };
+    Ok(Some(req))
+}
+
+fn session(name: &str) -> Result<String, Usage> {
+    if is_session_name(name) {
+        Ok(name.to_string())
+    } else {
+        Err(Usage(format!(
+            "{name:?} is not a session name; names are lowercase letters, digits, '.', '_' and '-', up to 32"
+        )))
+    }
+}
+
+fn optional_name(args: &str, usage: &str) -> Result<Option<String>, Usage> {
+    match words(args)?.as_slice() {
+        [] => Ok(None),
+        [name] => session(name).map(Some),
+        _ => Err(Usage(format!("usage: {usage}"))),
+    }
+}
+
+fn parse_new(args: &str, presets: &[String]) -> Result<Request, Usage> {
+    const USAGE: &str = "usage: /new NAME [PRESET | command...]";
+    let w = words(args)?;
+    let Some((name, rest)) = w.split_first() else {
+        let list = presets.join(", ");
+        return Err(Usage(format!("{USAGE}; presets: {list}")));
+    };
+    let name = session(name)?;
+    let spec = match rest {
+        [] => NewSpec::Default,
+        [one] if presets.iter().any(|p| p == one) => NewSpec::Preset(one.clone()),
+        cmd => NewSpec::Command(cmd.to_vec()),
+    };
+    Ok(Request::New { name, spec })
+}
+
+fn parse_tail(args: &str) -> Result<Request, Usage> {
+    const USAGE: &str = "usage: /tail [NAME] [N]";
+    let mut name = None;
+    let mut lines = None;
+    for w in words(args)? {
+        if let Ok(n) = w.parse::<usize>() {
+            if lines.is_some() || n == 0 || n > MAX_TAIL_LINES {
+                return Err(Usage(format!("{USAGE} with N from 1 to {MAX_TAIL_LINES}")));
+            }
+            lines = Some(n);
+        } else if name.is_none() && lines.is_none() {
+            name = Some(session(&w)?);
+        } else {
+            return Err(Usage(USAGE.into()));
+        }
+    }
+    Ok(Request::Tail { name, lines })
+}
+
+fn parse_keys(args: &str) -> Result<Request, Usage> {
+    const USAGE: &str =
+        "usage: /keys [NAME] KEYS, e.g. /keys Enter, /keys backend C-c, /keys Up Up Enter";
+    let mut w = words(args)?;
+    let name = match w.first() {
+        Some(first) if !is_key_name(first) && w.len() > 1 => Some(session(first)?),
+        _ => None,
+    };
+    if name.is_some() {
+        w.remove(0);
+    }
+    if w.is_empty() {
+        return Err(Usage(USAGE.into()));
+    }
+    if let Some(bad) = w.iter().find(|k| !is_key_name(k)) {
+        return Err(Usage(format!("unknown key {bad:?}; {USAGE}")));
+    }
+    Ok(Request::Keys { name, keys: w })
+}
+
+/// Splits arguments like a shell does: whitespace separates, quotes group, backslash escapes.
+pub(crate) fn words(s: &str) -> Result<Vec<String>, Usage> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => match chars.next() {
+                Some(n) => cur.push(n),
+                None => return Err(Usage("a trailing backslash escapes nothing".into())),
+            },
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+        if quote.is_some() {
+            in_word = true;
+        }
+    }
+    if quote.is_some() {
+        return Err(Usage("a quote is not closed".into()));
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// `name: text` at the start of a message, for a session that exists. Anything else
+/// (including `http://...` or a name that is not a session) is not routing.
+pub(crate) fn route_prefix<'a>(text: &'a str, sessions: &[String]) -> Option<(String, &'a str)> {
+    let (head, rest) = text.split_once(':')?;
+    if !is_session_name(head) || !sessions.iter().any(|s| s == head) {
+        return None;
+    }
+    let rest = rest.strip_prefix(|c: char| c.is_whitespace())?.trim_start();
+    (!rest.is_empty()).then(|| (head.to_string(), rest))
+}
+
+/// Spoken routing: a transcript that starts with a session's name followed by a pause
+/// mark ("Backend, run the tests.") goes to that session. Names are compared ignoring
+/// case, with `-`, `_` and `.` heard as spaces ("api server" for `api-server`). The
+/// longest matching name wins.
+pub(crate) fn route_spoken(transcript: &str, sessions: &[String]) -> Option<(String, String)> {
+    let t = transcript.trim_start();
+    let mut best: Option<(&String, usize)> = None;
+    for name in sessions {
+        let spoken: String = name
+            .chars()
+            .map(|c| if matches!(c, '-' | '_' | '.') { ' ' } else { c })
+            .collect();
+        for candidate in [name.as_str(), spoken.as_str()] {
+            // Byte-wise ASCII comparison: names are ASCII, and `get` keeps a non-ASCII
+            // transcript from being sliced inside a character.
+            let heard = t
+                .get(..candidate.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(candidate));
+            if heard && best.is_none_or(|(_, len)| candidate.len() > len) {
+                let after = &t[candidate.len()..];
+                if after.starts_with([',', ':', ';', '.', '!']) || after.starts_with(" -") {
+                    best = Some((name, candidate.len()));
+                }
+            }
+        }
+    }
+    let (name, len) = best?;
+    let rest = t[len..]
+        .trim_start_matches([',', ':', ';', '.', '!', '-', ' '])
+        .trim();
+    (!rest.is_empty()).then(|| (name.clone(), rest.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presets() -> Vec<String> {
+        vec!["claude".into(), "codex".into(), "shell".into()]
+    }
+
+    fn p(text: &str) -> Result<Option<Request>, Usage> {
+        parse(text, "walkie_bot", &presets())
+    }
+
+    #[test]
+    fn new_with_preset_command_or_nothing() {
+        assert_eq!(
+            p("/new backend claude").unwrap(),
+            Some(Request::New {
+                name: "backend".into(),
+                spec: NewSpec::Preset("claude".into())
+            })
+        );
+        assert_eq!(
+            p("/new web npm run 'dev server'").unwrap(),
+            Some(Request::New {
+                name: "web".into(),
+                spec: NewSpec::Command(vec!["npm".into(), "run".into(), "dev server".into()])
+            })
+        );
+        assert_eq!(
+            p("/new x").unwrap(),
+            Some(Request::New {
+                name: "x".into(),
+                spec: NewSpec::Default
+            })
+        );
+        // An unknown single word is a command, not a preset.
+        assert_eq!(
+            p("/new x htop").unwrap(),
+            Some(Request::New {
+                name: "x".into(),
+                spec: NewSpec::Command(vec!["htop".into()])
+            })
+        );
+    }
+
+    #[test]
+    fn bad_arguments_say_what_works() {
+        let e = p("/new").unwrap_err().0;
+        assert!(e.contains("/new NAME") && e.contains("claude"), "{e}");
+        let e = p("/new Bad_Name").unwrap_err().0;
+        assert!(e.contains("lowercase"), "{e}");
+        let e = p("/use").unwrap_err().0;
+        assert!(e.contains("/use NAME"), "{e}");
+        let e = p("/frobnicate").unwrap_err().0;
+        assert!(e.contains("/help"), "{e}");
+        let e = p("/tail a b").unwrap_err().0;
+        assert!(e.contains("/tail [NAME] [N]"), "{e}");
+        let e = p("/tail 100000").unwrap_err().0;
+        assert!(e.contains("500"), "{e}");
+        let e = p("/keys backend Jump").unwrap_err().0;
+        assert!(e.contains("unknown key") && e.contains("Jump"), "{e}");
+        let e = p("/new x 'unclosed").unwrap_err().0;
+        assert!(e.contains("quote"), "{e}");
+    }
+
+    #[test]
+    fn optional_names_and_counts() {
+        assert_eq!(p("/screen").unwrap(), Some(Request::Screen { name: None }));
+        assert_eq!(
+            p("/screen api").unwrap(),
+            Some(Request::Screen {
+                name: Some("api".into())
+            })
+        );
+        assert_eq!(
+            p("/tail 50").unwrap(),
+            Some(Request::Tail {
+                name: None,
+                lines: Some(50)
+            })
+        );
+        assert_eq!(
+            p("/tail api 5").unwrap(),
+            Some(Request::Tail {
+                name: Some("api".into()),
+                lines: Some(5)
+            })
+        );
+        assert_eq!(
+            p("/kill@walkie_bot api").unwrap(),
+            Some(Request::Kill {
+                name: Some("api".into())
+            })
+        );
+        assert_eq!(p("/help").unwrap(), Some(Request::Help));
+        assert_eq!(p("/ls").unwrap(), Some(Request::Ls));
+    }
+
+    #[test]
+    fn keys_with_and_without_a_session() {
+        assert_eq!(
+            p("/keys Enter").unwrap(),
+            Some(Request::Keys {
+                name: None,
+                keys: vec!["Enter".into()]
+            })
+        );
+        assert_eq!(
+            p("/keys backend C-c").unwrap(),
+            Some(Request::Keys {
+                name: Some("backend".into()),
+                keys: vec!["C-c".into()]
+            })
+        );
+        assert_eq!(
+            p("/keys Up Up Enter").unwrap(),
+            Some(Request::Keys {
+                name: None,
+                keys: vec!["Up".into(), "Up".into(), "Enter".into()]
+            })
+        );
+        assert!(
+            is_key_name("F5") && is_key_name("m-x") && !is_key_name("F13") && !is_key_name("jump")
+        );
+    }
+
+    #[test]
+    fn commands_for_other_bots_and_plain_text_are_not_ours() {
+        assert_eq!(p("/help@other_bot").unwrap(), None);
+        assert_eq!(p("hello").unwrap(), None);
+    }
+
+    #[test]
+    fn viewers_may_only_read() {
+        assert!(Request::Ls.is_read_only());
+        assert!(Request::Screen { name: None }.is_read_only());
+        assert!(!Request::Kill { name: None }.is_read_only());
+        assert!(!Request::Keys {
+            name: None,
+            keys: vec![]
+        }
+        .is_read_only());
+        assert!(!Request::New {
+            name: "x".into(),
+            spec: NewSpec::Default
+        }
+        .is_read_only());
+    }
+
+    #[test]
+    fn menu_has_every_command_with_a_description() {
+        let menu = Command::bot_commands();
+        let names: Vec<_> = menu.iter().map(|c| c.command.as_str()).collect();
+        for want in [
+            "/new", "/ls", "/use", "/screen", "/tail", "/keys", "/pause", "/resume", "/kill",
+            "/attach", "/help",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        assert!(menu
+            .iter()
+            .all(|c| !c.description.is_empty() && c.description.len() <= 256));
+    }
+
+    #[test]
+    fn name_colon_routing_needs_an_existing_session() {
+        let s = vec!["backend".to_string(), "web".to_string()];
+        assert_eq!(
+            route_prefix("backend: run the tests", &s),
+            Some(("backend".into(), "run the tests"))
+        );
+        assert_eq!(
+            route_prefix("web:  ls -la", &s),
+            Some(("web".into(), "ls -la"))
+        );
+        assert_eq!(route_prefix("note: remember this", &s), None);
+        assert_eq!(route_prefix("http://example.com", &s), None);
+        assert_eq!(route_prefix("backend:", &s), None);
+        assert_eq!(route_prefix("backend:x", &s), None);
+    }
+
+    #[test]
+    fn spoken_routing() {
+        let s = vec![
+            "backend".to_string(),
+            "api-server".to_string(),
+            "api".to_string(),
+        ];
+        assert_eq!(
+            route_spoken("Backend, run the tests.", &s),
+            Some(("backend".into(), "run the tests.".into()))
+        );
+        assert_eq!(
+            route_spoken("API server: restart it", &s),
+            Some(("api-server".into(), "restart it".into()))
+        );
+        assert_eq!(
+            route_spoken("api, status", &s),
+            Some(("api".into(), "status".into()))
+        );
+        // No pause after the name: ordinary speech, not routing.
+        assert_eq!(route_spoken("backend tests are failing", &s), None);
+        assert_eq!(route_spoken("Run the tests.", &s), None);
+        assert_eq!(route_spoken("Backend.", &s), None);
+    }
+
+    #[test]
+    fn words_split_like_a_shell() {
+        assert_eq!(
+            words(r#"a "b c" 'd e' f\ g"#).unwrap(),
+            vec!["a", "b c", "d e", "f g"]
+        );
+        assert_eq!(words("  ").unwrap(), Vec::<String>::new());
+        assert_eq!(words("''").unwrap(), vec![""]);
+    }
+}

@@ -1,0 +1,23 @@
+//! The one context the update handler ([`crate::app::App`]) and the approvals desk
+//! ([`crate::approvals::Approvals`]) share: built once at start, reached through `Deref`.
+
+use std::sync::Arc;
+
+use walkie_config::Config;
+use walkie_console::gate::Gate;
+use walkie_console::host::HostLink;
+use walkie_console::store::Store;
+
+use crate::live::LiveScreens;
+use crate::tg::Tg;
+
+pub(crate) struct Context {
+    pub(crate) cfg: Config,
+    pub(crate) tg: Tg,
+    pub(crate) store: Store,
+    pub(crate) gate: Gate,
+    pub(crate) host: Arc<HostLink>,
+    /// Live screens; the desk tells them when an agent announced the end of its turn, so no
+    /// "went quiet" repeats it.
+    pub(crate) live: Arc<LiveScreens>,
+}

@@ -1,0 +1,345 @@
+//! Live screens: for each (chat, session) a chat works with, one message that shows the
+//! session's current screen (the emulator's, not the byte stream), edited when it changes.
+//!
+//! Two tasks per live screen:
+//! - a watcher polls the host for the screen and state, renders it, and publishes the
+//!   result on a `watch` channel (which keeps only the latest state);
+//! - a shower ([`run_coalesced`]) takes budget from the chat's pacer and edits the
+//!   message to the latest state, so intermediate states are dropped and the last one
+//!   always lands.
+//!
+//! The watcher also posts the notifications (new messages, so the phone makes a sound):
+//! the session exited, or it went quiet after working. It stops after the session has
+//! been idle for a while; the next dispatch starts it again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use teloxide::ApiError;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use walkie_host_proto::client::ClientError;
+use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
+
+use super::pace::{run_coalesced, Outcome};
+use super::render::{escape_html, render_live, utf16_len};
+use super::tg::Tg;
+use walkie_console::activity::{Activity, ActivityConfig, Seen};
+use walkie_console::host::HostLink;
+use walkie_console::store::Store;
+
+/// Timing of live screens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LiveConfig {
+    /// How often the watcher looks at the screen.
+    pub(crate) poll: Duration,
+    /// When a session went quiet, or idles.
+    pub(crate) activity: ActivityConfig,
+    /// Messages after the live one before it is re-posted at the bottom.
+    pub(crate) scroll_limit: u64,
+    /// Exit and went-quiet notifications buzz in chats that chose no `/notify` level.
+    pub(crate) buzz_by_default: bool,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            poll: Duration::from_millis(500),
+            activity: ActivityConfig::default(),
+            scroll_limit: 8,
+            buzz_by_default: true,
+        }
+    }
+}
+
+/// Polls between two refreshes of a session's state.
+const INFO_EVERY: u64 = 4;
+
+struct Handle {
+    poke: Arc<Notify>,
+    done: watch::Receiver<bool>,
+}
+
+/// All live screens of the bot.
+pub(crate) struct LiveScreens {
+    cfg: LiveConfig,
+    tg: Tg,
+    host: Arc<HostLink>,
+    store: Store,
+    running: Mutex<HashMap<(i64, String), Handle>>,
+    /// Scrolling bookkeeping: per chat, how many other messages (not live screens) have
+    /// appeared, and that count when each live message was posted. Live screens do not
+    /// count, or ten of them in one chat would keep re-posting each other.
+    scroll: Mutex<Scroll>,
+    /// When each session last said itself that its turn is over (a Claude Code `Stop`
+    /// hook): a "went quiet" guess for the same turn would only buzz the phone twice.
+    turns_over: Mutex<HashMap<String, Instant>>,
+}
+
+#[derive(Default)]
+struct Scroll {
+    others: HashMap<i64, u64>,
+    posted: HashMap<(i64, String), u64>,
+}
+
+impl LiveScreens {
+    pub(crate) fn new(cfg: LiveConfig, tg: Tg, host: Arc<HostLink>, store: Store) -> Arc<Self> {
+        Arc::new(LiveScreens {
+            cfg,
+            tg,
+            host,
+            store,
+            running: Mutex::new(HashMap::new()),
+            scroll: Mutex::new(Scroll::default()),
+            turns_over: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Records that `session` announced the end of its turn (the phone has been told).
+    pub(crate) fn turn_over(&self, session: &str) {
+        let mut t = self.turns_over.lock().unwrap_or_else(|p| p.into_inner());
+        t.insert(session.to_string(), Instant::now());
+    }
+
+    fn turn_announced_since(&self, session: &str, since: Instant) -> bool {
+        let t = self.turns_over.lock().unwrap_or_else(|p| p.into_inner());
+        t.get(session).is_some_and(|at| *at >= since)
+    }
+
+    /// Records that a message other than a live screen appeared in `chat` (the user's,
+    /// or one of the bot's answers), pushing the live screens up.
+    pub(crate) fn saw_message(&self, chat: i64) {
+        let mut sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
+        *sc.others.entry(chat).or_default() += 1;
+    }
+
+    /// Has `session`'s live message scrolled far up? (Unknown after a restart: no.)
+    fn scrolled(&self, chat: i64, session: &str) -> bool {
+        let sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
+        let now = sc.others.get(&chat).copied().unwrap_or(0);
+        sc.posted
+            .get(&(chat, session.to_string()))
+            .is_some_and(|&at| now.saturating_sub(at) > self.cfg.scroll_limit)
+    }
+
+    fn posted(&self, chat: i64, session: &str) {
+        let mut sc = self.scroll.lock().unwrap_or_else(|p| p.into_inner());
+        let now = sc.others.get(&chat).copied().unwrap_or(0);
+        sc.posted.insert((chat, session.to_string()), now);
+    }
+
+    /// Makes sure `session`'s live screen runs in `chat`, and refreshes it now.
+    pub(crate) fn ensure(self: &Arc<Self>, chat: i64, session: &str) {
+        let key = (chat, session.to_string());
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = running.get(&key) {
+            if !*h.done.borrow() {
+                h.poke.notify_one();
+                return;
+            }
+        }
+        let poke = Arc::new(Notify::new());
+        let (done_tx, done_rx) = watch::channel(false);
+        running.insert(
+            key,
+            Handle {
+                poke: poke.clone(),
+                done: done_rx,
+            },
+        );
+        let this = self.clone();
+        let session = session.to_string();
+        tokio::spawn(async move {
+            this.run(chat, session, poke).await;
+            let _ = done_tx.send(true);
+        });
+    }
+
+    async fn run(self: Arc<Self>, chat: i64, session: String, poke: Arc<Notify>) {
+        let (tx, rx) = watch::channel(String::new());
+        let shower = {
+            let this = self.clone();
+            let session = session.clone();
+            tokio::spawn(async move {
+                let pacer = this.tg.pacer.clone();
+                run_coalesced(&pacer, chat, rx, |html: String| {
+                    let this = this.clone();
+                    let session = session.clone();
+                    async move { this.show(chat, &session, &html).await }
+                })
+                .await;
+            })
+        };
+        self.watch(chat, &session, &tx, &poke).await;
+        drop(tx);
+        let _ = shower.await;
+    }
+
+    /// Polls the host and publishes rendered screens until the session ends or idles.
+    async fn watch(&self, chat: i64, session: &str, tx: &watch::Sender<String>, poke: &Notify) {
+        let cfg = self.cfg;
+        let mut activity = Activity::new(cfg.activity, Instant::now());
+        let mut info = None;
+        for tick in 0u64.. {
+            // The state (a list of every session) is refreshed every few polls only: with
+            // many live screens the screens are what must stay fresh.
+            let stale_info = tick % INFO_EVERY == 0 || info.is_none();
+            let fetched = if stale_info {
+                Some(self.host.info(session).await)
+            } else {
+                None
+            };
+            let info: &SessionInfo = match fetched {
+                None => match &info {
+                    Some(i) => i,
+                    None => continue,
+                },
+                Some(Ok(Some(i))) => info.insert(i),
+                Some(Ok(None))
+                | Some(Err(ClientError::Host {
+                    kind: ErrorKind::NoSuchSession,
+                    ..
+                })) => {
+                    tracing::info!(chat, session, "live screen: the session is gone");
+                    return;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: host unreachable");
+                    tokio::time::sleep(cfg.poll * 4).await;
+                    continue;
+                }
+            };
+            let screen = match self.host.screen(session).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: no screen");
+                    return;
+                }
+            };
+            let seen = activity.observe(&screen, Instant::now());
+            let label = info.state.label();
+            let header = format!("<b>{}</b> · {}", escape_html(session), escape_html(&label));
+            let header_len = utf16_len(session) + 3 + utf16_len(&label);
+            tx.send_if_modified(|cur| {
+                let html = render_live(Some(&header), header_len, &screen);
+                let changed = *cur != html;
+                *cur = html;
+                changed
+            });
+            if let SessionState::Exited { .. } = info.state {
+                self.notify(chat, session, &format!("⏹ {session} {label}"))
+                    .await;
+                return;
+            }
+            match seen {
+                Seen::Nothing => {}
+                Seen::WentQuiet { since } if self.turn_announced_since(session, since) => {
+                    tracing::debug!(chat, session, "went quiet after announcing its turn's end");
+                }
+                Seen::WentQuiet { .. } => {
+                    let text = format!("💤 {session} went quiet (finished its turn?)");
+                    self.notify(chat, session, &text).await;
+                }
+                Seen::Idle => {
+                    tracing::debug!(chat, session, "live screen: idle, stopping");
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.poll) => {}
+                _ = poke.notified() => {}
+            }
+        }
+    }
+
+    async fn notify(&self, chat: i64, session: &str, text: &str) {
+        // Only `/notify all` buzzes for exits and finished turns; other levels get them silently.
+        let buzz = match self.store.notify_level(chat).await {
+            Ok(Some(level)) => level == walkie_config::NotifyLevel::All,
+            _ => self.cfg.buzz_by_default,
+        };
+        let sent = if buzz {
+            self.tg.send_text(chat, text).await
+        } else {
+            self.tg.send_html_silent(chat, &escape_html(text)).await
+        };
+        match sent {
+            Ok(m) => {
+                self.saw_message(chat);
+                if let Err(e) = self
+                    .store
+                    .remember_message(chat, i64::from(m.id.0), session)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot remember a notification");
+                }
+            }
+            Err(e) => tracing::warn!(chat, session, error = %e, "cannot send a notification"),
+        }
+    }
+
+    /// Shows one rendered state: edits the live message, or posts a new one when there is
+    /// none, it was deleted, or it has scrolled far up (then the old one is deleted).
+    async fn show(&self, chat: i64, session: &str, html: &str) -> Outcome {
+        // The channel's starting value, before the first screen is rendered: nothing to show
+        // (Telegram refuses an empty message).
+        if html.is_empty() {
+            return Outcome::Done;
+        }
+        let existing = match self.store.live_message(chat, session).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "live screen: store");
+                None
+            }
+        };
+        let scrolled = existing.is_some() && self.scrolled(chat, session);
+        if let (Some(id), false) = (existing, scrolled) {
+            let Ok(id32) = i32::try_from(id) else {
+                return Outcome::Failed;
+            };
+            match self.tg.edit_html_once(chat, id32, html, None).await {
+                Ok(()) => return Outcome::Done,
+                Err(e) if e.is(&ApiError::MessageNotModified) => return Outcome::Done,
+                Err(e) if e.retry_after.is_some() => {
+                    return Outcome::RetryAfter(e.retry_after.unwrap_or_default())
+                }
+                Err(e) if e.is(&ApiError::MessageToEditNotFound) => {} // deleted: post anew
+                Err(e) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: edit failed");
+                    return Outcome::Failed;
+                }
+            }
+        }
+        // Silent: a screen update is not news; notifications are separate messages.
+        match self.tg.send_html_once(chat, html, true).await {
+            Ok(m) => {
+                let new_id = i64::from(m.id.0);
+                self.posted(chat, session);
+                if let Err(e) = self.store.set_live_message(chat, session, new_id).await {
+                    tracing::warn!(error = %e, "live screen: store");
+                }
+                if let Err(e) = self.store.remember_message(chat, new_id, session).await {
+                    tracing::warn!(error = %e, "live screen: store");
+                }
+                if let (Some(old), true) = (existing, scrolled) {
+                    if let Ok(old) = i32::try_from(old) {
+                        // Paced like everything else; failure only leaves a stale copy.
+                        if let Err(e) = self.tg.delete(chat, old).await {
+                            tracing::debug!(error = %e, "live screen: old message not deleted");
+                        }
+                    }
+                }
+                Outcome::Done
+            }
+            Err(e) if e.retry_after.is_some() => {
+                Outcome::RetryAfter(e.retry_after.unwrap_or_default())
+            }
+            Err(e) => {
+                tracing::warn!(chat, session, error = %e, "live screen: send failed");
+                Outcome::Failed
+            }
+        }
+    }
+}
