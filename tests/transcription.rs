@@ -99,33 +99,10 @@ fn stdout(out: &Output) -> String {
 /// Words for comparison: [`text::words`] plus numbers written out (whisper writes "2" or
 /// "two" depending on context).
 fn norm(s: &str) -> String {
-    const NUM: [&str; 21] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
     text::words(&s.replace('-', " "))
         .into_iter()
         .map(|w| match w.parse::<usize>() {
-            Ok(n) if n <= 20 => NUM[n].to_string(),
+            Ok(n) if n < text::NUMBER_WORDS.len() => text::NUMBER_WORDS[n].to_string(),
             _ => w,
         })
         .collect::<Vec<_>>()
