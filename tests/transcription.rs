@@ -28,7 +28,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use walkie_transcription::{audio, model, text};
+use walkie_transcription::{audio, model, text, Options, Settings, Transcriber};
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
@@ -99,33 +99,10 @@ fn stdout(out: &Output) -> String {
 /// Words for comparison: [`text::words`] plus numbers written out (whisper writes "2" or
 /// "two" depending on context).
 fn norm(s: &str) -> String {
-    const NUM: [&str; 21] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
     text::words(&s.replace('-', " "))
         .into_iter()
         .map(|w| match w.parse::<usize>() {
-            Ok(n) if n <= 20 => NUM[n].to_string(),
+            Ok(n) if n < text::NUMBER_WORDS.len() => text::NUMBER_WORDS[n].to_string(),
             _ => w,
         })
         .collect::<Vec<_>>()
@@ -271,6 +248,75 @@ fn every_fixture_in_the_manifest() {
         differing.len() <= 1 && word_diffs <= 2.0,
         "short window changed the words of {differing:?} ({word_diffs} words)"
     );
+}
+
+/// The notes of tests/fixtures/voice (README.md there): a session named at the start, or a
+/// name that must not route.
+fn name_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/voice")
+}
+
+/// Without a prompt (the short encoder window) the matcher routes each name note as its
+/// manifest says: "Back end, ..." and "Front end, ..." to `backend` and `frontend`, and
+/// "Test the API ..." nowhere although `test` and `api` are sessions.
+#[test]
+fn spoken_session_names_route_without_a_prompt() {
+    let text = std::fs::read_to_string(name_fixtures().join("manifest.tsv")).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    assert!(rows.len() >= 7, "{} name fixtures", rows.len());
+    let (tx, rx) = mpsc::channel();
+    // whisper runs in-process; a thread keeps the test bounded in time.
+    thread::spawn(move || {
+        let t = Transcriber::load(&model_path(), Settings::default()).unwrap();
+        let opts = Options {
+            names: ["backend", "frontend", "api", "test", "web2"]
+                .map(String::from)
+                .to_vec(),
+            ..Options::default()
+        };
+        let heard: Vec<_> = rows
+            .into_iter()
+            .map(|r| {
+                let got = t.transcribe_file(&name_fixtures().join(&r[0]), &opts);
+                (r, got)
+            })
+            .collect();
+        let _ = tx.send(heard);
+    });
+    let heard = rx
+        .recv_timeout(Duration::from_secs(300))
+        .expect("the name fixtures were not transcribed within 300 s");
+    let mut routed = 0;
+    for (row, got) in heard {
+        let (file, routes) = (&row[0], row.get(4).map(String::as_str).unwrap_or(""));
+        let got = got.unwrap_or_else(|e| panic!("{file}: {e}"));
+        eprintln!("{file}: {:?} -> {:?}", got.heard, got.session);
+        assert!(
+            got.audio_ctx < 1500,
+            "{file}: full window ({})",
+            got.audio_ctx
+        );
+        assert_eq!(
+            got.session.as_deref().unwrap_or(""),
+            routes,
+            "{file}: heard {:?}",
+            got.heard
+        );
+        match &got.session {
+            Some(s) => {
+                routed += 1;
+                let rest = got.text.strip_prefix(&format!("{s}: ")).unwrap();
+                assert!(!rest.is_empty() && got.heard.ends_with(rest), "{got:?}");
+            }
+            None => assert_eq!(got.text, got.heard),
+        }
+    }
+    assert!(routed >= 4, "{routed} notes routed");
 }
 
 fn write_wav(path: &Path, rate: u32, samples: &[f32]) {

@@ -15,9 +15,15 @@
 # ggml 1.8.3 lacks are deleted from examples/common-ggml.cpp (model quantization code; the
 # CLI never calls it). Everything else is whisper.cpp's code, unmodified.
 #
-# usage: transcription/benches/compare.sh [--threads N] [--runs N] [--model PATH] [--load]
+# usage: transcription/benches/compare.sh [--threads N] [--runs N] [--model PATH] [--load] [--names]
 #   --load   run two busy loops (one per core on a 2-core machine) during the measurement,
 #            like agents or a compile competing for the CPU.
+#   --names  instead: session names. The 3 s run_tests note and the notes of
+#            tests/fixtures/voice (a session name at the start, or a name that must not
+#            route), warm, transcribed with the names matched after transcription (no
+#            prompt, the bot's default) and with them in the prompt as well (the full
+#            window), next to whisper-cli without and with the same prompt: time, the
+#            session each routes to, and the words against the CLI's.
 # Needs: cmake, a C++ compiler, curl, and files.pythonhosted.org once (the sdist is kept).
 # Work files go to $BENCH_DIR (default /tmp/walkie-transcription-bench).
 set -euo pipefail
@@ -27,12 +33,14 @@ THREADS=1
 RUNS=3
 MODEL=${WALKIE_MODEL:-$ROOT/../shared/models/ggml-tiny.en.bin}
 LOAD=0
+NAMES=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
     --load) LOAD=1; shift ;;
+    --names) NAMES=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -41,7 +49,7 @@ FIX=$ROOT/../shared/fixtures/voice
 mkdir -p "$WORK/wav" "$WORK/data"
 
 echo "building (release)..." >&2
-cargo build --release -q -p walkie
+[ "$NAMES" = 1 ] || cargo build --release -q -p walkie
 cargo build --release -q -p walkie-transcription --example warm_bench --example to_wav
 SRC=$(cargo metadata --format-version 1 2>/dev/null | python3 -c '
 import json, sys, os
@@ -109,19 +117,76 @@ cli() { "$CLI" -m "$MODEL" -t "$THREADS" "$@" 2>/dev/null | sed 's/^\[[^]]*\] */
 # once with walkie's default decoder (beam search 5), once greedy.
 declare -A warm warm_text warmg warmg_text
 mapfile -t files < <(for n in "${names[@]}"; do input "$n"; done)
-# warm_run TIMES TEXTS [warm_bench options]: fills the two arrays named, by note.
+# warm_run TIMES TEXTS SESSIONS [warm_bench options]: fills the three arrays named, by note.
 warm_run() {
-  local -n times=$1 texts=$2
-  shift 2
-  local file best text n
-  while IFS=$'\t' read -r file _ best _ _ _ _ text; do
+  local -n times=$1 texts=$2 sessions=$3
+  shift 3
+  local file best session text n
+  while IFS=$'\t' read -r file _ best _ _ _ _ session text; do
     [ "$file" = file ] && continue
     n=$(basename "$file"); n=${n%.ogg}; n=${n%.in.wav}
-    times[$n]=$best; texts[$n]=$text
+    times[$n]=$best; texts[$n]=$text; sessions[$n]=$session
   done < <("$WARM" --model "$MODEL" --threads "$THREADS" --runs "$RUNS" "$@" "${files[@]}" 2>/dev/null)
 }
-warm_run warm warm_text
-warm_run warmg warmg_text --beam-size 1
+
+if [ "$NAMES" = 1 ]; then
+  NFIX=$ROOT/tests/fixtures/voice
+  # The sessions of the name fixtures; the prompt is walkie's for them (initial_prompt).
+  SESSIONS=backend,frontend,api,test,web2
+  PROMPT="${SESSIONS//,/, }."
+  declare -A meant=([run_tests]=-)
+  names=(run_tests)
+  while IFS=$'\t' read -r f _ _ session _; do
+    [ "$f" = file ] && continue
+    n=${f%.ogg}
+    "$TOWAV" "$WORK/wav/$n.wav" "$NFIX/$f"
+    cp "$NFIX/$f" "$WORK/wav/$n.ogg"
+    names+=("$n"); meant[$n]=${session:--}
+  done < "$NFIX/manifest.tsv"
+  mapfile -t files < <(for n in "${names[@]}"; do input "$n"; done)
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  declare -A plain plain_text plain_sess prm prm_text prm_sess ref ref_text refp refp_text dur
+  warm_run plain plain_text plain_sess --names "$SESSIONS"
+  warm_run prm prm_text prm_sess --names "$SESSIONS" --prompt-names
+  for n in "${names[@]}"; do
+    best_r=999999; best_p=999999
+    for _ in $(seq "$RUNS"); do
+      t0=$(now); out=$(cli "$WORK/wav/$n.wav"); t1=$(now)
+      outp=$(cli --prompt "$PROMPT" "$WORK/wav/$n.wav"); t2=$(now)
+      r=$(( (t1 - t0) / 1000000 )); p=$(( (t2 - t1) / 1000000 ))
+      [ "$r" -lt "$best_r" ] && best_r=$r
+      [ "$p" -lt "$best_p" ] && best_p=$p
+    done
+    ref[$n]=$best_r; ref_text[$n]=$out; refp[$n]=$best_p; refp_text[$n]=$outp
+    dur[$n]=$(python3 -c "import os; print(round((os.path.getsize('$WORK/wav/$n.wav') - 44) / 32000, 2))")
+  done
+  echo "names: threads=$THREADS runs=$RUNS load=$LOAD model=$(basename "$MODEL") $(nproc) cores, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after, $(date -u +%Y-%m-%dT%H:%MZ); sessions $SESSIONS"
+  echo
+  echo "| note | audio s | no prompt s | prompt s | CLI s | no prompt / CLI | prompt / no prompt | meant | no prompt routes | prompt routes | words vs CLI | prompt: words vs CLI --prompt |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for n in "${names[@]}"; do
+    python3 - "$n" "${dur[$n]}" "${plain[$n]:-nan}" "${prm[$n]:-nan}" "${ref[$n]}" "${meant[$n]}" \
+      "${plain_sess[$n]:--}" "${prm_sess[$n]:--}" \
+      "$(echo "${plain_text[$n]:-}" | norm)" "$(echo "${ref_text[$n]}" | norm)" \
+      "$(echo "${prm_text[$n]:-}" | norm)" "$(echo "${refp_text[$n]}" | norm)" <<'PY'
+import sys
+n, d, w, p, r, meant, ws, ps, a, b, ap, bp = sys.argv[1:]
+d, w, p, r = float(d), float(w), float(p), int(r) / 1000
+def diff(x, y):
+    if x == y:
+        return "same"
+    only = [f"{u}/{v}" for u, v in zip(x.split(), y.split()) if u != v][:3]
+    return "differ: " + ", ".join(only) if only else "differ"
+def routed(s):
+    return s + (" ✓" if s == meant else " ✗")
+print(f"| {n} | {d:.2f} | {w:.2f} | {p:.2f} | {r:.2f} | {w/r:.2f} | {p/w:.2f} | {meant} | {routed(ws)} | {routed(ps)} | {diff(a, b)} | {diff(ap, bp)} |")
+PY
+  done
+  exit 0
+fi
+declare -A warm_sess warmg_sess
+warm_run warm warm_text warm_sess
+warm_run warmg warmg_text warmg_sess --beam-size 1
 
 # Cold walkie and whisper-cli (default, then greedy), interleaved run by run so all see
 # the same machine.

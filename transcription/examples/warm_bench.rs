@@ -7,7 +7,8 @@
 //!     --model ../shared/models/ggml-tiny.en.bin --threads 1 --runs 3 FILE...
 //! ```
 //! `--full-window` disables the short encoder window (for comparison); `--beam-size N`
-//! changes the decoder (1 = greedy).
+//! changes the decoder (1 = greedy); `--names a,b` gives session names matched after
+//! transcription, `--prompt-names` also puts them in whisper's prompt (the full window).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,6 +28,8 @@ fn main() {
     let mut audio_ctx = None;
     let mut vocabulary = Vec::new();
     let mut prompt = None;
+    let mut names = Vec::new();
+    let mut prompt_names = false;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -49,6 +52,13 @@ fn main() {
                     .unwrap_or_default()
             }
             "--prompt" => prompt = args.next(),
+            "--names" => {
+                names = args
+                    .next()
+                    .map(|v| v.split(',').map(str::to_string).collect())
+                    .unwrap_or_default()
+            }
+            "--prompt-names" => prompt_names = true,
             f => files.push(PathBuf::from(f)),
         }
     }
@@ -75,9 +85,13 @@ fn main() {
         audio_ctx,
         vocabulary,
         prompt,
+        names,
+        prompt_names,
         ..Options::default()
     };
-    println!("file\taudio_s\tbest_wall_s\tdecode_ms\ttranscribe_ms\taudio_ctx\tfallback\ttext");
+    println!(
+        "file\taudio_s\tbest_wall_s\tdecode_ms\ttranscribe_ms\taudio_ctx\tfallback\tsession\ttext"
+    );
     for f in &files {
         let mut best = f64::INFINITY;
         let mut last = None;
@@ -96,7 +110,7 @@ fn main() {
         }
         if let Some(r) = last {
             println!(
-                "{}\t{:.2}\t{:.3}\t{:.1}\t{:.1}\t{}\t{}\t{}",
+                "{}\t{:.2}\t{:.3}\t{:.1}\t{:.1}\t{}\t{}\t{}\t{}",
                 f.display(),
                 r.audio_duration_s,
                 best,
@@ -104,7 +118,8 @@ fn main() {
                 r.transcribe_ms,
                 r.audio_ctx,
                 r.fallback,
-                r.text
+                r.session.as_deref().unwrap_or("-"),
+                r.heard
             );
         }
     }

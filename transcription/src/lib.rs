@@ -26,6 +26,8 @@
 //! - [`transcriber`]: [`Transcriber`] (the warm model), per-job [`Options`], the
 //!   [`Transcript`] result, encoder-window choice and hallucination guards.
 //! - [`queue`]: [`Queue`], worker threads in front of one transcriber.
+//! - [`names`]: session names in a transcript ("Back end, ..." → `backend`), matched after
+//!   transcription so no prompt costs the short encoder window.
 //! - [`download`]: fetching a model into the data directory, checksum first.
 //! - [`text`]: annotation stripping, hallucination strings, loop cutting, word error rate.
 //! - [`error`]: [`TranscribeError`], the typed errors callers act on.
@@ -34,6 +36,7 @@ pub mod audio;
 pub mod download;
 pub mod error;
 pub mod model;
+pub mod names;
 pub mod queue;
 pub mod text;
 pub mod transcriber;

@@ -10,6 +10,7 @@ use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextPar
 use crate::audio::{self, Audio, SAMPLE_RATE};
 use crate::error::{Result, TranscribeError};
 use crate::model::{self, Verified};
+use crate::names;
 use crate::text;
 
 /// Settings fixed when the model is loaded.
@@ -46,6 +47,16 @@ pub struct Options {
     /// encoder window (the short window with a prompt changed words in our measurements),
     /// so a short note then takes as long as a 30 s one.
     pub vocabulary: Vec<String>,
+    /// Session names. After transcription a note whose leading words spell one of them
+    /// followed by a pause mark ("Back end, run the tests.") is addressed to it
+    /// ([`names::address`]): [`Transcript::text`] becomes `name: rest` and
+    /// [`Transcript::session`] the name. They are not given to whisper, so the short
+    /// encoder window stays (unless [`Options::prompt_names`]).
+    pub names: Vec<String>,
+    /// Also give [`Options::names`] to whisper as vocabulary in the initial prompt. Off by
+    /// default: the prompt costs the short window (about 2.4x slower on a short note) and
+    /// the matcher recognised the names on every fixture without it (docs/PERFORMANCE.md).
+    pub prompt_names: bool,
     /// Extra initial prompt text, put before the vocabulary.
     pub prompt: Option<String>,
     /// Override [`Settings::threads`] for this job.
@@ -73,8 +84,13 @@ pub struct Segment {
 /// The result of one job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transcript {
-    /// The whole text; empty when there was no speech.
+    /// The text to use: [`Transcript::heard`], or `name: rest` when the note is addressed
+    /// to one of [`Options::names`]; empty when there was no speech.
     pub text: String,
+    /// whisper's words, cleaned up (annotations, hallucinations and loops removed).
+    pub heard: String,
+    /// The session of [`Options::names`] the note's leading words name, if any.
+    pub session: Option<String>,
     pub segments: Vec<Segment>,
     /// Language code (`en`).
     pub language: String,
@@ -263,6 +279,8 @@ impl Transcriber {
         });
         let mut result = Transcript {
             text: String::new(),
+            heard: String::new(),
+            session: None,
             segments: Vec::new(),
             language: if language == "auto" {
                 "en".into()
@@ -335,13 +353,20 @@ impl Transcriber {
         }
         result.loop_cut = looped;
         result.dropped = pass.dropped;
-        result.text = result
+        result.heard = result
             .segments
             .iter()
             .map(|s| s.text.trim())
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
+        result.text = match names::address(&result.heard, &opts.names) {
+            Some(a) => {
+                result.session = Some(a.session.clone());
+                a.routable()
+            }
+            None => result.heard.clone(),
+        };
         Ok(result)
     }
 
@@ -524,9 +549,15 @@ pub fn initial_prompt(opts: &Options) -> String {
     {
         parts.push(p.to_string());
     }
+    let prompted_names = if opts.prompt_names {
+        opts.names.as_slice()
+    } else {
+        &[]
+    };
     let vocab: Vec<&str> = opts
         .vocabulary
         .iter()
+        .chain(prompted_names)
         .map(|w| w.trim())
         .filter(|w| !w.is_empty())
         .collect();
@@ -566,5 +597,16 @@ mod tests {
         };
         assert_eq!(initial_prompt(&o), "pytest, cargo, PR.");
         assert_eq!(initial_prompt(&Options::default()), "");
+        // Session names reach the prompt only when asked for.
+        let names = Options {
+            names: vec!["backend".into(), "web2".into()],
+            ..Options::default()
+        };
+        assert_eq!(initial_prompt(&names), "");
+        let prompted = Options {
+            prompt_names: true,
+            ..names
+        };
+        assert_eq!(initial_prompt(&prompted), "backend, web2.");
     }
 }

@@ -48,7 +48,9 @@ impl Voice {
             .cloned()
     }
 
-    /// Transcribes an in-memory voice note, biased towards `vocabulary` (session names).
+    /// Transcribes an in-memory voice note; a note whose leading words name one of
+    /// `vocabulary` (the session names) comes back as `name: rest`, matched after
+    /// transcription so no prompt costs the short encoder window.
     pub async fn transcribe(
         &self,
         bytes: Vec<u8>,
@@ -57,7 +59,7 @@ impl Voice {
         let queue = self.queue().await?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let opts = Options {
-            vocabulary,
+            names: vocabulary,
             ..Options::default()
         };
         queue.submit_with(Input::Bytes(bytes), opts, move |r| {
