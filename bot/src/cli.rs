@@ -37,12 +37,15 @@ pub enum Command {
     },
     /// Type text into a session, then press Enter.
     Send(host_cmd::SendArgs),
-    /// Print the session's current screen.
+    /// Print the session's current screen (secrets masked), or save it as a picture.
     Screen {
         name: String,
         /// Keep colours and attributes (ANSI escape sequences).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "png")]
         ansi: bool,
+        /// Write the screen as a PNG picture to FILE instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
     },
     /// Print the last lines of the session's scrollback.
     Tail {
