@@ -1408,3 +1408,118 @@ fn a_huge_truecolor_screen_attaches_and_prints() {
     assert!(ansi.contains("big-done") && ansi.contains("38;2;"));
     assert_eq!(h.info("big").state, SessionState::Running);
 }
+
+/// A bot token a careless command prints: every view of the screen the host answers, and the
+/// picture, show it masked. Attach (the raw terminal) is not masked.
+#[test]
+fn a_printed_secret_is_masked_in_every_view_and_in_the_picture() {
+    const TOKEN: &str = "987654321:AAHk-test_TOKEN-value";
+    let mask = "*".repeat(TOKEN.len());
+    let h = TestHost::start_with(&[("TELEGRAM_BOT_TOKEN", TOKEN)]);
+    // The session's environment has no token (the host strips it): it prints it from a file.
+    let leak = h.dir.path().join("leak.txt");
+    std::fs::write(&leak, format!("token={TOKEN}\n")).unwrap();
+    let script = format!(
+        "echo env=${{TELEGRAM_BOT_TOKEN:-none}}; printf '\\033[32m'; cat {}; printf '\\033[0m'; echo done-printing; exec sleep 60",
+        leak.display()
+    );
+    h.ok(&[
+        "new",
+        "leak",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
+        &script,
+    ]);
+    h.wait_screen("leak", "the token printed", |s| s.contains("done-printing"));
+
+    let plain = h.ok(&["screen", "leak"]);
+    assert!(plain.contains("env=none"), "{plain}");
+    assert!(!plain.contains(TOKEN), "{plain}");
+    assert!(plain.contains(&format!("token={mask}")), "{plain}");
+    let ansi = h.ok(&["screen", "leak", "--ansi"]);
+    assert!(!ansi.contains(TOKEN), "{ansi:?}");
+    assert!(ansi.contains(&format!("\x1b[32mtoken={mask}")), "{ansi:?}");
+    let tail = h.ok(&["tail", "leak", "-n", "5"]);
+    assert!(!tail.contains(TOKEN), "{tail}");
+    assert!(tail.contains(&format!("token={mask}")), "{tail}");
+    let snapshot = block_on(async { Client::connect(&h.socket).await?.snapshot("leak").await })
+        .expect("snapshot");
+    let text = snapshot.text().expect("a well-formed snapshot");
+    assert!(!text.contains(TOKEN), "{text}");
+    assert!(text.contains(&format!("token={mask}")), "{text}");
+    // The green of the token is kept on its mask.
+    let green = snapshot
+        .lines
+        .iter()
+        .flatten()
+        .find(|r| r.text.contains('*'))
+        .map(|r| snapshot.styles[r.style as usize].fg);
+    assert_eq!(green, Some(walkie_screenshot::Color::Indexed(2)));
+
+    // The picture: a PNG of the session's size at phone scale, drawn from the masked cells.
+    let file = h.dir.path().join("shot.png");
+    let out = h.ok(&["screen", "leak", "--png", file.to_str().unwrap()]);
+    assert_eq!(out.trim(), file.display().to_string());
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let (w, hgt) = (
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+    );
+    let mut r = walkie_screenshot::Renderer::new(walkie_screenshot::PHONE_FONT_PX).unwrap();
+    let title = walkie_screenshot::Title {
+        session: "leak".into(),
+        host: "local".into(),
+        time: "2026-01-01 00:00".into(),
+    };
+    let layout = r.layout(snapshot.rows, snapshot.cols, &title);
+    assert_eq!((w, hgt), (layout.width, layout.height));
+    assert_eq!(
+        (snapshot.cols, snapshot.rows),
+        (120, 40),
+        "the host's default size"
+    );
+    // Cells about 2x a 14 px terminal font's (8x17 px).
+    assert!((14..=20).contains(&layout.cell_width), "{layout:?}");
+    assert!(layout.cell_height >= 28, "{layout:?}");
+    assert_eq!(
+        w,
+        layout.grid_left * 2 + u32::from(snapshot.cols) * layout.cell_width
+    );
+
+    // Below the title bar (whose clock differs) the picture is the masked snapshot's, and
+    // not what the token would have looked like.
+    let grid = |rgb: &[u8]| rgb[(layout.grid_top * w * 3) as usize..].to_vec();
+    let got = decode_png(&bytes);
+    let options = walkie_screenshot::RenderOptions {
+        title: title.clone(),
+        ..Default::default()
+    };
+    let masked = r.render(&snapshot, &options).unwrap();
+    assert!(
+        grid(&got) == grid(&masked.rgb),
+        "the picture is not the masked snapshot"
+    );
+    let mut unmasked = snapshot.clone();
+    for run in unmasked.lines.iter_mut().flatten() {
+        run.text = run.text.replace(&mask, TOKEN);
+    }
+    let leaked = r.render(&unmasked, &options).unwrap();
+    assert!(grid(&got) != grid(&leaked.rgb));
+}
+
+/// A PNG's pixels as RGB.
+fn decode_png(bytes: &[u8]) -> Vec<u8> {
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    dec.set_transformations(png::Transformations::EXPAND);
+    let mut reader = dec.read_info().expect("PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
+    let info = reader.next_frame(&mut buf).expect("PNG data");
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    buf
+}

@@ -8,6 +8,8 @@
 //!   configuration.
 //! - [`session`]: one PTY session: reader, waiter and writer threads, emulator, subscribers.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
+//! - [`screen`]: the views of a screen (text, ANSI, the cell snapshot of
+//!   [`from_vt100`]) with the host's [`Secrets`] masked.
 //! - [`fastforward`]: skips floods of plain lines in the emulator without changing the screen.
 //! - [`store`]: session records in SQLite, so `ls` shows `lost` sessions after a host restart.
 //! - [`lineage`]: the host as child subreaper, reaping orphans, and whether a peer process
@@ -18,10 +20,12 @@
 
 mod fastforward;
 mod lineage;
+mod screen;
 mod scrollback;
 mod server;
 mod session;
 mod store;
 
+pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
 pub use server::{run, HostError, HostOptions};
 pub use session::SessionSettings;

@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use crate::screen::Secrets;
+
 /// Byte ring of the most recent output.
 #[derive(Debug)]
 pub struct Scrollback {
@@ -53,8 +55,9 @@ impl Scrollback {
     }
 
     /// The last `lines` lines as plain text, rendered through a terminal emulator `cols` wide
-    /// so that colours, cursor moves and carriage returns come out as a person saw them.
-    pub fn tail_text(&self, lines: usize, cols: u16) -> String {
+    /// so that colours, cursor moves and carriage returns come out as a person saw them,
+    /// `secrets` masked.
+    pub fn tail_text(&self, lines: usize, cols: u16, secrets: &Secrets) -> String {
         let lines = lines.clamp(1, 5000);
         // One spare row: output ending in a newline leaves the cursor on a blank last row.
         let rows = (lines + 1) as u16;
@@ -68,7 +71,11 @@ impl Scrollback {
         let (a, b) = self.buf.as_slices();
         p.process(a);
         p.process(b);
-        let text = p.screen().contents();
+        let masked = secrets.mask(p.screen());
+        let text = masked
+            .as_ref()
+            .map_or(p.screen(), |m| m.screen())
+            .contents();
         // The emulator's screen is `rows` tall; when fewer lines were printed the tail is
         // blank, which is not output.
         let trimmed: Vec<&str> = text.lines().collect();
@@ -105,6 +112,13 @@ mod tests {
             s.push(format!("\x1b[31mline {i}\x1b[0m\r\n").as_bytes());
         }
         s.push(b"progress 10%\rprogress 99%");
-        assert_eq!(s.tail_text(3, 80), "line 98\nline 99\nprogress 99%");
+        let none = Secrets::default();
+        assert_eq!(s.tail_text(3, 80, &none), "line 98\nline 99\nprogress 99%");
+        s.push(b"\r\ntoken=\x1b[1mabc-secret-xyz\x1b[0m!");
+        let secrets = Secrets::new(["abc-secret-xyz".to_string()]);
+        assert_eq!(
+            s.tail_text(2, 80, &secrets),
+            "progress 99%\ntoken=**************!"
+        );
     }
 }

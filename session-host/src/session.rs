@@ -24,9 +24,11 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, watch};
 
 use crate::fastforward::FastForward;
+use crate::screen::{from_vt100, Secrets};
 use crate::scrollback::Scrollback;
 use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};
+use walkie_host_proto::snapshot::Snapshot;
 
 /// How long a pause waits for the session's leader to stop before stopping its job.
 const PAUSE_WAIT: Duration = Duration::from_millis(500);
@@ -403,19 +405,30 @@ impl Session {
         }
     }
 
-    /// The screen as plain text (`ansi = false`) or with attributes.
-    pub fn screen(&self, ansi: bool) -> String {
+    /// The screen as plain text (`ansi = false`) or with attributes, `secrets` masked.
+    pub fn screen(&self, ansi: bool, secrets: &Secrets) -> String {
         let sh = self.lock();
+        let masked = secrets.mask(sh.parser.screen());
+        let screen = masked.as_ref().map_or(sh.parser.screen(), |m| m.screen());
         if ansi {
-            sh.parser.screen().contents_formatted()
+            screen.contents_formatted()
         } else {
-            sh.parser.screen().contents()
+            screen.contents()
         }
     }
 
-    pub fn tail(&self, lines: usize) -> String {
+    /// The screen cell by cell, `secrets` masked.
+    pub fn snapshot(&self, secrets: &Secrets) -> Snapshot {
         let sh = self.lock();
-        sh.scrollback.tail_text(lines, sh.cols)
+        match secrets.mask(sh.parser.screen()) {
+            Some(masked) => from_vt100(masked.screen()),
+            None => from_vt100(sh.parser.screen()),
+        }
+    }
+
+    pub fn tail(&self, lines: usize, secrets: &Secrets) -> String {
+        let sh = self.lock();
+        sh.scrollback.tail_text(lines, sh.cols, secrets)
     }
 
     /// Registers a subscriber and returns, atomically with it, the bytes that repaint the

@@ -10,9 +10,8 @@
 
 use std::num::NonZeroU16;
 use std::time::{Duration, Instant};
-use walkie_screenshot::{
-    from_vt100, Image, RenderOptions, Renderer, Snapshot, Title, PHONE_FONT_PX,
-};
+use walkie_screenshot::{Image, RenderOptions, Renderer, Snapshot, Title, PHONE_FONT_PX};
+use walkie_session_host::from_vt100;
 
 const RUNS: usize = 100;
 

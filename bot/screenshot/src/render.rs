@@ -8,11 +8,11 @@
 //! long-lived renderer rasterises each character once.
 
 use crate::geometry;
-use crate::snapshot::{Cell, Snapshot, SnapshotError, Span, Style};
 use crate::theme::{Rgb, Theme};
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve};
 use ab_glyph_rasterizer::{point, Point, Rasterizer};
 use std::collections::HashMap;
+use walkie_host_proto::snapshot::{Cell, Snapshot, SnapshotError, Span, Style};
 
 /// Font size (em, in pixels) for a phone: twice a 14 px desktop terminal font, so a
 /// 120-column screen is about 2000 pixels wide and stays legible when zoomed.
@@ -677,7 +677,7 @@ impl Canvas {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Cursor, Run};
+    use walkie_host_proto::snapshot::{Cursor, Run};
 
     fn snap(rows: u16, cols: u16, text: &str) -> Snapshot {
         Snapshot {

@@ -1,7 +1,7 @@
 //! Colours: a named theme for the 16 ANSI colours and the defaults, and the fixed xterm
 //! 256-colour palette above them.
 
-use crate::snapshot::Color;
+use walkie_host_proto::snapshot::Color;
 
 /// An sRGB colour.
 pub type Rgb = [u8; 3];

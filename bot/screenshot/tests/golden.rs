@@ -9,7 +9,8 @@ mod scenes;
 
 use scenes::{parser, scene, Scene, SCENES};
 use std::path::PathBuf;
-use walkie_screenshot::{from_vt100, Image, RenderOptions, Renderer, Theme, Title, PHONE_FONT_PX};
+use walkie_screenshot::{Image, RenderOptions, Renderer, Theme, Title, PHONE_FONT_PX};
+use walkie_session_host::from_vt100;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

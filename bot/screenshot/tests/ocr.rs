@@ -6,7 +6,8 @@ use std::io::ErrorKind;
 use std::num::NonZeroU16;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use walkie_screenshot::{from_vt100, RenderOptions, Renderer, PHONE_FONT_PX};
+use walkie_screenshot::{RenderOptions, Renderer, PHONE_FONT_PX};
+use walkie_session_host::from_vt100;
 
 const TEXT: &[&str] = &[
     "$ cargo test --workspace",

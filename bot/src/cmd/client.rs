@@ -1,10 +1,12 @@
 //! `walkie host` and the commands that talk to it (`new`, `ls`, `send`, `screen`, `tail`,
 //! `attach`, `pause`, `resume`, `kill`, `rm`, `revive`).
+//!
+//! `walkie screen NAME --png FILE` fetches the host's cell snapshot (secrets masked there)
+//! and draws it with walkie-screenshot off the async runtime (a few ms of CPU).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use walkie_config::Config;
@@ -28,12 +30,15 @@ pub(crate) enum Command {
     },
     /// Type text into a session, then press Enter.
     Send(SendArgs),
-    /// Print the session's current screen.
+    /// Print the session's current screen (secrets masked), or save it as a picture.
     Screen {
         name: String,
         /// Keep colours and attributes (ANSI escape sequences).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "png")]
         ansi: bool,
+        /// Write the screen as a PNG picture to FILE instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
     },
     /// Print the last lines of the session's scrollback.
     Tail {
@@ -194,7 +199,24 @@ async fn client_command(
             };
             c.input(&a.name, chunks).await?;
         }
-        Command::Screen { name, ansi } => {
+        Command::Screen {
+            name,
+            png: Some(file),
+            ..
+        } => {
+            let snapshot = c.snapshot(&name).await?;
+            let title = walkie_screenshot::Title {
+                session: name,
+                host: "local".into(),
+                time: local_time(),
+            };
+            let path = file.clone();
+            tokio::task::spawn_blocking(move || save_png(&snapshot, title, &path))
+                .await
+                .context("the picture's task")??;
+            println!("{}", file.display());
+        }
+        Command::Screen { name, ansi, .. } => {
             let text = c.screen(&name, ansi).await?;
             if ansi {
                 println!("{text}\x1b[0m");
@@ -240,6 +262,62 @@ async fn client_command(
         Command::Attach { name } => return super::attach::attach(c, &name).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Draws `snapshot` and writes it to `path` atomically (a temporary file beside it, then a
+/// rename), so a reader never sees half a picture. Blocking: CPU and file I/O.
+fn save_png(
+    snapshot: &walkie_host_proto::snapshot::Snapshot,
+    title: walkie_screenshot::Title,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut r = walkie_screenshot::Renderer::new(walkie_screenshot::PHONE_FONT_PX)
+        .context("loading the embedded font")?;
+    let options = walkie_screenshot::RenderOptions {
+        title,
+        ..Default::default()
+    };
+    let png = r
+        .render_png(snapshot, &options)
+        .context("drawing the screen")?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    if let Err(e) = std::fs::write(&tmp, &png).and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
+/// The local time as "YYYY-MM-DD HH:MM" for a picture's title bar.
+fn local_time() -> String {
+    let now: libc::time_t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
+        return String::new();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min
+    )
 }
 
 fn human(ms: u64) -> String {

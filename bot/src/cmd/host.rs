@@ -28,6 +28,12 @@ fn host_options(cfg: &Config) -> HostOptions {
             socket: socket.clone(),
             paused_input_bytes: cfg.host.paused_input_bytes,
         },
+        // The token from the config file or .env; from the environment it is read by name.
+        secret_values: [cfg.telegram.token.expose()]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect(),
         socket,
     }
 }

@@ -27,6 +27,7 @@ use crate::protocol::{
     ErrorKind, Frame, FrameCodec, FrameError, NewSession, PendingAsk, Reply, Request, SessionInfo,
     PROTOCOL_VERSION,
 };
+use crate::snapshot::Snapshot;
 
 /// How long a client waits for the host's greeting or any reply that should come at once.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -341,6 +342,14 @@ impl<S: Stream> Client<S> {
             lines,
         })
         .await
+    }
+
+    /// The session's screen cell by cell (secrets masked by the host).
+    pub async fn snapshot(&mut self, name: &str) -> Result<Snapshot, ClientError> {
+        match self.call(Request::Snapshot { name: name.into() }).await? {
+            Reply::Snapshot { snapshot } => Ok(snapshot),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     async fn info(&mut self, req: Request) -> Result<SessionInfo, ClientError> {

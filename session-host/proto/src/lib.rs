@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`protocol`]: the frames on the socket, [`protocol::Request`] / [`protocol::Reply`], the
 //!   one encode/decode pair, the frame cap, the version handshake, [`protocol::FrameCodec`].
+//! - [`snapshot`]: the screen model of [`protocol::Reply::Snapshot`]: styled runs of cells,
+//!   its checks, and secret masking (no emulator: the host converts its own screen).
 //! - [`ask`]: the typed approval half of the protocol: ask payloads, decisions, notices.
 //! - [`client`]: the async [`Client`] over any byte stream, and starting a host on demand.
 //! - [`name`]: [`SessionName`], the one session-name rule.
@@ -15,6 +17,7 @@ pub mod client;
 pub mod keys;
 pub mod name;
 pub mod protocol;
+pub mod snapshot;
 
 pub use client::{Client, ClientError, SpawnHost};
 pub use name::SessionName;

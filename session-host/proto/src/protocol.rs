@@ -24,10 +24,12 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 use crate::ask::{AskPayload, Decision, NoticeKind};
+use crate::snapshot::Snapshot;
 
 /// Bumped on any incompatible change to [`Request`] or [`Reply`], including the approval
-/// types of [`crate::ask`] they carry.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// types of [`crate::ask`] and the screen model of [`crate::snapshot`] they carry.
+/// 4: [`Request::Snapshot`] / [`Reply::Snapshot`].
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -88,6 +90,11 @@ pub enum Request {
     Tail {
         name: String,
         lines: usize,
+    },
+    /// The session's screen cell by cell, colours and attributes included (for pictures);
+    /// answered with [`Reply::Snapshot`], secrets masked as in [`Request::Screen`].
+    Snapshot {
+        name: String,
     },
     /// Switches this connection to attach mode: then [`Frame::Data`] flows both ways.
     Attach {
@@ -265,6 +272,11 @@ pub enum Reply {
     Text {
         text: String,
     },
+    /// The answer to [`Request::Snapshot`]. Never split: one that cannot fit in a frame
+    /// becomes [`ErrorKind::TooLarge`] (a 1000x1000 screen of distinct styles could).
+    Snapshot {
+        snapshot: Snapshot,
+    },
     /// The first parts of a long [`Reply::Text`]: the client joins them with the final one.
     TextPart {
         text: String,
@@ -370,6 +382,10 @@ pub fn split_reply(reply: Reply) -> Vec<Reply> {
             out.push(Reply::Sessions { sessions: last });
             out
         }
+        Reply::Snapshot { snapshot } => vec![too_large(format!(
+            "the snapshot of a {}x{} screen is over the {MAX_FRAME}-byte frame limit",
+            snapshot.cols, snapshot.rows
+        ))],
         other => {
             let what = format!("{other:?}");
             let what = what.split([' ', '{', '(']).next().unwrap_or("reply");
@@ -557,6 +573,33 @@ mod tests {
         }
     }
 
+    /// A snapshot with a style per character, wide characters and blank lines.
+    fn snapshot(rows: u16, cols: u16, lines: &[&str]) -> Snapshot {
+        use crate::snapshot::{Builder, Color, Cursor, Style};
+        let mut b = Builder::new(rows);
+        for (i, line) in lines.iter().enumerate() {
+            for (j, c) in line.chars().enumerate() {
+                let style = Style {
+                    fg: Color::Indexed(((i * 7 + j) % 256) as u8),
+                    bg: Color::Rgb(j as u8, 2, 3),
+                    bold: j % 2 == 0,
+                    ..Style::default()
+                };
+                b.cell(c.encode_utf8(&mut [0; 4]), style, c == '中');
+            }
+            b.end_line();
+        }
+        b.finish(
+            rows,
+            cols,
+            Cursor {
+                row: 1,
+                col: 2,
+                visible: true,
+            },
+        )
+    }
+
     /// Which variant a request is; exhaustive, so a new variant cannot miss its test.
     fn request_variant(r: &Request) -> usize {
         match r {
@@ -579,9 +622,10 @@ mod tests {
             Request::WatchAsks => 16,
             Request::Notice { .. } => 17,
             Request::Decide { .. } => 18,
+            Request::Snapshot { .. } => 19,
         }
     }
-    const REQUEST_VARIANTS: usize = 19;
+    const REQUEST_VARIANTS: usize = 20;
 
     fn reply_variant(r: &Reply) -> usize {
         match r {
@@ -601,9 +645,10 @@ mod tests {
             Reply::Error { .. } => 13,
             Reply::TextPart { .. } => 14,
             Reply::SessionsPart { .. } => 15,
+            Reply::Snapshot { .. } => 16,
         }
     }
-    const REPLY_VARIANTS: usize = 16;
+    const REPLY_VARIANTS: usize = 17;
 
     #[test]
     fn every_request_round_trips() {
@@ -630,6 +675,7 @@ mod tests {
                 name: n(),
                 lines: 5,
             },
+            Request::Snapshot { name: n() },
             Request::Attach {
                 name: n(),
                 cols: 80,
@@ -776,6 +822,9 @@ mod tests {
             Reply::SessionsPart {
                 sessions: vec![info()],
             },
+            Reply::Snapshot {
+                snapshot: snapshot(3, 12, &["\x1b ok 中", "", "é"]),
+            },
         ];
         let mut seen = [false; REPLY_VARIANTS];
         for r in all {
@@ -849,6 +898,28 @@ mod tests {
             }] => assert!(message.contains("Info"), "{message}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_snapshot_too_large_for_a_frame_is_refused_in_words() {
+        // A 200x200 screen whose every cell differs from its neighbours: megabytes of JSON.
+        let line: String = "x".repeat(200);
+        let lines: Vec<&str> = (0..200).map(|_| line.as_str()).collect();
+        let big = Reply::Snapshot {
+            snapshot: snapshot(200, 200, &lines),
+        };
+        match &split_and_join(big)[..] {
+            [Reply::Error {
+                kind: ErrorKind::TooLarge,
+                message,
+            }] => assert!(message.contains("200x200 screen"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        // An ordinary screen stays one reply.
+        let small = Reply::Snapshot {
+            snapshot: snapshot(40, 120, &["hello"; 40]),
+        };
+        assert_eq!(split_and_join(small.clone()), vec![small]);
     }
 
     #[test]

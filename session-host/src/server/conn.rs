@@ -238,6 +238,7 @@ async fn handle(host: &Host, req: Request) -> Reply {
         Request::Input { name, chunks } => table.input(&name, chunks),
         Request::Screen { name, ansi } => table.screen(&name, ansi),
         Request::Tail { name, lines } => table.tail(&name, lines),
+        Request::Snapshot { name } => table.snapshot(&name),
         Request::Pause { name } => table.pause_resume(&name, true).await,
         Request::Resume { name } => table.pause_resume(&name, false).await,
         Request::Kill { name, force } => table.kill(&name, force),

@@ -44,6 +44,9 @@ pub struct HostOptions {
     /// How long `kill` (and shutdown) waits after SIGHUP/SIGTERM before SIGKILL.
     pub kill_grace: Duration,
     pub session: SessionSettings,
+    /// Secret values from the configuration (the bot token), masked on every screen the host
+    /// answers, with the values of `session.secret_env` in the host's environment at start.
+    pub secret_values: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

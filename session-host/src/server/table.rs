@@ -13,6 +13,7 @@ use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, SessionState};
 
 use super::{err, now_ms, HostOptions};
+use crate::screen::Secrets;
 use crate::session::{InputError, Session, SessionSettings, Spawn};
 use crate::store::{Record, Store, StoreError};
 
@@ -23,15 +24,23 @@ pub(super) struct TableOptions {
     pub default_rows: u16,
     pub kill_grace: Duration,
     pub session: SessionSettings,
+    /// Masked in every view of a screen.
+    pub secrets: Secrets,
 }
 
 impl From<HostOptions> for TableOptions {
+    /// Reads the secret variables' values from the host's environment.
     fn from(o: HostOptions) -> TableOptions {
+        let secrets = Secrets::from_env(&o.session.secret_env, &o.secret_values, |n| {
+            std::env::var(n).ok()
+        });
+        tracing::info!(secrets = secrets.len(), "secret values masked on screens");
         TableOptions {
             default_cols: o.default_cols,
             default_rows: o.default_rows,
             kill_grace: o.kill_grace,
             session: o.session,
+            secrets,
         }
     }
 }
@@ -170,7 +179,16 @@ impl Table {
     pub fn screen(&self, name: &str, ansi: bool) -> Reply {
         match self.live(name) {
             Ok(s) => Reply::Text {
-                text: s.screen(ansi),
+                text: s.screen(ansi, &self.opts.secrets),
+            },
+            Err(r) => r,
+        }
+    }
+
+    pub fn snapshot(&self, name: &str) -> Reply {
+        match self.live(name) {
+            Ok(s) => Reply::Snapshot {
+                snapshot: s.snapshot(&self.opts.secrets),
             },
             Err(r) => r,
         }
@@ -179,7 +197,7 @@ impl Table {
     pub fn tail(&self, name: &str, lines: usize) -> Reply {
         match self.live(name) {
             Ok(s) => Reply::Text {
-                text: s.tail(lines),
+                text: s.tail(lines, &self.opts.secrets),
             },
             Err(r) => r,
         }
@@ -468,8 +486,12 @@ pub(super) mod tests {
                 socket: dir.join("host.sock"),
                 paused_input_bytes: 64,
             },
+            secrets: Secrets::new([TEST_SECRET.to_string()]),
         }
     }
+
+    /// Masked on the test table's screens.
+    pub(in crate::server) const TEST_SECRET: &str = "sekrit-token-42";
 
     /// A table on the store in `dir`, and its exits.
     pub(in crate::server) async fn open(

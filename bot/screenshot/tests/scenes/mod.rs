@@ -3,7 +3,8 @@
 
 use std::num::NonZeroU16;
 use std::path::PathBuf;
-use walkie_screenshot::{from_vt100, Snapshot};
+use walkie_screenshot::Snapshot;
+use walkie_session_host::from_vt100;
 
 pub struct Scene {
     pub name: &'static str,

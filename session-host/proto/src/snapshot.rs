@@ -15,8 +15,11 @@
 //! a run of its own with [`Run::cell_width`] set, so the reader never needs a Unicode width
 //! table (whose version could differ from the sender's) to know where cells begin.
 //!
-//! A snapshot from the wire may be malformed; the renderer checks it against its size
+//! A snapshot from the wire may be malformed; [`Snapshot::cells`] checks it against its size
 //! and returns a [`SnapshotError`] instead of panicking.
+//!
+//! The conversion from an emulator screen lives with the emulator, in the host
+//! (`walkie_session_host::from_vt100`): a client of the protocol needs no terminal emulator.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -134,7 +137,7 @@ pub enum SnapshotError {
 
 /// What occupies one cell of the grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Span {
+pub enum Span {
     /// A narrow cell.
     One,
     /// The first column of a wide cell.
@@ -145,7 +148,7 @@ pub(crate) enum Span {
 
 /// One resolved cell: text borrowed from the snapshot, style from its table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cell<'a> {
+pub struct Cell<'a> {
     /// A base character and any combining marks after it; " " for a blank cell.
     pub text: &'a str,
     pub style: Style,
@@ -168,7 +171,7 @@ const BLANK: Cell<'static> = Cell {
 
 impl Snapshot {
     /// The screen as a row-major grid of `rows * cols` cells, or why it is malformed.
-    pub(crate) fn cells(&self) -> Result<Vec<Cell<'_>>, SnapshotError> {
+    pub fn cells(&self) -> Result<Vec<Cell<'_>>, SnapshotError> {
         let (rows, cols) = (usize::from(self.rows), usize::from(self.cols));
         if rows == 0 || cols == 0 {
             return Err(SnapshotError::Empty {
@@ -270,13 +273,21 @@ impl Snapshot {
     }
 }
 
+/// Where secrets are drawn on a screen ([`Snapshot::secret_cells`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretCells {
+    /// How many occurrences were found.
+    pub found: usize,
+    /// Row-major, one flag per cell: set on every cell showing part of a secret, both
+    /// columns of a wide character included.
+    pub cells: Vec<bool>,
+}
+
 impl Snapshot {
-    /// Replaces every occurrence of each of `secrets` on the screen with `*` cells (styles
-    /// kept), so that a secret a program printed (a token in a careless `env`) is not in the
-    /// picture. A secret may continue from the end of one line to the start of the next, as
-    /// a wrapped line shows it. Returns how many occurrences were masked. Empty secrets are
-    /// ignored.
-    pub fn mask_secrets(&mut self, secrets: &[&str]) -> Result<usize, SnapshotError> {
+    /// Finds every occurrence of each of `secrets` on the screen. A secret may continue from
+    /// the end of one line to the start of the next, as a wrapped line shows it. Empty
+    /// secrets are ignored.
+    pub fn secret_cells(&self, secrets: &[&str]) -> Result<SecretCells, SnapshotError> {
         let cells = self.cells()?;
         // One char per cell that starts a character (continuations are left out), with the
         // index of that cell.
@@ -295,6 +306,9 @@ impl Snapshot {
                 if chars[i..i + needle.len()] == needle[..] {
                     for &cell in &at[i..i + needle.len()] {
                         masked[cell] = true;
+                        if cells[cell].span == Span::Wide {
+                            masked[cell + 1] = true;
+                        }
                     }
                     found += 1;
                     i += needle.len();
@@ -303,9 +317,24 @@ impl Snapshot {
                 }
             }
         }
+        Ok(SecretCells {
+            found,
+            cells: masked,
+        })
+    }
+
+    /// Replaces every occurrence of each of `secrets` on the screen ([`Snapshot::secret_cells`])
+    /// with `*` cells (styles kept), so that a secret a program printed (a token in a careless
+    /// `env`) is not in the picture. Returns how many occurrences were masked.
+    pub fn mask_secrets(&mut self, secrets: &[&str]) -> Result<usize, SnapshotError> {
+        let SecretCells {
+            found,
+            cells: masked,
+        } = self.secret_cells(secrets)?;
         if found == 0 {
             return Ok(0);
         }
+        let cells = self.cells()?;
         let cols = usize::from(self.cols);
         let mut b = Builder::new(self.rows);
         for (row, line) in cells.chunks(cols).enumerate() {
@@ -313,11 +342,8 @@ impl Snapshot {
                 let hidden = masked[row * cols + col];
                 match cell.span {
                     // A masked wide character becomes two masked narrow cells.
-                    Span::Continuation if hidden || (col > 0 && masked[row * cols + col - 1]) => {
-                        b.cell("*", cell.style, false)
-                    }
-                    Span::Continuation => {}
                     _ if hidden => b.cell("*", cell.style, false),
+                    Span::Continuation => {}
                     span => b.cell(cell.text, cell.style, span == Span::Wide),
                 }
             }
@@ -328,52 +354,10 @@ impl Snapshot {
     }
 }
 
-/// A snapshot of an emulator screen (the host's vt100 screen of a session).
-pub fn from_vt100(screen: &vt100::Screen) -> Snapshot {
-    let (rows, cols) = screen.size();
-    let (rows, cols) = (rows.get(), cols.get());
-    let mut b = Builder::new(rows);
-    for row in 0..rows {
-        let mut col = 0;
-        while col < cols {
-            let Some(cell) = screen.cell(row, col) else {
-                break;
-            };
-            let style = Style {
-                fg: color(cell.fgcolor()),
-                bg: color(cell.bgcolor()),
-                bold: cell.bold(),
-                dim: cell.dim(),
-                italic: cell.italic(),
-                underline: cell.underline(),
-                inverse: cell.inverse(),
-            };
-            let text = match cell.contents() {
-                "" => " ",
-                t => t,
-            };
-            // A wide character needs its second column on this line; vt100 wraps it before
-            // that, but a resize could leave one in the last column: send it narrow then.
-            let wide = cell.is_wide() && col + 1 < cols;
-            b.cell(text, style, wide);
-            col += if wide { 2 } else { 1 };
-        }
-        b.end_line();
-    }
-    let (crow, ccol) = screen.cursor_position();
-    b.finish(
-        rows,
-        cols,
-        Cursor {
-            row: crow,
-            col: ccol,
-            visible: !screen.hide_cursor(),
-        },
-    )
-}
-
-/// Builds a snapshot's style table and runs from cells given left to right, line by line.
-struct Builder {
+/// Builds a snapshot's style table and runs from cells given left to right, line by line:
+/// [`Builder::cell`] for each cell of a line, [`Builder::end_line`], then [`Builder::finish`].
+#[derive(Debug)]
+pub struct Builder {
     styles: Vec<Style>,
     index: HashMap<Style, u32>,
     lines: Vec<Vec<Run>>,
@@ -381,7 +365,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(rows: u16) -> Builder {
+    pub fn new(rows: u16) -> Builder {
         Builder {
             styles: Vec::new(),
             index: HashMap::new(),
@@ -390,7 +374,9 @@ impl Builder {
         }
     }
 
-    fn cell(&mut self, text: &str, style: Style, wide: bool) {
+    /// The next cell: `text` is one character (and any combining marks after it), a space
+    /// for a blank cell; `wide` when it takes two columns (the second is not given).
+    pub fn cell(&mut self, text: &str, style: Style, wide: bool) {
         let styles = &mut self.styles;
         let id = *self.index.entry(style).or_insert_with(|| {
             styles.push(style);
@@ -414,13 +400,13 @@ impl Builder {
         }
     }
 
-    fn end_line(&mut self) {
+    pub fn end_line(&mut self) {
         let mut runs = std::mem::take(&mut self.runs);
         trim_blank_end(&mut runs, &self.styles);
         self.lines.push(runs);
     }
 
-    fn finish(mut self, rows: u16, cols: u16, cursor: Cursor) -> Snapshot {
+    pub fn finish(mut self, rows: u16, cols: u16, cursor: Cursor) -> Snapshot {
         while self.lines.last().is_some_and(|l| l.is_empty()) {
             self.lines.pop();
         }
@@ -453,103 +439,49 @@ fn trim_blank_end(runs: &mut Vec<Run>, styles: &[Style]) {
     }
 }
 
-fn color(c: vt100::Color) -> Color {
-    match c {
-        vt100::Color::Default => Color::Default,
-        vt100::Color::Idx(i) => Color::Indexed(i),
-        vt100::Color::Rgb(r, g, b) => Color::Rgb(r, g, b),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn screen(rows: u16, cols: u16, bytes: &[u8]) -> vt100::Parser {
-        let nz = |n: u16| std::num::NonZeroU16::new(n).expect("non-zero size");
-        let mut p = vt100::Parser::new(nz(rows), nz(cols), 0);
-        p.process(bytes);
-        p
+    const RED: Style = Style {
+        fg: Color::Indexed(1),
+        ..BLANK.style
+    };
+
+    /// A screen from lines of text; `|` starts and ends red text, `中` is wide.
+    fn screen(rows: u16, cols: u16, lines: &[&str]) -> Snapshot {
+        let mut b = Builder::new(rows);
+        for line in lines {
+            let mut style = Style::default();
+            for c in line.chars() {
+                match c {
+                    '|' if style == RED => style = Style::default(),
+                    '|' => style = RED,
+                    '中' => b.cell("中", style, true),
+                    c => b.cell(c.encode_utf8(&mut [0; 4]), style, false),
+                }
+            }
+            b.end_line();
+        }
+        b.finish(rows, cols, Cursor::default())
     }
 
     #[test]
     fn runs_group_equal_styles_and_trim_blank_ends() {
-        let p = screen(4, 20, b"ab\x1b[31mcd\x1b[0m e\r\n\x1b[44m  \x1b[0m\r\n");
-        let s = from_vt100(p.screen());
-        assert_eq!(s.lines.len(), 2, "blank lines at the end are left out");
+        let s = screen(4, 20, &["ab|cd| e   ", "", ""]);
+        assert_eq!(s.lines.len(), 1, "blank lines at the end are left out");
         let texts: Vec<&str> = s.lines[0].iter().map(|r| r.text.as_str()).collect();
         assert_eq!(texts, ["ab", "cd", " e"]);
-        assert_eq!(s.styles[s.lines[0][1].style as usize].fg, Color::Indexed(1));
-        // Blanks with a background are kept: they are visible.
-        assert_eq!(s.lines[1].len(), 1);
-        assert_eq!(s.lines[1][0].text, "  ");
         assert_eq!(s.text().expect("valid"), "abcd e\n\n\n\n");
     }
 
     #[test]
-    fn wide_and_combining_cells_travel_alone() {
-        let p = screen(2, 10, "a中b e\u{301}".as_bytes());
-        let s = from_vt100(p.screen());
-        let runs: Vec<(&str, Option<u8>)> = s.lines[0]
-            .iter()
-            .map(|r| (r.text.as_str(), r.cell_width))
-            .collect();
-        assert_eq!(
-            runs,
-            [
-                ("a", None),
-                ("中", Some(2)),
-                ("b ", None),
-                ("e\u{301}", Some(1))
-            ]
-        );
-        let cells = s.cells().expect("valid");
-        assert_eq!(cells[1].span, Span::Wide);
-        assert_eq!(cells[2].span, Span::Continuation);
-        assert_eq!(cells[3].text, "b");
-        assert_eq!(cells[5].text, "e\u{301}");
-    }
-
-    #[test]
-    fn colours_attributes_and_cursor_are_kept() {
-        let p = screen(
-            3,
-            10,
-            b"\x1b[1;3;4;7;2;38;5;200;48;2;1;2;3mX\x1b[0m\x1b[?25l\x1b[2;5H",
-        );
-        let s = from_vt100(p.screen());
-        let st = s.styles[s.lines[0][0].style as usize];
-        assert_eq!(
-            st,
-            Style {
-                fg: Color::Indexed(200),
-                bg: Color::Rgb(1, 2, 3),
-                // vt100 keeps one intensity: dim (SGR 2) after bold replaces it
-                bold: false,
-                dim: true,
-                italic: true,
-                underline: true,
-                inverse: true,
-            }
-        );
-        assert_eq!(
-            s.cursor,
-            Cursor {
-                row: 1,
-                col: 4,
-                visible: false
-            }
-        );
-    }
-
-    #[test]
     fn json_round_trip_is_compact() {
-        let p = screen(2, 10, b"\x1b[31mhi\x1b[0m");
-        let s = from_vt100(p.screen());
+        let s = screen(2, 10, &["|hi|"]);
         let json = serde_json::to_string(&s).expect("serialises");
         assert_eq!(
             json,
-            r#"{"rows":2,"cols":10,"cursor":{"row":0,"col":2,"visible":true},"styles":[{"fg":{"indexed":1}},{}],"lines":[[{"style":0,"text":"hi"}]]}"#
+            r#"{"rows":2,"cols":10,"cursor":{"row":0,"col":0,"visible":false},"styles":[{"fg":{"indexed":1}}],"lines":[[{"style":0,"text":"hi"}]]}"#
         );
         let back: Snapshot = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, s);
@@ -560,37 +492,48 @@ mod tests {
         let secret = "123456:ABCdef";
         // Three times, each wrapped onto the next line: partly red, plain, after a wide
         // character.
-        let p = screen(
+        let mut s = screen(
             6,
             10,
-            "id=123\x1b[31m456:ABCdef\x1b[0m\r\nxxxx123456:ABCdef\r\n中123456:ABCdef".as_bytes(),
+            &[
+                "id=123|4567",
+                "|:ABCdef",
+                "xxxx123456",
+                ":ABCdef",
+                "中123456:A",
+                "BCdef",
+            ],
         );
-        let mut s = from_vt100(p.screen());
         assert_eq!(
             s.text().expect("valid"),
-            "id=123456:\nABCdef\nxxxx123456\n:ABCdef\n中123456:A\nBCdef\n"
+            "id=1234567\n:ABCdef\nxxxx123456\n:ABCdef\n中123456:A\nBCdef\n"
         );
-        assert_eq!(s.mask_secrets(&[secret, ""]).expect("valid"), 3);
+        let mut s2 = s.clone();
+        assert_eq!(s.mask_secrets(&[secret, ""]).expect("valid"), 2);
         assert_eq!(
             s.text().expect("valid"),
-            "id=*******\n******\nxxxx******\n*******\n中********\n*****\n"
+            "id=1234567\n:ABCdef\nxxxx******\n*******\n中********\n*****\n"
         );
+        assert_eq!(s.mask_secrets(&[secret]).expect("valid"), 0);
         // Styles are kept: the red part is still red.
-        let red: String = s
+        assert_eq!(s2.mask_secrets(&["34567:ABC"]).expect("valid"), 1);
+        let red: String = s2
             .lines
             .iter()
             .flatten()
-            .filter(|r| s.styles[r.style as usize].fg == Color::Indexed(1))
+            .filter(|r| s2.styles[r.style as usize] == RED)
             .map(|r| r.text.as_str())
             .collect();
-        assert_eq!(red, "**********");
-        assert_eq!(s.mask_secrets(&[secret]).expect("valid"), 0);
+        assert_eq!(red, "********def");
+        assert_eq!(s2.text().expect("valid").lines().next(), Some("id=12*****"));
     }
 
     #[test]
     fn a_masked_wide_character_becomes_two_masked_cells() {
-        let p = screen(1, 10, "a中b".as_bytes());
-        let mut s = from_vt100(p.screen());
+        let mut s = screen(1, 10, &["a中b"]);
+        let found = s.secret_cells(&["中"]).expect("valid");
+        assert_eq!(found.found, 1);
+        assert_eq!(&found.cells[..4], [false, true, true, false]);
         assert_eq!(s.mask_secrets(&["中"]).expect("valid"), 1);
         assert_eq!(s.text().expect("valid"), "a**b\n");
         s.cells().expect("still well formed");
@@ -646,6 +589,7 @@ mod tests {
         for (s, want) in cases {
             let err = s.cells().expect_err(want).to_string();
             assert!(err.contains(want), "{err:?} should say {want:?}");
+            assert!(s.secret_cells(&["a"]).is_err());
         }
         // The exact fit is fine.
         snap(1, 3, vec![vec![run("a", None), run("中", Some(2))]])
