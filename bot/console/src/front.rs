@@ -4,8 +4,14 @@
 //! checks, no "a private chat's id is its user's id"); the front end answers such questions
 //! through [`Frontend`].
 //!
-//! The trait is synchronous and used through generics: its answers are pure functions of
-//! the ids, so it needs neither `async fn` nor `dyn` (and so no `async-trait`).
+//! The trait is used through generics. Its id rules are plain functions; its sends return
+//! `impl Future + Send` (native async functions in traits): the desk runs in a spawned task,
+//! so its futures must be `Send`, and with generics instead of `dyn` no `async-trait` is
+//! needed.
+
+use std::future::Future;
+
+use walkie_approval::card::Card;
 
 use crate::gate::{Gate, Role};
 
@@ -17,13 +23,70 @@ pub struct ChatId(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserId(pub i64);
 
-/// Where things go on a chat service.
-pub trait Frontend {
+/// A message the front end posted, as it names it (to edit it later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageRef(pub i64);
+
+/// A button press waiting for its answer (the small toast), as the front end names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PressRef(pub String);
+
+/// A send or edit the chat service refused or never answered; its text is safe to log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FrontError(pub String);
+
+/// A chat service, as far as the console needs one.
+pub trait Frontend: Send + Sync + 'static {
     /// The private chat with `user`.
     fn private_chat(&self, user: UserId) -> ChatId;
     /// The person a private chat is with; `None` for a group, where presses are checked
     /// per user.
     fn private_user(&self, chat: ChatId) -> Option<UserId>;
+
+    /// Posts `card` as a new message (with its buttons, if it has any); `silent` without a
+    /// notification sound.
+    fn post_card(
+        &self,
+        chat: ChatId,
+        card: &Card,
+        silent: bool,
+    ) -> impl Future<Output = Result<MessageRef, FrontError>> + Send;
+
+    /// Shows `card` in place of the message `message` (buttons as the card has them).
+    fn edit_card(
+        &self,
+        chat: ChatId,
+        message: MessageRef,
+        card: &Card,
+    ) -> impl Future<Output = Result<(), FrontError>> + Send;
+
+    /// Answers a press, with a short toast or none.
+    fn answer_press(
+        &self,
+        press: &PressRef,
+        toast: Option<&str>,
+    ) -> impl Future<Output = Result<(), FrontError>> + Send;
+
+    /// A one-line notice about `session` (an agent's own report of its turn).
+    fn notice(
+        &self,
+        chat: ChatId,
+        session: &str,
+        text: &str,
+        silent: bool,
+    ) -> impl Future<Output = Result<(), FrontError>> + Send;
+
+    /// The session's screen as a new message.
+    fn show_screen(
+        &self,
+        chat: ChatId,
+        session: &str,
+        screen: &str,
+    ) -> impl Future<Output = Result<MessageRef, FrontError>> + Send;
+
+    /// The agent in `session` said its turn is over, so no "went quiet" should repeat it.
+    fn turn_over(&self, session: &str);
 }
 
 /// The chats an approval card goes to, each with whether its copy carries buttons: the
@@ -60,17 +123,7 @@ pub fn card_targets(
 mod tests {
     use super::*;
 
-    /// A front end whose private chats are numbered 100 + the user, and groups below 0.
-    struct InMemory;
-
-    impl Frontend for InMemory {
-        fn private_chat(&self, user: UserId) -> ChatId {
-            ChatId(100 + user.0)
-        }
-        fn private_user(&self, chat: ChatId) -> Option<UserId> {
-            (chat.0 >= 100).then(|| UserId(chat.0 - 100))
-        }
-    }
+    use crate::testing::InMemory;
 
     const OPERATOR: i64 = 1;
     const VIEWER: i64 = 2;
@@ -83,7 +136,7 @@ mod tests {
     #[test]
     fn cards_go_to_the_operators_and_viewers_when_no_chat_works_with_the_session() {
         let to = card_targets(
-            &InMemory,
+            &InMemory::default(),
             &gate(),
             &[],
             &[UserId(OPERATOR), UserId(VIEWER), UserId(OPERATOR)],
@@ -100,7 +153,7 @@ mod tests {
             ChatId(-5),
             ChatId(101),
         ];
-        let to = card_targets(&InMemory, &gate(), &working, &[UserId(OPERATOR)]);
+        let to = card_targets(&InMemory::default(), &gate(), &working, &[UserId(OPERATOR)]);
         // A group gets buttons (presses are checked per user there); a viewer's private
         // chat gets none; a stranger's private chat gets nothing.
         assert_eq!(

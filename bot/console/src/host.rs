@@ -1,11 +1,89 @@
-//! The bot's link to the session host: one connection, reconnected (and the host started,
-//! as the CLI does) when it breaks. Requests are serialised on it; each is small and local.
+//! What the console asks of a session host ([`Host`]), and the real link to one
+//! ([`HostLink`]): one connection, reconnected (and the host started, as the CLI does) when
+//! it breaks. Requests are serialised on it; each is small and local.
+//!
+//! The trait's methods return `impl Future + Send` (native async functions in traits, used
+//! through generics): the desk is spawned on the runtime, so its futures must be `Send`, and
+//! no `dyn` is needed, so neither is `async-trait`. Tests implement it in memory.
 
+use std::future::Future;
 use std::path::PathBuf;
 
+use tokio::net::UnixStream;
 use tokio::sync::Mutex;
-use walkie_host_proto::client::{Client, ClientError, SpawnHost};
+use walkie_approval::hook::Decision;
+use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError, SpawnHost};
 use walkie_host_proto::protocol::{NewSession, SessionInfo};
+
+/// The calls the console makes to a session host.
+pub trait Host: Send + Sync + 'static {
+    /// A stream of the host's asks, from [`Host::watch_asks`].
+    type Asks: AskStream;
+
+    fn list(&self) -> impl Future<Output = Result<Vec<SessionInfo>, ClientError>> + Send;
+
+    /// The session's info, `None` if the host has no such session.
+    fn info(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<SessionInfo>, ClientError>> + Send {
+        async move { Ok(self.list().await?.into_iter().find(|s| s.name == name)) }
+    }
+
+    fn new_session(
+        &self,
+        spec: NewSession,
+    ) -> impl Future<Output = Result<String, ClientError>> + Send;
+
+    /// Types `text`, then Enter as a separate write.
+    fn send_line(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send;
+
+    /// Writes each chunk separately (keys).
+    fn input(
+        &self,
+        name: &str,
+        chunks: Vec<Vec<u8>>,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send;
+
+    fn screen(&self, name: &str) -> impl Future<Output = Result<String, ClientError>> + Send;
+
+    fn tail(
+        &self,
+        name: &str,
+        lines: usize,
+    ) -> impl Future<Output = Result<String, ClientError>> + Send;
+
+    fn pause(&self, name: &str) -> impl Future<Output = Result<SessionInfo, ClientError>> + Send;
+
+    fn resume(&self, name: &str) -> impl Future<Output = Result<SessionInfo, ClientError>> + Send;
+
+    fn kill(&self, name: &str) -> impl Future<Output = Result<SessionInfo, ClientError>> + Send;
+
+    /// Answers ask `id`; the host's first decision wins (a later one is `AlreadyDecided`).
+    fn decide(
+        &self,
+        id: u64,
+        decision: Decision,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send;
+
+    /// A new watch of the host's asks (the pending ones first), with the host's pid.
+    fn watch_asks(&self) -> impl Future<Output = Result<(u32, Self::Asks), ClientError>> + Send;
+}
+
+/// The host's asks as they come; `None` when the host closed the stream.
+pub trait AskStream: Send + 'static {
+    fn next_ask(&mut self) -> impl Future<Output = Option<Result<AskEvent, ClientError>>> + Send;
+}
+
+impl AskStream for AskWatch<UnixStream> {
+    fn next_ask(&mut self) -> impl Future<Output = Option<Result<AskEvent, ClientError>>> + Send {
+        self.next()
+    }
+}
 
 /// A shared, self-healing connection to the session host.
 pub struct HostLink {
@@ -58,47 +136,58 @@ impl HostLink {
         *guard = Some(c);
         Ok(pid)
     }
+}
 
-    pub async fn list(&self) -> Result<Vec<SessionInfo>, ClientError> {
+impl Host for HostLink {
+    type Asks = AskWatch<UnixStream>;
+
+    async fn list(&self) -> Result<Vec<SessionInfo>, ClientError> {
         call!(self, |c| c.list())
     }
 
-    /// The session's info, `None` if the host has no such session.
-    pub async fn info(&self, name: &str) -> Result<Option<SessionInfo>, ClientError> {
-        Ok(self.list().await?.into_iter().find(|s| s.name == name))
-    }
-
-    pub async fn new_session(&self, spec: NewSession) -> Result<String, ClientError> {
+    async fn new_session(&self, spec: NewSession) -> Result<String, ClientError> {
         call!(self, |c| c.new_session(spec))
     }
 
     /// Types `text`, then Enter as a separate write.
-    pub async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
+    async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
         call!(self, |c| c.send_text(name, text, true))
     }
 
     /// Writes each chunk separately (keys).
-    pub async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {
+    async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {
         call!(self, |c| c.input(name, chunks))
     }
 
-    pub async fn screen(&self, name: &str) -> Result<String, ClientError> {
+    async fn screen(&self, name: &str) -> Result<String, ClientError> {
         call!(self, |c| c.screen(name, false))
     }
 
-    pub async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {
+    async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {
         call!(self, |c| c.tail(name, lines))
     }
 
-    pub async fn pause(&self, name: &str) -> Result<SessionInfo, ClientError> {
+    async fn pause(&self, name: &str) -> Result<SessionInfo, ClientError> {
         call!(self, |c| c.pause(name))
     }
 
-    pub async fn resume(&self, name: &str) -> Result<SessionInfo, ClientError> {
+    async fn resume(&self, name: &str) -> Result<SessionInfo, ClientError> {
         call!(self, |c| c.resume(name))
     }
 
-    pub async fn kill(&self, name: &str) -> Result<SessionInfo, ClientError> {
+    async fn kill(&self, name: &str) -> Result<SessionInfo, ClientError> {
         call!(self, |c| c.kill(name, false))
+    }
+
+    async fn decide(&self, id: u64, decision: Decision) -> Result<(), ClientError> {
+        // Its own connection: a decision never waits behind a slow call on the link.
+        let mut c = Client::connect(&self.socket).await?;
+        c.decide(id, decision).await
+    }
+
+    async fn watch_asks(&self) -> Result<(u32, Self::Asks), ClientError> {
+        let c = Client::connect(&self.socket).await?;
+        let pid = c.host_pid;
+        Ok((pid, c.watch_asks().await?))
     }
 }

@@ -7,10 +7,14 @@
 //! # Layout
 //! - [`activity`]: went quiet / finished turn / idle, from successive looks at a screen.
 //! - [`approval_store`]: approvals, their cards and session rules in the store.
-//! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]), opaque
-//!   chat and user ids, and where approval cards go.
+//! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
+//!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
+//! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]: where
+//!   things go, post/edit a card, answer a press, notices), opaque chat, user and message
+//!   references, and where approval cards go.
 //! - [`gate`]: who may do what (operators, viewers, strangers) and the refusal policy.
-//! - [`host`]: the link to a session host (one connection, reconnected on demand).
+//! - [`host`]: what the console asks of a session host ([`host::Host`]) and the real link
+//!   to one (one connection, reconnected on demand).
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
@@ -18,9 +22,13 @@
 
 pub mod activity;
 pub mod approval_store;
+pub mod desk;
 pub mod front;
 pub mod gate;
 pub mod host;
 pub mod presets;
 pub mod store;
 pub mod voice;
+
+#[cfg(test)]
+mod testing;

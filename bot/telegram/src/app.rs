@@ -11,7 +11,7 @@ use teloxide::types::{
     CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind,
 };
 use teloxide::utils::command::BotCommands;
-use walkie_config::{Config, NotifyLevel};
+use walkie_config::NotifyLevel;
 use walkie_host_proto::client::ClientError;
 use walkie_host_proto::keys::Key;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
@@ -21,9 +21,11 @@ use super::context::Context;
 use super::render::{escape_html, fit_bottom, MAX_MESSAGE_UTF16};
 use super::tg::TgError;
 use super::voice::{card_buttons, card_html, parse_card_data, CardAction, MAX_DOWNLOAD_BYTES};
+use walkie_console::front::ChatId;
 use walkie_console::gate::{Action, Verdict};
+use walkie_console::host::Host;
 use walkie_console::presets::{self, Launch};
-use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, Store, TranscriptState};
+use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, TranscriptState};
 use walkie_console::voice::Voice;
 
 /// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
@@ -35,8 +37,8 @@ const DEFAULT_TAIL: usize = 20;
 /// The update handler: the shared context, and what only it needs.
 pub(crate) struct App {
     pub(crate) ctx: Arc<Context>,
-    /// The approvals desk (cards and their buttons), built once beside the app.
-    pub(crate) approvals: Arc<super::approvals::Approvals>,
+    /// The approval desk (cards and their buttons), built once beside the app.
+    pub(crate) desk: Arc<crate::front::TelegramDesk>,
     pub(crate) voice: Voice,
     pub(crate) bot_username: String,
 }
@@ -55,6 +57,8 @@ pub(crate) enum HandleError {
     Telegram(#[from] TgError),
     #[error(transparent)]
     Store(#[from] walkie_console::store::StoreError),
+    #[error(transparent)]
+    Desk(#[from] walkie_console::desk::DeskError),
 }
 
 /// A failed request to the host, as a one-line answer.
@@ -415,7 +419,7 @@ impl App {
 
     /// The chat's notification level: its own choice, else the config's default.
     pub(crate) async fn notify_level(&self, chat: i64) -> NotifyLevel {
-        notify_level(&self.store, &self.cfg, chat).await
+        walkie_console::desk::notify_level(&self.store, &self.cfg, ChatId(chat)).await
     }
 
     async fn state_answer(
@@ -561,7 +565,7 @@ impl App {
                 .map_err(Into::into);
         }
         if super::card::is_approval_button(&data) {
-            return self.approvals.on_press(&q, chat, &data).await;
+            return crate::front::press(&self.desk, &q, chat, &data).await;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
@@ -829,18 +833,6 @@ impl App {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// The chat's notification level: its own choice (`/notify`), else the config's default.
-pub(crate) async fn notify_level(store: &Store, cfg: &Config, chat: i64) -> NotifyLevel {
-    match store.notify_level(chat).await {
-        Ok(Some(l)) => l,
-        Ok(None) => cfg.notify.level(),
-        Err(e) => {
-            tracing::warn!(chat, error = %e, "cannot read the notification level");
-            cfg.notify.level()
-        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! The one context the update handler ([`crate::app::App`]) and the approvals desk
-//! ([`crate::approvals::Approvals`]) share: built once at start, reached through `Deref`.
+//! The one context the update handler ([`crate::app::App`]) and the front end
+//! ([`crate::front::TelegramFront`]) draw on: built once at start, reached through `Deref`.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ pub(crate) struct Context {
     pub(crate) store: Store,
     pub(crate) gate: Gate,
     pub(crate) host: Arc<HostLink>,
-    /// Live screens; the desk tells them when an agent announced the end of its turn, so no
-    /// "went quiet" repeats it.
+    /// Live screens; the desk tells them (through the front end) when an agent announced
+    /// the end of its turn, so no "went quiet" repeats it.
     pub(crate) live: Arc<LiveScreens>,
 }

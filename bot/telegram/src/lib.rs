@@ -8,9 +8,10 @@
 //!
 //! # Layout
 //! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
-//! - [`approvals`]: approval cards from the host's asks, and their buttons.
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
-//! - [`context`]: the context the update handler and the approvals desk share.
+//! - [`context`]: the context the update handler and the front end share.
+//! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,
+//!   presses, notices), and the approval desk it runs.
 //! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
 //! - [`live`]: live screens and notifications.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
@@ -20,10 +21,10 @@
 //! - [`voice`]: transcript cards and their buttons.
 
 mod app;
-mod approvals;
 mod card;
 mod commands;
 mod context;
+mod front;
 mod live;
 mod pace;
 mod render;
@@ -41,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 
 use walkie_console::gate::Gate;
-use walkie_console::host::HostLink;
+use walkie_console::host::{Host, HostLink};
 use walkie_console::presets;
 use walkie_console::store::{Claim, Store, StoreError};
 use walkie_host_proto::client::{ClientError, SpawnHost};
@@ -51,22 +52,6 @@ use commands::Command;
 use live::{LiveConfig, LiveScreens};
 use pace::{PaceConfig, Pacer};
 use tg::{redact, Tg};
-
-/// Telegram's id rules: a private chat's id is its user's id; groups have negative ids.
-pub(crate) struct TelegramIds;
-
-impl walkie_console::front::Frontend for TelegramIds {
-    fn private_chat(&self, user: walkie_console::front::UserId) -> walkie_console::front::ChatId {
-        walkie_console::front::ChatId(user.0)
-    }
-
-    fn private_user(
-        &self,
-        chat: walkie_console::front::ChatId,
-    ) -> Option<walkie_console::front::UserId> {
-        (chat.0 >= 0).then_some(walkie_console::front::UserId(chat.0))
-    }
-}
 
 /// Seconds a getUpdates long poll waits; below teloxide's 17 s HTTP timeout.
 const POLL_TIMEOUT_S: u32 = 10;
@@ -151,10 +136,19 @@ pub async fn run(
         host,
         live,
     });
-    let approvals = Arc::new(approvals::Approvals { ctx: ctx.clone() });
+    let desk = Arc::new(front::TelegramDesk {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        gate: ctx.gate.clone(),
+        host: ctx.host.clone(),
+        front: front::TelegramFront {
+            tg: ctx.tg.clone(),
+            live: ctx.live.clone(),
+        },
+    });
     let app = Arc::new(App {
         ctx,
-        approvals: approvals.clone(),
+        desk: desk.clone(),
         voice: walkie_console::voice::Voice::new(cfg.clone()),
         bot_username: username,
     });
@@ -164,7 +158,7 @@ pub async fn run(
         .await?;
 
     resume_live_screens(&app).await;
-    let watcher = approvals.spawn(shutdown.clone());
+    let watcher = desk.spawn(shutdown.clone());
 
     poll(&app, &bot, &token, &shutdown).await?;
     shutdown.cancel();

@@ -26,7 +26,7 @@ use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use walkie_console::activity::{Activity, ActivityConfig, Seen};
-use walkie_console::host::HostLink;
+use walkie_console::host::{Host, HostLink};
 use walkie_console::store::Store;
 
 /// Timing of live screens.

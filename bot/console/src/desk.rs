@@ -1,17 +1,19 @@
-//! Approvals on the phone: the host's pending asks become Telegram cards, and a press of
-//! Approve / Approve for this session / Deny decides them.
+//! The approval desk: the host's pending asks become cards in the chats, and a press of
+//! Approve / Approve for this session / Deny decides them. It talks to the chat service only
+//! through [`Frontend`] and to the session host only through [`Host`], so it is tested
+//! against both in memory.
 //!
 //! # Flow
-//! - A task ([`Approvals::spawn`]) watches the host's asks (`Client::watch_asks`),
+//! - A task ([`Desk::spawn`]) watches the host's asks ([`Host::watch_asks`]),
 //!   reconnecting with backoff when the host goes away. For each new ask it applies the
 //!   policy ([`walkie_approval::policy`]: config rules, then "approved for this session"):
 //!   a rule decides at once, with a silent note in the chats and an audit line; otherwise a
 //!   card is posted as a new message (so the phone buzzes) to every chat that works with
-//!   the session, else to every operator's and viewer's private chat. Viewers' copies have
-//!   no buttons.
-//! - A press ([`Approvals::on_press`], routed from `app.rs`) is checked (operators only),
+//!   the session, else to every operator's and viewer's private chat ([`card_targets`]).
+//!   Viewers' copies have no buttons.
+//! - A press ([`Desk::on_press`], decoded by the front end) is checked (operators only),
 //!   recorded in SQLite only if the approval is still pending, then sent to the host with
-//!   `Client::decide`. The host's first decision wins: a late one (`AlreadyDecided`) is
+//!   [`Host::decide`]. The host's first decision wins: a late one (`AlreadyDecided`) is
 //!   answered "already decided". Every card of the approval is then edited to the outcome,
 //!   who decided and when, without buttons.
 //! - When the host closes an ask without a decision (the deadline passed, or the asker
@@ -20,11 +22,11 @@
 //! - Screen prompts: a second task reads, every second, the screens of the sessions some
 //!   chat works with and runs [`walkie_approval::detect`] on them. A prompt seen on two
 //!   reads in a row gets a card (unless an agent's hook already asked about the same
-//!   request); its buttons type the prompt's approve or deny keys with `Client::input`;
+//!   request); its buttons type the prompt's approve or deny keys with [`Host::input`];
 //!   when the prompt leaves the screen without a press, the card says "answered at the
-//!   terminal"; past the deadline the deny keys are typed. These approvals are the bot's
+//!   terminal"; past the deadline the deny keys are typed. These approvals are the desk's
 //!   own (ids with bit 62 set, never a host ask id).
-//! - Approvals and their cards live in SQLite ([`walkie_console::approval_store`]), so the buttons
+//! - Approvals and their cards live in SQLite ([`crate::approval_store`]), so the buttons
 //!   keep working after a bot restart: the host announces pending asks again to every new
 //!   watcher. On (re)connecting, approvals of a host process that is gone (the host
 //!   restarted; its blocked hooks answered deny) and approvals past their deadline are
@@ -32,28 +34,18 @@
 //!
 //! # Agents' hooks
 //! Sessions started with `/new NAME claude` get `--settings` with walkie's
-//! `PermissionRequest` hook ([`hook_args`]), which adds to the user's settings for that
+//! `PermissionRequest` hook ([`crate::presets`]), which adds to the user's settings for that
 //! run without touching them. Codex reads hooks only from `hooks.json` in its home
 //! directory (`CODEX_HOME`), so it cannot be given the hook without writing a file the user
 //! owns (or replacing the home, which holds the login); for Codex, add the hook by hand as
 //! described in [`walkie_approval::hook`]. Without it, Codex's prompts are answered at the
 //! terminal (or with `/keys`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::types::CallbackQuery;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use walkie_config::NotifyLevel;
-use walkie_host_proto::client::{AskEvent, Client, ClientError};
-use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
-
-use super::app::HandleError;
-use super::card::{decode_callback, html, markup};
-use super::context::Context;
-use super::render::{escape_html, render_live, utf16_len};
 use walkie_approval::card;
 use walkie_approval::detect::{detect_text, input_chunks, Prompt, ScreenText};
 use walkie_approval::hook::Decision;
@@ -62,13 +54,16 @@ use walkie_approval::model::{
     Subject,
 };
 use walkie_approval::policy::{evaluate, PolicyRules, SessionApprovals, SessionRule, Verdict};
-use walkie_console::approval_store::ApprovalCard;
-use walkie_console::front::{card_targets, ChatId, UserId};
-use walkie_console::gate::{Role, VIEWER_TEXT};
-
-use super::TelegramIds;
-use walkie_console::store::{AuditAction, AuditEntry};
+use walkie_config::{Config, NotifyLevel};
 use walkie_host_proto::ask::AskPayload;
+use walkie_host_proto::client::{AskEvent, ClientError};
+use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
+
+use crate::approval_store::ApprovalCard;
+use crate::front::{card_targets, ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
+use crate::gate::{Gate, Role, VIEWER_TEXT};
+use crate::host::{AskStream, Host};
+use crate::store::{AuditAction, AuditEntry, Store, StoreError};
 
 /// Longest wait between two attempts to reach the host.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -106,16 +101,48 @@ fn screen_id() -> ApprovalId {
 /// The tool name screen prompts are judged as by the policy: they ask about shell commands.
 const SCREEN_TOOL: &str = "Bash";
 
-/// The approvals desk: the watcher task and the button handler share it.
-#[derive(Clone)]
-pub(crate) struct Approvals {
-    pub(crate) ctx: Arc<Context>,
+/// The approval desk: the watcher tasks and the press handler share it.
+pub struct Desk<F, H> {
+    pub cfg: Config,
+    pub store: Store,
+    pub gate: Gate,
+    pub host: Arc<H>,
+    pub front: F,
 }
 
-impl std::ops::Deref for Approvals {
-    type Target = Context;
-    fn deref(&self) -> &Context {
-        &self.ctx
+/// A press of an approval card's button, as the front end decoded it.
+#[derive(Debug, Clone)]
+pub struct Press {
+    pub chat: ChatId,
+    pub user: UserId,
+    /// How the person is shown on decided cards.
+    pub name: String,
+    /// Answered with a toast.
+    pub press: PressRef,
+    pub id: ApprovalId,
+    pub action: ApprovalAction,
+    /// What the button carried, for the audit log of a refused press.
+    pub raw: String,
+}
+
+/// A press the desk could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("front end: {0}")]
+    Front(#[from] FrontError),
+}
+
+/// The chat's notification level: its own choice (`/notify`), else the config's default.
+pub async fn notify_level(store: &Store, cfg: &Config, chat: ChatId) -> NotifyLevel {
+    match store.notify_level(chat.0).await {
+        Ok(Some(l)) => l,
+        Ok(None) => cfg.notify.level(),
+        Err(e) => {
+            tracing::warn!(chat = chat.0, error = %e, "cannot read the notification level");
+            cfg.notify.level()
+        }
     }
 }
 
@@ -146,11 +173,7 @@ fn subject_of(payload: &AskPayload) -> Option<Subject> {
     }
 }
 
-impl Approvals {
-    fn socket(&self) -> PathBuf {
-        self.cfg.socket_path()
-    }
-
+impl<F: Frontend, H: Host> Desk<F, H> {
     async fn audit(&self, entry: AuditEntry) {
         if let Err(e) = self.store.audit(&entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
@@ -160,14 +183,14 @@ impl Approvals {
     async fn audit_decision(
         &self,
         a: &Approval,
-        user: Option<i64>,
-        chat: Option<i64>,
+        user: Option<UserId>,
+        chat: Option<ChatId>,
         source: &str,
     ) {
         let Some(d) = a.decided() else { return };
         self.audit(AuditEntry {
-            user_id: user,
-            chat_id: chat,
+            user_id: user.map(|u| u.0),
+            chat_id: chat.map(|c| c.0),
             session: Some(a.session.clone()),
             action: AuditAction::Approval,
             source: Some(source.into()),
@@ -183,7 +206,7 @@ impl Approvals {
     }
 
     /// Starts the host watcher and the screen scanner; they run until `shutdown`.
-    pub(crate) fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+    pub fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
             tokio::join!(
                 self.watch(shutdown.clone()),
@@ -195,42 +218,37 @@ impl Approvals {
     async fn watch(&self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match Client::connect(&self.socket()).await {
-                Ok(c) => {
-                    let pid = c.host_pid;
-                    match c.watch_asks().await {
-                        Ok(mut w) => {
-                            backoff = Duration::from_millis(200);
-                            tracing::info!(host_pid = pid, "watching approval requests");
-                            self.resync(pid).await;
-                            loop {
-                                let ev = tokio::select! {
-                                    _ = shutdown.cancelled() => return,
-                                    ev = w.next() => ev,
-                                };
-                                match ev {
-                                    Some(Ok(AskEvent::Asked(ask))) => self.on_asked(ask, pid).await,
-                                    Some(Ok(AskEvent::Closed { id, decision })) => {
-                                        self.on_closed(ApprovalId(id), decision).await
-                                    }
-                                    Some(Ok(AskEvent::Notice { session, text, .. })) => {
-                                        self.on_notice(&session, &text).await
-                                    }
-                                    Some(Err(e)) => {
-                                        tracing::warn!(error = %e, "approval watch broke");
-                                        break;
-                                    }
-                                    None => {
-                                        tracing::info!("the host closed the approval watch");
-                                        break;
-                                    }
-                                }
+            match self.host.watch_asks().await {
+                Ok((pid, mut w)) => {
+                    backoff = Duration::from_millis(200);
+                    tracing::info!(host_pid = pid, "watching approval requests");
+                    self.resync(pid).await;
+                    loop {
+                        let ev = tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            ev = w.next_ask() => ev,
+                        };
+                        match ev {
+                            Some(Ok(AskEvent::Asked(ask))) => self.on_asked(ask, pid).await,
+                            Some(Ok(AskEvent::Closed { id, decision })) => {
+                                self.on_closed(ApprovalId(id), decision).await
+                            }
+                            Some(Ok(AskEvent::Notice { session, text, .. })) => {
+                                self.on_notice(&session, &text).await
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "approval watch broke");
+                                break;
+                            }
+                            None => {
+                                tracing::info!("the host closed the approval watch");
+                                break;
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "cannot watch approval requests"),
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "host not reachable for approvals"),
+                // Not reachable, or refused the watch: tried again after the backoff.
+                Err(e) => tracing::debug!(error = %e, "cannot watch approval requests"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -242,7 +260,7 @@ impl Approvals {
 
     /// After (re)connecting to host `pid`: approvals still pending here that no host can
     /// decide any more are closed, and their cards updated.
-    async fn resync(&self, pid: u32) {
+    pub(crate) async fn resync(&self, pid: u32) {
         let pending = match self.store.pending_approvals().await {
             Ok(p) => p,
             Err(e) => {
@@ -269,7 +287,7 @@ impl Approvals {
     }
 
     /// Stores a decision that was not made here (or not by a person) and shows it.
-    async fn close(&self, a: &Approval, user: Option<i64>, chat: Option<i64>, source: &str) {
+    async fn close(&self, a: &Approval, user: Option<UserId>, chat: Option<ChatId>, source: &str) {
         match self.store.settle_approval(a).await {
             Ok(true) => {
                 self.audit_decision(a, user, chat, source).await;
@@ -316,7 +334,7 @@ impl Approvals {
         })
     }
 
-    async fn on_asked(&self, ask: PendingAsk, pid: u32) {
+    pub(crate) async fn on_asked(&self, ask: PendingAsk, pid: u32) {
         let id = ApprovalId(ask.id);
         match self.store.approval(id).await {
             Ok(Some(a)) => {
@@ -343,7 +361,7 @@ impl Approvals {
             // Not something this bot understands (a newer walkie?): let the asker fall
             // back to its own prompt rather than guess.
             tracing::warn!(id = ask.id, "unknown ask payload; answering fallback");
-            let _ = self.decide_on_host(ask.id, Decision::Fallback).await;
+            let _ = self.host.decide(ask.id, Decision::Fallback).await;
             return;
         };
         let mut a = Approval {
@@ -366,7 +384,7 @@ impl Approvals {
             let Some(d) = a.decided().cloned() else {
                 return;
             };
-            if let Err(e) = self.decide_on_host(ask.id, decision_value(&d)).await {
+            if let Err(e) = self.host.decide(ask.id, decision_value(&d)).await {
                 tracing::warn!(error = %e, id = ask.id, "policy decision not delivered");
             }
             self.audit_decision(&a, None, None, "policy").await;
@@ -381,16 +399,21 @@ impl Approvals {
                 return;
             }
         }
+        self.announce(&a, "host", format!("ask {}", a.id.0)).await;
+    }
+
+    /// A new approval a person decides: audited as asked, and its cards posted.
+    async fn announce(&self, a: &Approval, source: &str, detail: String) {
         self.audit(AuditEntry {
             session: Some(a.session.clone()),
             action: AuditAction::ApprovalAsked,
-            source: Some("host".into()),
+            source: Some(source.into()),
             text: Some(subject_text(&a.subject)),
-            detail: Some(format!("ask {}", a.id.0)),
+            detail: Some(detail),
             ..AuditEntry::default()
         })
         .await;
-        self.post_cards(&a).await;
+        self.post_cards(a).await;
     }
 
     /// What the rules say about a hook request, or a screen prompt that shows its command:
@@ -427,31 +450,29 @@ impl Approvals {
 
     /// A decision made by a rule: worth a line in the session's chats, not a buzz.
     async fn post_silent(&self, a: &Approval) {
-        let text = html(&card::decided(a));
+        let shown = card::decided(a);
         for (chat, _) in self.targets(&a.session).await {
-            if let Err(e) = self.tg.send_html_silent(chat, &text).await {
-                tracing::warn!(chat, error = %e, "cannot post an auto-decision");
+            if let Err(e) = self.front.post_card(chat, &shown, true).await {
+                tracing::warn!(chat = chat.0, error = %e, "cannot post an auto-decision");
+            }
+        }
+    }
+
+    /// An agent's own report (its `Stop` hook): a new message to the session's chats, which
+    /// buzzes only where the chat chose `/notify all`.
+    pub(crate) async fn on_notice(&self, session: &str, text: &str) {
+        self.front.turn_over(session);
+        for (chat, _) in self.targets(session).await {
+            let silent = notify_level(&self.store, &self.cfg, chat).await != NotifyLevel::All;
+            if let Err(e) = self.front.notice(chat, session, text, silent).await {
+                tracing::warn!(chat = chat.0, session, error = %e, "cannot send a notice");
             }
         }
     }
 
     /// The chats an approval of `session` goes to, each with whether it gets buttons:
     /// those that work with the session, else every operator's and viewer's private chat.
-    /// An agent's own report (its `Stop` hook): a new message to the session's chats, which
-    /// buzzes only where the chat chose `/notify all`.
-    async fn on_notice(&self, session: &str, text: &str) {
-        self.live.turn_over(session);
-        let html = format!("✅ <b>{}</b> {}", escape_html(session), escape_html(text));
-        for (chat, _) in self.targets(session).await {
-            let silent =
-                super::app::notify_level(&self.store, &self.cfg, chat).await != NotifyLevel::All;
-            if let Err(e) = self.tg.send_card(chat, &html, None, silent).await {
-                tracing::warn!(chat, session, error = %e, "cannot send a notice");
-            }
-        }
-    }
-
-    async fn targets(&self, session: &str) -> Vec<(i64, bool)> {
+    async fn targets(&self, session: &str) -> Vec<(ChatId, bool)> {
         let chats = self
             .store
             .chats_of_session(session)
@@ -469,23 +490,18 @@ impl Approvals {
             .chain(&self.cfg.telegram.viewers)
             .map(|u| UserId(*u))
             .collect();
-        card_targets(&TelegramIds, &self.gate, &working, &recipients)
-            .into_iter()
-            .map(|(c, buttons)| (c.0, buttons))
-            .collect()
+        card_targets(&self.front, &self.gate, &working, &recipients)
     }
 
     async fn post_cards(&self, a: &Approval) {
         for (chat, buttons) in self.targets(&a.session).await {
             let c = card::pending(a, buttons);
             // A chat that chose /notify none gets its cards silently.
-            let silent =
-                super::app::notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
-            match self.tg.send_card(chat, &html(&c), markup(&c), silent).await {
-                Ok(m) => {
-                    let message_id = i64::from(m.id.0);
+            let silent = notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
+            match self.front.post_card(chat, &c, silent).await {
+                Ok(MessageRef(message_id)) => {
                     let card = ApprovalCard {
-                        chat_id: chat,
+                        chat_id: chat.0,
                         message_id,
                         buttons,
                     };
@@ -495,10 +511,10 @@ impl Approvals {
                     // Replying to the card goes to the session, like its other messages.
                     let _ = self
                         .store
-                        .remember_message(chat, message_id, &a.session)
+                        .remember_message(chat.0, message_id, &a.session)
                         .await;
                 }
-                Err(e) => tracing::warn!(chat, error = %e, "cannot post an approval card"),
+                Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post an approval card"),
             }
         }
     }
@@ -517,12 +533,9 @@ impl Approvals {
                 State::Decided(_) => card::decided(a),
                 State::Pending => card::pending(a, c.buttons),
             };
-            let Ok(mid) = i32::try_from(c.message_id) else {
-                continue;
-            };
             if let Err(e) = self
-                .tg
-                .edit_html(c.chat_id, mid, &html(&shown), markup(&shown))
+                .front
+                .edit_card(ChatId(c.chat_id), MessageRef(c.message_id), &shown)
                 .await
             {
                 tracing::warn!(chat = c.chat_id, error = %e, "cannot update an approval card");
@@ -530,14 +543,9 @@ impl Approvals {
         }
     }
 
-    async fn decide_on_host(&self, id: u64, v: Decision) -> Result<(), ClientError> {
-        let mut c = Client::connect(&self.socket()).await?;
-        c.decide(id, v).await
-    }
-
     /// The host closed an ask: decided (by us or another client), expired, or its asker
     /// went away.
-    async fn on_closed(&self, id: ApprovalId, decision: Option<Decision>) {
+    pub(crate) async fn on_closed(&self, id: ApprovalId, decision: Option<Decision>) {
         let mut a = match self.store.approval(id).await {
             Ok(Some(a)) if a.state == State::Pending => a,
             Ok(_) => return,
@@ -580,56 +588,41 @@ impl Approvals {
     }
 
     /// A press of one of an approval card's buttons.
-    pub(crate) async fn on_press(
-        &self,
-        q: &CallbackQuery,
-        chat: i64,
-        data: &str,
-    ) -> Result<(), HandleError> {
-        let user = q.from.id.0 as i64;
-        let query = q.id.0.as_str();
-        let Some((id, action)) = decode_callback(data) else {
-            self.tg
-                .answer_callback(query, Some("This button no longer works."))
-                .await?;
-            return Ok(());
-        };
+    pub async fn on_press(&self, p: &Press) -> Result<(), DeskError> {
+        let (chat, user, query) = (p.chat, p.user, &p.press);
+        let id = p.id;
         let Some(mut a) = self.store.approval(id).await? else {
-            self.tg
-                .answer_callback(query, Some("This approval is gone."))
+            self.front
+                .answer_press(query, Some("This approval is gone."))
                 .await?;
             return Ok(());
         };
-        if action == ApprovalAction::Screen {
+        if p.action == ApprovalAction::Screen {
             return self.show_screen(chat, query, &a.session).await;
         }
-        if self.gate.role(user) != Role::Operator {
+        if self.gate.role(user.0) != Role::Operator {
             self.audit(AuditEntry {
-                user_id: Some(user),
-                chat_id: Some(chat),
+                user_id: Some(user.0),
+                chat_id: Some(chat.0),
                 session: Some(a.session.clone()),
                 action: AuditAction::Refused,
                 source: Some("button".into()),
-                text: Some(data.into()),
+                text: Some(p.raw.clone()),
                 detail: Some("not allowed to approve".into()),
             })
             .await;
-            self.tg.answer_callback(query, Some(VIEWER_TEXT)).await?;
+            self.front.answer_press(query, Some(VIEWER_TEXT)).await?;
             return Ok(());
         }
-        let Some(answer) = action.answer() else {
+        let Some(answer) = p.action.answer() else {
             return Ok(());
         };
-        let name = q
-            .from
-            .username
-            .clone()
-            .unwrap_or_else(|| q.from.first_name.clone());
+        let name = p.name.clone();
         let pending = a.clone();
         let decided = match a.decide(
             answer,
             Decider::Phone {
-                user_id: user,
+                user_id: user.0,
                 name,
             },
             now_ms(),
@@ -640,8 +633,8 @@ impl Approvals {
                 if pending.state == State::Pending {
                     self.close(&a, None, None, "host").await;
                 }
-                self.tg
-                    .answer_callback(query, Some(&card::already_decided(&late.0)))
+                self.front
+                    .answer_press(query, Some(&card::already_decided(&late.0)))
                     .await?;
                 return Ok(());
             }
@@ -658,7 +651,7 @@ impl Approvals {
                 Some(d) => card::already_decided(d),
                 None => "Already decided.".to_string(),
             };
-            self.tg.answer_callback(query, Some(&text)).await?;
+            self.front.answer_press(query, Some(&text)).await?;
             return Ok(());
         }
         // The rule is stored before the asker hears the answer: an agent's next request
@@ -672,7 +665,7 @@ impl Approvals {
                 let keys = input_chunks(&decided.screen_input(prompt));
                 self.host.input(&a.session, keys).await
             }
-            _ => self.decide_on_host(id.0, decision_value(&decided)).await,
+            _ => self.host.decide(id.0, decision_value(&decided)).await,
         };
         match delivered {
             Ok(()) => {}
@@ -691,16 +684,16 @@ impl Approvals {
                 self.audit_decision(&gone, Some(user), Some(chat), "host")
                     .await;
                 self.edit_cards(&gone).await;
-                self.tg
-                    .answer_callback(query, Some("Already decided: it was no longer waiting."))
+                self.front
+                    .answer_press(query, Some("Already decided: it was no longer waiting."))
                     .await?;
                 return Ok(());
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot deliver a decision");
                 self.store.replace_approval(&pending).await?;
-                self.tg
-                    .answer_callback(query, Some("The session host did not answer; try again."))
+                self.front
+                    .answer_press(query, Some("The session host did not answer; try again."))
                     .await?;
                 return Ok(());
             }
@@ -712,7 +705,7 @@ impl Approvals {
             Outcome::ApprovedForSession => "Approved for this session",
             _ => "Denied",
         };
-        self.tg.answer_callback(query, Some(toast)).await?;
+        self.front.answer_press(query, Some(toast)).await?;
         self.edit_cards(&a).await;
         Ok(())
     }
@@ -795,11 +788,11 @@ impl Approvals {
     }
 
     /// One session's settled screen: `prompt` is on it (or none is).
-    async fn screen_prompt(
+    pub(crate) async fn screen_prompt(
         &self,
         session: &str,
         prompt: Option<Prompt>,
-    ) -> Result<(), walkie_console::store::StoreError> {
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let recent = self
             .store
@@ -855,16 +848,8 @@ impl Approvals {
             return Ok(());
         }
         if self.store.add_approval(&a, 0).await? {
-            self.audit(AuditEntry {
-                session: Some(a.session.clone()),
-                action: AuditAction::ApprovalAsked,
-                source: Some("screen".into()),
-                text: Some(subject_text(&a.subject)),
-                detail: Some(format!("screen prompt {}", a.id.0)),
-                ..AuditEntry::default()
-            })
-            .await;
-            self.post_cards(&a).await;
+            self.announce(&a, "screen", format!("screen prompt {}", a.id.0))
+                .await;
         }
         Ok(())
     }
@@ -886,7 +871,7 @@ impl Approvals {
     }
 
     /// Screen approvals past their deadline: denied, and the deny keys typed.
-    async fn expire_screen_approvals(&self) {
+    pub(crate) async fn expire_screen_approvals(&self) {
         let Ok(pending) = self.store.pending_approvals().await else {
             return;
         };
@@ -908,27 +893,483 @@ impl Approvals {
     }
 
     /// The Screen button: the session's screen as a new message.
-    async fn show_screen(&self, chat: i64, query: &str, session: &str) -> Result<(), HandleError> {
+    async fn show_screen(
+        &self,
+        chat: ChatId,
+        query: &PressRef,
+        session: &str,
+    ) -> Result<(), DeskError> {
         match self.host.screen(session).await {
             Ok(screen) => {
-                self.tg.answer_callback(query, None).await?;
-                let html = render_live(
-                    Some(&format!("<b>{}</b>", escape_html(session))),
-                    utf16_len(session),
-                    &screen,
-                );
-                let m = self.tg.send_html(chat, &html, None, None).await?;
-                self.store
-                    .remember_message(chat, i64::from(m.id.0), session)
-                    .await?;
+                self.front.answer_press(query, None).await?;
+                let m = self.front.show_screen(chat, session, &screen).await?;
+                self.store.remember_message(chat.0, m.0, session).await?;
             }
             Err(e) => {
                 tracing::debug!(error = %e, session, "no screen for an approval");
-                self.tg
-                    .answer_callback(query, Some(&format!("{session} has no screen now.")))
+                self.front
+                    .answer_press(query, Some(&format!("{session} has no screen now.")))
                     .await?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{InMemory, MemHost, Sent};
+    use tokio::sync::mpsc;
+    use walkie_approval::hook::{parse, HookInput};
+    use walkie_host_proto::protocol::{SessionInfo, SessionState};
+
+    const OPERATOR: i64 = 1;
+    const VIEWER: i64 = 2;
+    const OTHER_OPERATOR: i64 = 3;
+    const SESSION: &str = "backend";
+    const PID: u32 = 4242;
+
+    struct Rig {
+        desk: Arc<Desk<InMemory, MemHost>>,
+        front: InMemory,
+        host: MemHost,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn rig(extra: &str) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).await.unwrap();
+        rig_on(store, extra, dir).await
+    }
+
+    async fn rig_on(store: Store, extra: &str, dir: tempfile::TempDir) -> Rig {
+        let cfg = Config::from_toml(&format!(
+            "[telegram]\nallowed_users = [{OPERATOR}, {OTHER_OPERATOR}]\nviewers = [{VIEWER}]\n{extra}"
+        ))
+        .unwrap();
+        let host = MemHost {
+            pid: PID,
+            ..MemHost::default()
+        };
+        host.with(|s| {
+            s.sessions.push(SessionInfo {
+                name: SESSION.into(),
+                state: SessionState::Running,
+                command: vec!["claude".into()],
+                cwd: "/".into(),
+                pid: Some(7),
+                created_ms: 1,
+                idle_ms: None,
+                cols: 80,
+                rows: 24,
+                clients: 0,
+            })
+        });
+        let front = InMemory::default();
+        let desk = Arc::new(Desk {
+            gate: Gate::from_config(&cfg.telegram),
+            cfg,
+            store,
+            host: Arc::new(host.clone()),
+            front: front.clone(),
+        });
+        Rig {
+            desk,
+            front,
+            host,
+            _dir: dir,
+        }
+    }
+
+    fn question(id: u64, deadline_ms: u64) -> PendingAsk {
+        PendingAsk {
+            id,
+            session: SESSION.into(),
+            payload: AskPayload::Question {
+                question: "Deploy to production?".into(),
+                cwd: "/srv".into(),
+            },
+            created_ms: now_ms(),
+            deadline_ms,
+        }
+    }
+
+    /// The first permission request of Claude Code's recorded hooks (`touch ...`).
+    fn hook_ask(id: u64) -> PendingAsk {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/agents/claude-hooks.jsonl"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let request = text
+            .lines()
+            .find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                match parse(&v["stdin"].to_string(), None).ok()? {
+                    HookInput::Approval(r) => Some(r),
+                    _ => None,
+                }
+            })
+            .unwrap();
+        PendingAsk {
+            id,
+            session: SESSION.into(),
+            payload: AskPayload::Hook { request },
+            created_ms: now_ms(),
+            deadline_ms: now_ms() + 600_000,
+        }
+    }
+
+    fn later() -> u64 {
+        now_ms() + 600_000
+    }
+
+    fn press(chat: i64, user: i64, id: u64, action: ApprovalAction) -> Press {
+        Press {
+            chat: ChatId(chat),
+            user: UserId(user),
+            name: format!("user{user}"),
+            press: PressRef(format!("q-{chat}-{user}")),
+            id: ApprovalId(id),
+            action,
+            raw: format!("ap:{id}"),
+        }
+    }
+
+    /// The cards posted: chat, with buttons, silent.
+    fn cards(sent: &[Sent]) -> Vec<(ChatId, bool, bool)> {
+        sent.iter()
+            .filter_map(|s| match s {
+                Sent::Card {
+                    chat,
+                    buttons,
+                    silent,
+                    ..
+                } => Some((*chat, *buttons > 0, *silent)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn edits(sent: &[Sent]) -> Vec<(ChatId, MessageRef, String, usize)> {
+        sent.iter()
+            .filter_map(|s| match s {
+                Sent::Edit {
+                    chat,
+                    message,
+                    text,
+                    buttons,
+                } => Some((*chat, *message, text.clone(), *buttons)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn toasts(sent: &[Sent]) -> Vec<Option<String>> {
+        sent.iter()
+            .filter_map(|s| match s {
+                Sent::Toast { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn two_presses_in_two_chats_decide_once() {
+        let r = rig("").await;
+        for chat in [-5, -6] {
+            r.desk
+                .store
+                .set_current_session(chat, Some(SESSION))
+                .await
+                .unwrap();
+        }
+        r.host.with(|s| s.open.push(7));
+        r.desk.on_asked(question(7, later()), PID).await;
+        // Both chats work with the session: a card with buttons in each, and it buzzes.
+        assert_eq!(
+            cards(&r.front.sent()),
+            [(ChatId(-6), true, false), (ChatId(-5), true, false)]
+        );
+
+        let (first, second) = (
+            press(-5, OPERATOR, 7, ApprovalAction::Approve),
+            press(-6, OTHER_OPERATOR, 7, ApprovalAction::Deny),
+        );
+        let (a, b) = tokio::join!(r.desk.on_press(&first), r.desk.on_press(&second));
+        a.unwrap();
+        b.unwrap();
+        let decided = r.host.with(|s| s.decided.clone());
+        assert_eq!(decided.len(), 1, "{decided:?}");
+        let sent = r.front.sent();
+        let toasts = toasts(&sent);
+        assert_eq!(toasts.len(), 2, "{toasts:?}");
+        let winner = match &decided[0].1 {
+            Decision::Allow => "Approved",
+            _ => "Denied",
+        };
+        assert!(toasts.contains(&Some(winner.into())), "{toasts:?}");
+        assert!(
+            toasts
+                .iter()
+                .any(|t| t.as_deref().is_some_and(|t| t.starts_with("Already "))),
+            "{toasts:?}"
+        );
+        // Both cards now show the one outcome, without buttons.
+        let edits = edits(&sent);
+        assert_eq!(edits.len(), 2, "{edits:?}");
+        for (_, _, text, buttons) in &edits {
+            assert_eq!(*buttons, 0);
+            assert!(text.contains(&format!("{winner} by ")), "{text}");
+        }
+        let a = r.desk.store.approval(ApprovalId(7)).await.unwrap().unwrap();
+        assert!(a.decided().is_some());
+
+        // A third press, later, changes nothing either.
+        r.desk
+            .on_press(&press(-5, OPERATOR, 7, ApprovalAction::Deny))
+            .await
+            .unwrap();
+        assert_eq!(r.host.with(|s| s.decided.len()), 1);
+    }
+
+    #[tokio::test]
+    async fn without_working_chats_cards_go_to_private_chats_and_viewers_cannot_decide() {
+        let r = rig("").await;
+        r.host.with(|s| s.open.push(8));
+        r.desk.on_asked(question(8, later()), PID).await;
+        // Operators' private chats with buttons; the viewer's without.
+        assert_eq!(
+            cards(&r.front.sent()),
+            [
+                (ChatId(100 + OPERATOR), true, false),
+                (ChatId(100 + OTHER_OPERATOR), true, false),
+                (ChatId(100 + VIEWER), false, false),
+            ]
+        );
+        r.desk
+            .on_press(&press(100 + VIEWER, VIEWER, 8, ApprovalAction::Approve))
+            .await
+            .unwrap();
+        assert_eq!(toasts(&r.front.sent()), [Some(VIEWER_TEXT.to_string())]);
+        assert!(r.host.with(|s| s.decided.is_empty()));
+        let a = r.desk.store.approval(ApprovalId(8)).await.unwrap().unwrap();
+        assert_eq!(a.state, State::Pending);
+    }
+
+    #[tokio::test]
+    async fn a_rule_approves_at_once_with_a_silent_note() {
+        let r = rig("[approvals]\nauto_allow = [\"touch /tmp/agent-approved-demo\"]\n").await;
+        r.desk
+            .store
+            .set_current_session(-5, Some(SESSION))
+            .await
+            .unwrap();
+        r.host.with(|s| s.open.push(9));
+        r.desk.on_asked(hook_ask(9), PID).await;
+        assert_eq!(r.host.with(|s| s.decided.clone()), [(9, Decision::Allow)]);
+        let sent = r.front.sent();
+        assert_eq!(cards(&sent), [(ChatId(-5), false, true)]);
+        let Sent::Card { text, .. } = &sent[0] else {
+            panic!("{sent:?}")
+        };
+        assert!(text.starts_with("✅ Approved by rule touch"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_rule_denies_at_once_with_a_silent_note() {
+        let r = rig("[approvals]\nalways_deny = [\"touch /tmp/agent-approved-demo\"]\n").await;
+        r.host.with(|s| s.open.push(10));
+        r.desk.on_asked(hook_ask(10), PID).await;
+        let decided = r.host.with(|s| s.decided.clone());
+        assert!(
+            matches!(decided.as_slice(), [(10, Decision::Deny { .. })]),
+            "{decided:?}"
+        );
+        let sent = r.front.sent();
+        // The silent note goes where cards go (here the private chats), without buttons.
+        assert!(cards(&sent).iter().all(|(_, b, silent)| !*b && *silent));
+        assert!(
+            matches!(&sent[0], Sent::Card { text, .. } if text.starts_with("⛔ Denied by rule"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_deadline_closes_the_card_and_a_late_press_decides_nothing() {
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(-5, Some(SESSION))
+            .await
+            .unwrap();
+        r.desk.on_asked(question(11, now_ms()), PID).await;
+        assert_eq!(cards(&r.front.sent()).len(), 1);
+        // The host times the ask out and closes it without a decision.
+        r.desk.on_closed(ApprovalId(11), None).await;
+        let e = edits(&r.front.sent());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].2.starts_with("⛔ Denied (nobody answered in time)"),
+            "{}",
+            e[0].2
+        );
+        assert_eq!(e[0].3, 0);
+        r.desk
+            .on_press(&press(-5, OPERATOR, 11, ApprovalAction::Approve))
+            .await
+            .unwrap();
+        let t = toasts(&r.front.sent());
+        assert!(
+            t[0].as_deref()
+                .is_some_and(|t| t.starts_with("Already denied")),
+            "{t:?}"
+        );
+        assert!(r.host.with(|s| s.decided.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_pending_asks_keep_their_cards_and_closed_ones_are_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).await.unwrap();
+        let before = rig_on(store.clone(), "", tempfile::tempdir().unwrap()).await;
+        before.desk.on_asked(question(20, later()), PID).await;
+        // Its deadline passes while the bot is away.
+        before.desk.on_asked(question(21, now_ms()), PID).await;
+        assert_eq!(cards(&before.front.sent()).len(), 6);
+
+        // The bot restarts: same store, same host.
+        let after = rig_on(store.clone(), "", dir).await;
+        after.desk.resync(PID).await;
+        // The host announces what it still holds; the card it has stays.
+        after.desk.on_asked(question(20, later()), PID).await;
+        let sent = after.front.sent();
+        assert!(cards(&sent).is_empty(), "{sent:?}");
+        // The expired one's three cards are edited, in place.
+        let e = edits(&sent);
+        assert_eq!(e.len(), 3, "{e:?}");
+        let posted: Vec<MessageRef> = before
+            .front
+            .sent()
+            .iter()
+            .filter_map(|s| match s {
+                Sent::Card { message, text, .. } if text.contains("Deploy") => Some(*message),
+                _ => None,
+            })
+            .collect();
+        for (_, m, text, _) in &e {
+            assert!(posted[3..].contains(m), "{m:?} not of ask 21");
+            assert!(text.contains("nobody answered in time"), "{text}");
+        }
+        // The pending one still works from its old card.
+        after.host.with(|s| s.open.push(20));
+        after
+            .desk
+            .on_press(&press(
+                100 + OPERATOR,
+                OPERATOR,
+                20,
+                ApprovalAction::Approve,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            after.host.with(|s| s.decided.clone()),
+            [(20, Decision::Allow)]
+        );
+
+        // The host itself restarts: what it held can no longer be decided.
+        after.desk.on_asked(question(22, later()), PID).await;
+        after.desk.resync(PID + 1).await;
+        let a = store.approval(ApprovalId(22)).await.unwrap().unwrap();
+        assert!(a.decided().is_some());
+        let e = edits(&after.front.sent());
+        assert!(
+            e.iter()
+                .filter(|(_, _, t, _)| t.contains("restarted"))
+                .count()
+                == 3,
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_watch_reconnects_and_resyncs() {
+        let r = rig("").await;
+        let (first, rx1) = mpsc::channel(8);
+        let (second, rx2) = mpsc::channel(8);
+        // Handed out last first.
+        r.host.with(|s| s.watches = vec![rx2, rx1]);
+        let shutdown = CancellationToken::new();
+        let task = r.desk.clone().spawn(shutdown.clone());
+        first
+            .send(AskEvent::Asked(question(30, later())))
+            .await
+            .unwrap();
+        until(|| cards(&r.front.sent()).len() == 3).await;
+        // The watch breaks; on the next one the host announces the ask again.
+        drop(first);
+        second
+            .send(AskEvent::Asked(question(30, later())))
+            .await
+            .unwrap();
+        second
+            .send(AskEvent::Closed {
+                id: 30,
+                decision: None,
+            })
+            .await
+            .unwrap();
+        until(|| edits(&r.front.sent()).len() == 3).await;
+        assert_eq!(cards(&r.front.sent()).len(), 3, "no second set of cards");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_screen_button_shows_the_screen_and_notices_reach_the_chats() {
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(-5, Some(SESSION))
+            .await
+            .unwrap();
+        r.host.with(|s| {
+            s.open.push(40);
+            s.screens.insert(SESSION.into(), "$ make deploy".into());
+        });
+        r.desk.on_asked(question(40, later()), PID).await;
+        // A viewer may look at the screen, not decide.
+        let p = press(-5, VIEWER, 40, ApprovalAction::Screen);
+        r.desk.on_press(&p).await.unwrap();
+        r.desk.on_notice(SESSION, "finished its turn").await;
+        let sent = r.front.sent();
+        assert!(sent.contains(&Sent::Toast {
+            press: p.press.clone(),
+            text: None
+        }));
+        assert!(sent.contains(&Sent::Screen {
+            chat: ChatId(-5),
+            session: SESSION.into()
+        }));
+        assert!(sent.contains(&Sent::Notice {
+            chat: ChatId(-5),
+            session: SESSION.into(),
+            text: "finished its turn".into(),
+            silent: r.desk.cfg.notify.level() != NotifyLevel::All,
+        }));
+        assert!(r.host.with(|s| s.decided.is_empty() && s.typed.is_empty()));
+    }
+
+    /// Waits (at most 10 s) for `done`.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

@@ -1,0 +1,151 @@
+//! Telegram as the console's front end ([`Frontend`]): Telegram's id rules, cards as HTML
+//! with inline keyboards ([`crate::card`]), paced sends and edits ([`crate::tg`]), and
+//! presses of card buttons decoded for the desk.
+
+use std::sync::Arc;
+
+use teloxide::types::CallbackQuery;
+use walkie_approval::card::Card;
+use walkie_console::desk::{Desk, Press};
+use walkie_console::front::{ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
+use walkie_console::host::HostLink;
+
+use crate::app::HandleError;
+use crate::card::{decode_callback, html, markup};
+use crate::live::LiveScreens;
+use crate::render::{escape_html, render_live, utf16_len};
+use crate::tg::{Tg, TgError};
+
+/// The desk as the bot runs it: Telegram in front, the real host link behind.
+pub(crate) type TelegramDesk = Desk<TelegramFront, HostLink>;
+
+/// Telegram, for the console: sends through the paced client, and tells the live screens
+/// when an agent ended its turn.
+pub(crate) struct TelegramFront {
+    pub(crate) tg: Tg,
+    pub(crate) live: Arc<LiveScreens>,
+}
+
+fn front_error(e: TgError) -> FrontError {
+    FrontError(e.to_string())
+}
+
+/// Telegram's message ids are `i32`s; the store keeps them as `i64`.
+fn message_id(m: MessageRef) -> Result<i32, FrontError> {
+    i32::try_from(m.0).map_err(|_| FrontError(format!("message id {} is not Telegram's", m.0)))
+}
+
+impl Frontend for TelegramFront {
+    /// A private chat's id is its user's id.
+    fn private_chat(&self, user: UserId) -> ChatId {
+        ChatId(user.0)
+    }
+
+    /// Groups have negative ids.
+    fn private_user(&self, chat: ChatId) -> Option<UserId> {
+        (chat.0 >= 0).then_some(UserId(chat.0))
+    }
+
+    async fn post_card(
+        &self,
+        chat: ChatId,
+        card: &Card,
+        silent: bool,
+    ) -> Result<MessageRef, FrontError> {
+        let m = self
+            .tg
+            .send_card(chat.0, &html(card), markup(card), silent)
+            .await
+            .map_err(front_error)?;
+        Ok(MessageRef(i64::from(m.id.0)))
+    }
+
+    async fn edit_card(
+        &self,
+        chat: ChatId,
+        message: MessageRef,
+        card: &Card,
+    ) -> Result<(), FrontError> {
+        self.tg
+            .edit_html(chat.0, message_id(message)?, &html(card), markup(card))
+            .await
+            .map_err(front_error)
+    }
+
+    async fn answer_press(&self, press: &PressRef, toast: Option<&str>) -> Result<(), FrontError> {
+        self.tg
+            .answer_callback(&press.0, toast)
+            .await
+            .map_err(front_error)
+    }
+
+    async fn notice(
+        &self,
+        chat: ChatId,
+        session: &str,
+        text: &str,
+        silent: bool,
+    ) -> Result<(), FrontError> {
+        let html = format!("✅ <b>{}</b> {}", escape_html(session), escape_html(text));
+        self.tg
+            .send_card(chat.0, &html, None, silent)
+            .await
+            .map(|_| ())
+            .map_err(front_error)
+    }
+
+    async fn show_screen(
+        &self,
+        chat: ChatId,
+        session: &str,
+        screen: &str,
+    ) -> Result<MessageRef, FrontError> {
+        let html = render_live(
+            Some(&format!("<b>{}</b>", escape_html(session))),
+            utf16_len(session),
+            screen,
+        );
+        let m = self
+            .tg
+            .send_html(chat.0, &html, None, None)
+            .await
+            .map_err(front_error)?;
+        Ok(MessageRef(i64::from(m.id.0)))
+    }
+
+    fn turn_over(&self, session: &str) {
+        self.live.turn_over(session);
+    }
+}
+
+/// A press of an approval card's button in `chat`, `data` its `callback_data`.
+pub(crate) async fn press(
+    desk: &TelegramDesk,
+    q: &CallbackQuery,
+    chat: i64,
+    data: &str,
+) -> Result<(), HandleError> {
+    let Some((id, action)) = decode_callback(data) else {
+        desk.front
+            .tg
+            .answer_callback(&q.id.0, Some("This button no longer works."))
+            .await?;
+        return Ok(());
+    };
+    let name = q
+        .from
+        .username
+        .clone()
+        .unwrap_or_else(|| q.from.first_name.clone());
+    let p = Press {
+        chat: ChatId(chat),
+        user: UserId(q.from.id.0 as i64),
+        name,
+        press: PressRef(q.id.0.clone()),
+        id,
+        action,
+        raw: data.into(),
+    };
+    desk.on_press(&p).await?;
+    Ok(())
+}
