@@ -12,7 +12,8 @@ use walkie_host_proto::client::{Client, ClientError, SpawnHost};
 use walkie_host_proto::keys::Key;
 use walkie_host_proto::protocol::ErrorKind;
 use walkie_host_proto::{NewSession, SessionInfo};
-use walkie_session_host::{HostOptions, SessionSettings};
+use walkie_recording::Limits;
+use walkie_session_host::{HostOptions, RecordingOptions, SessionSettings};
 
 use crate::cli::Command;
 
@@ -63,6 +64,19 @@ fn host_options(cfg: &Config) -> HostOptions {
             secret_env: cfg.secret_env_names(),
             socket: socket.clone(),
             paused_input_bytes: cfg.host.paused_input_bytes,
+        },
+        recording: RecordingOptions {
+            enabled: cfg.recording.enabled,
+            limits: Limits {
+                part_bytes: cfg.recording.part_bytes,
+                session_bytes: cfg.recording.session_bytes,
+            },
+            total_bytes: cfg.recording.total_bytes,
+            secrets: [cfg.telegram.token.expose()]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
         },
         socket,
     }
@@ -194,6 +208,7 @@ async fn client_command(
                     cwd: Some(cwd),
                     env,
                     size: None,
+                    record: true,
                 })
                 .await?;
             println!("{name}");
@@ -221,7 +236,7 @@ async fn client_command(
                 }
                 v
             };
-            c.input(&a.name, chunks).await?;
+            c.input_from(&a.name, chunks, Some("cli".into())).await?;
         }
         Command::Screen { name, ansi } => {
             let text = c.screen(&name, ansi).await?;

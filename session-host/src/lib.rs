@@ -7,6 +7,7 @@
 //!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
 //!   configuration.
 //! - [`session`]: one PTY session: reader, waiter and writer threads, emulator, subscribers.
+//! - [`record`]: each session's asciicast recording, written from its emulator thread.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
 //! - [`fastforward`]: skips floods of plain lines in the emulator without changing the screen.
 //! - [`store`]: session records in SQLite, so `ls` shows `lost` sessions after a host restart.
@@ -18,10 +19,12 @@
 
 mod fastforward;
 mod lineage;
+mod record;
 mod scrollback;
 mod server;
 mod session;
 mod store;
 
+pub use record::{recordings_dir, RecordingOptions};
 pub use server::{run, HostError, HostOptions};
 pub use session::SessionSettings;

@@ -28,10 +28,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use walkie_host_proto::protocol::{ErrorKind, Reply};
 
+use crate::record::{RecordingOptions, Recordings};
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
 use broker::Broker;
-use table::Table;
+use table::{Table, TableOptions};
 
 /// Everything the host needs to run, built by the binary from its configuration.
 #[derive(Debug, Clone)]
@@ -44,6 +45,7 @@ pub struct HostOptions {
     /// How long `kill` (and shutdown) waits after SIGHUP/SIGTERM before SIGKILL.
     pub kill_grace: Duration,
     pub session: SessionSettings,
+    pub recording: RecordingOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +121,8 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     let listener = conn::bind(&opts.socket).await?;
     let store = Store::open(&opts.state_dir.join("host.db")).await?;
     let socket = opts.socket.clone();
-    let (table, mut exits) = Table::open(opts.into(), store).await?;
+    let recordings = Recordings::new(&opts.recording, &opts.state_dir, &opts.session.secret_env);
+    let (table, mut exits) = Table::open(TableOptions::new(opts, recordings), store).await?;
     let host = Arc::new(Host {
         table,
         // Ids start from the host's start time, so a stale button can never decide an ask
