@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::{ask_cmd, host_cmd, transcribe_cmd};
+use crate::{ask_cmd, host_cmd, rec_cmd, transcribe_cmd};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -67,6 +67,10 @@ pub enum Command {
     Rm { name: String },
     /// Start a lost session again with its command and working directory.
     Revive { name: String },
+    /// Play a session's recording in this terminal (read from the state directory).
+    Replay(rec_cmd::ReplayArgs),
+    /// Export a session's recording as one asciicast v2 file.
+    Rec(rec_cmd::RecArgs),
     /// Transcribe voice notes or WAV files with the local whisper model.
     Transcribe(transcribe_cmd::TranscribeArgs),
     /// Manage whisper models.
@@ -94,6 +98,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(args) => {
             crate::logging::init("warn");
             transcribe_cmd::run_model(&cfg, args)
+        }
+        Command::Replay(args) => {
+            crate::logging::init("warn");
+            rec_cmd::run_replay(&cfg, args)
+        }
+        Command::Rec(args) => {
+            crate::logging::init("warn");
+            rec_cmd::run_rec(&cfg, args)
         }
         Command::Ask(args) => {
             crate::logging::init("warn");

@@ -284,6 +284,8 @@ async fn client_command(
         Command::Host
         | Command::Attach { .. }
         | Command::Transcribe(_)
+        | Command::Replay(_)
+        | Command::Rec(_)
         | Command::Model(_)
         | Command::Ask(_)
         | Command::ApproveHook(_)

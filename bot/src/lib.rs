@@ -4,6 +4,7 @@
 //! - [`cli`]: clap definitions and dispatch of every subcommand.
 //! - [`host_cmd`]: the session-host client commands (`new`, `ls`, `send`, `attach`, ...).
 //! - [`attach`]: the full-screen attach loop (raw mode, resize, detach key).
+//! - [`rec_cmd`]: `walkie replay` and `walkie rec` (session recordings, no host needed).
 //! - [`transcribe_cmd`]: `walkie transcribe` and `walkie model`.
 //! - [`ask_cmd`]: `walkie ask` and `walkie approve-hook` (asking the phone through the host).
 //! - [`logging`]: tracing setup.
@@ -19,6 +20,7 @@ pub mod attach;
 pub mod cli;
 pub mod host_cmd;
 pub mod logging;
+pub mod rec_cmd;
 pub mod store;
 pub mod telegram;
 pub mod transcribe_cmd;
