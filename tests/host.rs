@@ -1409,6 +1409,7 @@ fn a_huge_truecolor_screen_attaches_and_prints() {
     assert_eq!(h.info("big").state, SessionState::Running);
 }
 
+<<<<<<< HEAD
 /// A bot token a careless command prints: every view of the screen the host answers, and the
 /// picture, show it masked. Attach (the raw terminal) is not masked.
 #[test]
@@ -1426,11 +1427,76 @@ fn a_printed_secret_is_masked_in_every_view_and_in_the_picture() {
     h.ok(&[
         "new",
         "leak",
+=======
+// ---- Recordings (issue 13) ----
+
+/// The parts of a session's recording, oldest first.
+fn cast_parts(h: &TestHost, name: &str) -> Vec<std::path::PathBuf> {
+    let dir = h.state.join("recordings").join(name);
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cast"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Checks one file as asciicast v2 (without walkie's own parser): a header line with
+/// version 2 and a size, then `[time, code, data]` lines with times never going back.
+/// Answers the events.
+fn asciicast_events(path: &std::path::Path) -> Vec<(f64, String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().expect("a header")).unwrap();
+    assert_eq!(header["version"], 2, "{header}");
+    assert!(header["width"].as_u64().unwrap() > 0, "{header}");
+    assert!(header["height"].as_u64().unwrap() > 0, "{header}");
+    let mut last = 0.0;
+    let mut events = Vec::new();
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}: bad line {line:?}: {e}", path.display()));
+        let t = v[0].as_f64().expect("a time");
+        assert!(t >= last, "{}: time {t} after {last}", path.display());
+        last = t;
+        let code = v[1].as_str().expect("a code").to_string();
+        assert!(["o", "i", "m", "r"].contains(&code.as_str()), "{line}");
+        events.push((t, code, v[2].as_str().expect("data").to_string()));
+    }
+    events
+}
+
+/// The screen a recording replays to.
+fn replayed_screen(bytes: &[u8], cols: u16, rows: u16) -> String {
+    let nz = |v: u16| std::num::NonZeroU16::new(v.max(1)).expect("not zero");
+    let mut p = vt100::Parser::new(nz(rows), nz(cols), 0);
+    p.process(bytes);
+    p.screen().contents()
+}
+
+fn trimmed(screen: &str) -> Vec<String> {
+    let mut v: Vec<String> = screen.lines().map(|l| l.trim_end().to_string()).collect();
+    while v.last().is_some_and(|l| l.is_empty()) {
+        v.pop();
+    }
+    v
+}
+
+#[test]
+fn recording_has_the_pty_output_input_markers_and_exit() {
+    let h = TestHost::start();
+    // The program writes the same bytes to a file and the terminal (no newline translation).
+    h.ok(&[
+        "new",
+        "flat",
+>>>>>>> rec2
         "--",
         "bash",
         "--norc",
         "--noprofile",
         "-c",
+<<<<<<< HEAD
         &script,
     ]);
     h.wait_screen("leak", "the token printed", |s| s.contains("done-printing"));
@@ -1522,4 +1588,247 @@ fn decode_png(bytes: &[u8]) -> Vec<u8> {
     assert_eq!(info.color_type, png::ColorType::Rgb);
     buf.truncate(info.buffer_size());
     buf
+=======
+        "stty -onlcr; for i in $(seq 1 300); do printf 'line %d \\033[1mbold\\033[0m caf\\303\\251 \\360\\237\\246\\200\\n' $i; done | tee expected.txt; exit 3",
+    ]);
+    h.wait_exit("flat");
+    let parts = cast_parts(&h, "flat");
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let events = asciicast_events(&parts[0]);
+    let output: String = events
+        .iter()
+        .filter(|e| e.1 == "o")
+        .map(|e| e.2.as_str())
+        .collect();
+    let expected = std::fs::read_to_string(h.dir.path().join("expected.txt")).unwrap();
+    assert!(expected.contains("line 300"), "{expected}");
+    assert_eq!(output, expected);
+    let last = events.last().expect("events");
+    assert_eq!(last.1, "m");
+    assert!(last.2.starts_with("exit: "), "{last:?}");
+
+    // Input typed through walkie: a marker naming the sender, then the input.
+    bash(&h, "typing");
+    h.ok(&["send", "typing", "echo typed-$((6*7))"]);
+    h.wait_screen("typing", "the echo", |s| s.contains("typed-42"));
+    h.ok(&["kill", "typing"]);
+    h.wait_exit("typing");
+    let events: Vec<_> = cast_parts(&h, "typing")
+        .iter()
+        .flat_map(|p| asciicast_events(p))
+        .collect();
+    let i = events
+        .iter()
+        .position(|e| e.1 == "i")
+        .expect("an input event");
+    assert_eq!(events[i].2, "echo typed-$((6*7))\r");
+    assert_eq!(events[i - 1].1, "m");
+    assert_eq!(events[i - 1].2, "input from cli");
+}
+
+#[test]
+fn input_answers_its_recording_time() {
+    let h = TestHost::start();
+    bash(&h, "t");
+    let at = block_on(async {
+        let mut c = Client::connect(&h.socket).await?;
+        c.input_from("t", vec![b"true\r".to_vec()], Some("test".into()))
+            .await
+    })
+    .expect("input");
+    let at = at.expect("a recorded session answers a time");
+    assert!(at > 0.0 && at < 60.0, "{at}");
+}
+
+#[test]
+fn secrets_never_reach_the_recording() {
+    let secret = "7012345678:AAE-secret-Token_for-the-recording";
+    let h = TestHost::start_with(&[("TELEGRAM_BOT_TOKEN", secret)]);
+    std::fs::write(h.dir.path().join("token.txt"), format!("{secret}\n")).unwrap();
+    bash(&h, "leaky");
+    // Printed by the session (its environment has no token: it reads a file)...
+    h.ok(&[
+        "send",
+        "leaky",
+        "echo env:${TELEGRAM_BOT_TOKEN:-none}; cat token.txt",
+    ]);
+    h.wait_screen("leaky", "the token printed", |s| s.contains(secret));
+    // ...and typed through walkie.
+    h.ok(&["send", "leaky", &format!("echo {secret} again")]);
+    h.wait_screen("leaky", "the token typed", |s| {
+        s.contains(&format!("{secret} again"))
+    });
+    h.ok(&["kill", "leaky"]);
+    h.wait_exit("leaky");
+    let mut all = String::new();
+    for p in cast_parts(&h, "leaky") {
+        all.push_str(&std::fs::read_to_string(p).unwrap());
+    }
+    assert!(all.contains("env:none"), "{all}");
+    assert!(!all.contains(secret), "the token is in the recording");
+    // A part of it neither (masking is not just of whole lines).
+    assert!(!all.contains("AAE-secret-Token"), "{all}");
+    assert!(all.contains("********"), "{all}");
+}
+
+#[test]
+fn replay_and_export_reproduce_the_screen() {
+    let h = TestHost::start();
+    bash(&h, "show");
+    h.ok(&[
+        "send",
+        "show",
+        "printf '\\033[2J\\033[H\\033[31mred\\033[0m top\\n'; seq 1 100; printf '\\033[5;10Hplaced'",
+    ]);
+    h.wait_screen("show", "the drawing", |s| s.contains("placed"));
+    h.ok(&["kill", "show"]);
+    h.wait_exit("show");
+    let screen = h.ok(&["screen", "show"]);
+    let info = h.info("show");
+
+    let out = h.ok(&["replay", "show", "--speed", "1000"]);
+    assert_eq!(
+        trimmed(&replayed_screen(out.as_bytes(), info.cols, info.rows)),
+        trimmed(&screen)
+    );
+
+    let file = h.dir.path().join("show.cast");
+    h.ok(&["rec", "show", "--out", file.to_str().unwrap()]);
+    let events = asciicast_events(&file);
+    let bytes: String = events
+        .iter()
+        .filter(|e| e.1 == "o")
+        .map(|e| e.2.as_str())
+        .collect();
+    assert_eq!(
+        trimmed(&replayed_screen(bytes.as_bytes(), info.cols, info.rows)),
+        trimmed(&screen)
+    );
+
+    // A bad name or a session without a recording: a clear error.
+    let out = h.run(&["replay", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("recording"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn recording_caps_and_rotation_hold_under_a_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("walkie.toml");
+    let (part, session, total) = (256u64 << 10, 1u64 << 20, 1536u64 << 10);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[recording]\npart_bytes = {part}\nsession_bytes = {session}\ntotal_bytes = {total}\n"
+        ),
+    )
+    .unwrap();
+    let h = TestHost::start_with(&[("WALKIE_CONFIG", cfg.to_str().unwrap())]);
+    // One emulator batch (up to 1 MiB of output) goes into a part before it rotates.
+    let slack = part + (1u64 << 20) + (64 << 10);
+    let mut first_parts = Vec::new();
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    for name in ["flood1", "flood2"] {
+        h.ok(&[
+            "new",
+            name,
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            "head -c 4500000 /dev/zero | tr '\\0' x | fold -w 100; echo; echo flood-done",
+        ]);
+        h.wait_exit(name);
+        let parts = cast_parts(&h, name);
+        assert!(parts.len() >= 2, "no rotation: {parts:?}");
+        assert!(
+            !parts[0].ends_with("000001.cast"),
+            "the oldest part was not deleted: {parts:?}"
+        );
+        let used: u64 = parts.iter().map(|p| size(p)).sum();
+        assert!(used <= session + slack, "{name}: {used} bytes in {parts:?}");
+        for p in &parts {
+            asciicast_events(p);
+        }
+        // Rotated parts start with a repaint: the stitched export replays to the screen.
+        let screen = h.ok(&["screen", name]);
+        let info = h.info(name);
+        let file = h.dir.path().join(format!("{name}.cast"));
+        h.ok(&["rec", name, "--out", file.to_str().unwrap()]);
+        let bytes: String = asciicast_events(&file)
+            .iter()
+            .filter(|e| e.1 == "o")
+            .map(|e| e.2.clone())
+            .collect();
+        assert_eq!(
+            trimmed(&replayed_screen(bytes.as_bytes(), info.cols, info.rows)),
+            trimmed(&screen)
+        );
+        assert!(screen.contains("flood-done"), "{screen}");
+        if first_parts.is_empty() {
+            first_parts = parts;
+        }
+    }
+    // The second flood took the total past its cap: the first session's oldest parts went.
+    let now = cast_parts(&h, "flood1");
+    assert!(
+        !now.contains(&first_parts[0]),
+        "{first_parts:?} then {now:?}"
+    );
+    let all: u64 = ["flood1", "flood2"]
+        .iter()
+        .flat_map(|n| cast_parts(&h, n))
+        .map(|p| size(&p))
+        .sum();
+    assert!(all <= total + slack, "{all} bytes in all recordings");
+}
+
+#[test]
+fn recording_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("walkie.toml");
+    std::fs::write(&cfg, "[recording]\nenabled = false\n").unwrap();
+    let h = TestHost::start_with(&[("WALKIE_CONFIG", cfg.to_str().unwrap())]);
+    h.ok(&["new", "quiet", "--", "bash", "-c", "echo hi"]);
+    h.wait_exit("quiet");
+    assert!(!h.state.join("recordings").join("quiet").exists());
+}
+
+#[test]
+fn a_revived_session_continues_its_recording() {
+    let h = TestHost::start();
+    h.ok(&[
+        "new",
+        "again",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
+        "echo first-run",
+    ]);
+    h.wait_exit("again");
+    h.ok(&["revive", "again"]);
+    h.wait_exit("again");
+    let parts = cast_parts(&h, "again");
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let events = asciicast_events(&parts[0]);
+    let out: String = events
+        .iter()
+        .filter(|e| e.1 == "o")
+        .map(|e| e.2.as_str())
+        .collect();
+    assert_eq!(out.matches("first-run").count(), 2, "{out}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "m" && e.2.starts_with("revived")),
+        "{events:?}"
+    );
+>>>>>>> rec2
 }

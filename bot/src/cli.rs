@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::cmd::{ask, client, host, transcribe, up};
+use crate::cmd::{ask, client, host, rec, transcribe, up};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -29,6 +29,10 @@ pub(crate) enum Command {
     Host,
     #[command(flatten)]
     Client(client::Command),
+    /// Play a session's recording in this terminal (read from the state directory).
+    Replay(rec::ReplayArgs),
+    /// Export a session's recording as one asciicast v2 file.
+    Rec(rec::RecArgs),
     /// Transcribe voice notes or WAV files with the local whisper model.
     Transcribe(transcribe::TranscribeArgs),
     /// Manage whisper models.
@@ -56,6 +60,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(args) => {
             crate::logging::init("warn");
             transcribe::run_model(&cfg, args)
+        }
+        Command::Replay(args) => {
+            crate::logging::init("warn");
+            rec::run_replay(&cfg, args)
+        }
+        Command::Rec(args) => {
+            crate::logging::init("warn");
+            rec::run_rec(&cfg, args)
         }
         Command::Ask(args) => {
             crate::logging::init("warn");

@@ -81,6 +81,7 @@ pub struct Config {
     /// Data directory (whisper models). Default `$XDG_DATA_HOME/walkie`.
     pub data_dir: Option<PathBuf>,
     pub host: HostConfig,
+    pub recording: RecordingConfig,
     pub telegram: TelegramConfig,
     pub transcription: TranscriptionConfig,
     pub voice: VoiceConfig,
@@ -134,6 +135,31 @@ impl Default for HostConfig {
             term: "xterm-256color".into(),
             paused_input_bytes: 1 << 20,
             client_timeout_ms: 5000,
+        }
+    }
+}
+
+/// Session recordings (asciicast v2 files in `<state_dir>/recordings`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Record every session's output (a session can still opt out).
+    pub enabled: bool,
+    /// One session's recording; its oldest parts go first past this.
+    pub session_bytes: u64,
+    /// All recordings together; the oldest parts of any session go first past this.
+    pub total_bytes: u64,
+    /// A recording is cut into parts of about this size (rotation deletes whole parts).
+    pub part_bytes: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: true,
+            session_bytes: 64 << 20,
+            total_bytes: 1 << 30,
+            part_bytes: 16 << 20,
         }
     }
 }
@@ -342,6 +368,7 @@ impl Default for Config {
             state_dir: None,
             data_dir: None,
             host: HostConfig::default(),
+            recording: RecordingConfig::default(),
             telegram: TelegramConfig::default(),
             transcription: TranscriptionConfig::default(),
             voice: VoiceConfig::default(),
@@ -482,6 +509,17 @@ impl Config {
                 message,
             })
         };
+        let r = &self.recording;
+        if r.part_bytes < 4096 || r.part_bytes > r.session_bytes || r.session_bytes > r.total_bytes
+        {
+            return bad(
+                "recording",
+                format!(
+                    "part_bytes {} / session_bytes {} / total_bytes {}: need 4096 <= part_bytes <= session_bytes <= total_bytes (defaults 16 MiB, 64 MiB, 1 GiB)",
+                    r.part_bytes, r.session_bytes, r.total_bytes
+                ),
+            );
+        }
         let h = &self.host;
         if h.scrollback_bytes < 4096 || h.scrollback_bytes > (1 << 30) {
             return bad(

@@ -2,7 +2,7 @@
 """Session host benchmarks, each measured side by side with its reference in one run.
 
     cargo build --release -p walkie
-    python3 session-host/benches/host_bench.py throughput [--mb 200] [--runs 3]
+    python3 session-host/benches/host_bench.py throughput [--mb 200] [--runs 3] [--recording]
     python3 session-host/benches/host_bench.py latency [--keys 300]
     python3 session-host/benches/host_bench.py memory [--sessions 100] [--gb 1]
 
@@ -93,11 +93,15 @@ def wait_until(what, pred, timeout=30.0):
 
 
 class Walkie:
-    def __init__(self, tmp):
+    def __init__(self, tmp, record=True, tag="w"):
         self.env = dict(os.environ)
+        config = os.path.join(tmp, f"{tag}.toml")
+        with open(config, "w") as f:
+            f.write(f"[recording]\nenabled = {'true' if record else 'false'}\n")
         self.env.update(
-            WALKIE_SOCKET=os.path.join(tmp, "w", "host.sock"),
-            WALKIE_STATE_DIR=os.path.join(tmp, "wstate"),
+            WALKIE_SOCKET=os.path.join(tmp, tag, "host.sock"),
+            WALKIE_STATE_DIR=os.path.join(tmp, f"{tag}state"),
+            WALKIE_CONFIG=config,
         )
         self.host = subprocess.Popen([WALKIE, "host"], env=self.env, stderr=subprocess.DEVNULL)
         wait_until("walkie host", lambda: self.run("ls").returncode == 0)
@@ -143,21 +147,30 @@ def throughput(args):
     text = os.path.join(tmp, "big.txt")
     make_text(text, args.mb)
     size = os.path.getsize(text)
-    w, t = Walkie(tmp), Tmux(tmp)
-    results = {"walkie attach": [], "tmux attach": [], "script in script": [], "one PTY (cat)": []}
+    # With --recording: the same host with recording off, beside the default (on).
+    hosts = [("walkie attach", Walkie(tmp))]
+    if args.recording:
+        hosts = [("walkie attach, recording on", hosts[0][1]),
+                 ("walkie attach, recording off", Walkie(tmp, record=False, tag="n"))]
+    t = Tmux(tmp)
+    results = {k: [] for k, _ in hosts}
+    results.update({"tmux attach": [], "script in script": [], "one PTY (cat)": []})
+    loads = []
     try:
         for run in range(args.runs):
+            loads.append(os.getloadavg()[0])
             # walkie and tmux: the session waits for "go", so the timer starts with a client
             # attached.
             name = f"tp{run}"
-            w.run("new", name, "--", "sh", "-c", f"read go; cat {text}", check=True)
-            results["walkie attach"].append(
-                timed_client(
-                    spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env),
-                    attached=lambda: w.clients(name) == 1,
-                    start=lambda: w.run("send", name, "go", check=True),
+            for label, w in hosts:
+                w.run("new", name, "--", "sh", "-c", f"read go; cat {text}", check=True)
+                results[label].append(
+                    timed_client(
+                        spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env),
+                        attached=lambda: w.clients(name) == 1,
+                        start=lambda: w.run("send", name, "go", check=True),
+                    )
                 )
-            )
             t.cmd("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), f"sh -c 'read go; cat {text}'")
             results["tmux attach"].append(
                 timed_client(
@@ -175,11 +188,13 @@ def throughput(args):
             drain(*spawn_pty(["cat", text]))
             results["one PTY (cat)"].append(time.monotonic() - t0)
     finally:
-        w.stop()
+        for _, w in hosts:
+            w.stop()
         t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     base = statistics.median(results["tmux attach"])
-    print(f"\n{size / 1e6:.0f} MB of text, {args.runs} runs, median wall time\n")
+    print(f"\n{size / 1e6:.0f} MB of text, {args.runs} runs, median wall time, "
+          f"load average {min(loads):.1f} to {max(loads):.1f}\n")
     print("| path | median s | MB/s | throughput vs tmux |")
     print("| --- | --- | --- | --- |")
     for k, v in results.items():
@@ -294,6 +309,7 @@ def main():
     a = sub.add_parser("throughput")
     a.add_argument("--mb", type=int, default=200)
     a.add_argument("--runs", type=int, default=3)
+    a.add_argument("--recording", action="store_true", help="also a host with recording off")
     a = sub.add_parser("latency")
     a.add_argument("--keys", type=int, default=300)
     a = sub.add_parser("memory")

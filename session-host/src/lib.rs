@@ -7,6 +7,7 @@
 //!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
 //!   configuration.
 //! - [`session`]: one PTY session: reader, waiter and writer threads, emulator, subscribers.
+//! - [`record`]: each session's asciicast recording, written from its emulator thread.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
 //! - [`screen`]: the views of a screen (text, ANSI, the cell snapshot of
 //!   [`from_vt100`]) with the host's [`Secrets`] masked.
@@ -21,11 +22,13 @@
 mod fastforward;
 mod lineage;
 mod screen;
+mod record;
 mod scrollback;
 mod server;
 mod session;
 mod store;
 
 pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
+pub use record::{recordings_dir, RecordingOptions};
 pub use server::{run, HostError, HostOptions};
 pub use session::SessionSettings;

@@ -2,8 +2,8 @@
 //!
 //! Threads per session (all blocking I/O stays off the async runtime):
 //! - the **reader** drains the PTY master into a small bounded queue;
-//! - the **emulator** feeds each chunk to the terminal emulator and the byte-capped
-//!   scrollback, and offers it to every subscriber's bounded queue with `try_send`:
+//! - the **emulator** feeds each chunk to the terminal emulator, the byte-capped
+//!   scrollback and the session's recording (input markers and the exit too), and offers it to every subscriber's bounded queue with `try_send`:
 //!   a subscriber whose queue is full is dropped (it resubscribes and gets a repaint), so no
 //!   consumer can ever block the agent's output;
 //! - the **waiter** owns the child and records how it exited;
@@ -21,10 +21,11 @@ use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, MasterPty, PtySize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::fastforward::FastForward;
 use crate::screen::{from_vt100, Secrets};
+use crate::record::{step, Begin, Recording, Recordings};
 use crate::scrollback::Scrollback;
 use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};
@@ -73,6 +74,8 @@ pub struct Spawn {
     pub env: Vec<(String, String)>,
     pub cols: u16,
     pub rows: u16,
+    /// Whether this session is recorded (when the host records at all).
+    pub record: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,29 @@ pub enum SpawnError {
         command: Vec<String>,
         cwd: String,
         message: String,
+    },
+}
+
+/// What the emulator thread is fed.
+enum Feed {
+    Output(Vec<u8>),
+    /// A [`Mark`] is waiting.
+    Wake,
+    /// The PTY is closed.
+    Eof,
+}
+
+/// What the emulator thread records besides output.
+enum Mark {
+    Input {
+        text: String,
+        who: String,
+        at: oneshot::Sender<f64>,
+    },
+    /// `done` goes when the recording is closed.
+    Exit {
+        how: String,
+        done: std_mpsc::Sender<()>,
     },
 }
 
@@ -123,6 +149,9 @@ pub struct Session {
     settings: SessionSettings,
     master: Mutex<Box<dyn MasterPty + Send>>,
     writer_tx: std_mpsc::Sender<WriterOp>,
+    feed_tx: std_mpsc::SyncSender<Feed>,
+    /// `None` when the session is not recorded.
+    marks_tx: Option<std_mpsc::Sender<Mark>>,
     shared: Mutex<Shared>,
     exit_rx: watch::Receiver<Option<SessionState>>,
     next_sub: AtomicU64,
@@ -143,9 +172,10 @@ impl Session {
     /// Starts the command in a new PTY and the session's threads.
     /// `on_exit` runs on the waiter thread once the child has exited, before the exit watch
     /// fires; it may block briefly (the host waits there for its database write).
-    pub fn start(
+    pub(crate) fn start(
         spawn: Spawn,
         settings: SessionSettings,
+        recording: Option<(Arc<Recordings>, Begin)>,
         on_exit: impl FnOnce(u32, SessionState) + Send + 'static,
     ) -> Result<Arc<Session>, SpawnError> {
         let pty = portable_pty::native_pty_system();
@@ -209,12 +239,35 @@ impl Session {
 
         let (exit_tx, exit_rx) = watch::channel(None);
         let (writer_tx, writer_rx) = std_mpsc::channel::<WriterOp>();
+        // Reading and emulating run in two threads, so that the PTY is drained while the
+        // emulator parses the previous chunk (the emulator is the costliest step of a flood).
+        // The bounded queue between them keeps memory flat: when the emulator falls behind,
+        // the reader waits, and so does the program, as on a real terminal.
+        let (feed_tx, feed_rx) = std_mpsc::sync_channel::<Feed>(16);
+        // Marks are few (one per request) and come from the runtime, which must not block on
+        // a full feed: they go unbounded, with a wake-up that may be dropped when the feed is
+        // full (the emulator is busy then and takes the marks with its next chunk).
+        let (marks_tx, marks_rx) = std_mpsc::channel::<Mark>();
+        let recording = recording.filter(|_| spawn.record);
+        let start = walkie_recording::Start {
+            cols: spawn.cols,
+            rows: spawn.rows,
+            title: Some(spawn.name.to_string()),
+            command: Some(if spawn.command.is_empty() {
+                "$SHELL".to_string()
+            } else {
+                spawn.command.join(" ")
+            }),
+            term: Some(settings.term.clone()),
+        };
         let session = Arc::new(Session {
             name: spawn.name.clone(),
             pid,
             created_ms: now_ms(),
             master: Mutex::new(pair.master),
             writer_tx,
+            feed_tx: feed_tx.clone(),
+            marks_tx: recording.is_some().then_some(marks_tx),
             shared: Mutex::new(Shared {
                 parser: vt100::Parser::new(nz(spawn.rows), nz(spawn.cols), 0),
                 fast_forward: FastForward::default(),
@@ -251,11 +304,6 @@ impl Session {
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
 
-        // Reading and emulating run in two threads, so that the PTY is drained while the
-        // emulator parses the previous chunk (the emulator is the costliest step of a flood).
-        // The bounded queue between them keeps memory flat: when the emulator falls behind,
-        // the reader waits, and so does the program, as on a real terminal.
-        let (chunk_tx, chunk_rx) = std_mpsc::sync_channel::<Vec<u8>>(16);
         std::thread::Builder::new()
             .name(format!("pty-reader-{name}"))
             .spawn(move || {
@@ -267,32 +315,24 @@ impl Session {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
-                    if chunk_tx.send(buf[..n].to_vec()).is_err() {
-                        break;
+                    if feed_tx.send(Feed::Output(buf[..n].to_vec())).is_err() {
+                        return;
                     }
                 }
+                let _ = feed_tx.send(Feed::Eof);
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
         // Dropped by the emulator thread when the reader is done, so that the waiter can let
         // the last output through before announcing the exit.
         let (reader_done_tx, reader_done_rx) = std_mpsc::channel::<()>();
         let weak = Arc::downgrade(&session);
+        let rec_name = name.clone();
         std::thread::Builder::new()
             .name(format!("pty-emulator-{name}"))
             .spawn(move || {
-                let _done = reader_done_tx;
-                while let Ok(mut chunk) = chunk_rx.recv() {
-                    // Behind a flood: take what is queued as one batch, so the emulator can
-                    // fast-forward through lines that scroll away within it.
-                    while chunk.len() < 1 << 20 {
-                        match chunk_rx.try_recv() {
-                            Ok(more) => chunk.extend_from_slice(&more),
-                            Err(_) => break,
-                        }
-                    }
-                    let Some(s) = weak.upgrade() else { break };
-                    s.on_output(Bytes::from(chunk));
-                }
+                let recording = recording
+                    .and_then(|(shared, begin)| Recording::start(shared, &rec_name, start, begin));
+                emulate(&weak, &feed_rx, &marks_rx, recording, reader_done_tx);
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
 
@@ -336,7 +376,9 @@ impl Session {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn on_output(&self, bytes: Bytes) {
+    /// Feeds output to the emulator, the scrollback and subscribers; answers the size the
+    /// terminal has now.
+    fn on_output(&self, bytes: Bytes) -> (u16, u16) {
         let data: &[u8] = &bytes;
         let mut sh = self.lock();
         let rows = sh.rows;
@@ -365,9 +407,36 @@ impl Session {
                 let _ = self.writer_tx.send(WriterOp::Write(answers));
             }
         }
+        (sh.cols, sh.rows)
+    }
+
+    /// Bytes that repaint the current screen on a real terminal.
+    fn repaint(&self) -> Vec<u8> {
+        repaint(self.lock().parser.screen())
+    }
+
+    /// Hands a mark to the emulator thread (never blocks).
+    fn mark(&self, mark: Mark) -> bool {
+        let Some(tx) = &self.marks_tx else {
+            return false;
+        };
+        if tx.send(mark).is_err() {
+            return false;
+        }
+        let _ = self.feed_tx.try_send(Feed::Wake);
+        true
     }
 
     fn on_exit(&self, state: SessionState) {
+        let (done, closed) = std_mpsc::channel();
+        if self.mark(Mark::Exit {
+            how: state.label(),
+            done,
+        }) {
+            // Closed before anyone hears of the exit, so that a revive right after continues
+            // a complete file. Bounded: a stuck disk must not hold the exit.
+            let _ = closed.recv_timeout(Duration::from_secs(2));
+        }
         let mut sh = self.lock();
         sh.state = state.clone();
         sh.paused = false;
@@ -437,9 +506,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(self.settings.subscriber_queue);
         let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
         let mut sh = self.lock();
-        let screen = sh.parser.screen();
-        let mut repaint = b"\x1b[0m\x1b[H\x1b[2J".to_vec();
-        repaint.extend_from_slice(screen.state_formatted().as_bytes());
+        let repaint = repaint(sh.parser.screen());
         let state = sh.state.clone();
         if state.is_live() {
             sh.subscribers.push(Subscriber { id, tx, terminal });
@@ -454,7 +521,13 @@ impl Session {
     /// Types `chunks` into the terminal, each a separate write with the enter delay between.
     /// While paused, the input is held and delivered on resume, up to the cap: input that
     /// would pass it is refused whole (never cut), so what was typed stays what was sent.
-    pub fn input(&self, chunks: Vec<Vec<u8>>) -> Result<(), InputError> {
+    /// With `who`, the input is recorded after a marker naming its sender; the receiver
+    /// then gets its recording time (nothing when the session is not recorded).
+    pub fn input(
+        &self,
+        chunks: Vec<Vec<u8>>,
+        who: Option<String>,
+    ) -> Result<Option<oneshot::Receiver<f64>>, InputError> {
         let mut sh = self.lock();
         if !sh.state.is_live() {
             return Err(InputError::NotRunning(sh.state.clone()));
@@ -466,6 +539,20 @@ impl Session {
                 held: sh.pending_bytes,
                 cap,
             });
+        }
+        let mut recorded = None;
+        if let Some(who) = who {
+            let text: Vec<u8> = chunks.concat();
+            let (at, at_rx) = oneshot::channel();
+            let mark = Mark::Input {
+                text: String::from_utf8_lossy(&text).into_owned(),
+                who,
+                at,
+            };
+            // Marked before it is written, so the marker comes before the echo.
+            if self.mark(mark) {
+                recorded = Some(at_rx);
+            }
         }
         let n = chunks.len();
         let mut ops = Vec::with_capacity(n * 2);
@@ -483,7 +570,7 @@ impl Session {
                 let _ = self.writer_tx.send(op);
             }
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// Resizes the PTY (the program gets SIGWINCH) and the emulator.
@@ -618,6 +705,97 @@ impl Drop for Session {
             self.signal(Signal::SIGKILL);
         }
     }
+}
+
+/// The emulator thread: feeds output to the emulator (through the session) and the
+/// recording, records marks, and writes the recording's exit.
+fn emulate(
+    weak: &std::sync::Weak<Session>,
+    feed_rx: &std_mpsc::Receiver<Feed>,
+    marks_rx: &std_mpsc::Receiver<Mark>,
+    mut recording: Option<Recording>,
+    reader_done: std_mpsc::Sender<()>,
+) {
+    let mut next: Option<Feed> = None;
+    loop {
+        let feed = match next.take() {
+            Some(f) => f,
+            None => match feed_rx.recv() {
+                Ok(f) => f,
+                Err(_) => break,
+            },
+        };
+        record_marks(marks_rx, &mut recording);
+        let mut chunk = match feed {
+            Feed::Output(c) => c,
+            Feed::Wake => {
+                step(&mut recording, Recording::sync);
+                continue;
+            }
+            Feed::Eof => break,
+        };
+        // Behind a flood: take what is queued as one batch, so the emulator can fast-forward
+        // through lines that scroll away within it.
+        let mut idle = false;
+        while chunk.len() < 1 << 20 {
+            match feed_rx.try_recv() {
+                Ok(Feed::Output(more)) => chunk.extend_from_slice(&more),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => {
+                    idle = true;
+                    break;
+                }
+            }
+        }
+        let Some(s) = weak.upgrade() else { break };
+        let bytes = Bytes::from(chunk);
+        let size = s.on_output(bytes.clone());
+        step(&mut recording, |r| r.output(&bytes, size, || s.repaint()));
+        if idle {
+            // Nothing more queued: put what was recorded on disk.
+            step(&mut recording, Recording::sync);
+        }
+    }
+    // The waiter announces the exit once the last output is through.
+    drop(reader_done);
+    while recording.is_some() {
+        match marks_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(m) => record_mark(m, &mut recording),
+            Err(_) => break,
+        }
+    }
+}
+
+fn record_marks(marks_rx: &std_mpsc::Receiver<Mark>, recording: &mut Option<Recording>) {
+    while let Ok(m) = marks_rx.try_recv() {
+        record_mark(m, recording);
+    }
+}
+
+fn record_mark(mark: Mark, recording: &mut Option<Recording>) {
+    match mark {
+        Mark::Input { text, who, at } => {
+            if let Some(t) = step(recording, |r| r.input(&text, &who)) {
+                let _ = at.send(t);
+            }
+        }
+        Mark::Exit { how, done } => {
+            step(recording, |r| r.exit(&how));
+            // Anything a leftover grandchild prints after the exit is not recorded.
+            *recording = None;
+            drop(done);
+        }
+    }
+}
+
+/// Bytes that repaint `screen` on a real terminal.
+fn repaint(screen: &vt100::Screen) -> Vec<u8> {
+    let mut out = b"\x1b[0m\x1b[H\x1b[2J".to_vec();
+    out.extend_from_slice(screen.state_formatted().as_bytes());
+    out
 }
 
 /// The state letter of a process (R, S, T, Z...) from /proc.

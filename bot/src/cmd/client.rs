@@ -170,6 +170,7 @@ async fn client_command(
                     cwd: Some(cwd),
                     env,
                     size: None,
+                    record: true,
                 })
                 .await?;
             println!("{name}");
@@ -197,7 +198,7 @@ async fn client_command(
                 }
                 v
             };
-            c.input(&a.name, chunks).await?;
+            c.input_from(&a.name, chunks, Some("cli".into())).await?;
         }
         Command::Screen {
             name,

@@ -7,7 +7,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 use walkie_host_proto::client::SpawnHost;
-use walkie_session_host::{HostOptions, SessionSettings};
+use walkie_recording::Limits;
+use walkie_session_host::{HostOptions, RecordingOptions, SessionSettings};
 
 use crate::signals::spawn_signal_handler;
 
@@ -27,6 +28,19 @@ fn host_options(cfg: &Config) -> HostOptions {
             secret_env: cfg.secret_env_names(),
             socket: socket.clone(),
             paused_input_bytes: cfg.host.paused_input_bytes,
+        },
+        recording: RecordingOptions {
+            enabled: cfg.recording.enabled,
+            limits: Limits {
+                part_bytes: cfg.recording.part_bytes,
+                session_bytes: cfg.recording.session_bytes,
+            },
+            total_bytes: cfg.recording.total_bytes,
+            secrets: [cfg.telegram.token.expose()]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
         },
         // The token from the config file or .env; from the environment it is read by name.
         secret_values: [cfg.telegram.token.expose()]

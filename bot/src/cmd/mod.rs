@@ -4,5 +4,6 @@ pub(crate) mod ask;
 pub(crate) mod attach;
 pub(crate) mod client;
 pub(crate) mod host;
+pub(crate) mod rec;
 pub(crate) mod transcribe;
 pub(crate) mod up;

@@ -470,6 +470,7 @@ impl App {
             cwd,
             env,
             size: None,
+            record: true,
         };
         match self.host.new_session(spec).await {
             Ok(created) => {

@@ -296,12 +296,29 @@ impl<S: Stream> Client<S> {
 
     /// Types `chunks`, each a separate write.
     pub async fn input(&mut self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {
-        self.call(Request::Input {
-            name: name.into(),
-            chunks,
-        })
-        .await
-        .map(|_| ())
+        self.input_from(name, chunks, None).await.map(|_| ())
+    }
+
+    /// Types `chunks`, recorded as sent by `source`; answers the input's time in the
+    /// session's recording (seconds), when it is recorded.
+    pub async fn input_from(
+        &mut self,
+        name: &str,
+        chunks: Vec<Vec<u8>>,
+        source: Option<String>,
+    ) -> Result<Option<f64>, ClientError> {
+        match self
+            .call(Request::Input {
+                name: name.into(),
+                chunks,
+                source,
+            })
+            .await?
+        {
+            Reply::Typed { at } => Ok(at),
+            Reply::Ok => Ok(None),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     /// Types `text`, then Enter as a separate write when `enter`.

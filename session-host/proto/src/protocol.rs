@@ -29,7 +29,8 @@ use crate::snapshot::Snapshot;
 /// Bumped on any incompatible change to [`Request`] or [`Reply`], including the approval
 /// types of [`crate::ask`] and the screen model of [`crate::snapshot`] they carry.
 /// 4: [`Request::Snapshot`] / [`Reply::Snapshot`].
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: `Input` answered with [`Reply::Typed`] (the recording time); `NewSession.record`.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -65,6 +66,13 @@ pub struct NewSession {
     pub env: Vec<(String, String)>,
     /// Initial size; `None` uses the host's configured default.
     pub size: Option<(u16, u16)>,
+    /// Record the session's output (when the host records at all).
+    #[serde(default = "yes")]
+    pub record: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A client's request.
@@ -79,9 +87,14 @@ pub enum Request {
     List,
     /// Writes each chunk to the session's terminal as a separate write, with the host's
     /// enter delay between chunks (so an Enter is never glued to pasted text).
+    /// Answered with [`Reply::Typed`].
     Input {
         name: String,
         chunks: Vec<Vec<u8>>,
+        /// Who sent it ("cli", "telegram user 1001", "approval by 1001"), recorded with the
+        /// input.
+        #[serde(default)]
+        source: Option<String>,
     },
     Screen {
         name: String,
@@ -320,6 +333,11 @@ pub enum Reply {
     Error {
         kind: ErrorKind,
         message: String,
+    },
+    /// The input was typed (or held for a paused session); `at` is its time in the
+    /// session's recording, in seconds, when it is recorded.
+    Typed {
+        at: Option<f64>,
     },
 }
 
@@ -646,6 +664,7 @@ mod tests {
             Reply::TextPart { .. } => 14,
             Reply::SessionsPart { .. } => 15,
             Reply::Snapshot { .. } => 16,
+            Reply::Typed { .. } => 17,
         }
     }
     const REPLY_VARIANTS: usize = 17;
@@ -661,11 +680,18 @@ mod tests {
                 cwd: Some("/tmp".into()),
                 env: vec![("A".into(), "b".into())],
                 size: Some((80, 24)),
+                record: false,
             }),
             Request::List,
             Request::Input {
                 name: n(),
                 chunks: vec![b"hi".to_vec(), b"\r".to_vec()],
+                source: Some("cli".into()),
+            },
+            Request::Input {
+                name: n(),
+                chunks: vec![b"x".to_vec()],
+                source: None,
             },
             Request::Screen {
                 name: n(),
@@ -744,10 +770,25 @@ mod tests {
     }
 
     #[test]
+    fn older_clients_fields_default() {
+        // A request without `record` or `source` (a client that does not know them).
+        let new: Request = serde_json::from_str(
+            r#"{"type":"new","name":"a","command":[],"cwd":null,"env":[],"size":null}"#,
+        )
+        .unwrap();
+        assert!(matches!(new, Request::New(NewSession { record: true, .. })));
+        let input: Request =
+            serde_json::from_str(r#"{"type":"input","name":"a","chunks":[[104]]}"#).unwrap();
+        assert!(matches!(input, Request::Input { source: None, .. }));
+    }
+
+    #[test]
     fn every_reply_round_trips() {
         let all = [
             Reply::Hello { version: 1, pid: 7 },
             Reply::Ok,
+            Reply::Typed { at: Some(12.5) },
+            Reply::Typed { at: None },
             Reply::Created { name: "a".into() },
             Reply::Sessions {
                 sessions: vec![

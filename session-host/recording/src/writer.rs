@@ -324,6 +324,23 @@ impl Recorder {
         })
     }
 
+    /// Writes the file buffer out, but nothing the redactor or the UTF-8 decoder holds back
+    /// (a secret split across two reads must stay masked): for an idle session, so the
+    /// file on disk is current.
+    pub fn sync(&mut self) -> Result<(), RecordError> {
+        if self.stopped {
+            return Err(RecordError::Stopped);
+        }
+        if let Err(source) = self.file.flush() {
+            self.stopped = true;
+            return Err(RecordError::Io {
+                path: self.current_part(),
+                source,
+            });
+        }
+        Ok(())
+    }
+
     /// The session ended: a marker, then everything out.
     pub fn exit(&mut self, how: &str) -> Result<(), RecordError> {
         self.flush()?;

@@ -93,7 +93,7 @@ pub(super) async fn attach<S: Stream>(
                     if s.size() != size {
                         s.resize(size.0, size.1);
                     }
-                    let _ = s.input(vec![input.to_vec()]);
+                    let _ = s.input(vec![input.to_vec()], None);
                 }
                 Some(Ok(Frame::Request(Request::Resize { cols, rows }))) => {
                     size = (cols, rows);

@@ -235,7 +235,11 @@ async fn handle(host: &Host, req: Request) -> Reply {
     match req {
         Request::New(spec) => table.create(spec).await,
         Request::List => table.list(),
-        Request::Input { name, chunks } => table.input(&name, chunks),
+        Request::Input {
+            name,
+            chunks,
+            source,
+        } => table.input(&name, chunks, source).await,
         Request::Screen { name, ansi } => table.screen(&name, ansi),
         Request::Tail { name, lines } => table.tail(&name, lines),
         Request::Snapshot { name } => table.snapshot(&name),
@@ -346,6 +350,7 @@ mod tests {
                 cwd: None,
                 env: vec![],
                 size: Some((100, 40)),
+                record: true,
             }),
         )
         .await;

@@ -28,10 +28,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use walkie_host_proto::protocol::{ErrorKind, Reply};
 
+use crate::record::{RecordingOptions, Recordings};
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
 use broker::Broker;
-use table::Table;
+use table::{Table, TableOptions};
 
 /// Everything the host needs to run, built by the binary from its configuration.
 #[derive(Debug, Clone)]
@@ -47,6 +48,7 @@ pub struct HostOptions {
     /// Secret values from the configuration (the bot token), masked on every screen the host
     /// answers, with the values of `session.secret_env` in the host's environment at start.
     pub secret_values: Vec<String>,
+    pub recording: RecordingOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +124,8 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     let listener = conn::bind(&opts.socket).await?;
     let store = Store::open(&opts.state_dir.join("host.db")).await?;
     let socket = opts.socket.clone();
-    let (table, mut exits) = Table::open(opts.into(), store).await?;
+    let recordings = Recordings::new(&opts.recording, &opts.state_dir, &opts.session.secret_env);
+    let (table, mut exits) = Table::open(TableOptions::new(opts, recordings), store).await?;
     let host = Arc::new(Host {
         table,
         // Ids start from the host's start time, so a stale button can never decide an ask

@@ -14,6 +14,7 @@ use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, Ses
 
 use super::{err, now_ms, HostOptions};
 use crate::screen::Secrets;
+use crate::record::{Begin, Recordings};
 use crate::session::{InputError, Session, SessionSettings, Spawn};
 use crate::store::{Record, Store, StoreError};
 
@@ -26,11 +27,13 @@ pub(super) struct TableOptions {
     pub session: SessionSettings,
     /// Masked in every view of a screen.
     pub secrets: Secrets,
+    /// `None` when the host records nothing.
+    pub recordings: Option<Arc<Recordings>>,
 }
 
-impl From<HostOptions> for TableOptions {
+impl TableOptions {
     /// Reads the secret variables' values from the host's environment.
-    fn from(o: HostOptions) -> TableOptions {
+    pub fn new(o: HostOptions, recordings: Option<Arc<Recordings>>) -> TableOptions {
         let secrets = Secrets::from_env(&o.session.secret_env, &o.secret_values, |n| {
             std::env::var(n).ok()
         });
@@ -41,6 +44,7 @@ impl From<HostOptions> for TableOptions {
             kill_grace: o.kill_grace,
             session: o.session,
             secrets,
+            recordings,
         }
     }
 }
@@ -150,13 +154,26 @@ impl Table {
         Reply::Sessions { sessions }
     }
 
-    pub fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Reply {
+    /// Types `chunks`, recorded with `source` as their sender; answers the input's
+    /// recording time when the session is recorded.
+    pub async fn input(&self, name: &str, chunks: Vec<Vec<u8>>, source: Option<String>) -> Reply {
         let s = match self.live(name) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        match s.input(chunks) {
-            Ok(()) => Reply::Ok,
+        let who = source.unwrap_or_else(|| "a client that did not say".into());
+        match s.input(chunks, Some(who)) {
+            Ok(recorded) => {
+                let at = match recorded {
+                    // Bounded: the emulator thread may be behind a flood.
+                    Some(rx) => tokio::time::timeout(Duration::from_secs(2), rx)
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    None => None,
+                };
+                Reply::Typed { at }
+            }
             Err(InputError::NotRunning(state)) => err(
                 ErrorKind::NotRunning,
                 format!("session {name} has {}; nothing was typed", state.label()),
@@ -248,6 +265,7 @@ impl Table {
                 .collect(),
             cols: cols.clamp(2, 1000),
             rows: rows.clamp(1, 1000),
+            record: spec.record,
         };
         self.start(spawn, false).await
     }
@@ -279,6 +297,10 @@ impl Table {
         let session = match Session::start(
             spawn.clone(),
             self.opts.session.clone(),
+            self.opts.recordings.clone().map(|r| {
+                let begin = if replace { Begin::Resume } else { Begin::New };
+                (r, begin)
+            }),
             move |pid, state| {
                 let (done, done_rx) = std_mpsc::channel();
                 let exit = Exit {
@@ -428,6 +450,8 @@ impl Table {
                     env: r.env.clone(),
                     cols: r.cols,
                     rows: r.rows,
+                    // Not stored: a revived record is recorded.
+                    record: true,
                 }),
             }
         };
@@ -487,6 +511,7 @@ pub(super) mod tests {
                 paused_input_bytes: 64,
             },
             secrets: Secrets::new([TEST_SECRET.to_string()]),
+            recordings: None,
         }
     }
 
@@ -521,6 +546,7 @@ pub(super) mod tests {
             cwd: Some("/".into()),
             env: vec![("SECRET_TOKEN".into(), "x".into())],
             size: None,
+            record: true,
         }
     }
 
@@ -574,7 +600,7 @@ pub(super) mod tests {
                 other => panic!("{other:?}"),
             }
             // An exited session takes no input, and can now go.
-            let r = t.input("job", vec![b"x".to_vec()]);
+            let r = t.input("job", vec![b"x".to_vec()], None).await;
             assert_eq!(kind(&r), Some(ErrorKind::NotRunning), "{r:?}");
             assert_eq!(t.rm("job").await, Reply::Ok);
             assert_eq!(t.list(), Reply::Sessions { sessions: vec![] });
@@ -642,10 +668,18 @@ pub(super) mod tests {
             }
             assert_eq!(state(), Some('T'));
             // Held while paused, up to the cap (64 bytes here): more is refused whole.
-            assert_eq!(t.input("p", vec![vec![b'a'; 40]]), Reply::Ok);
-            let full = t.input("p", vec![vec![b'b'; 20], vec![b'c'; 20]]);
+            assert_eq!(
+                t.input("p", vec![vec![b'a'; 40]], None).await,
+                Reply::Typed { at: None }
+            );
+            let full = t
+                .input("p", vec![vec![b'b'; 20], vec![b'c'; 20]], None)
+                .await;
             assert_eq!(kind(&full), Some(ErrorKind::InputQueueFull), "{full:?}");
-            assert_eq!(t.input("p", vec![vec![b'd'; 24]]), Reply::Ok);
+            assert_eq!(
+                t.input("p", vec![vec![b'd'; 24]], None).await,
+                Reply::Typed { at: None }
+            );
             match t.pause_resume("p", false).await {
                 Reply::Info { session } => assert_eq!(session.state, SessionState::Running),
                 other => panic!("{other:?}"),
@@ -656,7 +690,10 @@ pub(super) mod tests {
             }
             assert_ne!(state(), Some('T'));
             // Resumed: the queue is empty again, and input goes straight through.
-            assert_eq!(t.input("p", vec![vec![b'e'; 100]]), Reply::Ok);
+            assert_eq!(
+                t.input("p", vec![vec![b'e'; 100]], None).await,
+                Reply::Typed { at: None }
+            );
             t.end_all().await;
         })
         .await
