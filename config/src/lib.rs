@@ -91,6 +91,8 @@ pub struct Config {
     /// `claude`, `codex`); built-ins stay unless a table says `remove = true`.
     #[serde(deserialize_with = "presets_over_builtins")]
     pub presets: BTreeMap<String, Preset>,
+    /// Where a relative directory given to `/new NAME PRESET DIR` is looked up.
+    pub projects_dir: Option<PathBuf>,
     /// Extra environment variable names that must never reach a session's environment.
     pub secret_env: Vec<String>,
     /// XDG variables captured at load time; not read from the file.
@@ -388,6 +390,7 @@ impl Default for Config {
             approvals: ApprovalsConfig::default(),
             notify: NotifyConfig::default(),
             presets: builtin_presets(),
+            projects_dir: None,
             secret_env: Vec::new(),
             env: EnvPaths::default(),
         }

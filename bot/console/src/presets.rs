@@ -12,7 +12,7 @@
 //! never in the user's `~/.codex`, while credentials, the user's hooks and the sessions stay
 //! shared through symlinks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use walkie_approval::hook;
@@ -27,6 +27,8 @@ pub enum PresetError {
     Unknown { name: String, known: Vec<String> },
     #[error("{0}")]
     Rule(String),
+    #[error("{0}")]
+    Dir(String),
 }
 
 /// What to start for a session: the expansion of a preset (or a plain command).
@@ -74,6 +76,39 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
         cwd: p.cwd.clone(),
         env,
     })
+}
+
+/// The working directory a phone's `/new NAME PRESET DIR` names: `~` or `~/...` under `home`,
+/// an absolute path as is, anything else under the configured `projects_dir`. It must be an
+/// existing directory.
+pub fn session_dir(cfg: &Config, arg: &str, home: Option<&Path>) -> Result<PathBuf, PresetError> {
+    let bad = |why: String| Err(PresetError::Dir(why));
+    let dir = if arg == "~" || arg.starts_with("~/") {
+        let Some(home) = home else {
+            return bad("no home directory to put ~ in".into());
+        };
+        home.join(arg.trim_start_matches('~').trim_start_matches('/'))
+    } else if Path::new(arg).is_absolute() {
+        PathBuf::from(arg)
+    } else {
+        let Some(projects) = &cfg.projects_dir else {
+            return bad(format!(
+                "{arg:?} is relative and no projects_dir is configured; give ~/{arg} or an absolute path"
+            ));
+        };
+        if Path::new(arg)
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return bad(format!("{arg:?} leaves projects_dir"));
+        }
+        projects.join(arg)
+    };
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        bad(format!("{} is not a directory", dir.display()))
+    }
 }
 
 /// Checks the policy patterns in the config, so that a bad one stops `walkie up` at start.
@@ -355,5 +390,30 @@ mod tests {
         );
         assert_eq!(agent_of(&w(&["bash", "-c", "codex-ish"])), None);
         assert_eq!(agent_of(&[]), None);
+    }
+
+    #[test]
+    fn session_dirs_from_the_phone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home/src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("projects/api")).unwrap();
+        let home = dir.path().join("home");
+        let mut cfg = config(dir.path());
+        assert_eq!(session_dir(&cfg, "~", Some(&home)).unwrap(), home);
+        assert_eq!(
+            session_dir(&cfg, "~/src", Some(&home)).unwrap(),
+            home.join("src")
+        );
+        let abs = dir.path().join("projects/api");
+        assert_eq!(session_dir(&cfg, abs.to_str().unwrap(), None).unwrap(), abs);
+        assert!(matches!(
+            session_dir(&cfg, "api", None),
+            Err(PresetError::Dir(_))
+        ));
+        cfg.projects_dir = Some(dir.path().join("projects"));
+        assert_eq!(session_dir(&cfg, "api", None).unwrap(), abs);
+        assert!(session_dir(&cfg, "../home", None).is_err());
+        assert!(session_dir(&cfg, "nope", None).is_err());
+        assert!(session_dir(&cfg, "~", None).is_err());
     }
 }
