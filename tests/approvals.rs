@@ -827,17 +827,22 @@ fn the_stop_hook_tells_the_phone_the_turn_is_over() {
     });
 }
 
-/// A stand-in `codex`: reads the hooks from `$CODEX_HOME/hooks.json` as Codex does, runs
-/// walkie's PermissionRequest hook on the fixture payload, and records what it saw.
+/// A stand-in `codex`: reads walkie's hooks from its `-c hooks.EVENT=[...]` arguments as Codex
+/// does, runs walkie's PermissionRequest hook on the fixture payload, and records what it saw.
 const FAKE_CODEX: &str = r#"#!/usr/bin/env python3
-import json, os, subprocess, sys, time
+import json, os, subprocess, sys, time, tomllib
 home = os.environ["CODEX_HOME"]
-hooks = json.load(open(os.path.join(home, "hooks.json")))["hooks"]
+hooks = {}
+for a in sys.argv[1:]:
+    if a.startswith("hooks.") and not a.startswith("hooks.state="):
+        k, v = a[len("hooks."):].split("=", 1)
+        hooks[k] = tomllib.loads("v = " + v)["v"]
 ours = [h for h in hooks["PermissionRequest"] if "approve-hook" in h["hooks"][0]["command"]][0]
 out = subprocess.run(["sh", "-c", ours["hooks"][0]["command"]], input=open(sys.argv[0] + ".payload", "rb").read(),
                      capture_output=True)
 with open(sys.argv[0] + ".meta", "w") as f:
     json.dump({"events": sorted(hooks), "config": open(os.path.join(home, "config.toml")).read(),
+               "hooks_json": os.readlink(os.path.join(home, "hooks.json")),
                "command": ours["hooks"][0]["command"]}, f)
 with open(sys.argv[0] + ".out", "wb") as f:
     f.write(out.stdout)
@@ -888,7 +893,12 @@ fn the_codex_preset_gets_walkies_hook_in_its_own_home() {
             meta["events"],
             serde_json::json!(["PermissionRequest", "Stop"])
         );
+        // A real copy of the user's config; the user's hooks.json linked, not rewritten.
         assert_eq!(meta["config"], "model = \"mine\"\n");
+        assert_eq!(
+            meta["hooks_json"],
+            user_home.join("hooks.json").display().to_string().as_str()
+        );
         assert!(
             meta["command"]
                 .as_str()

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::cmd::{ask, client, host, rec, transcribe, up};
+use crate::cmd::{ask, client, doctor, host, rec, transcribe, up};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -43,6 +43,9 @@ pub(crate) enum Command {
     Ask(ask::AskArgs),
     /// Agent hook (Claude Code, Codex): reads the hook JSON on stdin, asks the phone, answers.
     ApproveHook(ask::ApproveHookArgs),
+    /// Per preset: does its command resolve on the session PATH, which agent credential
+    /// variables are set (names only), for sessions from this terminal and from the phone.
+    Doctor,
 }
 
 /// Runs one command and returns the process exit code.
@@ -76,6 +79,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ApproveHook(args) => {
             crate::logging::init("warn");
             ask::run_approve_hook(&cfg, args)
+        }
+        Command::Doctor => {
+            crate::logging::init("warn");
+            doctor::run_doctor(&cfg)
         }
         Command::Up => {
             crate::logging::init("info");

@@ -87,8 +87,13 @@ pub struct Config {
     pub voice: VoiceConfig,
     pub approvals: ApprovalsConfig,
     pub notify: NotifyConfig,
-    /// Named command lines for `/new NAME PRESET` and `walkie new --preset`.
+    /// Named command lines for `/new NAME PRESET` and `walkie new --preset`. A table in the
+    /// file changes only the fields it sets of the built-in preset of that name (`shell`,
+    /// `claude`, `codex`); built-ins stay unless a table says `remove = true`.
+    #[serde(deserialize_with = "presets_over_builtins")]
     pub presets: BTreeMap<String, Preset>,
+    /// Where a relative directory given to `/new NAME PRESET DIR` is looked up.
+    pub projects_dir: Option<PathBuf>,
     /// Extra environment variable names that must never reach a session's environment.
     pub secret_env: Vec<String>,
     /// XDG variables captured at load time; not read from the file.
@@ -340,30 +345,67 @@ pub struct Preset {
     pub always_deny: Vec<String>,
 }
 
+/// The presets walkie knows without a config file.
+fn builtin_presets() -> BTreeMap<String, Preset> {
+    let preset = |command: &[&str]| Preset {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        ..Preset::default()
+    };
+    BTreeMap::from([
+        ("shell".to_string(), preset(&[])),
+        ("claude".to_string(), preset(&["claude"])),
+        ("codex".to_string(), preset(&["codex"])),
+    ])
+}
+
+/// A `[presets.NAME]` table as written: only the fields it sets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetTable {
+    command: Option<Vec<String>>,
+    cwd: Option<PathBuf>,
+    env: Option<BTreeMap<String, String>>,
+    auto_allow: Option<Vec<String>>,
+    always_deny: Option<Vec<String>>,
+    /// Drops the preset of this name (a built-in one) from the list.
+    #[serde(default)]
+    remove: bool,
+}
+
+/// The `presets` of a file applied field by field over [`builtin_presets`]: configuring the
+/// env of `claude` must not leave `claude` without its command, nor make `codex` vanish.
+fn presets_over_builtins<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Preset>, D::Error> {
+    let tables = BTreeMap::<String, PresetTable>::deserialize(d)?;
+    let mut presets = builtin_presets();
+    for (name, t) in tables {
+        if t.remove {
+            presets.remove(&name);
+            continue;
+        }
+        let p = presets.entry(name).or_default();
+        if let Some(v) = t.command {
+            p.command = v;
+        }
+        if let Some(v) = t.cwd {
+            p.cwd = Some(v);
+        }
+        if let Some(v) = t.env {
+            p.env = v;
+        }
+        if let Some(v) = t.auto_allow {
+            p.auto_allow = v;
+        }
+        if let Some(v) = t.always_deny {
+            p.always_deny = v;
+        }
+    }
+    Ok(presets)
+}
+
 impl Default for Config {
     fn default() -> Self {
-        let mut presets = BTreeMap::new();
-        presets.insert(
-            "shell".to_string(),
-            Preset {
-                command: Vec::new(),
-                ..Preset::default()
-            },
-        );
-        presets.insert(
-            "claude".to_string(),
-            Preset {
-                command: vec!["claude".into()],
-                ..Preset::default()
-            },
-        );
-        presets.insert(
-            "codex".to_string(),
-            Preset {
-                command: vec!["codex".into()],
-                ..Preset::default()
-            },
-        );
         Config {
             state_dir: None,
             data_dir: None,
@@ -374,7 +416,8 @@ impl Default for Config {
             voice: VoiceConfig::default(),
             approvals: ApprovalsConfig::default(),
             notify: NotifyConfig::default(),
-            presets,
+            presets: builtin_presets(),
+            projects_dir: None,
             secret_env: Vec::new(),
             env: EnvPaths::default(),
         }
@@ -797,5 +840,38 @@ mod tests {
         assert_eq!(cfg.state_dir(), PathBuf::from("/x"));
         assert_eq!(cfg.socket_path(), PathBuf::from("/x/host.sock"));
         assert_eq!(cfg.data_dir(), PathBuf::from("/h/.local/share/walkie"));
+    }
+
+    #[test]
+    fn a_partial_preset_keeps_the_builtin_fields_and_the_other_presets() {
+        let cfg =
+            Config::from_toml("[presets.claude]\nenv = { ANTHROPIC_BASE_URL = \"http://x\" }\n")
+                .unwrap();
+        let claude = &cfg.presets["claude"];
+        assert_eq!(claude.command, ["claude"]);
+        assert_eq!(claude.env["ANTHROPIC_BASE_URL"], "http://x");
+        assert_eq!(cfg.presets["codex"].command, ["codex"]);
+        assert!(cfg.presets.contains_key("shell"));
+    }
+
+    #[test]
+    fn presets_are_added_replaced_field_by_field_or_removed() {
+        let cfg = Config::from_toml(
+            "[presets.codex]\nremove = true\n\n[presets.api]\ncommand = [\"claude\", \"-c\"]\ncwd = \"/srv/api\"\n\n[presets.claude]\ncommand = [\"/opt/claude\"]\nauto_allow = [\"ls\"]\n",
+        )
+        .unwrap();
+        assert!(!cfg.presets.contains_key("codex"));
+        assert_eq!(cfg.presets["api"].command, ["claude", "-c"]);
+        assert_eq!(
+            cfg.presets["api"].cwd.as_deref(),
+            Some(Path::new("/srv/api"))
+        );
+        assert_eq!(cfg.presets["claude"].command, ["/opt/claude"]);
+        assert_eq!(cfg.presets["claude"].auto_allow, ["ls"]);
+        assert_eq!(cfg.presets["shell"], Preset::default());
+        // No [presets] at all: the built-ins.
+        assert_eq!(Config::from_toml("").unwrap().presets, builtin_presets());
+        // A misspelt field is an error, not a silently ignored line.
+        assert!(Config::from_toml("[presets.claude]\nenvs = {}\n").is_err());
     }
 }

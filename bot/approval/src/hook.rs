@@ -15,8 +15,8 @@
 //! person at the terminal", which is also the answer whenever walkie cannot decide (host
 //! unreachable, payload not understood). A hook failure must never turn into an allow.
 //!
-//! [`respond`] is the whole hook given a function that asks the host; [`hooks_settings`] and
-//! [`claude_args`] are the settings that make an agent run it.
+//! [`respond`] is the whole hook given a function that asks the host; [`hooks_settings`],
+//! [`claude_args`] and [`codex_args`] are the settings that make an agent run it.
 //!
 //! # Adding the hook by hand
 //! Inside a walkie session (`WALKIE_SESSION` and `WALKIE_SOCKET` are set there), put this in
@@ -285,7 +285,7 @@ pub fn hooks_settings(hook_command: &str, approval_timeout: Duration) -> String 
             }],
             // The end of a turn, for the "finished its turn" notification.
             "Stop": [{
-                "hooks": [{"type": "command", "command": hook_command, "timeout": 10}]
+                "hooks": [{"type": "command", "command": hook_command, "timeout": STOP_HOOK_TIMEOUT.as_secs()}]
             }]
         }
     })
@@ -302,6 +302,64 @@ pub fn claude_args(walkie_exe: &str, approval_timeout: Duration) -> Vec<String> 
             approval_timeout,
         ),
     ]
+}
+
+/// Arguments that make a Codex session ask walkie and report its turn ends, without any file:
+/// walkie's `PermissionRequest` and `Stop` hooks as `-c` overrides, plus their trust entries.
+///
+/// Codex runs a hook only once its trust entry (`hooks.state`) holds the hash of that hook's
+/// definition, else it shows "Hooks need review" at start. Hooks given with `-c` are keyed by
+/// the literal source `/<session-flags>/config.toml`, so the entries can be computed here; the
+/// inline-table form is required (dotted keys still brought the dialog, Codex 0.169.0), and
+/// it is merged with the user's own `hooks.state`, whose entries keep applying.
+pub fn codex_args(walkie_exe: &str, approval_timeout: Duration) -> Vec<String> {
+    let command = hook_command(walkie_exe, Agent::Codex);
+    let ask_timeout = (approval_timeout + HOOK_TIMEOUT_MARGIN).as_secs();
+    let stop_timeout = STOP_HOOK_TIMEOUT.as_secs();
+    let q = |s: &str| Value::String(s.to_string()).to_string();
+    vec![
+        "-c".to_string(),
+        format!(
+            "hooks.PermissionRequest=[{{matcher=\"Bash\",hooks=[{{type=\"command\",command={},timeout={ask_timeout}}}]}}]",
+            q(&command)
+        ),
+        "-c".to_string(),
+        format!(
+            "hooks.Stop=[{{hooks=[{{type=\"command\",command={},timeout={stop_timeout}}}]}}]",
+            q(&command)
+        ),
+        "-c".to_string(),
+        format!(
+            "hooks.state={{{}={{trusted_hash={}}},{}={{trusted_hash={}}}}}",
+            q("/<session-flags>/config.toml:permission_request:0:0"),
+            q(&codex_trust_hash("permission_request", Some("Bash"), ask_timeout, &command)),
+            q("/<session-flags>/config.toml:stop:0:0"),
+            q(&codex_trust_hash("stop", None, stop_timeout, &command)),
+        ),
+    ]
+}
+
+/// How long an agent gives walkie's `Stop` hook: it only sends a notice.
+const STOP_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The hash Codex keeps in `hooks.state` for a trusted hook (docs/AGENTS.md, checked against
+/// the hashes Codex writes itself): sha256 of the compact JSON, keys sorted, of the hook's
+/// event, matcher and definition. The path it came from is not in it.
+pub fn codex_trust_hash(event: &str, matcher: Option<&str>, timeout: u64, command: &str) -> String {
+    use sha2::Digest;
+    let mut group = serde_json::Map::new();
+    group.insert("event_name".into(), Value::from(event));
+    group.insert(
+        "hooks".into(),
+        serde_json::json!([{"async": false, "command": command, "timeout": timeout, "type": "command"}]),
+    );
+    if let Some(m) = matcher {
+        group.insert("matcher".into(), Value::from(m));
+    }
+    // serde_json's map is ordered by key (no `preserve_order`), so this is Codex's sorted form.
+    let digest = sha2::Sha256::digest(Value::Object(group).to_string().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 #[cfg(test)]
@@ -638,5 +696,29 @@ mod tests {
             hook_command("/it's/walkie", Agent::Codex),
             "'/it'\\''s/walkie' approve-hook --agent codex"
         );
+    }
+
+    #[test]
+    fn codex_trust_hash_matches_what_codex_wrote() {
+        // The formula of docs/AGENTS.md (checked there against hashes Codex wrote), computed
+        // independently with Python's json.dumps(sort_keys=True, separators=(",", ":")).
+        assert_eq!(
+            codex_trust_hash("stop", None, 600, "true"),
+            "sha256:2ba34c7a02841fada06b868a093d041fd3d9de81883c789a321916b0aa118851"
+        );
+        assert_ne!(
+            codex_trust_hash("stop", None, 600, "true"),
+            codex_trust_hash("stop", Some("Bash"), 600, "true")
+        );
+        let args = codex_args("/opt/walkie", Duration::from_secs(600));
+        assert_eq!(args.len(), 6);
+        assert!(args[1].contains("approve-hook --agent codex") && args[1].contains("timeout=660"));
+        assert!(args[3].starts_with("hooks.Stop=") && args[3].contains("timeout=10"));
+        assert!(args[5].contains(&codex_trust_hash(
+            "permission_request",
+            Some("Bash"),
+            660,
+            "'/opt/walkie' approve-hook --agent codex"
+        )));
     }
 }

@@ -2,14 +2,17 @@
 //! included, used by `/new NAME PRESET` and `walkie new NAME --preset PRESET` alike.
 //!
 //! # Agents' hooks
-//! A preset whose program is `claude` gets `--settings` with walkie's `PermissionRequest`
-//! hook ([`hook::claude_args`]), which adds to the user's settings for that run without
-//! touching them. Codex reads hooks only from `hooks.json` in its home directory, and the
-//! user's files are not walkie's to change: a preset whose program is `codex` gets its own
-//! `CODEX_HOME`, a folder in walkie's state dir linking every entry of the user's Codex home
-//! and holding a `hooks.json` made of the user's hooks plus walkie's.
+//! The agent of a preset is the first word of its command named `claude` or `codex` (so
+//! `npx codex` and `env X=1 claude` count). Claude Code gets `--settings` with walkie's
+//! `PermissionRequest` and `Stop` hooks ([`hook::claude_args`]), which adds to the user's
+//! settings for that run without touching them. Codex gets the same two hooks and their
+//! pre-computed trust as `-c` overrides ([`hook::codex_args`]), and its own `CODEX_HOME`: one
+//! stable folder per preset in walkie's state dir (docs/AGENTS.md, "Recommended Codex home"),
+//! so that whatever Codex writes (trust decisions, history, state) lands in walkie's copy and
+//! never in the user's `~/.codex`, while credentials, the user's hooks and the sessions stay
+//! shared through symlinks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use walkie_approval::hook;
@@ -24,6 +27,8 @@ pub enum PresetError {
     Unknown { name: String, known: Vec<String> },
     #[error("{0}")]
     Rule(String),
+    #[error("{0}")]
+    Dir(String),
 }
 
 /// What to start for a session: the expansion of a preset (or a plain command).
@@ -46,15 +51,64 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
     let mut command = p.command.clone();
     let mut env: Vec<(String, String)> =
         p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    if let Some(program) = command.first().cloned() {
-        command.extend(hook_args(&program, cfg));
-        env.extend(hook_env(&program, cfg, session));
+    match agent_of(&command) {
+        Some(Agent::ClaudeCode) => command.extend(claude_args(cfg)),
+        Some(Agent::Codex) => {
+            if let Some(args) = codex_args(cfg) {
+                match codex_home(cfg, preset, &p.env) {
+                    Ok(dir) => {
+                        command.extend(args);
+                        env.retain(|(k, _)| k != "CODEX_HOME");
+                        env.push(("CODEX_HOME".to_string(), dir.display().to_string()));
+                    }
+                    // Without the hook Codex still asks on its own screen.
+                    Err(e) => tracing::warn!(
+                        session, preset, error = %e,
+                        "cannot prepare a Codex home; no approval hook"
+                    ),
+                }
+            }
+        }
+        None => {}
     }
     Ok(Launch {
         command,
         cwd: p.cwd.clone(),
         env,
     })
+}
+
+/// The working directory a phone's `/new NAME PRESET DIR` names: `~` or `~/...` under `home`,
+/// an absolute path as is, anything else under the configured `projects_dir`. It must be an
+/// existing directory.
+pub fn session_dir(cfg: &Config, arg: &str, home: Option<&Path>) -> Result<PathBuf, PresetError> {
+    let bad = |why: String| Err(PresetError::Dir(why));
+    let dir = if arg == "~" || arg.starts_with("~/") {
+        let Some(home) = home else {
+            return bad("no home directory to put ~ in".into());
+        };
+        home.join(arg.trim_start_matches('~').trim_start_matches('/'))
+    } else if Path::new(arg).is_absolute() {
+        PathBuf::from(arg)
+    } else {
+        let Some(projects) = &cfg.projects_dir else {
+            return bad(format!(
+                "{arg:?} is relative and no projects_dir is configured; give ~/{arg} or an absolute path"
+            ));
+        };
+        if Path::new(arg)
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return bad(format!("{arg:?} leaves projects_dir"));
+        }
+        projects.join(arg)
+    };
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        bad(format!("{} is not a directory", dir.display()))
+    }
 }
 
 /// Checks the policy patterns in the config, so that a bad one stops `walkie up` at start.
@@ -68,103 +122,142 @@ pub fn check_rules(cfg: &Config) -> Result<(), PresetError> {
     Ok(())
 }
 
-/// The extra arguments that make a preset's agent ask walkie through its hook, for the
-/// program `program` (`claude`, or a path ending in it). Empty for anything else.
-fn hook_args(program: &str, cfg: &Config) -> Vec<String> {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    if name != "claude" {
-        return Vec::new();
-    }
+/// The agent a command starts: its first word whose file name is `claude` or `codex`.
+fn agent_of(command: &[String]) -> Option<Agent> {
+    command
+        .iter()
+        .find_map(|w| match std::path::Path::new(w).file_name()?.to_str()? {
+            "claude" => Some(Agent::ClaudeCode),
+            "codex" => Some(Agent::Codex),
+            _ => None,
+        })
+}
+
+/// walkie's own path, for the hook command; `None` (logged) leaves the agent asking on its
+/// own screen.
+fn walkie_exe() -> Option<String> {
     match std::env::current_exe() {
-        Ok(exe) => hook::claude_args(
-            &exe.display().to_string(),
-            Duration::from_secs(cfg.approvals.timeout_s),
-        ),
+        Ok(exe) => Some(exe.display().to_string()),
         Err(e) => {
-            // Without the hook the agent still asks on its own screen.
             tracing::warn!(error = %e, "cannot find walkie's own path; no approval hook");
-            Vec::new()
+            None
         }
     }
 }
 
-/// The environment that makes a preset's Codex ask walkie through its hook, for the program
-/// `program` (`codex`, or a path ending in it) in session `session`. Empty for anything else.
-///
-/// Codex reads hooks only from `hooks.json` in its home, and the user's files are not
-/// walkie's to change. So the session gets its own `CODEX_HOME`: a folder in walkie's state
-/// dir that links every entry of the user's Codex home (config, auth, sessions...) and holds
-/// a `hooks.json` made of the user's own hooks plus walkie's `PermissionRequest` hook.
-fn hook_env(program: &str, cfg: &Config, session: &str) -> Vec<(String, String)> {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    if name != "codex" {
-        return Vec::new();
-    }
-    match codex_home(cfg, session) {
-        Ok(dir) => vec![("CODEX_HOME".to_string(), dir.display().to_string())],
-        Err(e) => {
-            // Without the hook Codex still asks on its own screen.
-            tracing::warn!(session, error = %e, "cannot prepare a Codex home; no approval hook");
-            Vec::new()
-        }
-    }
+fn claude_args(cfg: &Config) -> Vec<String> {
+    walkie_exe()
+        .map(|exe| hook::claude_args(&exe, Duration::from_secs(cfg.approvals.timeout_s)))
+        .unwrap_or_default()
 }
 
-fn codex_home(cfg: &Config, session: &str) -> std::io::Result<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let user_home = std::env::var_os("CODEX_HOME")
+fn codex_args(cfg: &Config) -> Option<Vec<String>> {
+    walkie_exe().map(|exe| hook::codex_args(&exe, Duration::from_secs(cfg.approvals.timeout_s)))
+}
+
+/// Entries of the user's Codex home that walkie's home links to: credentials (token refreshes
+/// must reach the user's file), the user's hooks, the shared sessions (so `codex resume` works
+/// from either home), and the user's instructions, prompts and rules.
+const CODEX_SHARED: &[&str] = &[
+    "auth.json",
+    "hooks.json",
+    "sessions",
+    "AGENTS.md",
+    "prompts",
+    "rules",
+];
+
+/// The user's Codex home: `CODEX_HOME`, else `$HOME/.codex`, as the preset's environment or
+/// else walkie's own gives them. Kept as given, not resolved: Codex keys hook trust by it.
+fn user_codex_home(preset_env: &std::collections::BTreeMap<String, String>) -> Option<PathBuf> {
+    let var = |k: &str| {
+        preset_env
+            .get(k)
+            .map(std::ffi::OsString::from)
+            .or_else(|| std::env::var_os(k))
+    };
+    var("CODEX_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".codex")));
-    // A fresh folder per start: a running session of the same name keeps its own (a `/new`
-    // refused as a duplicate must not pull the home from under it). They hold only links
-    // and one small file.
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let dir = cfg
-        .state_dir()
-        .join("codex-home")
-        .join(format!("{session}.{stamp}"));
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".codex")))
+}
+
+/// (Re)builds walkie's Codex home for preset `preset`: `<state>/codex-home/<preset>/`, with a
+/// real `config.toml` (the user's text, the user's hook trust re-keyed to this home, plus the
+/// folder trust Codex saved here before) and symlinks to [`CODEX_SHARED`]. Stable across
+/// starts: Codex would show "Hooks need review" for a home it has not seen.
+fn codex_home(
+    cfg: &Config,
+    preset: &str,
+    preset_env: &std::collections::BTreeMap<String, String>,
+) -> std::io::Result<PathBuf> {
+    let dir = cfg.state_dir().join("codex-home").join(preset);
     std::fs::create_dir_all(&dir)?;
-    let mut hooks = serde_json::json!({ "hooks": {} });
-    if let Some(home) = user_home.filter(|h| h.is_dir()) {
-        for entry in std::fs::read_dir(&home)?.flatten() {
-            let name = entry.file_name();
-            if name == "hooks.json" {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v) if v.get("hooks").is_some_and(|h| h.is_object()) => hooks = v,
-                    _ => {
-                        tracing::warn!(path = %entry.path().display(), "ignoring an unreadable hooks.json")
-                    }
-                }
-                continue;
-            }
-            std::os::unix::fs::symlink(entry.path(), dir.join(&name))?;
+    let user = user_codex_home(preset_env);
+    let user_config = user
+        .as_ref()
+        .and_then(|u| std::fs::read_to_string(u.join("config.toml")).ok())
+        .unwrap_or_default();
+    let mut config = user_config.clone();
+    if let Some(u) = &user {
+        // The trust hash has no path in it: re-keying keeps the user's own hooks trusted.
+        for file in ["hooks.json", "config.toml"] {
+            config = config.replace(
+                &format!("\"{}:", u.join(file).display()),
+                &format!("\"{}:", dir.join(file).display()),
+            );
         }
     }
-    let exe = std::env::current_exe()?;
-    let timeout = Duration::from_secs(cfg.approvals.timeout_s) + hook::HOOK_TIMEOUT_MARGIN;
-    let ours = serde_json::json!({
-        "matcher": "Bash",
-        "hooks": [{
-            "type": "command",
-            "command": hook::hook_command(&exe.display().to_string(), Agent::Codex),
-            "timeout": timeout.as_secs(),
-        }]
-    });
-    let list = hooks["hooks"].as_object_mut().map(|h| {
-        h.entry("PermissionRequest")
-            .or_insert_with(|| serde_json::json!([]))
-    });
-    match list.and_then(|l| l.as_array_mut()) {
-        Some(a) => a.push(ours),
-        None => hooks["hooks"]["PermissionRequest"] = serde_json::json!([ours]),
+    let old = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
+    config.push_str(&saved_folder_trust(&user_config, &old));
+    // Written aside and renamed: a running session of this preset may be reading it.
+    let tmp = dir.join(".config.toml.new");
+    std::fs::write(&tmp, &config)?;
+    std::fs::rename(&tmp, dir.join("config.toml"))?;
+    for name in CODEX_SHARED {
+        let link = dir.join(name);
+        let target = user.as_ref().map(|u| u.join(name)).filter(|t| t.exists());
+        match std::fs::symlink_metadata(&link) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&link)?,
+            // Codex made its own (the user had none then): it stays walkie's.
+            Ok(_) => continue,
+            Err(_) => {}
+        }
+        if let Some(t) = target {
+            std::os::unix::fs::symlink(t, &link)?;
+        }
     }
-    let path = dir.join("hooks.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&hooks).unwrap_or_default())?;
     Ok(dir)
+}
+
+/// The `[projects."DIR"]` tables Codex saved in walkie's copy (the user answered its folder
+/// trust dialog in a walkie session) that the user's own config lacks, as TOML text to append,
+/// so that rebuilding the copy does not bring the dialog back. Empty if appending would not
+/// give valid TOML (e.g. the user wrote `projects` as an inline table).
+fn saved_folder_trust(user_config: &str, old_copy: &str) -> String {
+    let parse = |s: &str| s.parse::<toml::Table>().ok();
+    let (Some(user), Some(old)) = (parse(user_config), parse(old_copy)) else {
+        return String::new();
+    };
+    let user_projects = user.get("projects").and_then(|p| p.as_table());
+    let Some(old_projects) = old.get("projects").and_then(|p| p.as_table()) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (dir, entry) in old_projects {
+        if user_projects.is_some_and(|p| p.contains_key(dir)) {
+            continue;
+        }
+        let Some(entry) = entry.as_table() else {
+            continue;
+        };
+        let key = toml::Value::String(dir.clone());
+        out.push_str(&format!("\n[projects.{key}]\n{entry}"));
+    }
+    if parse(&format!("{user_config}{out}")).is_some() {
+        out
+    } else {
+        String::new()
+    }
 }
 
 #[cfg(test)]
@@ -205,15 +298,18 @@ mod tests {
             "{claude:?}"
         );
         let codex = expand(&cfg, "codex", "api").unwrap();
-        assert_eq!(codex.command, ["/usr/bin/codex", "--full-auto"]);
+        assert_eq!(codex.command[..2], ["/usr/bin/codex", "--full-auto"]);
+        assert!(
+            codex.command.iter().any(|a| a.starts_with("hooks.state=")),
+            "{codex:?}"
+        );
         let home = codex
             .env
             .iter()
             .find(|(k, _)| k == "CODEX_HOME")
             .map(|(_, v)| PathBuf::from(v))
             .expect("CODEX_HOME");
-        assert!(home.starts_with(cfg.state_dir()), "{home:?}");
-        assert!(home.join("hooks.json").is_file());
+        assert_eq!(home, cfg.state_dir().join("codex-home/codex"));
         assert!(codex.env.contains(&("A".into(), "1".into())));
         let shell = expand(&cfg, "bash", "api").unwrap();
         assert_eq!(shell.command, ["bash"]);
@@ -222,5 +318,102 @@ mod tests {
             expand(&cfg, "nope", "api"),
             Err(PresetError::Unknown { .. })
         ));
+    }
+
+    #[test]
+    fn codex_home_is_stable_copies_the_config_and_links_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user-codex");
+        std::fs::create_dir_all(user.join("sessions")).unwrap();
+        std::fs::write(user.join("auth.json"), "{}").unwrap();
+        std::fs::write(user.join("hooks.json"), "{\"hooks\": {}}").unwrap();
+        let hooks = user.join("hooks.json");
+        let user_config = format!(
+            "model = \"m\"\n[hooks.state.\"{}:stop:0:0\"]\ntrusted_hash = \"sha256:ab\"\n",
+            hooks.display()
+        );
+        std::fs::write(user.join("config.toml"), &user_config).unwrap();
+        let mut cfg = config(&dir.path().join("state"));
+        let p = cfg.presets.get_mut("codex").unwrap();
+        p.env
+            .insert("CODEX_HOME".into(), user.display().to_string());
+        let launch = |cfg: &Config| {
+            let l = expand(cfg, "codex", "api").unwrap();
+            let homes: Vec<&(String, String)> =
+                l.env.iter().filter(|(k, _)| k == "CODEX_HOME").collect();
+            assert_eq!(homes.len(), 1, "{l:?}");
+            PathBuf::from(&homes[0].1)
+        };
+        let home = launch(&cfg);
+        let copy = std::fs::read_to_string(home.join("config.toml")).unwrap();
+        assert!(
+            copy.contains(&format!(
+                "\"{}:stop:0:0\"",
+                home.join("hooks.json").display()
+            )),
+            "{copy}"
+        );
+        assert!(!home.join("config.toml").is_symlink());
+        for name in ["auth.json", "hooks.json", "sessions"] {
+            assert_eq!(
+                std::fs::read_link(home.join(name)).unwrap(),
+                user.join(name)
+            );
+        }
+        assert!(!home.join("rules").exists());
+        // Folder trust Codex saved in walkie's copy survives the rebuild of the next start;
+        // the user's file is not touched.
+        let mut saved = copy.clone();
+        saved.push_str("\n[projects.\"/srv/x\"]\ntrust_level = \"trusted\"\n");
+        std::fs::write(home.join("config.toml"), saved).unwrap();
+        assert_eq!(launch(&cfg), home);
+        let copy = std::fs::read_to_string(home.join("config.toml")).unwrap();
+        let t: toml::Table = copy.parse().unwrap();
+        assert_eq!(
+            t["projects"]["/srv/x"]["trust_level"].as_str(),
+            Some("trusted")
+        );
+        assert_eq!(t["model"].as_str(), Some("m"));
+        assert_eq!(
+            std::fs::read_to_string(user.join("config.toml")).unwrap(),
+            user_config
+        );
+    }
+
+    #[test]
+    fn the_agent_is_the_first_word_named_like_one() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(agent_of(&w(&["npx", "codex"])), Some(Agent::Codex));
+        assert_eq!(
+            agent_of(&w(&["env", "A=1", "/opt/claude"])),
+            Some(Agent::ClaudeCode)
+        );
+        assert_eq!(agent_of(&w(&["bash", "-c", "codex-ish"])), None);
+        assert_eq!(agent_of(&[]), None);
+    }
+
+    #[test]
+    fn session_dirs_from_the_phone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home/src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("projects/api")).unwrap();
+        let home = dir.path().join("home");
+        let mut cfg = config(dir.path());
+        assert_eq!(session_dir(&cfg, "~", Some(&home)).unwrap(), home);
+        assert_eq!(
+            session_dir(&cfg, "~/src", Some(&home)).unwrap(),
+            home.join("src")
+        );
+        let abs = dir.path().join("projects/api");
+        assert_eq!(session_dir(&cfg, abs.to_str().unwrap(), None).unwrap(), abs);
+        assert!(matches!(
+            session_dir(&cfg, "api", None),
+            Err(PresetError::Dir(_))
+        ));
+        cfg.projects_dir = Some(dir.path().join("projects"));
+        assert_eq!(session_dir(&cfg, "api", None).unwrap(), abs);
+        assert!(session_dir(&cfg, "../home", None).is_err());
+        assert!(session_dir(&cfg, "nope", None).is_err());
+        assert!(session_dir(&cfg, "~", None).is_err());
     }
 }

@@ -141,6 +141,18 @@ pub(crate) fn run_client(
     })
 }
 
+/// This process's environment for a session started from it: without the secrets (the host
+/// strips them too, but they need not cross the socket) and without variables of walkie's own
+/// that the host sets for each session or that would change how walkie inside it logs.
+fn caller_env(cfg: &Config) -> Vec<(String, String)> {
+    let secrets = cfg.secret_env_names();
+    std::env::vars()
+        .filter(|(k, _)| {
+            !secrets.contains(k) && !matches!(k.as_str(), "WALKIE_SESSION" | "RUST_LOG")
+        })
+        .collect()
+}
+
 async fn client_command(
     cfg: &Config,
     no_spawn: bool,
@@ -150,13 +162,18 @@ async fn client_command(
     match command {
         Command::New(a) => {
             // The same expansion as `/new NAME PRESET`, agent hooks included.
-            let (command, cwd, env) = match &a.preset {
+            let (command, cwd, preset_env) = match &a.preset {
                 Some(p) => {
                     let l = walkie_console::presets::expand(cfg, p, &a.name)?;
                     (l.command, a.cwd.clone().or(l.cwd), l.env)
                 }
                 None => (a.command.clone(), a.cwd.clone(), Vec::new()),
             };
+            // From a terminal the session gets the caller's environment, as running the
+            // command there would (PATH, credentials...), whatever environment the host was
+            // started with; the preset's env goes on top.
+            let mut env = caller_env(cfg);
+            env.extend(preset_env);
             let cwd = match cwd {
                 Some(d) => {
                     std::path::absolute(&d).with_context(|| format!("--cwd {}", d.display()))?

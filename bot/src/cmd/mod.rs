@@ -3,6 +3,7 @@
 pub(crate) mod ask;
 pub(crate) mod attach;
 pub(crate) mod client;
+pub(crate) mod doctor;
 pub(crate) mod host;
 pub(crate) mod rec;
 pub(crate) mod transcribe;
