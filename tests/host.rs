@@ -1409,7 +1409,6 @@ fn a_huge_truecolor_screen_attaches_and_prints() {
     assert_eq!(h.info("big").state, SessionState::Running);
 }
 
-<<<<<<< HEAD
 /// A bot token a careless command prints: every view of the screen the host answers, and the
 /// picture, show it masked. Attach (the raw terminal) is not masked.
 #[test]
@@ -1427,76 +1426,11 @@ fn a_printed_secret_is_masked_in_every_view_and_in_the_picture() {
     h.ok(&[
         "new",
         "leak",
-=======
-// ---- Recordings (issue 13) ----
-
-/// The parts of a session's recording, oldest first.
-fn cast_parts(h: &TestHost, name: &str) -> Vec<std::path::PathBuf> {
-    let dir = h.state.join("recordings").join(name);
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cast"))
-        .collect();
-    v.sort();
-    v
-}
-
-/// Checks one file as asciicast v2 (without walkie's own parser): a header line with
-/// version 2 and a size, then `[time, code, data]` lines with times never going back.
-/// Answers the events.
-fn asciicast_events(path: &std::path::Path) -> Vec<(f64, String, String)> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: serde_json::Value = serde_json::from_str(lines.next().expect("a header")).unwrap();
-    assert_eq!(header["version"], 2, "{header}");
-    assert!(header["width"].as_u64().unwrap() > 0, "{header}");
-    assert!(header["height"].as_u64().unwrap() > 0, "{header}");
-    let mut last = 0.0;
-    let mut events = Vec::new();
-    for line in lines {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{}: bad line {line:?}: {e}", path.display()));
-        let t = v[0].as_f64().expect("a time");
-        assert!(t >= last, "{}: time {t} after {last}", path.display());
-        last = t;
-        let code = v[1].as_str().expect("a code").to_string();
-        assert!(["o", "i", "m", "r"].contains(&code.as_str()), "{line}");
-        events.push((t, code, v[2].as_str().expect("data").to_string()));
-    }
-    events
-}
-
-/// The screen a recording replays to.
-fn replayed_screen(bytes: &[u8], cols: u16, rows: u16) -> String {
-    let nz = |v: u16| std::num::NonZeroU16::new(v.max(1)).expect("not zero");
-    let mut p = vt100::Parser::new(nz(rows), nz(cols), 0);
-    p.process(bytes);
-    p.screen().contents()
-}
-
-fn trimmed(screen: &str) -> Vec<String> {
-    let mut v: Vec<String> = screen.lines().map(|l| l.trim_end().to_string()).collect();
-    while v.last().is_some_and(|l| l.is_empty()) {
-        v.pop();
-    }
-    v
-}
-
-#[test]
-fn recording_has_the_pty_output_input_markers_and_exit() {
-    let h = TestHost::start();
-    // The program writes the same bytes to a file and the terminal (no newline translation).
-    h.ok(&[
-        "new",
-        "flat",
->>>>>>> rec2
         "--",
         "bash",
         "--norc",
         "--noprofile",
         "-c",
-<<<<<<< HEAD
         &script,
     ]);
     h.wait_screen("leak", "the token printed", |s| s.contains("done-printing"));
@@ -1588,7 +1522,75 @@ fn decode_png(bytes: &[u8]) -> Vec<u8> {
     assert_eq!(info.color_type, png::ColorType::Rgb);
     buf.truncate(info.buffer_size());
     buf
-=======
+}
+
+// ---- Recordings (issue 13) ----
+
+/// The parts of a session's recording, oldest first.
+fn cast_parts(h: &TestHost, name: &str) -> Vec<std::path::PathBuf> {
+    let dir = h.state.join("recordings").join(name);
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cast"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Checks one file as asciicast v2 (without walkie's own parser): a header line with
+/// version 2 and a size, then `[time, code, data]` lines with times never going back.
+/// Answers the events.
+fn asciicast_events(path: &std::path::Path) -> Vec<(f64, String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().expect("a header")).unwrap();
+    assert_eq!(header["version"], 2, "{header}");
+    assert!(header["width"].as_u64().unwrap() > 0, "{header}");
+    assert!(header["height"].as_u64().unwrap() > 0, "{header}");
+    let mut last = 0.0;
+    let mut events = Vec::new();
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}: bad line {line:?}: {e}", path.display()));
+        let t = v[0].as_f64().expect("a time");
+        assert!(t >= last, "{}: time {t} after {last}", path.display());
+        last = t;
+        let code = v[1].as_str().expect("a code").to_string();
+        assert!(["o", "i", "m", "r"].contains(&code.as_str()), "{line}");
+        events.push((t, code, v[2].as_str().expect("data").to_string()));
+    }
+    events
+}
+
+/// The screen a recording replays to.
+fn replayed_screen(bytes: &[u8], cols: u16, rows: u16) -> String {
+    let nz = |v: u16| std::num::NonZeroU16::new(v.max(1)).expect("not zero");
+    let mut p = vt100::Parser::new(nz(rows), nz(cols), 0);
+    p.process(bytes);
+    p.screen().contents()
+}
+
+fn trimmed(screen: &str) -> Vec<String> {
+    let mut v: Vec<String> = screen.lines().map(|l| l.trim_end().to_string()).collect();
+    while v.last().is_some_and(|l| l.is_empty()) {
+        v.pop();
+    }
+    v
+}
+
+#[test]
+fn recording_has_the_pty_output_input_markers_and_exit() {
+    let h = TestHost::start();
+    // The program writes the same bytes to a file and the terminal (no newline translation).
+    h.ok(&[
+        "new",
+        "flat",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
         "stty -onlcr; for i in $(seq 1 300); do printf 'line %d \\033[1mbold\\033[0m caf\\303\\251 \\360\\237\\246\\200\\n' $i; done | tee expected.txt; exit 3",
     ]);
     h.wait_exit("flat");
@@ -1830,5 +1832,4 @@ fn a_revived_session_continues_its_recording() {
             .any(|e| e.1 == "m" && e.2.starts_with("revived")),
         "{events:?}"
     );
->>>>>>> rec2
 }
