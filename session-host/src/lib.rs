@@ -21,14 +21,14 @@
 
 mod fastforward;
 mod lineage;
-mod screen;
 mod record;
+mod screen;
 mod scrollback;
 mod server;
 mod session;
 mod store;
 
-pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
 pub use record::{recordings_dir, RecordingOptions};
+pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
 pub use server::{run, HostError, HostOptions};
 pub use session::SessionSettings;

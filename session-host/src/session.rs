@@ -24,8 +24,8 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::fastforward::FastForward;
-use crate::screen::{from_vt100, Secrets};
 use crate::record::{step, Begin, Recording, Recordings};
+use crate::screen::{from_vt100, Secrets};
 use crate::scrollback::Scrollback;
 use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};

@@ -13,8 +13,8 @@ use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, SessionState};
 
 use super::{err, now_ms, HostOptions};
-use crate::screen::Secrets;
 use crate::record::{Begin, Recordings};
+use crate::screen::Secrets;
 use crate::session::{InputError, Session, SessionSettings, Spawn};
 use crate::store::{Record, Store, StoreError};
 
