@@ -667,7 +667,7 @@ mod tests {
             Reply::Typed { .. } => 17,
         }
     }
-    const REPLY_VARIANTS: usize = 17;
+    const REPLY_VARIANTS: usize = 18;
 
     #[test]
     fn every_request_round_trips() {
