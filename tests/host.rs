@@ -1837,3 +1837,37 @@ fn a_revived_session_continues_its_recording() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_screen_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let h = TestHost::start();
+    h.ok(&["new", "work", "--", "bash", "--norc"]);
+    h.ok(&["send", "work", "seq 1 200"]);
+    h.wait_screen("work", "the numbers", |s| s.contains("200"));
+    // stdout is a pipe whose reader is already gone, as `walkie screen work | grep -q x`
+    // is once grep has matched.
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    let mut cmd = h.command();
+    cmd.args(["--no-spawn", "screen", "work"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let status = wait_for("screen to end", Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait")
+    });
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(nix::sys::signal::Signal::SIGPIPE as i32),
+        "ended by SIGPIPE like cat: {status:?} {stderr}"
+    );
+}

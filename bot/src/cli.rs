@@ -57,18 +57,22 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host::run_host(cfg)
         }
         Command::Transcribe(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             transcribe::run_transcribe(&cfg, args)
         }
         Command::Model(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             transcribe::run_model(&cfg, args)
         }
         Command::Replay(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             rec::run_replay(&cfg, args)
         }
         Command::Rec(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             rec::run_rec(&cfg, args)
         }
@@ -81,6 +85,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ask::run_approve_hook(&cfg, args)
         }
         Command::Doctor => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             doctor::run_doctor(&cfg)
         }
@@ -89,6 +94,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             up::run_up(cfg, cli.no_spawn)
         }
         Command::Client(c) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             client::run_client(cfg, cli.no_spawn, c)
         }
