@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::cmd::{ask, client, doctor, host, rec, transcribe, up};
+use crate::cmd::{ask, bridge, client, doctor, host, rec, transcribe, up};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ pub(crate) enum Command {
     /// Per preset: does its command resolve on the session PATH, which agent credential
     /// variables are set (names only), for sessions from this terminal and from the phone.
     Doctor,
+    /// The far end of an ssh link from another walkie: copies the host protocol between
+    /// stdin/stdout and this box's session host (starting it if needed). For
+    /// `command="walkie bridge --stdio"` in authorized_keys.
+    Bridge(bridge::BridgeArgs),
 }
 
 /// Runs one command and returns the process exit code.
@@ -88,6 +92,12 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             doctor::run_doctor(&cfg)
+        }
+        Command::Bridge(args) => {
+            // Nothing may write to stdout but the copy: logs go to stderr (ssh shows them
+            // to the caller), and only warnings.
+            crate::logging::init("warn");
+            bridge::run_bridge(&cfg, cli.no_spawn, args)
         }
         Command::Up => {
             crate::logging::init("info");

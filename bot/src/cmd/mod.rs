@@ -2,6 +2,7 @@
 
 pub(crate) mod ask;
 pub(crate) mod attach;
+pub(crate) mod bridge;
 pub(crate) mod client;
 pub(crate) mod doctor;
 pub(crate) mod host;
