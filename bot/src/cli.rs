@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::cmd::{ask, bridge, client, doctor, host, rec, transcribe, up};
+use crate::cmd::{ask, bridge, client, doctor, host, hosts, rec, transcribe, up};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -50,6 +50,8 @@ pub(crate) enum Command {
     /// stdin/stdout and this box's session host (starting it if needed). For
     /// `command="walkie bridge --stdio"` in authorized_keys.
     Bridge(bridge::BridgeArgs),
+    /// The boxes reached over ssh: list them, add one, trust its host key, forget one.
+    Hosts(hosts::HostsArgs),
 }
 
 /// Runs one command and returns the process exit code.
@@ -99,6 +101,12 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::logging::init("warn");
             bridge::run_bridge(&cfg, cli.no_spawn, args)
         }
+        Command::Hosts(args) => {
+            crate::signals::exit_on_broken_pipe();
+            crate::logging::init("warn");
+            let file = config_file(cli.config)?;
+            hosts::run_hosts(cfg, file, args)
+        }
         Command::Up => {
             crate::logging::init("info");
             up::run_up(cfg, cli.no_spawn)
@@ -109,4 +117,17 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client::run_client(cfg, cli.no_spawn, c)
         }
     }
+}
+
+/// The config file a command that edits it writes: `--config`, `WALKIE_CONFIG`, else the
+/// default path (which `walkie hosts add` may create).
+fn config_file(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    let get = |k: &str| std::env::var(k).ok();
+    get("WALKIE_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| walkie_config::paths::config_file_with(&get))
+        .context("no config file path: set HOME or XDG_CONFIG_HOME, or pass --config")
 }

@@ -6,6 +6,7 @@ pub(crate) mod bridge;
 pub(crate) mod client;
 pub(crate) mod doctor;
 pub(crate) mod host;
+pub(crate) mod hosts;
 pub(crate) mod rec;
 pub(crate) mod transcribe;
 pub(crate) mod up;
