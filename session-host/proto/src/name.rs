@@ -99,10 +99,19 @@ mod tests {
         let b = Address::parse("api").unwrap();
         assert_eq!(b.host, None);
         assert_eq!(b.to_string(), "api");
-        assert!(matches!(Address::parse("API@cloud"), Err(BadAddress::Name(_))));
+        assert!(matches!(
+            Address::parse("API@cloud"),
+            Err(BadAddress::Name(_))
+        ));
         assert!(matches!(Address::parse("api@"), Err(BadAddress::Host(_))));
-        assert!(matches!(Address::parse("api@Cloud"), Err(BadAddress::Host(_))));
-        assert!(matches!(Address::parse("api@cloud@x"), Err(BadAddress::Host(_))));
+        assert!(matches!(
+            Address::parse("api@Cloud"),
+            Err(BadAddress::Host(_))
+        ));
+        assert!(matches!(
+            Address::parse("api@cloud@x"),
+            Err(BadAddress::Host(_))
+        ));
         assert!(matches!(Address::parse("@cloud"), Err(BadAddress::Name(_))));
     }
 
