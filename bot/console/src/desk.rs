@@ -63,6 +63,7 @@ use crate::approval_store::ApprovalCard;
 use crate::front::{card_targets, ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use crate::gate::{Gate, Role, VIEWER_TEXT};
 use crate::host::{AskStream, Host};
+use crate::session::SessionRef;
 use crate::store::{AuditAction, AuditEntry, Store, StoreError};
 
 /// Longest wait between two attempts to reach the host.
@@ -136,7 +137,7 @@ pub enum DeskError {
 
 /// The chat's notification level: its own choice (`/notify`), else the config's default.
 pub async fn notify_level(store: &Store, cfg: &Config, chat: ChatId) -> NotifyLevel {
-    match store.notify_level(chat.0).await {
+    match store.notify_level(chat).await {
         Ok(Some(l)) => l,
         Ok(None) => cfg.notify.level(),
         Err(e) => {
@@ -511,7 +512,11 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                     // Replying to the card goes to the session, like its other messages.
                     let _ = self
                         .store
-                        .remember_message(chat.0, message_id, &a.session)
+                        .remember_message(
+                            chat,
+                            MessageRef(message_id),
+                            &SessionRef::local(&a.session),
+                        )
                         .await;
                 }
                 Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post an approval card"),
@@ -600,7 +605,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         if p.action == ApprovalAction::Screen {
             return self.show_screen(chat, query, &a.session).await;
         }
-        if self.gate.role(user.0) != Role::Operator {
+        if self.gate.role(user) != Role::Operator {
             self.audit(AuditEntry {
                 user_id: Some(user.0),
                 chat_id: Some(chat.0),
@@ -903,7 +908,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             Ok(screen) => {
                 self.front.answer_press(query, None).await?;
                 let m = self.front.show_screen(chat, session, &screen).await?;
-                self.store.remember_message(chat.0, m.0, session).await?;
+                let session = SessionRef::local(session);
+                self.store.remember_message(chat, m, &session).await?;
             }
             Err(e) => {
                 tracing::debug!(error = %e, session, "no screen for an approval");
@@ -1067,7 +1073,7 @@ mod tests {
         for chat in [-5, -6] {
             r.desk
                 .store
-                .set_current_session(chat, Some(SESSION))
+                .set_current_session(ChatId(chat), Some(&SessionRef::local(SESSION)))
                 .await
                 .unwrap();
         }
@@ -1149,7 +1155,7 @@ mod tests {
         let r = rig("[approvals]\nauto_allow = [\"touch /tmp/agent-approved-demo\"]\n").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.host.with(|s| s.open.push(9));
@@ -1186,7 +1192,7 @@ mod tests {
         let r = rig("").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.desk.on_asked(question(11, now_ms()), PID).await;
@@ -1320,7 +1326,7 @@ mod tests {
         let r = rig("").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.host.with(|s| {
@@ -1367,7 +1373,7 @@ mod tests {
         let r = rig("").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.desk.screen_prompt(SESSION, Some(yes_no())).await.unwrap();
@@ -1402,7 +1408,7 @@ mod tests {
         let r = rig("").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.desk.screen_prompt(SESSION, Some(yes_no())).await.unwrap();

@@ -120,7 +120,7 @@ pub fn card_targets(
         if out.iter().any(|(c, _)| *c == chat) {
             continue;
         }
-        let buttons = match front.private_user(chat).map(|u| gate.role(u.0)) {
+        let buttons = match front.private_user(chat).map(|u| gate.role(u)) {
             None | Some(Role::Operator) => true,
             Some(Role::Viewer) => false,
             Some(Role::Stranger) => continue,

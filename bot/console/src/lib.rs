@@ -19,6 +19,7 @@
 //! - [`requests`]: typed, chat-neutral requests (commands, text for a session), one
 //!   handler per file, answered with neutral views ([`requests::View`]) through
 //!   [`front::Frontend`].
+//! - [`session`]: [`session::SessionRef`], a session with its host (local by default).
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
 //! - `testing` (tests, and the `test-util` feature): an in-memory front end and host.
@@ -32,6 +33,7 @@ pub mod gate;
 pub mod host;
 pub mod presets;
 pub mod requests;
+pub mod session;
 pub mod store;
 pub mod voice;
 

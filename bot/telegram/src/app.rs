@@ -19,6 +19,7 @@ use walkie_console::front::{ChatId, MessageRef, UserId};
 use walkie_console::gate::{Action, Verdict};
 use walkie_console::host::Host;
 use walkie_console::requests::{text, Request};
+use walkie_console::session::SessionRef;
 use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, TranscriptState};
 use walkie_console::voice::Voice;
 
@@ -78,11 +79,13 @@ impl App {
         what: &str,
         source: &str,
     ) -> Result<bool, HandleError> {
-        let last = match self.gate.role(user) {
-            walkie_console::gate::Role::Stranger => self.store.stranger_refused(user).await?,
+        let last = match self.gate.role(UserId(user)) {
+            walkie_console::gate::Role::Stranger => {
+                self.store.stranger_refused(UserId(user)).await?
+            }
             _ => None,
         };
-        match self.gate.check(user, action, last) {
+        match self.gate.check(UserId(user), action, last) {
             Verdict::Allow => Ok(true),
             Verdict::Refuse { reply } => {
                 self.audit(AuditEntry {
@@ -93,7 +96,7 @@ impl App {
                     text: Some(what.into()),
                     detail: Some(format!(
                         "{:?}; {}",
-                        self.gate.role(user),
+                        self.gate.role(UserId(user)),
                         if reply.is_some() {
                             "answered"
                         } else {
@@ -105,8 +108,8 @@ impl App {
                 .await;
                 tracing::info!(user, chat, "refused an update");
                 if let Some(r) = reply {
-                    if self.gate.role(user) == walkie_console::gate::Role::Stranger {
-                        self.store.stranger_answered(user).await?;
+                    if self.gate.role(UserId(user)) == walkie_console::gate::Role::Stranger {
+                        self.store.stranger_answered(UserId(user)).await?;
                     }
                     self.reply(chat, r).await?;
                 }
@@ -200,6 +203,12 @@ impl App {
         Ok(text::dispatch(&self.console, user, chat, session, text, source).await?)
     }
 
+    /// The name of the chat's current session.
+    async fn current_session(&self, chat: i64) -> Result<Option<String>, HandleError> {
+        let current = self.store.current_session(ChatId(chat)).await?;
+        Ok(current.map(|s| s.name))
+    }
+
     /// Hands a request to the console.
     async fn request(&self, user: i64, chat: i64, req: Request) -> Result<(), HandleError> {
         Ok(self.console.handle(UserId(user), ChatId(chat), req).await?)
@@ -232,7 +241,10 @@ impl App {
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
-                    self.store.set_current_session(chat, Some(name)).await?;
+                    let current = SessionRef::local(name);
+                    self.store
+                        .set_current_session(ChatId(chat), Some(&current))
+                        .await?;
                     self.tg
                         .answer_callback(&q.id.0, Some(&format!("Now talking to {name}")))
                         .await?;
@@ -247,7 +259,7 @@ impl App {
             return Ok(());
         }
         if let Some((id, action)) = parse_card_data(&data) {
-            if self.gate.role(user) != walkie_console::gate::Role::Operator {
+            if self.gate.role(UserId(user)) != walkie_console::gate::Role::Operator {
                 self.audit(AuditEntry {
                     user_id: Some(user),
                     chat_id: Some(chat),
@@ -328,7 +340,7 @@ impl App {
         }
         let (session, text) = match commands::route_spoken(&heard, &names) {
             Some((s, rest)) => (Some(s), rest),
-            None => (self.store.current_session(chat).await?, heard),
+            None => (self.current_session(chat).await?, heard),
         };
         let send_now = !self.cfg.voice.confirm && session.is_some();
         let state = if send_now {
@@ -362,7 +374,10 @@ impl App {
         let card_id = i64::from(card.id.0);
         self.store.set_transcript_card(id, card_id).await?;
         if let Some(s) = &session {
-            self.store.remember_message(chat, card_id, s).await?;
+            let (chat, card) = (ChatId(chat), MessageRef(card_id));
+            self.store
+                .remember_message(chat, card, &SessionRef::local(s))
+                .await?;
         }
         Ok(())
     }
@@ -424,7 +439,7 @@ impl App {
             CardAction::Send => {
                 let session = match t.session.clone() {
                     Some(s) => Some(s),
-                    None => self.store.current_session(chat).await?,
+                    None => self.current_session(chat).await?,
                 };
                 let Some(session) = session else {
                     self.tg

@@ -194,8 +194,12 @@ async fn resume_live_screens(app: &App) {
     };
     match app.store.live_messages().await {
         Ok(list) => {
-            for (chat, session, _) in list.iter().filter(|(_, s, _)| alive.contains(s)) {
-                app.live.ensure(*chat, session);
+            // This bot's one host is the local one.
+            let here = list
+                .iter()
+                .filter(|(_, s, _)| s.is_local() && alive.contains(&s.name));
+            for (chat, session, _) in here {
+                app.live.ensure(chat.0, &session.name);
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read live screens"),

@@ -26,7 +26,9 @@ use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use walkie_console::activity::{Activity, ActivityConfig, Seen};
+use walkie_console::front::{ChatId, MessageRef};
 use walkie_console::host::{Host, HostLink};
+use walkie_console::session::SessionRef;
 use walkie_console::store::Store;
 
 /// Timing of live screens.
@@ -255,7 +257,7 @@ impl<H: Host> LiveScreens<H> {
 
     async fn notify(&self, chat: i64, session: &str, text: &str) {
         // Only `/notify all` buzzes for exits and finished turns; other levels get them silently.
-        let buzz = match self.store.notify_level(chat).await {
+        let buzz = match self.store.notify_level(ChatId(chat)).await {
             Ok(Some(level)) => level == walkie_config::NotifyLevel::All,
             _ => self.cfg.buzz_by_default,
         };
@@ -269,7 +271,11 @@ impl<H: Host> LiveScreens<H> {
                 self.saw_message(chat);
                 if let Err(e) = self
                     .store
-                    .remember_message(chat, i64::from(m.id.0), session)
+                    .remember_message(
+                        ChatId(chat),
+                        MessageRef(i64::from(m.id.0)),
+                        &SessionRef::local(session),
+                    )
                     .await
                 {
                     tracing::warn!(error = %e, "cannot remember a notification");
@@ -287,8 +293,9 @@ impl<H: Host> LiveScreens<H> {
         if html.is_empty() {
             return Outcome::Done;
         }
-        let existing = match self.store.live_message(chat, session).await {
-            Ok(m) => m,
+        let session_ref = SessionRef::local(session);
+        let existing = match self.store.live_message(ChatId(chat), &session_ref).await {
+            Ok(m) => m.map(|m| m.0),
             Err(e) => {
                 tracing::warn!(error = %e, "live screen: store");
                 None
@@ -317,10 +324,19 @@ impl<H: Host> LiveScreens<H> {
             Ok(m) => {
                 let new_id = i64::from(m.id.0);
                 self.posted(chat, session);
-                if let Err(e) = self.store.set_live_message(chat, session, new_id).await {
+                let (chat_ref, message) = (ChatId(chat), MessageRef(new_id));
+                if let Err(e) = self
+                    .store
+                    .set_live_message(chat_ref, &session_ref, message)
+                    .await
+                {
                     tracing::warn!(error = %e, "live screen: store");
                 }
-                if let Err(e) = self.store.remember_message(chat, new_id, session).await {
+                if let Err(e) = self
+                    .store
+                    .remember_message(chat_ref, message, &session_ref)
+                    .await
+                {
                     tracing::warn!(error = %e, "live screen: store");
                 }
                 if let (Some(old), true) = (existing, scrolled) {

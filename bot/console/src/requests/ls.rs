@@ -3,6 +3,7 @@
 use super::{host_answer, Console, Result, View};
 use crate::front::{ChatId, Frontend};
 use crate::host::Host;
+use crate::session::SessionRef;
 
 pub(crate) async fn handle<F: Frontend, H: Host>(c: &Console<F, H>, chat: ChatId) -> Result<()> {
     let sessions = match c.host.list().await {
@@ -14,6 +15,12 @@ pub(crate) async fn handle<F: Frontend, H: Host>(c: &Console<F, H>, chat: ChatId
             .say(chat, "No sessions. /new NAME [PRESET] starts one.")
             .await;
     }
-    let current = c.store.current_session(chat.0).await?;
+    // The host lists its own sessions: the current one is marked if it is on this host.
+    let current = c
+        .store
+        .current_session(chat)
+        .await?
+        .filter(SessionRef::is_local)
+        .map(|s| s.name);
     c.reply(chat, View::Sessions { sessions, current }).await
 }

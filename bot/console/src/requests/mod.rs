@@ -34,6 +34,7 @@ use walkie_host_proto::protocol::{ErrorKind, SessionInfo};
 use crate::front::{ChatId, FrontError, Frontend, MessageRef, UserId};
 use crate::gate::Action;
 use crate::host::Host;
+use crate::session::SessionRef;
 use crate::store::{Store, StoreError};
 
 /// How `/new` starts the session.
@@ -212,7 +213,9 @@ impl<F: Frontend, H: Host> Console<F, H> {
     /// Shows `view` as a message of `session`, so that replying to it goes there.
     pub(crate) async fn reply_for(&self, chat: ChatId, session: &str, view: View) -> Result<()> {
         let m = self.front.show(chat, &view).await?;
-        self.store.remember_message(chat.0, m.0, session).await?;
+        self.store
+            .remember_message(chat, m, &SessionRef::local(session))
+            .await?;
         Ok(())
     }
 
@@ -226,7 +229,7 @@ impl<F: Frontend, H: Host> Console<F, H> {
         if name.is_some() {
             return Ok(name);
         }
-        let current = self.store.current_session(chat.0).await?;
+        let current = self.store.current_session(chat).await?.map(|s| s.name);
         if current.is_none() {
             self.say(
                 chat,

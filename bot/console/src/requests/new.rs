@@ -8,6 +8,7 @@ use super::{host_answer, Console, NewSpec, Result};
 use crate::front::{ChatId, Frontend};
 use crate::host::Host;
 use crate::presets::{self, Launch};
+use crate::session::SessionRef;
 
 pub(crate) async fn handle<F: Frontend, H: Host>(
     c: &Console<F, H>,
@@ -49,7 +50,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
-            c.store.set_current_session(chat.0, Some(&created)).await?;
+            let current = SessionRef::local(created.as_str());
+            c.store.set_current_session(chat, Some(&current)).await?;
             c.say(
                 chat,
                 format!("Started {created} ({shown}); plain text now goes to it."),

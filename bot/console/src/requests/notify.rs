@@ -14,7 +14,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
 ) -> Result<()> {
     let text = match level {
         Some(level) => {
-            c.store.set_notify_level(chat.0, level).await?;
+            c.store.set_notify_level(chat, level).await?;
             format!("Notifications here: {}.", describe(level))
         }
         None => {

@@ -3,6 +3,7 @@
 use super::{host_answer, Console, Result};
 use crate::front::{ChatId, Frontend};
 use crate::host::Host;
+use crate::session::SessionRef;
 
 pub(crate) async fn handle<F: Frontend, H: Host>(
     c: &Console<F, H>,
@@ -11,7 +12,9 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
 ) -> Result<()> {
     match c.host.info(name).await {
         Ok(Some(_)) => {
-            c.store.set_current_session(chat.0, Some(name)).await?;
+            c.store
+                .set_current_session(chat, Some(&SessionRef::local(name)))
+                .await?;
             c.say(chat, format!("Now talking to {name}.")).await?;
             c.front.watch(chat, name);
             Ok(())

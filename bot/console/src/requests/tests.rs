@@ -8,6 +8,7 @@ use walkie_host_proto::protocol::SessionState;
 use super::{Console, NewSpec, Request, View};
 use crate::front::{ChatId, MessageRef, UserId};
 use crate::gate::{Gate, Verdict};
+use crate::session::SessionRef;
 use crate::store::Store;
 use crate::testing::{InMemory, MemHost, Sent};
 
@@ -110,7 +111,8 @@ impl Rig {
     }
 
     async fn current(&self) -> Option<String> {
-        self.console.store.current_session(CHAT.0).await.unwrap()
+        let current = self.console.store.current_session(CHAT).await.unwrap();
+        current.map(|s| s.name)
     }
 
     async fn dispatches(&self) -> Vec<(Option<String>, Option<String>)> {
@@ -298,7 +300,7 @@ fn viewers_may_only_read() {
     for r in &reads {
         assert!(r.is_read_only(), "{r:?}");
         assert_eq!(
-            gate.check(VIEWER, r.action(), None),
+            gate.check(UserId(VIEWER), r.action(), None),
             Verdict::Allow,
             "{r:?}"
         );
@@ -306,14 +308,13 @@ fn viewers_may_only_read() {
     for r in &acts {
         assert!(!r.is_read_only(), "{r:?}");
         assert!(
-            matches!(gate.check(VIEWER, r.action(), None), Verdict::Refuse { .. }),
+            matches!(
+                gate.check(UserId(VIEWER), r.action(), None),
+                Verdict::Refuse { .. }
+            ),
             "{r:?}"
         );
-        assert_eq!(
-            gate.check(OPERATOR, r.action(), None),
-            Verdict::Allow,
-            "{r:?}"
-        );
+        assert_eq!(gate.check(USER, r.action(), None), Verdict::Allow, "{r:?}");
     }
 }
 
@@ -423,10 +424,10 @@ async fn screen_and_tail_are_messages_of_their_session() {
                 let of = r
                     .console
                     .store
-                    .session_of_message(CHAT.0, message.0)
+                    .session_of_message(CHAT, message)
                     .await
                     .unwrap();
-                assert_eq!(of.as_deref(), Some("backend"));
+                assert_eq!(of, Some(SessionRef::local("backend")));
             }
         }
     }

@@ -22,7 +22,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     };
     let names: Vec<String> = sessions.iter().map(|s| s.name.clone()).collect();
     let reply_target = match reply_to {
-        Some(r) => c.store.session_of_message(chat.0, r.0).await?,
+        Some(r) => c.store.session_of_message(chat, r).await?.map(|s| s.name),
         None => None,
     };
     let (target, body) = if let Some((name, rest)) = route_prefix(text, &names) {
@@ -30,7 +30,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     } else if let Some(name) = reply_target {
         (Some(name), text.to_string())
     } else {
-        (c.store.current_session(chat.0).await?, text.to_string())
+        let current = c.store.current_session(chat).await?;
+        (current.map(|s| s.name), text.to_string())
     };
     let Some(session) = target else {
         return c
