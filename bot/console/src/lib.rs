@@ -16,6 +16,8 @@
 //! - [`host`]: what the console asks of a session host ([`host::Host`]) and the real link
 //!   to one (one connection, reconnected on demand).
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
+//! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
+//!   direct-streamlocal).
 //! - [`requests`]: typed, chat-neutral requests (commands, text for a session), one
 //!   handler per file, answered with neutral views ([`requests::View`]) through
 //!   [`front::Frontend`].
@@ -32,6 +34,7 @@ pub mod front;
 pub mod gate;
 pub mod host;
 pub mod presets;
+pub mod remote;
 pub mod requests;
 pub mod session;
 pub mod store;
