@@ -925,7 +925,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{InMemory, MemHost, Sent};
+    use crate::testing::{session, InMemory, MemHost, Sent};
     use tokio::sync::mpsc;
     use walkie_approval::testing::claude_hook_request;
     use walkie_host_proto::protocol::{SessionInfo, SessionState};
@@ -960,16 +960,8 @@ mod tests {
         };
         host.with(|s| {
             s.sessions.push(SessionInfo {
-                name: SESSION.into(),
-                state: SessionState::Running,
                 command: vec!["claude".into()],
-                cwd: "/".into(),
-                pid: Some(7),
-                created_ms: 1,
-                idle_ms: None,
-                cols: 80,
-                rows: 24,
-                clients: 0,
+                ..session(SESSION, SessionState::Running)
             })
         });
         let front = InMemory::default();
