@@ -361,6 +361,7 @@ fn builtin_presets() -> BTreeMap<String, Preset> {
         ("shell".to_string(), preset(&[])),
         ("claude".to_string(), preset(&["claude"])),
         ("codex".to_string(), preset(&["codex"])),
+        ("copilot".to_string(), preset(&["copilot"])),
     ])
 }
 

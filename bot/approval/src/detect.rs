@@ -3,7 +3,7 @@
 //!
 //! Two layers:
 //! - [`detect`] / [`detect_text`] look at one screen (the emulator's text, rows top to
-//!   bottom) and recognise Claude Code's and Codex CLI's permission dialogs and generic
+//!   bottom) and recognise Claude Code's, Codex CLI's and Copilot CLI's permission dialogs and generic
 //!   shell-style prompts (`[y/N]`, `(yes/no)`, `Continue?`, `Press enter to confirm`);
 //!
 //! The agent patterns require the whole dialog (question, options and footer, and for Claude
@@ -148,7 +148,8 @@ pub fn detect(screen: &vt100::Screen) -> Option<Prompt> {
 /// The prompt on a screen given as text, if any. Agent dialogs win over generic patterns
 /// (Codex's footer says "Press enter to confirm" too).
 pub fn detect_text(screen: &ScreenText) -> Option<Prompt> {
-    claude_code(&screen.rows)
+    crate::copilot::detect(&screen.rows)
+        .or_else(|| claude_code(&screen.rows))
         .or_else(|| codex(&screen.rows))
         .or_else(|| generic(screen))
 }

@@ -2,7 +2,8 @@
 //! answer (stdout JSON and exit code) out.
 //!
 //! Claude Code and Codex CLI run a configured command for each hook event and pass one JSON
-//! object on stdin (`hook_event_name`, `session_id`, `cwd`, `tool_name`, `tool_input`). The
+//! object on stdin (`hook_event_name`, `session_id`, `cwd`, `tool_name`, `tool_input`);
+//! GitHub Copilot CLI's camelCase payloads and answers are in [`crate::copilot`]. The
 //! answers this module renders:
 //!
 //! | agent, event | allow | deny | fall back to the on-screen prompt |
@@ -109,6 +110,24 @@ fn guess_agent(raw: &Raw) -> Agent {
 /// Parses one hook payload. `agent` is what the hook command was configured with, if
 /// anything (it beats guessing).
 pub fn parse(input: &str, agent: Option<Agent>) -> Result<HookInput, HookError> {
+    parse_event(input, agent, None)
+}
+
+/// [`parse`], for a hook command configured for one `event`: Copilot's payloads do not all
+/// say which event they are (its `agentStop`), so walkie's hook command says it.
+pub fn parse_event(
+    input: &str,
+    agent: Option<Agent>,
+    event: Option<&str>,
+) -> Result<HookInput, HookError> {
+    let copilot = match agent {
+        Some(a) => a == Agent::Copilot,
+        None => serde_json::from_str::<Value>(input)
+            .is_ok_and(|v| crate::copilot::looks_like_copilot(&v)),
+    };
+    if copilot {
+        return crate::copilot::parse(input, event);
+    }
     let raw: Raw = serde_json::from_str(input).map_err(|e| HookError::NotJson(e.to_string()))?;
     let agent = agent.unwrap_or_else(|| guess_agent(&raw));
     let event = raw.hook_event_name.clone().ok_or(HookError::NoEvent)?;
@@ -175,7 +194,7 @@ impl HookOutput {
         }
     }
 
-    fn line(json: String) -> HookOutput {
+    pub(crate) fn line(json: String) -> HookOutput {
         HookOutput {
             stdout: json + "\n",
             stderr: String::new(),
@@ -187,6 +206,9 @@ impl HookOutput {
 /// The answer `req.agent` expects for `decision` on `req.event`. Field order is the one the
 /// agents document (serde_json would sort the keys).
 pub fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
+    if req.agent == Agent::Copilot {
+        return crate::copilot::render(req, decision);
+    }
     let ev = req.event.name();
     match (req.event, decision) {
         (_, Decision::Fallback) => HookOutput::fallback(""),
@@ -445,6 +467,7 @@ mod tests {
         let file = match agent {
             Agent::ClaudeCode => "claude-hooks.jsonl",
             Agent::Codex => "codex-hooks.jsonl",
+            Agent::Copilot => unreachable!("Copilot's hooks are tested in copilot.rs"),
         };
         hook_lines(file)
             .iter()

@@ -15,6 +15,7 @@
 //!
 //! # Layout
 //! - [`card`]: a card's content as neutral data (typed spans, buttons with typed actions).
+//! - [`copilot`]: GitHub Copilot CLI's hook payloads, answers, plugin and approval box.
 //! - [`detect`]: prompts on a session's screen and the keys that answer them.
 //! - [`hook`]: agents' hook payloads in, their expected answers out.
 //! - [`model`]: one approval's lifecycle, decided exactly once.
@@ -22,6 +23,7 @@
 //! - `testing` (tests, and the `test-util` feature): the shared fixtures' approvals.
 
 pub mod card;
+pub mod copilot;
 pub mod detect;
 pub mod hook;
 pub mod model;

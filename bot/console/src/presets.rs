@@ -10,7 +10,8 @@
 //! stable folder per preset in walkie's state dir (docs/AGENTS.md, "Recommended Codex home"),
 //! so that whatever Codex writes (trust decisions, history, state) lands in walkie's copy and
 //! never in the user's `~/.codex`, while credentials, the user's hooks and the sessions stay
-//! shared through symlinks.
+//! shared through symlinks. Copilot CLI gets both hooks as a plugin and a home of walkie's
+//! own the same way ([`crate::copilot_home`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +70,22 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
                 }
             }
         }
+        Some(Agent::Copilot) => {
+            let prepared =
+                walkie_exe().map(|exe| crate::copilot_home::prepare(cfg, preset, &p.env, &exe));
+            match prepared {
+                Some(Ok((args, home))) => {
+                    command.extend(args);
+                    env.retain(|(k, _)| k != "COPILOT_HOME");
+                    env.push(("COPILOT_HOME".to_string(), home.display().to_string()));
+                }
+                Some(Err(e)) => tracing::warn!(
+                    session, preset, error = %e,
+                    "cannot prepare a Copilot home; no approval hook"
+                ),
+                None => {}
+            }
+        }
         None => {}
     }
     Ok(Launch {
@@ -122,13 +139,15 @@ pub fn check_rules(cfg: &Config) -> Result<(), PresetError> {
     Ok(())
 }
 
-/// The agent a command starts: its first word whose file name is `claude` or `codex`.
+/// The agent a command starts: its first word whose file name is `claude`, `codex` or
+/// `copilot`.
 fn agent_of(command: &[String]) -> Option<Agent> {
     command
         .iter()
         .find_map(|w| match std::path::Path::new(w).file_name()?.to_str()? {
             "claude" => Some(Agent::ClaudeCode),
             "codex" => Some(Agent::Codex),
+            "copilot" => Some(Agent::Copilot),
             _ => None,
         })
 }

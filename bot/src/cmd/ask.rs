@@ -21,9 +21,14 @@ use walkie_host_proto::ask::AskPayload;
 /// Arguments of `walkie approve-hook`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ApproveHookArgs {
-    /// Which agent runs the hook (claude or codex); guessed from the payload when absent.
+    /// Which agent runs the hook (claude, codex or copilot); guessed from the payload when
+    /// absent.
     #[arg(long)]
     pub agent: Option<String>,
+    /// The hook event this command is configured for, for payloads that do not name it
+    /// (Copilot's `agentStop`).
+    #[arg(long)]
+    pub event: Option<String>,
 }
 
 /// Arguments of `walkie ask`.
@@ -59,7 +64,7 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
         None => None,
         Some(a) => Some(
             Agent::from_label(a)
-                .with_context(|| format!("unknown agent {a:?}: use claude or codex"))?,
+                .with_context(|| format!("unknown agent {a:?}: use claude, codex or copilot"))?,
         ),
     };
     let mut stdin = String::new();
@@ -68,9 +73,11 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
         .take(4 << 20)
         .read_to_string(&mut stdin)
         .context("reading the hook payload")?;
-    // Claude Code's `Stop` hook: the agent finished its turn. Tell the phone (best effort,
-    // briefly: the agent waits for its hooks) and say nothing to the agent.
-    if let Ok(hook::HookInput::Stop { .. }) = hook::parse(&stdin, agent) {
+    // The `Stop` hook (Copilot's `agentStop`): the agent finished its turn. Tell the phone
+    // (best effort, briefly: the agent waits for its hooks) and say nothing to the agent.
+    if let Ok(hook::HookInput::Stop { .. }) =
+        hook::parse_event(&stdin, agent, args.event.as_deref())
+    {
         notify_stop(cfg);
         return Ok(ExitCode::SUCCESS);
     }

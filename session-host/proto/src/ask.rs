@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub enum Agent {
     ClaudeCode,
     Codex,
+    /// GitHub Copilot CLI.
+    Copilot,
 }
 
 impl Agent {
@@ -21,6 +23,7 @@ impl Agent {
         match self {
             Agent::ClaudeCode => "claude",
             Agent::Codex => "codex",
+            Agent::Copilot => "copilot",
         }
     }
 
@@ -29,6 +32,7 @@ impl Agent {
         match s.trim().to_ascii_lowercase().as_str() {
             "claude" | "claude-code" | "claude_code" | "claudecode" => Some(Agent::ClaudeCode),
             "codex" | "codex-cli" => Some(Agent::Codex),
+            "copilot" | "copilot-cli" => Some(Agent::Copilot),
             _ => None,
         }
     }
@@ -107,6 +111,6 @@ pub enum Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
-    /// The agent finished its turn (Claude Code's `Stop` hook).
+    /// The agent finished its turn (Claude Code's and Codex's `Stop`, Copilot's `agentStop`).
     TurnEnded,
 }

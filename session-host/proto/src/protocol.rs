@@ -30,7 +30,8 @@ use crate::snapshot::Snapshot;
 /// types of [`crate::ask`] and the screen model of [`crate::snapshot`] they carry.
 /// 4: [`Request::Snapshot`] / [`Reply::Snapshot`].
 /// 5: `Input` answered with [`Reply::Typed`] (the recording time); `NewSession.record`.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: `Agent::Copilot`.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
