@@ -30,6 +30,9 @@ const START: Duration = Duration::from_secs(90);
 const TURN: Duration = Duration::from_secs(60);
 /// Output silence after which a freshly drawn input box takes keys (docs/AGENTS.md).
 const QUIET: Duration = Duration::from_millis(500);
+/// walkie's `approvals.timeout_s` in these tests: long enough for a press, short enough to
+/// wait out once.
+const TIMEOUT_S: u64 = 25;
 
 /// A TOML string (JSON's escapes are TOML's for these).
 fn q(s: &str) -> String {
@@ -204,7 +207,7 @@ async fn the_whole_story() {
         .map(|(k, v)| format!("{k} = {}", q(v)))
         .collect();
     let toml = format!(
-        "[approvals]\ntimeout_s = 120\n[presets.copilot]\ncommand = [{}]\ncwd = {}\nenv = {{ {} }}\n",
+        "[approvals]\ntimeout_s = {TIMEOUT_S}\n[presets.copilot]\ncommand = [{}]\ncwd = {}\nenv = {{ {} }}\n",
         command.join(", "),
         q(path_str(&user.work)),
         env.join(", ")
@@ -233,6 +236,12 @@ async fn the_whole_story() {
     assert!(
         card.text.contains("cp · copilot wants to run"),
         "the card names the agent: {}",
+        card.text
+    );
+    // The tool's description, which the payload lacks, from Copilot's own event log.
+    assert!(
+        card.text.contains("Create the marker"),
+        "the card has the description: {}",
         card.text
     );
     // A stranger's press decides nothing.
@@ -277,6 +286,19 @@ async fn the_whole_story() {
     assert!(!denied.exists());
     assert_eq!(cards(&fake, &what).len(), 1);
 
+    // Nobody answers: denied with a reason when walkie's deadline passes, and Copilot says so.
+    let late = markers.path().join("late");
+    llm.set_scenario(&scenario(&late));
+    wait_ready(&rig, "cp").await;
+    fake.send_text(OPERATOR, "Please create the late marker.");
+    let what_late = format!("touch {}", path_str(&late));
+    fake.wait_for_bot_message(OPERATOR, TURN, "the third card", |m| {
+        m.text.starts_with("🔐") && m.text.contains(&what_late)
+    })
+    .await;
+    wait_screen(&rig, "cp", "no decision from the phone").await;
+    assert!(!late.exists());
+
     // Copilot's session id came with the requests (for revival), and the session lives in
     // walkie's Copilot home, where `copilot --resume=<id>` finds it.
     let store = rig.store().await;
@@ -289,8 +311,8 @@ async fn the_whole_story() {
             _ => None,
         })
         .collect();
-    assert_eq!(ids.len(), 2, "{asked:?}");
-    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids.len(), 3, "{asked:?}");
+    assert!(ids.iter().all(|i| i == &ids[0]), "{ids:?}");
     let walkie_home = rig.host.state.join("copilot-home/copilot");
     assert!(
         walkie_home.join("session-state").join(&ids[0]).is_dir(),
@@ -302,5 +324,94 @@ async fn the_whole_story() {
     // Stop Copilot before comparing: nothing it does may have touched the user's home.
     rig.host.ok(&["kill", "cp"]);
     assert_eq!(AgentHome::checksums(&user_copilot), before);
+    drop(rig);
+}
+
+/// Copilot started as a plain command (no preset, so no walkie hook): its own "Do you want to
+/// run this command?" box is read off the screen into a card; Approve types `1` and the
+/// command runs, Deny types Escape and it does not.
+#[test]
+fn copilot_without_the_hook_is_asked_through_its_screen() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(300), screen_story())
+            .await
+            .expect("test took longer than 300 s")
+    });
+}
+
+async fn screen_story() {
+    let llm = FakeLlm::start(&json!({"turns": [{"text": "hi"}]}));
+    let user = AgentHome::new(
+        Agent::Copilot,
+        &llm,
+        &Setup {
+            trust_folder: true,
+            ..Setup::default()
+        },
+    );
+    // Inside the trusted folder: a path outside it brings Copilot's "allow path access" box
+    // first (also a card, but another one).
+    let approved = user.work.join("approved");
+    let denied = user.work.join("denied");
+    let fake = FakeTelegram::start().await;
+    let toml = format!("[approvals]\ntimeout_s = {TIMEOUT_S}\n");
+    let rig = BotRig::start(&fake, &[], &[], Some(&toml)).await;
+    rig.wait_started(&fake, 1, TURN).await;
+    let mut args = vec!["new", "cp2", "--cwd", path_str(&user.work), "--"];
+    let argv = user.argv(&[]);
+    args.extend(argv.iter().map(String::as_str));
+    rig.host.ok(&args);
+    fake.send_text(OPERATOR, "/use cp2");
+    wait_ready(&rig, "cp2").await;
+
+    for (marker, prompt, button) in [
+        (&approved, "Please create the marker file.", "a"),
+        (&denied, "Please create the other marker.", "d"),
+    ] {
+        llm.set_scenario(&scenario(marker));
+        wait_ready(&rig, "cp2").await;
+        fake.send_text(OPERATOR, prompt);
+        let what = format!("touch {}", path_str(marker));
+        let card = fake
+            .wait_for_bot_message(OPERATOR, TURN, "the screen card", |m| {
+                m.text.starts_with("🔐") && m.text.contains(&what)
+            })
+            .await;
+        assert!(
+            card.text
+                .contains("cp2 asks: Do you want to run this command?")
+                && card.text.contains("Create the marker"),
+            "{}",
+            card.text
+        );
+        let q = press(&fake, OPERATOR, &card, button);
+        answer(&fake, &q).await;
+        if button == "a" {
+            file_appears(marker).await;
+            wait_screen(&rig, "cp2", "done").await;
+        } else {
+            wait_screen(&rig, "cp2", "cancelled").await;
+            assert!(!marker.exists());
+        }
+        // Cards only: the live screen message shows the box too.
+        let shown: Vec<String> = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .filter(|m| {
+                    m.text
+                        .contains("cp2 asks: Do you want to run this command?")
+                        && m.text.contains(&what)
+                })
+                .map(|m| m.text.clone())
+                .collect()
+        });
+        assert_eq!(shown.len(), 1, "one card for {what}: {shown:#?}");
+    }
+    rig.host.ok(&["kill", "cp2"]);
     drop(rig);
 }

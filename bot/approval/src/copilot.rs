@@ -14,6 +14,7 @@
 //! Claude's `hookSpecificOutput` shape is ignored by Copilot. Like Codex, Copilot runs
 //! `permissionRequest` before it draws its box, so the hook has the first, blocking say.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -112,6 +113,40 @@ pub(crate) fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
         }
     };
     HookOutput::line(json.to_string())
+}
+
+/// Where Copilot logs the events of session `session_id` under its home: the
+/// `session-state/<id>/events.jsonl` it writes as things happen. `None` for an id that is not
+/// a plain file name (it comes from the payload).
+pub fn events_log(copilot_home: &Path, session_id: &str) -> Option<PathBuf> {
+    let plain = !session_id.is_empty()
+        && session_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    plain.then(|| {
+        copilot_home
+            .join("session-state")
+            .join(session_id)
+            .join("events.jsonl")
+    })
+}
+
+/// The tool's description for `command`, from the tail of Copilot's event log: its
+/// `permissionRequest` payload has none, but the `tool.execution_start` event logged just
+/// before it carries the arguments the model gave (`description`, as Copilot's box title).
+/// The latest matching event wins; lines that do not parse (a cut first line) are skipped.
+pub fn description_from_events(events_tail: &str, command: &str) -> Option<String> {
+    events_tail.lines().rev().find_map(|line| {
+        let v: Value = serde_json::from_str(line).ok()?;
+        if v.get("type")?.as_str()? != "tool.execution_start" {
+            return None;
+        }
+        let args = v.get("data")?.get("arguments")?;
+        (args.get("command")?.as_str()? == command)
+            .then(|| args.get("description")?.as_str().map(str::to_string))
+            .flatten()
+            .filter(|d| !d.trim().is_empty())
+    })
 }
 
 /// How long Copilot gives walkie's `agentStop` hook: it only sends a notice.
@@ -255,6 +290,7 @@ mod tests {
     use crate::detect::{detect as detect_screen, detect_text, input_chunks, ScreenText};
     use crate::fixture;
     use crate::hook::{parse as parse_any, respond, AskFailure};
+    use serde_json::json;
 
     const COMMAND: &str = "touch /tmp/copilot-approved-demo";
 
@@ -440,6 +476,39 @@ mod tests {
             hooks["hooks"]["agentStop"][0]["bash"],
             "'/opt/my walkie/walkie' approve-hook --agent copilot --event agentStop"
         );
+    }
+
+    #[test]
+    fn the_description_comes_from_the_event_log() {
+        let cmd = "touch /tmp/copilot-approved-1";
+        let start = |c: &str, d: &str| {
+            json!({"type": "tool.execution_start", "data": {"toolName": "bash",
+                "arguments": {"command": c, "description": d}}})
+            .to_string()
+        };
+        let log = [
+            "{\"type\": \"tool.exec".to_string(), // cut by reading only the tail
+            start(cmd, "Old reason"),
+            start("ls", "List"),
+            json!({"type": "assistant.turn_start", "data": {}}).to_string(),
+            start(cmd, "Create marker file"),
+            json!({"type": "permission.requested", "data": {}}).to_string(),
+        ]
+        .join("\n");
+        assert_eq!(
+            description_from_events(&log, cmd).as_deref(),
+            Some("Create marker file")
+        );
+        assert_eq!(description_from_events(&log, "rm -rf /"), None);
+        assert_eq!(description_from_events("", cmd), None);
+        let home = Path::new("/h/.copilot");
+        assert_eq!(
+            events_log(home, "e004aa2e-bdf3-40e3-8832-c4f22fdf5c79"),
+            Some(home.join("session-state/e004aa2e-bdf3-40e3-8832-c4f22fdf5c79/events.jsonl"))
+        );
+        for bad in ["", "../x", "a/b", ".."] {
+            assert_eq!(events_log(home, bad), None, "{bad:?}");
+        }
     }
 
     fn text(name: &str) -> ScreenText {

@@ -83,9 +83,11 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
     }
     let timeout = Duration::from_secs(cfg.approvals.timeout_s);
     let out = hook::respond(&stdin, agent, |req| {
-        let payload = AskPayload::Hook {
-            request: req.clone(),
-        };
+        let mut request = req.clone();
+        if request.agent == Agent::Copilot && request.description.is_none() {
+            request.description = copilot_description(&request);
+        }
+        let payload = AskPayload::Hook { request };
         match ask_host(cfg, payload, timeout) {
             Ok(d) => Ok(d),
             Err(ClientError::Host {
@@ -103,6 +105,45 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
     std::io::stdout().write_all(out.stdout.as_bytes())?;
     std::io::stderr().write_all(out.stderr.as_bytes())?;
     Ok(ExitCode::from(out.exit_code.clamp(0, 255) as u8))
+}
+
+/// The description Copilot's `permissionRequest` payload lacks, from the end of its event
+/// log in `COPILOT_HOME` (else `~/.copilot`), read only. Copilot writes the log a moment
+/// after it runs the hook at times, so it is looked at again for a short while; a card
+/// without a description is better than a late one.
+fn copilot_description(req: &walkie_approval::hook::ApprovalRequest) -> Option<String> {
+    const WAIT: Duration = Duration::from_millis(1500);
+    let home = std::env::var_os("COPILOT_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".copilot"))
+        })?;
+    let path = walkie_approval::copilot::events_log(&home, req.session_id.as_deref()?)?;
+    let command = req.command.as_deref()?;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let tail = read_tail(&path).unwrap_or_default();
+        if let Some(d) = walkie_approval::copilot::description_from_events(&tail, command) {
+            return Some(d);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last 256 KiB of a file: the event is among the last few written, and a long
+/// session's log is not read whole.
+fn read_tail(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    const TAIL: u64 = 256 << 10;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+    let mut tail = Vec::new();
+    file.take(TAIL).read_to_end(&mut tail)?;
+    Ok(String::from_utf8_lossy(&tail).into_owned())
 }
 
 /// Sends a "finished its turn" notice for this session to whoever watches (the bot).
