@@ -207,7 +207,7 @@ async fn the_whole_story() {
         .map(|(k, v)| format!("{k} = {}", q(v)))
         .collect();
     let toml = format!(
-        "[approvals]\ntimeout_s = {TIMEOUT_S}\n[presets.copilot]\ncommand = [{}]\ncwd = {}\nenv = {{ {} }}\n",
+        "[approvals]\ntimeout_s = {TIMEOUT_S}\n[presets.copilot]\ncommand = [{}]\ncwd = {}\nauto_allow = [\"touch */auto\"]\nenv = {{ {} }}\n",
         command.join(", "),
         q(path_str(&user.work)),
         env.join(", ")
@@ -286,6 +286,21 @@ async fn the_whole_story() {
     assert!(!denied.exists());
     assert_eq!(cards(&fake, &what).len(), 1);
 
+    // The preset's rules apply to Copilot's commands: this one passes without a card.
+    let auto = markers.path().join("auto");
+    llm.set_scenario(&scenario(&auto));
+    wait_ready(&rig, "cp").await;
+    fake.send_text(OPERATOR, "Please create the auto marker.");
+    file_appears(&auto).await;
+    let what_auto = format!("touch {}", path_str(&auto));
+    fake.wait_for_bot_message(OPERATOR, TURN, "the rule's note", |m| {
+        m.text.contains("Approved by rule") && m.text.contains(&what_auto)
+    })
+    .await;
+    assert!(cards(&fake, &what_auto)
+        .iter()
+        .all(|c| c.buttons().is_empty()));
+
     // Nobody answers: denied with a reason when walkie's deadline passes, and Copilot says so.
     let late = markers.path().join("late");
     llm.set_scenario(&scenario(&late));
@@ -311,7 +326,7 @@ async fn the_whole_story() {
             _ => None,
         })
         .collect();
-    assert_eq!(ids.len(), 3, "{asked:?}");
+    assert_eq!(ids.len(), 4, "{asked:?}");
     assert!(ids.iter().all(|i| i == &ids[0]), "{ids:?}");
     let walkie_home = rig.host.state.join("copilot-home/copilot");
     assert!(
