@@ -455,6 +455,16 @@ mod tests {
         });
         let v: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(v["behavior"], "deny");
+        // A preToolUse hook set up by hand says its event on the command line.
+        let (_, pre) = hook_lines()
+            .into_iter()
+            .find(|(e, _)| e == "preToolUse")
+            .unwrap();
+        let out = crate::hook::respond_to(&pre, Some(Agent::Copilot), Some("preToolUse"), |r| {
+            assert_eq!(r.description.as_deref(), Some("Create marker file"));
+            Ok(Decision::Allow)
+        });
+        assert_eq!(out.stdout, "{\"permissionDecision\":\"allow\"}\n");
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //!   {"type": "command", "command": "walkie approve-hook --agent claude", "timeout": 660}]}]}}
 //! ```
 //!
+//! For Copilot CLI, a file in `~/.copilot/hooks/` such as
+//! `{"version": 1, "hooks": {"permissionRequest": [{"type": "command", "bash": "walkie
+//! approve-hook --agent copilot", "timeoutSec": 660}]}}` (see [`crate::copilot`]).
+//!
 //! The hook's `timeout` should exceed walkie's `approvals.timeout_s` (so walkie's deny with a
 //! reason comes first). Outside a walkie session, or with no host running, the hook says
 //! nothing and the agent asks on screen as usual. Claude Code only shows prompts in
@@ -258,7 +262,17 @@ pub fn respond(
     agent: Option<Agent>,
     ask: impl FnOnce(&ApprovalRequest) -> Result<Decision, AskFailure>,
 ) -> HookOutput {
-    let req = match parse(stdin, agent) {
+    respond_to(stdin, agent, None, ask)
+}
+
+/// [`respond`] for a hook command configured for one `event` ([`parse_event`]).
+pub fn respond_to(
+    stdin: &str,
+    agent: Option<Agent>,
+    event: Option<&str>,
+    ask: impl FnOnce(&ApprovalRequest) -> Result<Decision, AskFailure>,
+) -> HookOutput {
+    let req = match parse_event(stdin, agent, event) {
         Ok(HookInput::Approval(r)) => r,
         Ok(_) => return HookOutput::fallback(""),
         Err(e) => return HookOutput::fallback(&e.to_string()),

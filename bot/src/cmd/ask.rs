@@ -82,7 +82,7 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
         return Ok(ExitCode::SUCCESS);
     }
     let timeout = Duration::from_secs(cfg.approvals.timeout_s);
-    let out = hook::respond(&stdin, agent, |req| {
+    let out = hook::respond_to(&stdin, agent, args.event.as_deref(), |req| {
         let mut request = req.clone();
         if request.agent == Agent::Copilot && request.description.is_none() {
             request.description = copilot_description(&request);
