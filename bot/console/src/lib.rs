@@ -19,6 +19,9 @@
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
 //! - [`voice`]: the voice queue (local transcription).
+//! - [`workdir`]: where a session from the phone runs (its DIR, the preset's cwd, or a
+//!   choice of recent and project directories) and its environment file; the store's
+//!   directory choices and what each live screen last showed.
 
 pub mod activity;
 pub mod approval_store;
@@ -29,6 +32,7 @@ pub mod host;
 pub mod presets;
 pub mod store;
 pub mod voice;
+pub mod workdir;
 
 #[cfg(test)]
 mod testing;

@@ -5,6 +5,8 @@
 //! text`, a reply to one of a session's messages, or else the chat's current session.
 //! Every dispatch is audited.
 
+mod dirs;
+
 use std::sync::Arc;
 
 use teloxide::types::{
@@ -309,7 +311,7 @@ impl App {
                 }
                 Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
             },
-            Request::New { name, spec } => self.new_session(chat, name, spec).await,
+            Request::New { name, spec, dir } => self.new_session(chat, name, spec, dir).await,
             Request::Screen { name } => {
                 let Some(name) = self.target(chat, name).await? else {
                     return Ok(());
@@ -439,7 +441,13 @@ impl App {
         }
     }
 
-    async fn new_session(&self, chat: i64, name: String, spec: NewSpec) -> Result<(), HandleError> {
+    async fn new_session(
+        &self,
+        chat: i64,
+        name: String,
+        spec: NewSpec,
+        dir: Option<String>,
+    ) -> Result<(), HandleError> {
         // What the answer names: the preset's own command, without the hook arguments.
         let (launch, program) = match &spec {
             NewSpec::Default => (Launch::default(), Vec::new()),
@@ -463,11 +471,31 @@ impl App {
         } else {
             program.join(" ")
         };
-        let Launch { command, cwd, env } = launch;
+        let Some(cwd) = self
+            .session_place(chat, &name, &spec, dir.as_deref())
+            .await?
+        else {
+            return Ok(());
+        };
+        // The environment file, then the preset's env (which wins).
+        let mut env = match walkie_console::workdir::phone_env(&self.cfg) {
+            Ok(e) => e,
+            Err(e) => return self.reply(chat, &e.to_string()).await,
+        };
+        let Launch {
+            command,
+            env: preset_env,
+            ..
+        } = launch;
+        env.extend(preset_env);
+        let place = match &cwd {
+            Some(d) => format!(" in {}", d.display()),
+            None => String::new(),
+        };
         let spec = NewSession {
             name: name.clone(),
             command,
-            cwd,
+            cwd: cwd.clone(),
             env,
             size: None,
             record: true,
@@ -475,9 +503,12 @@ impl App {
         match self.host.new_session(spec).await {
             Ok(created) => {
                 self.store.set_current_session(chat, Some(&created)).await?;
+                if let Some(d) = &cwd {
+                    self.store.remember_dir(d).await?;
+                }
                 self.reply(
                     chat,
-                    &format!("Started {created} ({shown}); plain text now goes to it."),
+                    &format!("Started {created} ({shown}){place}; plain text now goes to it."),
                 )
                 .await?;
                 self.live.ensure(chat, &created);
@@ -568,6 +599,9 @@ impl App {
         if super::card::is_approval_button(&data) {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
+        if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+            return done;
+        }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
@@ -586,20 +620,10 @@ impl App {
             return Ok(());
         }
         if let Some((id, action)) = parse_card_data(&data) {
-            if self.gate.role(user) != walkie_console::gate::Role::Operator {
-                self.audit(AuditEntry {
-                    user_id: Some(user),
-                    chat_id: Some(chat),
-                    action: AuditAction::Refused,
-                    source: Some("button".into()),
-                    text: Some(data.clone()),
-                    detail: Some("viewer pressed a transcript button".into()),
-                    ..AuditEntry::default()
-                })
-                .await;
-                self.tg
-                    .answer_callback(&q.id.0, Some(walkie_console::gate::VIEWER_TEXT))
-                    .await?;
+            if self
+                .viewer_refused(user, chat, &q.id.0, &data, "a transcript button")
+                .await?
+            {
                 return Ok(());
             }
             return self.on_card(user, chat, &q.id.0, id, action).await;

@@ -279,6 +279,23 @@ impl LiveScreens {
         }
     }
 
+    /// What `session`'s live message in `chat` was last set to (none known: `None`).
+    async fn shown(&self, chat: i64, session: &str) -> Option<String> {
+        self.store
+            .live_shown(chat, session)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "live screen: store");
+                None
+            })
+    }
+
+    async fn set_shown(&self, chat: i64, session: &str, html: &str) {
+        if let Err(e) = self.store.set_live_shown(chat, session, html).await {
+            tracing::warn!(error = %e, "live screen: store");
+        }
+    }
+
     /// Shows one rendered state: edits the live message, or posts a new one when there is
     /// none, it was deleted, or it has scrolled far up (then the old one is deleted).
     async fn show(&self, chat: i64, session: &str, html: &str) -> Outcome {
@@ -299,9 +316,20 @@ impl LiveScreens {
             let Ok(id32) = i32::try_from(id) else {
                 return Outcome::Failed;
             };
+            // What it shows already (e.g. a screen resumed after a restart of the bot):
+            // Telegram would refuse the edit with "message is not modified".
+            if self.shown(chat, session).await.as_deref() == Some(html) {
+                return Outcome::Done;
+            }
             match self.tg.edit_html_once(chat, id32, html, None).await {
-                Ok(()) => return Outcome::Done,
-                Err(e) if e.is(&ApiError::MessageNotModified) => return Outcome::Done,
+                Ok(()) => {
+                    self.set_shown(chat, session, html).await;
+                    return Outcome::Done;
+                }
+                Err(e) if e.is(&ApiError::MessageNotModified) => {
+                    self.set_shown(chat, session, html).await;
+                    return Outcome::Done;
+                }
                 Err(e) if e.retry_after.is_some() => {
                     return Outcome::RetryAfter(e.retry_after.unwrap_or_default())
                 }
@@ -317,7 +345,11 @@ impl LiveScreens {
             Ok(m) => {
                 let new_id = i64::from(m.id.0);
                 self.posted(chat, session);
-                if let Err(e) = self.store.set_live_message(chat, session, new_id).await {
+                if let Err(e) = self
+                    .store
+                    .set_live_message_shown(chat, session, new_id, html)
+                    .await
+                {
                     tracing::warn!(error = %e, "live screen: store");
                 }
                 if let Err(e) = self.store.remember_message(chat, new_id, session).await {
