@@ -7,7 +7,8 @@
 //! none is lost.
 //!
 //! # Layout
-//! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
+//! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit); `app::dirs`:
+//!   the directory buttons of `/new NAME PRESET`.
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`context`]: the context the update handler and the front end share.
 //! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,
