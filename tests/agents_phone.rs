@@ -32,6 +32,8 @@ use fake_telegram::{ChatMessage, FakeTelegram, NOT_MODIFIED};
 use serde_json::{json, Value};
 use support::agents::{Agent, AgentHome, FakeLlm, Setup};
 use support::host::{path_str, wait_for};
+use walkie_console::front::ChatId;
+use walkie_console::session::SessionRef;
 
 /// An agent's cold start on a loaded 2-core machine.
 const START: Duration = Duration::from_secs(90);
@@ -520,7 +522,7 @@ fn a_live_screen_resumed_after_a_restart_does_not_resend_an_unchanged_text() {
         let store = rig.store().await;
         let deadline = tokio::time::Instant::now() + STEP;
         while !store
-            .live_shown(OPERATOR, "st")
+            .live_shown(ChatId(OPERATOR), &SessionRef::local("st"))
             .await
             .ok()
             .flatten()

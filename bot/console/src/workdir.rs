@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use walkie_config::Config;
 
+use crate::front::{ChatId, MessageRef};
 use crate::presets::{self, PresetError};
+use crate::session::SessionRef;
 use crate::store::{now_unix, Store, StoreError};
 
 /// Most recent directories offered as buttons.
@@ -234,7 +236,7 @@ fn unquote(v: &str) -> Option<String> {
 /// A `/new NAME PRESET` waiting for its directory button.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirChoice {
-    pub chat_id: i64,
+    pub chat: ChatId,
     pub name: String,
     pub preset: String,
     pub dirs: Vec<PathBuf>,
@@ -284,7 +286,7 @@ impl Store {
         let id = sqlx::query(
             "INSERT INTO dir_choices (chat_id, name, preset, dirs, created_at) VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(c.chat_id)
+        .bind(c.chat.0)
         .bind(&c.name)
         .bind(&c.preset)
         .bind(dirs)
@@ -295,17 +297,17 @@ impl Store {
         Ok(id)
     }
 
-    /// Takes choice `id` of `chat_id` (only the first press gets it).
+    /// Takes choice `id` of `chat` (only the first press gets it).
     pub async fn take_dir_choice(
         &self,
         id: i64,
-        chat_id: i64,
+        chat: ChatId,
     ) -> Result<Option<DirChoice>, StoreError> {
         let row: Option<(String, String, String)> = sqlx::query_as(
             "DELETE FROM dir_choices WHERE id = ? AND chat_id = ? RETURNING name, preset, dirs",
         )
         .bind(id)
-        .bind(chat_id)
+        .bind(chat.0)
         .fetch_optional(self.pool())
         .await?;
         let Some((name, preset, dirs)) = row else {
@@ -316,46 +318,49 @@ impl Store {
             value: dirs.clone(),
         })?;
         Ok(Some(DirChoice {
-            chat_id,
+            chat,
             name,
             preset,
             dirs: dirs.into_iter().map(PathBuf::from).collect(),
         }))
     }
 
-    /// What `session`'s live message in `chat_id` shows now, as last sent.
+    /// What `session`'s live message in `chat` shows now, as last sent.
     pub async fn live_shown(
         &self,
-        chat_id: i64,
-        session: &str,
+        chat: ChatId,
+        session: &SessionRef,
     ) -> Result<Option<String>, StoreError> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT shown FROM live_screens WHERE chat_id = ? AND session = ?")
-                .bind(chat_id)
-                .bind(session)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT shown FROM live_screens WHERE chat_id = ? AND host = ? AND session = ?",
+        )
+        .bind(chat.0)
+        .bind(&session.host)
+        .bind(&session.name)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.and_then(|r| r.0))
     }
 
-    /// Records the message now showing `session`'s live screen in `chat_id` and what it shows,
+    /// Records the message now showing `session`'s live screen in `chat` and what it shows,
     /// in one write (a stop between two would leave a new message with an old text).
     pub async fn set_live_message_shown(
         &self,
-        chat_id: i64,
-        session: &str,
-        message_id: i64,
+        chat: ChatId,
+        session: &SessionRef,
+        message: MessageRef,
         html: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO live_screens (chat_id, session, message_id, updated_at, shown)
-             VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO live_screens (chat_id, host, session, message_id, updated_at, shown)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (chat_id, host, session) DO UPDATE SET message_id = excluded.message_id,
                  updated_at = excluded.updated_at, shown = excluded.shown",
         )
-        .bind(chat_id)
-        .bind(session)
-        .bind(message_id)
+        .bind(chat.0)
+        .bind(&session.host)
+        .bind(&session.name)
+        .bind(message.0)
         .bind(now_unix())
         .bind(html)
         .execute(self.pool())
@@ -363,19 +368,22 @@ impl Store {
         Ok(())
     }
 
-    /// Records what `session`'s live message in `chat_id` now shows.
+    /// Records what `session`'s live message in `chat` now shows.
     pub async fn set_live_shown(
         &self,
-        chat_id: i64,
-        session: &str,
+        chat: ChatId,
+        session: &SessionRef,
         html: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE live_screens SET shown = ? WHERE chat_id = ? AND session = ?")
-            .bind(html)
-            .bind(chat_id)
-            .bind(session)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE live_screens SET shown = ? WHERE chat_id = ? AND host = ? AND session = ?",
+        )
+        .bind(html)
+        .bind(chat.0)
+        .bind(&session.host)
+        .bind(&session.name)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }
@@ -476,15 +484,15 @@ mod tests {
             let (_dir, cfg, home) = setup();
             let store = Store::open_in(&cfg.state_dir()).await.unwrap();
             let c = DirChoice {
-                chat_id: 7,
+                chat: ChatId(7),
                 name: "cc".into(),
                 preset: "claude".into(),
                 dirs: vec![home.join("src/api"), home.clone()],
             };
             let id = store.save_dir_choice(&c).await.unwrap();
-            assert_eq!(store.take_dir_choice(id, 8).await.unwrap(), None);
-            assert_eq!(store.take_dir_choice(id, 7).await.unwrap(), Some(c));
-            assert_eq!(store.take_dir_choice(id, 7).await.unwrap(), None);
+            assert_eq!(store.take_dir_choice(id, ChatId(8)).await.unwrap(), None);
+            assert_eq!(store.take_dir_choice(id, ChatId(7)).await.unwrap(), Some(c));
+            assert_eq!(store.take_dir_choice(id, ChatId(7)).await.unwrap(), None);
             store.close().await;
         });
     }
