@@ -49,6 +49,8 @@ pub(crate) enum Sent {
 #[derive(Clone, Default)]
 pub(crate) struct InMemory {
     pub(crate) sent: Arc<Mutex<Vec<Sent>>>,
+    /// Chats whose posts fail for good (the bot was blocked there).
+    pub(crate) refused: Arc<Mutex<Vec<ChatId>>>,
 }
 
 impl InMemory {
@@ -106,6 +108,9 @@ impl Frontend for InMemory {
         card: &Card,
         silent: bool,
     ) -> Result<MessageRef, FrontError> {
+        if self.refused.lock().is_ok_and(|r| r.contains(&chat)) {
+            return Err(FrontError("Forbidden: bot was blocked by the user".into()));
+        }
         let message = self.next();
         self.push(Sent::Card {
             chat,

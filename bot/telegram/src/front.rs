@@ -147,5 +147,10 @@ pub(crate) async fn press(
         raw: data.into(),
     };
     desk.on_press(&p).await?;
+    if let Some(m) = &q.message {
+        // A second copy of a card (posted again after a lost answer) closes when pressed.
+        desk.close_copy(ChatId(chat), MessageRef(i64::from(m.id().0)), id)
+            .await;
+    }
     Ok(())
 }
