@@ -360,3 +360,53 @@ fn get_updates_recovers_within_5_s_of_telegram_answering_again() {
         drop(rig);
     });
 }
+
+#[test]
+fn a_voice_card_arrives_despite_a_dropped_send() {
+    run(async {
+        let fake = FakeTelegram::start().await;
+        let model = std::env::var("WALKIE_MODEL").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/models/ggml-tiny.en.bin"
+            )
+            .into()
+        });
+        let rig = BotRig::start(
+            &fake,
+            &[("SHELL", "/bin/sh")],
+            &[("WALKIE_MODEL", &model)],
+            None,
+        )
+        .await;
+        rig.wait_started(&fake, 1, T).await;
+        fake.send_text(OPERATOR, "/new v1 sh");
+        fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
+            m.text.starts_with("Started v1")
+        })
+        .await;
+        let id = fake.fault(
+            Select::method_where("sendMessage", |p| {
+                p["text"].as_str().is_some_and(|t| t.starts_with("🎙"))
+            }),
+            When::Nth(1),
+            Fault::Drop,
+        );
+        let ogg = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/voice/list_files.ogg"
+        ))
+        .expect("voice fixture");
+        fake.send_voice(OPERATOR, ogg, 3);
+        let card = fake
+            .wait_for_bot_message(
+                OPERATOR,
+                Duration::from_secs(90),
+                "the transcript card",
+                |m| m.text.starts_with("🎙 → v1:"),
+            )
+            .await;
+        assert!(!card.buttons().is_empty(), "{:?}", card.buttons());
+        assert_eq!(fake.fault_hits(id), 1);
+    });
+}

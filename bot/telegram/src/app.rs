@@ -155,6 +155,19 @@ impl App {
         Ok(m)
     }
 
+    /// A transcript card, delivered (retried after transient failures: voice notes are
+    /// handled beside the update loop, so the retries hold up no other chat).
+    async fn voice_card(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+    ) -> Result<Message, HandleError> {
+        let m = self.tg.send_card(chat, html, markup, false).await?;
+        self.live.saw_message(chat);
+        Ok(m)
+    }
+
     /// Sends `html` as a message of `session`, so that replying to it goes there.
     async fn reply_for(&self, chat: i64, session: &str, html: &str) -> Result<(), HandleError> {
         let m = self.reply_html(chat, html, None).await?;
@@ -688,10 +701,10 @@ impl App {
             .await?;
         let card = if let (true, Some(s)) = (send_now, session.as_deref()) {
             self.dispatch(user, chat, s, &text, "voice").await?;
-            self.reply_html(chat, &card_html(session.as_deref(), &text, "sent"), None)
+            self.voice_card(chat, &card_html(session.as_deref(), &text, "sent"), None)
                 .await?
         } else {
-            self.reply_html(
+            self.voice_card(
                 chat,
                 &card_html(session.as_deref(), &text, ""),
                 Some(card_buttons(id)),
