@@ -13,7 +13,7 @@
 //! copy (at least once, never silence).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +51,32 @@ pub(crate) struct Tg {
 
 /// Numbers the edits, for [`Tg::edits`].
 static EDIT_SERIAL: AtomicU64 = AtomicU64::new(0);
+
+/// Deliveries retried in the background at most at once: past this (an outage while a
+/// flood of strangers is refused), a failed reply or edit is given up, and logged.
+const MAX_BACKGROUND: usize = 256;
+
+static BACKGROUND: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_BACKGROUND`] places, given back when dropped.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        if BACKGROUND.fetch_add(1, Ordering::SeqCst) >= MAX_BACKGROUND {
+            BACKGROUND.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!("too many deliveries retried at once; this one is given up");
+            return None;
+        }
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        BACKGROUND.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// A Telegram request error, its text already free of the token.
 #[derive(Debug, thiserror::Error)]
@@ -246,9 +272,13 @@ impl Tg {
         let req = self.bot.send_message(ChatId(chat), text);
         match self.paced(Some(chat), || self.call(req.clone())).await {
             Err(e) if e.transient => {
+                let Some(slot) = Slot::take() else {
+                    return Err(e);
+                };
                 tracing::warn!(chat, error = %e, "a reply failed; delivering it in the background");
                 let this = self.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     tokio::time::sleep(FIRST_RETRY).await;
                     let _ = this
                         .delivered(chat, "reply", || this.call(req.clone()))
@@ -321,9 +351,13 @@ impl Tg {
         let req = self.edit_request(chat, message_id, html, markup.as_ref());
         match self.edit_once(key, serial, &req).await {
             Err(e) if e.transient => {
+                let Some(slot) = Slot::take() else {
+                    return Err(e);
+                };
                 tracing::warn!(chat, message_id, error = %e, "an edit failed; delivering it in the background");
                 let this = self.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let started = tokio::time::Instant::now();
                     let mut gap = FIRST_RETRY;
                     loop {
