@@ -410,3 +410,46 @@ fn a_voice_card_arrives_despite_a_dropped_send() {
         assert_eq!(fake.fault_hits(id), 1);
     });
 }
+
+#[test]
+fn a_card_no_chat_could_get_is_named_by_walkie_ls_and_the_log() {
+    run(async {
+        let (fake, rig) = start(Some("[approvals]\ntimeout_s = 30\n")).await;
+        let refused = fake.fault(
+            Select::Method("sendMessage"),
+            When::Every,
+            Fault::Api(400, "Bad Request: chat not found".into()),
+        );
+        let asker = hook(&rig, "touch /tmp/delivery-nowhere");
+        // Bounded polls: the log and `walkie ls` are files and a command, not events.
+        let deadline = tokio::time::Instant::now() + T;
+        let listed = loop {
+            let ls = rig.host.ok(&["ls"]);
+            if ls.contains("no chat got its card") {
+                break ls;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "walkie ls said: {ls}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        assert!(listed.contains("for agent"), "{listed}");
+        let log = rig.bot_log();
+        assert!(
+            log.contains("could not post an approval card")
+                && log.contains("no chat can be told that an approval card could not be posted"),
+            "{log}"
+        );
+        // The operator's and the viewer's card, each tried once (final), and the
+        // warnings to nobody.
+        assert!(fake.fault_hits(refused) >= 2);
+        fake.clear_faults();
+        let out = asker.await.expect("asker thread");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("deny"),
+            "the timeout denies: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    });
+}

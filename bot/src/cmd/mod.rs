@@ -9,4 +9,5 @@ pub(crate) mod host;
 pub(crate) mod hosts;
 pub(crate) mod rec;
 pub(crate) mod transcribe;
+pub(crate) mod unposted;
 pub(crate) mod up;
