@@ -265,6 +265,13 @@ impl Tg {
         req
     }
 
+    /// Sends plain text (no parse mode: nothing in it needs escaping), one try (429s waited
+    /// out), for answers whose message is needed.
+    pub(crate) async fn send_plain(&self, chat: i64, text: &str) -> Result<Message, TgError> {
+        let req = self.bot.send_message(ChatId(chat), text);
+        self.paced(Some(chat), || self.call(req.clone())).await
+    }
+
     /// Sends plain text (no parse mode: nothing in it needs escaping). Tried once here;
     /// after a transient failure it is delivered by a task of its own (the caller, often
     /// the update loop, goes on).

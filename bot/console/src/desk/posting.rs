@@ -18,6 +18,7 @@ use super::{notify_level, Desk};
 use crate::approval_store::ApprovalCard;
 use crate::front::{ChatId, FrontError, Frontend, MessageRef, UserId};
 use crate::host::Host;
+use crate::session::SessionRef;
 use walkie_config::NotifyLevel;
 
 impl<F: Frontend, H: Host> Desk<F, H> {
@@ -62,7 +63,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         // Replying to the card goes to the session, like its other messages.
         let _ = self
             .store
-            .remember_message(chat.0, message_id, &a.session)
+            .remember_message(chat, MessageRef(message_id), &SessionRef::local(&a.session))
             .await;
         // Decided (in another chat) while this card was on its way: it shows the outcome.
         if let Ok(Some(now)) = self.store.approval(a.id).await {
