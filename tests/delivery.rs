@@ -341,6 +341,7 @@ fn get_updates_recovers_within_5_s_of_telegram_answering_again() {
                 .with(|s| s.faulted_calls().map(|c| c.at).max())
                 .expect("faulted calls");
             let took = offered.duration_since(last_fault);
+            eprintln!("{n} x {fault:?}: offered {took:?} after the last failure");
             assert!(
                 offered > last_fault && took < Duration::from_secs(5),
                 "{n} x {fault:?}: offered {took:?} after the last failure"
