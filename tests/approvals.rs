@@ -577,10 +577,7 @@ fn a_host_restart_closes_the_cards_of_its_asks() {
             OPERATOR,
             card.message_id,
             "the card to say the host restarted",
-            |m| {
-                m.text
-                    .starts_with("⛔ Denied by the session host restarted")
-            },
+            |m| m.text.starts_with("⌛ Expired: the session host restarted"),
         )
         .await;
     });

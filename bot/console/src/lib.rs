@@ -16,6 +16,7 @@
 //! - [`host`]: what the console asks of a session host ([`host::Host`]) and the real link
 //!   to one (one connection, reconnected on demand).
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
+//! - [`revival`]: the message about what came back after a host restart.
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
 //! - [`voice`]: the voice queue (local transcription).
@@ -27,6 +28,7 @@ pub mod front;
 pub mod gate;
 pub mod host;
 pub mod presets;
+pub mod revival;
 pub mod store;
 pub mod voice;
 

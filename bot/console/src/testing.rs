@@ -42,6 +42,11 @@ pub(crate) enum Sent {
         chat: ChatId,
         session: String,
     },
+    Revived {
+        chat: ChatId,
+        text: String,
+        buttons: usize,
+    },
 }
 
 /// A front end whose private chats are numbered 100 + the user, and groups below 0; it
@@ -156,6 +161,20 @@ impl Frontend for InMemory {
         Ok(())
     }
 
+    async fn revived(
+        &self,
+        chat: ChatId,
+        note: &crate::revival::RevivalNote,
+        buttons: bool,
+    ) -> Result<(), FrontError> {
+        self.push(Sent::Revived {
+            chat,
+            text: note.lines.join("\n"),
+            buttons: if buttons { note.sessions.len() * 2 } else { 0 },
+        });
+        Ok(())
+    }
+
     async fn show_screen(
         &self,
         chat: ChatId,
@@ -227,10 +246,15 @@ impl Host for MemHost {
         Ok(spec.name)
     }
 
-    async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
+    async fn send_line(
+        &self,
+        name: &str,
+        text: &str,
+        _source: &str,
+    ) -> Result<Option<f64>, ClientError> {
         let mut line = text.as_bytes().to_vec();
         line.push(b'\r');
-        self.input(name, vec![line]).await
+        self.input(name, vec![line]).await.map(|_| None)
     }
 
     async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {

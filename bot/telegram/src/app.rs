@@ -29,7 +29,7 @@ use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, TranscriptSt
 use walkie_console::voice::Voice;
 
 /// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
-const USE_PREFIX: &str = "use:";
+pub(crate) const USE_PREFIX: &str = "use:";
 
 /// Lines `/tail` shows by default.
 const DEFAULT_TAIL: usize = 20;
@@ -250,9 +250,10 @@ impl App {
         text: &str,
         source: &str,
     ) -> Result<(), HandleError> {
-        match self.host.send_line(session, text).await {
-            Ok(()) => {
-                self.audit(AuditEntry {
+        let who = format!("telegram user {user} ({source})");
+        match self.host.send_line(session, text, &who).await {
+            Ok(at) => {
+                let entry = AuditEntry {
                     user_id: Some(user),
                     chat_id: Some(chat),
                     session: Some(session.into()),
@@ -260,8 +261,16 @@ impl App {
                     source: Some(source.into()),
                     text: Some(text.into()),
                     detail: None,
-                })
-                .await;
+                };
+                // Linked to the recording time, for "what happened after that?".
+                match self.store.audit(&entry).await {
+                    Ok(id) => {
+                        if let Some(at) = at {
+                            let _ = self.store.set_recording_at(id, at).await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot write the audit log"),
+                }
                 tracing::info!(user, chat, session, source, "dispatched");
                 self.live.ensure(chat, session);
                 Ok(())
@@ -463,7 +472,13 @@ impl App {
         } else {
             program.join(" ")
         };
-        let Launch { command, cwd, env } = launch;
+        let Launch {
+            command,
+            cwd,
+            env,
+            preset,
+            resume,
+        } = launch;
         let spec = NewSession {
             name: name.clone(),
             command,
@@ -471,6 +486,8 @@ impl App {
             env,
             size: None,
             record: true,
+            preset,
+            resume,
         };
         match self.host.new_session(spec).await {
             Ok(created) => {
@@ -584,6 +601,9 @@ impl App {
                 }
             }
             return Ok(());
+        }
+        if let Some(name) = data.strip_prefix(crate::revived::KILL_PREFIX) {
+            return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
         }
         if let Some((id, action)) = parse_card_data(&data) {
             if self.gate.role(user) != walkie_console::gate::Role::Operator {

@@ -17,6 +17,7 @@
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
 //!   coalescing of live-screen states.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
+//! - [`revived`]: the message after a host restart, its screen and kill buttons.
 //! - [`tg`]: paced Telegram requests with token-free errors.
 //! - [`voice`]: transcript cards and their buttons.
 
@@ -28,6 +29,7 @@ mod front;
 mod live;
 mod pace;
 mod render;
+mod revived;
 mod tg;
 mod voice;
 
