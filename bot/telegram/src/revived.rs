@@ -50,7 +50,7 @@ pub(crate) async fn kill_pressed(
     press: &str,
     name: &str,
 ) -> Result<(), HandleError> {
-    if app.gate.role(user) != Role::Operator {
+    if app.gate.role(walkie_console::front::UserId(user)) != Role::Operator {
         app.tg
             .answer_callback(press, Some(walkie_console::gate::VIEWER_TEXT))
             .await?;
