@@ -273,6 +273,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                                 }),
                             Some(Ok(AskEvent::Notice { session, text, .. })) => lanes
                                 .then(None, async move { this.on_notice(&session, &text).await }),
+                            Some(Ok(AskEvent::Revived(report))) => {
+                                lanes.then(None, async move { this.on_revived(&report).await })
+                            }
                             Some(Err(e)) => {
                                 tracing::warn!(error = %e, "approval watch broke");
                                 break;
@@ -313,7 +316,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             }
             let decided = if host_pid != pid {
                 // The host that held it is gone; its asker was answered deny.
-                a.abandon("the session host restarted", now).is_ok()
+                a.abandon(walkie_approval::model::HOST_RESTARTED, now)
+                    .is_ok()
             } else {
                 a.expire(now).is_some()
             };
@@ -507,6 +511,24 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
     }
 
+    /// The host's report of a restart: one message to the chats that work with any of its
+    /// sessions, else to every operator's and viewer's private chat (buttons for operators).
+    pub(crate) async fn on_revived(&self, report: &[walkie_host_proto::revival::Revived]) {
+        let note = crate::revival::note(report);
+        let mut working = Vec::new();
+        for r in report {
+            match self.store.chats_of_session(&r.name).await {
+                Ok(chats) => working.extend(chats.into_iter().map(ChatId)),
+                Err(e) => tracing::error!(error = %e, "cannot read chats"),
+            }
+        }
+        for (chat, buttons) in card_targets(&self.front, &self.gate, &working, &self.recipients()) {
+            if let Err(e) = self.front.revived(chat, &note, buttons).await {
+                tracing::warn!(chat = chat.0, error = %e, "cannot send the revival message");
+            }
+        }
+    }
+
     /// The chats an approval of `session` goes to, each with whether it gets buttons:
     /// those that work with the session, else every operator's and viewer's private chat.
     async fn targets(&self, session: &str) -> Vec<(ChatId, bool)> {
@@ -519,15 +541,18 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 Vec::new()
             });
         let working: Vec<ChatId> = chats.into_iter().map(ChatId).collect();
-        let recipients: Vec<UserId> = self
-            .cfg
+        card_targets(&self.front, &self.gate, &working, &self.recipients())
+    }
+
+    /// Everyone who gets what no chat works with: the operators and the viewers.
+    fn recipients(&self) -> Vec<UserId> {
+        self.cfg
             .telegram
             .allowed_users
             .iter()
             .chain(&self.cfg.telegram.viewers)
             .map(|u| UserId(*u))
-            .collect();
-        card_targets(&self.front, &self.gate, &working, &recipients)
+            .collect()
     }
 
     /// Edits every card of `a` to its current state (decided: outcome, no buttons).
@@ -1400,6 +1425,66 @@ mod tests {
             silent: r.desk.cfg.notify.level() != NotifyLevel::All,
         }));
         assert!(r.host.with(|s| s.decided.is_empty() && s.typed.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_revival_report_is_one_message_per_chat_with_buttons_for_operators() {
+        use walkie_host_proto::revival::{ReviveOutcome, Revived};
+        let report = [
+            Revived {
+                name: SESSION.into(),
+                kind: "claude".into(),
+                outcome: ReviveOutcome::Resumed,
+            },
+            Revived {
+                name: "logs".into(),
+                kind: "shell".into(),
+                outcome: ReviveOutcome::Left,
+            },
+        ];
+        // No chat works with them: the operators' and viewers' private chats.
+        let r = rig("").await;
+        r.desk.on_revived(&report).await;
+        let sent = r.front.sent();
+        let revived: Vec<&Sent> = sent
+            .iter()
+            .filter(|s| matches!(s, Sent::Revived { .. }))
+            .collect();
+        let people = r.desk.cfg.telegram.allowed_users.len() + r.desk.cfg.telegram.viewers.len();
+        assert_eq!(revived.len(), people, "{sent:?}");
+        for s in revived {
+            let Sent::Revived {
+                chat,
+                text,
+                buttons,
+            } = s
+            else {
+                unreachable!()
+            };
+            assert!(
+                text.starts_with("♻️ revived after restart: backend (claude, resumed)"),
+                "{text}"
+            );
+            let viewer = *chat == r.desk.front.private_chat(UserId(VIEWER));
+            assert_eq!(*buttons, if viewer { 0 } else { 2 }, "{s:?}");
+        }
+        // A chat working with one of them gets it once.
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
+            .await
+            .unwrap();
+        r.desk.on_revived(&report).await;
+        let sent = r.front.sent();
+        assert_eq!(
+            sent.iter()
+                .filter(|s| matches!(s, Sent::Revived { chat, .. } if *chat == ChatId(-5)))
+                .count(),
+            1,
+            "{sent:?}"
+        );
+        assert_eq!(sent.len(), 1, "{sent:?}");
     }
 
     /// A `[y/N]` question on the screen of [`SESSION`], as the desk's scan reads it.

@@ -44,6 +44,11 @@ pub enum Sent {
         chat: ChatId,
         session: String,
     },
+    Revived {
+        chat: ChatId,
+        text: String,
+        buttons: usize,
+    },
     /// A request's answer.
     View {
         chat: ChatId,
@@ -174,6 +179,20 @@ impl Frontend for InMemory {
         Ok(())
     }
 
+    async fn revived(
+        &self,
+        chat: ChatId,
+        note: &crate::revival::RevivalNote,
+        buttons: bool,
+    ) -> Result<(), FrontError> {
+        self.push(Sent::Revived {
+            chat,
+            text: note.lines.join("\n"),
+            buttons: if buttons { note.sessions.len() * 2 } else { 0 },
+        });
+        Ok(())
+    }
+
     async fn show_screen(
         &self,
         chat: ChatId,
@@ -239,6 +258,9 @@ pub fn session(name: &str, state: SessionState) -> SessionInfo {
         cols: 80,
         rows: 24,
         clients: 0,
+        agent: None,
+        preset: None,
+        revive: None,
     }
 }
 
@@ -309,10 +331,15 @@ impl Host for MemHost {
         })
     }
 
-    async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
+    async fn send_line(
+        &self,
+        name: &str,
+        text: &str,
+        _source: &str,
+    ) -> Result<Option<f64>, ClientError> {
         let mut line = text.as_bytes().to_vec();
         line.push(b'\r');
-        self.input(name, vec![line]).await
+        self.input(name, vec![line]).await.map(|_| None)
     }
 
     async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {

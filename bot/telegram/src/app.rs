@@ -276,6 +276,9 @@ impl App {
             }
             return Ok(());
         }
+        if let Some(name) = data.strip_prefix(crate::revived::KILL_PREFIX) {
+            return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
+        }
         if let Some((id, action)) = parse_card_data(&data) {
             if self
                 .viewer_refused(user, chat, &q.id.0, &data, "a transcript button")

@@ -101,6 +101,20 @@ impl Frontend for TelegramFront {
             .map_err(front_error)
     }
 
+    async fn revived(
+        &self,
+        chat: ChatId,
+        note: &walkie_console::revival::RevivalNote,
+        buttons: bool,
+    ) -> Result<(), FrontError> {
+        let (html, markup) = crate::revived::render(note, buttons, crate::views::USE_PREFIX);
+        self.tg
+            .send_card(chat.0, &html, markup, false)
+            .await
+            .map(|_| ())
+            .map_err(front_error)
+    }
+
     async fn show_screen(
         &self,
         chat: ChatId,

@@ -20,6 +20,7 @@
 //!   coalescing of live-screen states.
 //! - [`raw`]: Bot API calls of our own for teloxide's requests (no 10 s sleep on a 5xx).
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
+//! - [`revived`]: the message after a host restart, its screen and kill buttons.
 //! - [`tg`]: paced Telegram requests with token-free errors.
 //! - [`views`]: the console's answers (`View`s) as text or HTML with keyboards.
 //! - [`voice`]: transcript cards and their buttons.
@@ -33,6 +34,7 @@ mod live;
 mod pace;
 mod raw;
 mod render;
+mod revived;
 mod tg;
 mod views;
 mod voice;

@@ -87,6 +87,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     let Launch {
         command,
         env: preset_env,
+        preset: launched_preset,
+        resume,
         ..
     } = launch;
     env.extend(preset_env);
@@ -101,6 +103,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         env,
         size: None,
         record: true,
+        preset: launched_preset,
+        resume,
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
