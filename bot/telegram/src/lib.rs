@@ -7,12 +7,13 @@
 //! none is lost.
 //!
 //! # Layout
-//! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
+//! - [`app`]: handling of one update (gate, audit of commands, voice notes, buttons);
+//!   requests go to the console ([`walkie_console::requests`]).
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`context`]: the context the update handler and the front end share.
 //! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,
-//!   presses, notices), and the approval desk it runs.
-//! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
+//!   presses, notices, views, live screens), and the desk and console it runs.
+//! - [`commands`]: the command menu and argument parsing into console requests.
 //! - [`live`]: live screens and notifications.
 //! - [`lost`]: sessions lost with their host: one notice per chat, Revive buttons.
 //! - [`outage`]: the state cannot be written (disk full): the update waits, chats are told.
@@ -21,6 +22,7 @@
 //! - [`refuse`]: strangers refused off the update loop, from bounded queues.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
 //! - [`tg`]: paced Telegram requests with token-free errors.
+//! - [`views`]: the console's answers (`View`s) as text or HTML with keyboards.
 //! - [`voice`]: transcript cards and their buttons.
 
 mod app;
@@ -35,6 +37,7 @@ mod pace;
 mod refuse;
 mod render;
 mod tg;
+mod views;
 mod voice;
 
 use std::sync::Arc;
@@ -152,9 +155,16 @@ pub async fn run(
             live: ctx.live.clone(),
         },
     });
+    let console = Arc::new(walkie_console::requests::Console {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        host: ctx.host.clone(),
+        front: desk.front.clone(),
+    });
     let app = Arc::new(App {
         ctx,
         desk: desk.clone(),
+        console,
         voice: walkie_console::voice::Voice::new(cfg.clone()),
         bot_username: username,
     });
@@ -194,8 +204,12 @@ async fn resume_live_screens(app: &App) {
     };
     match app.store.live_messages().await {
         Ok(list) => {
-            for (chat, session, _) in list.iter().filter(|(_, s, _)| alive.contains(s)) {
-                app.live.ensure(*chat, session);
+            // This bot's one host is the local one.
+            let here = list
+                .iter()
+                .filter(|(_, s, _)| s.is_local() && alive.contains(&s.name));
+            for (chat, session, _) in here {
+                app.live.ensure(chat.0, &session.name);
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read live screens"),

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+use walkie_console::front::UserId;
 use walkie_console::gate::{Role, VIEWER_TEXT};
 use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_host_proto::client::ClientError;
@@ -124,7 +125,7 @@ pub(crate) async fn on_revive(
     query: &str,
     name: &str,
 ) -> Result<(), HandleError> {
-    if app.gate.role(user) != Role::Operator {
+    if app.gate.role(UserId(user)) != Role::Operator {
         let entry = AuditEntry {
             user_id: Some(user),
             chat_id: Some(chat),

@@ -23,6 +23,7 @@ use teloxide::prelude::*;
 use teloxide::types::{Update, UpdateKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use walkie_console::front::UserId;
 use walkie_console::gate::{Action, Gate, Role, Verdict};
 use walkie_console::store::{AuditAction, AuditEntry, Store, StoreError};
 
@@ -133,7 +134,7 @@ impl Refusals {
         let Some((user, refused, query)) = sender(u) else {
             return false;
         };
-        if self.gate.role(user) != Role::Stranger {
+        if self.gate.role(UserId(user)) != Role::Stranger {
             return false;
         }
         if let Some(q) = query {
@@ -208,18 +209,18 @@ async fn refuse(
     r: &Refused,
     sends: &mpsc::Sender<i64>,
 ) -> Result<(), StoreError> {
-    let mut last = store.stranger_refused(r.user).await?;
+    let mut last = store.stranger_refused(UserId(r.user)).await?;
     let key = answer_key(r);
     if key != r.user {
-        last = store.stranger_refused(key).await?;
+        last = store.stranger_refused(UserId(key)).await?;
     }
     let due = matches!(
-        gate.check(r.user, Action::Read, last),
+        gate.check(UserId(r.user), Action::Read, last),
         Verdict::Refuse { reply: Some(_) }
     ) && r.source != "button";
     let answered = due && sends.try_send(r.chat).is_ok();
     if answered {
-        store.stranger_answered(key).await?;
+        store.stranger_answered(UserId(key)).await?;
     }
     store
         .audit(&AuditEntry {
