@@ -399,9 +399,26 @@ fn buttons_keep_working_after_a_bot_restart() {
         let mut rig = Rig::start(None).await;
         let hook = rig.hook("agent", "claude", claude_payload());
         let card = rig.card(OPERATOR, "touch /tmp/agent-approved-demo").await;
-        // Cards go out one chat after the other, each stored as it is sent: once the
-        // viewer's is out, the operator's is on record.
         rig.card(VIEWER, "touch /tmp/agent-approved-demo").await;
+        // Cards go out to all chats at once, each stored when Telegram answered: both on
+        // record before the crash (one lost in between is posted again, at least once).
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let store = rig.store().await;
+            let mut stored = 0;
+            for (a, _) in store.pending_approvals().await.expect("approvals") {
+                stored += store.approval_cards(a.id).await.expect("cards").len();
+            }
+            store.close().await;
+            if stored == 2 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{stored} cards stored"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         rig.kill_bot().await;
         rig.restart_bot().await;
         let q = rig.press(OPERATOR, &card, "a");

@@ -41,6 +41,8 @@
 //! described in [`walkie_approval::hook`]. Without it, Codex's prompts are answered at the
 //! terminal (or with `/keys`).
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,12 +61,13 @@ use walkie_host_proto::ask::AskPayload;
 use walkie_host_proto::client::{AskEvent, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
-use crate::approval_store::ApprovalCard;
 use crate::front::{card_targets, ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use crate::gate::{Gate, Role, VIEWER_TEXT};
 use crate::host::{AskStream, Host};
 use crate::session::SessionRef;
 use crate::store::{AuditAction, AuditEntry, Store, StoreError};
+
+mod posting;
 
 /// Longest wait between two attempts to reach the host.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -147,6 +150,34 @@ pub async fn notify_level(store: &Store, cfg: &Config, chat: ChatId) -> NotifyLe
     }
 }
 
+/// Tasks in order per key (an approval's id; `None` for notices), concurrent across keys;
+/// aborted when the watch ends (shutdown).
+#[derive(Default)]
+struct Lanes(HashMap<Option<u64>, JoinHandle<()>>);
+
+impl Lanes {
+    /// Runs `task` after the ones already queued under `key`.
+    fn then(&mut self, key: Option<u64>, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.retain(|_, h| !h.is_finished());
+        let before = self.0.remove(&key);
+        let next = tokio::spawn(async move {
+            if let Some(b) = before {
+                let _ = b.await;
+            }
+            task.await
+        });
+        self.0.insert(key, next);
+    }
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        for h in self.0.values() {
+            h.abort();
+        }
+    }
+}
+
 /// The session's name and creation time, as far as the host knows them.
 struct SessionKey {
     created_ms: u64,
@@ -216,8 +247,11 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         })
     }
 
-    async fn watch(&self, shutdown: CancellationToken) {
+    async fn watch(self: &Arc<Self>, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
+        // Each approval's events are handled in order in a lane of its own, so that one
+        // card being retried never holds up another approval (or the notices' lane).
+        let mut lanes = Lanes::default();
         loop {
             match self.host.watch_asks().await {
                 Ok((pid, mut w)) => {
@@ -229,14 +263,16 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                             _ = shutdown.cancelled() => return,
                             ev = w.next_ask() => ev,
                         };
+                        let this = self.clone();
                         match ev {
-                            Some(Ok(AskEvent::Asked(ask))) => self.on_asked(ask, pid).await,
-                            Some(Ok(AskEvent::Closed { id, decision })) => {
-                                self.on_closed(ApprovalId(id), decision).await
-                            }
-                            Some(Ok(AskEvent::Notice { session, text, .. })) => {
-                                self.on_notice(&session, &text).await
-                            }
+                            Some(Ok(AskEvent::Asked(ask))) => lanes
+                                .then(Some(ask.id), async move { this.on_asked(ask, pid).await }),
+                            Some(Ok(AskEvent::Closed { id, decision })) => lanes
+                                .then(Some(id), async move {
+                                    this.on_closed(ApprovalId(id), decision).await
+                                }),
+                            Some(Ok(AskEvent::Notice { session, text, .. })) => lanes
+                                .then(None, async move { this.on_notice(&session, &text).await }),
                             Some(Err(e)) => {
                                 tracing::warn!(error = %e, "approval watch broke");
                                 break;
@@ -492,36 +528,6 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             .map(|u| UserId(*u))
             .collect();
         card_targets(&self.front, &self.gate, &working, &recipients)
-    }
-
-    async fn post_cards(&self, a: &Approval) {
-        for (chat, buttons) in self.targets(&a.session).await {
-            let c = card::pending(a, buttons);
-            // A chat that chose /notify none gets its cards silently.
-            let silent = notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
-            match self.front.post_card(chat, &c, silent).await {
-                Ok(MessageRef(message_id)) => {
-                    let card = ApprovalCard {
-                        chat_id: chat.0,
-                        message_id,
-                        buttons,
-                    };
-                    if let Err(e) = self.store.add_approval_card(a.id, card).await {
-                        tracing::error!(error = %e, "cannot store an approval card");
-                    }
-                    // Replying to the card goes to the session, like its other messages.
-                    let _ = self
-                        .store
-                        .remember_message(
-                            chat,
-                            MessageRef(message_id),
-                            &SessionRef::local(&a.session),
-                        )
-                        .await;
-                }
-                Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post an approval card"),
-            }
-        }
     }
 
     /// Edits every card of `a` to its current state (decided: outcome, no buttons).
@@ -1021,9 +1027,11 @@ mod tests {
         }
     }
 
-    /// The cards posted: chat, with buttons, silent.
+    /// The cards posted: chat, with buttons, silent; by chat (an approval's chats get
+    /// their cards at once, in no set order).
     fn cards(sent: &[Sent]) -> Vec<(ChatId, bool, bool)> {
-        sent.iter()
+        let mut c: Vec<_> = sent
+            .iter()
             .filter_map(|s| match s {
                 Sent::Card {
                     chat,
@@ -1033,7 +1041,9 @@ mod tests {
                 } => Some((*chat, *buttons > 0, *silent)),
                 _ => None,
             })
-            .collect()
+            .collect();
+        c.sort_by_key(|(chat, _, _)| chat.0);
+        c
     }
 
     fn edits(sent: &[Sent]) -> Vec<(ChatId, MessageRef, String, usize)> {
@@ -1128,8 +1138,8 @@ mod tests {
             cards(&r.front.sent()),
             [
                 (ChatId(100 + OPERATOR), true, false),
-                (ChatId(100 + OTHER_OPERATOR), true, false),
                 (ChatId(100 + VIEWER), false, false),
+                (ChatId(100 + OTHER_OPERATOR), true, false),
             ]
         );
         r.desk
@@ -1140,6 +1150,50 @@ mod tests {
         assert!(r.host.with(|s| s.decided.is_empty()));
         let a = r.desk.store.approval(ApprovalId(8)).await.unwrap().unwrap();
         assert_eq!(a.state, State::Pending);
+    }
+
+    #[tokio::test]
+    async fn a_card_that_cannot_be_posted_is_reported_and_posted_to_the_other_operators() {
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
+            .await
+            .unwrap();
+        r.front.refused.lock().unwrap().push(ChatId(-5));
+        r.host.with(|s| s.open.push(9));
+        r.desk.on_asked(question(9, later()), PID).await;
+        let sent = r.front.sent();
+        let warned: Vec<ChatId> = sent
+            .iter()
+            .filter_map(|s| match s {
+                Sent::Card { chat, text, .. }
+                    if text.starts_with(
+                        "⚠️ Could not post the approval card for backend to chat -5",
+                    ) =>
+                {
+                    Some(*chat)
+                }
+                _ => None,
+            })
+            .collect();
+        // Both operators are told, and each gets the card with buttons to decide it.
+        assert_eq!(
+            warned,
+            [ChatId(100 + OPERATOR), ChatId(100 + OTHER_OPERATOR)],
+            "{sent:?}"
+        );
+        let with_buttons: Vec<ChatId> = cards(&sent)
+            .into_iter()
+            .filter(|(_, b, _)| *b)
+            .map(|(c, _, _)| c)
+            .collect();
+        assert_eq!(
+            with_buttons,
+            [ChatId(100 + OPERATOR), ChatId(100 + OTHER_OPERATOR)]
+        );
+        let stored = r.desk.store.approval_cards(ApprovalId(9)).await.unwrap();
+        assert_eq!(stored.len(), 2, "{stored:?}");
     }
 
     #[tokio::test]

@@ -5,9 +5,9 @@
 
 use std::fmt;
 
-/// The host of every session reference until sessions live on more than one host: the
-/// store's `host` columns' default, and what rows made before them were migrated to.
-pub const LOCAL_HOST: &str = "local";
+/// This machine's host: the store's `host` columns' default, and what rows made before
+/// them were migrated to (the one name, from walkie-config, that `[hosts.NAME]` may not take).
+pub use walkie_config::hosts::LOCAL_HOST;
 
 /// A session on a host.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,13 +30,14 @@ impl SessionRef {
     }
 }
 
-/// As people see it: the name alone on the local host, `host/name` on another.
+/// As people write it: the name alone on the local host, `name@host` on another (the
+/// address syntax of walkie-host-proto's `Address`).
 impl fmt::Display for SessionRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_local() {
             f.write_str(&self.name)
         } else {
-            write!(f, "{}/{}", self.host, self.name)
+            write!(f, "{}@{}", self.name, self.host)
         }
     }
 }
@@ -52,7 +53,7 @@ mod tests {
             host: "box".into(),
             name: "api".into(),
         };
-        assert_eq!(remote.to_string(), "box/api");
+        assert_eq!(remote.to_string(), "api@box");
         assert_ne!(remote, SessionRef::local("api"));
     }
 }

@@ -62,6 +62,8 @@ pub enum Sent {
 #[derive(Clone, Default)]
 pub struct InMemory {
     pub sent: Arc<Mutex<Vec<Sent>>>,
+    /// Chats whose posts fail for good (the bot was blocked there).
+    pub refused: Arc<Mutex<Vec<ChatId>>>,
 }
 
 impl InMemory {
@@ -119,6 +121,9 @@ impl Frontend for InMemory {
         card: &Card,
         silent: bool,
     ) -> Result<MessageRef, FrontError> {
+        if self.refused.lock().is_ok_and(|r| r.contains(&chat)) {
+            return Err(FrontError("Forbidden: bot was blocked by the user".into()));
+        }
         let message = self.next();
         self.push(Sent::Card {
             chat,

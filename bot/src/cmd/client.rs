@@ -251,6 +251,9 @@ async fn client_command(
                 println!("{}", serde_json::to_string_pretty(&sessions)?);
             } else {
                 print!("{}", format_table(&sessions));
+                for line in super::unposted::lines(cfg).await {
+                    println!("{line}");
+                }
             }
         }
         Command::Send(a) => {

@@ -173,7 +173,8 @@ async fn until(shutdown: CancellationToken, f: impl std::future::Future<Output =
 /// Answers strangers' presses silently, at once (see the module docs: not paced).
 async fn answer_presses(tg: Tg, mut rx: mpsc::Receiver<String>) {
     while let Some(id) = rx.recv().await {
-        if let Err(e) = tg.bot.answer_callback_query(id.into()).send().await {
+        let req = tg.bot.answer_callback_query(id.into());
+        if let Err(e) = crate::raw::call(&tg.bot, &req).await {
             tracing::debug!(error = %tg.error(e), "a stranger's press was not answered");
         }
     }
