@@ -138,6 +138,11 @@ impl HostLink {
         *guard = Some(c);
         Ok(pid)
     }
+
+    /// Starts a lost or exited session again (its command, directory and environment).
+    pub async fn revive(&self, name: &str) -> Result<String, ClientError> {
+        call!(self, |c| c.revive(name))
+    }
 }
 
 impl Host for HostLink {

@@ -279,6 +279,9 @@ impl App {
         if let Some(name) = data.strip_prefix(crate::revived::KILL_PREFIX) {
             return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
         }
+        if let Some(name) = data.strip_prefix(crate::lost::REVIVE_PREFIX) {
+            return crate::lost::on_revive(self, user, chat, &q.id.0, name).await;
+        }
         if let Some((id, action)) = parse_card_data(&data) {
             if self
                 .viewer_refused(user, chat, &q.id.0, &data, "a transcript button")
@@ -373,14 +376,21 @@ impl App {
         let card = if let (true, Some(s)) = (send_now, session.as_deref()) {
             self.dispatch(user, chat, s, &text, "voice").await?;
             self.voice_card(chat, &card_html(session.as_deref(), &text, "sent"), None)
-                .await?
+                .await
         } else {
             self.voice_card(
                 chat,
                 &card_html(session.as_deref(), &text, ""),
                 Some(card_buttons(id)),
             )
-            .await?
+            .await
+        };
+        let card = match card {
+            Ok(c) => c,
+            Err(e) => {
+                let sent_to = session.as_deref().filter(|_| send_now);
+                return crate::voice::card_failed(self, chat, id, sent_to, e).await;
+            }
         };
         let card_id = i64::from(card.id.0);
         self.store.set_transcript_card(id, card_id).await?;

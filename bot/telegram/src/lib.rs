@@ -16,9 +16,12 @@
 //!   presses, notices, views, live screens), and the desk and console it runs.
 //! - [`commands`]: the command menu and argument parsing into console requests.
 //! - [`live`]: live screens and notifications.
+//! - [`lost`]: sessions lost with their host: one notice per chat, Revive buttons.
+//! - [`outage`]: the state cannot be written (disk full): the update waits, chats are told.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
 //!   coalescing of live-screen states.
 //! - [`raw`]: Bot API calls of our own for teloxide's requests (no 10 s sleep on a 5xx).
+//! - [`refuse`]: strangers refused off the update loop, from bounded queues.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
 //! - [`revived`]: the message after a host restart, its screen and kill buttons.
 //! - [`tg`]: paced Telegram requests with token-free errors.
@@ -31,8 +34,11 @@ mod commands;
 mod context;
 mod front;
 mod live;
+mod lost;
+mod outage;
 mod pace;
 mod raw;
+mod refuse;
 mod render;
 mod revived;
 mod tg;
@@ -175,9 +181,13 @@ pub async fn run(
         bot_username: username,
     });
     report_unfinished(&app).await?;
-    store
+    // Only housekeeping: a full disk must not keep the bot from starting.
+    if let Err(e) = store
         .prune_updates(walkie_console::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
-        .await?;
+        .await
+    {
+        tracing::warn!(error = %e, "cannot forget old updates");
+    }
 
     resume_live_screens(&app).await;
     let watcher = desk.spawn(shutdown.clone());
@@ -257,6 +267,14 @@ async fn poll(
     shutdown: &CancellationToken,
 ) -> Result<(), RunError> {
     let mut offset = app.store.next_offset().await?;
+    let refusals = refuse::Refusals::start(
+        app.tg.clone(),
+        app.store.clone(),
+        app.gate.clone(),
+        app.live.clone(),
+        shutdown.clone(),
+    );
+    let mut outage = outage::Outage::default();
     // In-flight voice notes; ones cut off by shutdown stay unfinished and are reported at
     // the next start.
     let mut voice_tasks = tokio::task::JoinSet::new();
@@ -299,18 +317,29 @@ async fn poll(
         };
         // Reap finished voice tasks so the set does not grow.
         while voice_tasks.try_join_next().is_some() {}
+        outage.flush(app).await;
         for u in updates {
             let id = i64::from(u.id.0);
+            if refusals.divert(&u) {
+                offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
+                continue;
+            }
+            let described = describe(&u);
+            let chat = described.as_ref().map(|d| d.0);
+            let Some(claim) = outage.claim(app, id, chat, shutdown).await else {
+                return Ok(());
+            };
             offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
-            match app.store.claim_update(id).await? {
+            match claim {
                 Claim::Seen => {
                     tracing::debug!(update = id, "already handled; skipped");
                     continue;
                 }
                 Claim::New => {}
             }
-            if let Some((chat, summary)) = describe(&u) {
-                app.store.describe_update(id, chat, &summary).await?;
+            if let Some((chat, summary)) = described {
+                let r = app.store.describe_update(id, chat, &summary).await;
+                outage.note(app, Some(chat), r).await;
             }
             // A voice note takes seconds to download and transcribe: handle it beside the
             // loop so that every other chat's messages and buttons are not held up meanwhile.
@@ -329,8 +358,11 @@ async fn poll(
             }
             if let Err(e) = app.handle(u).await {
                 tracing::warn!(update = id, error = %redact(&e, token), "handling an update failed");
+                if let app::HandleError::Store(e) = e {
+                    outage.note(app, chat, Err(e)).await;
+                }
             }
-            app.store.finish_update(id).await?;
+            outage.finish(app, id, chat).await;
         }
     }
 }
