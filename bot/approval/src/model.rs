@@ -314,6 +314,8 @@ pub enum ApprovalAction {
     Deny,
     /// Show the session's screen (decides nothing).
     Screen,
+    /// The n-th choice of an agent's dialog card (not an approval: see `dialog`).
+    Choose(u8),
 }
 
 impl ApprovalAction {
@@ -323,7 +325,7 @@ impl ApprovalAction {
             ApprovalAction::Approve => Some(Answer::Approve),
             ApprovalAction::ApproveForSession => Some(Answer::ApproveForSession),
             ApprovalAction::Deny => Some(Answer::Deny),
-            ApprovalAction::Screen => None,
+            ApprovalAction::Screen | ApprovalAction::Choose(_) => None,
         }
     }
 }

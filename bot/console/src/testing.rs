@@ -185,7 +185,12 @@ pub(crate) struct HostState {
     pub(crate) open: Vec<u64>,
     /// The watch a `watch_asks` hands out next (its sender is the test's).
     pub(crate) watches: Vec<mpsc::Receiver<AskEvent>>,
+    /// What typing does to the screens, as a program would (none: nothing).
+    pub(crate) react: Option<React>,
 }
+
+/// A program's answer to input: it may redraw the session's screen.
+pub(crate) type React = Arc<dyn Fn(&mut HashMap<String, String>, &str, &[u8]) + Send + Sync>;
 
 /// A session host in memory.
 #[derive(Clone, Default)]
@@ -237,6 +242,11 @@ impl Host for MemHost {
         self.with(|s| {
             if !s.sessions.iter().any(|i| i.name == name) {
                 return Err(Self::no_session(name));
+            }
+            if let Some(react) = s.react.clone() {
+                for c in &chunks {
+                    react(&mut s.screens, name, c);
+                }
             }
             s.typed.push((name.into(), chunks));
             Ok(())

@@ -250,6 +250,12 @@ impl App {
         text: &str,
         source: &str,
     ) -> Result<(), HandleError> {
+        // A dialog on screen, or an agent not ready yet: held, typed later by the desk.
+        let (c, u) = (ChatId(chat), walkie_console::front::UserId(user));
+        if let Some(note) = self.desk.hold_text(c, u, session, text, source).await {
+            self.live.ensure(chat, session);
+            return self.reply(chat, &note).await;
+        }
         match self.host.send_line(session, text).await {
             Ok(()) => {
                 self.audit(AuditEntry {

@@ -145,6 +145,7 @@ pub async fn run(
             tg: ctx.tg.clone(),
             live: ctx.live.clone(),
         },
+        dialogs: Default::default(),
     });
     let app = Arc::new(App {
         ctx,
