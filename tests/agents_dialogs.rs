@@ -1,9 +1,10 @@
-//! Agents' dialogs from the phone (issue 10, point 3), with the real Claude Code 2.1.330 and
-//! Codex CLI 0.169.0 (installed by `.ci/agents`) offline against the fake model, through the
-//! real `walkie up` and the fake Telegram: a session started in a folder the agent does not
-//! trust shows its dialog as a card with the dialog's own choices; a text sent meanwhile is
-//! held (not typed into the dialog) and the sender told; pressing the card's button types the
-//! choice's keys; the held text then reaches the model and its delivery is confirmed.
+//! Agents' dialogs from the phone (issue 10, point 3), with the real Claude Code 2.1.330, Codex
+//! CLI 0.169.0 and Copilot CLI 1.0.102 (installed by `.ci/agents`) offline against the fake
+//! model, through the real `walkie up` and the fake Telegram: a session started in a folder the
+//! agent does not trust (or with `ANTHROPIC_API_KEY`) shows its dialog as a card with the
+//! dialog's own choices; a text sent meanwhile is held (not typed into the dialog) and the
+//! sender told; pressing the card's button types the choice's keys; the held text then reaches
+//! the model once and its delivery is confirmed.
 //!
 //! Every wait is on an event (a message in the fake, a request at the fake model), bounded.
 
@@ -217,5 +218,16 @@ fn codex_folder_trust_from_the_phone() {
         question: "Codex asks: Trust this folder?",
         names_folder: true,
         choice: "Trust and continue",
+    });
+}
+
+#[test]
+fn copilot_folder_trust_from_the_phone() {
+    dialog_from_the_phone(Case {
+        agent: Agent::Copilot,
+        setup: Setup::default(),
+        question: "Copilot asks: Trust the files in this folder?",
+        names_folder: true,
+        choice: "Yes",
     });
 }
