@@ -1837,3 +1837,160 @@ fn a_revived_session_continues_its_recording() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_screen_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let h = TestHost::start();
+    h.ok(&["new", "work", "--", "bash", "--norc"]);
+    h.ok(&["send", "work", "seq 1 200"]);
+    h.wait_screen("work", "the numbers", |s| s.contains("200"));
+    // stdout is a pipe whose reader is already gone, as `walkie screen work | grep -q x`
+    // is once grep has matched.
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    let mut cmd = h.command();
+    cmd.args(["--no-spawn", "screen", "work"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let status = wait_for("screen to end", Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait")
+    });
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(nix::sys::signal::Signal::SIGPIPE as i32),
+        "ended by SIGPIPE like cat: {status:?} {stderr}"
+    );
+}
+
+/// A client of the host speaking through `walkie bridge --stdio` run by `cmd` (directly, or
+/// by ssh on "the box"): the far side of what the home walkie does over an ssh channel.
+fn bridged(
+    cmd: std::process::Command,
+) -> (
+    tokio::process::Child,
+    Client<tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>>,
+) {
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn the bridge");
+    let io = tokio::io::join(
+        child.stdout.take().expect("stdout"),
+        child.stdin.take().expect("stdin"),
+    );
+    let client = tokio::runtime::Handle::current()
+        .block_on(async { Client::over_within(io, Duration::from_secs(20)).await });
+    (child, client.expect("a greeting through the bridge"))
+}
+
+#[test]
+fn the_bridge_carries_the_protocol_and_starts_the_host() {
+    let mut h = TestHost::start();
+    bash(&h, "work");
+    h.ok(&["send", "work", "echo bridged-$((6*7))"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let mut bridge = h.command();
+    bridge.args(["--no-spawn", "bridge", "--stdio"]);
+    let (child, mut c) = bridged(bridge);
+    rt.block_on(async {
+        let list = c.list().await.unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0].name, "work");
+        c.send_text("work", "echo through-$((2*21))", true)
+            .await
+            .unwrap();
+    });
+    h.wait_screen("work", "text typed through the bridge", |s| {
+        s.contains("through-42")
+    });
+    // The far side closing ends the bridge.
+    drop(c);
+    let status = rt.block_on(async {
+        let mut child = child;
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await
+    });
+    assert!(status
+        .expect("the bridge ends when its ssh side closes")
+        .unwrap()
+        .success());
+
+    // No host running: the bridge starts one, as any walkie command would.
+    let old = h.pid();
+    h.stop();
+    let mut bridge = h.command();
+    bridge.args(["bridge", "--stdio"]);
+    let (_child, mut c) = bridged(bridge);
+    let spawned = c.host_pid;
+    assert!(
+        spawned != 0 && spawned != old,
+        "a new host: {spawned} (old {old})"
+    );
+    rt.block_on(c.list())
+        .expect("the new host answers through the bridge");
+    let _ = support::host::signal(spawned, nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn a_key_restricted_to_the_bridge_reaches_the_host_over_ssh() {
+    let h = TestHost::start();
+    bash(&h, "work");
+    let sshd = support::sshd::Sshd::start(&h.dir.path().join("sshd"));
+    // The line `walkie hosts add` prints for the box: nothing but the bridge may run.
+    let forced = format!(
+        "env WALKIE_SOCKET={} WALKIE_STATE_DIR={} {} --no-spawn bridge --stdio",
+        h.socket.display(),
+        h.state.display(),
+        support::host::walkie_bin().display()
+    );
+    sshd.set_authorized_keys(&format!(
+        "restrict,command=\"{forced}\" {}\n",
+        sshd.client_public_key().trim()
+    ));
+    let ssh = |remote: &[&str]| {
+        let mut cmd = std::process::Command::new("ssh");
+        cmd.args(["-T", "-p", &sshd.port.to_string(), "-i"])
+            .arg(&sshd.key)
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .arg(format!("{}@127.0.0.1", support::sshd::Sshd::user()))
+            .args(remote);
+        cmd
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    // Whatever the caller asks to run, the key runs the bridge.
+    let (_child, mut c) = bridged(ssh(&["sh", "-c", "echo not-a-bridge"]));
+    rt.block_on(async {
+        let list = c.list().await.unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        c.send_text("work", "echo over-ssh-$((2*21))", true)
+            .await
+            .unwrap();
+    });
+    h.wait_screen("work", "text typed over the ssh bridge", |s| {
+        s.contains("over-ssh-42")
+    });
+    let screen = rt.block_on(c.screen("work", false)).unwrap();
+    assert!(screen.contains("over-ssh-42"), "{screen}");
+}

@@ -96,14 +96,14 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Words for comparison: [`text::words`] plus numbers written out (whisper writes "2" or
+/// Words for comparison: [`text::words`] with numbers as digits (whisper writes "2" or
 /// "two" depending on context).
 fn norm(s: &str) -> String {
     text::words(&s.replace('-', " "))
         .into_iter()
-        .map(|w| match w.parse::<usize>() {
-            Ok(n) if n < text::NUMBER_WORDS.len() => text::NUMBER_WORDS[n].to_string(),
-            _ => w,
+        .map(|w| match walkie_words::number(&w) {
+            Some(n) => n.to_string(),
+            None => w,
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::cmd::{ask, client, doctor, host, rec, transcribe, up};
+use crate::cmd::{ask, bridge, client, doctor, host, hosts, rec, transcribe, up};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -46,6 +46,12 @@ pub(crate) enum Command {
     /// Per preset: does its command resolve on the session PATH, which agent credential
     /// variables are set (names only), for sessions from this terminal and from the phone.
     Doctor,
+    /// The far end of an ssh link from another walkie: copies the host protocol between
+    /// stdin/stdout and this box's session host (starting it if needed). For
+    /// `command="walkie bridge --stdio"` in authorized_keys.
+    Bridge(bridge::BridgeArgs),
+    /// The boxes reached over ssh: list them, add one, trust its host key, forget one.
+    Hosts(hosts::HostsArgs),
 }
 
 /// Runs one command and returns the process exit code.
@@ -57,18 +63,22 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host::run_host(cfg)
         }
         Command::Transcribe(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             transcribe::run_transcribe(&cfg, args)
         }
         Command::Model(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             transcribe::run_model(&cfg, args)
         }
         Command::Replay(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             rec::run_replay(&cfg, args)
         }
         Command::Rec(args) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             rec::run_rec(&cfg, args)
         }
@@ -81,16 +91,43 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ask::run_approve_hook(&cfg, args)
         }
         Command::Doctor => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             doctor::run_doctor(&cfg)
+        }
+        Command::Bridge(args) => {
+            // Nothing may write to stdout but the copy: logs go to stderr (ssh shows them
+            // to the caller), and only warnings.
+            crate::logging::init("warn");
+            bridge::run_bridge(&cfg, cli.no_spawn, args)
+        }
+        Command::Hosts(args) => {
+            crate::signals::exit_on_broken_pipe();
+            crate::logging::init("warn");
+            let file = config_file(cli.config)?;
+            hosts::run_hosts(cfg, file, args)
         }
         Command::Up => {
             crate::logging::init("info");
             up::run_up(cfg, cli.no_spawn)
         }
         Command::Client(c) => {
+            crate::signals::exit_on_broken_pipe();
             crate::logging::init("warn");
             client::run_client(cfg, cli.no_spawn, c)
         }
     }
+}
+
+/// The config file a command that edits it writes: `--config`, `WALKIE_CONFIG`, else the
+/// default path (which `walkie hosts add` may create).
+fn config_file(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    let get = |k: &str| std::env::var(k).ok();
+    get("WALKIE_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| walkie_config::paths::config_file_with(&get))
+        .context("no config file path: set HOME or XDG_CONFIG_HOME, or pass --config")
 }

@@ -12,6 +12,7 @@
 //! - [`Config`] and its sections ([`HostConfig`], [`TelegramConfig`], [`TranscriptionConfig`],
 //!   [`VoiceConfig`], [`Preset`]): the typed values with their defaults.
 //! - [`Config::load`]: the layering described above.
+//! - [`hosts`]: `[hosts.NAME]`, the boxes reached over ssh ([`RemoteHost`]).
 //! - [`paths`]: where state, sockets and data live (XDG rules, overridable for tests).
 //! - [`Secret`]: a string that never prints itself.
 
@@ -21,7 +22,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod hosts;
 pub mod paths;
+
+pub use hosts::RemoteHost;
 
 /// Errors while loading or validating configuration. Each says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +100,8 @@ pub struct Config {
     pub projects_dir: Option<PathBuf>,
     /// Extra environment variable names that must never reach a session's environment.
     pub secret_env: Vec<String>,
+    /// Other boxes, by walkie's name for them (`api@cloud`).
+    pub hosts: BTreeMap<String, RemoteHost>,
     /// XDG variables captured at load time; not read from the file.
     #[serde(skip)]
     pub env: EnvPaths,
@@ -419,6 +425,7 @@ impl Default for Config {
             presets: builtin_presets(),
             projects_dir: None,
             secret_env: Vec::new(),
+            hosts: BTreeMap::new(),
             env: EnvPaths::default(),
         }
     }
@@ -552,6 +559,11 @@ impl Config {
                 message,
             })
         };
+        for (name, h) in &self.hosts {
+            if let Err(message) = hosts::check(name, h) {
+                return bad(&format!("hosts.{name}"), message);
+            }
+        }
         let r = &self.recording;
         if r.part_bytes < 4096 || r.part_bytes > r.session_bytes || r.session_bytes > r.total_bytes
         {
@@ -720,6 +732,11 @@ impl Config {
             .unwrap_or_else(|| paths::state_dir(&self.env))
     }
 
+    /// walkie's own ssh files: its key and its known_hosts (0700; never `~/.ssh`).
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.state_dir().join("ssh")
+    }
+
     /// The data directory (models).
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir
@@ -759,6 +776,28 @@ mod tests {
     #[test]
     fn defaults_validate() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn hosts_tables_default_their_fields_and_are_validated() {
+        let cfg = Config::from_toml(
+            "[hosts.cloud]\nssh = \"me@box:2222\"\n[hosts.lab]\nssh = \"me@lab\"\nagent = true\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let cloud = &cfg.hosts["cloud"];
+        assert_eq!(cloud.bridge, hosts::DEFAULT_BRIDGE);
+        assert_eq!((cloud.key.as_ref(), cloud.agent), (None, false));
+        assert!(cfg.hosts["lab"].agent);
+
+        let bad = Config::from_toml("[hosts.local]\nssh = \"me@box\"\n").unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("hosts.local") && e.contains("this machine"),
+            "{e}"
+        );
+        let e = Config::from_toml("[hosts.cloud]\nssh = \"me@box\"\nport = 22\n").unwrap_err();
+        assert!(e.contains("port"), "{e}");
     }
 
     #[test]

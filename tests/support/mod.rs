@@ -5,3 +5,4 @@ pub mod fulldisk;
 pub mod host;
 pub mod sshd;
 pub mod term;
+pub mod wait;

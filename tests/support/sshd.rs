@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::host::{run_bounded, wait_for};
+use super::wait::{run_bounded, wait_for};
 
 pub struct Sshd {
     pub port: u16,

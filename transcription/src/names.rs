@@ -17,8 +17,6 @@
 //! (`web two` = `web 2` = `web2`). A name of 6 or more letters also matches one letter off
 //! (`backed` for `backend`), but only when no other name is as close.
 
-use crate::text;
-
 /// The longest a spoken name may be, in transcript words ("web server two" is 3).
 const MAX_NAME_WORDS: usize = 4;
 
@@ -98,8 +96,8 @@ fn word_key(w: &str) -> String {
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect();
-    match text::NUMBER_WORDS.iter().position(|n| *n == lower) {
-        Some(i) => i.to_string(),
+    match walkie_words::number(&lower) {
+        Some(n) => n.to_string(),
         None => lower,
     }
 }

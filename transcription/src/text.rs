@@ -56,32 +56,6 @@ pub const WEAK_HALLUCINATIONS: &[&str] = &[
     "the end",
 ];
 
-/// Number words whisper writes instead of digits ("web two", "two tests"); a word's index
-/// is its value.
-pub const NUMBER_WORDS: [&str; 21] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-];
-
 /// Lower-cased words with punctuation removed (apostrophes kept inside words), digits kept.
 pub fn words(text: &str) -> Vec<String> {
     text.split_whitespace()

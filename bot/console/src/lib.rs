@@ -18,6 +18,8 @@
 //! - [`host`]: what the console asks of a session host ([`host::Host`]) and the real link
 //!   to one (one connection, reconnected on demand).
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
+//! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
+//!   direct-streamlocal).
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
 //! - [`voice`]: the voice queue (local transcription).
@@ -30,6 +32,7 @@ pub mod front;
 pub mod gate;
 pub mod host;
 pub mod presets;
+pub mod remote;
 pub mod store;
 pub mod voice;
 

@@ -10,33 +10,6 @@ use crate::job::{Draft, Target};
 use crate::schedule::Schedule;
 use crate::zone::Zone;
 
-const NUMBERS: [&str; 24] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-    "twenty-one",
-    "twenty-two",
-    "twenty-three",
-];
-const TENS: [(&str, u32); 4] = [("twenty", 20), ("thirty", 30), ("forty", 40), ("fifty", 50)];
 const DAYS: [&str; 7] = [
     "sunday",
     "monday",
@@ -80,10 +53,7 @@ impl<'a> Words<'a> {
 
     fn number(&mut self) -> Option<u32> {
         let word = self.peek()?;
-        let n = match word.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => NUMBERS.iter().position(|n| *n == word)? as u32,
-        };
+        let n = walkie_words::number(word)?;
         self.at += 1;
         Some(n)
     }
@@ -130,18 +100,15 @@ impl<'a> Words<'a> {
     /// "thirty", "forty five", "forty-five", "fifteen", "oh five".
     fn spoken_minutes(&mut self) -> Option<u32> {
         let word = self.peek()?.to_string();
-        if let Some(&(_, tens)) = TENS.iter().find(|(w, _)| *w == word) {
+        if let Some(tens) = walkie_words::ten(&word) {
             self.at += 1;
-            let ones = self
-                .peek()
-                .and_then(|w| NUMBERS[1..10].iter().position(|n| *n == w))
-                .map(|i| i as u32 + 1);
+            let ones = self.peek().and_then(walkie_words::digit);
             self.at += usize::from(ones.is_some());
             return Some(tens + ones.unwrap_or(0));
         }
         if let Some((t, o)) = word.split_once('-') {
-            let tens = TENS.iter().find(|(w, _)| *w == t)?.1;
-            let ones = NUMBERS[1..10].iter().position(|n| *n == o)? as u32 + 1;
+            let tens = walkie_words::ten(t)?;
+            let ones = walkie_words::digit(o)?;
             self.at += 1;
             return Some(tens + ones);
         }
@@ -149,7 +116,7 @@ impl<'a> Words<'a> {
             self.at += 1;
             return self.number().filter(|n| *n < 10);
         }
-        let n = NUMBERS[10..20].iter().position(|n| *n == word)? as u32 + 10;
+        let n = walkie_words::ONES[10..20].iter().position(|n| *n == word)? as u32 + 10;
         self.at += 1;
         Some(n)
     }

@@ -2,9 +2,11 @@
 
 pub(crate) mod ask;
 pub(crate) mod attach;
+pub(crate) mod bridge;
 pub(crate) mod client;
 pub(crate) mod doctor;
 pub(crate) mod host;
+pub(crate) mod hosts;
 pub(crate) mod rec;
 pub(crate) mod transcribe;
 pub(crate) mod up;

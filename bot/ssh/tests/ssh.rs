@@ -572,7 +572,7 @@ async fn the_agent_is_tried_through_an_explicit_socket() {
                 .spawn()
                 .unwrap(),
         );
-        support::host::wait_for("the agent socket", Duration::from_secs(10), || {
+        support::wait::wait_for("the agent socket", Duration::from_secs(10), || {
             sock.exists().then_some(())
         });
         // A key the box does not know first, then the right one: every identity is tried.
@@ -659,7 +659,7 @@ fn a_silent_box_is_down_within_15_s() {
     ])
     .arg(std::env::current_exe().unwrap())
     .env(IN_NETNS, "1");
-    let out = support::host::run_bounded(cmd, Duration::from_secs(90));
+    let out = support::wait::run_bounded(cmd, Duration::from_secs(90));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -681,7 +681,7 @@ fn a_silent_box_is_down_within_15_s() {
 fn loopback(up: bool) {
     let mut cmd = std::process::Command::new("ip");
     cmd.args(["link", "set", "lo", if up { "up" } else { "down" }]);
-    let out = support::host::run_bounded(cmd, Duration::from_secs(10));
+    let out = support::wait::run_bounded(cmd, Duration::from_secs(10));
     assert!(
         out.status.success(),
         "ip link: {}",

@@ -219,13 +219,22 @@ fn greet(req: &Request) -> Result<Reply, Reply> {
             version: PROTOCOL_VERSION,
             pid: std::process::id(),
         }),
-        Request::Hello { version } => Err(err(
-            ErrorKind::Version,
-            format!(
-                "protocol version {version} is not this host's {PROTOCOL_VERSION}: restart the host (`systemctl --user restart walkie-host`, or kill it) so that client and host are the same walkie"
-            ),
-        )),
+        Request::Hello { version } => Err(err(ErrorKind::Version, version_mismatch(*version))),
         _ => Err(err(ErrorKind::BadRequest, "say hello first")),
+    }
+}
+
+/// Which side to upgrade: the client may be this box's own newer binary (the host was not
+/// restarted after an upgrade) or another box's walkie reaching us over ssh.
+fn version_mismatch(client: u32) -> String {
+    if client > PROTOCOL_VERSION {
+        format!(
+            "the client speaks protocol {client}, this host only {PROTOCOL_VERSION}: the host is older: upgrade walkie where the host runs and restart the host (`systemctl --user restart walkie-host`, or kill it)"
+        )
+    } else {
+        format!(
+            "the client speaks protocol {client}, this host {PROTOCOL_VERSION}: the client is older: upgrade the walkie that connects (or restart it, if it is this box's own after an upgrade)"
+        )
     }
 }
 
@@ -328,6 +337,18 @@ mod tests {
         .await;
         assert_eq!(kind(&r), Some(ErrorKind::Version), "{r:?}");
         assert!(c.next().await.is_none());
+    }
+
+    #[test]
+    fn a_version_mismatch_says_which_side_to_upgrade() {
+        let newer = version_mismatch(PROTOCOL_VERSION + 1);
+        assert!(newer.contains("the host is older"), "{newer}");
+        assert!(
+            newer.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
+            "{newer}"
+        );
+        let older = version_mismatch(PROTOCOL_VERSION - 1);
+        assert!(older.contains("the client is older"), "{older}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

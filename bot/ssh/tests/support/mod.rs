@@ -1,9 +1,8 @@
-//! The workspace's private-sshd helper, shared with tests/ at the root, and the two small
-//! process helpers it needs (the root's `host` helper also drives a session host, which
-//! this crate's tests do not have).
+//! The workspace's private-sshd helper and bounded waits, shared with tests/ at the root.
 
 #![allow(dead_code)]
 
-pub mod host;
 #[path = "../../../../tests/support/sshd.rs"]
 pub mod sshd;
+#[path = "../../../../tests/support/wait.rs"]
+pub mod wait;

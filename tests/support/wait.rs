@@ -1,23 +1,27 @@
-//! `wait_for` and `run_bounded` with the signatures of tests/support/host.rs.
+//! Bounded waiting, shared by every test crate (included by path from bot/ssh's tests too):
+//! a poll with a deadline and a command with a deadline, nothing else, so it needs no crate.
+
+#![allow(dead_code)]
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
+/// Runs a command to completion, killing it after `timeout`.
 pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
