@@ -23,7 +23,7 @@ use bot_rig::{BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram};
 use serde_json::{json, Value};
 use support::agents::{Agent, AgentHome, FakeLlm, Setup};
-use support::host::path_str;
+use support::host::{path_str, TestHost};
 
 /// An agent's cold start on a loaded 2-core machine, up to its first dialog.
 const START: Duration = Duration::from_secs(90);
@@ -55,16 +55,17 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     tokio::task::block_in_place(f)
 }
 
-/// What one dialog test expects: the card's question, the button to press, what the card
-/// says after, and what must never be on the card.
+/// What one dialog test expects: the card's question, whether it names the folder, and the
+/// button to press.
 struct Case {
-    agent: Agent,
-    setup: Setup,
     question: &'static str,
     /// The folder is named on the card.
     names_folder: bool,
     choice: &'static str,
 }
+
+/// Seconds the agent's start is delayed by (a slow start: nothing on screen yet).
+const SLOW_START_S: u32 = 3;
 
 /// The bot's message in the operator's chat, the latest copy.
 async fn message(
@@ -75,16 +76,25 @@ async fn message(
     fake.wait_for_bot_message(OPERATOR, START, what, pred).await
 }
 
-fn dialog_from_the_phone(case: Case) {
+/// Starts `agent` from the CLI, works with it from the phone, sends a prompt at once (held:
+/// the agent is starting, or shows its dialog), answers the dialog card if `case` has one, and
+/// checks that the held prompt reaches the model once and is confirmed. `argv`: the agent's
+/// command line from its home.
+fn held_until_ready(
+    agent: Agent,
+    setup: Setup,
+    case: Option<Case>,
+    argv: impl FnOnce(&AgentHome) -> Vec<String> + Send + 'static,
+) {
     run(async move {
         let llm = tokio::task::spawn_blocking(|| FakeLlm::start(&scenario()))
             .await
             .expect("fake model");
-        let home = AgentHome::new(case.agent, &llm, &case.setup);
+        let home = AgentHome::new(agent, &llm, &setup);
         let fake = FakeTelegram::start().await;
         let rig = BotRig::start(&fake, &[], &[], None).await;
         rig.wait_started(&fake, 1, T).await;
-        let name = case.agent.name();
+        let name = agent.name();
         let mut args = vec![
             "new".to_string(),
             name.to_string(),
@@ -92,7 +102,7 @@ fn dialog_from_the_phone(case: Case) {
             path_str(&home.work).to_string(),
             "--".into(),
         ];
-        args.extend(home.argv(&[]));
+        args.extend(argv(&home));
         let h = &rig.host;
         let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
         blocking(|| h.ok(&args_ref));
@@ -111,52 +121,14 @@ fn dialog_from_the_phone(case: Case) {
             "{}",
             held.text
         );
-        let card = message(&fake, "the dialog card", |m| {
-            m.text.contains(case.question) && !m.buttons().is_empty()
-        })
-        .await;
-        assert!(
-            card.text.starts_with(&format!("🚧 {name} · ")),
-            "{}",
-            card.text
-        );
-        assert_eq!(
-            card.text.contains(path_str(&home.work)),
-            case.names_folder,
-            "{}",
-            card.text
-        );
-        assert!(
-            !card.text.contains("sk-ant"),
-            "a key's tail on the card: {}",
-            card.text
-        );
-        // Nothing of the prompt was typed into the dialog.
-        let screen = blocking(|| h.screen(name));
-        assert!(
-            !screen.contains(&prompt),
-            "typed into the dialog:\n{screen}"
-        );
-        assert!(llm.main_requests_with(&[&prompt]).is_empty());
-        let (_, data) = card
-            .buttons()
-            .into_iter()
-            .find(|(label, _)| label == case.choice)
-            .unwrap_or_else(|| panic!("no {:?} button on {:?}", case.choice, card.buttons()));
-        fake.press_button(OPERATOR, card.chat_id, card.message_id, &data);
-        let (chat, id) = (card.chat_id, card.message_id);
-        let done = fake
-            .wait_until(START, "the card to show the choice", |s| {
-                s.message(chat, id)
-                    .filter(|m| m.text.starts_with(&format!("✅ {} (by ", case.choice)))
-                    .cloned()
-            })
-            .await;
-        assert!(
-            done.buttons().is_empty(),
-            "buttons left: {:?}",
-            done.buttons()
-        );
+        match &case {
+            Some(case) => answer_the_card(&fake, case, name, h, &home, &llm, &prompt).await,
+            None => assert!(
+                held.text.ends_with("(Claude Code has not drawn it yet)"),
+                "{}",
+                held.text
+            ),
+        }
         let got = tokio::task::spawn_blocking({
             let prompt = prompt.clone();
             move || {
@@ -185,49 +157,125 @@ fn dialog_from_the_phone(case: Case) {
 
 #[test]
 fn claude_folder_trust_from_the_phone() {
-    dialog_from_the_phone(Case {
-        agent: Agent::Claude,
-        setup: Setup::default(),
+    let case = Case {
         question: "Claude Code asks: Trust this folder?",
         names_folder: true,
         choice: "Yes, I trust this folder",
-    });
+    };
+    held_until_ready(Agent::Claude, Setup::default(), Some(case), |h| h.argv(&[]));
 }
 
 #[test]
 fn claude_api_key_from_the_phone() {
     // With No (the default) every prompt fails "Not logged in": the prompt reaching the model
     // shows Yes was typed.
-    dialog_from_the_phone(Case {
-        agent: Agent::Claude,
-        setup: Setup {
-            trust_folder: true,
-            claude_api_key: true,
-        },
+    let setup = Setup {
+        trust_folder: true,
+        claude_api_key: true,
+    };
+    let case = Case {
         question: "Claude Code asks: Use the API key",
         names_folder: false,
         choice: "Yes",
-    });
+    };
+    held_until_ready(Agent::Claude, setup, Some(case), |h| h.argv(&[]));
 }
 
 #[test]
 fn codex_folder_trust_from_the_phone() {
-    dialog_from_the_phone(Case {
-        agent: Agent::Codex,
-        setup: Setup::default(),
+    let case = Case {
         question: "Codex asks: Trust this folder?",
         names_folder: true,
         choice: "Trust and continue",
-    });
+    };
+    held_until_ready(Agent::Codex, Setup::default(), Some(case), |h| h.argv(&[]));
 }
 
 #[test]
 fn copilot_folder_trust_from_the_phone() {
-    dialog_from_the_phone(Case {
-        agent: Agent::Copilot,
-        setup: Setup::default(),
+    let case = Case {
         question: "Copilot asks: Trust the files in this folder?",
         names_folder: true,
         choice: "Yes",
+    };
+    held_until_ready(Agent::Copilot, Setup::default(), Some(case), |h| {
+        h.argv(&[])
     });
+}
+
+/// A prompt sent before Claude has drawn anything (its start delayed by a shell) waits for its
+/// input box.
+#[test]
+fn claude_slow_start_holds_the_prompt() {
+    let setup = Setup {
+        trust_folder: true,
+        ..Setup::default()
+    };
+    held_until_ready(Agent::Claude, setup, None, |h| {
+        let mut argv = h.argv(&[]);
+        let bin = Agent::Claude.bin().display().to_string();
+        let at = argv
+            .iter()
+            .position(|a| *a == bin)
+            .expect("the claude binary in argv");
+        let delay = format!("sleep {SLOW_START_S}; exec \"$0\" \"$@\"");
+        argv.splice(at..at, ["/bin/sh".to_string(), "-c".into(), delay]);
+        argv
+    });
+}
+
+/// Waits for the dialog card, checks that nothing was typed into the dialog, and presses the
+/// case's choice.
+async fn answer_the_card(
+    fake: &FakeTelegram,
+    case: &Case,
+    name: &str,
+    h: &TestHost,
+    home: &AgentHome,
+    llm: &FakeLlm,
+    prompt: &str,
+) {
+    let card = message(fake, "the dialog card", |m| {
+        m.text.contains(case.question) && !m.buttons().is_empty()
+    })
+    .await;
+    assert!(
+        card.text.starts_with(&format!("🚧 {name} · ")),
+        "{}",
+        card.text
+    );
+    assert_eq!(
+        card.text.contains(path_str(&home.work)),
+        case.names_folder,
+        "{}",
+        card.text
+    );
+    assert!(
+        !card.text.contains("sk-ant"),
+        "a key's tail on the card: {}",
+        card.text
+    );
+    // Nothing of the prompt was typed into the dialog.
+    let screen = blocking(|| h.screen(name));
+    assert!(!screen.contains(prompt), "typed into the dialog:\n{screen}");
+    assert!(llm.main_requests_with(&[prompt]).is_empty());
+    let (_, data) = card
+        .buttons()
+        .into_iter()
+        .find(|(label, _)| label == case.choice)
+        .unwrap_or_else(|| panic!("no {:?} button on {:?}", case.choice, card.buttons()));
+    fake.press_button(OPERATOR, card.chat_id, card.message_id, &data);
+    let (chat, id) = (card.chat_id, card.message_id);
+    let done = fake
+        .wait_until(START, "the card to show the choice", |s| {
+            s.message(chat, id)
+                .filter(|m| m.text.starts_with(&format!("✅ {} (by ", case.choice)))
+                .cloned()
+        })
+        .await;
+    assert!(
+        done.buttons().is_empty(),
+        "buttons left: {:?}",
+        done.buttons()
+    );
 }
