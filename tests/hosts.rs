@@ -208,3 +208,109 @@ fn bad_hosts_are_refused_with_a_fix() {
         text(&out)
     );
 }
+
+/// A home walkie with `[hosts.NAME]` for each of `names`, all in front of `cloud` through
+/// `sshd`, its key installed and the box's host key trusted.
+fn home_with_hosts(cloud: &TestHost, sshd: &Sshd, names: &[&str]) -> Home {
+    let home = Home::new();
+    let target = format!("{}@127.0.0.1:{}", Sshd::user(), sshd.port);
+    let mut lines = String::new();
+    for name in names {
+        let out = home.run(&[
+            "hosts",
+            "add",
+            name,
+            &target,
+            "--bridge",
+            &bridge_command(cloud),
+        ]);
+        let said = text(&out);
+        assert!(out.status.success(), "{said}");
+        lines.push_str(line_with(&said, "restrict,command="));
+        lines.push('\n');
+    }
+    sshd.set_authorized_keys(&lines);
+    let fingerprint = Sshd::fingerprint_of(&sshd.host_key);
+    let out = home.run(&["hosts", "trust", names[0], "--fingerprint", &fingerprint]);
+    assert!(out.status.success(), "{}", text(&out));
+    home
+}
+
+#[test]
+fn sessions_on_a_remote_host_by_name_at_host() {
+    let cloud = TestHost::start();
+    let sshd = Sshd::start(&cloud.dir.path().join("sshd"));
+    let home = home_with_hosts(&cloud, &sshd, &["cloud"]);
+
+    let out = home.run(&["new", "api@cloud", "--", "bash", "--norc", "--noprofile"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "api");
+    assert_eq!(
+        cloud.info("api").name,
+        "api",
+        "the session is on the cloud host"
+    );
+    cloud.wait_screen("api", "a prompt", |s| s.contains('$') || s.contains('#'));
+
+    let out = home.run(&["send", "api@cloud", "echo remote-$((6*7))"]);
+    assert!(out.status.success(), "{}", text(&out));
+    cloud.wait_screen("api", "the text typed over ssh", |s| {
+        s.contains("remote-42")
+    });
+
+    // A bare name finds the one host that has it (no local host runs here).
+    let out = home.run(&["screen", "api"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("remote-42"));
+
+    // ls: a HOST column, and the local host's absence said on its own line.
+    let out = home.run(&["ls"]);
+    let said = text(&out);
+    assert!(line_with(&said, "HOST").contains("NAME"), "{said}");
+    let row = line_with(&said, "api");
+    assert!(
+        row.starts_with("cloud") && row.contains("running"),
+        "{said}"
+    );
+    assert!(
+        line_with(&said, "local:").contains("no walkie host"),
+        "{said}"
+    );
+
+    // attach through the ssh link: the screen, typing, detach.
+    let mut cmd = Command::new(walkie_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.dir.path())
+        .env("WALKIE_CONFIG", home.config())
+        .env("WALKIE_STATE_DIR", home.state())
+        .env("TERM", "xterm-256color")
+        .args(["--no-spawn", "attach", "api@cloud"]);
+    let mut t = support::term::Term::spawn(&cmd, 90, 25);
+    t.wait_screen("the remote repaint", |s| s.contains("remote-42"));
+    t.type_bytes(b"echo attached-$((2*21))\r");
+    t.wait_screen("typing through the remote attach", |s| {
+        s.contains("attached-42")
+    });
+    support::host::wait_for("the remote size", Duration::from_secs(10), || {
+        (cloud.info("api").cols == 90).then_some(())
+    });
+    t.type_bytes(b"\x1cd");
+    assert_eq!(t.wait_exit(), 0);
+    assert!(cloud.info("api").state.is_live());
+}
+
+#[test]
+fn a_bare_name_on_two_hosts_is_ambiguous() {
+    let cloud = TestHost::start();
+    cloud.ok(&["new", "api", "--", "bash", "--norc", "--noprofile"]);
+    let sshd = Sshd::start(&cloud.dir.path().join("sshd"));
+    // Two names for one box: both have `api`.
+    let home = home_with_hosts(&cloud, &sshd, &["cloud", "cloud2"]);
+    let out = home.run(&["screen", "api"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("api@cloud or api@cloud2"), "{said}");
+    let out = home.run(&["screen", "api@cloud2"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

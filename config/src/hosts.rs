@@ -62,17 +62,12 @@ impl RemoteHost {
     }
 }
 
-/// Whether `name` may name a host: the session-name alphabet (it is written `api@NAME`),
+/// Whether `name` may name a host: the session-name rule (it is written `api@NAME`),
 /// and not the local host's own name.
 pub fn check_host_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if !ok {
+    if !walkie_host_proto::name::is_name(name) {
         return Err(format!(
-            "{name:?} is not a host name: use a-z, 0-9, '.', '_', '-' (up to 32), e.g. `cloud`"
+            "{name:?} is not a host name: use 1-32 characters from a-z, 0-9, '.', '_', '-', starting with a letter or digit, e.g. `cloud`"
         ));
     }
     if name == LOCAL_HOST {

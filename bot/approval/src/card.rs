@@ -233,35 +233,8 @@ pub fn already_decided(d: &Decided) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hook::{parse, HookInput};
     use crate::model::{Answer, DEFAULT_TIMEOUT};
-    use crate::{fixture, Agent};
-
-    // 2026-11-22 15:22:00 UTC
-    const T0: Millis = 1_795_360_920_000;
-
-    /// The Claude Code hook request of the shared fixtures, as a pending approval.
-    pub(crate) fn hook_approval() -> Approval {
-        let text = String::from_utf8(fixture("claude-hooks.jsonl")).unwrap();
-        let req = text
-            .lines()
-            .find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                match parse(&v["stdin"].to_string(), None).ok()? {
-                    HookInput::Approval(r) => Some(r),
-                    _ => None,
-                }
-            })
-            .unwrap();
-        assert_eq!(req.agent, Agent::ClaudeCode);
-        Approval::new(
-            ApprovalId(41),
-            "backend",
-            Subject::Hook { request: req },
-            T0,
-            DEFAULT_TIMEOUT,
-        )
-    }
+    use crate::testing::{hook_approval, T0};
 
     #[test]
     fn pending_card_says_what_where_why_and_until_when() {

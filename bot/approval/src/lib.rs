@@ -21,6 +21,7 @@
 //! - [`hook`]: agents' hook payloads in, their expected answers out.
 //! - [`model`]: one approval's lifecycle, decided exactly once.
 //! - [`policy`]: config rules and "approved for this session".
+//! - `testing` (tests, and the `test-util` feature): the shared fixtures' approvals.
 
 pub mod card;
 pub mod detect;
@@ -32,14 +33,8 @@ pub mod policy;
 /// The coding agents walkie knows by name (a wire type of the host protocol).
 pub use walkie_host_proto::ask::Agent;
 
-/// Where the `../shared/fixtures/agents/` captures live, for tests.
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
 #[cfg(test)]
-pub(crate) fn fixture(name: &str) -> Vec<u8> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/agents/"
-    )
-    .to_string()
-        + name;
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
-}
+pub(crate) use testing::fixture;

@@ -63,6 +63,7 @@ use crate::approval_store::ApprovalCard;
 use crate::front::{card_targets, ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use crate::gate::{Gate, Role, VIEWER_TEXT};
 use crate::host::{AskStream, Host};
+use crate::session::SessionRef;
 use crate::store::{AuditAction, AuditEntry, Store, StoreError};
 
 /// Longest wait between two attempts to reach the host.
@@ -110,7 +111,7 @@ pub struct Desk<F, H> {
     pub front: F,
     /// Agents' dialog cards and text held while a session cannot take it
     /// ([`crate::dialogs`]).
-    pub dialogs: crate::dialogs::Dialogs,
+    pub dialogs: Arc<crate::dialogs::Dialogs>,
 }
 
 /// A press of an approval card's button, as the front end decoded it.
@@ -139,7 +140,7 @@ pub enum DeskError {
 
 /// The chat's notification level: its own choice (`/notify`), else the config's default.
 pub async fn notify_level(store: &Store, cfg: &Config, chat: ChatId) -> NotifyLevel {
-    match store.notify_level(chat.0).await {
+    match store.notify_level(chat).await {
         Ok(Some(l)) => l,
         Ok(None) => cfg.notify.level(),
         Err(e) => {
@@ -515,7 +516,11 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                     // Replying to the card goes to the session, like its other messages.
                     let _ = self
                         .store
-                        .remember_message(chat.0, message_id, &a.session)
+                        .remember_message(
+                            chat,
+                            MessageRef(message_id),
+                            &SessionRef::local(&a.session),
+                        )
                         .await;
                 }
                 Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post an approval card"),
@@ -607,7 +612,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         if p.action == ApprovalAction::Screen {
             return self.show_screen(chat, query, &a.session).await;
         }
-        if self.gate.role(user.0) != Role::Operator {
+        if self.gate.role(user) != Role::Operator {
             self.audit(AuditEntry {
                 user_id: Some(user.0),
                 chat_id: Some(chat.0),
@@ -910,7 +915,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             Ok(screen) => {
                 self.front.answer_press(query, None).await?;
                 let m = self.front.show_screen(chat, session, &screen).await?;
-                self.store.remember_message(chat.0, m.0, session).await?;
+                let session = SessionRef::local(session);
+                self.store.remember_message(chat, m, &session).await?;
             }
             Err(e) => {
                 tracing::debug!(error = %e, session, "no screen for an approval");
@@ -926,9 +932,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{InMemory, MemHost, Sent};
+    use crate::testing::{session, InMemory, MemHost, Sent};
     use tokio::sync::mpsc;
-    use walkie_approval::hook::{parse, HookInput};
+    use walkie_approval::testing::claude_hook_request;
     use walkie_host_proto::protocol::{SessionInfo, SessionState};
 
     const OPERATOR: i64 = 1;
@@ -961,16 +967,8 @@ mod tests {
         };
         host.with(|s| {
             s.sessions.push(SessionInfo {
-                name: SESSION.into(),
-                state: SessionState::Running,
                 command: vec!["claude".into()],
-                cwd: "/".into(),
-                pid: Some(7),
-                created_ms: 1,
-                idle_ms: None,
-                cols: 80,
-                rows: 24,
-                clients: 0,
+                ..session(SESSION, SessionState::Running)
             })
         });
         let front = InMemory::default();
@@ -1005,21 +1003,7 @@ mod tests {
 
     /// The first permission request of Claude Code's recorded hooks (`touch ...`).
     fn hook_ask(id: u64) -> PendingAsk {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/agents/claude-hooks.jsonl"
-        );
-        let text = std::fs::read_to_string(path).unwrap();
-        let request = text
-            .lines()
-            .find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                match parse(&v["stdin"].to_string(), None).ok()? {
-                    HookInput::Approval(r) => Some(r),
-                    _ => None,
-                }
-            })
-            .unwrap();
+        let request = claude_hook_request();
         PendingAsk {
             id,
             session: SESSION.into(),
@@ -1089,7 +1073,7 @@ mod tests {
         for chat in [-5, -6] {
             r.desk
                 .store
-                .set_current_session(chat, Some(SESSION))
+                .set_current_session(ChatId(chat), Some(&SessionRef::local(SESSION)))
                 .await
                 .unwrap();
         }
@@ -1171,7 +1155,7 @@ mod tests {
         let r = rig("[approvals]\nauto_allow = [\"touch /tmp/agent-approved-demo\"]\n").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.host.with(|s| s.open.push(9));
@@ -1208,7 +1192,7 @@ mod tests {
         let r = rig("").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.desk.on_asked(question(11, now_ms()), PID).await;
@@ -1342,7 +1326,7 @@ mod tests {
         let r = rig("").await;
         r.desk
             .store
-            .set_current_session(-5, Some(SESSION))
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
             .await
             .unwrap();
         r.host.with(|s| {
@@ -1370,6 +1354,81 @@ mod tests {
             silent: r.desk.cfg.notify.level() != NotifyLevel::All,
         }));
         assert!(r.host.with(|s| s.decided.is_empty() && s.typed.is_empty()));
+    }
+
+    /// A `[y/N]` question on the screen of [`SESSION`], as the desk's scan reads it.
+    fn yes_no() -> Prompt {
+        let screen = "$ ./clean.sh\nRemove build/? [y/N] ";
+        detect_text(&ScreenText::from_text(screen)).expect("a [y/N] prompt")
+    }
+
+    async fn screen_approval_id(r: &Rig) -> u64 {
+        let pending = r.desk.store.pending_approvals().await.unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        pending[0].0.id.0
+    }
+
+    #[tokio::test]
+    async fn a_prompt_on_the_screen_gets_one_card_and_a_press_types_its_keys() {
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
+            .await
+            .unwrap();
+        r.desk.screen_prompt(SESSION, Some(yes_no())).await.unwrap();
+        // The same prompt on the next scans: no second card.
+        r.desk.screen_prompt(SESSION, Some(yes_no())).await.unwrap();
+        assert_eq!(cards(&r.front.sent()), [(ChatId(-5), true, false)]);
+        let id = screen_approval_id(&r).await;
+        assert_ne!(id & SCREEN_ID_BIT, 0, "a screen approval's own id");
+        r.desk
+            .on_press(&press(-5, OPERATOR, id, ApprovalAction::Approve))
+            .await
+            .unwrap();
+        // The prompt's own answer is typed; the host's asks are not involved.
+        let typed = r.host.with(|s| s.typed.clone());
+        assert_eq!(typed.len(), 1, "{typed:?}");
+        assert_eq!(typed[0].0, SESSION);
+        assert_eq!(typed[0].1.concat(), b"y\r");
+        assert!(r.host.with(|s| s.decided.is_empty()));
+        // The prompt on its way out, then gone: nothing more is typed or posted.
+        r.desk.screen_prompt(SESSION, Some(yes_no())).await.unwrap();
+        r.desk.screen_prompt(SESSION, None).await.unwrap();
+        assert_eq!(cards(&r.front.sent()).len(), 1);
+        assert_eq!(r.host.with(|s| s.typed.len()), 1);
+        let e = edits(&r.front.sent());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].2.contains("Approved"), "{e:?}");
+        assert_eq!(e[0].3, 0, "a decided card has no buttons");
+    }
+
+    #[tokio::test]
+    async fn a_prompt_that_leaves_the_screen_unanswered_was_answered_at_the_terminal() {
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
+            .await
+            .unwrap();
+        r.desk.screen_prompt(SESSION, Some(yes_no())).await.unwrap();
+        let id = screen_approval_id(&r).await;
+        r.desk.screen_prompt(SESSION, None).await.unwrap();
+        let e = edits(&r.front.sent());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].2.contains("Answered at the terminal"), "{e:?}");
+        assert!(r.desk.store.pending_approvals().await.unwrap().is_empty());
+        // A late press decides nothing and types nothing.
+        r.desk
+            .on_press(&press(-5, OPERATOR, id, ApprovalAction::Deny))
+            .await
+            .unwrap();
+        assert!(r.host.with(|s| s.typed.is_empty()));
+        let t = toasts(&r.front.sent());
+        assert!(
+            t.last().unwrap().as_deref().unwrap().contains("terminal"),
+            "{t:?}"
+        );
     }
 
     /// Waits (at most 10 s) for `done`.

@@ -36,6 +36,7 @@ use crate::desk::{notify_level, Desk, DeskError, Press};
 use crate::front::{ChatId, Frontend, MessageRef, UserId};
 use crate::gate::{Role, VIEWER_TEXT};
 use crate::host::Host;
+use crate::session::SessionRef;
 use crate::store::{AuditAction, AuditEntry};
 use walkie_config::NotifyLevel;
 
@@ -206,13 +207,14 @@ fn quote(text: &str) -> String {
     format!("«{}»", cut(text, 200))
 }
 
-impl<F: Frontend, H: Host> Desk<F, H> {
+impl Dialogs {
     /// Text for `session` from the phone: `None` when it may be typed now, else it is held
-    /// and the answer for the sender is returned.
+    /// (typed later by the desk's scanner) and the answer for the sender is returned.
     pub async fn hold_text(
         &self,
-        chat: ChatId,
+        host: &impl Host,
         user: UserId,
+        chat: ChatId,
         session: &str,
         text: &str,
         source: &str,
@@ -224,7 +226,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             source: source.to_string(),
         };
         // Behind texts already held, whatever the screen shows now: order is kept.
-        let queued = self.dialogs.slot(session, |s| {
+        let queued = self.slot(session, |s| {
             if s.held.is_empty() {
                 return None;
             }
@@ -244,10 +246,10 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             }
             None => {}
         }
-        let info = self.host.info(session).await.ok().flatten()?;
-        let screen = self.host.screen(session).await.ok()?;
+        let info = host.info(session).await.ok().flatten()?;
+        let screen = host.screen(session).await.ok()?;
         let why = self.why_hold(&info, &screen)?;
-        self.dialogs.slot(session, |s| s.held.push_back(held));
+        self.slot(session, |s| s.held.push_back(held));
         Some(format!(
             "⏳ held until {session}'s input box is back ({why})"
         ))
@@ -260,16 +262,18 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
         let agent = agent_of(&info.command)?;
         let ready = input_ready(agent, screen) && info.idle_ms.unwrap_or(0) >= QUIET_MS;
-        let seen = self.dialogs.slot(&info.name, |s| {
+        let seen = self.slot(&info.name, |s| {
             s.ready_seen |= ready;
             s.ready_seen
         });
         (!seen).then(|| format!("{} has not drawn it yet", agent.label()))
     }
+}
 
+impl<F: Frontend, H: Host> Desk<F, H> {
     /// A press of a dialog card's button: recorded here, typed by the scanner.
     pub(crate) async fn on_dialog_press(&self, p: &Press, choice: u8) -> Result<(), DeskError> {
-        if self.gate.role(p.user.0) != Role::Operator {
+        if self.gate.role(p.user) != Role::Operator {
             self.audit_line(AuditEntry {
                 user_id: Some(p.user.0),
                 chat_id: Some(p.chat.0),
@@ -428,7 +432,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
         // The box must be on screen for held text, not only have been once.
         let ready = agent_of(&info.command).is_none_or(|a| input_ready(a, &screen));
-        if ready && self.why_hold(info, &screen).is_none() {
+        if ready && self.dialogs.why_hold(info, &screen).is_none() {
             self.deliver_held(info, &screen).await;
         }
     }
@@ -446,7 +450,10 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 Ok(m) => {
                     messages.push((chat, m, buttons));
                     // Replying to the card goes to the session, like its other messages.
-                    let _ = self.store.remember_message(chat.0, m.0, session).await;
+                    let _ = self
+                        .store
+                        .remember_message(chat, m, &SessionRef::local(session))
+                        .await;
                 }
                 Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post a dialog card"),
             }
@@ -703,7 +710,10 @@ mod tests {
     async fn rig(command: &str, screen: String) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).await.unwrap();
-        store.set_current_session(CHAT.0, Some(CC)).await.unwrap();
+        store
+            .set_current_session(CHAT, Some(&SessionRef::local(CC)))
+            .await
+            .unwrap();
         let cfg = Config::from_toml(&format!(
             "[telegram]\nallowed_users = [{OPERATOR}]\nviewers = [{VIEWER}]\n"
         ))
@@ -731,7 +741,7 @@ mod tests {
             store,
             host: Arc::new(host.clone()),
             front: front.clone(),
-            dialogs: Dialogs::default(),
+            dialogs: Arc::default(),
         };
         Rig {
             desk,
@@ -777,7 +787,8 @@ mod tests {
 
         async fn hold(&self, text: &str) -> Option<String> {
             self.desk
-                .hold_text(CHAT, UserId(OPERATOR), CC, text, "text")
+                .dialogs
+                .hold_text(&*self.desk.host, UserId(OPERATOR), CHAT, CC, text, "text")
                 .await
         }
 

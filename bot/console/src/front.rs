@@ -14,6 +14,7 @@ use std::future::Future;
 use walkie_approval::card::Card;
 
 use crate::gate::{Gate, Role};
+use crate::requests::View;
 
 /// A chat, as the front end names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +88,16 @@ pub trait Frontend: Send + Sync + 'static {
 
     /// The agent in `session` said its turn is over, so no "went quiet" should repeat it.
     fn turn_over(&self, session: &str);
+
+    /// Shows a request's answer as a new message (rendered as the front end sees fit).
+    fn show(
+        &self,
+        chat: ChatId,
+        view: &View,
+    ) -> impl Future<Output = Result<MessageRef, FrontError>> + Send;
+
+    /// Keeps `session`'s live screen in `chat` going (starting it if needed), refreshed now.
+    fn watch(&self, chat: ChatId, session: &str);
 }
 
 /// The chats an approval card goes to, each with whether its copy carries buttons: the
@@ -109,7 +120,7 @@ pub fn card_targets(
         if out.iter().any(|(c, _)| *c == chat) {
             continue;
         }
-        let buttons = match front.private_user(chat).map(|u| gate.role(u.0)) {
+        let buttons = match front.private_user(chat).map(|u| gate.role(u)) {
             None | Some(Role::Operator) => true,
             Some(Role::Viewer) => false,
             Some(Role::Stranger) => continue,

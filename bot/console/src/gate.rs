@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use walkie_config::TelegramConfig;
 
+use crate::front::UserId;
+
 /// How often a stranger may be told they are refused.
 pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -53,18 +55,19 @@ pub enum Verdict {
 /// The configured lists.
 #[derive(Debug, Clone, Default)]
 pub struct Gate {
-    operators: HashSet<i64>,
-    viewers: HashSet<i64>,
+    operators: HashSet<UserId>,
+    viewers: HashSet<UserId>,
 }
 
 impl Gate {
+    /// From the configured ids (the front end's own numbers for people).
     pub fn new(
         operators: impl IntoIterator<Item = i64>,
         viewers: impl IntoIterator<Item = i64>,
     ) -> Self {
         Gate {
-            operators: operators.into_iter().collect(),
-            viewers: viewers.into_iter().collect(),
+            operators: operators.into_iter().map(UserId).collect(),
+            viewers: viewers.into_iter().map(UserId).collect(),
         }
     }
 
@@ -75,7 +78,7 @@ impl Gate {
         )
     }
 
-    pub fn role(&self, user: i64) -> Role {
+    pub fn role(&self, user: UserId) -> Role {
         if self.operators.contains(&user) {
             Role::Operator
         } else if self.viewers.contains(&user) {
@@ -87,7 +90,7 @@ impl Gate {
 
     /// Decides one update. `last_answered` is how long ago this user was last sent a
     /// refusal (`None`: never); only strangers need it.
-    pub fn check(&self, user: i64, action: Action, last_answered: Option<Duration>) -> Verdict {
+    pub fn check(&self, user: UserId, action: Action, last_answered: Option<Duration>) -> Verdict {
         match (self.role(user), action) {
             (Role::Operator, _) | (Role::Viewer, Action::Read) => Verdict::Allow,
             (Role::Viewer, Action::Act) => Verdict::Refuse {
@@ -113,15 +116,15 @@ mod tests {
 
     #[test]
     fn operators_do_everything() {
-        assert_eq!(gate().check(1, Action::Act, None), Verdict::Allow);
-        assert_eq!(gate().check(2, Action::Read, None), Verdict::Allow);
+        assert_eq!(gate().check(UserId(1), Action::Act, None), Verdict::Allow);
+        assert_eq!(gate().check(UserId(2), Action::Read, None), Verdict::Allow);
     }
 
     #[test]
     fn viewers_only_read() {
-        assert_eq!(gate().check(10, Action::Read, None), Verdict::Allow);
+        assert_eq!(gate().check(UserId(10), Action::Read, None), Verdict::Allow);
         assert_eq!(
-            gate().check(10, Action::Act, None),
+            gate().check(UserId(10), Action::Act, None),
             Verdict::Refuse {
                 reply: Some(VIEWER_TEXT)
             }
@@ -131,24 +134,24 @@ mod tests {
     #[test]
     fn strangers_get_one_short_refusal_per_hour() {
         let g = gate();
-        assert_eq!(g.role(99), Role::Stranger);
+        assert_eq!(g.role(UserId(99)), Role::Stranger);
         assert_eq!(
-            g.check(99, Action::Read, None),
+            g.check(UserId(99), Action::Read, None),
             Verdict::Refuse {
                 reply: Some(REFUSAL_TEXT)
             }
         );
         let minute = Duration::from_secs(60);
         assert_eq!(
-            g.check(99, Action::Read, Some(minute)),
+            g.check(UserId(99), Action::Read, Some(minute)),
             Verdict::Refuse { reply: None }
         );
         assert_eq!(
-            g.check(99, Action::Act, Some(59 * minute)),
+            g.check(UserId(99), Action::Act, Some(59 * minute)),
             Verdict::Refuse { reply: None }
         );
         assert_eq!(
-            g.check(99, Action::Act, Some(60 * minute)),
+            g.check(UserId(99), Action::Act, Some(60 * minute)),
             Verdict::Refuse {
                 reply: Some(REFUSAL_TEXT)
             }
@@ -168,7 +171,7 @@ mod tests {
         };
         let g = Gate::from_config(&cfg);
         assert_eq!(
-            (g.role(5), g.role(6), g.role(7)),
+            (g.role(UserId(5)), g.role(UserId(6)), g.role(UserId(7))),
             (Role::Operator, Role::Viewer, Role::Stranger)
         );
     }

@@ -20,8 +20,13 @@
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
 //! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
 //!   direct-streamlocal).
+//! - [`requests`]: typed, chat-neutral requests (commands, text for a session), one
+//!   handler per file, answered with neutral views ([`requests::View`]) through
+//!   [`front::Frontend`].
+//! - [`session`]: [`session::SessionRef`], a session with its host (local by default).
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
+//! - `testing` (tests, and the `test-util` feature): an in-memory front end and host.
 //! - [`voice`]: the voice queue (local transcription).
 
 pub mod activity;
@@ -33,8 +38,10 @@ pub mod gate;
 pub mod host;
 pub mod presets;
 pub mod remote;
+pub mod requests;
+pub mod session;
 pub mod store;
 pub mod voice;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;

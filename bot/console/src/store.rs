@@ -15,14 +15,15 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqlitePool;
 use walkie_config::NotifyLevel;
 
+use crate::front::{ChatId, MessageRef, UserId};
+use crate::session::SessionRef;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// File name of the bot's database inside the state directory.
 pub const DB_FILE: &str = "bot.sqlite";
 
-/// The host of every session reference until sessions live on more than one host: the
-/// `host` columns' default, and what rows made before them were migrated to.
-pub const LOCAL_HOST: &str = "local";
+pub use crate::session::LOCAL_HOST;
 
 /// Errors of the bot store.
 #[derive(Debug, thiserror::Error)]
@@ -203,33 +204,32 @@ impl Store {
     // --- chats ---
 
     /// The chat's current session, if one was chosen.
-    pub async fn current_session(&self, chat_id: i64) -> Result<Option<String>> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT current_session FROM chats WHERE chat_id = ?")
-                .bind(chat_id)
+    pub async fn current_session(&self, chat: ChatId) -> Result<Option<SessionRef>> {
+        let row: Option<(Option<String>, String)> =
+            sqlx::query_as("SELECT current_session, current_host FROM chats WHERE chat_id = ?")
+                .bind(chat.0)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.and_then(|r| r.0))
+        Ok(row.and_then(|(name, host)| Some(SessionRef { host, name: name? })))
     }
 
-    /// Sets (or with `None` clears) the chat's current session.
     /// The chat's notification level (`/notify`), if it chose one.
-    pub async fn notify_level(&self, chat_id: i64) -> Result<Option<NotifyLevel>> {
+    pub async fn notify_level(&self, chat: ChatId) -> Result<Option<NotifyLevel>> {
         let row: Option<(Option<String>,)> =
             sqlx::query_as("SELECT notify FROM chats WHERE chat_id = ?")
-                .bind(chat_id)
+                .bind(chat.0)
                 .fetch_optional(&self.pool)
                 .await?;
         // A value this build does not know counts as none chosen.
         Ok(row.and_then(|r| r.0).and_then(|l| l.parse().ok()))
     }
 
-    pub async fn set_notify_level(&self, chat_id: i64, level: NotifyLevel) -> Result<()> {
+    pub async fn set_notify_level(&self, chat: ChatId, level: NotifyLevel) -> Result<()> {
         sqlx::query(
             "INSERT INTO chats (chat_id, notify, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (chat_id) DO UPDATE SET notify = excluded.notify, updated_at = excluded.updated_at",
         )
-        .bind(chat_id)
+        .bind(chat.0)
         .bind(level.as_str())
         .bind(now_unix())
         .execute(&self.pool)
@@ -237,14 +237,21 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_current_session(&self, chat_id: i64, session: Option<&str>) -> Result<()> {
+    /// Sets (or with `None` clears) the chat's current session.
+    pub async fn set_current_session(
+        &self,
+        chat: ChatId,
+        session: Option<&SessionRef>,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chats (chat_id, current_session, updated_at) VALUES (?, ?, ?)
-             ON CONFLICT (chat_id) DO UPDATE SET current_session = excluded.current_session,
+            "INSERT INTO chats (chat_id, current_host, current_session, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (chat_id) DO UPDATE SET current_host = excluded.current_host,
+                                                 current_session = excluded.current_session,
                                                  updated_at = excluded.updated_at",
         )
-        .bind(chat_id)
-        .bind(session)
+        .bind(chat.0)
+        .bind(session.map_or(LOCAL_HOST, |s| s.host.as_str()))
+        .bind(session.map(|s| s.name.as_str()))
         .bind(now_unix())
         .execute(&self.pool)
         .await?;
@@ -253,32 +260,39 @@ impl Store {
 
     // --- live screens and message ownership ---
 
-    /// The message showing `session`'s live screen in `chat_id`.
-    pub async fn live_message(&self, chat_id: i64, session: &str) -> Result<Option<i64>> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT message_id FROM live_screens WHERE chat_id = ? AND session = ?")
-                .bind(chat_id)
-                .bind(session)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| r.0))
+    /// The message showing `session`'s live screen in `chat`.
+    pub async fn live_message(
+        &self,
+        chat: ChatId,
+        session: &SessionRef,
+    ) -> Result<Option<MessageRef>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT message_id FROM live_screens WHERE chat_id = ? AND host = ? AND session = ?",
+        )
+        .bind(chat.0)
+        .bind(&session.host)
+        .bind(&session.name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| MessageRef(r.0)))
     }
 
     /// Records the message now showing `session`'s live screen (replacing an older one).
     pub async fn set_live_message(
         &self,
-        chat_id: i64,
-        session: &str,
-        message_id: i64,
+        chat: ChatId,
+        session: &SessionRef,
+        message: MessageRef,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO live_screens (chat_id, session, message_id, updated_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO live_screens (chat_id, host, session, message_id, updated_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (chat_id, host, session) DO UPDATE SET message_id = excluded.message_id,
                                                           updated_at = excluded.updated_at",
         )
-        .bind(chat_id)
-        .bind(session)
-        .bind(message_id)
+        .bind(chat.0)
+        .bind(&session.host)
+        .bind(&session.name)
+        .bind(message.0)
         .bind(now_unix())
         .execute(&self.pool)
         .await?;
@@ -286,38 +300,47 @@ impl Store {
     }
 
     /// Stops tracking a live screen (its message was deleted or the session went idle).
-    pub async fn clear_live_message(&self, chat_id: i64, session: &str) -> Result<()> {
-        sqlx::query("DELETE FROM live_screens WHERE chat_id = ? AND session = ?")
-            .bind(chat_id)
-            .bind(session)
+    pub async fn clear_live_message(&self, chat: ChatId, session: &SessionRef) -> Result<()> {
+        sqlx::query("DELETE FROM live_screens WHERE chat_id = ? AND host = ? AND session = ?")
+            .bind(chat.0)
+            .bind(&session.host)
+            .bind(&session.name)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Every live screen: (chat, session, message id). Used to resume after a restart.
-    pub async fn live_messages(&self) -> Result<Vec<(i64, String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT chat_id, session, message_id FROM live_screens ORDER BY chat_id, session",
+    /// Every live screen: (chat, session, message). Used to resume after a restart.
+    pub async fn live_messages(&self) -> Result<Vec<(ChatId, SessionRef, MessageRef)>> {
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT chat_id, host, session, message_id FROM live_screens
+             ORDER BY chat_id, host, session",
         )
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(chat, host, name, message)| {
+                (ChatId(chat), SessionRef { host, name }, MessageRef(message))
+            })
+            .collect())
     }
 
-    /// Remembers that a bot message in `chat_id` belongs to `session` (for reply routing).
+    /// Remembers that a bot message in `chat` belongs to `session` (for reply routing).
     pub async fn remember_message(
         &self,
-        chat_id: i64,
-        message_id: i64,
-        session: &str,
+        chat: ChatId,
+        message: MessageRef,
+        session: &SessionRef,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT OR REPLACE INTO session_messages (chat_id, message_id, session, created_at)
-             VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO session_messages (chat_id, message_id, host, session, created_at)
+             VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(chat_id)
-        .bind(message_id)
-        .bind(session)
+        .bind(chat.0)
+        .bind(message.0)
+        .bind(&session.host)
+        .bind(&session.name)
         .bind(now_unix())
         .execute(&self.pool)
         .await?;
@@ -327,17 +350,17 @@ impl Store {
     /// The session a bot message belongs to.
     pub async fn session_of_message(
         &self,
-        chat_id: i64,
-        message_id: i64,
-    ) -> Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT session FROM session_messages WHERE chat_id = ? AND message_id = ?",
+        chat: ChatId,
+        message: MessageRef,
+    ) -> Result<Option<SessionRef>> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT host, session FROM session_messages WHERE chat_id = ? AND message_id = ?",
         )
-        .bind(chat_id)
-        .bind(message_id)
+        .bind(chat.0)
+        .bind(message.0)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| r.0))
+        Ok(row.map(|(host, name)| SessionRef { host, name }))
     }
 
     // --- audit log ---
@@ -560,7 +583,7 @@ impl Store {
 
     /// Records a refused update from a stranger; returns how long ago they were last
     /// answered (`None`: never).
-    pub async fn stranger_refused(&self, user_id: i64) -> Result<Option<Duration>> {
+    pub async fn stranger_refused(&self, user: UserId) -> Result<Option<Duration>> {
         let now = now_unix();
         let row: (Option<i64>,) = sqlx::query_as(
             "INSERT INTO strangers (user_id, first_seen, last_refused_at, refusals) VALUES (?, ?, ?, 1)
@@ -568,7 +591,7 @@ impl Store {
                                                  refusals = refusals + 1
              RETURNING last_answered_at",
         )
-        .bind(user_id)
+        .bind(user.0)
         .bind(now)
         .bind(now)
         .fetch_one(&self.pool)
@@ -579,10 +602,10 @@ impl Store {
     }
 
     /// Records that a stranger was just sent the refusal.
-    pub async fn stranger_answered(&self, user_id: i64) -> Result<()> {
+    pub async fn stranger_answered(&self, user: UserId) -> Result<()> {
         sqlx::query("UPDATE strangers SET last_answered_at = ? WHERE user_id = ?")
             .bind(now_unix())
-            .bind(user_id)
+            .bind(user.0)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -594,6 +617,10 @@ mod tests {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
     use super::*;
+
+    fn local(name: &str) -> SessionRef {
+        SessionRef::local(name)
+    }
 
     /// The embedded migrations up to `version`: the schema of an older release.
     fn migrator_upto(version: i64) -> Migrator {
@@ -629,15 +656,18 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(mode.0, "wal");
-            store.set_current_session(1, Some("a")).await.unwrap();
+            store
+                .set_current_session(ChatId(1), Some(&local("a")))
+                .await
+                .unwrap();
             store.close().await;
             // Reopening runs no migration twice and keeps the data.
             let store = Store::open(&dir.path().join("state").join(DB_FILE))
                 .await
                 .unwrap();
             assert_eq!(
-                store.current_session(1).await.unwrap().as_deref(),
-                Some("a")
+                store.current_session(ChatId(1)).await.unwrap(),
+                Some(local("a"))
             );
             let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
                 .fetch_one(&store.pool)
@@ -652,14 +682,72 @@ mod tests {
     async fn current_session_per_chat() {
         timed(async {
             let (_d, s) = temp_store().await;
-            assert_eq!(s.current_session(1).await.unwrap(), None);
-            s.set_current_session(1, Some("api")).await.unwrap();
-            s.set_current_session(2, Some("web")).await.unwrap();
-            s.set_current_session(1, Some("db")).await.unwrap();
-            assert_eq!(s.current_session(1).await.unwrap().as_deref(), Some("db"));
-            assert_eq!(s.current_session(2).await.unwrap().as_deref(), Some("web"));
-            s.set_current_session(2, None).await.unwrap();
-            assert_eq!(s.current_session(2).await.unwrap(), None);
+            assert_eq!(s.current_session(ChatId(1)).await.unwrap(), None);
+            s.set_current_session(ChatId(1), Some(&local("api")))
+                .await
+                .unwrap();
+            s.set_current_session(ChatId(2), Some(&local("web")))
+                .await
+                .unwrap();
+            s.set_current_session(ChatId(1), Some(&local("db")))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.current_session(ChatId(1)).await.unwrap(),
+                Some(local("db"))
+            );
+            assert_eq!(
+                s.current_session(ChatId(2)).await.unwrap(),
+                Some(local("web"))
+            );
+            s.set_current_session(ChatId(2), None).await.unwrap();
+            assert_eq!(s.current_session(ChatId(2)).await.unwrap(), None);
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn session_references_keep_their_host() {
+        timed(async {
+            let (_d, s) = temp_store().await;
+            let remote = SessionRef {
+                host: "box".into(),
+                name: "api".into(),
+            };
+            s.set_current_session(ChatId(1), Some(&remote))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.current_session(ChatId(1)).await.unwrap(),
+                Some(remote.clone())
+            );
+            // The same name on two hosts: two live screens, two owners of messages.
+            s.set_live_message(ChatId(1), &remote, MessageRef(10))
+                .await
+                .unwrap();
+            s.set_live_message(ChatId(1), &local("api"), MessageRef(11))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.live_message(ChatId(1), &remote).await.unwrap(),
+                Some(MessageRef(10))
+            );
+            s.clear_live_message(ChatId(1), &local("api"))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.live_messages().await.unwrap(),
+                [(ChatId(1), remote.clone(), MessageRef(10))]
+            );
+            s.remember_message(ChatId(1), MessageRef(12), &remote)
+                .await
+                .unwrap();
+            assert_eq!(
+                s.session_of_message(ChatId(1), MessageRef(12))
+                    .await
+                    .unwrap(),
+                Some(remote)
+            );
         })
         .await
     }
@@ -668,22 +756,48 @@ mod tests {
     async fn live_messages_and_reply_routing() {
         timed(async {
             let (_d, s) = temp_store().await;
-            s.set_live_message(1, "api", 10).await.unwrap();
-            s.set_live_message(1, "api", 20).await.unwrap();
-            s.set_live_message(2, "web", 5).await.unwrap();
-            assert_eq!(s.live_message(1, "api").await.unwrap(), Some(20));
+            s.set_live_message(ChatId(1), &local("api"), MessageRef(10))
+                .await
+                .unwrap();
+            s.set_live_message(ChatId(1), &local("api"), MessageRef(20))
+                .await
+                .unwrap();
+            s.set_live_message(ChatId(2), &local("web"), MessageRef(5))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.live_message(ChatId(1), &local("api")).await.unwrap(),
+                Some(MessageRef(20))
+            );
             assert_eq!(
                 s.live_messages().await.unwrap(),
-                vec![(1, "api".into(), 20), (2, "web".into(), 5)]
+                vec![
+                    (ChatId(1), local("api"), MessageRef(20)),
+                    (ChatId(2), local("web"), MessageRef(5))
+                ]
             );
-            s.clear_live_message(1, "api").await.unwrap();
-            assert_eq!(s.live_message(1, "api").await.unwrap(), None);
-            s.remember_message(1, 33, "api").await.unwrap();
+            s.clear_live_message(ChatId(1), &local("api"))
+                .await
+                .unwrap();
             assert_eq!(
-                s.session_of_message(1, 33).await.unwrap().as_deref(),
-                Some("api")
+                s.live_message(ChatId(1), &local("api")).await.unwrap(),
+                None
             );
-            assert_eq!(s.session_of_message(2, 33).await.unwrap(), None);
+            s.remember_message(ChatId(1), MessageRef(33), &local("api"))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.session_of_message(ChatId(1), MessageRef(33))
+                    .await
+                    .unwrap(),
+                Some(local("api"))
+            );
+            assert_eq!(
+                s.session_of_message(ChatId(2), MessageRef(33))
+                    .await
+                    .unwrap(),
+                None
+            );
         })
         .await
     }
@@ -794,9 +908,9 @@ mod tests {
     async fn strangers_remember_when_they_were_answered() {
         timed(async {
             let (_d, s) = temp_store().await;
-            assert_eq!(s.stranger_refused(9).await.unwrap(), None);
-            s.stranger_answered(9).await.unwrap();
-            let ago = s.stranger_refused(9).await.unwrap().unwrap();
+            assert_eq!(s.stranger_refused(UserId(9)).await.unwrap(), None);
+            s.stranger_answered(UserId(9)).await.unwrap();
+            let ago = s.stranger_refused(UserId(9)).await.unwrap().unwrap();
             assert!(ago < Duration::from_secs(5));
             let n: (i64,) = sqlx::query_as("SELECT refusals FROM strangers WHERE user_id = 9")
                 .fetch_one(&s.pool)
@@ -834,12 +948,11 @@ mod tests {
                 pool.close().await;
             }
             let store = Store::open(&path).await.expect("migrates in place");
-            assert_eq!(store.current_session(7).await.unwrap().as_deref(), Some("api"));
-            assert_eq!(store.notify_level(7).await.unwrap(), Some(NotifyLevel::None));
-            assert_eq!(store.live_message(7, "api").await.unwrap(), Some(70));
+            assert_eq!(store.current_session(ChatId(7)).await.unwrap(), Some(local("api")));
+            assert_eq!(store.notify_level(ChatId(7)).await.unwrap(), Some(NotifyLevel::None));
+            assert_eq!(store.live_message(ChatId(7), &local("api")).await.unwrap(), Some(MessageRef(70)));
             assert_eq!(
-                store.session_of_message(7, 71).await.unwrap().as_deref(),
-                Some("api")
+                store.session_of_message(ChatId(7), MessageRef(71)).await.unwrap(), Some(local("api"))
             );
             let hosts = |sql: &'static str| {
                 let pool = store.pool().clone();
@@ -853,7 +966,7 @@ mod tests {
                         .collect::<Vec<_>>()
                 }
             };
-            let local = Some(LOCAL_HOST.to_string());
+            let local_host = Some(LOCAL_HOST.to_string());
             for sql in [
                 "SELECT current_host FROM chats",
                 "SELECT host FROM live_screens",
@@ -861,16 +974,16 @@ mod tests {
                 "SELECT host FROM transcripts",
                 "SELECT host FROM approval_session_rules",
             ] {
-                assert_eq!(hosts(sql).await, vec![local.clone()], "{sql}");
+                assert_eq!(hosts(sql).await, vec![local_host.clone()], "{sql}");
             }
             // An audit line about no session has no host either.
             assert_eq!(
                 hosts("SELECT host FROM audit_log ORDER BY id").await,
-                [local.clone(), None]
+                [local_host.clone(), None]
             );
             // Writing after the migration keeps working on the rebuilt tables.
-            store.set_live_message(7, "api", 72).await.unwrap();
-            assert_eq!(store.live_message(7, "api").await.unwrap(), Some(72));
+            store.set_live_message(ChatId(7), &local("api"), MessageRef(72)).await.unwrap();
+            assert_eq!(store.live_message(ChatId(7), &local("api")).await.unwrap(), Some(MessageRef(72)));
             store.close().await;
         })
         .await;

@@ -1,4 +1,5 @@
-//! In-memory stand-ins for a chat front end and a session host, for the console's tests.
+//! In-memory stand-ins for a chat front end and a session host, for the console's tests
+//! and (with the `test-util` feature) a front end's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,14 +8,15 @@ use tokio::sync::mpsc;
 use walkie_approval::card::{Block, Card, Span};
 use walkie_approval::hook::Decision;
 use walkie_host_proto::client::{AskEvent, ClientError};
-use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
+use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo, SessionState};
 
 use crate::front::{ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use crate::host::{AskStream, Host};
+use crate::requests::View;
 
 /// What the in-memory front end was asked to do, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Sent {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
     Card {
         chat: ChatId,
         message: MessageRef,
@@ -42,17 +44,28 @@ pub(crate) enum Sent {
         chat: ChatId,
         session: String,
     },
+    /// A request's answer.
+    View {
+        chat: ChatId,
+        message: MessageRef,
+        view: View,
+    },
+    /// A live screen started or refreshed.
+    Watch {
+        chat: ChatId,
+        session: String,
+    },
 }
 
 /// A front end whose private chats are numbered 100 + the user, and groups below 0; it
 /// records everything it is asked to send.
 #[derive(Clone, Default)]
-pub(crate) struct InMemory {
-    pub(crate) sent: Arc<Mutex<Vec<Sent>>>,
+pub struct InMemory {
+    pub sent: Arc<Mutex<Vec<Sent>>>,
 }
 
 impl InMemory {
-    pub(crate) fn sent(&self) -> Vec<Sent> {
+    pub fn sent(&self) -> Vec<Sent> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
@@ -71,7 +84,7 @@ impl InMemory {
 }
 
 /// A card as plain text.
-pub(crate) fn text(c: &Card) -> String {
+pub fn text(c: &Card) -> String {
     c.blocks
         .iter()
         .map(|b| match b {
@@ -170,39 +183,93 @@ impl Frontend for InMemory {
     }
 
     fn turn_over(&self, _session: &str) {}
+
+    async fn show(&self, chat: ChatId, view: &View) -> Result<MessageRef, FrontError> {
+        let message = self.next();
+        self.push(Sent::View {
+            chat,
+            message,
+            view: view.clone(),
+        });
+        Ok(message)
+    }
+
+    fn watch(&self, chat: ChatId, session: &str) {
+        self.push(Sent::Watch {
+            chat,
+            session: session.into(),
+        });
+    }
 }
 
 /// The state of an in-memory host.
 #[derive(Default)]
-pub(crate) struct HostState {
-    pub(crate) sessions: Vec<SessionInfo>,
-    pub(crate) screens: HashMap<String, String>,
+pub struct HostState {
+    pub sessions: Vec<SessionInfo>,
+    pub screens: HashMap<String, String>,
     /// Keys typed, per session.
-    pub(crate) typed: Vec<(String, Vec<Vec<u8>>)>,
+    pub typed: Vec<(String, Vec<Vec<u8>>)>,
     /// Decisions the host took, in order; an ask is decided once.
-    pub(crate) decided: Vec<(u64, Decision)>,
+    pub decided: Vec<(u64, Decision)>,
     /// Asks the host still holds (a decision for any other is `AlreadyDecided`).
-    pub(crate) open: Vec<u64>,
+    pub open: Vec<u64>,
     /// The watch a `watch_asks` hands out next (its sender is the test's).
-    pub(crate) watches: Vec<mpsc::Receiver<AskEvent>>,
+    pub watches: Vec<mpsc::Receiver<AskEvent>>,
+    /// Sessions started, in order.
+    pub started: Vec<NewSession>,
+    /// Sessions killed, in order.
+    pub killed: Vec<String>,
     /// What typing does to the screens, as a program would (none: nothing).
-    pub(crate) react: Option<React>,
+    pub react: Option<React>,
+}
+
+/// A session as the host lists it.
+pub fn session(name: &str, state: SessionState) -> SessionInfo {
+    SessionInfo {
+        name: name.into(),
+        state,
+        command: Vec::new(),
+        cwd: "/".into(),
+        pid: Some(7),
+        created_ms: 1,
+        idle_ms: None,
+        cols: 80,
+        rows: 24,
+        clients: 0,
+    }
 }
 
 /// A program's answer to input: it may redraw the session's screen.
-pub(crate) type React = Arc<dyn Fn(&mut HashMap<String, String>, &str, &[u8]) + Send + Sync>;
+pub type React = Arc<dyn Fn(&mut HashMap<String, String>, &str, &[u8]) + Send + Sync>;
 
 /// A session host in memory.
 #[derive(Clone, Default)]
-pub(crate) struct MemHost {
-    pub(crate) state: Arc<Mutex<HostState>>,
-    pub(crate) pid: u32,
+pub struct MemHost {
+    pub state: Arc<Mutex<HostState>>,
+    pub pid: u32,
 }
 
 impl MemHost {
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut HostState) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut s)
+    }
+
+    /// Adds a session in `state`.
+    pub fn add(&self, name: &str, state: SessionState) {
+        self.with(|s| s.sessions.push(session(name, state)));
+    }
+
+    fn set_state(&self, name: &str, state: SessionState) -> Result<SessionInfo, ClientError> {
+        self.with(|s| {
+            let i = s
+                .sessions
+                .iter_mut()
+                .find(|i| i.name == name)
+                .ok_or_else(|| Self::no_session(name))?;
+            i.state = state;
+            Ok(i.clone())
+        })
     }
 
     fn no_session(name: &str) -> ClientError {
@@ -213,7 +280,7 @@ impl MemHost {
     }
 }
 
-pub(crate) struct MemAsks(mpsc::Receiver<AskEvent>);
+pub struct MemAsks(mpsc::Receiver<AskEvent>);
 
 impl AskStream for MemAsks {
     async fn next_ask(&mut self) -> Option<Result<AskEvent, ClientError>> {
@@ -229,7 +296,17 @@ impl Host for MemHost {
     }
 
     async fn new_session(&self, spec: NewSession) -> Result<String, ClientError> {
-        Ok(spec.name)
+        self.with(|s| {
+            if s.sessions.iter().any(|i| i.name == spec.name) {
+                return Err(ClientError::Host {
+                    kind: ErrorKind::NameTaken,
+                    message: format!("a session named {} exists", spec.name),
+                });
+            }
+            s.sessions.push(session(&spec.name, SessionState::Running));
+            s.started.push(spec.clone());
+            Ok(spec.name)
+        })
     }
 
     async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
@@ -240,8 +317,15 @@ impl Host for MemHost {
 
     async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {
         self.with(|s| {
-            if !s.sessions.iter().any(|i| i.name == name) {
-                return Err(Self::no_session(name));
+            match s.sessions.iter().find(|i| i.name == name) {
+                None => return Err(Self::no_session(name)),
+                Some(i) if !i.state.is_live() => {
+                    return Err(ClientError::Host {
+                        kind: ErrorKind::NotRunning,
+                        message: format!("{name} is not running ({})", i.state.label()),
+                    })
+                }
+                Some(_) => {}
             }
             if let Some(react) = s.react.clone() {
                 for c in &chunks {
@@ -263,14 +347,16 @@ impl Host for MemHost {
     }
 
     async fn pause(&self, name: &str) -> Result<SessionInfo, ClientError> {
-        self.info(name).await?.ok_or_else(|| Self::no_session(name))
+        self.set_state(name, SessionState::Paused)
     }
 
     async fn resume(&self, name: &str) -> Result<SessionInfo, ClientError> {
-        self.info(name).await?.ok_or_else(|| Self::no_session(name))
+        self.set_state(name, SessionState::Running)
     }
 
+    /// Answers at once, still running, as the real host does (the exit follows).
     async fn kill(&self, name: &str) -> Result<SessionInfo, ClientError> {
+        self.with(|s| s.killed.push(name.into()));
         self.info(name).await?.ok_or_else(|| Self::no_session(name))
     }
 

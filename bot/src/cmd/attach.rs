@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::signal::unix::{signal, SignalKind};
-use walkie_host_proto::client::Client;
+use walkie_host_proto::client::{Client, Stream};
 use walkie_host_proto::protocol::{Frame, Reply, Request};
 
 /// The detach prefix: Ctrl-\ (0x1c), then `d`.
@@ -81,7 +81,10 @@ pub(crate) fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
 const RESET_MODES: &[u8] =
     b"\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>";
 
-pub(crate) async fn attach(mut client: Client, name: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn attach<S: Stream>(
+    mut client: Client<S>,
+    name: &str,
+) -> anyhow::Result<ExitCode> {
     let stdin = std::io::stdin();
     if !nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
         anyhow::bail!("attach needs a terminal; over ssh use `ssh -t HOST walkie attach {name}`");

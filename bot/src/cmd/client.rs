@@ -109,6 +109,11 @@ pub(crate) async fn connect(cfg: &Config, no_spawn: bool) -> anyhow::Result<Clie
 
 /// Exit codes: 0 ok, 1 other errors, 2 usage, 3 no such session, 4 session not running.
 fn exit_code_for(e: &anyhow::Error) -> ExitCode {
+    if e.downcast_ref::<walkie_host_proto::name::BadAddress>()
+        .is_some()
+    {
+        return ExitCode::from(2);
+    }
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::Host { kind, .. }) => match kind {
             ErrorKind::NoSuchSession => ExitCode::from(3),
@@ -153,12 +158,55 @@ fn caller_env(cfg: &Config) -> Vec<(String, String)> {
         .collect()
 }
 
+impl Command {
+    /// The session the command names (`NAME` or `NAME@HOST`), if it names one.
+    fn session_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Command::New(a) => Some(&mut a.name),
+            Command::Send(a) => Some(&mut a.name),
+            Command::Ls { .. } => None,
+            Command::Screen { name, .. }
+            | Command::Tail { name, .. }
+            | Command::Attach { name }
+            | Command::Pause { name }
+            | Command::Resume { name }
+            | Command::Kill { name, .. }
+            | Command::Rm { name }
+            | Command::Revive { name } => Some(name),
+        }
+    }
+}
+
 async fn client_command(
     cfg: &Config,
     no_spawn: bool,
-    command: Command,
+    mut command: Command,
 ) -> anyhow::Result<ExitCode> {
-    let mut c = connect(cfg, no_spawn).await?;
+    if let Command::Ls { json } = command {
+        if !cfg.hosts.is_empty() {
+            return ls_all(cfg, no_spawn, json).await;
+        }
+    }
+    let is_new = matches!(command, Command::New(_));
+    let mut target = match command.session_mut() {
+        Some(name) => {
+            let addr = walkie_host_proto::name::Address::parse(name)?;
+            *name = addr.name.to_string();
+            if is_new {
+                // A new session goes where it is told: here unless `NAME@HOST`.
+                super::target::open(cfg, no_spawn, addr.host.as_deref()).await?
+            } else {
+                super::target::for_session(cfg, no_spawn, &addr).await?
+            }
+        }
+        None => super::target::local(cfg, no_spawn).await?,
+    };
+    let remote = target.host.is_some();
+    let host_label = target
+        .host
+        .clone()
+        .unwrap_or_else(|| walkie_config::hosts::LOCAL_HOST.to_string());
+    let c = &mut target.client;
     match command {
         Command::New(a) => {
             // The same expansion as `/new NAME PRESET`, agent hooks included.
@@ -172,19 +220,24 @@ async fn client_command(
             // From a terminal the session gets the caller's environment, as running the
             // command there would (PATH, credentials...), whatever environment the host was
             // started with; the preset's env goes on top.
-            let mut env = caller_env(cfg);
+            // On another box this terminal's environment and directory mean nothing: the
+            // session gets that host's environment, and `--cwd` as written (else the host's
+            // home directory).
+            let mut env = if remote { Vec::new() } else { caller_env(cfg) };
             env.extend(preset_env);
             let cwd = match cwd {
-                Some(d) => {
-                    std::path::absolute(&d).with_context(|| format!("--cwd {}", d.display()))?
-                }
-                None => std::env::current_dir().context("reading the current directory")?,
+                Some(d) if remote => Some(d),
+                Some(d) => Some(
+                    std::path::absolute(&d).with_context(|| format!("--cwd {}", d.display()))?,
+                ),
+                None if remote => None,
+                None => Some(std::env::current_dir().context("reading the current directory")?),
             };
             let name = c
                 .new_session(NewSession {
                     name: a.name,
                     command,
-                    cwd: Some(cwd),
+                    cwd,
                     env,
                     size: None,
                     record: true,
@@ -225,7 +278,7 @@ async fn client_command(
             let snapshot = c.snapshot(&name).await?;
             let title = walkie_screenshot::Title {
                 session: name,
-                host: "local".into(),
+                host: host_label,
                 time: local_time(),
             };
             let path = file.clone();
@@ -277,9 +330,60 @@ async fn client_command(
             let name = c.revive(&name).await?;
             println!("{name}");
         }
-        Command::Attach { name } => return super::attach::attach(c, &name).await,
+        Command::Attach { name } => return super::attach::attach(target.client, &name).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `walkie ls` with hosts configured: one table with a HOST column, then a line for each
+/// host that could not be reached.
+async fn ls_all(cfg: &Config, no_spawn: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let all = super::target::list_all(cfg, no_spawn).await;
+    if json {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(host, r)| match r {
+                Ok(sessions) => serde_json::json!({"host": host, "sessions": sessions}),
+                Err(e) => serde_json::json!({"host": host, "error": format!("{e:#}")}),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = Vec::new();
+    let mut down = Vec::new();
+    for (host, r) in all {
+        match r {
+            Ok(sessions) => rows.extend(sessions.into_iter().map(|s| (host.clone(), s))),
+            Err(e) => down.push(format!("{host}: {e:#}")),
+        }
+    }
+    print!("{}", format_hosts_table(&rows));
+    for d in &down {
+        println!("{d}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// [`format_table`] with a HOST column in front.
+fn format_hosts_table(rows: &[(String, SessionInfo)]) -> String {
+    let sessions: Vec<SessionInfo> = rows.iter().map(|(_, s)| s.clone()).collect();
+    let table = format_table(&sessions);
+    if sessions.is_empty() {
+        return table;
+    }
+    let width = rows
+        .iter()
+        .map(|(h, _)| h.len())
+        .max()
+        .unwrap_or(0)
+        .max("HOST".len());
+    let hosts = std::iter::once("HOST").chain(rows.iter().map(|(h, _)| h.as_str()));
+    table
+        .lines()
+        .zip(hosts)
+        .map(|(line, host)| format!("{host:width$}  {line}\n"))
+        .collect()
 }
 
 /// Draws `snapshot` and writes it to `path` atomically (a temporary file beside it, then a

@@ -8,5 +8,6 @@ pub(crate) mod doctor;
 pub(crate) mod host;
 pub(crate) mod hosts;
 pub(crate) mod rec;
+pub(crate) mod target;
 pub(crate) mod transcribe;
 pub(crate) mod up;

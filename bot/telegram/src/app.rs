@@ -1,44 +1,35 @@
 //! Handling of one Telegram update: who sent it, what it asks, and the answer.
 //!
 //! Every update passes the [`Gate`] first; refusals are audited (and strangers answered
-//! at most once an hour). Allowed messages are commands, or text for a session: `name:
-//! text`, a reply to one of a session's messages, or else the chat's current session.
-//! Every dispatch is audited.
+//! at most once an hour). Allowed messages become console requests
+//! ([`walkie_console::requests`]): commands (parsed in [`crate::commands`], audited
+//! here), or text for a session, routed there. Voice notes, transcript cards and button
+//! presses are handled here.
 
 use std::sync::Arc;
 
-use teloxide::types::{
-    CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, UpdateKind,
-};
-use teloxide::utils::command::BotCommands;
-use walkie_config::NotifyLevel;
-use walkie_host_proto::client::ClientError;
-use walkie_host_proto::keys::Key;
-use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
+use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message, Update, UpdateKind};
 
-use super::commands::{self, Command, NewSpec, Request, Usage};
+use super::commands::{self, Usage};
 use super::context::Context;
-use super::render::{escape_html, fit_bottom, MAX_MESSAGE_UTF16};
 use super::tg::TgError;
+use super::views::USE_PREFIX;
 use super::voice::{card_buttons, card_html, parse_card_data, CardAction, MAX_DOWNLOAD_BYTES};
-use walkie_console::front::ChatId;
+use walkie_console::front::{ChatId, MessageRef, UserId};
 use walkie_console::gate::{Action, Verdict};
 use walkie_console::host::Host;
-use walkie_console::presets::{self, Launch};
+use walkie_console::requests::{text, Request};
+use walkie_console::session::SessionRef;
 use walkie_console::store::{AuditAction, AuditEntry, NewTranscript, TranscriptState};
 use walkie_console::voice::Voice;
-
-/// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
-const USE_PREFIX: &str = "use:";
-
-/// Lines `/tail` shows by default.
-const DEFAULT_TAIL: usize = 20;
 
 /// The update handler: the shared context, and what only it needs.
 pub(crate) struct App {
     pub(crate) ctx: Arc<Context>,
     /// The approval desk (cards and their buttons), built once beside the app.
     pub(crate) desk: Arc<crate::front::TelegramDesk>,
+    /// The console's request handlers, with Telegram in front.
+    pub(crate) console: Arc<crate::front::TelegramConsole>,
     pub(crate) voice: Voice,
     pub(crate) bot_username: String,
 }
@@ -59,21 +50,8 @@ pub(crate) enum HandleError {
     Store(#[from] walkie_console::store::StoreError),
     #[error(transparent)]
     Desk(#[from] walkie_console::desk::DeskError),
-}
-
-/// A failed request to the host, as a one-line answer.
-fn host_answer(e: &ClientError, session: Option<&str>) -> String {
-    match e {
-        ClientError::Host {
-            kind: ErrorKind::NoSuchSession,
-            ..
-        } => match session {
-            Some(s) => format!("No session {s}; /ls lists them, /new {s} starts one."),
-            None => "No such session; /ls lists them.".into(),
-        },
-        ClientError::Host { message, .. } => message.clone(),
-        other => format!("The session host did not answer ({other}); is `walkie host` running?"),
-    }
+    #[error(transparent)]
+    Request(#[from] walkie_console::requests::RequestError),
 }
 
 impl App {
@@ -101,11 +79,13 @@ impl App {
         what: &str,
         source: &str,
     ) -> Result<bool, HandleError> {
-        let last = match self.gate.role(user) {
-            walkie_console::gate::Role::Stranger => self.store.stranger_refused(user).await?,
+        let last = match self.gate.role(UserId(user)) {
+            walkie_console::gate::Role::Stranger => {
+                self.store.stranger_refused(UserId(user)).await?
+            }
             _ => None,
         };
-        match self.gate.check(user, action, last) {
+        match self.gate.check(UserId(user), action, last) {
             Verdict::Allow => Ok(true),
             Verdict::Refuse { reply } => {
                 self.audit(AuditEntry {
@@ -116,7 +96,7 @@ impl App {
                     text: Some(what.into()),
                     detail: Some(format!(
                         "{:?}; {}",
-                        self.gate.role(user),
+                        self.gate.role(UserId(user)),
                         if reply.is_some() {
                             "answered"
                         } else {
@@ -128,8 +108,8 @@ impl App {
                 .await;
                 tracing::info!(user, chat, "refused an update");
                 if let Some(r) = reply {
-                    if self.gate.role(user) == walkie_console::gate::Role::Stranger {
-                        self.store.stranger_answered(user).await?;
+                    if self.gate.role(UserId(user)) == walkie_console::gate::Role::Stranger {
+                        self.store.stranger_answered(UserId(user)).await?;
                     }
                     self.reply(chat, r).await?;
                 }
@@ -155,15 +135,6 @@ impl App {
         Ok(m)
     }
 
-    /// Sends `html` as a message of `session`, so that replying to it goes there.
-    async fn reply_for(&self, chat: i64, session: &str, html: &str) -> Result<(), HandleError> {
-        let m = self.reply_html(chat, html, None).await?;
-        self.store
-            .remember_message(chat, i64::from(m.id.0), session)
-            .await?;
-        Ok(())
-    }
-
     async fn on_message(&self, m: Message) -> Result<(), HandleError> {
         let chat = m.chat.id.0;
         self.live.saw_message(chat);
@@ -184,7 +155,7 @@ impl App {
             let presets: Vec<String> = self.cfg.presets.keys().cloned().collect();
             let parsed = commands::parse(text, &self.bot_username, &presets);
             let action = match &parsed {
-                Ok(Some(r)) if !r.is_read_only() => Action::Act,
+                Ok(Some(r)) => r.action(),
                 _ => Action::Read,
             };
             if !self.admit(user, chat, action, text, "text").await? {
@@ -201,7 +172,7 @@ impl App {
                         ..AuditEntry::default()
                     })
                     .await;
-                    self.command(chat, req).await
+                    self.request(user, chat, req).await
                 }
                 Ok(None) => Ok(()),
                 Err(Usage(u)) => self.reply(chat, &u).await,
@@ -213,32 +184,10 @@ impl App {
         if let Some(id) = self.store.editing_transcript(chat).await? {
             return self.replace_transcript(chat, id, text).await;
         }
-        let sessions = match self.host.list().await {
-            Ok(s) => s,
-            Err(e) => return self.reply(chat, &host_answer(&e, None)).await,
-        };
-        let names: Vec<String> = sessions.iter().map(|s| s.name.clone()).collect();
-        let reply_target = match m.reply_to_message() {
-            Some(r) => {
-                self.store
-                    .session_of_message(chat, i64::from(r.id.0))
-                    .await?
-            }
-            None => None,
-        };
-        let (target, body) = if let Some((name, rest)) = commands::route_prefix(text, &names) {
-            (Some(name), rest.to_string())
-        } else if let Some(name) = reply_target {
-            (Some(name), text.to_string())
-        } else {
-            (self.store.current_session(chat).await?, text.to_string())
-        };
-        let Some(session) = target else {
-            return self
-                .reply(chat, "No current session: /new NAME starts one, /use NAME picks one, /ls lists them.")
-                .await;
-        };
-        self.dispatch(user, chat, &session, &body, "text").await
+        let reply_to = m.reply_to_message().map(|r| MessageRef(i64::from(r.id.0)));
+        let text = text.to_string();
+        self.request(user, chat, Request::Text { text, reply_to })
+            .await
     }
 
     /// Types `text` + Enter into `session`, audits it, and shows the live screen.
@@ -250,304 +199,19 @@ impl App {
         text: &str,
         source: &str,
     ) -> Result<(), HandleError> {
-        // A dialog on screen, or an agent not ready yet: held, typed later by the desk.
-        let (c, u) = (ChatId(chat), walkie_console::front::UserId(user));
-        if let Some(note) = self.desk.hold_text(c, u, session, text, source).await {
-            self.live.ensure(chat, session);
-            return self.reply(chat, &note).await;
-        }
-        match self.host.send_line(session, text).await {
-            Ok(()) => {
-                self.audit(AuditEntry {
-                    user_id: Some(user),
-                    chat_id: Some(chat),
-                    session: Some(session.into()),
-                    action: AuditAction::Dispatch,
-                    source: Some(source.into()),
-                    text: Some(text.into()),
-                    detail: None,
-                })
-                .await;
-                tracing::info!(user, chat, session, source, "dispatched");
-                self.live.ensure(chat, session);
-                Ok(())
-            }
-            Err(e) => self.reply(chat, &host_answer(&e, Some(session))).await,
-        }
+        let (user, chat) = (UserId(user), ChatId(chat));
+        Ok(text::dispatch(&self.console, user, chat, session, text, source).await?)
     }
 
-    /// The session a command is about: the named one, else the chat's current one.
-    async fn target(&self, chat: i64, name: Option<String>) -> Result<Option<String>, HandleError> {
-        if name.is_some() {
-            return Ok(name);
-        }
-        let current = self.store.current_session(chat).await?;
-        if current.is_none() {
-            self.reply(
-                chat,
-                "No current session: name one, or /use NAME first (/ls lists them).",
-            )
-            .await?;
-        }
-        Ok(current)
+    /// The name of the chat's current session.
+    async fn current_session(&self, chat: i64) -> Result<Option<String>, HandleError> {
+        let current = self.store.current_session(ChatId(chat)).await?;
+        Ok(current.map(|s| s.name))
     }
 
-    async fn command(&self, chat: i64, req: Request) -> Result<(), HandleError> {
-        match req {
-            Request::Help => {
-                let help = Command::descriptions().to_string();
-                let extra =
-                    "\n\nPlain text goes to the current session; `name: text` to another one; \
-                             replying to a session's message goes to that session.";
-                self.reply(chat, &format!("{help}{extra}")).await
-            }
-            Request::Ls => self.ls(chat).await,
-            Request::Use { name } => match self.host.info(&name).await {
-                Ok(Some(_)) => {
-                    self.store.set_current_session(chat, Some(&name)).await?;
-                    self.reply(chat, &format!("Now talking to {name}.")).await?;
-                    self.live.ensure(chat, &name);
-                    Ok(())
-                }
-                Ok(None) => {
-                    self.reply(chat, &format!("No session {name}; /ls lists them."))
-                        .await
-                }
-                Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
-            },
-            Request::New { name, spec } => self.new_session(chat, name, spec).await,
-            Request::Screen { name } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                match self.host.screen(&name).await {
-                    Ok(screen) => {
-                        let html = super::render::render_live(
-                            Some(&format!("<b>{}</b>", escape_html(&name))),
-                            super::render::utf16_len(&name),
-                            &screen,
-                        );
-                        self.reply_for(chat, &name, &html).await
-                    }
-                    Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
-                }
-            }
-            Request::Tail { name, lines } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                match self.host.tail(&name, lines.unwrap_or(DEFAULT_TAIL)).await {
-                    Ok(text) => {
-                        let text = super::render::trim_screen(&text);
-                        let body = if text.is_empty() {
-                            "(no output yet)".to_string()
-                        } else {
-                            text
-                        };
-                        let body = fit_bottom(&body, MAX_MESSAGE_UTF16 - 1);
-                        let html = format!("<pre>{}</pre>", escape_html(&body));
-                        self.reply_for(chat, &name, &html).await
-                    }
-                    Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
-                }
-            }
-            Request::Keys { name, keys } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                let mut chunks = Vec::new();
-                for k in &keys {
-                    match k.parse::<Key>() {
-                        Ok(key) => chunks.push(key.bytes()),
-                        Err(e) => return self.reply(chat, &e.to_string()).await,
-                    }
-                }
-                match self.host.input(&name, chunks).await {
-                    Ok(()) => {
-                        self.live.ensure(chat, &name);
-                        Ok(())
-                    }
-                    Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
-                }
-            }
-            Request::Pause { name } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                let r = self.host.pause(&name).await;
-                self.state_answer(chat, &name, r).await
-            }
-            Request::Resume { name } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                let r = self.host.resume(&name).await;
-                self.state_answer(chat, &name, r).await
-            }
-            Request::Kill { name } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                let r = self.host.kill(&name).await;
-                self.state_answer(chat, &name, r).await
-            }
-            Request::Notify { level } => {
-                let text = match level {
-                    Some(level) => {
-                        self.store.set_notify_level(chat, level).await?;
-                        format!("Notifications here: {}.", describe_level(level))
-                    }
-                    None => {
-                        let level = self.notify_level(chat).await;
-                        format!(
-                            "Notifications here: {}. Change with /notify all | approvals | none.",
-                            describe_level(level)
-                        )
-                    }
-                };
-                self.reply(chat, &text).await
-            }
-            Request::Attach { name } => {
-                let Some(name) = self.target(chat, name).await? else {
-                    return Ok(());
-                };
-                let line = match &self.cfg.telegram.ssh_host {
-                    Some(h) => format!("<code>ssh -t {} walkie attach {}</code>", escape_html(h), escape_html(&name)),
-                    None => format!(
-                        "<code>walkie attach {}</code>\n(on this machine; set WALKIE_SSH_HOST to get the ssh line)",
-                        escape_html(&name)
-                    ),
-                };
-                self.reply_html(chat, &line, None).await.map(|_| ())
-            }
-        }
-    }
-
-    /// The chat's notification level: its own choice, else the config's default.
-    pub(crate) async fn notify_level(&self, chat: i64) -> NotifyLevel {
-        walkie_console::desk::notify_level(&self.store, &self.cfg, ChatId(chat)).await
-    }
-
-    async fn state_answer(
-        &self,
-        chat: i64,
-        name: &str,
-        r: Result<SessionInfo, ClientError>,
-    ) -> Result<(), HandleError> {
-        match r {
-            Ok(info) => {
-                self.reply(chat, &format!("{name}: {}", info.state.label()))
-                    .await?;
-                self.live.ensure(chat, name);
-                Ok(())
-            }
-            Err(e) => self.reply(chat, &host_answer(&e, Some(name))).await,
-        }
-    }
-
-    async fn new_session(&self, chat: i64, name: String, spec: NewSpec) -> Result<(), HandleError> {
-        // What the answer names: the preset's own command, without the hook arguments.
-        let (launch, program) = match &spec {
-            NewSpec::Default => (Launch::default(), Vec::new()),
-            NewSpec::Preset(p) => match presets::expand(&self.cfg, p, &name) {
-                Ok(l) => {
-                    let program = self.cfg.presets.get(p).map(|p| p.command.clone());
-                    (l, program.unwrap_or_default())
-                }
-                Err(_) => return self.reply(chat, &format!("No preset {p}.")).await,
-            },
-            NewSpec::Command(c) => (
-                Launch {
-                    command: c.clone(),
-                    ..Launch::default()
-                },
-                c.clone(),
-            ),
-        };
-        let shown = if program.is_empty() {
-            "your shell".to_string()
-        } else {
-            program.join(" ")
-        };
-        let Launch { command, cwd, env } = launch;
-        let spec = NewSession {
-            name: name.clone(),
-            command,
-            cwd,
-            env,
-            size: None,
-            record: true,
-        };
-        match self.host.new_session(spec).await {
-            Ok(created) => {
-                self.store.set_current_session(chat, Some(&created)).await?;
-                self.reply(
-                    chat,
-                    &format!("Started {created} ({shown}); plain text now goes to it."),
-                )
-                .await?;
-                self.live.ensure(chat, &created);
-                Ok(())
-            }
-            Err(e) => self.reply(chat, &host_answer(&e, Some(&name))).await,
-        }
-    }
-
-    async fn ls(&self, chat: i64) -> Result<(), HandleError> {
-        let sessions = match self.host.list().await {
-            Ok(s) => s,
-            Err(e) => return self.reply(chat, &host_answer(&e, None)).await,
-        };
-        if sessions.is_empty() {
-            return self
-                .reply(chat, "No sessions. /new NAME [PRESET] starts one.")
-                .await;
-        }
-        let current = self.store.current_session(chat).await?;
-        let mut html = String::new();
-        let mut rows = Vec::new();
-        for s in &sessions {
-            let mark = if current.as_deref() == Some(s.name.as_str()) {
-                "▶ "
-            } else {
-                ""
-            };
-            let idle = s
-                .idle_ms
-                .map(|ms| format!(", idle {}s", ms / 1000))
-                .unwrap_or_default();
-            let cmd = if s.command.is_empty() {
-                "shell".to_string()
-            } else {
-                s.command.join(" ")
-            };
-            html.push_str(&format!(
-                "{mark}<b>{}</b> · {}{} · <code>{}</code>\n",
-                escape_html(&s.name),
-                escape_html(&s.state.label()),
-                idle,
-                escape_html(&cmd)
-            ));
-            rows.push(vec![InlineKeyboardButton::callback(
-                format!("use {}", s.name),
-                format!("{USE_PREFIX}{}", s.name),
-            )]);
-        }
-        // A long list is cut at its end (its start has the sessions shown first).
-        let html = if super::render::utf16_len(&html) > MAX_MESSAGE_UTF16 {
-            html.chars()
-                .take(3000)
-                .collect::<String>()
-                .rsplit_once('\n')
-                .map(|(a, _)| a.to_string())
-                .unwrap_or_default()
-        } else {
-            html
-        };
-        rows.truncate(50);
-        self.reply_html(chat, &html, Some(InlineKeyboardMarkup::new(rows)))
-            .await
-            .map(|_| ())
+    /// Hands a request to the console.
+    async fn request(&self, user: i64, chat: i64, req: Request) -> Result<(), HandleError> {
+        Ok(self.console.handle(UserId(user), ChatId(chat), req).await?)
     }
 
     async fn on_callback(&self, q: CallbackQuery) -> Result<(), HandleError> {
@@ -577,7 +241,10 @@ impl App {
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
-                    self.store.set_current_session(chat, Some(name)).await?;
+                    let current = SessionRef::local(name);
+                    self.store
+                        .set_current_session(ChatId(chat), Some(&current))
+                        .await?;
                     self.tg
                         .answer_callback(&q.id.0, Some(&format!("Now talking to {name}")))
                         .await?;
@@ -592,7 +259,7 @@ impl App {
             return Ok(());
         }
         if let Some((id, action)) = parse_card_data(&data) {
-            if self.gate.role(user) != walkie_console::gate::Role::Operator {
+            if self.gate.role(UserId(user)) != walkie_console::gate::Role::Operator {
                 self.audit(AuditEntry {
                     user_id: Some(user),
                     chat_id: Some(chat),
@@ -673,7 +340,7 @@ impl App {
         }
         let (session, text) = match commands::route_spoken(&heard, &names) {
             Some((s, rest)) => (Some(s), rest),
-            None => (self.store.current_session(chat).await?, heard),
+            None => (self.current_session(chat).await?, heard),
         };
         let send_now = !self.cfg.voice.confirm && session.is_some();
         let state = if send_now {
@@ -707,7 +374,10 @@ impl App {
         let card_id = i64::from(card.id.0);
         self.store.set_transcript_card(id, card_id).await?;
         if let Some(s) = &session {
-            self.store.remember_message(chat, card_id, s).await?;
+            let (chat, card) = (ChatId(chat), MessageRef(card_id));
+            self.store
+                .remember_message(chat, card, &SessionRef::local(s))
+                .await?;
         }
         Ok(())
     }
@@ -769,7 +439,7 @@ impl App {
             CardAction::Send => {
                 let session = match t.session.clone() {
                     Some(s) => Some(s),
-                    None => self.store.current_session(chat).await?,
+                    None => self.current_session(chat).await?,
                 };
                 let Some(session) = session else {
                     self.tg
@@ -840,15 +510,5 @@ impl App {
                 .await?;
         }
         Ok(())
-    }
-}
-
-fn describe_level(level: NotifyLevel) -> &'static str {
-    match level {
-        NotifyLevel::Approvals => {
-            "only approval requests buzz (exits and finished turns arrive silently)"
-        }
-        NotifyLevel::None => "nothing buzzes (everything arrives silently)",
-        NotifyLevel::All => "approval requests, exits and finished turns all buzz",
     }
 }

@@ -113,36 +113,8 @@ fn base36(mut n: u64) -> String {
 mod tests {
     use super::*;
     use walkie_approval::card::{decided, pending};
-    use walkie_approval::hook::{parse, HookInput};
     use walkie_approval::model::{Answer, Approval, Decider, Subject, DEFAULT_TIMEOUT};
-
-    // 2026-11-22 15:22:00 UTC
-    const T0: u64 = 1_795_360_920_000;
-
-    fn hook_approval() -> Approval {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/agents/claude-hooks.jsonl"
-        );
-        let text = std::fs::read_to_string(path).unwrap();
-        let req = text
-            .lines()
-            .find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                match parse(&v["stdin"].to_string(), None).ok()? {
-                    HookInput::Approval(r) => Some(r),
-                    _ => None,
-                }
-            })
-            .unwrap();
-        Approval::new(
-            ApprovalId(41),
-            "backend",
-            Subject::Hook { request: req },
-            T0,
-            DEFAULT_TIMEOUT,
-        )
-    }
+    use walkie_approval::testing::{hook_approval, T0};
 
     #[test]
     fn pending_card_as_html_and_buttons() {

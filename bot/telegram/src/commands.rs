@@ -1,4 +1,5 @@
-//! What a chat message asks for: a slash command, `name: text` routing, or spoken routing.
+//! What a chat message asks for: a slash command parsed into a console
+//! [`Request`] (the console routes plain text and spoken notes).
 //!
 //! The [`Command`] enum is the menu registered with `setMyCommands`; its doc comments are
 //! the help texts. teloxide's derive only splits the command from its argument string;
@@ -6,6 +7,8 @@
 //! one-line answer saying what would work.
 
 use teloxide::utils::command::{BotCommands, ParseError};
+pub(crate) use walkie_console::requests::text::route_spoken;
+use walkie_console::requests::{NewSpec, Request};
 
 /// The bot's commands, as shown in Telegram's command menu.
 #[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
@@ -35,74 +38,6 @@ pub(crate) enum Command {
     Notify(String),
     /// what walkie can do
     Help,
-}
-
-/// How `/new` starts the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum NewSpec {
-    /// Nothing given: the default (the user's shell).
-    Default,
-    /// A preset from the config.
-    Preset(String),
-    /// An explicit command line.
-    Command(Vec<String>),
-}
-
-/// A command with typed, checked arguments. `None` names mean "the chat's current session".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Request {
-    New {
-        name: String,
-        spec: NewSpec,
-    },
-    Ls,
-    Use {
-        name: String,
-    },
-    Screen {
-        name: Option<String>,
-    },
-    Tail {
-        name: Option<String>,
-        lines: Option<usize>,
-    },
-    Keys {
-        name: Option<String>,
-        keys: Vec<String>,
-    },
-    Pause {
-        name: Option<String>,
-    },
-    Resume {
-        name: Option<String>,
-    },
-    Kill {
-        name: Option<String>,
-    },
-    Attach {
-        name: Option<String>,
-    },
-    /// `None`: show the current level.
-    Notify {
-        level: Option<walkie_config::NotifyLevel>,
-    },
-    Help,
-}
-
-/// Which commands only read (allowed to viewers).
-impl Request {
-    pub(crate) fn is_read_only(&self) -> bool {
-        matches!(
-            self,
-            Request::Ls
-                | Request::Screen { .. }
-                | Request::Tail { .. }
-                | Request::Attach { .. }
-                | Request::Notify { .. }
-                | Request::Help
-                | Request::Use { .. }
-        )
-    }
 }
 
 /// A one-line answer for a command that cannot be understood.
@@ -308,50 +243,6 @@ pub(crate) fn words(s: &str) -> Result<Vec<String>, Usage> {
     Ok(out)
 }
 
-/// `name: text` at the start of a message, for a session that exists. Anything else
-/// (including `http://...` or a name that is not a session) is not routing.
-pub(crate) fn route_prefix<'a>(text: &'a str, sessions: &[String]) -> Option<(String, &'a str)> {
-    let (head, rest) = text.split_once(':')?;
-    if !is_session_name(head) || !sessions.iter().any(|s| s == head) {
-        return None;
-    }
-    let rest = rest.strip_prefix(|c: char| c.is_whitespace())?.trim_start();
-    (!rest.is_empty()).then(|| (head.to_string(), rest))
-}
-
-/// Spoken routing: a transcript that starts with a session's name followed by a pause
-/// mark ("Backend, run the tests.") goes to that session. Names are compared ignoring
-/// case, with `-`, `_` and `.` heard as spaces ("api server" for `api-server`). The
-/// longest matching name wins.
-pub(crate) fn route_spoken(transcript: &str, sessions: &[String]) -> Option<(String, String)> {
-    let t = transcript.trim_start();
-    let mut best: Option<(&String, usize)> = None;
-    for name in sessions {
-        let spoken: String = name
-            .chars()
-            .map(|c| if matches!(c, '-' | '_' | '.') { ' ' } else { c })
-            .collect();
-        for candidate in [name.as_str(), spoken.as_str()] {
-            // Byte-wise ASCII comparison: names are ASCII, and `get` keeps a non-ASCII
-            // transcript from being sliced inside a character.
-            let heard = t
-                .get(..candidate.len())
-                .is_some_and(|h| h.eq_ignore_ascii_case(candidate));
-            if heard && best.is_none_or(|(_, len)| candidate.len() > len) {
-                let after = &t[candidate.len()..];
-                if after.starts_with([',', ':', ';', '.', '!']) || after.starts_with(" -") {
-                    best = Some((name, candidate.len()));
-                }
-            }
-        }
-    }
-    let (name, len) = best?;
-    let rest = t[len..]
-        .trim_start_matches([',', ':', ';', '.', '!', '-', ' '])
-        .trim();
-    (!rest.is_empty()).then(|| (name.clone(), rest.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,23 +376,6 @@ mod tests {
     }
 
     #[test]
-    fn viewers_may_only_read() {
-        assert!(Request::Ls.is_read_only());
-        assert!(Request::Screen { name: None }.is_read_only());
-        assert!(!Request::Kill { name: None }.is_read_only());
-        assert!(!Request::Keys {
-            name: None,
-            keys: vec![]
-        }
-        .is_read_only());
-        assert!(!Request::New {
-            name: "x".into(),
-            spec: NewSpec::Default
-        }
-        .is_read_only());
-    }
-
-    #[test]
     fn menu_has_every_command_with_a_description() {
         let menu = Command::bot_commands();
         let names: Vec<_> = menu.iter().map(|c| c.command.as_str()).collect();
@@ -514,48 +388,6 @@ mod tests {
         assert!(menu
             .iter()
             .all(|c| !c.description.is_empty() && c.description.len() <= 256));
-    }
-
-    #[test]
-    fn name_colon_routing_needs_an_existing_session() {
-        let s = vec!["backend".to_string(), "web".to_string()];
-        assert_eq!(
-            route_prefix("backend: run the tests", &s),
-            Some(("backend".into(), "run the tests"))
-        );
-        assert_eq!(
-            route_prefix("web:  ls -la", &s),
-            Some(("web".into(), "ls -la"))
-        );
-        assert_eq!(route_prefix("note: remember this", &s), None);
-        assert_eq!(route_prefix("http://example.com", &s), None);
-        assert_eq!(route_prefix("backend:", &s), None);
-        assert_eq!(route_prefix("backend:x", &s), None);
-    }
-
-    #[test]
-    fn spoken_routing() {
-        let s = vec![
-            "backend".to_string(),
-            "api-server".to_string(),
-            "api".to_string(),
-        ];
-        assert_eq!(
-            route_spoken("Backend, run the tests.", &s),
-            Some(("backend".into(), "run the tests.".into()))
-        );
-        assert_eq!(
-            route_spoken("API server: restart it", &s),
-            Some(("api-server".into(), "restart it".into()))
-        );
-        assert_eq!(
-            route_spoken("api, status", &s),
-            Some(("api".into(), "status".into()))
-        );
-        // No pause after the name: ordinary speech, not routing.
-        assert_eq!(route_spoken("backend tests are failing", &s), None);
-        assert_eq!(route_spoken("Run the tests.", &s), None);
-        assert_eq!(route_spoken("Backend.", &s), None);
     }
 
     #[test]

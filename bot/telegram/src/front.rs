@@ -1,6 +1,7 @@
 //! Telegram as the console's front end ([`Frontend`]): Telegram's id rules, cards as HTML
 //! with inline keyboards ([`crate::card`]), paced sends and edits ([`crate::tg`]), and
-//! presses of card buttons decoded for the desk.
+//! presses of card buttons decoded for the desk, and the console's answers ([`View`]s,
+//! rendered by [`crate::views`]).
 
 use std::sync::Arc;
 
@@ -9,18 +10,24 @@ use walkie_approval::card::Card;
 use walkie_console::desk::{Desk, Press};
 use walkie_console::front::{ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use walkie_console::host::HostLink;
+use walkie_console::requests::{Console, View};
 
 use crate::app::HandleError;
 use crate::card::{decode_callback, html, markup};
 use crate::live::LiveScreens;
 use crate::render::{escape_html, render_live, utf16_len};
 use crate::tg::{Tg, TgError};
+use crate::views::{render, Rendered};
 
 /// The desk as the bot runs it: Telegram in front, the real host link behind.
 pub(crate) type TelegramDesk = Desk<TelegramFront, HostLink>;
 
+/// The console's requests as the bot runs them.
+pub(crate) type TelegramConsole = Console<TelegramFront, HostLink>;
+
 /// Telegram, for the console: sends through the paced client, and tells the live screens
 /// when an agent ended its turn.
+#[derive(Clone)]
 pub(crate) struct TelegramFront {
     pub(crate) tg: Tg,
     pub(crate) live: Arc<LiveScreens>,
@@ -115,6 +122,20 @@ impl Frontend for TelegramFront {
 
     fn turn_over(&self, session: &str) {
         self.live.turn_over(session);
+    }
+
+    async fn show(&self, chat: ChatId, view: &View) -> Result<MessageRef, FrontError> {
+        let sent = match render(view) {
+            Rendered::Text(t) => self.tg.send_text(chat.0, &t).await,
+            Rendered::Html(html, markup) => self.tg.send_html(chat.0, &html, markup, None).await,
+        };
+        let m = sent.map_err(front_error)?;
+        self.live.saw_message(chat.0);
+        Ok(MessageRef(i64::from(m.id.0)))
+    }
+
+    fn watch(&self, chat: ChatId, session: &str) {
+        self.live.ensure(chat.0, session);
     }
 }
 

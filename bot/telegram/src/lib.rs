@@ -7,17 +7,19 @@
 //! none is lost.
 //!
 //! # Layout
-//! - [`app`]: handling of one update (gate, commands, routing, dispatch, audit).
+//! - [`app`]: handling of one update (gate, audit of commands, voice notes, buttons);
+//!   requests go to the console ([`walkie_console::requests`]).
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`context`]: the context the update handler and the front end share.
 //! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,
-//!   presses, notices), and the approval desk it runs.
-//! - [`commands`]: the command menu, argument parsing, `name: text` and spoken routing.
+//!   presses, notices, views, live screens), and the desk and console it runs.
+//! - [`commands`]: the command menu and argument parsing into console requests.
 //! - [`live`]: live screens and notifications.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
 //!   coalescing of live-screen states.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
 //! - [`tg`]: paced Telegram requests with token-free errors.
+//! - [`views`]: the console's answers (`View`s) as text or HTML with keyboards.
 //! - [`voice`]: transcript cards and their buttons.
 
 mod app;
@@ -29,6 +31,7 @@ mod live;
 mod pace;
 mod render;
 mod tg;
+mod views;
 mod voice;
 
 use std::sync::Arc;
@@ -147,9 +150,17 @@ pub async fn run(
         },
         dialogs: Default::default(),
     });
+    let console = Arc::new(walkie_console::requests::Console {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        host: ctx.host.clone(),
+        front: desk.front.clone(),
+        dialogs: desk.dialogs.clone(),
+    });
     let app = Arc::new(App {
         ctx,
         desk: desk.clone(),
+        console,
         voice: walkie_console::voice::Voice::new(cfg.clone()),
         bot_username: username,
     });
@@ -185,8 +196,12 @@ async fn resume_live_screens(app: &App) {
     };
     match app.store.live_messages().await {
         Ok(list) => {
-            for (chat, session, _) in list.iter().filter(|(_, s, _)| alive.contains(s)) {
-                app.live.ensure(*chat, session);
+            // This bot's one host is the local one.
+            let here = list
+                .iter()
+                .filter(|(_, s, _)| s.is_local() && alive.contains(&s.name));
+            for (chat, session, _) in here {
+                app.live.ensure(chat.0, &session.name);
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read live screens"),

@@ -26,7 +26,9 @@ use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use walkie_console::activity::{Activity, ActivityConfig, Seen};
+use walkie_console::front::{ChatId, MessageRef};
 use walkie_console::host::{Host, HostLink};
+use walkie_console::session::SessionRef;
 use walkie_console::store::Store;
 
 /// Timing of live screens.
@@ -61,11 +63,11 @@ struct Handle {
     done: watch::Receiver<bool>,
 }
 
-/// All live screens of the bot.
-pub(crate) struct LiveScreens {
+/// All live screens of the bot, against any [`Host`] (the real link by default).
+pub(crate) struct LiveScreens<H = HostLink> {
     cfg: LiveConfig,
     tg: Tg,
-    host: Arc<HostLink>,
+    host: Arc<H>,
     store: Store,
     running: Mutex<HashMap<(i64, String), Handle>>,
     /// Scrolling bookkeeping: per chat, how many other messages (not live screens) have
@@ -83,8 +85,8 @@ struct Scroll {
     posted: HashMap<(i64, String), u64>,
 }
 
-impl LiveScreens {
-    pub(crate) fn new(cfg: LiveConfig, tg: Tg, host: Arc<HostLink>, store: Store) -> Arc<Self> {
+impl<H: Host> LiveScreens<H> {
+    pub(crate) fn new(cfg: LiveConfig, tg: Tg, host: Arc<H>, store: Store) -> Arc<Self> {
         Arc::new(LiveScreens {
             cfg,
             tg,
@@ -255,7 +257,7 @@ impl LiveScreens {
 
     async fn notify(&self, chat: i64, session: &str, text: &str) {
         // Only `/notify all` buzzes for exits and finished turns; other levels get them silently.
-        let buzz = match self.store.notify_level(chat).await {
+        let buzz = match self.store.notify_level(ChatId(chat)).await {
             Ok(Some(level)) => level == walkie_config::NotifyLevel::All,
             _ => self.cfg.buzz_by_default,
         };
@@ -269,7 +271,11 @@ impl LiveScreens {
                 self.saw_message(chat);
                 if let Err(e) = self
                     .store
-                    .remember_message(chat, i64::from(m.id.0), session)
+                    .remember_message(
+                        ChatId(chat),
+                        MessageRef(i64::from(m.id.0)),
+                        &SessionRef::local(session),
+                    )
                     .await
                 {
                     tracing::warn!(error = %e, "cannot remember a notification");
@@ -287,8 +293,9 @@ impl LiveScreens {
         if html.is_empty() {
             return Outcome::Done;
         }
-        let existing = match self.store.live_message(chat, session).await {
-            Ok(m) => m,
+        let session_ref = SessionRef::local(session);
+        let existing = match self.store.live_message(ChatId(chat), &session_ref).await {
+            Ok(m) => m.map(|m| m.0),
             Err(e) => {
                 tracing::warn!(error = %e, "live screen: store");
                 None
@@ -317,10 +324,19 @@ impl LiveScreens {
             Ok(m) => {
                 let new_id = i64::from(m.id.0);
                 self.posted(chat, session);
-                if let Err(e) = self.store.set_live_message(chat, session, new_id).await {
+                let (chat_ref, message) = (ChatId(chat), MessageRef(new_id));
+                if let Err(e) = self
+                    .store
+                    .set_live_message(chat_ref, &session_ref, message)
+                    .await
+                {
                     tracing::warn!(error = %e, "live screen: store");
                 }
-                if let Err(e) = self.store.remember_message(chat, new_id, session).await {
+                if let Err(e) = self
+                    .store
+                    .remember_message(chat_ref, message, &session_ref)
+                    .await
+                {
                     tracing::warn!(error = %e, "live screen: store");
                 }
                 if let (Some(old), true) = (existing, scrolled) {
@@ -341,5 +357,84 @@ impl LiveScreens {
                 Outcome::Failed
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use teloxide::Bot;
+    use walkie_console::testing::MemHost;
+
+    use crate::pace::{PaceConfig, Pacer};
+
+    const CHAT: i64 = 7;
+
+    /// Live screens against an in-memory host; Telegram is never reached (the tests stay
+    /// clear of notifications), and an address nobody listens on makes sure of it.
+    async fn live(host: &MemHost, dir: &tempfile::TempDir) -> Arc<LiveScreens<MemHost>> {
+        let api = "http://127.0.0.1:9/".parse().unwrap();
+        let bot = Bot::new("0:test").set_api_url(api);
+        let tg = Tg::new(bot, Arc::new(Pacer::new(PaceConfig::default())), "0:test");
+        let store = Store::open_in(dir.path()).await.unwrap();
+        let cfg = LiveConfig {
+            poll: Duration::from_millis(10),
+            ..LiveConfig::default()
+        };
+        LiveScreens::new(cfg, tg, Arc::new(host.clone()), store)
+    }
+
+    /// Waits (at most 10 s) until the published screen satisfies `ok`.
+    async fn published(rx: &mut watch::Receiver<String>, ok: impl Fn(&str) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|h| ok(h)))
+            .await
+            .expect("timed out")
+            .expect("the watcher stopped");
+    }
+
+    #[tokio::test]
+    async fn the_watcher_publishes_each_new_screen_and_stops_when_the_session_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = MemHost::default();
+        host.add("api", SessionState::Running);
+        host.with(|s| s.screens.insert("api".into(), "$ make\nbuilding".into()));
+        let live = live(&host, &dir).await;
+        let (tx, mut rx) = watch::channel(String::new());
+        let poke = Arc::new(Notify::new());
+        let watcher = {
+            let (live, poke) = (live.clone(), poke.clone());
+            tokio::spawn(async move { live.watch(CHAT, "api", &tx, &poke).await })
+        };
+        published(&mut rx, |h| {
+            h.contains("<b>api</b> · running") && h.contains("building")
+        })
+        .await;
+        host.with(|s| s.screens.insert("api".into(), "$ make\ndone <ok>".into()));
+        poke.notify_one();
+        published(&mut rx, |h| h.contains("done &lt;ok&gt;")).await;
+        host.with(|s| s.sessions.clear());
+        tokio::time::timeout(Duration::from_secs(10), watcher)
+            .await
+            .expect("the watcher did not stop")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_that_never_existed_stops_the_watcher_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = MemHost::default();
+        let live = live(&host, &dir).await;
+        let (tx, rx) = watch::channel(String::new());
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            live.watch(CHAT, "ghost", &tx, &Notify::new()),
+        )
+        .await
+        .expect("the watcher did not stop");
+        assert!(
+            rx.borrow().is_empty(),
+            "nothing is shown for a missing session"
+        );
     }
 }

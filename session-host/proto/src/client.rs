@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::UnixStream;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 
 use crate::ask::{AskPayload, Decision, NoticeKind};
 pub use crate::protocol::Stream;
@@ -496,6 +496,25 @@ impl<S: Stream> Client<S> {
     /// The raw framed connection, for attach mode.
     pub fn into_framed(self) -> Framed<S, FrameCodec> {
         self.conn
+    }
+
+    /// The same greeted connection over a boxed stream, so that a local socket and an ssh
+    /// channel make one client type (bytes already buffered are kept).
+    pub fn boxed(self) -> Client<Box<dyn Stream>>
+    where
+        S: 'static,
+    {
+        let old = self.conn.into_parts();
+        let io: Box<dyn Stream> = Box::new(old.io);
+        let mut parts = FramedParts::new::<Frame>(io, old.codec);
+        parts.read_buf = old.read_buf;
+        parts.write_buf = old.write_buf;
+        Client {
+            conn: Framed::from_parts(parts),
+            host_pid: self.host_pid,
+            timeout: self.timeout,
+            broken: self.broken,
+        }
     }
 }
 

@@ -43,7 +43,9 @@ const KIND_REPLY: u8 = 2;
 const KIND_DATA: u8 = 3;
 
 /// A byte stream the protocol runs over: a Unix socket, an ssh channel, an in-memory pipe.
+#[cfg(feature = "io")]
 pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+#[cfg(feature = "io")]
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
 
 /// One frame on the socket.
@@ -516,9 +518,11 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
 }
 
 /// tokio codec over [`encode`] / [`decode`].
+#[cfg(feature = "io")]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FrameCodec;
 
+#[cfg(feature = "io")]
 impl tokio_util::codec::Decoder for FrameCodec {
     type Item = Frame;
     type Error = FrameError;
@@ -527,6 +531,7 @@ impl tokio_util::codec::Decoder for FrameCodec {
     }
 }
 
+#[cfg(feature = "io")]
 impl tokio_util::codec::Encoder<Frame> for FrameCodec {
     type Error = FrameError;
     fn encode(&mut self, item: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {

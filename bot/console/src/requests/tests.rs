@@ -1,0 +1,521 @@
+//! Dispatch against the in-memory front end and host, with a real store.
+
+use std::sync::Arc;
+
+use walkie_config::{Config, NotifyLevel};
+use walkie_host_proto::protocol::SessionState;
+
+use super::{Console, NewSpec, Request, View};
+use crate::front::{ChatId, MessageRef, UserId};
+use crate::gate::{Gate, Verdict};
+use crate::session::SessionRef;
+use crate::store::Store;
+use crate::testing::{InMemory, MemHost, Sent};
+
+const OPERATOR: i64 = 1;
+const VIEWER: i64 = 2;
+const CHAT: ChatId = ChatId(101);
+const USER: UserId = UserId(OPERATOR);
+
+struct Rig {
+    console: Console<InMemory, MemHost>,
+    front: InMemory,
+    host: MemHost,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig(extra: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    let cfg = Config::from_toml(&format!(
+        "state_dir = {:?}\n[telegram]\nallowed_users = [{OPERATOR}]\nviewers = [{VIEWER}]\n{extra}",
+        dir.path().join("state")
+    ))
+    .unwrap();
+    let host = MemHost::default();
+    host.add("backend", SessionState::Running);
+    host.add("web", SessionState::Running);
+    host.with(|s| {
+        s.screens
+            .insert("backend".into(), "$ cargo test\nok".into());
+    });
+    let front = InMemory::default();
+    let console = Console {
+        cfg,
+        store,
+        host: Arc::new(host.clone()),
+        front: front.clone(),
+        dialogs: Default::default(),
+    };
+    Rig {
+        console,
+        front,
+        host,
+        _dir: dir,
+    }
+}
+
+impl Rig {
+    async fn run(&self, req: Request) {
+        self.console.handle(USER, CHAT, req).await.unwrap();
+    }
+
+    async fn say(&self, text: &str) {
+        self.run(Request::Text {
+            text: text.into(),
+            reply_to: None,
+        })
+        .await;
+    }
+
+    /// The lines typed into sessions, as text.
+    fn typed(&self) -> Vec<(String, String)> {
+        self.host.with(|s| {
+            s.typed
+                .iter()
+                .map(|(n, chunks)| (n.clone(), String::from_utf8_lossy(&chunks.concat()).into()))
+                .collect()
+        })
+    }
+
+    /// The plain-text answers, in order.
+    fn texts(&self) -> Vec<String> {
+        self.views()
+            .into_iter()
+            .filter_map(|v| match v {
+                View::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn views(&self) -> Vec<View> {
+        self.front
+            .sent()
+            .into_iter()
+            .filter_map(|s| match s {
+                Sent::View { view, .. } => Some(view),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn watched(&self) -> Vec<String> {
+        self.front
+            .sent()
+            .into_iter()
+            .filter_map(|s| match s {
+                Sent::Watch { chat, session } if chat == CHAT => Some(session),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn current(&self) -> Option<String> {
+        let current = self.console.store.current_session(CHAT).await.unwrap();
+        current.map(|s| s.name)
+    }
+
+    async fn dispatches(&self) -> Vec<(Option<String>, Option<String>)> {
+        let mut log = self.console.store.audit_tail(50).await.unwrap();
+        log.reverse();
+        log.into_iter()
+            .filter(|r| r.action == "dispatch")
+            .map(|r| (r.session, r.text))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn name_colon_text_goes_to_that_session_and_is_audited() {
+    let r = rig("").await;
+    r.run(Request::Use { name: "web".into() }).await;
+    r.say("backend: cargo test").await;
+    assert_eq!(r.typed(), [("backend".into(), "cargo test\r".into())]);
+    assert_eq!(
+        r.dispatches().await,
+        [(Some("backend".into()), Some("cargo test".into()))]
+    );
+    assert_eq!(r.watched(), ["web", "backend"]);
+    // Routing does not change the current session.
+    assert_eq!(r.current().await.as_deref(), Some("web"));
+}
+
+#[tokio::test]
+async fn plain_text_goes_to_the_current_session() {
+    let r = rig("").await;
+    r.say("ls").await;
+    assert_eq!(
+        r.texts(),
+        ["No current session: /new NAME starts one, /use NAME picks one, /ls lists them."]
+    );
+    assert!(r.typed().is_empty());
+    r.run(Request::Use {
+        name: "backend".into(),
+    })
+    .await;
+    // `note:` is no session: the whole line goes to the current one.
+    r.say("note: ls").await;
+    assert_eq!(r.typed(), [("backend".into(), "note: ls\r".into())]);
+}
+
+#[tokio::test]
+async fn a_reply_to_a_sessions_message_goes_to_that_session() {
+    let r = rig("").await;
+    r.run(Request::Use { name: "web".into() }).await;
+    r.run(Request::Screen {
+        name: Some("backend".into()),
+    })
+    .await;
+    let screen = r
+        .front
+        .sent()
+        .into_iter()
+        .find_map(|s| match s {
+            Sent::View {
+                message,
+                view: View::Screen { .. },
+                ..
+            } => Some(message),
+            _ => None,
+        })
+        .unwrap();
+    r.run(Request::Text {
+        text: "y".into(),
+        reply_to: Some(screen),
+    })
+    .await;
+    // A reply to a message of no session goes to the current one.
+    r.run(Request::Text {
+        text: "n".into(),
+        reply_to: Some(MessageRef(-1)),
+    })
+    .await;
+    assert_eq!(
+        r.typed(),
+        [
+            ("backend".into(), "y\r".into()),
+            ("web".into(), "n\r".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn text_for_a_dead_session_is_refused_with_its_state() {
+    let r = rig("").await;
+    r.host.add(
+        "old",
+        SessionState::Exited {
+            code: Some(0),
+            signal: None,
+        },
+    );
+    r.say("old: make").await;
+    assert!(r.typed().is_empty());
+    assert!(r.dispatches().await.is_empty());
+    assert_eq!(r.texts(), ["old is not running (exited (0))"]);
+    assert!(r.watched().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_named_with_what_to_do() {
+    let r = rig("").await;
+    r.run(Request::Screen {
+        name: Some("nope".into()),
+    })
+    .await;
+    r.run(Request::Use {
+        name: "nope".into(),
+    })
+    .await;
+    r.run(Request::Keys {
+        name: Some("nope".into()),
+        keys: vec!["Enter".into()],
+    })
+    .await;
+    assert_eq!(
+        r.texts(),
+        [
+            "No session nope; /ls lists them, /new nope starts one.",
+            "No session nope; /ls lists them.",
+            "No session nope; /ls lists them, /new nope starts one.",
+        ]
+    );
+    assert_eq!(r.current().await, None);
+    assert!(r.watched().is_empty());
+}
+
+#[tokio::test]
+async fn commands_without_a_name_need_a_current_session() {
+    let r = rig("").await;
+    for req in [
+        Request::Screen { name: None },
+        Request::Tail {
+            name: None,
+            lines: None,
+        },
+        Request::Kill { name: None },
+        Request::Attach { name: None },
+    ] {
+        r.run(req).await;
+    }
+    assert_eq!(
+        r.texts(),
+        ["No current session: name one, or /use NAME first (/ls lists them)."; 4]
+    );
+    assert!(r.host.with(|s| s.killed.is_empty()));
+}
+
+#[test]
+fn viewers_may_only_read() {
+    let gate = Gate::new([OPERATOR], [VIEWER]);
+    let reads = [
+        Request::Ls,
+        Request::Help,
+        Request::Use { name: "a".into() },
+        Request::Screen { name: None },
+        Request::Tail {
+            name: None,
+            lines: None,
+        },
+        Request::Attach { name: None },
+        Request::Notify { level: None },
+    ];
+    let acts = [
+        Request::New {
+            name: "a".into(),
+            spec: NewSpec::Default,
+        },
+        Request::Keys {
+            name: None,
+            keys: vec!["y".into()],
+        },
+        Request::Pause { name: None },
+        Request::Resume { name: None },
+        Request::Kill { name: None },
+        Request::Text {
+            text: "rm -rf /".into(),
+            reply_to: None,
+        },
+    ];
+    for r in &reads {
+        assert!(r.is_read_only(), "{r:?}");
+        assert_eq!(
+            gate.check(UserId(VIEWER), r.action(), None),
+            Verdict::Allow,
+            "{r:?}"
+        );
+    }
+    for r in &acts {
+        assert!(!r.is_read_only(), "{r:?}");
+        assert!(
+            matches!(
+                gate.check(UserId(VIEWER), r.action(), None),
+                Verdict::Refuse { .. }
+            ),
+            "{r:?}"
+        );
+        assert_eq!(gate.check(USER, r.action(), None), Verdict::Allow, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn new_starts_a_preset_with_its_hooks_and_makes_it_current() {
+    let r = rig("").await;
+    r.run(Request::New {
+        name: "api".into(),
+        spec: NewSpec::Preset("claude".into()),
+    })
+    .await;
+    r.run(Request::New {
+        name: "top".into(),
+        spec: NewSpec::Command(vec!["htop".into()]),
+    })
+    .await;
+    r.run(Request::New {
+        name: "x".into(),
+        spec: NewSpec::Preset("nope".into()),
+    })
+    .await;
+    r.run(Request::New {
+        name: "web".into(),
+        spec: NewSpec::Default,
+    })
+    .await;
+    let started = r.host.with(|s| s.started.clone());
+    assert_eq!(started.len(), 2);
+    assert_eq!(started[0].command[0], "claude");
+    assert!(started[0].command.iter().any(|a| a == "--settings"));
+    assert_eq!(started[1].command, ["htop"]);
+    let texts = r.texts();
+    assert_eq!(
+        texts[..3],
+        [
+            "Started api (claude); plain text now goes to it.",
+            "Started top (htop); plain text now goes to it.",
+            "No preset nope.",
+        ]
+    );
+    assert!(texts[3].contains("exists"), "{texts:?}");
+    assert_eq!(r.current().await.as_deref(), Some("top"));
+    assert_eq!(r.watched(), ["api", "top"]);
+}
+
+#[tokio::test]
+async fn ls_lists_the_sessions_with_the_current_one() {
+    let r = rig("").await;
+    r.run(Request::Use { name: "web".into() }).await;
+    r.run(Request::Ls).await;
+    let Some(View::Sessions { sessions, current }) = r.views().pop() else {
+        panic!("{:?}", r.views());
+    };
+    let names: Vec<_> = sessions.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["backend", "web"]);
+    assert_eq!(current.as_deref(), Some("web"));
+    r.host.with(|s| s.sessions.clear());
+    r.run(Request::Ls).await;
+    assert_eq!(
+        r.texts().last().unwrap(),
+        "No sessions. /new NAME [PRESET] starts one."
+    );
+}
+
+#[tokio::test]
+async fn use_makes_a_session_current_and_shows_it() {
+    let r = rig("").await;
+    r.run(Request::Use {
+        name: "backend".into(),
+    })
+    .await;
+    assert_eq!(r.current().await.as_deref(), Some("backend"));
+    assert_eq!(r.texts(), ["Now talking to backend."]);
+    assert_eq!(r.watched(), ["backend"]);
+}
+
+#[tokio::test]
+async fn screen_and_tail_are_messages_of_their_session() {
+    let r = rig("").await;
+    r.run(Request::Use {
+        name: "backend".into(),
+    })
+    .await;
+    r.run(Request::Screen { name: None }).await;
+    r.run(Request::Tail {
+        name: None,
+        lines: Some(5),
+    })
+    .await;
+    let views = r.views();
+    assert_eq!(
+        views[1..],
+        [
+            View::Screen {
+                session: "backend".into(),
+                screen: "$ cargo test\nok".into()
+            },
+            View::Tail {
+                session: "backend".into(),
+                text: "$ cargo test\nok".into()
+            },
+        ]
+    );
+    for s in r.front.sent() {
+        if let Sent::View { message, view, .. } = s {
+            if matches!(view, View::Screen { .. } | View::Tail { .. }) {
+                let of = r
+                    .console
+                    .store
+                    .session_of_message(CHAT, message)
+                    .await
+                    .unwrap();
+                assert_eq!(of, Some(SessionRef::local("backend")));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn keys_are_typed_one_by_one() {
+    let r = rig("").await;
+    r.run(Request::Keys {
+        name: Some("backend".into()),
+        keys: vec!["y".into(), "Enter".into(), "C-c".into()],
+    })
+    .await;
+    let typed = r.host.with(|s| s.typed.clone());
+    assert_eq!(
+        typed,
+        [(
+            "backend".to_string(),
+            vec![b"y".to_vec(), b"\r".to_vec(), vec![3]]
+        )]
+    );
+    assert_eq!(r.watched(), ["backend"]);
+    assert!(r.texts().is_empty());
+}
+
+#[tokio::test]
+async fn pause_resume_and_kill_answer_with_the_state() {
+    let r = rig("").await;
+    for req in [
+        Request::Pause {
+            name: Some("web".into()),
+        },
+        Request::Resume {
+            name: Some("web".into()),
+        },
+        Request::Kill {
+            name: Some("web".into()),
+        },
+    ] {
+        r.run(req).await;
+    }
+    assert_eq!(r.texts(), ["web: paused", "web: running", "web: running"]);
+    assert_eq!(r.host.with(|s| s.killed.clone()), ["web"]);
+    assert_eq!(r.watched(), ["web"; 3]);
+}
+
+#[tokio::test]
+async fn notify_sets_and_shows_the_chats_level() {
+    let r = rig("[notify]\ndefault_level = \"approvals\"").await;
+    r.run(Request::Notify { level: None }).await;
+    r.run(Request::Notify {
+        level: Some(NotifyLevel::None),
+    })
+    .await;
+    r.run(Request::Notify { level: None }).await;
+    let t = r.texts();
+    assert!(
+        t[0].starts_with("Notifications here: only approval requests buzz"),
+        "{t:?}"
+    );
+    assert_eq!(
+        t[1],
+        "Notifications here: nothing buzzes (everything arrives silently)."
+    );
+    assert!(
+        t[2].starts_with("Notifications here: nothing buzzes"),
+        "{t:?}"
+    );
+    assert!(t[2].ends_with("Change with /notify all | approvals | none."));
+}
+
+#[tokio::test]
+async fn attach_and_help_are_views_for_the_front_end() {
+    let r = rig("ssh_host = \"me@box\"").await;
+    r.run(Request::Attach {
+        name: Some("web".into()),
+    })
+    .await;
+    r.run(Request::Help).await;
+    assert_eq!(
+        r.views(),
+        [
+            View::Attach {
+                session: "web".into(),
+                ssh_host: Some("me@box".into())
+            },
+            View::Help
+        ]
+    );
+}

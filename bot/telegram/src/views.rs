@@ -1,0 +1,117 @@
+//! The console's answers ([`View`]) as Telegram messages: plain text, or HTML with an
+//! inline keyboard (the `/ls` buttons, whose presses come back as `use:NAME`).
+
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+use teloxide::utils::command::BotCommands;
+use walkie_console::requests::View;
+use walkie_host_proto::protocol::SessionInfo;
+
+use crate::commands::Command;
+use crate::render::MAX_MESSAGE_UTF16;
+use crate::render::{escape_html, fit_bottom, render_live, trim_screen, utf16_len};
+
+/// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
+pub(crate) const USE_PREFIX: &str = "use:";
+
+/// A view as Telegram sends it.
+pub(crate) enum Rendered {
+    Text(String),
+    Html(String, Option<InlineKeyboardMarkup>),
+}
+
+pub(crate) fn render(view: &View) -> Rendered {
+    match view {
+        View::Text(t) => Rendered::Text(t.clone()),
+        View::Help => {
+            let help = Command::descriptions().to_string();
+            let extra = "\n\nPlain text goes to the current session; `name: text` to another one; \
+                         replying to a session's message goes to that session.";
+            Rendered::Text(format!("{help}{extra}"))
+        }
+        View::Screen { session, screen } => Rendered::Html(
+            render_live(
+                Some(&format!("<b>{}</b>", escape_html(session))),
+                utf16_len(session),
+                screen,
+            ),
+            None,
+        ),
+        View::Tail { text, .. } => {
+            let text = trim_screen(text);
+            let body = if text.is_empty() {
+                "(no output yet)".to_string()
+            } else {
+                text
+            };
+            let body = fit_bottom(&body, MAX_MESSAGE_UTF16 - 1);
+            Rendered::Html(format!("<pre>{}</pre>", escape_html(&body)), None)
+        }
+        View::Sessions { sessions, current } => {
+            let (html, markup) = sessions_html(sessions, current.as_deref());
+            Rendered::Html(html, Some(markup))
+        }
+        View::Attach { session, ssh_host } => {
+            let line = match ssh_host {
+                Some(h) => format!(
+                    "<code>ssh -t {} walkie attach {}</code>",
+                    escape_html(h),
+                    escape_html(session)
+                ),
+                None => format!(
+                    "<code>walkie attach {}</code>\n(on this machine; set WALKIE_SSH_HOST to get the ssh line)",
+                    escape_html(session)
+                ),
+            };
+            Rendered::Html(line, None)
+        }
+    }
+}
+
+/// The `/ls` list: one line per session (the current one marked) and a `use` button each.
+fn sessions_html(
+    sessions: &[SessionInfo],
+    current: Option<&str>,
+) -> (String, InlineKeyboardMarkup) {
+    let mut html = String::new();
+    let mut rows = Vec::new();
+    for s in sessions {
+        let mark = if current == Some(s.name.as_str()) {
+            "▶ "
+        } else {
+            ""
+        };
+        let idle = s
+            .idle_ms
+            .map(|ms| format!(", idle {}s", ms / 1000))
+            .unwrap_or_default();
+        let cmd = if s.command.is_empty() {
+            "shell".to_string()
+        } else {
+            s.command.join(" ")
+        };
+        html.push_str(&format!(
+            "{mark}<b>{}</b> · {}{} · <code>{}</code>\n",
+            escape_html(&s.name),
+            escape_html(&s.state.label()),
+            idle,
+            escape_html(&cmd)
+        ));
+        rows.push(vec![InlineKeyboardButton::callback(
+            format!("use {}", s.name),
+            format!("{USE_PREFIX}{}", s.name),
+        )]);
+    }
+    // A long list is cut at its end (its start has the sessions shown first).
+    let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
+        html.chars()
+            .take(3000)
+            .collect::<String>()
+            .rsplit_once('\n')
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default()
+    } else {
+        html
+    };
+    rows.truncate(50);
+    (html, InlineKeyboardMarkup::new(rows))
+}
