@@ -88,6 +88,10 @@ pub enum Answer {
     Deny,
 }
 
+/// Why an approval whose host went away (a restart, a reboot) was closed: its asker was
+/// answered no by the dying host, so the card says it expired.
+pub const HOST_RESTARTED: &str = "the session host restarted";
+
 /// Who decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "by", rename_all = "snake_case")]

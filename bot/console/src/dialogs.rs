@@ -672,7 +672,7 @@ mod tests {
     use crate::front::PressRef;
     use crate::gate::Gate;
     use crate::store::Store;
-    use crate::testing::{InMemory, MemHost, Sent};
+    use crate::testing::{session, InMemory, MemHost, Sent};
     use walkie_config::Config;
     use walkie_host_proto::protocol::SessionState;
 
@@ -721,16 +721,9 @@ mod tests {
         let host = MemHost::default();
         host.with(|s| {
             s.sessions.push(SessionInfo {
-                name: CC.into(),
-                state: SessionState::Running,
                 command: vec![command.into(), "--settings".into()],
-                cwd: "/".into(),
-                pid: Some(7),
-                created_ms: 1,
                 idle_ms: Some(QUIET_MS * 2),
-                cols: 120,
-                rows: 40,
-                clients: 0,
+                ..session(CC, SessionState::Running)
             });
             s.screens.insert(CC.into(), screen);
         });

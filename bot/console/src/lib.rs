@@ -23,6 +23,7 @@
 //! - [`requests`]: typed, chat-neutral requests (commands, text for a session), one
 //!   handler per file, answered with neutral views ([`requests::View`]) through
 //!   [`front::Frontend`].
+//! - [`revival`]: the message about what came back after a host restart.
 //! - [`session`]: [`session::SessionRef`], a session with its host (local by default).
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
@@ -39,6 +40,7 @@ pub mod host;
 pub mod presets;
 pub mod remote;
 pub mod requests;
+pub mod revival;
 pub mod session;
 pub mod store;
 pub mod voice;

@@ -37,6 +37,9 @@ pub struct Launch {
     pub command: Vec<String>,
     pub cwd: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// The preset's name and its resume template, kept by the host for revival.
+    pub preset: Option<String>,
+    pub resume: Option<Vec<String>>,
 }
 
 /// Preset `preset` for session `session`: its command, cwd and env, plus the hook that
@@ -75,6 +78,8 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
         command,
         cwd: p.cwd.clone(),
         env,
+        preset: Some(preset.to_string()),
+        resume: p.resume.clone(),
     })
 }
 

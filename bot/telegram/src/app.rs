@@ -135,6 +135,19 @@ impl App {
         Ok(m)
     }
 
+    /// A transcript card, delivered (retried after transient failures: voice notes are
+    /// handled beside the update loop, so the retries hold up no other chat).
+    async fn voice_card(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+    ) -> Result<Message, HandleError> {
+        let m = self.tg.send_card(chat, html, markup, false).await?;
+        self.live.saw_message(chat);
+        Ok(m)
+    }
+
     async fn on_message(&self, m: Message) -> Result<(), HandleError> {
         let chat = m.chat.id.0;
         self.live.saw_message(chat);
@@ -258,6 +271,9 @@ impl App {
             }
             return Ok(());
         }
+        if let Some(name) = data.strip_prefix(crate::revived::KILL_PREFIX) {
+            return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
+        }
         if let Some((id, action)) = parse_card_data(&data) {
             if self.gate.role(UserId(user)) != walkie_console::gate::Role::Operator {
                 self.audit(AuditEntry {
@@ -361,10 +377,10 @@ impl App {
             .await?;
         let card = if let (true, Some(s)) = (send_now, session.as_deref()) {
             self.dispatch(user, chat, s, &text, "voice").await?;
-            self.reply_html(chat, &card_html(session.as_deref(), &text, "sent"), None)
+            self.voice_card(chat, &card_html(session.as_deref(), &text, "sent"), None)
                 .await?
         } else {
-            self.reply_html(
+            self.voice_card(
                 chat,
                 &card_html(session.as_deref(), &text, ""),
                 Some(card_buttons(id)),

@@ -17,7 +17,9 @@
 //! - [`live`]: live screens and notifications.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
 //!   coalescing of live-screen states.
+//! - [`raw`]: Bot API calls of our own for teloxide's requests (no 10 s sleep on a 5xx).
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
+//! - [`revived`]: the message after a host restart, its screen and kill buttons.
 //! - [`tg`]: paced Telegram requests with token-free errors.
 //! - [`views`]: the console's answers (`View`s) as text or HTML with keyboards.
 //! - [`voice`]: transcript cards and their buttons.
@@ -29,7 +31,9 @@ mod context;
 mod front;
 mod live;
 mod pace;
+mod raw;
 mod render;
+mod revived;
 mod tg;
 mod views;
 mod voice;
@@ -58,6 +62,13 @@ use tg::{redact, Tg};
 
 /// Seconds a getUpdates long poll waits; below teloxide's 17 s HTTP timeout.
 const POLL_TIMEOUT_S: u32 = 10;
+
+/// The first wait after a failed getUpdates, doubled on each failure in a row.
+const POLL_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The longest wait between two getUpdates after failures: the bot hears again within
+/// this long of Telegram answering again, however long it was away.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(3);
 
 /// Finished update ids are forgotten after this long (Telegram keeps updates 24 h).
 const KEEP_UPDATES: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -250,7 +261,7 @@ async fn poll(
     // In-flight voice notes; ones cut off by shutdown stay unfinished and are reported at
     // the next start.
     let mut voice_tasks = tokio::task::JoinSet::new();
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = POLL_BACKOFF;
     loop {
         let mut req = bot
             .get_updates()
@@ -259,24 +270,31 @@ async fn poll(
         if let Some(o) = offset {
             req = req.offset(i32::try_from(o).unwrap_or(i32::MAX));
         }
+        // Our own call, not `req.send()`: teloxide would sleep 10 s in every 5xx answer.
         let updates = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            r = req.send() => r,
+            r = raw::call(bot, &req) => r,
         };
         let updates = match updates {
             Ok(u) => {
-                backoff = Duration::from_millis(500);
+                backoff = POLL_BACKOFF;
                 u
             }
-            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(RunError::InvalidToken),
-            Err(RequestError::RetryAfter(s)) => {
+            Err(raw::CallError {
+                error: RequestError::Api(ApiError::InvalidToken),
+                ..
+            }) => return Err(RunError::InvalidToken),
+            Err(raw::CallError {
+                error: RequestError::RetryAfter(s),
+                ..
+            }) => {
                 wait_or_shutdown(s.duration(), shutdown).await;
                 continue;
             }
             Err(e) => {
-                tracing::warn!(error = %redact(&e, token), retry_in = ?backoff, "getUpdates failed");
+                tracing::warn!(error = %redact(&e.error, token), server = e.server, retry_in = ?backoff, "getUpdates failed");
                 wait_or_shutdown(backoff, shutdown).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(MAX_POLL_BACKOFF);
                 continue;
             }
         };

@@ -261,11 +261,11 @@ impl<H: Host> LiveScreens<H> {
             Ok(Some(level)) => level == walkie_config::NotifyLevel::All,
             _ => self.cfg.buzz_by_default,
         };
-        let sent = if buzz {
-            self.tg.send_text(chat, text).await
-        } else {
-            self.tg.send_html_silent(chat, &escape_html(text)).await
-        };
+        // Delivered (retried after transient failures): an exit or a finished turn is news.
+        let sent = self
+            .tg
+            .send_card(chat, &escape_html(text), None, !buzz)
+            .await;
         match sent {
             Ok(m) => {
                 self.saw_message(chat);

@@ -39,7 +39,13 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     } else {
         program.join(" ")
     };
-    let Launch { command, cwd, env } = launch;
+    let Launch {
+        command,
+        cwd,
+        env,
+        preset,
+        resume,
+    } = launch;
     let spec = NewSession {
         name: name.clone(),
         command,
@@ -47,6 +53,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         env,
         size: None,
         record: true,
+        preset,
+        resume,
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
