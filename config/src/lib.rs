@@ -131,6 +131,10 @@ pub struct HostConfig {
     /// Milliseconds a client (the CLI, the bot) waits for the host's answer before saying
     /// the host is not answering.
     pub client_timeout_ms: u64,
+    /// `KEY=value` lines (systemd's EnvironmentFile format) that sessions started from the
+    /// phone get on top of the host's environment; walkie-host.service loads the same file.
+    /// Default `$XDG_CONFIG_HOME/walkie/agents.env`, used when it exists.
+    pub env_file: Option<PathBuf>,
     /// What the host brings back by itself when it starts and finds sessions that were
     /// running when it last stopped: `agents` (resumed; shells and commands stay lost),
     /// `all` (those started again too), `none`.
@@ -160,6 +164,7 @@ impl Default for HostConfig {
             term: "xterm-256color".into(),
             paused_input_bytes: 1 << 20,
             client_timeout_ms: 5000,
+            env_file: None,
             revive: Revive::Agents,
         }
     }

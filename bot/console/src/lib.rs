@@ -29,6 +29,9 @@
 //!   updates).
 //! - `testing` (tests, and the `test-util` feature): an in-memory front end and host.
 //! - [`voice`]: the voice queue (local transcription).
+//! - [`workdir`]: where a session from the phone runs (its DIR, the preset's cwd, or a
+//!   choice of recent and project directories) and its environment file; the store's
+//!   directory choices and what each live screen last showed.
 
 pub mod activity;
 pub mod approval_store;
@@ -44,6 +47,7 @@ pub mod revival;
 pub mod session;
 pub mod store;
 pub mod voice;
+pub mod workdir;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -214,13 +214,17 @@ async fn client_command(
             let (command, cwd, preset_env, preset, resume) = match &a.preset {
                 Some(p) => {
                     let l = walkie_console::presets::expand(cfg, p, &a.name)?;
-                    (
-                        l.command,
-                        a.cwd.clone().or(l.cwd),
-                        l.env,
-                        l.preset,
-                        l.resume,
-                    )
+                    // A preset's cwd means what it means on the phone (~, projects_dir).
+                    let cwd = match (&a.cwd, &l.cwd) {
+                        (Some(d), _) => Some(d.clone()),
+                        (None, Some(c)) => Some(walkie_console::presets::session_dir(
+                            cfg,
+                            &c.to_string_lossy(),
+                            std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+                        )?),
+                        (None, None) => None,
+                    };
+                    (l.command, cwd, l.env, l.preset, l.resume)
                 }
                 None => (a.command.clone(), a.cwd.clone(), Vec::new(), None, None),
             };

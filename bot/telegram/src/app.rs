@@ -6,6 +6,8 @@
 //! here), or text for a session, routed there. Voice notes, transcript cards and button
 //! presses are handled here.
 
+mod dirs;
+
 use std::sync::Arc;
 
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message, Update, UpdateKind};
@@ -251,6 +253,9 @@ impl App {
         if super::card::is_approval_button(&data) {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
+        if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+            return done;
+        }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
@@ -275,20 +280,10 @@ impl App {
             return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
         }
         if let Some((id, action)) = parse_card_data(&data) {
-            if self.gate.role(UserId(user)) != walkie_console::gate::Role::Operator {
-                self.audit(AuditEntry {
-                    user_id: Some(user),
-                    chat_id: Some(chat),
-                    action: AuditAction::Refused,
-                    source: Some("button".into()),
-                    text: Some(data.clone()),
-                    detail: Some("viewer pressed a transcript button".into()),
-                    ..AuditEntry::default()
-                })
-                .await;
-                self.tg
-                    .answer_callback(&q.id.0, Some(walkie_console::gate::VIEWER_TEXT))
-                    .await?;
+            if self
+                .viewer_refused(user, chat, &q.id.0, &data, "a transcript button")
+                .await?
+            {
                 return Ok(());
             }
             return self.on_card(user, chat, &q.id.0, id, action).await;

@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`app`]: handling of one update (gate, audit of commands, voice notes, buttons);
-//!   requests go to the console ([`walkie_console::requests`]).
+//!   requests go to the console ([`walkie_console::requests`]); `app::dirs`: the press of
+//!   a directory button of `/new NAME PRESET`.
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`context`]: the context the update handler and the front end share.
 //! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,

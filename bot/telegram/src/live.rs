@@ -285,6 +285,23 @@ impl<H: Host> LiveScreens<H> {
         }
     }
 
+    /// What `session`'s live message in `chat` was last set to (none known: `None`).
+    async fn shown(&self, chat: i64, session: &SessionRef) -> Option<String> {
+        self.store
+            .live_shown(ChatId(chat), session)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "live screen: store");
+                None
+            })
+    }
+
+    async fn set_shown(&self, chat: i64, session: &SessionRef, html: &str) {
+        if let Err(e) = self.store.set_live_shown(ChatId(chat), session, html).await {
+            tracing::warn!(error = %e, "live screen: store");
+        }
+    }
+
     /// Shows one rendered state: edits the live message, or posts a new one when there is
     /// none, it was deleted, or it has scrolled far up (then the old one is deleted).
     async fn show(&self, chat: i64, session: &str, html: &str) -> Outcome {
@@ -306,9 +323,20 @@ impl<H: Host> LiveScreens<H> {
             let Ok(id32) = i32::try_from(id) else {
                 return Outcome::Failed;
             };
+            // What it shows already (e.g. a screen resumed after a restart of the bot):
+            // Telegram would refuse the edit with "message is not modified".
+            if self.shown(chat, &session_ref).await.as_deref() == Some(html) {
+                return Outcome::Done;
+            }
             match self.tg.edit_html_once(chat, id32, html, None).await {
-                Ok(()) => return Outcome::Done,
-                Err(e) if e.is(&ApiError::MessageNotModified) => return Outcome::Done,
+                Ok(()) => {
+                    self.set_shown(chat, &session_ref, html).await;
+                    return Outcome::Done;
+                }
+                Err(e) if e.is(&ApiError::MessageNotModified) => {
+                    self.set_shown(chat, &session_ref, html).await;
+                    return Outcome::Done;
+                }
                 Err(e) if e.retry_after.is_some() => {
                     return Outcome::RetryAfter(e.retry_after.unwrap_or_default())
                 }
@@ -327,7 +355,7 @@ impl<H: Host> LiveScreens<H> {
                 let (chat_ref, message) = (ChatId(chat), MessageRef(new_id));
                 if let Err(e) = self
                     .store
-                    .set_live_message(chat_ref, &session_ref, message)
+                    .set_live_message_shown(chat_ref, &session_ref, message, html)
                     .await
                 {
                     tracing::warn!(error = %e, "live screen: store");
