@@ -16,6 +16,8 @@
 //! # Layout
 //! - [`card`]: a card's content as neutral data (typed spans, buttons with typed actions).
 //! - [`detect`]: prompts on a session's screen and the keys that answer them.
+//! - [`dialog`]: agents' dialogs that block input (folder trust, API key, hook review), their
+//!   choices as verified key steps, and whether an agent's input box is ready.
 //! - [`hook`]: agents' hook payloads in, their expected answers out.
 //! - [`model`]: one approval's lifecycle, decided exactly once.
 //! - [`policy`]: config rules and "approved for this session".
@@ -23,6 +25,7 @@
 
 pub mod card;
 pub mod detect;
+pub mod dialog;
 pub mod hook;
 pub mod model;
 pub mod policy;

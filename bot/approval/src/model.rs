@@ -318,6 +318,8 @@ pub enum ApprovalAction {
     Deny,
     /// Show the session's screen (decides nothing).
     Screen,
+    /// The n-th choice of an agent's dialog card (not an approval: see `dialog`).
+    Choose(u8),
 }
 
 impl ApprovalAction {
@@ -327,7 +329,7 @@ impl ApprovalAction {
             ApprovalAction::Approve => Some(Answer::Approve),
             ApprovalAction::ApproveForSession => Some(Answer::ApproveForSession),
             ApprovalAction::Deny => Some(Answer::Deny),
-            ApprovalAction::Screen => None,
+            ApprovalAction::Screen | ApprovalAction::Choose(_) => None,
         }
     }
 }

@@ -89,7 +89,7 @@ const SCREEN_ID_BIT: u64 = 1 << 62;
 
 /// A new, never reused id for a screen approval: the clock in microseconds, kept strictly
 /// increasing.
-fn screen_id() -> ApprovalId {
+pub(crate) fn screen_id() -> ApprovalId {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = now_ms().saturating_mul(1000);
@@ -112,6 +112,9 @@ pub struct Desk<F, H> {
     pub gate: Gate,
     pub host: Arc<H>,
     pub front: F,
+    /// Agents' dialog cards and text held while a session cannot take it
+    /// ([`crate::dialogs`]).
+    pub dialogs: Arc<crate::dialogs::Dialogs>,
 }
 
 /// A press of an approval card's button, as the front end decoded it.
@@ -242,7 +245,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         tokio::spawn(async move {
             tokio::join!(
                 self.watch(shutdown.clone()),
-                self.scan_screens(shutdown.clone())
+                self.scan_screens(shutdown.clone()),
+                self.scan_dialogs(shutdown.clone())
             );
         })
     }
@@ -531,7 +535,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
 
     /// The chats an approval of `session` goes to, each with whether it gets buttons:
     /// those that work with the session, else every operator's and viewer's private chat.
-    async fn targets(&self, session: &str) -> Vec<(ChatId, bool)> {
+    pub(crate) async fn targets(&self, session: &str) -> Vec<(ChatId, bool)> {
         let chats = self
             .store
             .chats_of_session(session)
@@ -627,6 +631,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     pub async fn on_press(&self, p: &Press) -> Result<(), DeskError> {
         let (chat, user, query) = (p.chat, p.user, &p.press);
         let id = p.id;
+        if let ApprovalAction::Choose(n) = p.action {
+            return self.on_dialog_press(p, n).await;
+        }
         let Some(mut a) = self.store.approval(id).await? else {
             self.front
                 .answer_press(query, Some("This approval is gone."))
@@ -1002,6 +1009,7 @@ mod tests {
             store,
             host: Arc::new(host.clone()),
             front: front.clone(),
+            dialogs: Default::default(),
         });
         Rig {
             desk,

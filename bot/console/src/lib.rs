@@ -9,6 +9,8 @@
 //! - [`approval_store`]: approvals, their cards and session rules in the store.
 //! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
+//! - [`dialogs`]: agents' dialogs (folder trust, API key, hook review) as cards whose
+//!   buttons type verified keys, and text held until an agent's input box is ready.
 //! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]: where
 //!   things go, post/edit a card, answer a press, notices), opaque chat, user and message
 //!   references, and where approval cards go.
@@ -34,6 +36,7 @@
 pub mod activity;
 pub mod approval_store;
 pub mod desk;
+pub mod dialogs;
 pub mod front;
 pub mod gate;
 pub mod host;

@@ -243,6 +243,8 @@ pub struct HostState {
     pub started: Vec<NewSession>,
     /// Sessions killed, in order.
     pub killed: Vec<String>,
+    /// What typing does to the screens, as a program would (none: nothing).
+    pub react: Option<React>,
 }
 
 /// A session as the host lists it.
@@ -263,6 +265,9 @@ pub fn session(name: &str, state: SessionState) -> SessionInfo {
         revive: None,
     }
 }
+
+/// A program's answer to input: it may redraw the session's screen.
+pub type React = Arc<dyn Fn(&mut HashMap<String, String>, &str, &[u8]) + Send + Sync>;
 
 /// A session host in memory.
 #[derive(Clone, Default)]
@@ -353,6 +358,11 @@ impl Host for MemHost {
                     })
                 }
                 Some(_) => {}
+            }
+            if let Some(react) = s.react.clone() {
+                for c in &chunks {
+                    react(&mut s.screens, name, c);
+                }
             }
             s.typed.push((name.into(), chunks));
             Ok(())

@@ -166,12 +166,14 @@ pub async fn run(
             tg: ctx.tg.clone(),
             live: ctx.live.clone(),
         },
+        dialogs: Default::default(),
     });
     let console = Arc::new(walkie_console::requests::Console {
         cfg: cfg.clone(),
         store: store.clone(),
         host: ctx.host.clone(),
         front: desk.front.clone(),
+        dialogs: desk.dialogs.clone(),
     });
     let app = Arc::new(App {
         ctx,

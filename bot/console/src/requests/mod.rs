@@ -169,6 +169,8 @@ pub struct Console<F, H> {
     pub store: Store,
     pub host: Arc<H>,
     pub front: F,
+    /// Shared with the desk, which types held texts ([`crate::dialogs`]).
+    pub dialogs: Arc<crate::dialogs::Dialogs>,
 }
 
 /// A failed request to the host, as a one-line answer.

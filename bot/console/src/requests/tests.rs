@@ -45,6 +45,7 @@ async fn rig(extra: &str) -> Rig {
         store,
         host: Arc::new(host.clone()),
         front: front.clone(),
+        dialogs: Default::default(),
     };
     Rig {
         console,

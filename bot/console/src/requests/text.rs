@@ -54,6 +54,15 @@ pub async fn dispatch<F: Frontend, H: Host>(
     text: &str,
     source: &str,
 ) -> Result<()> {
+    // A dialog on screen, or an agent not ready yet: held, typed later by the desk.
+    if let Some(note) = c
+        .dialogs
+        .hold_text(&*c.host, user, chat, session, text, source)
+        .await
+    {
+        c.front.watch(chat, session);
+        return c.say(chat, note).await;
+    }
     let who = format!("telegram user {} ({source})", user.0);
     match c.host.send_line(session, text, &who).await {
         Ok(at) => {
