@@ -156,8 +156,6 @@ async fn strangers_are_refused_once_and_audited_and_help_is_answered() {
         fake.send_text(STRANGER, "/new evil sh");
         fake.send_text(STRANGER, "rm -rf /");
         fake.send_text(OPERATOR, "/help");
-        // Updates are handled in order, so once /help is answered the stranger's two
-        // messages have been handled and audited.
         let help = fake
             .wait_for_bot_message(OPERATOR, T, "the answer to /help", |m| {
                 m.text.contains("/new")
@@ -169,6 +167,25 @@ async fn strangers_are_refused_once_and_audited_and_help_is_answered() {
             help.text
         );
 
+        // Strangers are refused off the update loop: wait for the refusal, then for both
+        // audit lines (the second message is refused after the first).
+        fake.wait_for_bot_message(STRANGER, T, "the refusal", |m| {
+            m.text == "This is a private bot."
+        })
+        .await;
+        let deadline = std::time::Instant::now() + T;
+        let refused = loop {
+            let refused: Vec<_> = rig
+                .audit()
+                .await
+                .into_iter()
+                .filter(|a| a.action == "refused" && a.user_id == Some(STRANGER))
+                .collect();
+            if refused.len() >= 2 || std::time::Instant::now() > deadline {
+                break refused;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let to_stranger = fake.with(|s| {
             s.bot_messages(STRANGER)
                 .into_iter()
@@ -187,12 +204,6 @@ async fn strangers_are_refused_once_and_audited_and_help_is_answered() {
             "the stranger created nothing"
         );
 
-        let refused: Vec<_> = rig
-            .audit()
-            .await
-            .into_iter()
-            .filter(|a| a.action == "refused" && a.user_id == Some(STRANGER))
-            .collect();
         assert_eq!(refused.len(), 2, "{refused:?}");
         assert_eq!(refused[0].text.as_deref(), Some("/new evil sh"));
         assert!(

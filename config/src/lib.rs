@@ -131,6 +131,24 @@ pub struct HostConfig {
     /// Milliseconds a client (the CLI, the bot) waits for the host's answer before saying
     /// the host is not answering.
     pub client_timeout_ms: u64,
+    /// `KEY=value` lines (systemd's EnvironmentFile format) that sessions started from the
+    /// phone get on top of the host's environment; walkie-host.service loads the same file.
+    /// Default `$XDG_CONFIG_HOME/walkie/agents.env`, used when it exists.
+    pub env_file: Option<PathBuf>,
+    /// What the host brings back by itself when it starts and finds sessions that were
+    /// running when it last stopped: `agents` (resumed; shells and commands stay lost),
+    /// `all` (those started again too), `none`.
+    pub revive: Revive,
+}
+
+/// `host.revive`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Revive {
+    #[default]
+    Agents,
+    All,
+    None,
 }
 
 impl Default for HostConfig {
@@ -146,6 +164,8 @@ impl Default for HostConfig {
             term: "xterm-256color".into(),
             paused_input_bytes: 1 << 20,
             client_timeout_ms: 5000,
+            env_file: None,
+            revive: Revive::Agents,
         }
     }
 }
@@ -349,6 +369,9 @@ pub struct Preset {
     /// Approval rules for sessions started from this preset, added to `[approvals]`'s.
     pub auto_allow: Vec<String>,
     pub always_deny: Vec<String>,
+    /// The command that resumes this preset's agent after a host restart, `{id}` standing
+    /// for the agent's session id (walkie knows `claude --resume` and `codex resume`).
+    pub resume: Option<Vec<String>>,
 }
 
 /// The presets walkie knows without a config file.
@@ -374,6 +397,7 @@ struct PresetTable {
     env: Option<BTreeMap<String, String>>,
     auto_allow: Option<Vec<String>>,
     always_deny: Option<Vec<String>>,
+    resume: Option<Vec<String>>,
     /// Drops the preset of this name (a built-in one) from the list.
     #[serde(default)]
     remove: bool,
@@ -406,6 +430,9 @@ fn presets_over_builtins<'de, D: serde::Deserializer<'de>>(
         }
         if let Some(v) = t.always_deny {
             p.always_deny = v;
+        }
+        if let Some(v) = t.resume {
+            p.resume = Some(v);
         }
     }
     Ok(presets)

@@ -8,6 +8,8 @@
 //!   configuration.
 //! - [`session`]: one PTY session: reader, waiter and writer threads, emulator, subscribers.
 //! - [`record`]: each session's asciicast recording, written from its emulator thread.
+//! - [`revive`]: what it takes to bring a session back after a host restart: agents found in
+//!   a command, Claude's chosen session id, resume commands, their checks against the disk.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
 //! - [`screen`]: the views of a screen (text, ANSI, the cell snapshot of
 //!   [`from_vt100`]) with the host's [`Secrets`] masked.
@@ -22,6 +24,7 @@
 mod fastforward;
 mod lineage;
 mod record;
+mod revive;
 mod screen;
 mod scrollback;
 mod server;
@@ -29,6 +32,7 @@ mod session;
 mod store;
 
 pub use record::{recordings_dir, RecordingOptions};
+pub use revive::ReviveMode;
 pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
 pub use server::{run, HostError, HostOptions};
 pub use session::SessionSettings;

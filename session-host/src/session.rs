@@ -25,10 +25,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::fastforward::FastForward;
 use crate::record::{step, Begin, Recording, Recordings};
+use crate::revive::Revival;
 use crate::screen::{from_vt100, Secrets};
 use crate::scrollback::Scrollback;
 use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};
+use walkie_host_proto::revival::AgentSession;
 use walkie_host_proto::snapshot::Snapshot;
 
 /// How long a pause waits for the session's leader to stop before stopping its job.
@@ -76,6 +78,8 @@ pub struct Spawn {
     pub rows: u16,
     /// Whether this session is recorded (when the host records at all).
     pub record: bool,
+    /// What it takes to bring it back after a host restart (its agent id as at start).
+    pub revival: Revival,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +159,8 @@ pub struct Session {
     shared: Mutex<Shared>,
     exit_rx: watch::Receiver<Option<SessionState>>,
     next_sub: AtomicU64,
+    /// The agent's own session id, the latest it reported.
+    agent_id: Mutex<Option<String>>,
 }
 
 fn now_ms() -> u64 {
@@ -284,6 +290,7 @@ impl Session {
             settings,
             exit_rx,
             next_sub: AtomicU64::new(1),
+            agent_id: Mutex::new(spawn.revival.agent_id.clone()),
             spawn,
         });
 
@@ -471,7 +478,39 @@ impl Session {
             cols: sh.cols,
             rows: sh.rows,
             clients,
+            agent: self.spawn.revival.agent.map(|agent| AgentSession {
+                agent,
+                id: self.agent_id(),
+            }),
+            preset: self.spawn.revival.preset.clone(),
+            revive: None,
         }
+    }
+
+    pub fn agent_id(&self) -> Option<String> {
+        self.agent_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_agent_id(&self, id: String) {
+        *self.agent_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+    }
+
+    /// What it takes to bring the session back now (its latest agent id).
+    pub fn revival(&self) -> Revival {
+        Revival {
+            agent_id: self.agent_id(),
+            ..self.spawn.revival.clone()
+        }
+    }
+
+    /// Shows `line` on the session's screen (and in its recording) as if it had printed it:
+    /// walkie's own note, e.g. why a revived agent came back as a shell.
+    pub fn announce(&self, line: &str) {
+        let text = format!("\x1b[1m[walkie] {line}\x1b[0m\r\n");
+        let _ = self.feed_tx.try_send(Feed::Output(text.into_bytes()));
     }
 
     /// The screen as plain text (`ansi = false`) or with attributes, `secrets` masked.

@@ -2,14 +2,20 @@
 //!
 //! The host writes a record when a session starts and whenever its state changes. At start the
 //! host marks every record still `running` or `paused` as `lost`: its processes died with the
-//! previous host, but its command and cwd are kept for `walkie revive`.
+//! previous host, but its command, cwd and [`Revival`] are kept for `walkie revive`. Such a
+//! record (and one a clean shutdown left) is also *pending*: the host's start-up revival
+//! [`Store::claim`]s it, exactly once, so no record is brought back twice.
 
 use std::path::{Path, PathBuf};
 
 use sqlx::migrate::Migrator;
 use sqlx::{Row, SqlitePool};
 
+use walkie_host_proto::ask::Agent;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};
+use walkie_host_proto::revival::AgentSession;
+
+use crate::revive::Revival;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -33,6 +39,9 @@ pub struct Record {
     pub created_ms: u64,
     pub state: SessionState,
     pub pid: Option<u32>,
+    /// Whether the session is recorded.
+    pub record: bool,
+    pub revival: Revival,
 }
 
 impl Record {
@@ -48,6 +57,12 @@ impl Record {
             cols: self.cols,
             rows: self.rows,
             clients: 0,
+            agent: self.revival.agent.map(|agent| AgentSession {
+                agent,
+                id: self.revival.agent_id.clone(),
+            }),
+            preset: self.revival.preset.clone(),
+            revive: None,
         }
     }
 }
@@ -72,19 +87,64 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Marks what the previous host left running as lost; returns every record.
+    /// Marks what the previous host left running as lost (and pending revival); returns
+    /// every record.
     pub async fn recover(&self) -> Result<Vec<Record>, StoreError> {
         sqlx::query(
-            "UPDATE sessions SET state = 'lost', pid = NULL WHERE state IN ('running', 'paused')",
+            "UPDATE sessions SET state = 'lost', pid = NULL, revive_pending = 1 WHERE state IN ('running', 'paused')",
         )
         .execute(&self.pool)
         .await?;
         self.all().await
     }
 
+    /// The names of the records pending revival.
+    pub async fn pending(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name FROM sessions WHERE revive_pending = 1 AND state = 'lost' ORDER BY created_ms",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("name").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Takes the pending revival of `name`: true for exactly one caller.
+    pub async fn claim(&self, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE sessions SET revive_pending = 0 WHERE name = ? AND revive_pending = 1",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// At a clean shutdown: the session was running, so the next start revives it.
+    pub async fn set_lost_pending(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET state = 'lost', revive_pending = 1 WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The agent's own session id of the session `name` started as `pid`.
+    pub async fn set_agent_id(&self, name: &str, pid: u32, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET agent_id = ? WHERE name = ? AND pid = ?")
+            .bind(id)
+            .bind(name)
+            .bind(i64::from(pid))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn all(&self) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal FROM sessions ORDER BY created_ms",
+            "SELECT name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal,
+                    launch, preset, resume, agent, agent_id, record FROM sessions ORDER BY created_ms",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -105,9 +165,23 @@ impl Store {
             let command: String = r.try_get("command")?;
             let env: String = r.try_get("env")?;
             let cwd: String = r.try_get("cwd")?;
+            let command: Vec<String> = serde_json::from_str(&command).unwrap_or_default();
+            let json = |col: &str| -> Result<Option<Vec<String>>, sqlx::Error> {
+                Ok(r.try_get::<Option<String>, _>(col)?
+                    .and_then(|s| serde_json::from_str(&s).ok()))
+            };
+            let revival = Revival {
+                launch: json("launch")?.unwrap_or_else(|| command.clone()),
+                preset: r.try_get("preset")?,
+                resume: json("resume")?,
+                agent: r
+                    .try_get::<Option<String>, _>("agent")?
+                    .and_then(|a| Agent::from_label(&a)),
+                agent_id: r.try_get("agent_id")?,
+            };
             out.push(Record {
                 name: r.try_get("name")?,
-                command: serde_json::from_str(&command).unwrap_or_default(),
+                command,
                 cwd: cwd.into(),
                 env: serde_json::from_str(&env).unwrap_or_default(),
                 cols: r.try_get::<i64, _>("cols")? as u16,
@@ -115,6 +189,8 @@ impl Store {
                 created_ms: r.try_get::<i64, _>("created_ms")? as u64,
                 state,
                 pid: r.try_get::<Option<i64>, _>("pid")?.map(|p| p as u32),
+                record: r.try_get::<i64, _>("record")? != 0,
+                revival,
             });
         }
         Ok(out)
@@ -124,8 +200,9 @@ impl Store {
     pub async fn put(&self, r: &Record) -> Result<(), StoreError> {
         let (state, code, signal) = state_parts(&r.state);
         sqlx::query(
-            "INSERT OR REPLACE INTO sessions (name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO sessions (name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal,
+                                              launch, preset, resume, agent, agent_id, record, revive_pending)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         )
         .bind(&r.name)
         .bind(serde_json::to_string(&r.command).unwrap_or_else(|_| "[]".into()))
@@ -138,6 +215,17 @@ impl Store {
         .bind(r.pid.map(i64::from))
         .bind(code)
         .bind(signal)
+        .bind(serde_json::to_string(&r.revival.launch).ok())
+        .bind(&r.revival.preset)
+        .bind(
+            r.revival
+                .resume
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok()),
+        )
+        .bind(r.revival.agent.map(Agent::label))
+        .bind(&r.revival.agent_id)
+        .bind(i64::from(r.record))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -207,8 +295,26 @@ mod tests {
             created_ms: 5,
             state: SessionState::Running,
             pid: Some(9),
+            record: false,
+            revival: Revival {
+                launch: vec!["claude".into()],
+                preset: Some("claude".into()),
+                resume: Some(vec!["claude".into(), "-r".into(), "{id}".into()]),
+                agent: Some(Agent::ClaudeCode),
+                agent_id: Some("3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b".into()),
+            },
         };
+        s.put(&Record {
+            revival: Revival::default(),
+            ..rec.clone()
+        })
+        .await
+        .unwrap();
         s.put(&rec).await.unwrap();
+        // The id of the session started as pid 9 only.
+        s.set_agent_id("a", 8, "01a23126-5f5e-7b90-baf7-7c06f24e974b")
+            .await
+            .unwrap();
         s.put(&Record {
             name: "b".into(),
             state: SessionState::Exited {
@@ -228,6 +334,14 @@ mod tests {
         assert_eq!(all[0].state, SessionState::Lost);
         assert_eq!(all[0].pid, None);
         assert_eq!(all[0].env, rec.env);
+        assert_eq!(all[0].revival, rec.revival);
+        assert!(!all[0].record);
+        // The lost record is pending revival, once; the exited one is not.
+        assert_eq!(s.pending().await.unwrap(), ["a"]);
+        assert!(s.claim("a").await.unwrap());
+        assert!(!s.claim("a").await.unwrap(), "never twice");
+        assert!(!s.claim("b").await.unwrap());
+        assert!(s.pending().await.unwrap().is_empty());
         assert_eq!(
             all[1].state,
             SessionState::Exited {

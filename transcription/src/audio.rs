@@ -177,6 +177,19 @@ fn parse_opus_head(p: &[u8]) -> Result<OpusHead> {
     })
 }
 
+/// The granule position of the last page of stream `serial` still to be read (the end of
+/// the audio, in 48 kHz samples with the pre-skip), without decoding anything. A damaged
+/// page ends the search where it is.
+fn last_granule_of(reader: &mut ogg::PacketReader<Cursor<&[u8]>>, serial: u32) -> Option<u64> {
+    let mut last = None;
+    while let Ok(Some(p)) = reader.read_packet() {
+        if p.stream_serial() == serial && p.last_in_page() {
+            last = Some(p.absgp_page());
+        }
+    }
+    last
+}
+
 fn decode_ogg(bytes: &[u8], max_samples: usize, max_s: u32) -> Result<Audio> {
     let mut reader = ogg::PacketReader::new(Cursor::new(bytes));
     let ogg_err = |e: ogg::OggReadError| damaged(format!("bad Ogg data: {e}"));
@@ -230,9 +243,14 @@ fn decode_ogg(bytes: &[u8], max_samples: usize, max_s: u32) -> Result<Audio> {
                 .decode_float(&packet.data, &mut buf, false)
                 .map_err(|e| damaged(format!("bad Opus packet: {e}")))?;
             samples.extend_from_slice(&buf[..n.min(buf.len())]);
-            // Check while decoding so a huge file is refused without decoding all of it.
+            // Check while decoding so a huge file is refused without decoding all of it;
+            // the error names the note's whole length, from its pages' granule positions.
             if samples.len() > max_samples + (head.pre_skip as usize / 3) + buf.len() {
-                return Err(too_long(samples.len(), max_s));
+                let end = last_granule_of(&mut reader, serial).or(last_granule);
+                let seconds = end.map_or(samples.len() as f64 / SAMPLE_RATE as f64, |g| {
+                    g.saturating_sub(head.pre_skip as u64) as f64 / 48_000.0
+                });
+                return Err(TranscribeError::TooLong { seconds, max_s });
             }
         }
         if packet.last_in_stream() {
@@ -590,6 +608,27 @@ mod tests {
             decode(&w24, 300),
             Err(TranscribeError::UnsupportedCodec { .. })
         ));
+    }
+
+    #[test]
+    fn a_note_over_the_limit_is_refused_naming_its_real_length() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/voice/long_status_update.ogg"
+        );
+        let Ok(note) = std::fs::read(path) else {
+            return; // shared/ not beside the repository
+        };
+        // 57 s (the manifest's duration) against a limit of 10 s.
+        match decode(&note, 10) {
+            Err(TranscribeError::TooLong { seconds, max_s }) => {
+                assert_eq!(max_s, 10);
+                assert!((seconds - 57.0).abs() < 1.0, "{seconds}");
+                let text = TranscribeError::TooLong { seconds, max_s }.to_string();
+                assert!(text.contains("57 s") && text.contains("10 s"), "{text}");
+            }
+            other => panic!("{:?}", other.map(|a| a.samples.len())),
+        }
     }
 
     #[test]

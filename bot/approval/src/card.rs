@@ -9,6 +9,7 @@
 
 use super::model::{
     Approval, ApprovalAction, ApprovalId, Decided, Decider, Millis, Outcome, Subject,
+    HOST_RESTARTED,
 };
 
 /// Commands longer than this (UTF-16 units) are cut on the card; the whole card then stays
@@ -181,6 +182,12 @@ pub fn pending(a: &Approval, can_decide: bool) -> Card {
 
 /// One line saying how it ended: "✅ Approved by ana at 14:02 UTC".
 pub fn outcome_line(d: &Decided) -> Block {
+    if matches!(&d.by, Decider::Abandoned { reason } if reason == HOST_RESTARTED) {
+        return Block::Line(vec![plain(format!(
+            "⌛ Expired: {HOST_RESTARTED} at {}",
+            clock(d.at_ms)
+        ))]);
+    }
     let (icon, what) = match d.outcome {
         Outcome::Approved => ("✅", "Approved"),
         Outcome::ApprovedForSession => ("✅", "Approved for this session"),
@@ -235,6 +242,17 @@ mod tests {
     use super::*;
     use crate::model::{Answer, DEFAULT_TIMEOUT};
     use crate::testing::{hook_approval, T0};
+
+    #[test]
+    fn approvals_of_a_host_that_went_away_show_as_expired() {
+        let mut a = hook_approval();
+        a.abandon(HOST_RESTARTED, T0 + 60_000).unwrap();
+        let text = decided(&a).plain();
+        assert!(
+            text.starts_with("⌛ Expired: the session host restarted at 15:23 UTC"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn pending_card_says_what_where_why_and_until_when() {

@@ -95,6 +95,12 @@ pub(crate) fn parse(input: &str, event: Option<&str>) -> Result<HookInput, HookE
     })
 }
 
+/// The conversation's id a Copilot payload carries (every one has `sessionId`).
+pub(crate) fn session_id(input: &str) -> Option<String> {
+    let raw: Raw = serde_json::from_str(input).ok()?;
+    raw.session_id.filter(|s| !s.is_empty())
+}
+
 /// Copilot's answer for `decision` on `req.event`.
 pub(crate) fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
     let json = match (req.event, decision) {
@@ -363,6 +369,14 @@ mod tests {
                     "{event}: {configured:?}"
                 ),
             }
+        }
+        // Every payload reports the conversation's id, for revival.
+        for (event, line) in hook_lines() {
+            assert_eq!(
+                crate::hook::agent_session(&line, Some(Agent::Copilot)),
+                Some((Agent::Copilot, session.to_string())),
+                "{event}"
+            );
         }
         // Unconfigured: permissionRequest names itself and is recognised as Copilot's.
         let (_, line) = hook_lines()

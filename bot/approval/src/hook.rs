@@ -95,6 +95,8 @@ struct Raw {
     turn_id: Option<String>,
     notification_type: Option<String>,
     message: Option<String>,
+    /// Set in the payloads of hooks that fire inside a subagent (Claude Code).
+    agent_id: Option<String>,
 }
 
 /// Which agent sent a payload, when `walkie approve-hook` was not told (`--agent`).
@@ -124,12 +126,7 @@ pub fn parse_event(
     agent: Option<Agent>,
     event: Option<&str>,
 ) -> Result<HookInput, HookError> {
-    let copilot = match agent {
-        Some(a) => a == Agent::Copilot,
-        None => serde_json::from_str::<Value>(input)
-            .is_ok_and(|v| crate::copilot::looks_like_copilot(&v)),
-    };
-    if copilot {
+    if is_copilot(input, agent) {
         return crate::copilot::parse(input, event);
     }
     let raw: Raw = serde_json::from_str(input).map_err(|e| HookError::NotJson(e.to_string()))?;
@@ -172,6 +169,31 @@ pub fn parse_event(
         },
         _ => HookInput::Other { agent, event },
     })
+}
+
+/// The agent's own session id a payload reports, for resuming the agent after a host
+/// restart: `None` for a subagent's event (its id is not the conversation's), or a payload
+/// without one.
+pub fn agent_session(input: &str, agent: Option<Agent>) -> Option<(Agent, String)> {
+    if is_copilot(input, agent) {
+        return crate::copilot::session_id(input).map(|id| (Agent::Copilot, id));
+    }
+    let raw: Raw = serde_json::from_str(input).ok()?;
+    let event = raw.hook_event_name.as_deref().unwrap_or("");
+    if raw.agent_id.is_some() || event.starts_with("Subagent") {
+        return None;
+    }
+    let agent = agent.unwrap_or_else(|| guess_agent(&raw));
+    Some((agent, raw.session_id.filter(|s| !s.is_empty())?))
+}
+
+/// Whether a payload is Copilot CLI's: told so, or by its shape.
+fn is_copilot(input: &str, agent: Option<Agent>) -> bool {
+    match agent {
+        Some(a) => a == Agent::Copilot,
+        None => serde_json::from_str::<Value>(input)
+            .is_ok_and(|v| crate::copilot::looks_like_copilot(&v)),
+    }
 }
 
 /// What the hook process prints and how it exits.
@@ -648,6 +670,32 @@ mod tests {
         };
         assert_eq!(e.command, None);
         assert_eq!(e.summary(), "Edit /r/src/main.rs");
+    }
+
+    #[test]
+    fn session_ids_come_from_the_main_agent_only() {
+        let stop = include_str!("../../../tests/fixtures/agents/codex-stop.json");
+        assert_eq!(
+            agent_session(stop, None),
+            Some((Agent::Codex, "01a23126-5f5e-7b90-baf7-7c06f24e974b".into()))
+        );
+        let main =
+            r#"{"hook_event_name":"Stop","session_id":"3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"}"#;
+        assert_eq!(
+            agent_session(main, Some(Agent::ClaudeCode)),
+            Some((
+                Agent::ClaudeCode,
+                "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b".into()
+            ))
+        );
+        for sub in [
+            r#"{"hook_event_name":"PermissionRequest","session_id":"s","agent_id":"a1","agent_type":"Explore","tool_name":"Bash"}"#,
+            r#"{"hook_event_name":"SubagentStop","session_id":"s"}"#,
+            r#"{"hook_event_name":"Stop"}"#,
+            "not json",
+        ] {
+            assert_eq!(agent_session(sub, Some(Agent::ClaudeCode)), None, "{sub}");
+        }
     }
 
     #[test]

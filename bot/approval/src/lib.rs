@@ -17,6 +17,8 @@
 //! - [`card`]: a card's content as neutral data (typed spans, buttons with typed actions).
 //! - [`copilot`]: GitHub Copilot CLI's hook payloads, answers, plugin and approval box.
 //! - [`detect`]: prompts on a session's screen and the keys that answer them.
+//! - [`dialog`]: agents' dialogs that block input (folder trust, API key, hook review), their
+//!   choices as verified key steps, and whether an agent's input box is ready.
 //! - [`hook`]: agents' hook payloads in, their expected answers out.
 //! - [`model`]: one approval's lifecycle, decided exactly once.
 //! - [`policy`]: config rules and "approved for this session".
@@ -25,6 +27,7 @@
 pub mod card;
 pub mod copilot;
 pub mod detect;
+pub mod dialog;
 pub mod hook;
 pub mod model;
 pub mod policy;

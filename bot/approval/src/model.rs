@@ -88,6 +88,10 @@ pub enum Answer {
     Deny,
 }
 
+/// Why an approval whose host went away (a restart, a reboot) was closed: its asker was
+/// answered no by the dying host, so the card says it expired.
+pub const HOST_RESTARTED: &str = "the session host restarted";
+
 /// Who decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "by", rename_all = "snake_case")]
@@ -314,6 +318,8 @@ pub enum ApprovalAction {
     Deny,
     /// Show the session's screen (decides nothing).
     Screen,
+    /// The n-th choice of an agent's dialog card (not an approval: see `dialog`).
+    Choose(u8),
 }
 
 impl ApprovalAction {
@@ -323,7 +329,7 @@ impl ApprovalAction {
             ApprovalAction::Approve => Some(Answer::Approve),
             ApprovalAction::ApproveForSession => Some(Answer::ApproveForSession),
             ApprovalAction::Deny => Some(Answer::Deny),
-            ApprovalAction::Screen => None,
+            ApprovalAction::Screen | ApprovalAction::Choose(_) => None,
         }
     }
 }

@@ -119,6 +119,28 @@ impl Store {
             .collect()
     }
 
+    /// Pending approvals asked before `before_ms`, still open at `now_ms`, that no chat has a
+    /// card of: nobody can decide them on the phone (`walkie ls` lists them; the bot's log
+    /// says why their cards could not be posted). Oldest first.
+    pub async fn unposted_approvals(&self, before_ms: u64, now_ms: u64) -> Result<Vec<Approval>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT approval FROM approvals a WHERE state = 'pending' AND created_ms < ?
+               AND NOT EXISTS (SELECT 1 FROM approval_cards c WHERE c.approval_id = a.id)
+             ORDER BY id",
+        )
+        .bind(before_ms as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for (s,) in rows {
+            let a: Approval = from_json(&s)?;
+            if a.deadline_ms > now_ms {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn add_approval_card(&self, id: ApprovalId, card: ApprovalCard) -> Result<()> {
         sqlx::query(
             "INSERT OR REPLACE INTO approval_cards (approval_id, chat_id, message_id, buttons)

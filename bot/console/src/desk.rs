@@ -41,6 +41,8 @@
 //! described in [`walkie_approval::hook`]. Without it, Codex's prompts are answered at the
 //! terminal (or with `/keys`).
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,12 +61,13 @@ use walkie_host_proto::ask::AskPayload;
 use walkie_host_proto::client::{AskEvent, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
-use crate::approval_store::ApprovalCard;
 use crate::front::{card_targets, ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use crate::gate::{Gate, Role, VIEWER_TEXT};
 use crate::host::{AskStream, Host};
 use crate::session::SessionRef;
 use crate::store::{AuditAction, AuditEntry, Store, StoreError};
+
+mod posting;
 
 /// Longest wait between two attempts to reach the host.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -86,7 +89,7 @@ const SCREEN_ID_BIT: u64 = 1 << 62;
 
 /// A new, never reused id for a screen approval: the clock in microseconds, kept strictly
 /// increasing.
-fn screen_id() -> ApprovalId {
+pub(crate) fn screen_id() -> ApprovalId {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = now_ms().saturating_mul(1000);
@@ -109,6 +112,9 @@ pub struct Desk<F, H> {
     pub gate: Gate,
     pub host: Arc<H>,
     pub front: F,
+    /// Agents' dialog cards and text held while a session cannot take it
+    /// ([`crate::dialogs`]).
+    pub dialogs: Arc<crate::dialogs::Dialogs>,
 }
 
 /// A press of an approval card's button, as the front end decoded it.
@@ -143,6 +149,34 @@ pub async fn notify_level(store: &Store, cfg: &Config, chat: ChatId) -> NotifyLe
         Err(e) => {
             tracing::warn!(chat = chat.0, error = %e, "cannot read the notification level");
             cfg.notify.level()
+        }
+    }
+}
+
+/// Tasks in order per key (an approval's id; `None` for notices), concurrent across keys;
+/// aborted when the watch ends (shutdown).
+#[derive(Default)]
+struct Lanes(HashMap<Option<u64>, JoinHandle<()>>);
+
+impl Lanes {
+    /// Runs `task` after the ones already queued under `key`.
+    fn then(&mut self, key: Option<u64>, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.retain(|_, h| !h.is_finished());
+        let before = self.0.remove(&key);
+        let next = tokio::spawn(async move {
+            if let Some(b) = before {
+                let _ = b.await;
+            }
+            task.await
+        });
+        self.0.insert(key, next);
+    }
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        for h in self.0.values() {
+            h.abort();
         }
     }
 }
@@ -211,13 +245,17 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         tokio::spawn(async move {
             tokio::join!(
                 self.watch(shutdown.clone()),
-                self.scan_screens(shutdown.clone())
+                self.scan_screens(shutdown.clone()),
+                self.scan_dialogs(shutdown.clone())
             );
         })
     }
 
-    async fn watch(&self, shutdown: CancellationToken) {
+    async fn watch(self: &Arc<Self>, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
+        // Each approval's events are handled in order in a lane of its own, so that one
+        // card being retried never holds up another approval (or the notices' lane).
+        let mut lanes = Lanes::default();
         loop {
             match self.host.watch_asks().await {
                 Ok((pid, mut w)) => {
@@ -229,13 +267,18 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                             _ = shutdown.cancelled() => return,
                             ev = w.next_ask() => ev,
                         };
+                        let this = self.clone();
                         match ev {
-                            Some(Ok(AskEvent::Asked(ask))) => self.on_asked(ask, pid).await,
-                            Some(Ok(AskEvent::Closed { id, decision })) => {
-                                self.on_closed(ApprovalId(id), decision).await
-                            }
-                            Some(Ok(AskEvent::Notice { session, text, .. })) => {
-                                self.on_notice(&session, &text).await
+                            Some(Ok(AskEvent::Asked(ask))) => lanes
+                                .then(Some(ask.id), async move { this.on_asked(ask, pid).await }),
+                            Some(Ok(AskEvent::Closed { id, decision })) => lanes
+                                .then(Some(id), async move {
+                                    this.on_closed(ApprovalId(id), decision).await
+                                }),
+                            Some(Ok(AskEvent::Notice { session, text, .. })) => lanes
+                                .then(None, async move { this.on_notice(&session, &text).await }),
+                            Some(Ok(AskEvent::Revived(report))) => {
+                                lanes.then(None, async move { this.on_revived(&report).await })
                             }
                             Some(Err(e)) => {
                                 tracing::warn!(error = %e, "approval watch broke");
@@ -277,7 +320,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             }
             let decided = if host_pid != pid {
                 // The host that held it is gone; its asker was answered deny.
-                a.abandon("the session host restarted", now).is_ok()
+                a.abandon(walkie_approval::model::HOST_RESTARTED, now)
+                    .is_ok()
             } else {
                 a.expire(now).is_some()
             };
@@ -471,9 +515,27 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
     }
 
+    /// The host's report of a restart: one message to the chats that work with any of its
+    /// sessions, else to every operator's and viewer's private chat (buttons for operators).
+    pub(crate) async fn on_revived(&self, report: &[walkie_host_proto::revival::Revived]) {
+        let note = crate::revival::note(report);
+        let mut working = Vec::new();
+        for r in report {
+            match self.store.chats_of_session(&r.name).await {
+                Ok(chats) => working.extend(chats.into_iter().map(ChatId)),
+                Err(e) => tracing::error!(error = %e, "cannot read chats"),
+            }
+        }
+        for (chat, buttons) in card_targets(&self.front, &self.gate, &working, &self.recipients()) {
+            if let Err(e) = self.front.revived(chat, &note, buttons).await {
+                tracing::warn!(chat = chat.0, error = %e, "cannot send the revival message");
+            }
+        }
+    }
+
     /// The chats an approval of `session` goes to, each with whether it gets buttons:
     /// those that work with the session, else every operator's and viewer's private chat.
-    async fn targets(&self, session: &str) -> Vec<(ChatId, bool)> {
+    pub(crate) async fn targets(&self, session: &str) -> Vec<(ChatId, bool)> {
         let chats = self
             .store
             .chats_of_session(session)
@@ -483,45 +545,18 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 Vec::new()
             });
         let working: Vec<ChatId> = chats.into_iter().map(ChatId).collect();
-        let recipients: Vec<UserId> = self
-            .cfg
+        card_targets(&self.front, &self.gate, &working, &self.recipients())
+    }
+
+    /// Everyone who gets what no chat works with: the operators and the viewers.
+    fn recipients(&self) -> Vec<UserId> {
+        self.cfg
             .telegram
             .allowed_users
             .iter()
             .chain(&self.cfg.telegram.viewers)
             .map(|u| UserId(*u))
-            .collect();
-        card_targets(&self.front, &self.gate, &working, &recipients)
-    }
-
-    async fn post_cards(&self, a: &Approval) {
-        for (chat, buttons) in self.targets(&a.session).await {
-            let c = card::pending(a, buttons);
-            // A chat that chose /notify none gets its cards silently.
-            let silent = notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
-            match self.front.post_card(chat, &c, silent).await {
-                Ok(MessageRef(message_id)) => {
-                    let card = ApprovalCard {
-                        chat_id: chat.0,
-                        message_id,
-                        buttons,
-                    };
-                    if let Err(e) = self.store.add_approval_card(a.id, card).await {
-                        tracing::error!(error = %e, "cannot store an approval card");
-                    }
-                    // Replying to the card goes to the session, like its other messages.
-                    let _ = self
-                        .store
-                        .remember_message(
-                            chat,
-                            MessageRef(message_id),
-                            &SessionRef::local(&a.session),
-                        )
-                        .await;
-                }
-                Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post an approval card"),
-            }
-        }
+            .collect()
     }
 
     /// Edits every card of `a` to its current state (decided: outcome, no buttons).
@@ -596,6 +631,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     pub async fn on_press(&self, p: &Press) -> Result<(), DeskError> {
         let (chat, user, query) = (p.chat, p.user, &p.press);
         let id = p.id;
+        if let ApprovalAction::Choose(n) = p.action {
+            return self.on_dialog_press(p, n).await;
+        }
         let Some(mut a) = self.store.approval(id).await? else {
             self.front
                 .answer_press(query, Some("This approval is gone."))
@@ -971,6 +1009,7 @@ mod tests {
             store,
             host: Arc::new(host.clone()),
             front: front.clone(),
+            dialogs: Default::default(),
         });
         Rig {
             desk,
@@ -1021,9 +1060,11 @@ mod tests {
         }
     }
 
-    /// The cards posted: chat, with buttons, silent.
+    /// The cards posted: chat, with buttons, silent; by chat (an approval's chats get
+    /// their cards at once, in no set order).
     fn cards(sent: &[Sent]) -> Vec<(ChatId, bool, bool)> {
-        sent.iter()
+        let mut c: Vec<_> = sent
+            .iter()
             .filter_map(|s| match s {
                 Sent::Card {
                     chat,
@@ -1033,7 +1074,9 @@ mod tests {
                 } => Some((*chat, *buttons > 0, *silent)),
                 _ => None,
             })
-            .collect()
+            .collect();
+        c.sort_by_key(|(chat, _, _)| chat.0);
+        c
     }
 
     fn edits(sent: &[Sent]) -> Vec<(ChatId, MessageRef, String, usize)> {
@@ -1128,8 +1171,8 @@ mod tests {
             cards(&r.front.sent()),
             [
                 (ChatId(100 + OPERATOR), true, false),
-                (ChatId(100 + OTHER_OPERATOR), true, false),
                 (ChatId(100 + VIEWER), false, false),
+                (ChatId(100 + OTHER_OPERATOR), true, false),
             ]
         );
         r.desk
@@ -1140,6 +1183,50 @@ mod tests {
         assert!(r.host.with(|s| s.decided.is_empty()));
         let a = r.desk.store.approval(ApprovalId(8)).await.unwrap().unwrap();
         assert_eq!(a.state, State::Pending);
+    }
+
+    #[tokio::test]
+    async fn a_card_that_cannot_be_posted_is_reported_and_posted_to_the_other_operators() {
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
+            .await
+            .unwrap();
+        r.front.refused.lock().unwrap().push(ChatId(-5));
+        r.host.with(|s| s.open.push(9));
+        r.desk.on_asked(question(9, later()), PID).await;
+        let sent = r.front.sent();
+        let warned: Vec<ChatId> = sent
+            .iter()
+            .filter_map(|s| match s {
+                Sent::Card { chat, text, .. }
+                    if text.starts_with(
+                        "⚠️ Could not post the approval card for backend to chat -5",
+                    ) =>
+                {
+                    Some(*chat)
+                }
+                _ => None,
+            })
+            .collect();
+        // Both operators are told, and each gets the card with buttons to decide it.
+        assert_eq!(
+            warned,
+            [ChatId(100 + OPERATOR), ChatId(100 + OTHER_OPERATOR)],
+            "{sent:?}"
+        );
+        let with_buttons: Vec<ChatId> = cards(&sent)
+            .into_iter()
+            .filter(|(_, b, _)| *b)
+            .map(|(c, _, _)| c)
+            .collect();
+        assert_eq!(
+            with_buttons,
+            [ChatId(100 + OPERATOR), ChatId(100 + OTHER_OPERATOR)]
+        );
+        let stored = r.desk.store.approval_cards(ApprovalId(9)).await.unwrap();
+        assert_eq!(stored.len(), 2, "{stored:?}");
     }
 
     #[tokio::test]
@@ -1346,6 +1433,66 @@ mod tests {
             silent: r.desk.cfg.notify.level() != NotifyLevel::All,
         }));
         assert!(r.host.with(|s| s.decided.is_empty() && s.typed.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_revival_report_is_one_message_per_chat_with_buttons_for_operators() {
+        use walkie_host_proto::revival::{ReviveOutcome, Revived};
+        let report = [
+            Revived {
+                name: SESSION.into(),
+                kind: "claude".into(),
+                outcome: ReviveOutcome::Resumed,
+            },
+            Revived {
+                name: "logs".into(),
+                kind: "shell".into(),
+                outcome: ReviveOutcome::Left,
+            },
+        ];
+        // No chat works with them: the operators' and viewers' private chats.
+        let r = rig("").await;
+        r.desk.on_revived(&report).await;
+        let sent = r.front.sent();
+        let revived: Vec<&Sent> = sent
+            .iter()
+            .filter(|s| matches!(s, Sent::Revived { .. }))
+            .collect();
+        let people = r.desk.cfg.telegram.allowed_users.len() + r.desk.cfg.telegram.viewers.len();
+        assert_eq!(revived.len(), people, "{sent:?}");
+        for s in revived {
+            let Sent::Revived {
+                chat,
+                text,
+                buttons,
+            } = s
+            else {
+                unreachable!()
+            };
+            assert!(
+                text.starts_with("♻️ revived after restart: backend (claude, resumed)"),
+                "{text}"
+            );
+            let viewer = *chat == r.desk.front.private_chat(UserId(VIEWER));
+            assert_eq!(*buttons, if viewer { 0 } else { 2 }, "{s:?}");
+        }
+        // A chat working with one of them gets it once.
+        let r = rig("").await;
+        r.desk
+            .store
+            .set_current_session(ChatId(-5), Some(&SessionRef::local(SESSION)))
+            .await
+            .unwrap();
+        r.desk.on_revived(&report).await;
+        let sent = r.front.sent();
+        assert_eq!(
+            sent.iter()
+                .filter(|s| matches!(s, Sent::Revived { chat, .. } if *chat == ChatId(-5)))
+                .count(),
+            1,
+            "{sent:?}"
+        );
+        assert_eq!(sent.len(), 1, "{sent:?}");
     }
 
     /// A `[y/N]` question on the screen of [`SESSION`], as the desk's scan reads it.

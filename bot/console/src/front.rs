@@ -15,6 +15,7 @@ use walkie_approval::card::Card;
 
 use crate::gate::{Gate, Role};
 use crate::requests::View;
+use crate::revival::RevivalNote;
 
 /// A chat, as the front end names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +77,15 @@ pub trait Frontend: Send + Sync + 'static {
         session: &str,
         text: &str,
         silent: bool,
+    ) -> impl Future<Output = Result<(), FrontError>> + Send;
+
+    /// What came back after a host restart, as a new message; with `buttons`, a screen and
+    /// a kill button per session.
+    fn revived(
+        &self,
+        chat: ChatId,
+        note: &RevivalNote,
+        buttons: bool,
     ) -> impl Future<Output = Result<(), FrontError>> + Send;
 
     /// The session's screen as a new message.

@@ -35,12 +35,14 @@ pub trait Host: Send + Sync + 'static {
         spec: NewSession,
     ) -> impl Future<Output = Result<String, ClientError>> + Send;
 
-    /// Types `text`, then Enter as a separate write.
+    /// Types `text`, then Enter as a separate write, recorded as sent by `source`; answers
+    /// the input's time in the session's recording, when it is recorded.
     fn send_line(
         &self,
         name: &str,
         text: &str,
-    ) -> impl Future<Output = Result<(), ClientError>> + Send;
+        source: &str,
+    ) -> impl Future<Output = Result<Option<f64>, ClientError>> + Send;
 
     /// Writes each chunk separately (keys).
     fn input(
@@ -136,6 +138,11 @@ impl HostLink {
         *guard = Some(c);
         Ok(pid)
     }
+
+    /// Starts a lost or exited session again (its command, directory and environment).
+    pub async fn revive(&self, name: &str) -> Result<String, ClientError> {
+        call!(self, |c| c.revive(name))
+    }
 }
 
 impl Host for HostLink {
@@ -150,13 +157,28 @@ impl Host for HostLink {
     }
 
     /// Types `text`, then Enter as a separate write.
-    async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
-        call!(self, |c| c.send_text(name, text, true))
+    async fn send_line(
+        &self,
+        name: &str,
+        text: &str,
+        source: &str,
+    ) -> Result<Option<f64>, ClientError> {
+        let chunks = vec![text.as_bytes().to_vec(), b"\r".to_vec()];
+        call!(self, |c| c.input_from(
+            name,
+            chunks,
+            Some(source.to_string())
+        ))
     }
 
-    /// Writes each chunk separately (keys).
+    /// Writes each chunk separately (keys: the desk's answers to screen prompts, `/keys`).
     async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {
-        call!(self, |c| c.input(name, chunks))
+        let typed: Result<Option<f64>, ClientError> = call!(self, |c| c.input_from(
+            name,
+            chunks,
+            Some("telegram".to_string())
+        ));
+        typed.map(|_| ())
     }
 
     async fn screen(&self, name: &str) -> Result<String, ClientError> {

@@ -10,6 +10,8 @@
 //! - `copilot_home`: the Copilot preset's plugin (walkie's hooks) and walkie-owned home.
 //! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
+//! - [`dialogs`]: agents' dialogs (folder trust, API key, hook review) as cards whose
+//!   buttons type verified keys, and text held until an agent's input box is ready.
 //! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]: where
 //!   things go, post/edit a card, answer a press, notices), opaque chat, user and message
 //!   references, and where approval cards go.
@@ -22,25 +24,32 @@
 //! - [`requests`]: typed, chat-neutral requests (commands, text for a session), one
 //!   handler per file, answered with neutral views ([`requests::View`]) through
 //!   [`front::Frontend`].
+//! - [`revival`]: the message about what came back after a host restart.
 //! - [`session`]: [`session::SessionRef`], a session with its host (local by default).
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
 //! - `testing` (tests, and the `test-util` feature): an in-memory front end and host.
 //! - [`voice`]: the voice queue (local transcription).
+//! - [`workdir`]: where a session from the phone runs (its DIR, the preset's cwd, or a
+//!   choice of recent and project directories) and its environment file; the store's
+//!   directory choices and what each live screen last showed.
 
 pub mod activity;
 pub mod approval_store;
 mod copilot_home;
 pub mod desk;
+pub mod dialogs;
 pub mod front;
 pub mod gate;
 pub mod host;
 pub mod presets;
 pub mod remote;
 pub mod requests;
+pub mod revival;
 pub mod session;
 pub mod store;
 pub mod voice;
+pub mod workdir;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

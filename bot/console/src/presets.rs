@@ -38,6 +38,9 @@ pub struct Launch {
     pub command: Vec<String>,
     pub cwd: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// The preset's name and its resume template, kept by the host for revival.
+    pub preset: Option<String>,
+    pub resume: Option<Vec<String>>,
 }
 
 /// Preset `preset` for session `session`: its command, cwd and env, plus the hook that
@@ -92,6 +95,8 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
         command,
         cwd: p.cwd.clone(),
         env,
+        preset: Some(preset.to_string()),
+        resume: p.resume.clone(),
     })
 }
 
@@ -101,14 +106,14 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
 pub fn session_dir(cfg: &Config, arg: &str, home: Option<&Path>) -> Result<PathBuf, PresetError> {
     let bad = |why: String| Err(PresetError::Dir(why));
     let dir = if arg == "~" || arg.starts_with("~/") {
-        let Some(home) = home else {
+        let Some(dir) = under_home(Path::new(arg), home) else {
             return bad("no home directory to put ~ in".into());
         };
-        home.join(arg.trim_start_matches('~').trim_start_matches('/'))
+        dir
     } else if Path::new(arg).is_absolute() {
         PathBuf::from(arg)
     } else {
-        let Some(projects) = &cfg.projects_dir else {
+        let Some(projects) = projects_dir(cfg, home) else {
             return bad(format!(
                 "{arg:?} is relative and no projects_dir is configured; give ~/{arg} or an absolute path"
             ));
@@ -126,6 +131,20 @@ pub fn session_dir(cfg: &Config, arg: &str, home: Option<&Path>) -> Result<PathB
     } else {
         bad(format!("{} is not a directory", dir.display()))
     }
+}
+
+/// `path` with a leading `~` (alone or `~/...`) put under `home`; `None` if it has one and
+/// there is no home.
+pub fn under_home(path: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    match path.strip_prefix("~") {
+        Ok(rest) => home.map(|h| h.join(rest)),
+        Err(_) => Some(path.to_path_buf()),
+    }
+}
+
+/// The configured `projects_dir`, a leading `~` under `home`.
+pub fn projects_dir(cfg: &Config, home: Option<&Path>) -> Option<PathBuf> {
+    under_home(cfg.projects_dir.as_deref()?, home)
 }
 
 /// Checks the policy patterns in the config, so that a bad one stops `walkie up` at start.
@@ -431,6 +450,13 @@ mod tests {
         ));
         cfg.projects_dir = Some(dir.path().join("projects"));
         assert_eq!(session_dir(&cfg, "api", None).unwrap(), abs);
+        std::fs::create_dir_all(home.join("projects/api")).unwrap();
+        cfg.projects_dir = Some("~/projects".into());
+        assert_eq!(
+            session_dir(&cfg, "api", Some(&home)).unwrap(),
+            home.join("projects/api")
+        );
+        cfg.projects_dir = Some(dir.path().join("projects"));
         assert!(session_dir(&cfg, "../home", None).is_err());
         assert!(session_dir(&cfg, "nope", None).is_err());
         assert!(session_dir(&cfg, "~", None).is_err());

@@ -385,6 +385,26 @@ impl Store {
         Ok(done.last_insert_rowid())
     }
 
+    /// Where in the session's recording the audited input landed (seconds).
+    pub async fn set_recording_at(&self, audit_id: i64, at: f64) -> Result<()> {
+        sqlx::query("UPDATE audit_log SET recording_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(audit_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The recording time stored with an audit entry.
+    pub async fn recording_at(&self, audit_id: i64) -> Result<Option<f64>> {
+        Ok(
+            sqlx::query_scalar("SELECT recording_at FROM audit_log WHERE id = ?")
+                .bind(audit_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// The latest `limit` audit entries, oldest first.
     pub async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>> {
         Ok(sqlx::query_as(
@@ -815,7 +835,10 @@ mod tests {
                 text: Some("run the tests".into()),
                 detail: None,
             };
-            s.audit(&e).await.unwrap();
+            let id = s.audit(&e).await.unwrap();
+            assert_eq!(s.recording_at(id).await.unwrap(), None);
+            s.set_recording_at(id, 12.25).await.unwrap();
+            assert_eq!(s.recording_at(id).await.unwrap(), Some(12.25));
             s.audit(&AuditEntry {
                 action: AuditAction::Refused,
                 user_id: Some(666),

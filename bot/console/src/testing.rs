@@ -44,6 +44,11 @@ pub enum Sent {
         chat: ChatId,
         session: String,
     },
+    Revived {
+        chat: ChatId,
+        text: String,
+        buttons: usize,
+    },
     /// A request's answer.
     View {
         chat: ChatId,
@@ -62,6 +67,8 @@ pub enum Sent {
 #[derive(Clone, Default)]
 pub struct InMemory {
     pub sent: Arc<Mutex<Vec<Sent>>>,
+    /// Chats whose posts fail for good (the bot was blocked there).
+    pub refused: Arc<Mutex<Vec<ChatId>>>,
 }
 
 impl InMemory {
@@ -119,6 +126,9 @@ impl Frontend for InMemory {
         card: &Card,
         silent: bool,
     ) -> Result<MessageRef, FrontError> {
+        if self.refused.lock().is_ok_and(|r| r.contains(&chat)) {
+            return Err(FrontError("Forbidden: bot was blocked by the user".into()));
+        }
         let message = self.next();
         self.push(Sent::Card {
             chat,
@@ -165,6 +175,20 @@ impl Frontend for InMemory {
             session: session.into(),
             text: text.into(),
             silent,
+        });
+        Ok(())
+    }
+
+    async fn revived(
+        &self,
+        chat: ChatId,
+        note: &crate::revival::RevivalNote,
+        buttons: bool,
+    ) -> Result<(), FrontError> {
+        self.push(Sent::Revived {
+            chat,
+            text: note.lines.join("\n"),
+            buttons: if buttons { note.sessions.len() * 2 } else { 0 },
         });
         Ok(())
     }
@@ -219,6 +243,8 @@ pub struct HostState {
     pub started: Vec<NewSession>,
     /// Sessions killed, in order.
     pub killed: Vec<String>,
+    /// What typing does to the screens, as a program would (none: nothing).
+    pub react: Option<React>,
 }
 
 /// A session as the host lists it.
@@ -234,8 +260,14 @@ pub fn session(name: &str, state: SessionState) -> SessionInfo {
         cols: 80,
         rows: 24,
         clients: 0,
+        agent: None,
+        preset: None,
+        revive: None,
     }
 }
+
+/// A program's answer to input: it may redraw the session's screen.
+pub type React = Arc<dyn Fn(&mut HashMap<String, String>, &str, &[u8]) + Send + Sync>;
 
 /// A session host in memory.
 #[derive(Clone, Default)]
@@ -304,10 +336,15 @@ impl Host for MemHost {
         })
     }
 
-    async fn send_line(&self, name: &str, text: &str) -> Result<(), ClientError> {
+    async fn send_line(
+        &self,
+        name: &str,
+        text: &str,
+        _source: &str,
+    ) -> Result<Option<f64>, ClientError> {
         let mut line = text.as_bytes().to_vec();
         line.push(b'\r');
-        self.input(name, vec![line]).await
+        self.input(name, vec![line]).await.map(|_| None)
     }
 
     async fn input(&self, name: &str, chunks: Vec<Vec<u8>>) -> Result<(), ClientError> {
@@ -321,6 +358,11 @@ impl Host for MemHost {
                     })
                 }
                 Some(_) => {}
+            }
+            if let Some(react) = s.react.clone() {
+                for c in &chunks {
+                    react(&mut s.screens, name, c);
+                }
             }
             s.typed.push((name.into(), chunks));
             Ok(())

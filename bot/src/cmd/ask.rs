@@ -12,7 +12,7 @@ use anyhow::Context;
 use walkie_config::Config;
 use walkie_host_proto::ask::NoticeKind;
 use walkie_host_proto::client::{Client, ClientError};
-use walkie_host_proto::protocol::ErrorKind;
+use walkie_host_proto::protocol::{ErrorKind, Request};
 
 use walkie_approval::hook::{self, AskFailure, Decision};
 use walkie_approval::Agent;
@@ -73,6 +73,10 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
         .take(4 << 20)
         .read_to_string(&mut stdin)
         .context("reading the hook payload")?;
+    // The agent's own session id, so that a host restart can resume the conversation.
+    if let Some((agent, id)) = hook::agent_session(&stdin, agent) {
+        report_agent_session(cfg, agent, &id);
+    }
     // The `Stop` hook (Copilot's `agentStop`): the agent finished its turn. Tell the phone
     // (best effort, briefly: the agent waits for its hooks) and say nothing to the agent.
     if let Ok(hook::HookInput::Stop { .. }) =
@@ -146,8 +150,31 @@ fn read_tail(path: &std::path::Path) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&tail).into_owned())
 }
 
+/// Tells the host the agent's own session id.
+fn report_agent_session(cfg: &Config, agent: Agent, id: &str) {
+    let id = id.to_string();
+    tell_host(
+        cfg,
+        Duration::from_secs(1),
+        "record the agent's session id",
+        |session| Request::AgentSession { session, agent, id },
+    );
+}
+
 /// Sends a "finished its turn" notice for this session to whoever watches (the bot).
 fn notify_stop(cfg: &Config) {
+    tell_host(cfg, Duration::from_secs(2), "tell the phone", |session| {
+        Request::Notice {
+            session,
+            kind: NoticeKind::TurnEnded,
+            text: "finished its turn".into(),
+        }
+    });
+}
+
+/// Sends this session's `request` to the host, best effort and within `limit` (the agent
+/// waits for its hooks); `what` names it should it fail.
+fn tell_host(cfg: &Config, limit: Duration, what: &str, request: impl FnOnce(String) -> Request) {
     let session = session_name();
     if session.is_empty() {
         return;
@@ -160,16 +187,15 @@ fn notify_stop(cfg: &Config) {
     };
     let socket = cfg.socket_path();
     let sent = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(2), async {
+        tokio::time::timeout(limit, async {
             let mut c = Client::connect(&socket).await?;
-            c.notice(&session, NoticeKind::TurnEnded, "finished its turn")
-                .await
+            c.call(request(session)).await.map(|_| ())
         })
         .await
     });
     match sent {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("walkie: could not tell the phone: {e}"),
+        Ok(Err(e)) => eprintln!("walkie: could not {what}: {e}"),
         Err(_) => eprintln!("walkie: the session host did not answer in time"),
     }
 }

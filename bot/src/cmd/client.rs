@@ -13,6 +13,7 @@ use walkie_config::Config;
 use walkie_host_proto::client::{Client, ClientError};
 use walkie_host_proto::keys::Key;
 use walkie_host_proto::protocol::ErrorKind;
+use walkie_host_proto::revival::RevivePlan;
 use walkie_host_proto::{NewSession, SessionInfo};
 
 use super::host::spawn_host_for;
@@ -210,12 +211,22 @@ async fn client_command(
     match command {
         Command::New(a) => {
             // The same expansion as `/new NAME PRESET`, agent hooks included.
-            let (command, cwd, preset_env) = match &a.preset {
+            let (command, cwd, preset_env, preset, resume) = match &a.preset {
                 Some(p) => {
                     let l = walkie_console::presets::expand(cfg, p, &a.name)?;
-                    (l.command, a.cwd.clone().or(l.cwd), l.env)
+                    // A preset's cwd means what it means on the phone (~, projects_dir).
+                    let cwd = match (&a.cwd, &l.cwd) {
+                        (Some(d), _) => Some(d.clone()),
+                        (None, Some(c)) => Some(walkie_console::presets::session_dir(
+                            cfg,
+                            &c.to_string_lossy(),
+                            std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+                        )?),
+                        (None, None) => None,
+                    };
+                    (l.command, cwd, l.env, l.preset, l.resume)
                 }
-                None => (a.command.clone(), a.cwd.clone(), Vec::new()),
+                None => (a.command.clone(), a.cwd.clone(), Vec::new(), None, None),
             };
             // From a terminal the session gets the caller's environment, as running the
             // command there would (PATH, credentials...), whatever environment the host was
@@ -241,6 +252,8 @@ async fn client_command(
                     env,
                     size: None,
                     record: true,
+                    preset,
+                    resume,
                 })
                 .await?;
             println!("{name}");
@@ -251,6 +264,9 @@ async fn client_command(
                 println!("{}", serde_json::to_string_pretty(&sessions)?);
             } else {
                 print!("{}", format_table(&sessions));
+                for line in super::unposted::lines(cfg).await {
+                    println!("{line}");
+                }
             }
         }
         Command::Send(a) => {
@@ -327,8 +343,23 @@ async fn client_command(
             c.rm(&name).await?;
         }
         Command::Revive { name } => {
+            // What the host is about to do, said before it does it.
+            let plan = c
+                .list()
+                .await?
+                .into_iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.revive);
             let name = c.revive(&name).await?;
-            println!("{name}");
+            match plan {
+                Some(RevivePlan::Resume { command }) => {
+                    println!("{name}: resumed ({})", command.join(" "))
+                }
+                Some(RevivePlan::Shell { why }) => {
+                    println!("{name}: a shell, as it could not be resumed: {why}")
+                }
+                Some(RevivePlan::Restart) | None => println!("{name}"),
+            }
         }
         Command::Attach { name } => return super::attach::attach(target.client, &name).await,
     }
@@ -469,9 +500,14 @@ pub(crate) fn format_table(sessions: &[SessionInfo]) -> String {
             } else {
                 s.command.join(" ")
             };
+            let state = match &s.revive {
+                Some(RevivePlan::Resume { .. }) => format!("{} (resumable)", s.state.label()),
+                Some(RevivePlan::Shell { .. }) => format!("{} (not resumable)", s.state.label()),
+                _ => s.state.label(),
+            };
             [
                 s.name.clone(),
-                s.state.label(),
+                state,
                 s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 human(now.saturating_sub(s.created_ms)),
                 s.idle_ms.map(human).unwrap_or_else(|| "-".into()),
@@ -504,6 +540,14 @@ pub(crate) fn format_table(sessions: &[SessionInfo]) -> String {
     line(head.to_vec(), &mut out);
     for r in &rows {
         line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    for s in sessions {
+        if let Some(RevivePlan::Shell { why }) = &s.revive {
+            out.push_str(&format!(
+                "{}: `walkie revive {}` starts a shell: {why}\n",
+                s.name, s.name
+            ));
+        }
     }
     out
 }

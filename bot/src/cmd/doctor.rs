@@ -2,8 +2,9 @@
 //! "command not found" or "Not logged in".
 //!
 //! Sessions started from this terminal (`walkie new`) get this process's environment; sessions
-//! started from the phone get the host's. Both are checked: the host's is read from
-//! `/proc/<pid>/environ`, its pid being the peer of the host socket (same user only).
+//! started from the phone get the host's plus the environment file (`[host] env_file`). Both
+//! are checked: the host's is read from `/proc/<pid>/environ`, its pid being the peer of the
+//! host socket (same user only).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -36,7 +37,17 @@ pub(crate) fn run_doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
     let host = host_env(&cfg.socket_path());
     print!("{}", report(cfg, "walkie new (this terminal)", &here));
     match host {
-        Ok(env) => print!("{}", report(cfg, "/new from the phone (the host)", &env)),
+        Ok(mut env) => {
+            // Sessions from the phone also get the environment file.
+            match walkie_console::workdir::phone_env(cfg) {
+                Ok(file) => env.extend(file),
+                Err(e) => println!("{e}"),
+            }
+            print!(
+                "{}",
+                report(cfg, "/new from the phone (the host + env file)", &env)
+            )
+        }
         Err(why) => println!("/new from the phone (the host): {why}"),
     }
     Ok(ExitCode::SUCCESS)

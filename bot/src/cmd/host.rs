@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 use walkie_host_proto::client::SpawnHost;
 use walkie_recording::Limits;
-use walkie_session_host::{HostOptions, RecordingOptions, SessionSettings};
+use walkie_session_host::{HostOptions, RecordingOptions, ReviveMode, SessionSettings};
 
 use crate::signals::spawn_signal_handler;
 
@@ -48,6 +48,11 @@ fn host_options(cfg: &Config) -> HostOptions {
             .filter(|t| !t.is_empty())
             .map(String::from)
             .collect(),
+        revive: match cfg.host.revive {
+            walkie_config::Revive::Agents => ReviveMode::Agents,
+            walkie_config::Revive::All => ReviveMode::All,
+            walkie_config::Revive::None => ReviveMode::None,
+        },
         socket,
     }
 }

@@ -10,4 +10,5 @@ pub(crate) mod hosts;
 pub(crate) mod rec;
 pub(crate) mod target;
 pub(crate) mod transcribe;
+pub(crate) mod unposted;
 pub(crate) mod up;

@@ -6,6 +6,8 @@
 //! here), or text for a session, routed there. Voice notes, transcript cards and button
 //! presses are handled here.
 
+mod dirs;
+
 use std::sync::Arc;
 
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message, Update, UpdateKind};
@@ -135,6 +137,19 @@ impl App {
         Ok(m)
     }
 
+    /// A transcript card, delivered (retried after transient failures: voice notes are
+    /// handled beside the update loop, so the retries hold up no other chat).
+    async fn voice_card(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: Option<InlineKeyboardMarkup>,
+    ) -> Result<Message, HandleError> {
+        let m = self.tg.send_card(chat, html, markup, false).await?;
+        self.live.saw_message(chat);
+        Ok(m)
+    }
+
     async fn on_message(&self, m: Message) -> Result<(), HandleError> {
         let chat = m.chat.id.0;
         self.live.saw_message(chat);
@@ -238,6 +253,9 @@ impl App {
         if super::card::is_approval_button(&data) {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
+        if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+            return done;
+        }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
@@ -258,21 +276,17 @@ impl App {
             }
             return Ok(());
         }
+        if let Some(name) = data.strip_prefix(crate::revived::KILL_PREFIX) {
+            return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
+        }
+        if let Some(name) = data.strip_prefix(crate::lost::REVIVE_PREFIX) {
+            return crate::lost::on_revive(self, user, chat, &q.id.0, name).await;
+        }
         if let Some((id, action)) = parse_card_data(&data) {
-            if self.gate.role(UserId(user)) != walkie_console::gate::Role::Operator {
-                self.audit(AuditEntry {
-                    user_id: Some(user),
-                    chat_id: Some(chat),
-                    action: AuditAction::Refused,
-                    source: Some("button".into()),
-                    text: Some(data.clone()),
-                    detail: Some("viewer pressed a transcript button".into()),
-                    ..AuditEntry::default()
-                })
-                .await;
-                self.tg
-                    .answer_callback(&q.id.0, Some(walkie_console::gate::VIEWER_TEXT))
-                    .await?;
+            if self
+                .viewer_refused(user, chat, &q.id.0, &data, "a transcript button")
+                .await?
+            {
                 return Ok(());
             }
             return self.on_card(user, chat, &q.id.0, id, action).await;
@@ -361,15 +375,22 @@ impl App {
             .await?;
         let card = if let (true, Some(s)) = (send_now, session.as_deref()) {
             self.dispatch(user, chat, s, &text, "voice").await?;
-            self.reply_html(chat, &card_html(session.as_deref(), &text, "sent"), None)
-                .await?
+            self.voice_card(chat, &card_html(session.as_deref(), &text, "sent"), None)
+                .await
         } else {
-            self.reply_html(
+            self.voice_card(
                 chat,
                 &card_html(session.as_deref(), &text, ""),
                 Some(card_buttons(id)),
             )
-            .await?
+            .await
+        };
+        let card = match card {
+            Ok(c) => c,
+            Err(e) => {
+                let sent_to = session.as_deref().filter(|_| send_now);
+                return crate::voice::card_failed(self, chat, id, sent_to, e).await;
+            }
         };
         let card_id = i64::from(card.id.0);
         self.store.set_transcript_card(id, card_id).await?;

@@ -45,12 +45,14 @@ pub(crate) fn markup(c: &Card) -> Option<InlineKeyboardMarkup> {
     })))
 }
 
-fn code(a: ApprovalAction) -> char {
+fn code(a: ApprovalAction) -> String {
     match a {
-        ApprovalAction::Approve => 'a',
-        ApprovalAction::ApproveForSession => 's',
-        ApprovalAction::Deny => 'd',
-        ApprovalAction::Screen => 'v',
+        ApprovalAction::Approve => "a".into(),
+        ApprovalAction::ApproveForSession => "s".into(),
+        ApprovalAction::Deny => "d".into(),
+        ApprovalAction::Screen => "v".into(),
+        // A dialog card's choice: `c0` to `c9`.
+        ApprovalAction::Choose(n) => format!("c{n}"),
     }
 }
 
@@ -60,7 +62,7 @@ const CALLBACK_DATA_MAX: usize = 64;
 
 const CALLBACK_PREFIX: &str = "ap:";
 
-/// `ap:<id in base 36>:<action>`; at most 18 bytes.
+/// `ap:<id in base 36>:<action>`; at most 19 bytes.
 pub(crate) fn encode_callback(id: ApprovalId, action: ApprovalAction) -> String {
     format!("{CALLBACK_PREFIX}{}:{}", base36(id.0), code(action))
 }
@@ -74,7 +76,10 @@ pub(crate) fn decode_callback(data: &str) -> Option<(ApprovalId, ApprovalAction)
         "s" => ApprovalAction::ApproveForSession,
         "d" => ApprovalAction::Deny,
         "v" => ApprovalAction::Screen,
-        _ => return None,
+        c => match c.strip_prefix('c').map(str::as_bytes) {
+            Some([d @ b'0'..=b'9']) => ApprovalAction::Choose(d - b'0'),
+            _ => return None,
+        },
     };
     // Canonical form only, so one approval has exactly one spelling per button.
     if id.is_empty() || id.len() > 13 || (id.len() > 1 && id.starts_with('0')) {
@@ -194,12 +199,14 @@ mod tests {
             ApprovalAction::ApproveForSession,
             ApprovalAction::Deny,
             ApprovalAction::Screen,
+            ApprovalAction::Choose(0),
+            ApprovalAction::Choose(9),
         ];
         for id in [0, 1, 35, 36, 1_000_000, u64::MAX - 1, u64::MAX] {
             for action in actions {
                 let data = encode_callback(ApprovalId(id), action);
                 assert!(
-                    data.len() <= 18 && data.len() <= CALLBACK_DATA_MAX,
+                    data.len() <= 19 && data.len() <= CALLBACK_DATA_MAX,
                     "{data}"
                 );
                 assert_eq!(
@@ -221,6 +228,9 @@ mod tests {
             "ap:1",
             "ap:1:",
             "ap:1:x",
+            "ap:1:c",
+            "ap:1:c10",
+            "ap:1:c-",
             "ap::a",
             "ap:01:a",
             "ap:A:a",

@@ -14,7 +14,7 @@ use walkie_console::requests::{NewSpec, Request};
 #[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
 #[command(rename_rule = "lowercase")]
 pub(crate) enum Command {
-    /// NAME [PRESET | command...]: start a session
+    /// NAME [PRESET [DIR] | command...]: start a session (DIR: ~/x, /abs, or a project)
     New(String),
     /// list sessions
     Ls,
@@ -145,20 +145,30 @@ fn optional_name(args: &str, usage: &str) -> Result<Option<String>, Usage> {
     }
 }
 
+/// `/new NAME [PRESET [DIR] | [--] command...]`: a known preset and one more word that is
+/// not an option is PRESET DIR; `--` makes the rest a command even if it starts with a
+/// preset's name (`/new x -- codex resume`).
 fn parse_new(args: &str, presets: &[String]) -> Result<Request, Usage> {
-    const USAGE: &str = "usage: /new NAME [PRESET | command...]";
+    const USAGE: &str = "usage: /new NAME [PRESET [DIR] | command...]";
     let w = words(args)?;
     let Some((name, rest)) = w.split_first() else {
         let list = presets.join(", ");
         return Err(Usage(format!("{USAGE}; presets: {list}")));
     };
     let name = session(name)?;
-    let spec = match rest {
-        [] => NewSpec::Default,
-        [one] if presets.iter().any(|p| p == one) => NewSpec::Preset(one.clone()),
-        cmd => NewSpec::Command(cmd.to_vec()),
+    let is_preset = |p: &String| presets.contains(p);
+    let (spec, dir) = match rest {
+        [] => (NewSpec::Default, None),
+        [one] if is_preset(one) => (NewSpec::Preset(one.clone()), None),
+        [one, dir] if is_preset(one) && !dir.starts_with('-') => {
+            (NewSpec::Preset(one.clone()), Some(dir.clone()))
+        }
+        [dashes, cmd @ ..] if dashes == "--" && !cmd.is_empty() => {
+            (NewSpec::Command(cmd.to_vec()), None)
+        }
+        cmd => (NewSpec::Command(cmd.to_vec()), None),
     };
-    Ok(Request::New { name, spec })
+    Ok(Request::New { name, spec, dir })
 }
 
 fn parse_tail(args: &str) -> Result<Request, Usage> {
@@ -255,36 +265,50 @@ mod tests {
         parse(text, "walkie_bot", &presets())
     }
 
+    fn new(name: &str, spec: NewSpec, dir: Option<&str>) -> Option<Request> {
+        Some(Request::New {
+            name: name.into(),
+            spec,
+            dir: dir.map(str::to_string),
+        })
+    }
+
     #[test]
     fn new_with_preset_command_or_nothing() {
+        let preset = |p: &str| NewSpec::Preset(p.into());
+        let cmd = |c: &[&str]| NewSpec::Command(c.iter().map(|s| s.to_string()).collect());
         assert_eq!(
             p("/new backend claude").unwrap(),
-            Some(Request::New {
-                name: "backend".into(),
-                spec: NewSpec::Preset("claude".into())
-            })
+            new("backend", preset("claude"), None)
         );
         assert_eq!(
             p("/new web npm run 'dev server'").unwrap(),
-            Some(Request::New {
-                name: "web".into(),
-                spec: NewSpec::Command(vec!["npm".into(), "run".into(), "dev server".into()])
-            })
+            new("web", cmd(&["npm", "run", "dev server"]), None)
         );
-        assert_eq!(
-            p("/new x").unwrap(),
-            Some(Request::New {
-                name: "x".into(),
-                spec: NewSpec::Default
-            })
-        );
+        assert_eq!(p("/new x").unwrap(), new("x", NewSpec::Default, None));
         // An unknown single word is a command, not a preset.
+        assert_eq!(p("/new x htop").unwrap(), new("x", cmd(&["htop"]), None));
+        // PRESET DIR; quoted, a DIR may have spaces.
         assert_eq!(
-            p("/new x htop").unwrap(),
-            Some(Request::New {
-                name: "x".into(),
-                spec: NewSpec::Command(vec!["htop".into()])
-            })
+            p("/new cc claude ~/src/api").unwrap(),
+            new("cc", preset("claude"), Some("~/src/api"))
+        );
+        assert_eq!(
+            p("/new cc codex 'my project'").unwrap(),
+            new("cc", preset("codex"), Some("my project"))
+        );
+        // An option after a preset, more words, or `--`: a command.
+        assert_eq!(
+            p("/new cc claude --resume").unwrap(),
+            new("cc", cmd(&["claude", "--resume"]), None)
+        );
+        assert_eq!(
+            p("/new cc codex resume abc").unwrap(),
+            new("cc", cmd(&["codex", "resume", "abc"]), None)
+        );
+        assert_eq!(
+            p("/new cc -- codex resume").unwrap(),
+            new("cc", cmd(&["codex", "resume"]), None)
         );
     }
 

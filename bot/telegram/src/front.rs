@@ -101,6 +101,20 @@ impl Frontend for TelegramFront {
             .map_err(front_error)
     }
 
+    async fn revived(
+        &self,
+        chat: ChatId,
+        note: &walkie_console::revival::RevivalNote,
+        buttons: bool,
+    ) -> Result<(), FrontError> {
+        let (html, markup) = crate::revived::render(note, buttons, crate::views::USE_PREFIX);
+        self.tg
+            .send_card(chat.0, &html, markup, false)
+            .await
+            .map(|_| ())
+            .map_err(front_error)
+    }
+
     async fn show_screen(
         &self,
         chat: ChatId,
@@ -126,7 +140,7 @@ impl Frontend for TelegramFront {
 
     async fn show(&self, chat: ChatId, view: &View) -> Result<MessageRef, FrontError> {
         let sent = match render(view) {
-            Rendered::Text(t) => self.tg.send_text(chat.0, &t).await,
+            Rendered::Text(t) => self.tg.send_plain(chat.0, &t).await,
             Rendered::Html(html, markup) => self.tg.send_html(chat.0, &html, markup, None).await,
         };
         let m = sent.map_err(front_error)?;
@@ -168,5 +182,10 @@ pub(crate) async fn press(
         raw: data.into(),
     };
     desk.on_press(&p).await?;
+    if let Some(m) = &q.message {
+        // A second copy of a card (posted again after a lost answer) closes when pressed.
+        desk.close_copy(ChatId(chat), MessageRef(i64::from(m.id().0)), id)
+            .await;
+    }
     Ok(())
 }

@@ -8,16 +8,22 @@
 //!
 //! # Layout
 //! - [`app`]: handling of one update (gate, audit of commands, voice notes, buttons);
-//!   requests go to the console ([`walkie_console::requests`]).
+//!   requests go to the console ([`walkie_console::requests`]); `app::dirs`: the press of
+//!   a directory button of `/new NAME PRESET`.
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`context`]: the context the update handler and the front end share.
 //! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,
 //!   presses, notices, views, live screens), and the desk and console it runs.
 //! - [`commands`]: the command menu and argument parsing into console requests.
 //! - [`live`]: live screens and notifications.
+//! - [`lost`]: sessions lost with their host: one notice per chat, Revive buttons.
+//! - [`outage`]: the state cannot be written (disk full): the update waits, chats are told.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
 //!   coalescing of live-screen states.
+//! - [`raw`]: Bot API calls of our own for teloxide's requests (no 10 s sleep on a 5xx).
+//! - [`refuse`]: strangers refused off the update loop, from bounded queues.
 //! - [`render`]: a session's screen as a Telegram HTML message within 4096 characters.
+//! - [`revived`]: the message after a host restart, its screen and kill buttons.
 //! - [`tg`]: paced Telegram requests with token-free errors.
 //! - [`views`]: the console's answers (`View`s) as text or HTML with keyboards.
 //! - [`voice`]: transcript cards and their buttons.
@@ -28,8 +34,13 @@ mod commands;
 mod context;
 mod front;
 mod live;
+mod lost;
+mod outage;
 mod pace;
+mod raw;
+mod refuse;
 mod render;
+mod revived;
 mod tg;
 mod views;
 mod voice;
@@ -58,6 +69,13 @@ use tg::{redact, Tg};
 
 /// Seconds a getUpdates long poll waits; below teloxide's 17 s HTTP timeout.
 const POLL_TIMEOUT_S: u32 = 10;
+
+/// The first wait after a failed getUpdates, doubled on each failure in a row.
+const POLL_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The longest wait between two getUpdates after failures: the bot hears again within
+/// this long of Telegram answering again, however long it was away.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(3);
 
 /// Finished update ids are forgotten after this long (Telegram keeps updates 24 h).
 const KEEP_UPDATES: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -148,12 +166,14 @@ pub async fn run(
             tg: ctx.tg.clone(),
             live: ctx.live.clone(),
         },
+        dialogs: Default::default(),
     });
     let console = Arc::new(walkie_console::requests::Console {
         cfg: cfg.clone(),
         store: store.clone(),
         host: ctx.host.clone(),
         front: desk.front.clone(),
+        dialogs: desk.dialogs.clone(),
     });
     let app = Arc::new(App {
         ctx,
@@ -163,9 +183,13 @@ pub async fn run(
         bot_username: username,
     });
     report_unfinished(&app).await?;
-    store
+    // Only housekeeping: a full disk must not keep the bot from starting.
+    if let Err(e) = store
         .prune_updates(walkie_console::store::now_unix() - KEEP_UPDATES.as_secs() as i64)
-        .await?;
+        .await
+    {
+        tracing::warn!(error = %e, "cannot forget old updates");
+    }
 
     resume_live_screens(&app).await;
     let watcher = desk.spawn(shutdown.clone());
@@ -245,10 +269,18 @@ async fn poll(
     shutdown: &CancellationToken,
 ) -> Result<(), RunError> {
     let mut offset = app.store.next_offset().await?;
+    let refusals = refuse::Refusals::start(
+        app.tg.clone(),
+        app.store.clone(),
+        app.gate.clone(),
+        app.live.clone(),
+        shutdown.clone(),
+    );
+    let mut outage = outage::Outage::default();
     // In-flight voice notes; ones cut off by shutdown stay unfinished and are reported at
     // the next start.
     let mut voice_tasks = tokio::task::JoinSet::new();
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = POLL_BACKOFF;
     loop {
         let mut req = bot
             .get_updates()
@@ -257,41 +289,59 @@ async fn poll(
         if let Some(o) = offset {
             req = req.offset(i32::try_from(o).unwrap_or(i32::MAX));
         }
+        // Our own call, not `req.send()`: teloxide would sleep 10 s in every 5xx answer.
         let updates = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            r = req.send() => r,
+            r = raw::call(bot, &req) => r,
         };
         let updates = match updates {
             Ok(u) => {
-                backoff = Duration::from_millis(500);
+                backoff = POLL_BACKOFF;
                 u
             }
-            Err(RequestError::Api(ApiError::InvalidToken)) => return Err(RunError::InvalidToken),
-            Err(RequestError::RetryAfter(s)) => {
+            Err(raw::CallError {
+                error: RequestError::Api(ApiError::InvalidToken),
+                ..
+            }) => return Err(RunError::InvalidToken),
+            Err(raw::CallError {
+                error: RequestError::RetryAfter(s),
+                ..
+            }) => {
                 wait_or_shutdown(s.duration(), shutdown).await;
                 continue;
             }
             Err(e) => {
-                tracing::warn!(error = %redact(&e, token), retry_in = ?backoff, "getUpdates failed");
+                tracing::warn!(error = %redact(&e.error, token), server = e.server, retry_in = ?backoff, "getUpdates failed");
                 wait_or_shutdown(backoff, shutdown).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(MAX_POLL_BACKOFF);
                 continue;
             }
         };
         // Reap finished voice tasks so the set does not grow.
         while voice_tasks.try_join_next().is_some() {}
+        outage.flush(app).await;
         for u in updates {
             let id = i64::from(u.id.0);
+            if refusals.divert(&u) {
+                offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
+                continue;
+            }
+            let described = describe(&u);
+            let chat = described.as_ref().map(|d| d.0);
+            let Some(claim) = outage.claim(app, id, chat, shutdown).await else {
+                return Ok(());
+            };
             offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
-            match app.store.claim_update(id).await? {
+            match claim {
                 Claim::Seen => {
                     tracing::debug!(update = id, "already handled; skipped");
                     continue;
                 }
                 Claim::New => {}
             }
-            if let Some((chat, summary)) = describe(&u) {
-                app.store.describe_update(id, chat, &summary).await?;
+            if let Some((chat, summary)) = described {
+                let r = app.store.describe_update(id, chat, &summary).await;
+                outage.note(app, Some(chat), r).await;
             }
             // A voice note takes seconds to download and transcribe: handle it beside the
             // loop so that every other chat's messages and buttons are not held up meanwhile.
@@ -310,8 +360,11 @@ async fn poll(
             }
             if let Err(e) = app.handle(u).await {
                 tracing::warn!(update = id, error = %redact(&e, token), "handling an update failed");
+                if let app::HandleError::Store(e) = e {
+                    outage.note(app, chat, Err(e)).await;
+                }
             }
-            app.store.finish_update(id).await?;
+            outage.finish(app, id, chat).await;
         }
     }
 }

@@ -25,6 +25,7 @@ use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 use super::pace::{run_coalesced, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
+use crate::lost::{self, LostReports};
 use walkie_console::activity::{Activity, ActivityConfig, Seen};
 use walkie_console::front::{ChatId, MessageRef};
 use walkie_console::host::{Host, HostLink};
@@ -77,6 +78,8 @@ pub(crate) struct LiveScreens<H = HostLink> {
     /// When each session last said itself that its turn is over (a Claude Code `Stop`
     /// hook): a "went quiet" guess for the same turn would only buzz the phone twice.
     turns_over: Mutex<HashMap<String, Instant>>,
+    /// Sessions lost with their host, told per chat.
+    lost: Arc<LostReports>,
 }
 
 #[derive(Default)]
@@ -89,6 +92,7 @@ impl<H: Host> LiveScreens<H> {
     pub(crate) fn new(cfg: LiveConfig, tg: Tg, host: Arc<H>, store: Store) -> Arc<Self> {
         Arc::new(LiveScreens {
             cfg,
+            lost: LostReports::new(tg.clone()),
             tg,
             host,
             store,
@@ -183,10 +187,15 @@ impl<H: Host> LiveScreens<H> {
         let cfg = self.cfg;
         let mut activity = Activity::new(cfg.activity, Instant::now());
         let mut info = None;
+        // The last screen shown, kept for the header that says the session is lost.
+        let mut last_screen = String::new();
+        let mut gone = 0;
+        let mut recheck = false;
         for tick in 0u64.. {
             // The state (a list of every session) is refreshed every few polls only: with
             // many live screens the screens are what must stay fresh.
-            let stale_info = tick % INFO_EVERY == 0 || info.is_none();
+            let stale_info =
+                tick % INFO_EVERY == 0 || info.is_none() || std::mem::take(&mut recheck);
             let fetched = if stale_info {
                 Some(self.host.info(session).await)
             } else {
@@ -197,7 +206,24 @@ impl<H: Host> LiveScreens<H> {
                     Some(i) => i,
                     None => continue,
                 },
-                Some(Ok(Some(i))) => info.insert(i),
+                Some(Ok(Some(i))) if matches!(i.state, SessionState::Lost) => {
+                    self.lost(chat, session, &last_screen, tx);
+                    return;
+                }
+                Some(Err(e)) if lost::host_gone(&e) => {
+                    gone += 1;
+                    tracing::warn!(chat, session, error = %e, "live screen: no host");
+                    if gone >= lost::GONE_AFTER {
+                        self.lost(chat, session, &last_screen, tx);
+                        return;
+                    }
+                    tokio::time::sleep(cfg.poll * 4).await;
+                    continue;
+                }
+                Some(Ok(Some(i))) => {
+                    gone = 0;
+                    info.insert(i)
+                }
                 Some(Ok(None))
                 | Some(Err(ClientError::Host {
                     kind: ErrorKind::NoSuchSession,
@@ -214,12 +240,20 @@ impl<H: Host> LiveScreens<H> {
             };
             let screen = match self.host.screen(session).await {
                 Ok(s) => s,
+                // The host may have died under the call: its state says (next look).
+                Err(e) if lost::host_may_be_gone(&e) => {
+                    tracing::warn!(chat, session, error = %e, "live screen: no screen; host gone?");
+                    recheck = true;
+                    tokio::time::sleep(cfg.poll).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(chat, session, error = %e, "live screen: no screen");
                     return;
                 }
             };
             let seen = activity.observe(&screen, Instant::now());
+            last_screen.clone_from(&screen);
             let label = info.state.label();
             let header = format!("<b>{}</b> · {}", escape_html(session), escape_html(&label));
             let header_len = utf16_len(session) + 3 + utf16_len(&label);
@@ -255,17 +289,35 @@ impl<H: Host> LiveScreens<H> {
         }
     }
 
+    /// Shows `session` as lost (its last screen under a header saying so) and has the
+    /// chat told.
+    fn lost(&self, chat: i64, session: &str, last_screen: &str, tx: &watch::Sender<String>) {
+        tracing::warn!(
+            chat,
+            session,
+            "live screen: the session was lost with its host"
+        );
+        let header = format!(
+            "<b>{}</b> · {}",
+            escape_html(session),
+            escape_html(lost::LOST_LABEL)
+        );
+        let header_len = utf16_len(session) + 3 + utf16_len(lost::LOST_LABEL);
+        tx.send_replace(render_live(Some(&header), header_len, last_screen));
+        self.lost.report(chat, session);
+    }
+
     async fn notify(&self, chat: i64, session: &str, text: &str) {
         // Only `/notify all` buzzes for exits and finished turns; other levels get them silently.
         let buzz = match self.store.notify_level(ChatId(chat)).await {
             Ok(Some(level)) => level == walkie_config::NotifyLevel::All,
             _ => self.cfg.buzz_by_default,
         };
-        let sent = if buzz {
-            self.tg.send_text(chat, text).await
-        } else {
-            self.tg.send_html_silent(chat, &escape_html(text)).await
-        };
+        // Delivered (retried after transient failures): an exit or a finished turn is news.
+        let sent = self
+            .tg
+            .send_card(chat, &escape_html(text), None, !buzz)
+            .await;
         match sent {
             Ok(m) => {
                 self.saw_message(chat);
@@ -282,6 +334,23 @@ impl<H: Host> LiveScreens<H> {
                 }
             }
             Err(e) => tracing::warn!(chat, session, error = %e, "cannot send a notification"),
+        }
+    }
+
+    /// What `session`'s live message in `chat` was last set to (none known: `None`).
+    async fn shown(&self, chat: i64, session: &SessionRef) -> Option<String> {
+        self.store
+            .live_shown(ChatId(chat), session)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "live screen: store");
+                None
+            })
+    }
+
+    async fn set_shown(&self, chat: i64, session: &SessionRef, html: &str) {
+        if let Err(e) = self.store.set_live_shown(ChatId(chat), session, html).await {
+            tracing::warn!(error = %e, "live screen: store");
         }
     }
 
@@ -306,9 +375,20 @@ impl<H: Host> LiveScreens<H> {
             let Ok(id32) = i32::try_from(id) else {
                 return Outcome::Failed;
             };
+            // What it shows already (e.g. a screen resumed after a restart of the bot):
+            // Telegram would refuse the edit with "message is not modified".
+            if self.shown(chat, &session_ref).await.as_deref() == Some(html) {
+                return Outcome::Done;
+            }
             match self.tg.edit_html_once(chat, id32, html, None).await {
-                Ok(()) => return Outcome::Done,
-                Err(e) if e.is(&ApiError::MessageNotModified) => return Outcome::Done,
+                Ok(()) => {
+                    self.set_shown(chat, &session_ref, html).await;
+                    return Outcome::Done;
+                }
+                Err(e) if e.is(&ApiError::MessageNotModified) => {
+                    self.set_shown(chat, &session_ref, html).await;
+                    return Outcome::Done;
+                }
                 Err(e) if e.retry_after.is_some() => {
                     return Outcome::RetryAfter(e.retry_after.unwrap_or_default())
                 }
@@ -327,7 +407,7 @@ impl<H: Host> LiveScreens<H> {
                 let (chat_ref, message) = (ChatId(chat), MessageRef(new_id));
                 if let Err(e) = self
                     .store
-                    .set_live_message(chat_ref, &session_ref, message)
+                    .set_live_message_shown(chat_ref, &session_ref, message, html)
                     .await
                 {
                     tracing::warn!(error = %e, "live screen: store");

@@ -9,7 +9,7 @@
 //!   limit) for the full time Telegram asked for.
 //! - [`run_coalesced`]: drives one live message from a `watch` channel. Intermediate
 //!   states that arrive while it waits for budget are dropped; it always ends on the
-//!   latest state.
+//!   latest state: a failed attempt is tried again after a short backoff.
 //!
 //! All time is `tokio::time`, so the tests run on paused time.
 
@@ -245,9 +245,18 @@ pub(crate) enum Outcome {
     Done,
     /// Telegram said 429: wait this long, then show the latest state.
     RetryAfter(Duration),
-    /// Failed for another reason; this state is given up (a later one is tried).
+    /// Failed for another reason: tried again after a short backoff (or a newer state
+    /// is), up to [`MAX_FAILED`] times in a row.
     Failed,
 }
+
+/// The first wait before showing a state again after a failed attempt, doubled after
+/// each failure in a row.
+const FAILED_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Failed attempts in a row after which a state is given up (the message is gone or
+/// Telegram refuses it for good): about 15 s of trying.
+const MAX_FAILED: u32 = 5;
 
 /// Shows the states of one live message in `chat`, paced by `pacer`: waits for a new
 /// state, takes budget, then calls `show` with the *latest* state (states that arrived
@@ -264,6 +273,7 @@ pub(crate) async fn run_coalesced<S, F, Fut>(
     Fut: Future<Output = Outcome>,
 {
     let mut shown: Option<S> = None;
+    let mut failed = 0u32;
     loop {
         let pending = shown.as_ref() != Some(&*rx.borrow());
         if !pending {
@@ -278,7 +288,30 @@ pub(crate) async fn run_coalesced<S, F, Fut>(
             continue;
         }
         match show(latest.clone()).await {
-            Outcome::Done | Outcome::Failed => shown = Some(latest),
+            Outcome::Done => {
+                shown = Some(latest);
+                failed = 0;
+            }
+            Outcome::Failed if failed + 1 >= MAX_FAILED => {
+                // Given up: the next new state is tried afresh.
+                shown = Some(latest);
+                failed = 0;
+            }
+            Outcome::Failed => {
+                // Not shown: the latest state is tried again after a pause, or sooner
+                // when a newer one arrives.
+                let gap = FAILED_BACKOFF * 2u32.pow(failed);
+                failed += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(gap) => {}
+                    r = rx.changed() => {
+                        if r.is_err() {
+                            // No newer state will come: the last one still has to land.
+                            tokio::time::sleep(gap).await;
+                        }
+                    }
+                }
+            }
             Outcome::RetryAfter(d) => pacer.retry_after(Scope::Chat(chat), d),
         }
     }
@@ -477,6 +510,66 @@ mod tests {
             vec!["a", "c"]
         );
         assert!(shown[1].0 >= 7.0, "{shown:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_last_state_is_shown_again_after_a_backoff() {
+        let pacer = Arc::new(Pacer::new(PaceConfig::default()));
+        let rec = Arc::new(Recorder::default());
+        let (tx, rx) = watch::channel(String::from("step 1"));
+        let start = Instant::now();
+        let fails = Arc::new(Mutex::new(2u32));
+        let task = {
+            let (pacer, rec, fails) = (pacer.clone(), rec.clone(), fails.clone());
+            tokio::spawn(async move {
+                run_coalesced(&pacer, 1, rx, |s: String| {
+                    let (rec, fails) = (rec.clone(), fails.clone());
+                    async move {
+                        let mut f = fails.lock().unwrap();
+                        if s == "done" && *f > 0 {
+                            // The edit carrying the last state fails twice (no answer).
+                            *f -= 1;
+                            return Outcome::Failed;
+                        }
+                        rec.shown.lock().unwrap().push((at(start), s));
+                        Outcome::Done
+                    }
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        tx.send_replace("done".into());
+        // No newer state comes: the sender is gone, and "done" must still land.
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let shown = rec.shown.lock().unwrap().clone();
+        assert_eq!(
+            shown.iter().map(|s| s.1.as_str()).collect::<Vec<_>>(),
+            vec!["step 1", "done"]
+        );
+        // After 0.5 s and 1 s of backoff, not at once and not much later.
+        assert!((1.4..3.0).contains(&shown[1].0), "{shown:?}");
+        assert_eq!(*fails.lock().unwrap(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_that_always_fails_is_given_up() {
+        let pacer = Pacer::new(PaceConfig::default());
+        let tries = Mutex::new(0);
+        let (tx, rx) = watch::channel(1u32);
+        drop(tx);
+        let fut = run_coalesced(&pacer, 1, rx, |_| {
+            *tries.lock().unwrap() += 1;
+            async { Outcome::Failed }
+        });
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .unwrap();
+        assert_eq!(*tries.lock().unwrap(), MAX_FAILED);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,18 +1,42 @@
 //! Every request the bot makes to Telegram goes through here: paced by the shared
 //! [`Pacer`], retried after a 429 for the full `retry_after`, and with errors that never
 //! carry the bot token (reqwest puts the request URL, token included, in its errors).
+//!
+//! Messages that matter are delivered, not just sent: after a transient failure (no
+//! answer, a cut answer, a 5xx, an HTML error page) they are tried again with backoff
+//! for up to [`DELIVER_FOR`]; an error Telegram means (a 400 such as "chat not found", a
+//! 403) is final at once. [`Tg::send_card`] retries in place (its callers need the message,
+//! and run beside the update loop); [`Tg::send_text`] and [`Tg::edit_html`] try once in
+//! place and leave the retries to a task of their own, so that the update loop never
+//! waits on one chat. A background edit gives way to a newer edit of the same message.
+//! A send whose answer was lost may have been posted: the retry can then make a second
+//! copy (at least once, never silence).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use teloxide::payloads::{EditMessageTextSetters, SendMessageSetters};
 use teloxide::prelude::*;
+use teloxide::requests::{HasPayload, Payload};
 use teloxide::types::{InlineKeyboardMarkup, Message, MessageId, ParseMode, ReplyParameters};
 use teloxide::{ApiError, RequestError};
 
 use super::pace::{Pacer, Scope};
+use super::raw::{self, CallError};
 
 /// How many 429s in a row a single request waits out before giving up.
 const MAX_RETRIES: usize = 5;
+
+/// How long a message that matters is tried again after transient failures.
+pub(crate) const DELIVER_FOR: Duration = Duration::from_secs(180);
+
+/// The first wait before trying a message again, doubled after each failure.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait between two tries of a message.
+const MAX_RETRY_GAP: Duration = Duration::from_secs(15);
 
 /// The Telegram side of the bot: the client, the pacer and the token to hide.
 #[derive(Clone)]
@@ -20,6 +44,38 @@ pub(crate) struct Tg {
     pub(crate) bot: Bot,
     pub(crate) pacer: Arc<Pacer>,
     token: Arc<str>,
+    /// The newest edit of each message still being delivered: an older edit's retries
+    /// stop when a newer one is asked for.
+    edits: Arc<Mutex<HashMap<(i64, i32), u64>>>,
+}
+
+/// Numbers the edits, for [`Tg::edits`].
+static EDIT_SERIAL: AtomicU64 = AtomicU64::new(0);
+
+/// Deliveries retried in the background at most at once: past this (an outage while a
+/// flood of strangers is refused), a failed reply or edit is given up, and logged.
+const MAX_BACKGROUND: usize = 256;
+
+static BACKGROUND: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_BACKGROUND`] places, given back when dropped.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        if BACKGROUND.fetch_add(1, Ordering::SeqCst) >= MAX_BACKGROUND {
+            BACKGROUND.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!("too many deliveries retried at once; this one is given up");
+            return None;
+        }
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        BACKGROUND.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A Telegram request error, its text already free of the token.
@@ -30,6 +86,9 @@ pub(crate) struct TgError {
     pub(crate) api: Option<ApiError>,
     /// A 429 that was not retried (only from single attempts).
     pub(crate) retry_after: Option<std::time::Duration>,
+    /// Worth trying again: Telegram did not answer, cut its answer, failed itself (5xx,
+    /// an HTML error page), or asked to wait.
+    pub(crate) transient: bool,
 }
 
 impl TgError {
@@ -54,41 +113,67 @@ impl Tg {
             bot,
             pacer,
             token: token.into(),
+            edits: Arc::default(),
         }
     }
 
-    pub(crate) fn error(&self, e: RequestError) -> TgError {
-        let text = redact(&e, &self.token);
-        match e {
+    pub(crate) fn error(&self, e: CallError) -> TgError {
+        let text = redact(&e.error, &self.token);
+        let transient = e.server;
+        match e.error {
             RequestError::Api(api) => TgError {
                 text,
                 api: Some(api),
                 retry_after: None,
+                transient,
             },
             RequestError::RetryAfter(s) => TgError {
                 text,
                 api: None,
                 retry_after: Some(s.duration()),
+                transient: true,
             },
-            _ => TgError {
+            RequestError::Network(_) | RequestError::InvalidJson { .. } | RequestError::Io(_) => {
+                TgError {
+                    text,
+                    api: None,
+                    retry_after: None,
+                    transient: true,
+                }
+            }
+            RequestError::MigrateToChatId(_) => TgError {
                 text,
                 api: None,
                 retry_after: None,
+                transient,
             },
         }
+    }
+
+    /// One call of a teloxide request, through our own client ([`raw`]).
+    async fn call<R>(&self, req: R) -> Result<<R::Payload as Payload>::Output, CallError>
+    where
+        R: HasPayload,
+        R::Payload: serde::Serialize,
+        <R::Payload as Payload>::Output: serde::de::DeserializeOwned,
+    {
+        raw::call(&self.bot, &req).await
     }
 
     /// Runs `make()`'s request in `chat`'s budget, waiting out 429s.
     async fn paced<T, F, Fut>(&self, chat: Option<i64>, mut make: F) -> Result<T, TgError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, RequestError>>,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
     {
         let mut attempt = 0;
         loop {
             self.pacer.acquire(chat).await;
             match make().await {
-                Err(RequestError::RetryAfter(s)) if attempt < MAX_RETRIES => {
+                Err(CallError {
+                    error: RequestError::RetryAfter(s),
+                    ..
+                }) if attempt < MAX_RETRIES => {
                     attempt += 1;
                     let scope = chat.map_or(Scope::Global, Scope::Chat);
                     tracing::warn!(?scope, retry_after = ?s.duration(), "Telegram asked to slow down");
@@ -100,7 +185,31 @@ impl Tg {
         }
     }
 
-    /// Sends an HTML message, optionally with buttons and as a reply.
+    /// [`Tg::paced`], tried again after transient failures for up to [`DELIVER_FOR`].
+    async fn delivered<T, F, Fut>(&self, chat: i64, what: &str, mut make: F) -> Result<T, TgError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CallError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut gap = FIRST_RETRY;
+        loop {
+            match self.paced(Some(chat), &mut make).await {
+                Err(e) if e.transient && started.elapsed() + gap < DELIVER_FOR => {
+                    tracing::warn!(chat, what, error = %e, retry_in = ?gap, "Telegram did not take it; trying again");
+                    tokio::time::sleep(gap).await;
+                    gap = (gap * 2).min(MAX_RETRY_GAP);
+                }
+                Err(e) => {
+                    tracing::error!(chat, what, error = %e, "not delivered");
+                    return Err(e);
+                }
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    /// Sends an HTML message, optionally with buttons and as a reply (one try, 429s waited out).
     pub(crate) async fn send_html(
         &self,
         chat: i64,
@@ -108,12 +217,15 @@ impl Tg {
         markup: Option<InlineKeyboardMarkup>,
         reply_to: Option<i32>,
     ) -> Result<Message, TgError> {
-        self.send_html_with(chat, html, markup, reply_to, false)
-            .await
+        self.paced(Some(chat), || {
+            self.call(self.html_request(chat, html, markup.as_ref(), reply_to, false))
+        })
+        .await
     }
 
-    /// Sends HTML with optional buttons; `silent` sends it without a notification sound
-    /// (a chat's `/notify` level decides).
+    /// Delivers a message that matters (a card, a notice) in HTML with optional buttons,
+    /// retried in place; `silent` sends it without a notification sound (a chat's
+    /// `/notify` level decides).
     pub(crate) async fn send_card(
         &self,
         chat: i64,
@@ -121,51 +233,68 @@ impl Tg {
         markup: Option<InlineKeyboardMarkup>,
         silent: bool,
     ) -> Result<Message, TgError> {
-        self.send_html_with(chat, html, markup, None, silent).await
+        self.delivered(chat, "message", || {
+            self.call(self.html_request(chat, html, markup.as_ref(), None, silent))
+        })
+        .await
     }
 
-    /// Sends an HTML message without a notification sound (auto-approvals: worth a
-    /// line in the chat, not a buzz).
-    pub(crate) async fn send_html_silent(&self, chat: i64, html: &str) -> Result<Message, TgError> {
-        self.send_html_with(chat, html, None, None, true).await
-    }
-
-    /// The one paced HTML send behind the helpers above.
-    async fn send_html_with(
+    /// A sendMessage request in HTML.
+    fn html_request(
         &self,
         chat: i64,
         html: &str,
-        markup: Option<InlineKeyboardMarkup>,
+        markup: Option<&InlineKeyboardMarkup>,
         reply_to: Option<i32>,
         silent: bool,
-    ) -> Result<Message, TgError> {
-        self.paced(Some(chat), || {
-            let mut req = self
-                .bot
-                .send_message(ChatId(chat), html)
-                .parse_mode(ParseMode::Html);
-            if silent {
-                req = req.disable_notification(true);
-            }
-            if let Some(m) = &markup {
-                req = req.reply_markup(m.clone());
-            }
-            if let Some(r) = reply_to {
-                req = req.reply_parameters(
-                    ReplyParameters::new(MessageId(r)).allow_sending_without_reply(),
-                );
-            }
-            req.send()
-        })
-        .await
+    ) -> teloxide::requests::JsonRequest<teloxide::payloads::SendMessage> {
+        let mut req = self
+            .bot
+            .send_message(ChatId(chat), html)
+            .parse_mode(ParseMode::Html);
+        if silent {
+            req = req.disable_notification(true);
+        }
+        if let Some(m) = markup {
+            req = req.reply_markup(m.clone());
+        }
+        if let Some(r) = reply_to {
+            req = req
+                .reply_parameters(ReplyParameters::new(MessageId(r)).allow_sending_without_reply());
+        }
+        req
     }
 
-    /// Sends plain text (no parse mode: nothing in it needs escaping).
-    pub(crate) async fn send_text(&self, chat: i64, text: &str) -> Result<Message, TgError> {
-        self.paced(Some(chat), || {
-            self.bot.send_message(ChatId(chat), text).send()
-        })
-        .await
+    /// Sends plain text (no parse mode: nothing in it needs escaping), one try (429s waited
+    /// out), for answers whose message is needed.
+    pub(crate) async fn send_plain(&self, chat: i64, text: &str) -> Result<Message, TgError> {
+        let req = self.bot.send_message(ChatId(chat), text);
+        self.paced(Some(chat), || self.call(req.clone())).await
+    }
+
+    /// Sends plain text (no parse mode: nothing in it needs escaping). Tried once here;
+    /// after a transient failure it is delivered by a task of its own (the caller, often
+    /// the update loop, goes on).
+    pub(crate) async fn send_text(&self, chat: i64, text: &str) -> Result<(), TgError> {
+        let req = self.bot.send_message(ChatId(chat), text);
+        match self.paced(Some(chat), || self.call(req.clone())).await {
+            Err(e) if e.transient => {
+                let Some(slot) = Slot::take() else {
+                    return Err(e);
+                };
+                tracing::warn!(chat, error = %e, "a reply failed; delivering it in the background");
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    tokio::time::sleep(FIRST_RETRY).await;
+                    let _ = this
+                        .delivered(chat, "reply", || this.call(req.clone()))
+                        .await;
+                });
+                Ok(())
+            }
+            r => r.map(|_| ()),
+        }
     }
 
     /// An HTML edit request (with its buttons, or none: an edit without markup removes them).
@@ -194,8 +323,7 @@ impl Tg {
         html: &str,
         markup: Option<InlineKeyboardMarkup>,
     ) -> Result<(), TgError> {
-        self.edit_request(chat, message_id, html, markup.as_ref())
-            .send()
+        self.call(self.edit_request(chat, message_id, html, markup.as_ref()))
             .await
             .map(|_| ())
             .map_err(|e| self.error(e))
@@ -208,15 +336,15 @@ impl Tg {
         html: &str,
         silent: bool,
     ) -> Result<Message, TgError> {
-        self.bot
-            .send_message(ChatId(chat), html)
-            .parse_mode(ParseMode::Html)
-            .disable_notification(silent)
+        self.call(self.html_request(chat, html, None, None, silent))
             .await
             .map_err(|e| self.error(e))
     }
 
-    /// An edit, paced and retried after 429s; "not modified" counts as done.
+    /// An edit that matters (a card's outcome), paced, 429s waited out; "not modified"
+    /// counts as done (an earlier try whose answer was lost did it). Tried once here;
+    /// after a transient failure it is delivered by a task of its own, unless a newer
+    /// edit of the same message comes first.
     pub(crate) async fn edit_html(
         &self,
         chat: i64,
@@ -224,25 +352,80 @@ impl Tg {
         html: &str,
         markup: Option<InlineKeyboardMarkup>,
     ) -> Result<(), TgError> {
-        let r = self
-            .paced(Some(chat), || {
-                self.edit_request(chat, message_id, html, markup.as_ref())
-                    .send()
-            })
-            .await;
-        match r {
+        let serial = EDIT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let key = (chat, message_id);
+        self.lock_edits().insert(key, serial);
+        let req = self.edit_request(chat, message_id, html, markup.as_ref());
+        match self.edit_once(key, serial, &req).await {
+            Err(e) if e.transient => {
+                let Some(slot) = Slot::take() else {
+                    return Err(e);
+                };
+                tracing::warn!(chat, message_id, error = %e, "an edit failed; delivering it in the background");
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let started = tokio::time::Instant::now();
+                    let mut gap = FIRST_RETRY;
+                    loop {
+                        tokio::time::sleep(gap).await;
+                        if this.lock_edits().get(&key) != Some(&serial) {
+                            tracing::debug!(chat, message_id, "a newer edit replaced this one");
+                            return;
+                        }
+                        match this.edit_once(key, serial, &req).await {
+                            Err(e) if e.transient && started.elapsed() + gap < DELIVER_FOR => {
+                                tracing::warn!(chat, message_id, error = %e, retry_in = ?gap, "edit failed again");
+                                gap = (gap * 2).min(MAX_RETRY_GAP);
+                            }
+                            Err(e) => {
+                                tracing::error!(chat, message_id, error = %e, "edit not delivered");
+                                return;
+                            }
+                            Ok(()) => return,
+                        }
+                    }
+                });
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    fn lock_edits(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, i32), u64>> {
+        // A map of numbers; every critical section leaves it consistent.
+        self.edits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One paced try of edit `serial` of message `key`; done or failed for good, it stops
+    /// being the message's pending edit.
+    async fn edit_once(
+        &self,
+        key: (i64, i32),
+        serial: u64,
+        req: &teloxide::requests::JsonRequest<teloxide::payloads::EditMessageText>,
+    ) -> Result<(), TgError> {
+        let r = match self.paced(Some(key.0), || self.call(req.clone())).await {
             Err(e) if e.is(&ApiError::MessageNotModified) => Ok(()),
             r => r.map(|_| ()),
+        };
+        if !r.as_ref().is_err_and(|e| e.transient) {
+            let mut edits = self.lock_edits();
+            if edits.get(&key) == Some(&serial) {
+                edits.remove(&key);
+            }
         }
+        r
     }
 
     /// Shows "typing…" while the bot works on something (not counted against the chat).
     pub(crate) async fn typing(&self, chat: i64) {
         let r = self
             .paced(None, || {
-                self.bot
-                    .send_chat_action(ChatId(chat), teloxide::types::ChatAction::Typing)
-                    .send()
+                self.call(
+                    self.bot
+                        .send_chat_action(ChatId(chat), teloxide::types::ChatAction::Typing),
+                )
             })
             .await;
         if let Err(e) = r {
@@ -254,9 +437,10 @@ impl Tg {
     pub(crate) async fn download(&self, file_id: &str) -> Result<Vec<u8>, TgError> {
         let file = self
             .paced(None, || {
-                self.bot
-                    .get_file(teloxide::types::FileId(file_id.to_string()))
-                    .send()
+                self.call(
+                    self.bot
+                        .get_file(teloxide::types::FileId(file_id.to_string())),
+                )
             })
             .await?;
         let mut buf = Vec::new();
@@ -266,15 +450,14 @@ impl Tg {
                 text: redact(&e, &self.token),
                 api: None,
                 retry_after: None,
+                transient: true,
             })?;
         Ok(buf)
     }
 
     pub(crate) async fn delete(&self, chat: i64, message_id: i32) -> Result<(), TgError> {
         self.paced(Some(chat), || {
-            self.bot
-                .delete_message(ChatId(chat), MessageId(message_id))
-                .send()
+            self.call(self.bot.delete_message(ChatId(chat), MessageId(message_id)))
         })
         .await
         .map(|_| ())
@@ -291,7 +474,7 @@ impl Tg {
             if let Some(t) = text {
                 req = teloxide::payloads::AnswerCallbackQuerySetters::text(req, t);
             }
-            req.send()
+            self.call(req)
         })
         .await
         .map(|_| ())

@@ -1,5 +1,6 @@
 //! The console's answers ([`View`]) as Telegram messages: plain text, or HTML with an
-//! inline keyboard (the `/ls` buttons, whose presses come back as `use:NAME`).
+//! inline keyboard (the `/ls` buttons, whose presses come back as `use:NAME`; the directory
+//! buttons of `/new`, as `dir:CHOICE:INDEX`).
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::utils::command::BotCommands;
@@ -12,6 +13,9 @@ use crate::render::{escape_html, fit_bottom, render_live, trim_screen, utf16_len
 
 /// Callback data of the /ls buttons: `use:NAME` (at most 36 bytes, under Telegram's 64).
 pub(crate) const USE_PREFIX: &str = "use:";
+
+/// Callback data of the directory buttons of `/new NAME PRESET`: `dir:CHOICE:INDEX`.
+pub(crate) const DIR_PREFIX: &str = "dir:";
 
 /// A view as Telegram sends it.
 pub(crate) enum Rendered {
@@ -63,6 +67,28 @@ pub(crate) fn render(view: &View) -> Rendered {
                 ),
             };
             Rendered::Html(line, None)
+        }
+        View::Dirs {
+            session,
+            preset,
+            choice,
+            labels,
+        } => {
+            let rows: Vec<Vec<InlineKeyboardButton>> = labels
+                .iter()
+                .enumerate()
+                .map(|(i, label)| {
+                    vec![InlineKeyboardButton::callback(
+                        format!("📁 {label}"),
+                        format!("{DIR_PREFIX}{choice}:{i}"),
+                    )]
+                })
+                .collect();
+            let (name, preset) = (escape_html(session), escape_html(preset));
+            let html = format!(
+                "📁 Where should <b>{name}</b> ({preset}) run? Or send <code>/new {name} {preset} DIR</code>."
+            );
+            Rendered::Html(html, Some(InlineKeyboardMarkup::new(rows)))
         }
     }
 }

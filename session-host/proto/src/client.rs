@@ -21,12 +21,13 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::UnixStream;
 use tokio_util::codec::{Framed, FramedParts};
 
-use crate::ask::{AskPayload, Decision, NoticeKind};
+use crate::ask::{Agent, AskPayload, Decision, NoticeKind};
 pub use crate::protocol::Stream;
 use crate::protocol::{
     ErrorKind, Frame, FrameCodec, FrameError, NewSession, PendingAsk, Reply, Request, SessionInfo,
     PROTOCOL_VERSION,
 };
+use crate::revival::Revived;
 use crate::snapshot::Snapshot;
 
 /// How long a client waits for the host's greeting or any reply that should come at once.
@@ -480,6 +481,22 @@ impl<S: Stream> Client<S> {
         .map(|_| ())
     }
 
+    /// Tells the host the agent's own session id in `session` (from the agent's hook).
+    pub async fn agent_session(
+        &mut self,
+        session: &str,
+        agent: Agent,
+        id: &str,
+    ) -> Result<(), ClientError> {
+        self.call(Request::AgentSession {
+            session: session.into(),
+            agent,
+            id: id.into(),
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// Decides a pending ask; `AlreadyDecided` when someone was first.
     pub async fn decide(&mut self, id: u64, decision: Decision) -> Result<(), ClientError> {
         self.call(Request::Decide { id, decision })
@@ -531,6 +548,8 @@ pub enum AskEvent {
         kind: NoticeKind,
         text: String,
     },
+    /// Once per host start: what became of the sessions running when it last stopped.
+    Revived(Vec<Revived>),
 }
 
 /// A stream of asks from the host.
@@ -557,6 +576,9 @@ impl<S: Stream> AskWatch<S> {
                     kind,
                     text,
                 })),
+                Ok(Frame::Reply(Reply::Revived { sessions })) => {
+                    Some(Ok(AskEvent::Revived(sessions)))
+                }
                 Ok(_) => continue,
             };
         }

@@ -8,6 +8,7 @@
 //! - [`snapshot`]: the screen model of [`protocol::Reply::Snapshot`]: styled runs of cells,
 //!   its checks, and secret masking (no emulator: the host converts its own screen).
 //! - [`ask`]: the typed approval half of the protocol: ask payloads, decisions, notices.
+//! - [`revival`]: a session's agent and its own id, revive plans, the report of a host restart.
 //! - `client` (feature `io`, on by default): the async `Client` over any byte stream, and
 //!   starting a host on demand. Without `io` the crate is the wire types alone, no tokio.
 //! - [`name`]: [`SessionName`], the one session-name rule.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod keys;
 pub mod name;
 pub mod protocol;
+pub mod revival;
 pub mod snapshot;
 
 #[cfg(feature = "io")]

@@ -23,15 +23,18 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use crate::ask::{AskPayload, Decision, NoticeKind};
+use crate::ask::{Agent, AskPayload, Decision, NoticeKind};
+use crate::revival::{AgentSession, RevivePlan, Revived};
 use crate::snapshot::Snapshot;
 
 /// Bumped on any incompatible change to [`Request`] or [`Reply`], including the approval
 /// types of [`crate::ask`] and the screen model of [`crate::snapshot`] they carry.
 /// 4: [`Request::Snapshot`] / [`Reply::Snapshot`].
 /// 5: `Input` answered with [`Reply::Typed`] (the recording time); `NewSession.record`.
-/// 6: `Agent::Copilot`.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 6: revival: [`Request::AgentSession`], [`Reply::Revived`], `NewSession.preset`/`resume`,
+/// `SessionInfo.agent`/`preset`/`revive`.
+/// 7: `Agent::Copilot`.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -72,6 +75,13 @@ pub struct NewSession {
     /// Record the session's output (when the host records at all).
     #[serde(default = "yes")]
     pub record: bool,
+    /// The preset it was started from, kept for `walkie ls` and revival.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The preset's own resume command, `{id}` standing for the agent's session id; it
+    /// replaces walkie's built-in one (`claude --resume`, `codex resume`).
+    #[serde(default)]
+    pub resume: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -168,6 +178,13 @@ pub enum Request {
         id: u64,
         decision: Decision,
     },
+    /// From an agent's hook in `session`: the agent's own session id now (it changes on
+    /// `/clear` or a compaction); kept to resume the agent after a host restart.
+    AgentSession {
+        session: String,
+        agent: Agent,
+        id: String,
+    },
 }
 
 /// Lifecycle state of a session.
@@ -224,6 +241,14 @@ pub struct SessionInfo {
     pub rows: u16,
     /// Clients attached right now.
     pub clients: usize,
+    /// The agent it runs, and the agent's own session id once known.
+    #[serde(default)]
+    pub agent: Option<AgentSession>,
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// For a lost session: what `walkie revive` would do.
+    #[serde(default)]
+    pub revive: Option<RevivePlan>,
 }
 
 /// Errors a client can act on.
@@ -341,6 +366,11 @@ pub enum Reply {
     /// session's recording, in seconds, when it is recorded.
     Typed {
         at: Option<f64>,
+    },
+    /// To a watcher, once per host start: the sessions that were running when the host last
+    /// stopped, and what became of each.
+    Revived {
+        sessions: Vec<Revived>,
     },
 }
 
@@ -543,7 +573,8 @@ impl tokio_util::codec::Encoder<Frame> for FrameCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ask::{Agent, ApprovalRequest, HookEvent};
+    use crate::ask::{ApprovalRequest, HookEvent};
+    use crate::revival::ReviveOutcome;
 
     /// Encodes, then decodes byte by byte: a partial frame never decodes, the whole one is
     /// equal to what was sent.
@@ -579,6 +610,9 @@ mod tests {
             cols: 80,
             rows: 24,
             clients: 1,
+            agent: None,
+            preset: None,
+            revive: None,
         }
     }
 
@@ -647,9 +681,10 @@ mod tests {
             Request::Notice { .. } => 17,
             Request::Decide { .. } => 18,
             Request::Snapshot { .. } => 19,
+            Request::AgentSession { .. } => 20,
         }
     }
-    const REQUEST_VARIANTS: usize = 20;
+    const REQUEST_VARIANTS: usize = 21;
 
     fn reply_variant(r: &Reply) -> usize {
         match r {
@@ -671,9 +706,10 @@ mod tests {
             Reply::SessionsPart { .. } => 15,
             Reply::Snapshot { .. } => 16,
             Reply::Typed { .. } => 17,
+            Reply::Revived { .. } => 18,
         }
     }
-    const REPLY_VARIANTS: usize = 18;
+    const REPLY_VARIANTS: usize = 19;
 
     #[test]
     fn every_request_round_trips() {
@@ -687,8 +723,15 @@ mod tests {
                 env: vec![("A".into(), "b".into())],
                 size: Some((80, 24)),
                 record: false,
+                preset: Some("api".into()),
+                resume: Some(vec!["aider".into(), "--restore-chat-history".into()]),
             }),
             Request::List,
+            Request::AgentSession {
+                session: n(),
+                agent: Agent::Codex,
+                id: "01a23126-5f5e-7b90-baf7-7c06f24e974b".into(),
+            },
             Request::Input {
                 name: n(),
                 chunks: vec![b"hi".to_vec(), b"\r".to_vec()],
@@ -782,7 +825,15 @@ mod tests {
             r#"{"type":"new","name":"a","command":[],"cwd":null,"env":[],"size":null}"#,
         )
         .unwrap();
-        assert!(matches!(new, Request::New(NewSession { record: true, .. })));
+        assert!(matches!(
+            new,
+            Request::New(NewSession {
+                record: true,
+                preset: None,
+                resume: None,
+                ..
+            })
+        ));
         let input: Request =
             serde_json::from_str(r#"{"type":"input","name":"a","chunks":[[104]]}"#).unwrap();
         assert!(matches!(input, Request::Input { source: None, .. }));
@@ -810,6 +861,62 @@ mod tests {
                     SessionInfo {
                         state: SessionState::Paused,
                         ..info()
+                    },
+                    SessionInfo {
+                        state: SessionState::Lost,
+                        agent: Some(AgentSession {
+                            agent: Agent::ClaudeCode,
+                            id: Some("3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b".into()),
+                        }),
+                        preset: Some("claude".into()),
+                        revive: Some(RevivePlan::Resume {
+                            command: vec!["claude".into(), "--resume".into()],
+                        }),
+                        ..info()
+                    },
+                    SessionInfo {
+                        state: SessionState::Lost,
+                        revive: Some(RevivePlan::Shell {
+                            why: "its cwd is gone".into(),
+                        }),
+                        ..info()
+                    },
+                    SessionInfo {
+                        revive: Some(RevivePlan::Restart),
+                        ..info()
+                    },
+                ],
+            },
+            Reply::Revived {
+                sessions: vec![
+                    Revived {
+                        name: "api".into(),
+                        kind: "claude".into(),
+                        outcome: ReviveOutcome::Resumed,
+                    },
+                    Revived {
+                        name: "web".into(),
+                        kind: "codex".into(),
+                        outcome: ReviveOutcome::Shell {
+                            why: "no transcript".into(),
+                        },
+                    },
+                    Revived {
+                        name: "logs".into(),
+                        kind: "shell".into(),
+                        outcome: ReviveOutcome::Restarted,
+                    },
+                    Revived {
+                        name: "x".into(),
+                        kind: "make".into(),
+                        outcome: ReviveOutcome::Left,
+                    },
+                    Revived {
+                        name: "y".into(),
+                        kind: "make".into(),
+                        outcome: ReviveOutcome::Failed {
+                            why: "ENOENT".into(),
+                        },
                     },
                 ],
             },

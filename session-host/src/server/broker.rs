@@ -15,6 +15,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use walkie_host_proto::ask::{AskPayload, Decision, NoticeKind};
 use walkie_host_proto::protocol::{ErrorKind, Frame, FrameCodec, PendingAsk, Reply, Stream};
+use walkie_host_proto::revival::Revived;
 
 use super::{err, now_ms};
 
@@ -29,6 +30,8 @@ struct Asks {
     next_id: u64,
     pending: BTreeMap<u64, (PendingAsk, oneshot::Sender<Decision>)>,
     watchers: Vec<mpsc::Sender<Reply>>,
+    /// The revival report of this host's start, until a watcher has taken it.
+    revived: Option<Reply>,
 }
 
 impl Asks {
@@ -66,6 +69,7 @@ impl Broker {
                 next_id: first_id,
                 pending: BTreeMap::new(),
                 watchers: Vec::new(),
+                revived: None,
             }),
         }
     }
@@ -158,11 +162,26 @@ impl Broker {
         Reply::Ok
     }
 
+    /// The report of what came back after the host started: to the watchers there are,
+    /// else kept for the first one, so the phone hears of it once.
+    pub fn revived(&self, sessions: Vec<Revived>) {
+        let mut a = self.asks();
+        let r = Reply::Revived { sessions };
+        if a.watchers.is_empty() {
+            a.revived = Some(r);
+        } else {
+            a.notify(r);
+        }
+    }
+
     /// A new watcher: its queue of replies, and the asks pending right now (which it sees
     /// first, so none is missed between the two).
     pub fn watch(&self) -> (mpsc::Receiver<Reply>, Vec<PendingAsk>) {
         let (tx, rx) = mpsc::channel(WATCH_QUEUE);
         let mut a = self.asks();
+        if let Some(r) = a.revived.take() {
+            let _ = tx.try_send(r);
+        }
         a.watchers.push(tx);
         let pending = a.pending.values().map(|(p, _)| p.clone()).collect();
         (rx, pending)

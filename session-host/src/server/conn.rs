@@ -243,7 +243,7 @@ async fn handle(host: &Host, req: Request) -> Reply {
     let table = &host.table;
     match req {
         Request::New(spec) => table.create(spec).await,
-        Request::List => table.list(),
+        Request::List => table.list().await,
         Request::Input {
             name,
             chunks,
@@ -264,6 +264,9 @@ async fn handle(host: &Host, req: Request) -> Reply {
             kind,
             text,
         } => host.broker.notice(session, kind, text),
+        Request::AgentSession { session, agent, id } => {
+            table.agent_session(&session, agent, &id).await
+        }
         Request::Hello { .. } => err(ErrorKind::BadRequest, "already greeted"),
         Request::Resize { .. } | Request::Detach => err(ErrorKind::BadRequest, "not attached"),
         Request::Ask { .. } | Request::WatchAsks | Request::Attach { .. } => {
@@ -372,6 +375,8 @@ mod tests {
                 env: vec![],
                 size: Some((100, 40)),
                 record: true,
+                preset: None,
+                resume: None,
             }),
         )
         .await;

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use walkie_host_proto::protocol::{ErrorKind, Reply};
 
 use crate::record::{RecordingOptions, Recordings};
+use crate::revive::ReviveMode;
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
 use broker::Broker;
@@ -49,6 +50,8 @@ pub struct HostOptions {
     /// answers, with the values of `session.secret_env` in the host's environment at start.
     pub secret_values: Vec<String>,
     pub recording: RecordingOptions,
+    /// What comes back by itself when the host starts (`host.revive`).
+    pub revive: ReviveMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +115,8 @@ fn private_state(dir: &std::path::Path) -> Result<(), HostError> {
 }
 
 /// Runs the host until `shutdown` is cancelled. On shutdown every session is sent SIGHUP
-/// (as when a terminal closes) and recorded as lost, so `walkie revive` can start it again.
+/// (as when a terminal closes) and recorded as lost, so the next start (or `walkie revive`)
+/// brings it back.
 pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), HostError> {
     private_state(&opts.state_dir)?;
     if let Err(e) = crate::lineage::become_subreaper() {
@@ -136,6 +140,21 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "walkie host listening");
 
     let tasks = tokio_util::task::TaskTracker::new();
+    // The sessions the previous host left running come back while the socket already
+    // answers; the report waits in the broker for the first watcher (the bot).
+    let h = host.clone();
+    tasks.spawn(async move {
+        let started = std::time::Instant::now();
+        let report = h.table.revive_pending().await;
+        if !report.is_empty() {
+            tracing::info!(
+                sessions = report.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "revival after restart done"
+            );
+            h.broker.revived(report);
+        }
+    });
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,

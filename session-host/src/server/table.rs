@@ -9,11 +9,14 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use walkie_host_proto::ask::Agent;
 use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, SessionState};
+use walkie_host_proto::revival::{is_agent_id, ReviveOutcome, RevivePlan, Revived};
 
 use super::{err, now_ms, HostOptions};
 use crate::record::{Begin, Recordings};
+use crate::revive::{self, Revival, ReviveMode};
 use crate::screen::Secrets;
 use crate::session::{InputError, Session, SessionSettings, Spawn};
 use crate::store::{Record, Store, StoreError};
@@ -29,6 +32,8 @@ pub(super) struct TableOptions {
     pub secrets: Secrets,
     /// `None` when the host records nothing.
     pub recordings: Option<Arc<Recordings>>,
+    /// What comes back by itself when the host starts.
+    pub revive: ReviveMode,
 }
 
 impl TableOptions {
@@ -45,6 +50,7 @@ impl TableOptions {
             session: o.session,
             secrets,
             recordings,
+            revive: o.revive,
         }
     }
 }
@@ -58,10 +64,13 @@ pub(super) struct Exit {
     done: std_mpsc::Sender<()>,
 }
 
+/// A lost session's index in a listing, and what its plan is made from.
+type LostCheck = (usize, Revival, PathBuf, Vec<(String, String)>);
+
 enum Entry {
     Live(Arc<Session>),
     /// Exited before this host started, or lost with the previous host.
-    Record(Record),
+    Record(Box<Record>),
 }
 
 pub(super) struct Table {
@@ -80,7 +89,7 @@ impl Table {
     ) -> Result<(Table, mpsc::UnboundedReceiver<Exit>), StoreError> {
         let mut entries = BTreeMap::new();
         for r in store.recover().await? {
-            entries.insert(r.name.clone(), Entry::Record(r));
+            entries.insert(r.name.clone(), Entry::Record(Box::new(r)));
         }
         let (exits, exits_rx) = mpsc::unbounded_channel();
         let table = Table {
@@ -142,16 +151,78 @@ impl Table {
         let _ = done.send(());
     }
 
-    pub fn list(&self) -> Reply {
-        let sessions: Vec<SessionInfo> = self
-            .entries()
-            .values()
-            .map(|e| match e {
-                Entry::Live(s) => s.info(),
-                Entry::Record(r) => r.info(),
+    /// Every session; a lost one with what `walkie revive` would do (checked against the
+    /// agent's files, off the runtime).
+    pub async fn list(&self) -> Reply {
+        let (mut sessions, lost): (Vec<SessionInfo>, Vec<LostCheck>) = {
+            let entries = self.entries();
+            let mut lost = Vec::new();
+            let sessions = entries
+                .values()
+                .enumerate()
+                .map(|(i, e)| match e {
+                    Entry::Live(s) => s.info(),
+                    Entry::Record(r) => {
+                        if r.state == SessionState::Lost {
+                            lost.push((i, r.revival.clone(), r.cwd.clone(), r.env.clone()));
+                        }
+                        r.info()
+                    }
+                })
+                .collect();
+            (sessions, lost)
+        };
+        if !lost.is_empty() {
+            let plans = tokio::task::spawn_blocking(move || {
+                lost.into_iter()
+                    .map(|(i, rev, cwd, env)| (i, revive::plan(&rev, &cwd, &env)))
+                    .collect::<Vec<_>>()
             })
-            .collect();
+            .await
+            .unwrap_or_default();
+            for (i, plan) in plans {
+                if let Some(s) = sessions.get_mut(i) {
+                    s.revive = Some(plan);
+                }
+            }
+        }
         Reply::Sessions { sessions }
+    }
+
+    /// An agent's hook reports the agent's own session id for `name`.
+    pub async fn agent_session(&self, name: &str, agent: Agent, id: &str) -> Reply {
+        if !is_agent_id(id) {
+            return err(
+                ErrorKind::BadRequest,
+                format!("{id:?} is not an agent session id (a UUID)"),
+            );
+        }
+        let s = match self.live(name) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if s.spawn.revival.agent != Some(agent) {
+            // A hook of another agent inside the session (a nested one): not this session's.
+            tracing::debug!(
+                session = name,
+                agent = agent.label(),
+                "agent id of another agent ignored"
+            );
+            return Reply::Ok;
+        }
+        if s.agent_id().as_deref() != Some(id) {
+            tracing::info!(
+                session = name,
+                agent = agent.label(),
+                id,
+                "agent session id"
+            );
+            s.set_agent_id(id.to_string());
+            if let Err(e) = self.store.set_agent_id(name, s.pid, id).await {
+                tracing::error!(session = name, "cannot store the agent id: {e}");
+            }
+        }
+        Reply::Ok
     }
 
     /// Types `chunks`, recorded with `source` as their sender; answers the input's
@@ -254,9 +325,11 @@ impl Table {
         let (cols, rows) = spec
             .size
             .unwrap_or((self.opts.default_cols, self.opts.default_rows));
+        let (command, revival) = revive::launch(&spec.command, spec.preset, spec.resume);
         let spawn = Spawn {
             name,
-            command: spec.command,
+            command,
+            revival,
             cwd,
             env: spec
                 .env
@@ -272,22 +345,33 @@ impl Table {
 
     /// Starts a session; `replace` allows replacing an exited or lost record (revive).
     async fn start(&self, spawn: Spawn, replace: bool) -> Reply {
+        self.start_session(spawn, replace).await.map_or_else(
+            |r| r,
+            |s| Reply::Created {
+                name: s.name.to_string(),
+            },
+        )
+    }
+
+    // The error is the reply sent as is.
+    #[allow(clippy::result_large_err)]
+    async fn start_session(&self, spawn: Spawn, replace: bool) -> Result<Arc<Session>, Reply> {
         let name = spawn.name.to_string();
         {
             let entries = self.entries();
             match entries.get(&name) {
                 None => {}
                 Some(Entry::Live(s)) if s.state().is_live() || !replace => {
-                    return err(
+                    return Err(err(
                         ErrorKind::NameTaken,
                         format!("a session named {name} exists already; pick another name or `walkie rm {name}` it first"),
-                    )
+                    ))
                 }
                 Some(_) if !replace => {
-                    return err(
+                    return Err(err(
                         ErrorKind::NameTaken,
                         format!("a session named {name} exists already (not running); `walkie revive {name}` or `walkie rm {name}` it first"),
-                    )
+                    ))
                 }
                 Some(_) => {}
             }
@@ -316,7 +400,7 @@ impl Table {
             },
         ) {
             Ok(s) => s,
-            Err(e) => return err(ErrorKind::Spawn, e.to_string()),
+            Err(e) => return Err(err(ErrorKind::Spawn, e.to_string())),
         };
         let record = Record {
             name: name.clone(),
@@ -328,6 +412,8 @@ impl Table {
             created_ms: now_ms(),
             state: SessionState::Running,
             pid: Some(session.pid),
+            record: spawn.record,
+            revival: spawn.revival.clone(),
         };
         {
             let mut entries = self.entries();
@@ -335,10 +421,10 @@ impl Table {
             if let Some(Entry::Live(s)) = entries.get(&name) {
                 if s.state().is_live() {
                     session.terminate(true);
-                    return err(
+                    return Err(err(
                         ErrorKind::NameTaken,
                         format!("a session named {name} exists already"),
-                    );
+                    ));
                 }
             }
             entries.insert(name.clone(), Entry::Live(session.clone()));
@@ -353,7 +439,7 @@ impl Table {
             let _ = self.store.set_exit(&name, session.pid, &state).await;
         }
         tracing::info!(session = %name, pid = session.pid, command = ?spawn.command, "session started");
-        Reply::Created { name }
+        Ok(session)
     }
 
     pub async fn pause_resume(&self, name: &str, pause: bool) -> Reply {
@@ -431,34 +517,148 @@ impl Table {
         }
     }
 
+    /// `walkie revive NAME`: the agent resumed, a shell if it cannot be, any other command
+    /// started again.
     pub async fn revive(&self, name: &str) -> Reply {
-        let spawn = {
-            let entries = self.entries();
-            match entries.get(name) {
-                None => None,
-                Some(Entry::Live(s)) if s.state().is_live() => {
-                    return err(
-                        ErrorKind::StillRunning,
-                        format!("session {name} is running"),
-                    )
-                }
-                Some(Entry::Live(s)) => Some(s.spawn.clone()),
-                Some(Entry::Record(r)) => SessionName::parse(&r.name).ok().map(|n| Spawn {
+        // Taken from the start-up revival, should it not have come to this one yet.
+        let _ = self.store.claim(name).await;
+        self.bring_back(name, None).await.0
+    }
+
+    /// What the session `name` (not running) was, to start it again.
+    // The error is the reply sent as is.
+    #[allow(clippy::result_large_err)]
+    fn remembered(&self, name: &str) -> Result<Spawn, Reply> {
+        let entries = self.entries();
+        match entries.get(name) {
+            None => {
+                drop(entries);
+                Err(self.no_such(name))
+            }
+            Some(Entry::Live(s)) if s.state().is_live() => Err(err(
+                ErrorKind::StillRunning,
+                format!("session {name} is running"),
+            )),
+            Some(Entry::Live(s)) => Ok(Spawn {
+                revival: s.revival(),
+                ..s.spawn.clone()
+            }),
+            Some(Entry::Record(r)) => match SessionName::parse(&r.name) {
+                Ok(n) => Ok(Spawn {
                     name: n,
                     command: r.command.clone(),
                     cwd: r.cwd.clone(),
                     env: r.env.clone(),
                     cols: r.cols,
                     rows: r.rows,
-                    // Not stored: a revived record is recorded.
-                    record: true,
+                    record: r.record,
+                    revival: r.revival.clone(),
                 }),
+                Err(e) => Err(err(ErrorKind::BadName, e.to_string())),
+            },
+        }
+    }
+
+    /// Brings `name` back as its plan says; `auto` is the start-up revival's mode (which may
+    /// leave it lost), `None` a revive by hand. Answers the reply and, for the report, what
+    /// became of it.
+    async fn bring_back(&self, name: &str, auto: Option<ReviveMode>) -> (Reply, Option<Revived>) {
+        let old = match self.remembered(name) {
+            Ok(s) => s,
+            Err(r) => return (r, None),
+        };
+        let kind = old.revival.kind();
+        let report = |outcome| Revived {
+            name: name.to_string(),
+            kind: kind.clone(),
+            outcome,
+        };
+        let left = match auto {
+            Some(ReviveMode::None) => true,
+            Some(ReviveMode::Agents) => !old.revival.is_agent(),
+            Some(ReviveMode::All) | None => false,
+        };
+        if left {
+            return (Reply::Ok, Some(report(ReviveOutcome::Left)));
+        }
+        let (rev, cwd, env) = (old.revival.clone(), old.cwd.clone(), old.env.clone());
+        let plan = tokio::task::spawn_blocking(move || revive::plan(&rev, &cwd, &env))
+            .await
+            .unwrap_or_else(|e| RevivePlan::Shell {
+                why: format!("the check failed: {e}"),
+            });
+        let (spawn, outcome) = match plan {
+            RevivePlan::Resume { command } => (
+                Spawn {
+                    command,
+                    ..old.clone()
+                },
+                ReviveOutcome::Resumed,
+            ),
+            RevivePlan::Restart => (old.clone(), ReviveOutcome::Restarted),
+            RevivePlan::Shell { why } => (
+                Spawn {
+                    command: Vec::new(),
+                    cwd: revive::shell_cwd(&old.cwd, &old.revival.launch, &old.env),
+                    revival: Revival::default(),
+                    ..old.clone()
+                },
+                ReviveOutcome::Shell { why },
+            ),
+        };
+        tracing::info!(session = name, outcome = ?outcome, command = ?spawn.command, "reviving");
+        match self.start_session(spawn, true).await {
+            Ok(s) => {
+                if let ReviveOutcome::Shell { why } = &outcome {
+                    s.announce(&format!(
+                        "{name} ({kind}) could not be resumed: {why}; this is a shell in {}",
+                        s.spawn.cwd.display()
+                    ));
+                }
+                (
+                    Reply::Created {
+                        name: name.to_string(),
+                    },
+                    Some(report(outcome)),
+                )
+            }
+            Err(reply) => {
+                let why = match &reply {
+                    Reply::Error { message, .. } => message.clone(),
+                    other => format!("{other:?}"),
+                };
+                tracing::warn!(session = name, "revival failed: {why}");
+                (reply, Some(report(ReviveOutcome::Failed { why })))
+            }
+        }
+    }
+
+    /// At host start: every session that was running when the host last stopped, brought
+    /// back (or left lost) as `host.revive` says, each record once. Answers the report.
+    pub async fn revive_pending(&self) -> Vec<Revived> {
+        let names = match self.store.pending().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("cannot read the sessions to revive: {e}");
+                return Vec::new();
             }
         };
-        match spawn {
-            Some(s) => self.start(s, true).await,
-            None => self.no_such(name),
+        let mut report = Vec::new();
+        for name in names {
+            match self.store.claim(&name).await {
+                Ok(true) => {}
+                // Someone revived it by hand meanwhile.
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!(session = name, "cannot claim a revival: {e}");
+                    continue;
+                }
+            }
+            if let (_, Some(r)) = self.bring_back(&name, Some(self.opts.revive)).await {
+                report.push(r);
+            }
         }
+        report
     }
 
     /// At host shutdown: SIGHUP to every live session, recorded as lost (so it can be
@@ -474,10 +674,7 @@ impl Table {
             .collect();
         for s in &live {
             s.terminate(false);
-            let _ = self
-                .store
-                .set_state(s.name.as_str(), &SessionState::Lost)
-                .await;
+            let _ = self.store.set_lost_pending(s.name.as_str()).await;
         }
         let deadline = tokio::time::Instant::now() + self.opts.kill_grace;
         for s in &live {
@@ -512,6 +709,7 @@ pub(super) mod tests {
             },
             secrets: Secrets::new([TEST_SECRET.to_string()]),
             recordings: None,
+            revive: ReviveMode::Agents,
         }
     }
 
@@ -547,6 +745,8 @@ pub(super) mod tests {
             env: vec![("SECRET_TOKEN".into(), "x".into())],
             size: None,
             record: true,
+            preset: None,
+            resume: None,
         }
     }
 
@@ -603,7 +803,7 @@ pub(super) mod tests {
             let r = t.input("job", vec![b"x".to_vec()], None).await;
             assert_eq!(kind(&r), Some(ErrorKind::NotRunning), "{r:?}");
             assert_eq!(t.rm("job").await, Reply::Ok);
-            assert_eq!(t.list(), Reply::Sessions { sessions: vec![] });
+            assert_eq!(t.list().await, Reply::Sessions { sessions: vec![] });
             let r = t.rm("job").await;
             assert_eq!(kind(&r), Some(ErrorKind::NoSuchSession), "{r:?}");
         })
@@ -628,6 +828,8 @@ pub(super) mod tests {
                         created_ms: 1,
                         state: SessionState::Running,
                         pid: Some(1),
+                        record: true,
+                        revival: Revival::default(),
                     })
                     .await
                     .unwrap();
@@ -642,6 +844,68 @@ pub(super) mod tests {
             let r = t.revive("old").await;
             assert_eq!(kind(&r), Some(ErrorKind::StillRunning), "{r:?}");
             t.end_all().await;
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn start_up_revival_follows_the_mode_and_takes_each_record_once() {
+        bounded(async {
+            for mode in [ReviveMode::Agents, ReviveMode::All, ReviveMode::None] {
+                let dir = tempfile::tempdir().unwrap();
+                {
+                    let store = Store::open(&dir.path().join("host.db")).await.unwrap();
+                    let rec = |name: &str, cwd: &str| Record {
+                        name: name.into(),
+                        command: vec!["sleep".into(), "30".into()],
+                        cwd: cwd.into(),
+                        env: vec![],
+                        cols: 80,
+                        rows: 24,
+                        created_ms: 1,
+                        state: SessionState::Running,
+                        pid: Some(1),
+                        record: true,
+                        revival: Revival {
+                            launch: vec!["sleep".into(), "30".into()],
+                            ..Revival::default()
+                        },
+                    };
+                    store.put(&rec("job", "/")).await.unwrap();
+                    store.put(&rec("gone", "/nonexistent/walkie")).await.unwrap();
+                    store.close().await;
+                }
+                let store = Store::open(&dir.path().join("host.db")).await.unwrap();
+                let mut opts = options(dir.path());
+                opts.revive = mode;
+                let (t, _exits) = Table::open(opts, store).await.unwrap();
+                let report = t.revive_pending().await;
+                let of = |name: &str| {
+                    report
+                        .iter()
+                        .find(|r| r.name == name)
+                        .map(|r| r.outcome.clone())
+                };
+                match mode {
+                    ReviveMode::All => {
+                        assert_eq!(of("job"), Some(ReviveOutcome::Restarted));
+                        assert!(
+                            matches!(of("gone"), Some(ReviveOutcome::Shell { why }) if why.contains("is gone")),
+                            "{report:?}"
+                        );
+                        assert!(t.live("job").is_ok() && t.live("gone").is_ok());
+                    }
+                    _ => {
+                        // Not agents: left lost by both "agents" and "none".
+                        assert_eq!(of("job"), Some(ReviveOutcome::Left), "{mode:?}");
+                        assert_eq!(of("gone"), Some(ReviveOutcome::Left), "{mode:?}");
+                        assert!(t.live("job").is_err());
+                    }
+                }
+                assert_eq!(report.len(), 2);
+                assert!(t.revive_pending().await.is_empty(), "never twice");
+                t.end_all().await;
+            }
         })
         .await
     }

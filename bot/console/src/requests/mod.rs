@@ -10,7 +10,7 @@
 //! # Layout
 //! - [`mod@text`]: text for a session: `name: text`, a reply to a session's message, else
 //!   the chat's current session; [`text::dispatch`] types it (also used for voice notes).
-//! - [`mod@new`]: `/new NAME [PRESET | command...]`.
+//! - [`mod@new`]: `/new NAME [PRESET [DIR] | command...]`.
 //! - [`mod@ls`], [`mod@pick`] (`/use`), [`mod@screen`], [`mod@tail`], [`mod@keys`],
 //!   [`mod@state`] (`/pause`, `/resume`, `/kill`), [`mod@notify`], [`mod@attach`].
 
@@ -54,6 +54,8 @@ pub enum Request {
     New {
         name: String,
         spec: NewSpec,
+        /// Where it runs, as written (`~/x`, absolute, or a folder of `projects_dir`).
+        dir: Option<String>,
     },
     Ls,
     Use {
@@ -140,6 +142,14 @@ pub enum View {
         session: String,
         ssh_host: Option<String>,
     },
+    /// Where should `/new session preset` run: one button per directory (`labels`, short),
+    /// pressed as [`crate::workdir::DirChoice`] `choice`, index in `labels`.
+    Dirs {
+        session: String,
+        preset: String,
+        choice: i64,
+        labels: Vec<String>,
+    },
 }
 
 /// A request the console could not finish (the user has not been answered).
@@ -159,6 +169,8 @@ pub struct Console<F, H> {
     pub store: Store,
     pub host: Arc<H>,
     pub front: F,
+    /// Shared with the desk, which types held texts ([`crate::dialogs`]).
+    pub dialogs: Arc<crate::dialogs::Dialogs>,
 }
 
 /// A failed request to the host, as a one-line answer.
@@ -183,7 +195,7 @@ impl<F: Frontend, H: Host> Console<F, H> {
             Request::Help => self.reply(chat, View::Help).await,
             Request::Ls => ls::handle(self, chat).await,
             Request::Use { name } => pick::handle(self, chat, &name).await,
-            Request::New { name, spec } => new::handle(self, chat, name, spec).await,
+            Request::New { name, spec, dir } => new::handle(self, chat, name, spec, dir).await,
             Request::Screen { name } => screen::handle(self, chat, name).await,
             Request::Tail { name, lines } => tail::handle(self, chat, name, lines).await,
             Request::Keys { name, keys } => keys::handle(self, chat, name, &keys).await,

@@ -1,20 +1,25 @@
-//! `/new NAME [PRESET | command...]`: starts a session (a preset through the one
+//! `/new NAME [PRESET [DIR] | command...]`: starts a session (a preset through the one
 //! expansion, [`crate::presets::expand`], agent hooks included) and makes it the chat's
-//! current one.
+//! current one. Where it runs and its environment file: [`crate::workdir`].
 
 use walkie_host_proto::protocol::NewSession;
 
-use super::{host_answer, Console, NewSpec, Result};
+use super::{host_answer, Console, NewSpec, Result, View};
 use crate::front::{ChatId, Frontend};
 use crate::host::Host;
 use crate::presets::{self, Launch};
 use crate::session::SessionRef;
+use crate::workdir::{self, DirChoice, Place, WorkdirError};
+
+/// Longest directory shown on a button.
+const LABEL_CHARS: usize = 40;
 
 pub(crate) async fn handle<F: Frontend, H: Host>(
     c: &Console<F, H>,
     chat: ChatId,
     name: String,
     spec: NewSpec,
+    dir: Option<String>,
 ) -> Result<()> {
     // What the answer names: the preset's own command, without the hook arguments.
     let (launch, program) = match &spec {
@@ -39,22 +44,78 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     } else {
         program.join(" ")
     };
-    let Launch { command, cwd, env } = launch;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
+    let preset = match &spec {
+        NewSpec::Preset(p) => Some(p.as_str()),
+        _ => None,
+    };
+    let cwd = match workdir::place(&c.cfg, &c.store, preset, dir.as_deref(), home.as_deref()).await
+    {
+        Ok(Place::Dir(d)) => Some(d),
+        Ok(Place::Home) => None,
+        Ok(Place::Choose(dirs)) => {
+            let preset = preset.unwrap_or_default().to_string();
+            let labels = dirs
+                .iter()
+                .map(|d| workdir::short_dir(d, home.as_deref(), LABEL_CHARS))
+                .collect();
+            let choice = DirChoice {
+                chat,
+                name: name.clone(),
+                preset: preset.clone(),
+                dirs,
+            };
+            let choice = c.store.save_dir_choice(&choice).await?;
+            let view = View::Dirs {
+                session: name,
+                preset,
+                choice,
+                labels,
+            };
+            return c.reply(chat, view).await;
+        }
+        Err(WorkdirError::Refused(why)) => return c.say(chat, why).await,
+        Err(WorkdirError::Store(e)) => return Err(e.into()),
+    };
+    // The environment file, then the preset's env (which wins).
+    let mut env = match workdir::phone_env(&c.cfg) {
+        Ok(e) => e,
+        Err(e) => return c.say(chat, e.to_string()).await,
+    };
+    let Launch {
+        command,
+        env: preset_env,
+        preset: launched_preset,
+        resume,
+        ..
+    } = launch;
+    env.extend(preset_env);
+    let place = match &cwd {
+        Some(d) => format!(" in {}", d.display()),
+        None => String::new(),
+    };
     let spec = NewSession {
         name: name.clone(),
         command,
-        cwd,
+        cwd: cwd.clone(),
         env,
         size: None,
         record: true,
+        preset: launched_preset,
+        resume,
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
             let current = SessionRef::local(created.as_str());
             c.store.set_current_session(chat, Some(&current)).await?;
+            if let Some(d) = &cwd {
+                c.store.remember_dir(d).await?;
+            }
             c.say(
                 chat,
-                format!("Started {created} ({shown}); plain text now goes to it."),
+                format!("Started {created} ({shown}){place}; plain text now goes to it."),
             )
             .await?;
             c.front.watch(chat, &created);

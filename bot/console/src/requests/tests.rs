@@ -45,6 +45,7 @@ async fn rig(extra: &str) -> Rig {
         store,
         host: Arc::new(host.clone()),
         front: front.clone(),
+        dialogs: Default::default(),
     };
     Rig {
         console,
@@ -284,6 +285,7 @@ fn viewers_may_only_read() {
         Request::New {
             name: "a".into(),
             spec: NewSpec::Default,
+            dir: None,
         },
         Request::Keys {
             name: None,
@@ -324,21 +326,25 @@ async fn new_starts_a_preset_with_its_hooks_and_makes_it_current() {
     r.run(Request::New {
         name: "api".into(),
         spec: NewSpec::Preset("claude".into()),
+        dir: None,
     })
     .await;
     r.run(Request::New {
         name: "top".into(),
         spec: NewSpec::Command(vec!["htop".into()]),
+        dir: None,
     })
     .await;
     r.run(Request::New {
         name: "x".into(),
         spec: NewSpec::Preset("nope".into()),
+        dir: None,
     })
     .await;
     r.run(Request::New {
         name: "web".into(),
         spec: NewSpec::Default,
+        dir: None,
     })
     .await;
     let started = r.host.with(|s| s.started.clone());

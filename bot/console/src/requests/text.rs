@@ -54,8 +54,18 @@ pub async fn dispatch<F: Frontend, H: Host>(
     text: &str,
     source: &str,
 ) -> Result<()> {
-    match c.host.send_line(session, text).await {
-        Ok(()) => {
+    // A dialog on screen, or an agent not ready yet: held, typed later by the desk.
+    if let Some(note) = c
+        .dialogs
+        .hold_text(&*c.host, user, chat, session, text, source)
+        .await
+    {
+        c.front.watch(chat, session);
+        return c.say(chat, note).await;
+    }
+    let who = format!("telegram user {} ({source})", user.0);
+    match c.host.send_line(session, text, &who).await {
+        Ok(at) => {
             let entry = AuditEntry {
                 user_id: Some(user.0),
                 chat_id: Some(chat.0),
@@ -65,8 +75,14 @@ pub async fn dispatch<F: Frontend, H: Host>(
                 text: Some(text.into()),
                 detail: None,
             };
-            if let Err(e) = c.store.audit(&entry).await {
-                tracing::error!(error = %e, "cannot write the audit log");
+            // Linked to the recording time, for "what did the agent do after that?".
+            match c.store.audit(&entry).await {
+                Ok(id) => {
+                    if let Some(at) = at {
+                        let _ = c.store.set_recording_at(id, at).await;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot write the audit log"),
             }
             tracing::info!(user = user.0, chat = chat.0, session, source, "dispatched");
             c.front.watch(chat, session);

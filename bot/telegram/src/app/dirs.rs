@@ -1,0 +1,120 @@
+//! The press of a directory button of `/new NAME PRESET` (the console offered the choice,
+//! `walkie_console::workdir`): taken once, answered, the choice message edited to what was
+//! chosen, then the `/new` runs with that directory.
+
+use std::path::PathBuf;
+
+use teloxide::types::CallbackQuery;
+use walkie_console::front::{ChatId, UserId};
+use walkie_console::requests::{NewSpec, Request};
+use walkie_console::store::{AuditAction, AuditEntry};
+use walkie_console::workdir;
+
+use super::{App, HandleError};
+use crate::render::escape_html;
+use crate::views::DIR_PREFIX;
+
+impl App {
+    /// Refuses (audited, answered) the press of a button that acts by someone who may only
+    /// look; `true` if refused.
+    pub(super) async fn viewer_refused(
+        &self,
+        user: i64,
+        chat: i64,
+        query: &str,
+        data: &str,
+        what: &str,
+    ) -> Result<bool, HandleError> {
+        if self.gate.role(UserId(user)) == walkie_console::gate::Role::Operator {
+            return Ok(false);
+        }
+        self.audit(AuditEntry {
+            user_id: Some(user),
+            chat_id: Some(chat),
+            action: AuditAction::Refused,
+            source: Some("button".into()),
+            text: Some(data.into()),
+            detail: Some(format!("viewer pressed {what}")),
+            ..AuditEntry::default()
+        })
+        .await;
+        self.tg
+            .answer_callback(query, Some(walkie_console::gate::VIEWER_TEXT))
+            .await?;
+        Ok(true)
+    }
+
+    /// A press of a directory button; `None` if `data` is not one.
+    pub(super) async fn on_dir_button(
+        &self,
+        user: i64,
+        chat: i64,
+        q: &CallbackQuery,
+        data: &str,
+    ) -> Option<Result<(), HandleError>> {
+        let rest = data.strip_prefix(DIR_PREFIX)?;
+        Some(self.dir_pressed(user, chat, q, data, rest).await)
+    }
+
+    async fn dir_pressed(
+        &self,
+        user: i64,
+        chat: i64,
+        q: &CallbackQuery,
+        data: &str,
+        rest: &str,
+    ) -> Result<(), HandleError> {
+        if self
+            .viewer_refused(user, chat, &q.id.0, data, "a directory button")
+            .await?
+        {
+            return Ok(());
+        }
+        let parsed = rest
+            .split_once(':')
+            .and_then(|(id, i)| Some((id.parse::<i64>().ok()?, i.parse::<usize>().ok()?)));
+        let taken = match parsed {
+            Some((id, _)) => self.store.take_dir_choice(id, ChatId(chat)).await?,
+            None => None,
+        };
+        let Some((choice, dir)) = taken.and_then(|c| {
+            let d = c.dirs.get(parsed?.1)?.clone();
+            Some((c, d))
+        }) else {
+            self.tg
+                .answer_callback(&q.id.0, Some("This choice was already made."))
+                .await?;
+            return Ok(());
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let shown = workdir::short_dir(&dir, home.as_deref(), 80);
+        self.tg
+            .answer_callback(&q.id.0, Some(&format!("{} in {shown}", choice.name)))
+            .await?;
+        if let Some(m) = &q.message {
+            let html = format!(
+                "📁 <b>{}</b> ({}): {}",
+                escape_html(&choice.name),
+                escape_html(&choice.preset),
+                escape_html(&shown)
+            );
+            self.tg.edit_html(chat, m.id().0, &html, None).await?;
+        }
+        let dir = dir.to_string_lossy().into_owned();
+        self.audit(AuditEntry {
+            user_id: Some(user),
+            chat_id: Some(chat),
+            action: AuditAction::Command,
+            source: Some("button".into()),
+            text: Some(format!("/new {} {} {dir}", choice.name, choice.preset)),
+            ..AuditEntry::default()
+        })
+        .await;
+        let req = Request::New {
+            name: choice.name,
+            spec: NewSpec::Preset(choice.preset),
+            dir: Some(dir),
+        };
+        self.request(user, chat, req).await
+    }
+}
