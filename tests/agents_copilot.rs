@@ -1,7 +1,7 @@
 //! GitHub Copilot CLI as a first-class agent (issue 14), end to end: the real Copilot CLI
 //! 1.0.102 (installed by `.ci/agents`) offline against the fake model, in a loopback-only
 //! network namespace, started by the real `walkie up` from the fake Telegram's
-//! `/new cp copilot`. The prompt typed on the phone reaches the model; walkie's
+//! `/new cp copilot DIR`. The prompt typed on the phone reaches the model; walkie's
 //! `permissionRequest` hook (a plugin) makes one card; a stranger's press does nothing;
 //! Approve runs the command; `agentStop` says "finished its turn"; Deny refuses the next one
 //! and Copilot says so; the user's own hook fires; the user's `~/.copilot` is byte-for-byte
@@ -207,17 +207,18 @@ async fn the_whole_story() {
         .map(|(k, v)| format!("{k} = {}", q(v)))
         .collect();
     let toml = format!(
-        "[approvals]\ntimeout_s = {TIMEOUT_S}\n[presets.copilot]\ncommand = [{}]\ncwd = {}\nauto_allow = [\"touch */auto\"]\nenv = {{ {} }}\n",
+        "[approvals]\ntimeout_s = {TIMEOUT_S}\n[presets.copilot]\ncommand = [{}]\nauto_allow = [\"touch */auto\"]\nenv = {{ {} }}\n",
         command.join(", "),
-        q(path_str(&user.work)),
         env.join(", ")
     );
     let fake = FakeTelegram::start().await;
     let rig = BotRig::start(&fake, &[], &[], Some(&toml)).await;
     rig.wait_started(&fake, 1, TURN).await;
 
-    // The preset's cwd is the work dir (`/new cp copilot DIR` is another change's).
-    fake.send_text(OPERATOR, "/new cp copilot");
+    fake.send_text(
+        OPERATOR,
+        &format!("/new cp copilot {}", path_str(&user.work)),
+    );
     fake.wait_for_bot_message(OPERATOR, TURN, "the session to start", |m| {
         m.text.contains("Started cp")
     })
