@@ -553,6 +553,27 @@ mod tests {
         }
     }
 
+    /// The hook's request and the box on the screen are one request: one card (the desk
+    /// matches them with `Subject::same_request`).
+    #[test]
+    fn the_hook_and_the_box_are_the_same_request() {
+        let prompt = detect_text(&text("copilot-approval.txt")).expect("prompt");
+        let hook = crate::model::Subject::Hook {
+            request: ApprovalRequest {
+                command: Some(COMMAND.into()),
+                ..permission_request()
+            },
+        };
+        assert!(hook.same_request(&prompt));
+        let other = crate::model::Subject::Hook {
+            request: permission_request(),
+        };
+        assert!(
+            !other.same_request(&prompt),
+            "another command is another request"
+        );
+    }
+
     #[test]
     fn a_cut_box_is_not_a_prompt() {
         let full = text("copilot-approval.txt");
