@@ -7,6 +7,7 @@
 //! "closed" event arriving at the same moment, one edits the cards and the other sees that
 //! it was too late. Everything survives a bot restart, so the buttons keep working.
 
+use crate::front::{ChatId, MessageRef};
 use crate::store::{Result, Store, StoreError};
 use walkie_approval::model::{Approval, ApprovalId, State};
 use walkie_approval::policy::{SessionApprovals, SessionRule};
@@ -14,8 +15,8 @@ use walkie_approval::policy::{SessionApprovals, SessionRule};
 /// A message showing an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApprovalCard {
-    pub chat_id: i64,
-    pub message_id: i64,
+    pub chat: ChatId,
+    pub message: MessageRef,
     /// Whether it carries the decision buttons (viewers' copies do not).
     pub buttons: bool,
 }
@@ -147,8 +148,8 @@ impl Store {
              VALUES (?, ?, ?, ?)",
         )
         .bind(sql_id(id))
-        .bind(card.chat_id)
-        .bind(card.message_id)
+        .bind(card.chat.0)
+        .bind(card.message.0)
         .bind(i64::from(card.buttons))
         .execute(self.pool())
         .await?;
@@ -165,9 +166,9 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(chat_id, message_id, buttons)| ApprovalCard {
-                chat_id,
-                message_id,
+            .map(|(chat, message, buttons)| ApprovalCard {
+                chat: ChatId(chat),
+                message: MessageRef(message),
                 buttons: buttons != 0,
             })
             .collect())
@@ -175,7 +176,7 @@ impl Store {
 
     /// The chats that work with `session`: it is their current session, or they have its
     /// live screen.
-    pub async fn chats_of_session(&self, session: &str) -> Result<Vec<i64>> {
+    pub async fn chats_of_session(&self, session: &str) -> Result<Vec<ChatId>> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT chat_id FROM chats WHERE current_session = ?
              UNION SELECT chat_id FROM live_screens WHERE session = ?
@@ -185,7 +186,7 @@ impl Store {
         .bind(session)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        Ok(rows.into_iter().map(|r| ChatId(r.0)).collect())
     }
 
     /// Every session some chat works with (current session, or a live screen): the
@@ -293,8 +294,8 @@ mod tests {
             "announced again"
         );
         let card = ApprovalCard {
-            chat_id: 7,
-            message_id: 3,
+            chat: ChatId(7),
+            message: MessageRef(3),
             buttons: true,
         };
         store.add_approval_card(a.id, card).await.unwrap();

@@ -61,7 +61,7 @@ use walkie_host_proto::ask::AskPayload;
 use walkie_host_proto::client::{AskEvent, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
-use crate::front::{card_targets, ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
+use crate::front::{card_targets, ChatId, FrontError, Frontend, PressRef, UserId};
 use crate::gate::{Gate, Role, VIEWER_TEXT};
 use crate::host::{AskStream, Host};
 use crate::session::SessionRef;
@@ -224,9 +224,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     ) {
         let Some(d) = a.decided() else { return };
         self.audit(AuditEntry {
-            user_id: user.map(|u| u.0),
-            chat_id: chat.map(|c| c.0),
-            session: Some(a.session.clone()),
+            user_id: user,
+            chat_id: chat,
+            session: Some(SessionRef::local(a.session.clone())),
             action: AuditAction::Approval,
             source: Some(source.into()),
             text: Some(subject_text(&a.subject)),
@@ -450,7 +450,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     /// A new approval a person decides: audited as asked, and its cards posted.
     async fn announce(&self, a: &Approval, source: &str, detail: String) {
         self.audit(AuditEntry {
-            session: Some(a.session.clone()),
+            session: Some(SessionRef::local(a.session.clone())),
             action: AuditAction::ApprovalAsked,
             source: Some(source.into()),
             text: Some(subject_text(&a.subject)),
@@ -522,7 +522,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         let mut working = Vec::new();
         for r in report {
             match self.store.chats_of_session(&r.name).await {
-                Ok(chats) => working.extend(chats.into_iter().map(ChatId)),
+                Ok(chats) => working.extend(chats),
                 Err(e) => tracing::error!(error = %e, "cannot read chats"),
             }
         }
@@ -544,7 +544,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 tracing::error!(error = %e, "cannot read chats");
                 Vec::new()
             });
-        let working: Vec<ChatId> = chats.into_iter().map(ChatId).collect();
+        let working: Vec<ChatId> = chats;
         card_targets(&self.front, &self.gate, &working, &self.recipients())
     }
 
@@ -573,12 +573,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 State::Decided(_) => card::decided(a),
                 State::Pending => card::pending(a, c.buttons),
             };
-            if let Err(e) = self
-                .front
-                .edit_card(ChatId(c.chat_id), MessageRef(c.message_id), &shown)
-                .await
-            {
-                tracing::warn!(chat = c.chat_id, error = %e, "cannot update an approval card");
+            if let Err(e) = self.front.edit_card(c.chat, c.message, &shown).await {
+                tracing::warn!(chat = c.chat.0, error = %e, "cannot update an approval card");
             }
         }
     }
@@ -645,9 +641,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
         if self.gate.role(user) != Role::Operator {
             self.audit(AuditEntry {
-                user_id: Some(user.0),
-                chat_id: Some(chat.0),
-                session: Some(a.session.clone()),
+                user_id: Some(user),
+                chat_id: Some(chat),
+                session: Some(SessionRef::local(a.session.clone())),
                 action: AuditAction::Refused,
                 source: Some("button".into()),
                 text: Some(p.raw.clone()),
@@ -963,6 +959,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::front::MessageRef;
     use crate::testing::{session, InMemory, MemHost, Sent};
     use tokio::sync::mpsc;
     use walkie_approval::testing::claude_hook_request;

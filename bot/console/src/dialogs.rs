@@ -275,8 +275,8 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     pub(crate) async fn on_dialog_press(&self, p: &Press, choice: u8) -> Result<(), DeskError> {
         if self.gate.role(p.user) != Role::Operator {
             self.audit_line(AuditEntry {
-                user_id: Some(p.user.0),
-                chat_id: Some(p.chat.0),
+                user_id: Some(p.user),
+                chat_id: Some(p.chat),
                 action: AuditAction::Refused,
                 source: Some("button".into()),
                 text: Some(p.raw.clone()),
@@ -520,9 +520,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             }
         });
         self.audit_line(AuditEntry {
-            user_id: Some(chosen.user.0),
-            chat_id: Some(chosen.chat.0),
-            session: Some(session.into()),
+            user_id: Some(chosen.user),
+            chat_id: Some(chosen.chat),
+            session: Some(SessionRef::local(session)),
             action: AuditAction::Approval,
             source: Some("dialog".into()),
             text: Some(kind.title.into()),
@@ -645,9 +645,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
         self.dialogs.slot(session, |s| s.held.pop_front());
         self.audit_line(AuditEntry {
-            user_id: Some(h.user.0),
-            chat_id: Some(h.chat.0),
-            session: Some(session.into()),
+            user_id: Some(h.user),
+            chat_id: Some(h.chat),
+            session: Some(SessionRef::local(session)),
             action: AuditAction::Dispatch,
             source: Some(h.source.clone()),
             text: Some(h.text.clone()),

@@ -48,9 +48,9 @@ pub fn now_unix() -> i64 {
 /// One line of the audit log, as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditEntry {
-    pub user_id: Option<i64>,
-    pub chat_id: Option<i64>,
-    pub session: Option<String>,
+    pub user_id: Option<UserId>,
+    pub chat_id: Option<ChatId>,
+    pub session: Option<SessionRef>,
     pub action: AuditAction,
     /// `text`, `voice`, `button`.
     pub source: Option<String>,
@@ -144,11 +144,11 @@ impl FromStr for TranscriptState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transcript {
     pub id: i64,
-    pub chat_id: i64,
-    pub user_id: i64,
-    pub voice_message_id: i64,
-    pub card_message_id: Option<i64>,
-    pub session: Option<String>,
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub voice_message_id: MessageRef,
+    pub card_message_id: Option<MessageRef>,
+    pub session: Option<SessionRef>,
     pub text: String,
     pub state: TranscriptState,
 }
@@ -156,10 +156,10 @@ pub struct Transcript {
 /// A new transcript to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTranscript<'a> {
-    pub chat_id: i64,
-    pub user_id: i64,
-    pub voice_message_id: i64,
-    pub session: Option<&'a str>,
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub voice_message_id: MessageRef,
+    pub session: Option<&'a SessionRef>,
     pub text: &'a str,
     pub state: TranscriptState,
 }
@@ -372,10 +372,10 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(now_unix())
-        .bind(e.user_id)
-        .bind(e.chat_id)
-        .bind(e.session.as_ref().map(|_| LOCAL_HOST))
-        .bind(e.session.as_deref())
+        .bind(e.user_id.map(|u| u.0))
+        .bind(e.chat_id.map(|c| c.0))
+        .bind(e.session.as_ref().map(|s| s.host.as_str()))
+        .bind(e.session.as_ref().map(|s| s.name.as_str()))
         .bind(e.action.as_str())
         .bind(e.source.as_deref())
         .bind(e.text.as_deref())
@@ -422,14 +422,15 @@ impl Store {
     pub async fn add_transcript(&self, t: &NewTranscript<'_>) -> Result<i64> {
         let now = now_unix();
         let done = sqlx::query(
-            "INSERT INTO transcripts (chat_id, user_id, voice_message_id, session, text, state,
+            "INSERT INTO transcripts (chat_id, user_id, voice_message_id, host, session, text, state,
                                       created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(t.chat_id)
-        .bind(t.user_id)
-        .bind(t.voice_message_id)
-        .bind(t.session)
+        .bind(t.chat_id.0)
+        .bind(t.user_id.0)
+        .bind(t.voice_message_id.0)
+        .bind(t.session.map_or(LOCAL_HOST, |s| s.host.as_str()))
+        .bind(t.session.map(|s| s.name.as_str()))
         .bind(t.text)
         .bind(t.state.as_str())
         .bind(now)
@@ -446,26 +447,38 @@ impl Store {
             i64,
             i64,
             Option<i64>,
+            String,
             Option<String>,
             String,
             String,
         );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, chat_id, user_id, voice_message_id, card_message_id, session, text, state
+            "SELECT id, chat_id, user_id, voice_message_id, card_message_id, host, session, text,
+                    state
              FROM transcripts WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.map(
-            |(id, chat_id, user_id, voice_message_id, card_message_id, session, text, state)| {
+            |(
+                id,
+                chat_id,
+                user_id,
+                voice_message_id,
+                card_message_id,
+                host,
+                session,
+                text,
+                state,
+            )| {
                 Ok(Transcript {
                     id,
-                    chat_id,
-                    user_id,
-                    voice_message_id,
-                    card_message_id,
-                    session,
+                    chat_id: ChatId(chat_id),
+                    user_id: UserId(user_id),
+                    voice_message_id: MessageRef(voice_message_id),
+                    card_message_id: card_message_id.map(MessageRef),
+                    session: session.map(|name| SessionRef { host, name }),
                     text,
                     state: state.parse()?,
                 })
@@ -474,9 +487,9 @@ impl Store {
         .transpose()
     }
 
-    pub async fn set_transcript_card(&self, id: i64, card_message_id: i64) -> Result<()> {
+    pub async fn set_transcript_card(&self, id: i64, card: MessageRef) -> Result<()> {
         sqlx::query("UPDATE transcripts SET card_message_id = ?, updated_at = ? WHERE id = ?")
-            .bind(card_message_id)
+            .bind(card.0)
             .bind(now_unix())
             .bind(id)
             .execute(&self.pool)
@@ -508,11 +521,11 @@ impl Store {
     }
 
     /// The chat's transcript waiting for its replacement text (Edit was pressed), if any.
-    pub async fn editing_transcript(&self, chat_id: i64) -> Result<Option<i64>> {
+    pub async fn editing_transcript(&self, chat: ChatId) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM transcripts WHERE chat_id = ? AND state = 'editing' ORDER BY id DESC LIMIT 1",
         )
-        .bind(chat_id)
+        .bind(chat.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.0))
@@ -827,9 +840,9 @@ mod tests {
         timed(async {
             let (_d, s) = temp_store().await;
             let e = AuditEntry {
-                user_id: Some(7),
-                chat_id: Some(7),
-                session: Some("api".into()),
+                user_id: Some(UserId(7)),
+                chat_id: Some(ChatId(7)),
+                session: Some(SessionRef::local("api")),
                 action: AuditAction::Dispatch,
                 source: Some("voice".into()),
                 text: Some("run the tests".into()),
@@ -841,7 +854,7 @@ mod tests {
             assert_eq!(s.recording_at(id).await.unwrap(), Some(12.25));
             s.audit(&AuditEntry {
                 action: AuditAction::Refused,
-                user_id: Some(666),
+                user_id: Some(UserId(666)),
                 ..Default::default()
             })
             .await
@@ -864,22 +877,25 @@ mod tests {
             let (_d, s) = temp_store().await;
             let id = s
                 .add_transcript(&NewTranscript {
-                    chat_id: 1,
-                    user_id: 2,
-                    voice_message_id: 3,
-                    session: Some("api"),
+                    chat_id: ChatId(1),
+                    user_id: UserId(2),
+                    voice_message_id: MessageRef(3),
+                    session: Some(&SessionRef {
+                        host: "cloud".into(),
+                        name: "api".into(),
+                    }),
                     text: "hello",
                     state: TranscriptState::Pending,
                 })
                 .await
                 .unwrap();
-            s.set_transcript_card(id, 4).await.unwrap();
+            s.set_transcript_card(id, MessageRef(4)).await.unwrap();
             use TranscriptState::*;
             assert!(s
                 .transition_transcript(id, Pending, Editing, None)
                 .await
                 .unwrap());
-            assert_eq!(s.editing_transcript(1).await.unwrap(), Some(id));
+            assert_eq!(s.editing_transcript(ChatId(1)).await.unwrap(), Some(id));
             assert!(s
                 .transition_transcript(id, Editing, Pending, Some("hello world"))
                 .await
@@ -896,9 +912,14 @@ mod tests {
             let t = s.transcript(id).await.unwrap().unwrap();
             assert_eq!(
                 (t.text.as_str(), t.state, t.card_message_id),
-                ("hello world", Sent, Some(4))
+                ("hello world", Sent, Some(MessageRef(4)))
             );
-            assert_eq!(s.editing_transcript(1).await.unwrap(), None);
+            // The session keeps its host.
+            assert_eq!(
+                t.session.map(|s| s.to_string()).as_deref(),
+                Some("api@cloud")
+            );
+            assert_eq!(s.editing_transcript(ChatId(1)).await.unwrap(), None);
         })
         .await
     }

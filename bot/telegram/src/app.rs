@@ -91,8 +91,8 @@ impl App {
             Verdict::Allow => Ok(true),
             Verdict::Refuse { reply } => {
                 self.audit(AuditEntry {
-                    user_id: Some(user),
-                    chat_id: Some(chat),
+                    user_id: Some(UserId(user)),
+                    chat_id: Some(ChatId(chat)),
                     action: AuditAction::Refused,
                     source: Some(source.into()),
                     text: Some(what.into()),
@@ -179,8 +179,8 @@ impl App {
             return match parsed {
                 Ok(Some(req)) => {
                     self.audit(AuditEntry {
-                        user_id: Some(user),
-                        chat_id: Some(chat),
+                        user_id: Some(UserId(user)),
+                        chat_id: Some(ChatId(chat)),
                         action: AuditAction::Command,
                         source: Some("text".into()),
                         text: Some(text.into()),
@@ -196,7 +196,7 @@ impl App {
         if !self.admit(user, chat, Action::Act, text, "text").await? {
             return Ok(());
         }
-        if let Some(id) = self.store.editing_transcript(chat).await? {
+        if let Some(id) = self.store.editing_transcript(ChatId(chat)).await? {
             return self.replace_transcript(chat, id, text).await;
         }
         let reply_to = m.reply_to_message().map(|r| MessageRef(i64::from(r.id.0)));
@@ -362,13 +362,15 @@ impl App {
         } else {
             TranscriptState::Pending
         };
+        // Voice goes to this machine's sessions (the names the host listed).
+        let session_ref = session.as_ref().map(SessionRef::local);
         let id = self
             .store
             .add_transcript(&NewTranscript {
-                chat_id: chat,
-                user_id: user,
-                voice_message_id: message_id,
-                session: session.as_deref(),
+                chat_id: ChatId(chat),
+                user_id: UserId(user),
+                voice_message_id: MessageRef(message_id),
+                session: session_ref.as_ref(),
                 text: &text,
                 state,
             })
@@ -393,7 +395,9 @@ impl App {
             }
         };
         let card_id = i64::from(card.id.0);
-        self.store.set_transcript_card(id, card_id).await?;
+        self.store
+            .set_transcript_card(id, MessageRef(card_id))
+            .await?;
         if let Some(s) = &session {
             let (chat, card) = (ChatId(chat), MessageRef(card_id));
             self.store
@@ -420,8 +424,12 @@ impl App {
         let Some(t) = self.store.transcript(id).await? else {
             return Ok(());
         };
-        let html = card_html(t.session.as_deref(), &t.text, "edited");
-        match t.card_message_id.and_then(|c| i32::try_from(c).ok()) {
+        let html = card_html(
+            t.session.as_ref().map(|s| s.name.as_str()),
+            &t.text,
+            "edited",
+        );
+        match t.card_message_id.and_then(|c| i32::try_from(c.0).ok()) {
             Some(card) => {
                 self.tg
                     .edit_html(chat, card, &html, Some(card_buttons(id)))
@@ -447,18 +455,18 @@ impl App {
             .store
             .transcript(id)
             .await?
-            .filter(|t| t.chat_id == chat)
+            .filter(|t| t.chat_id == ChatId(chat))
         else {
             self.tg
                 .answer_callback(query, Some("This card is gone."))
                 .await?;
             return Ok(());
         };
-        let card = t.card_message_id.and_then(|c| i32::try_from(c).ok());
+        let card = t.card_message_id.and_then(|c| i32::try_from(c.0).ok());
         use TranscriptState::*;
         let (answer, status, buttons) = match action {
             CardAction::Send => {
-                let session = match t.session.clone() {
+                let session = match t.session.clone().map(|s| s.name) {
                     Some(s) => Some(s),
                     None => self.current_session(chat).await?,
                 };
@@ -524,7 +532,7 @@ impl App {
         };
         self.tg.answer_callback(query, Some(&answer)).await?;
         if let Some(card) = card {
-            let session = t.session.as_deref();
+            let session = t.session.as_ref().map(|s| s.name.as_str());
             let markup = buttons.then(|| card_buttons(id));
             self.tg
                 .edit_html(chat, card, &card_html(session, &t.text, &status), markup)

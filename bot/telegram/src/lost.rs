@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
-use walkie_console::front::UserId;
+use walkie_console::front::{ChatId, UserId};
 use walkie_console::gate::{Role, VIEWER_TEXT};
+use walkie_console::session::SessionRef;
 use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_host_proto::client::ClientError;
 
@@ -127,8 +128,8 @@ pub(crate) async fn on_revive(
 ) -> Result<(), HandleError> {
     if app.gate.role(UserId(user)) != Role::Operator {
         let entry = AuditEntry {
-            user_id: Some(user),
-            chat_id: Some(chat),
+            user_id: Some(UserId(user)),
+            chat_id: Some(ChatId(chat)),
             action: AuditAction::Refused,
             source: Some("button".into()),
             text: Some(format!("{REVIVE_PREFIX}{name}")),
@@ -144,9 +145,9 @@ pub(crate) async fn on_revive(
     match app.host.revive(name).await {
         Ok(revived) => {
             let entry = AuditEntry {
-                user_id: Some(user),
-                chat_id: Some(chat),
-                session: Some(revived.clone()),
+                user_id: Some(UserId(user)),
+                chat_id: Some(ChatId(chat)),
+                session: Some(SessionRef::local(revived.clone())),
                 action: AuditAction::Command,
                 source: Some("button".into()),
                 text: Some(format!("revive {revived}")),

@@ -225,8 +225,8 @@ async fn refuse(
     }
     store
         .audit(&AuditEntry {
-            user_id: Some(r.user),
-            chat_id: Some(r.chat),
+            user_id: Some(UserId(r.user)),
+            chat_id: Some(walkie_console::front::ChatId(r.chat)),
             action: AuditAction::Refused,
             source: Some(r.source.into()),
             text: Some(r.what.clone()),

@@ -3,9 +3,11 @@
 //! its live screen) and a kill button (`rk:NAME`, operators only).
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+use walkie_console::front::{ChatId, UserId};
 use walkie_console::gate::Role;
 use walkie_console::host::Host;
 use walkie_console::revival::RevivalNote;
+use walkie_console::session::SessionRef;
 use walkie_console::store::{AuditAction, AuditEntry};
 
 use crate::app::{App, HandleError};
@@ -63,9 +65,9 @@ pub(crate) async fn kill_pressed(
     if let Err(e) = app
         .store
         .audit(&AuditEntry {
-            user_id: Some(user),
-            chat_id: Some(chat),
-            session: Some(name.into()),
+            user_id: Some(UserId(user)),
+            chat_id: Some(ChatId(chat)),
+            session: Some(SessionRef::local(name)),
             action: AuditAction::Command,
             source: Some("button".into()),
             text: Some("kill".into()),

@@ -51,10 +51,10 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         let c = card::pending(a, buttons);
         // A chat that chose /notify none gets its cards silently.
         let silent = notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
-        let MessageRef(message_id) = self.front.post_card(chat, &c, silent).await?;
+        let message = self.front.post_card(chat, &c, silent).await?;
         let stored = ApprovalCard {
-            chat_id: chat.0,
-            message_id,
+            chat,
+            message,
             buttons,
         };
         if let Err(e) = self.store.add_approval_card(a.id, stored).await {
@@ -63,17 +63,13 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         // Replying to the card goes to the session, like its other messages.
         let _ = self
             .store
-            .remember_message(chat, MessageRef(message_id), &SessionRef::local(&a.session))
+            .remember_message(chat, message, &SessionRef::local(&a.session))
             .await;
         // Decided (in another chat) while this card was on its way: it shows the outcome.
         if let Ok(Some(now)) = self.store.approval(a.id).await {
             if now.state != State::Pending {
                 let shown = card::decided(&now);
-                if let Err(e) = self
-                    .front
-                    .edit_card(chat, MessageRef(message_id), &shown)
-                    .await
-                {
+                if let Err(e) = self.front.edit_card(chat, message, &shown).await {
                     tracing::warn!(chat = chat.0, error = %e, "cannot update an approval card");
                 }
             }
@@ -152,10 +148,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         let Ok(cards) = self.store.approval_cards(id).await else {
             return;
         };
-        if cards
-            .iter()
-            .any(|c| c.chat_id == chat.0 && c.message_id == message.0)
-        {
+        if cards.iter().any(|c| c.chat == chat && c.message == message) {
             return;
         }
         tracing::info!(

@@ -7,6 +7,7 @@ use walkie_host_proto::SessionName;
 use super::{host_answer, Console, Result};
 use crate::front::{ChatId, Frontend, MessageRef, UserId};
 use crate::host::Host;
+use crate::session::SessionRef;
 use crate::store::{AuditAction, AuditEntry};
 
 pub(crate) async fn handle<F: Frontend, H: Host>(
@@ -67,9 +68,9 @@ pub async fn dispatch<F: Frontend, H: Host>(
     match c.host.send_line(session, text, &who).await {
         Ok(at) => {
             let entry = AuditEntry {
-                user_id: Some(user.0),
-                chat_id: Some(chat.0),
-                session: Some(session.into()),
+                user_id: Some(user),
+                chat_id: Some(chat),
+                session: Some(SessionRef::local(session)),
                 action: AuditAction::Dispatch,
                 source: Some(source.into()),
                 text: Some(text.into()),

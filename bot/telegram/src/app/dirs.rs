@@ -29,8 +29,8 @@ impl App {
             return Ok(false);
         }
         self.audit(AuditEntry {
-            user_id: Some(user),
-            chat_id: Some(chat),
+            user_id: Some(UserId(user)),
+            chat_id: Some(ChatId(chat)),
             action: AuditAction::Refused,
             source: Some("button".into()),
             text: Some(data.into()),
@@ -102,8 +102,8 @@ impl App {
         }
         let dir = dir.to_string_lossy().into_owned();
         self.audit(AuditEntry {
-            user_id: Some(user),
-            chat_id: Some(chat),
+            user_id: Some(UserId(user)),
+            chat_id: Some(ChatId(chat)),
             action: AuditAction::Command,
             source: Some("button".into()),
             text: Some(format!("/new {} {} {dir}", choice.name, choice.preset)),
