@@ -10,59 +10,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::agents::{
-    codex_trust_hash, hook_log, record_hook_command, Agent, AgentHome, FakeLlm, Setup,
+    codex_trust_hash, hook_log, record_hook_command, type_prompt, wait_screen, Agent, AgentHome,
+    FakeLlm, Setup, AGENT_START,
 };
 use support::host::{path_str, wait_for, TestHost};
 use walkie_host_proto::ask::{AskPayload, Decision, NoticeKind};
 use walkie_host_proto::client::{AskEvent, Client};
 
 /// An agent's cold start on a loaded 2-core machine.
-const START: Duration = Duration::from_secs(90);
+const START: Duration = AGENT_START;
 /// From Enter to the request at the fake model, or to the hook's ask.
 const TURN: Duration = Duration::from_secs(60);
-/// How long a key may take to show on screen before it counts as dropped and is sent again.
-const RETRY: Duration = Duration::from_secs(10);
-/// Output silence after which a freshly drawn input box takes keys.
-const QUIET: Duration = Duration::from_millis(500);
 /// From the approved command to the "finished its turn" notice: Codex's Stop hook fires about
 /// 0.7 s after the last answer (docs/AGENTS.md); the rest is one more model round trip.
 const TURN_END: Duration = Duration::from_secs(20);
-
-/// Polls `walkie screen NAME` until `pred` holds; panics with the last screen after `timeout`.
-fn wait_screen(h: &TestHost, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(what, START, || {
-            let out = h.run(&["screen", name]);
-            last = String::from_utf8_lossy(&out.stdout).into_owned();
-            (out.status.success() && pred(&last)).then(|| last.clone())
-        })
-    }));
-    found.unwrap_or_else(|_| panic!("timed out waiting for {what}; screen:\n{last}"))
-}
-
-/// Types `text` once the session has been quiet for `QUIET` (a key sent into a box being drawn
-/// can be undone), re-sending only if the screen stayed unchanged for `RETRY`, then Enter.
-fn type_prompt(h: &TestHost, name: &str, text: &str) {
-    wait_for("the session to go quiet", START, || {
-        let out = h.run(&["ls", "--json"]);
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        let idle = list.as_array()?.iter().find(|s| s["name"] == name)?["idle_ms"].as_u64()?;
-        (idle >= QUIET.as_millis() as u64).then_some(())
-    });
-    let deadline = Instant::now() + START;
-    'send: while Instant::now() < deadline {
-        h.ok(&["send", name, "--no-enter", text]);
-        let retry = Instant::now() + RETRY;
-        while Instant::now() < retry {
-            if h.screen(name).contains(text) {
-                break 'send;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    h.ok(&["send", name, "--keys", "Enter"]);
-}
 
 /// What the watcher of the host's asks saw, with when it saw it.
 enum Seen {
@@ -218,7 +179,7 @@ fn codex_preset_needs_no_hook_review_asks_the_host_and_announces_its_turn_end() 
         "--cwd",
         path_str(&user.work),
     ]);
-    let screen = wait_screen(&h, "cx", "the input box (no hook review)", |s| {
+    let screen = wait_screen(&h, "cx", "the input box (no hook review)", START, |s| {
         Agent::Codex.input_ready(s) || s.contains("Hooks need review")
     });
     assert!(!screen.contains("Hooks need review"), "{screen}");
@@ -267,7 +228,7 @@ fn codex_preset_needs_no_hook_review_asks_the_host_and_announces_its_turn_end() 
         "--cwd",
         path_str(&user.work),
     ]);
-    let screen = wait_screen(&h, "cx2", "the second input box", |s| {
+    let screen = wait_screen(&h, "cx2", "the second input box", START, |s| {
         Agent::Codex.input_ready(s) || s.contains("Hooks need review")
     });
     assert!(!screen.contains("Hooks need review"), "{screen}");

@@ -9,19 +9,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::agents::{
-    codex_trust_hash, hook_log, record_hook_command, Agent, AgentHome, FakeLlm, Setup,
+    codex_trust_hash, hook_log, press_until, record_hook_command, type_prompt, wait_quiet,
+    wait_screen, Agent, AgentHome, FakeLlm, Setup, AGENT_START,
 };
 use support::host::{path_str, wait_for, TestHost};
 
 /// An agent's cold start (Copilot unpacks itself on the first run) on a loaded 2-core machine.
-const START: Duration = Duration::from_secs(90);
+const START: Duration = AGENT_START;
 /// From Enter to the request at the fake model.
 const TURN: Duration = Duration::from_secs(60);
-/// How long a key may take to show on screen before it counts as dropped and is sent again.
-/// Long, because a key that was only slow would be applied twice, and Claude's lists wrap.
-const RETRY: Duration = Duration::from_secs(10);
-/// Output silence after which a freshly drawn dialog or input box takes keys (see wait_quiet).
-const QUIET: Duration = Duration::from_millis(500);
 
 fn scenario() -> serde_json::Value {
     json!({"turns": [{"text": "hello from the fake model"}], "aux_text": "OK"})
@@ -36,70 +32,6 @@ fn start_argv(h: &TestHost, name: &str, home: &AgentHome, argv: &[String]) {
     let mut args = vec!["new", name, "--cwd", path_str(&home.work), "--"];
     args.extend(argv.iter().map(String::as_str));
     h.ok(&args);
-}
-
-/// Polls `walkie screen NAME` until `pred` holds; panics with the last screen after `timeout`.
-fn wait_screen(
-    h: &TestHost,
-    name: &str,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> String {
-    let mut last = String::new();
-    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(what, timeout, || {
-            let out = h.run(&["screen", name]);
-            last = String::from_utf8_lossy(&out.stdout).into_owned();
-            (out.status.success() && pred(&last)).then(|| last.clone())
-        })
-    }));
-    found.unwrap_or_else(|_| {
-        panic!("timed out after {timeout:?} waiting for {what}; screen:\n{last}")
-    })
-}
-
-/// Waits until the session has printed nothing for `QUIET`. Claude draws its trust dialog, then
-/// about 0.2 s later resets it to the default choice with an identical-looking screen, so a key
-/// sent at first paint is undone; the screen alone cannot tell the two drawings apart.
-fn wait_quiet(h: &TestHost, name: &str) {
-    wait_for("the session to go quiet", START, || {
-        let out = h.run(&["ls", "--json"]);
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        let idle = list.as_array()?.iter().find(|s| s["name"] == name)?["idle_ms"].as_u64()?;
-        (idle >= QUIET.as_millis() as u64).then_some(())
-    });
-}
-
-/// Sends `keys` until `pred` holds on screen, waiting `RETRY` after each send. An agent can drop
-/// keys that arrive just after it drew a screen (Claude's trust dialog did, under load), so one
-/// send is not enough; a dropped key shows as an unchanged screen.
-fn press_until(h: &TestHost, name: &str, keys: &[&str], what: &str, pred: impl Fn(&str) -> bool) {
-    let mut last = String::new();
-    let deadline = std::time::Instant::now() + START;
-    while std::time::Instant::now() < deadline {
-        h.ok(&[&["send", name][..], keys].concat());
-        let retry = std::time::Instant::now() + RETRY;
-        while std::time::Instant::now() < retry {
-            let out = h.run(&["screen", name]);
-            last = String::from_utf8_lossy(&out.stdout).into_owned();
-            if pred(&last) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    panic!("timed out after {START:?} sending {keys:?} for {what}; screen:\n{last}");
-}
-
-/// Types `text` into the input box until the box shows it, then presses Enter: an agent that
-/// gets text and Enter in one burst may take the Enter as part of a paste.
-fn type_prompt(h: &TestHost, name: &str, text: &str) {
-    wait_quiet(h, name);
-    press_until(h, name, &["--no-enter", text], "the typed prompt", |s| {
-        s.contains(text)
-    });
-    h.ok(&["send", name, "--keys", "Enter"]);
 }
 
 fn prompt_reaches_the_model(agent: Agent) {

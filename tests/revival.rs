@@ -11,32 +11,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::agents::{Agent, AgentHome, FakeLlm, Setup};
+use support::agents::{type_prompt, wait_screen, Agent, AgentHome, FakeLlm, Setup, AGENT_START};
 use support::host::{path_str, wait_for, TestHost};
 use walkie_host_proto::client::{AskEvent, Client};
 use walkie_host_proto::revival::{ReviveOutcome, Revived};
 use walkie_host_proto::SessionState;
 
 /// An agent's cold start on a loaded 2-core machine.
-const START: Duration = Duration::from_secs(90);
+const START: Duration = AGENT_START;
 /// From Enter to the request at the fake model.
 const TURN: Duration = Duration::from_secs(60);
-/// Output silence after which a freshly drawn input box takes keys.
-const QUIET: Duration = Duration::from_millis(500);
-/// How long a key may take to show before it is sent again.
-const RETRY: Duration = Duration::from_secs(10);
-
-fn wait_screen(h: &TestHost, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(what, START, || {
-            let out = h.run(&["screen", name]);
-            last = String::from_utf8_lossy(&out.stdout).into_owned();
-            (out.status.success() && pred(&last)).then(|| last.clone())
-        })
-    }));
-    found.unwrap_or_else(|_| panic!("timed out waiting for {what}; screen of {name}:\n{last}"))
-}
 
 fn ls(h: &TestHost) -> Vec<Value> {
     let out = h.ok(&["ls", "--json"]);
@@ -52,27 +36,6 @@ fn session(h: &TestHost, name: &str) -> Value {
         .into_iter()
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("no session {name}"))
-}
-
-/// Types `text` once the session has been quiet, re-sending only if the screen stayed
-/// unchanged for `RETRY`, then Enter.
-fn type_prompt(h: &TestHost, name: &str, text: &str) {
-    wait_for("the session to go quiet", START, || {
-        let idle = session(h, name)["idle_ms"].as_u64()?;
-        (idle >= QUIET.as_millis() as u64).then_some(())
-    });
-    let deadline = Instant::now() + START;
-    'send: while Instant::now() < deadline {
-        h.ok(&["send", name, "--no-enter", text]);
-        let retry = Instant::now() + RETRY;
-        while Instant::now() < retry {
-            if h.screen(name).contains(text) {
-                break 'send;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    h.ok(&["send", name, "--keys", "Enter"]);
 }
 
 /// The host and every process below it (it is a child subreaper, so that is every process
@@ -302,14 +265,14 @@ fn a_reboot_brings_agents_back_resumed_and_shells_back_in_their_cwd() {
     );
 
     for (name, agent) in [("api", Agent::Claude), ("web", Agent::Codex)] {
-        wait_screen(&h, name, "the input box", |s| agent.input_ready(s));
+        wait_screen(&h, name, "the input box", START, |s| agent.input_ready(s));
     }
     type_prompt(&h, "api", "Remember the word PELICAN.");
     type_prompt(&h, "web", "Remember the word WALRUS.");
     fake.wait_request_with(&["Remember the word PELICAN."], TURN);
     fake.wait_request_with(&["Remember the word WALRUS."], TURN);
     h.ok(&["send", "logs", "echo logs-was-here-$((6*7))"]);
-    wait_screen(&h, "logs", "the shell's output", |s| {
+    wait_screen(&h, "logs", "the shell's output", START, |s| {
         s.contains("logs-was-here-42")
     });
 
@@ -372,10 +335,10 @@ fn a_reboot_brings_agents_back_resumed_and_shells_back_in_their_cwd() {
     assert!(cmd.contains(&"--no-daemon"), "{cmd:?}");
 
     // Each shows its old conversation and sends it with the next prompt.
-    wait_screen(&h, "api", "Claude resumed", |s| {
+    wait_screen(&h, "api", "Claude resumed", START, |s| {
         Agent::Claude.input_ready(s) && s.contains("Remember the word PELICAN.")
     });
-    wait_screen(&h, "web", "Codex resumed", |s| {
+    wait_screen(&h, "web", "Codex resumed", START, |s| {
         Agent::Codex.input_ready(s) && s.contains("Remember the word WALRUS.")
     });
     type_prompt(&h, "api", "Which bird was it?");
@@ -387,7 +350,7 @@ fn a_reboot_brings_agents_back_resumed_and_shells_back_in_their_cwd() {
     // The shell is a new shell in the same cwd; the vanished cwd's session a shell in HOME
     // saying why.
     h.ok(&["send", "logs", "pwd"]);
-    wait_screen(&h, "logs", "the shell in its cwd", |s| {
+    wait_screen(&h, "logs", "the shell in its cwd", START, |s| {
         s.contains(path_str(&shell_cwd))
     });
     let tmp = session(&h, "tmp");
@@ -397,7 +360,7 @@ fn a_reboot_brings_agents_back_resumed_and_shells_back_in_their_cwd() {
         path_str(h.dir.path()),
         "HOME of the session: {tmp}"
     );
-    wait_screen(&h, "tmp", "the note", |s| {
+    wait_screen(&h, "tmp", "the note", START, |s| {
         s.contains("could not be resumed") && s.contains("is gone")
     });
     for name in ["api", "web", "logs", "tmp"] {
@@ -420,7 +383,7 @@ fn revive_none_leaves_sessions_lost_once_and_by_hand_they_come_back() {
         "-c",
         "pwd; sleep 1000",
     ]);
-    wait_screen(&h, "job", "the job", |s| s.contains(path_str(&cwd)));
+    wait_screen(&h, "job", "the job", START, |s| s.contains(path_str(&cwd)));
     reboot(&mut h);
     h.spawn_host();
     let report = revival_report(&h);
@@ -446,7 +409,9 @@ fn revive_none_leaves_sessions_lost_once_and_by_hand_they_come_back() {
 
     // By hand: started again in its cwd.
     h.ok(&["revive", "job"]);
-    wait_screen(&h, "job", "the job again", |s| s.contains(path_str(&cwd)));
+    wait_screen(&h, "job", "the job again", START, |s| {
+        s.contains(path_str(&cwd))
+    });
     assert_eq!(h.info("job").state, SessionState::Running);
     h.ok(&["kill", "job", "--force"]);
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::host::wait_for;
+use super::host::{wait_for, TestHost};
 
 /// The workspace root (this package is `bot/`).
 pub fn workspace_root() -> PathBuf {
@@ -610,4 +610,86 @@ pub fn hook_log(log: &Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|v| v["stdin"].clone())
         .collect()
+}
+
+// --- driving an agent's session through `walkie` (shared by the host-level agent tests) ---
+
+/// An agent's cold start on a loaded 2-core machine.
+pub const AGENT_START: Duration = Duration::from_secs(90);
+/// How long a key may take to show on screen before it counts as dropped and is sent again.
+/// Long, because a key that was only slow would be applied twice, and Claude's lists wrap.
+pub const KEY_RETRY: Duration = Duration::from_secs(10);
+/// Output silence after which a freshly drawn input box takes keys.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// Polls `walkie screen NAME` (which may fail while the session starts) until `pred` holds;
+/// panics with the last screen after `timeout`.
+pub fn wait_screen(
+    h: &TestHost,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let mut last = String::new();
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(what, timeout, || {
+            let out = h.run(&["screen", name]);
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            (out.status.success() && pred(&last)).then(|| last.clone())
+        })
+    }));
+    found.unwrap_or_else(|_| {
+        panic!("timed out after {timeout:?} waiting for {what}; screen of {name}:\n{last}")
+    })
+}
+
+/// Waits until the session has printed nothing for [`QUIET`]. Claude draws its trust dialog,
+/// then about 0.2 s later resets it to the default choice with an identical-looking screen, so
+/// a key sent at first paint is undone; the screen alone cannot tell the two drawings apart.
+pub fn wait_quiet(h: &TestHost, name: &str) {
+    wait_for("the session to go quiet", AGENT_START, || {
+        let out = h.run(&["ls", "--json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let idle = list.as_array()?.iter().find(|s| s["name"] == name)?["idle_ms"].as_u64()?;
+        (idle >= QUIET.as_millis() as u64).then_some(())
+    });
+}
+
+/// Sends `keys` until `pred` holds on screen, waiting [`KEY_RETRY`] after each send. An agent
+/// can drop keys that arrive just after it drew a screen (Claude's trust dialog did, under
+/// load), so one send is not enough; a dropped key shows as an unchanged screen.
+pub fn press_until(
+    h: &TestHost,
+    name: &str,
+    keys: &[&str],
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) {
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + AGENT_START;
+    while std::time::Instant::now() < deadline {
+        h.ok(&[&["send", name][..], keys].concat());
+        let retry = std::time::Instant::now() + KEY_RETRY;
+        while std::time::Instant::now() < retry {
+            let out = h.run(&["screen", name]);
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            if pred(&last) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("timed out after {AGENT_START:?} sending {keys:?} for {what}; screen:\n{last}");
+}
+
+/// Types `text` into the input box once the session is quiet, until the box shows it, then
+/// presses Enter: an agent that gets text and Enter in one burst may take the Enter as part
+/// of a paste.
+pub fn type_prompt(h: &TestHost, name: &str, text: &str) {
+    wait_quiet(h, name);
+    press_until(h, name, &["--no-enter", text], "the typed prompt", |s| {
+        s.contains(text)
+    });
+    h.ok(&["send", name, "--keys", "Enter"]);
 }
