@@ -111,10 +111,7 @@ async fn probe(cfg: &Config, name: &str) -> Probe {
             };
             match sessions {
                 Ok(n) => Probe {
-                    state: format!(
-                        "up  {latency}  {n} session{}",
-                        if n == 1 { "" } else { "s" }
-                    ),
+                    state: format!("up  {latency}  {}", sessions_count(n)),
                     ok: true,
                 },
                 Err(e) => Probe {
@@ -130,6 +127,11 @@ async fn probe(cfg: &Config, name: &str) -> Probe {
     }
 }
 
+/// "1 session", "3 sessions".
+fn sessions_count(n: usize) -> String {
+    format!("{n} session{}", if n == 1 { "" } else { "s" })
+}
+
 /// The errors say "cloud: ..." for logs; a table already has the name.
 fn strip_host<'a>(text: &'a str, name: &str) -> &'a str {
     text.strip_prefix(name)
@@ -140,11 +142,7 @@ fn strip_host<'a>(text: &'a str, name: &str) -> &'a str {
 async fn list(cfg: &Config) -> anyhow::Result<ExitCode> {
     let local = match super::client::connect(cfg, true).await {
         Ok(mut c) => match c.list().await {
-            Ok(l) => format!(
-                "up  {} session{}",
-                l.len(),
-                if l.len() == 1 { "" } else { "s" }
-            ),
+            Ok(l) => format!("up  {}", sessions_count(l.len())),
             Err(e) => format!("down: {e}"),
         },
         Err(e) => format!("not running ({e})")
@@ -195,7 +193,7 @@ async fn add(
 
     if !agent {
         let key = host.key.clone().unwrap_or_else(|| remote::key_path(&cfg));
-        let comment = format!("walkie@{}", hostname());
+        let comment = walkie_ssh::key_comment();
         let public = tokio::task::spawn_blocking(move || walkie_ssh::ensure_key(&key, &comment))
             .await
             .context("making walkie's key")??;
@@ -346,12 +344,4 @@ fn ask_yes(question: &str) -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "home".into())
 }

@@ -24,6 +24,17 @@ fn pub_path(key: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// The comment walkie's key carries, `walkie@<this machine>`, so the box's authorized_keys
+/// says whose key it is.
+pub fn key_comment() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "home".into());
+    format!("walkie@{host}")
+}
+
 /// Makes an ed25519 key at `path` (no passphrase, comment `comment`, e.g. `walkie@home`)
 /// unless one is there, keeps it 0600, and returns its public line. Blocking (runs
 /// `ssh-keygen`): call it from a thread, not the async runtime.

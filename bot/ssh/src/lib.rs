@@ -42,7 +42,7 @@ mod owner;
 pub use channel::{is_link_lost, Channel, Exit, ExitStatus};
 pub use config::{parse_target, Auth, HostConfig};
 pub use error::Error;
-pub use keys::{authorized_keys_line, bridge_command, ensure_key, public_key_line};
+pub use keys::{authorized_keys_line, bridge_command, ensure_key, key_comment, public_key_line};
 pub use known_hosts::{fingerprint, trust, HostKey, HostKeyCheck};
 pub use link::{Link, LinkState};
 

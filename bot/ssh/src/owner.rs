@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::channel::{self, Channel, ExitStatus, In, Out, Shared, CHUNK};
 use crate::config::{Auth, HostConfig};
 use crate::error::Error;
-use crate::keys::{authorized_keys_line, ensure_key};
+use crate::keys::{authorized_keys_line, ensure_key, key_comment};
 use crate::known_hosts::{check, fingerprint, host_key_prefs, known_keys, HostKey, HostKeyCheck};
 use crate::link::{Control, LinkState, Open, OpenKind, Waker};
 
@@ -392,14 +392,6 @@ fn millis(d: Duration) -> u32 {
     d.as_millis().min(u32::MAX as u128) as u32
 }
 
-fn local_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "home".into())
-}
-
 fn authenticate(sess: &ssh2::Session, config: &HostConfig) -> Result<(), Error> {
     let refused = |hint: String| Error::AuthRefused {
         user: config.user.clone(),
@@ -412,7 +404,7 @@ fn authenticate(sess: &ssh2::Session, config: &HostConfig) -> Result<(), Error> 
     };
     match &config.auth {
         Auth::KeyFile(path) => {
-            let line = ensure_key(path, &format!("walkie@{}", local_hostname()))?;
+            let line = ensure_key(path, &key_comment())?;
             match sess.userauth_pubkey_file(&config.user, None, path, None) {
                 Ok(()) if sess.authenticated() => Ok(()),
                 Err(e) if e.code() == ssh2::ErrorCode::Session(FILE) => Err(Error::Key {
