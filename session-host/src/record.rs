@@ -19,9 +19,6 @@ pub struct RecordingOptions {
     pub limits: Limits,
     /// All sessions' recordings together; the oldest parts go first past this.
     pub total_bytes: u64,
-    /// Secret values to mask besides those of the secret environment variables (e.g. the
-    /// bot token from the configuration).
-    pub secrets: Vec<String>,
 }
 
 impl Default for RecordingOptions {
@@ -30,7 +27,6 @@ impl Default for RecordingOptions {
             enabled: true,
             limits: Limits::default(),
             total_bytes: 1 << 30,
-            secrets: Vec::new(),
         }
     }
 }
@@ -52,22 +48,16 @@ pub fn recordings_dir(state_dir: &Path) -> PathBuf {
 }
 
 impl Recordings {
-    /// `None` when recording is off.
+    /// `None` when recording is off. `secrets`: the values to mask (read once at start,
+    /// see [`crate::server::run`]).
     pub fn new(
         opts: &RecordingOptions,
         state_dir: &Path,
-        secret_env: &[String],
+        secrets: Vec<String>,
     ) -> Option<Arc<Recordings>> {
         if !opts.enabled {
             return None;
         }
-        let mut secrets = opts.secrets.clone();
-        secrets.extend(
-            secret_env
-                .iter()
-                .filter_map(|k| std::env::var(k).ok())
-                .filter(|v| !v.is_empty()),
-        );
         Some(Arc::new(Recordings {
             root: recordings_dir(state_dir),
             limits: opts.limits,

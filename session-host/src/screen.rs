@@ -26,6 +26,22 @@ pub struct Secrets {
     values: Vec<String>,
 }
 
+/// The secret values the host masks (on screens and in recordings): those of the variables
+/// `names` (looked up with `env`: the host's own environment, read once at start) and the
+/// `configured` ones; empty values left out.
+pub fn secret_values(
+    names: &[String],
+    configured: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|n| env(n))
+        .chain(configured.iter().cloned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
 impl Secrets {
     /// The values to mask: `values`, less duplicates and values shorter than
     /// [`MIN_SECRET_LEN`] (logged by name count only, never by value).
@@ -52,17 +68,6 @@ impl Secrets {
         // Longest first: a secret containing another is masked whole.
         kept.sort_by_key(|v| std::cmp::Reverse(v.len()));
         Secrets { values: kept }
-    }
-
-    /// The values of the variables `names` (looked up with `env`: the host's own
-    /// environment), and the `configured` values.
-    pub fn from_env(
-        names: &[String],
-        configured: &[String],
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Secrets {
-        let from_env = names.iter().filter_map(|n| env(n));
-        Secrets::new(from_env.chain(configured.iter().cloned()))
     }
 
     pub fn len(&self) -> usize {
@@ -334,11 +339,11 @@ mod tests {
     #[test]
     fn secrets_are_read_from_the_environment_by_name() {
         let env = |n: &str| (n == "TOKEN").then(|| "s3cret-value".to_string());
-        let s = Secrets::from_env(
+        let s = Secrets::new(secret_values(
             &["TOKEN".to_string(), "UNSET".into()],
             &["configured-token".into()],
             env,
-        );
+        ));
         assert_eq!(s.values, ["configured-token", "s3cret-value"]);
     }
 }

@@ -36,11 +36,6 @@ fn host_options(cfg: &Config) -> HostOptions {
                 session_bytes: cfg.recording.session_bytes,
             },
             total_bytes: cfg.recording.total_bytes,
-            secrets: [cfg.telegram.token.expose()]
-                .into_iter()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
         },
         // The token from the config file or .env; from the environment it is read by name.
         secret_values: [cfg.telegram.token.expose()]

@@ -30,6 +30,7 @@ use walkie_host_proto::protocol::{ErrorKind, Reply};
 
 use crate::record::{RecordingOptions, Recordings};
 use crate::revive::ReviveMode;
+use crate::screen::{secret_values, Secrets};
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
 use broker::Broker;
@@ -128,8 +129,15 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     let listener = conn::bind(&opts.socket).await?;
     let store = Store::open(&opts.state_dir.join("host.db")).await?;
     let socket = opts.socket.clone();
-    let recordings = Recordings::new(&opts.recording, &opts.state_dir, &opts.session.secret_env);
-    let (table, mut exits) = Table::open(TableOptions::new(opts, recordings), store).await?;
+    // The secret values, read once: the configured ones and those of the secret variables in
+    // the host's own environment, masked on every text view and in recordings alike.
+    let secret_values = secret_values(&opts.session.secret_env, &opts.secret_values, |n| {
+        std::env::var(n).ok()
+    });
+    let recordings = Recordings::new(&opts.recording, &opts.state_dir, secret_values.clone());
+    let secrets = Secrets::new(secret_values);
+    let (table, mut exits) =
+        Table::open(TableOptions::new(opts, secrets, recordings), store).await?;
     let host = Arc::new(Host {
         table,
         // Ids start from the host's start time, so a stale button can never decide an ask

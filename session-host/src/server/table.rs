@@ -37,11 +37,12 @@ pub(super) struct TableOptions {
 }
 
 impl TableOptions {
-    /// Reads the secret variables' values from the host's environment.
-    pub fn new(o: HostOptions, recordings: Option<Arc<Recordings>>) -> TableOptions {
-        let secrets = Secrets::from_env(&o.session.secret_env, &o.secret_values, |n| {
-            std::env::var(n).ok()
-        });
+    /// `secrets`: the values masked on every text view of a screen.
+    pub fn new(
+        o: HostOptions,
+        secrets: Secrets,
+        recordings: Option<Arc<Recordings>>,
+    ) -> TableOptions {
         tracing::info!(secrets = secrets.len(), "secret values masked on screens");
         TableOptions {
             default_cols: o.default_cols,
