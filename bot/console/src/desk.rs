@@ -226,7 +226,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         self.audit(AuditEntry {
             user_id: user,
             chat_id: chat,
-            session: Some(SessionRef::local(a.session.clone())),
+            session: Some(SessionRef::address(&a.session)),
             action: AuditAction::Approval,
             source: Some(source.into()),
             text: Some(subject_text(&a.subject)),
@@ -450,7 +450,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     /// A new approval a person decides: audited as asked, and its cards posted.
     async fn announce(&self, a: &Approval, source: &str, detail: String) {
         self.audit(AuditEntry {
-            session: Some(SessionRef::local(a.session.clone())),
+            session: Some(SessionRef::address(&a.session)),
             action: AuditAction::ApprovalAsked,
             source: Some(source.into()),
             text: Some(subject_text(&a.subject)),
@@ -643,7 +643,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             self.audit(AuditEntry {
                 user_id: Some(user),
                 chat_id: Some(chat),
-                session: Some(SessionRef::local(a.session.clone())),
+                session: Some(SessionRef::address(&a.session)),
                 action: AuditAction::Refused,
                 source: Some("button".into()),
                 text: Some(p.raw.clone()),
@@ -942,7 +942,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             Ok(screen) => {
                 self.front.answer_press(query, None).await?;
                 let m = self.front.show_screen(chat, session, &screen).await?;
-                let session = SessionRef::local(session);
+                let session = SessionRef::address(session);
                 self.store.remember_message(chat, m, &session).await?;
             }
             Err(e) => {

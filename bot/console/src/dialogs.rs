@@ -452,7 +452,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                     // Replying to the card goes to the session, like its other messages.
                     let _ = self
                         .store
-                        .remember_message(chat, m, &SessionRef::local(session))
+                        .remember_message(chat, m, &SessionRef::address(session))
                         .await;
                 }
                 Err(e) => tracing::warn!(chat = chat.0, error = %e, "cannot post a dialog card"),
@@ -522,7 +522,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         self.audit_line(AuditEntry {
             user_id: Some(chosen.user),
             chat_id: Some(chosen.chat),
-            session: Some(SessionRef::local(session)),
+            session: Some(SessionRef::address(session)),
             action: AuditAction::Approval,
             source: Some("dialog".into()),
             text: Some(kind.title.into()),
@@ -647,7 +647,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         self.audit_line(AuditEntry {
             user_id: Some(h.user),
             chat_id: Some(h.chat),
-            session: Some(SessionRef::local(session)),
+            session: Some(SessionRef::address(session)),
             action: AuditAction::Dispatch,
             source: Some(h.source.clone()),
             text: Some(h.text.clone()),

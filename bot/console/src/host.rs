@@ -74,6 +74,12 @@ pub trait Host: Send + Sync + 'static {
 
     /// A new watch of the host's asks (the pending ones first), with the host's pid.
     fn watch_asks(&self) -> impl Future<Output = Result<(u32, Self::Asks), ClientError>> + Send;
+
+    /// The other hosts behind this one and their states (`up 12 ms`, `down since 12:03
+    /// (…)`), by name; none for a single host.
+    fn remote_hosts(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// The host's asks as they come; `None` when the host closed the stream.

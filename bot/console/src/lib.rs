@@ -12,6 +12,8 @@
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
 //! - [`dialogs`]: agents' dialogs (folder trust, API key, hook review) as cards whose
 //!   buttons type verified keys, and text held until an agent's input box is ready.
+//! - [`fleet`]: every host `walkie up` drives (this machine's and each `[hosts.NAME]`)
+//!   behind one [`host::Host`]: `name@host` addresses, pings, host status, tagged asks.
 //! - [`front`]: what the console asks of a chat front end ([`front::Frontend`]: where
 //!   things go, post/edit a card, answer a press, notices), opaque chat, user and message
 //!   references, and where approval cards go.
@@ -39,6 +41,7 @@ pub mod approval_store;
 mod copilot_home;
 pub mod desk;
 pub mod dialogs;
+pub mod fleet;
 pub mod front;
 pub mod gate;
 pub mod host;

@@ -25,6 +25,18 @@ impl SessionRef {
         }
     }
 
+    /// A session address as the console passes it around (what [`crate::fleet::Fleet`]
+    /// answers): `api` and `api@local` on this machine, `api@cloud` on host `cloud`.
+    pub fn address(addr: &str) -> Self {
+        match addr.split_once('@') {
+            Some((name, host)) => SessionRef {
+                host: host.to_string(),
+                name: name.to_string(),
+            },
+            None => SessionRef::local(addr),
+        }
+    }
+
     pub fn is_local(&self) -> bool {
         self.host == LOCAL_HOST
     }
@@ -55,5 +67,9 @@ mod tests {
         };
         assert_eq!(remote.to_string(), "api@box");
         assert_ne!(remote, SessionRef::local("api"));
+        assert_eq!(SessionRef::address("api@box"), remote);
+        assert_eq!(SessionRef::address("api"), SessionRef::local("api"));
+        assert_eq!(SessionRef::address("api@local"), SessionRef::local("api"));
+        assert_eq!(SessionRef::address(&remote.to_string()), remote);
     }
 }

@@ -213,6 +213,14 @@ impl Store {
         Ok(row.and_then(|(name, host)| Some(SessionRef { host, name: name? })))
     }
 
+    /// Every chat the bot has kept state for (the ones told about hosts going down).
+    pub async fn chats(&self) -> Result<Vec<ChatId>> {
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT chat_id FROM chats ORDER BY chat_id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| ChatId(r.0)).collect())
+    }
+
     /// The chat's notification level (`/notify`), if it chose one.
     pub async fn notify_level(&self, chat: ChatId) -> Result<Option<NotifyLevel>> {
         let row: Option<(Option<String>,)> =

@@ -221,7 +221,7 @@ impl App {
     /// The name of the chat's current session.
     async fn current_session(&self, chat: i64) -> Result<Option<String>, HandleError> {
         let current = self.store.current_session(ChatId(chat)).await?;
-        Ok(current.map(|s| s.name))
+        Ok(current.map(|s| s.to_string()))
     }
 
     /// Hands a request to the console.
@@ -259,7 +259,7 @@ impl App {
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
-                    let current = SessionRef::local(name);
+                    let current = SessionRef::address(name);
                     self.store
                         .set_current_session(ChatId(chat), Some(&current))
                         .await?;
@@ -363,7 +363,7 @@ impl App {
             TranscriptState::Pending
         };
         // Voice goes to this machine's sessions (the names the host listed).
-        let session_ref = session.as_ref().map(SessionRef::local);
+        let session_ref = session.as_deref().map(SessionRef::address);
         let id = self
             .store
             .add_transcript(&NewTranscript {
@@ -401,7 +401,7 @@ impl App {
         if let Some(s) = &session {
             let (chat, card) = (ChatId(chat), MessageRef(card_id));
             self.store
-                .remember_message(chat, card, &SessionRef::local(s))
+                .remember_message(chat, card, &SessionRef::address(s))
                 .await?;
         }
         Ok(())
@@ -425,7 +425,7 @@ impl App {
             return Ok(());
         };
         let html = card_html(
-            t.session.as_ref().map(|s| s.name.as_str()),
+            t.session.as_ref().map(|s| s.to_string()).as_deref(),
             &t.text,
             "edited",
         );
@@ -466,7 +466,7 @@ impl App {
         use TranscriptState::*;
         let (answer, status, buttons) = match action {
             CardAction::Send => {
-                let session = match t.session.clone().map(|s| s.name) {
+                let session = match t.session.clone().map(|s| s.to_string()) {
                     Some(s) => Some(s),
                     None => self.current_session(chat).await?,
                 };
@@ -532,7 +532,8 @@ impl App {
         };
         self.tg.answer_callback(query, Some(&answer)).await?;
         if let Some(card) = card {
-            let session = t.session.as_ref().map(|s| s.name.as_str());
+            let session = t.session.as_ref().map(|s| s.to_string());
+            let session = session.as_deref();
             let markup = buttons.then(|| card_buttons(id));
             self.tg
                 .edit_html(chat, card, &card_html(session, &t.text, &status), markup)

@@ -48,10 +48,11 @@ pub(crate) struct Usage(pub String);
 /// Largest `/tail` line count.
 pub(crate) const MAX_TAIL_LINES: usize = 500;
 
-/// Is `name` a valid session name (`[a-z0-9][a-z0-9._-]{0,31}`, the host's rule)?
+/// Is `name` a valid session address: a session name (`[a-z0-9][a-z0-9._-]{0,31}`, the
+/// host's rule) alone or `name@host` (a session on `[hosts.host]`)?
 pub(crate) fn is_session_name(name: &str) -> bool {
     // The host's own rule, so that the bot never refuses a name the host takes.
-    walkie_host_proto::SessionName::parse(name).is_ok()
+    walkie_host_proto::name::Address::parse(name).is_ok()
 }
 
 /// Is `s` a key name that `/keys` understands (so it is not taken for a session name)?

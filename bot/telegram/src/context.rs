@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use walkie_config::Config;
 use walkie_console::gate::Gate;
-use walkie_console::host::HostLink;
+use walkie_console::fleet::Fleet;
 use walkie_console::store::Store;
 
 use crate::live::LiveScreens;
@@ -16,7 +16,8 @@ pub(crate) struct Context {
     pub(crate) tg: Tg,
     pub(crate) store: Store,
     pub(crate) gate: Gate,
-    pub(crate) host: Arc<HostLink>,
+    /// This machine's host and every `[hosts.NAME]`.
+    pub(crate) host: Arc<Fleet>,
     /// Live screens; the desk tells them (through the front end) when an agent announced
     /// the end of its turn, so no "went quiet" repeats it.
     pub(crate) live: Arc<LiveScreens>,

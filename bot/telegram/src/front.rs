@@ -9,7 +9,7 @@ use teloxide::types::CallbackQuery;
 use walkie_approval::card::Card;
 use walkie_console::desk::{Desk, Press};
 use walkie_console::front::{ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
-use walkie_console::host::HostLink;
+use walkie_console::fleet::Fleet;
 use walkie_console::requests::{Console, View};
 
 use crate::app::HandleError;
@@ -20,10 +20,10 @@ use crate::tg::{Tg, TgError};
 use crate::views::{render, Rendered};
 
 /// The desk as the bot runs it: Telegram in front, the real host link behind.
-pub(crate) type TelegramDesk = Desk<TelegramFront, HostLink>;
+pub(crate) type TelegramDesk = Desk<TelegramFront, Fleet>;
 
 /// The console's requests as the bot runs them.
-pub(crate) type TelegramConsole = Console<TelegramFront, HostLink>;
+pub(crate) type TelegramConsole = Console<TelegramFront, Fleet>;
 
 /// Telegram, for the console: sends through the paced client, and tells the live screens
 /// when an agent ended its turn.

@@ -56,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 
 use walkie_console::gate::Gate;
+use walkie_console::fleet::Fleet;
 use walkie_console::host::{Host, HostLink};
 use walkie_console::presets;
 use walkie_console::store::{Claim, Store, StoreError};
@@ -93,6 +94,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("connecting to the session host: {0}")]
     Host(ClientError),
+    #[error("starting a link to a remote host: {0}")]
+    Remote(walkie_console::remote::RemoteError),
     #[error("Telegram getMe failed (is TELEGRAM_BOT_TOKEN right?): {0}")]
     GetMe(String),
     #[error("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN")]
@@ -123,7 +126,9 @@ pub async fn run(
 
     let state_dir = cfg.state_dir();
     let store = Store::open_in(&state_dir).await?;
-    let host = Arc::new(HostLink::new(cfg.socket_path(), spawn));
+    let host = Arc::new(
+        Fleet::new(&cfg, HostLink::new(cfg.socket_path(), spawn)).map_err(RunError::Remote)?,
+    );
     let host_pid = host.connect().await.map_err(RunError::Host)?;
     tracing::info!(host_pid, socket = %cfg.socket_path().display(), "session host ready");
 
@@ -192,11 +197,30 @@ pub async fn run(
     }
 
     resume_live_screens(&app).await;
-    let watcher = desk.spawn(shutdown.clone());
+    let watcher = desk.clone().spawn(shutdown.clone());
+    // Remote hosts: pings and status, and the chats told when one goes down or comes back.
+    let pings = app.host.spawn(shutdown.clone());
+    let operators = cfg
+        .telegram
+        .allowed_users
+        .iter()
+        .map(|u| walkie_console::front::Frontend::private_chat(&desk.front, walkie_console::front::UserId(*u)))
+        .collect();
+    let announcer = tokio::spawn(walkie_console::fleet::announce(
+        app.host.clone(),
+        desk.front.clone(),
+        store.clone(),
+        operators,
+        shutdown.clone(),
+    ));
 
     poll(&app, &bot, &token, &shutdown).await?;
     shutdown.cancel();
     let _ = watcher.await;
+    let _ = announcer.await;
+    for p in pings {
+        let _ = p.await;
+    }
     tracing::info!("shutting down");
     store.close().await;
     Ok(())
@@ -218,12 +242,12 @@ async fn resume_live_screens(app: &App) {
     };
     match app.store.live_messages().await {
         Ok(list) => {
-            // This bot's one host is the local one.
-            let here = list
-                .iter()
-                .filter(|(_, s, _)| s.is_local() && alive.contains(&s.name));
-            for (chat, session, _) in here {
-                app.live.ensure(chat.0, &session.name);
+            // Sessions of every host, by their addresses (`api`, `api@cloud`).
+            for (chat, session, _) in list {
+                let addr = session.to_string();
+                if alive.contains(&addr) {
+                    app.live.ensure(chat.0, &addr);
+                }
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read live screens"),

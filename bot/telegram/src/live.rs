@@ -28,7 +28,8 @@ use super::tg::Tg;
 use crate::lost::{self, LostReports};
 use walkie_console::activity::{Activity, ActivityConfig, Seen};
 use walkie_console::front::{ChatId, MessageRef};
-use walkie_console::host::{Host, HostLink};
+use walkie_console::fleet::Fleet;
+use walkie_console::host::Host;
 use walkie_console::session::SessionRef;
 use walkie_console::store::Store;
 
@@ -65,7 +66,7 @@ struct Handle {
 }
 
 /// All live screens of the bot, against any [`Host`] (the real link by default).
-pub(crate) struct LiveScreens<H = HostLink> {
+pub(crate) struct LiveScreens<H = Fleet> {
     cfg: LiveConfig,
     tg: Tg,
     host: Arc<H>,
@@ -326,7 +327,7 @@ impl<H: Host> LiveScreens<H> {
                     .remember_message(
                         ChatId(chat),
                         MessageRef(i64::from(m.id.0)),
-                        &SessionRef::local(session),
+                        &SessionRef::address(session),
                     )
                     .await
                 {
@@ -362,7 +363,7 @@ impl<H: Host> LiveScreens<H> {
         if html.is_empty() {
             return Outcome::Done;
         }
-        let session_ref = SessionRef::local(session);
+        let session_ref = SessionRef::address(session);
         let existing = match self.store.live_message(ChatId(chat), &session_ref).await {
             Ok(m) => m.map(|m| m.0),
             Err(e) => {

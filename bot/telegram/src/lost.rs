@@ -147,7 +147,7 @@ pub(crate) async fn on_revive(
             let entry = AuditEntry {
                 user_id: Some(UserId(user)),
                 chat_id: Some(ChatId(chat)),
-                session: Some(SessionRef::local(revived.clone())),
+                session: Some(SessionRef::address(&revived)),
                 action: AuditAction::Command,
                 source: Some("button".into()),
                 text: Some(format!("revive {revived}")),

@@ -67,7 +67,7 @@ pub(crate) async fn kill_pressed(
         .audit(&AuditEntry {
             user_id: Some(UserId(user)),
             chat_id: Some(ChatId(chat)),
-            session: Some(SessionRef::local(name)),
+            session: Some(SessionRef::address(name)),
             action: AuditAction::Command,
             source: Some("button".into()),
             text: Some("kill".into()),

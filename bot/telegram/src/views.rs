@@ -50,8 +50,12 @@ pub(crate) fn render(view: &View) -> Rendered {
             let body = fit_bottom(&body, MAX_MESSAGE_UTF16 - 1);
             Rendered::Html(format!("<pre>{}</pre>", escape_html(&body)), None)
         }
-        View::Sessions { sessions, current } => {
-            let (html, markup) = sessions_html(sessions, current.as_deref());
+        View::Sessions {
+            sessions,
+            current,
+            hosts,
+        } => {
+            let (html, markup) = sessions_html(sessions, current.as_deref(), hosts);
             Rendered::Html(html, Some(markup))
         }
         View::Attach { session, ssh_host } => {
@@ -97,9 +101,64 @@ pub(crate) fn render(view: &View) -> Rendered {
 fn sessions_html(
     sessions: &[SessionInfo],
     current: Option<&str>,
+    hosts: &[(String, String)],
 ) -> (String, InlineKeyboardMarkup) {
     let mut html = String::new();
     let mut rows = Vec::new();
+    // With remote hosts: this machine's sessions under its header, then each host's.
+    let host_of = |s: &SessionInfo| s.name.split_once('@').map(|(_, h)| h.to_string());
+    let mut groups: Vec<(Option<&(String, String)>, Vec<&SessionInfo>)> = Vec::new();
+    if hosts.is_empty() {
+        groups.push((None, sessions.iter().collect()));
+    } else {
+        groups.push((None, sessions.iter().filter(|s| host_of(s).is_none()).collect()));
+        for h in hosts {
+            let mine = sessions
+                .iter()
+                .filter(|s| host_of(s).as_deref() == Some(h.0.as_str()))
+                .collect();
+            groups.push((Some(h), mine));
+        }
+    }
+    for (host, group) in groups {
+        if !hosts.is_empty() {
+            let (name, state) = match host {
+                Some((n, st)) => (format!("☁️ {n}"), st.clone()),
+                None => ("🖥 local".to_string(), "this machine".to_string()),
+            };
+            html.push_str(&format!(
+                "<b>{}</b> · {}\n",
+                escape_html(&name),
+                escape_html(&state)
+            ));
+            if group.is_empty() {
+                html.push_str("  (no sessions)\n");
+            }
+        }
+        sessions_lines(&group, current, &mut html, &mut rows);
+    }
+    // A long list is cut at its end (its start has the sessions shown first).
+    let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
+        html.chars()
+            .take(3000)
+            .collect::<String>()
+            .rsplit_once('\n')
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default()
+    } else {
+        html
+    };
+    rows.truncate(50);
+    (html, InlineKeyboardMarkup::new(rows))
+}
+
+/// One line and one `use` button per session.
+fn sessions_lines(
+    sessions: &[&SessionInfo],
+    current: Option<&str>,
+    html: &mut String,
+    rows: &mut Vec<Vec<InlineKeyboardButton>>,
+) {
     for s in sessions {
         let mark = if current == Some(s.name.as_str()) {
             "▶ "
@@ -127,17 +186,4 @@ fn sessions_html(
             format!("{USE_PREFIX}{}", s.name),
         )]);
     }
-    // A long list is cut at its end (its start has the sessions shown first).
-    let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
-        html.chars()
-            .take(3000)
-            .collect::<String>()
-            .rsplit_once('\n')
-            .map(|(a, _)| a.to_string())
-            .unwrap_or_default()
-    } else {
-        html
-    };
-    rows.truncate(50);
-    (html, InlineKeyboardMarkup::new(rows))
 }

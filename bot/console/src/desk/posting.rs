@@ -63,7 +63,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         // Replying to the card goes to the session, like its other messages.
         let _ = self
             .store
-            .remember_message(chat, message, &SessionRef::local(&a.session))
+            .remember_message(chat, message, &SessionRef::address(&a.session))
             .await;
         // Decided (in another chat) while this card was on its way: it shows the outcome.
         if let Ok(Some(now)) = self.store.approval(a.id).await {

@@ -10,17 +10,25 @@ pub(crate) async fn handle<F: Frontend, H: Host>(c: &Console<F, H>, chat: ChatId
         Ok(s) => s,
         Err(e) => return c.say(chat, host_answer(&e, None)).await,
     };
-    if sessions.is_empty() {
+    let hosts = c.host.remote_hosts();
+    if sessions.is_empty() && hosts.is_empty() {
         return c
             .say(chat, "No sessions. /new NAME [PRESET] starts one.")
             .await;
     }
-    // The host lists its own sessions: the current one is marked if it is on this host.
+    // Sessions are listed by address (`api`, `api@cloud`), as the current one is written.
     let current = c
         .store
         .current_session(chat)
         .await?
-        .filter(SessionRef::is_local)
-        .map(|s| s.name);
-    c.reply(chat, View::Sessions { sessions, current }).await
+        .map(|s| SessionRef::to_string(&s));
+    c.reply(
+        chat,
+        View::Sessions {
+            sessions,
+            current,
+            hosts,
+        },
+    )
+    .await
 }

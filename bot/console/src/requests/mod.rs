@@ -132,10 +132,13 @@ pub enum View {
     Screen { session: String, screen: String },
     /// The last lines of a session's output (empty: nothing yet).
     Tail { session: String, text: String },
-    /// The sessions, the chat's current one marked; each can be picked (`/use`).
+    /// The sessions, the chat's current one marked; each can be picked (`/use`). With
+    /// `hosts` (remote hosts as `(name, state)`), grouped by host: this machine's first,
+    /// then each remote host's (`api@cloud`) under its state line.
     Sessions {
         sessions: Vec<SessionInfo>,
         current: Option<String>,
+        hosts: Vec<(String, String)>,
     },
     /// How to attach to a session from a terminal (`ssh_host`: the configured ssh line).
     Attach {
@@ -226,7 +229,7 @@ impl<F: Frontend, H: Host> Console<F, H> {
     pub(crate) async fn reply_for(&self, chat: ChatId, session: &str, view: View) -> Result<()> {
         let m = self.front.show(chat, &view).await?;
         self.store
-            .remember_message(chat, m, &SessionRef::local(session))
+            .remember_message(chat, m, &SessionRef::address(session))
             .await?;
         Ok(())
     }
@@ -241,7 +244,7 @@ impl<F: Frontend, H: Host> Console<F, H> {
         if name.is_some() {
             return Ok(name);
         }
-        let current = self.store.current_session(chat).await?.map(|s| s.name);
+        let current = self.store.current_session(chat).await?.map(|s| s.to_string());
         if current.is_none() {
             self.say(
                 chat,

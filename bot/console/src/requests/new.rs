@@ -108,7 +108,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
-            let current = SessionRef::local(created.as_str());
+            let current = SessionRef::address(created.as_str());
             c.store.set_current_session(chat, Some(&current)).await?;
             if let Some(d) = &cwd {
                 c.store.remember_dir(d).await?;

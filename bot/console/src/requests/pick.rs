@@ -13,7 +13,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     match c.host.info(name).await {
         Ok(Some(_)) => {
             c.store
-                .set_current_session(chat, Some(&SessionRef::local(name)))
+                .set_current_session(chat, Some(&SessionRef::address(name)))
                 .await?;
             c.say(chat, format!("Now talking to {name}.")).await?;
             c.front.watch(chat, name);

@@ -371,7 +371,10 @@ async fn ls_lists_the_sessions_with_the_current_one() {
     let r = rig("").await;
     r.run(Request::Use { name: "web".into() }).await;
     r.run(Request::Ls).await;
-    let Some(View::Sessions { sessions, current }) = r.views().pop() else {
+    let Some(View::Sessions {
+        sessions, current, ..
+    }) = r.views().pop()
+    else {
         panic!("{:?}", r.views());
     };
     let names: Vec<_> = sessions.iter().map(|s| s.name.as_str()).collect();

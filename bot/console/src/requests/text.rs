@@ -2,7 +2,7 @@
 //! messages goes to that session, anything else to the chat's current session. Every
 //! dispatch is audited and shows the session's live screen.
 
-use walkie_host_proto::SessionName;
+use walkie_host_proto::name::Address;
 
 use super::{host_answer, Console, Result};
 use crate::front::{ChatId, Frontend, MessageRef, UserId};
@@ -23,7 +23,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     };
     let names: Vec<String> = sessions.iter().map(|s| s.name.clone()).collect();
     let reply_target = match reply_to {
-        Some(r) => c.store.session_of_message(chat, r).await?.map(|s| s.name),
+        Some(r) => c.store.session_of_message(chat, r).await?.map(|s| s.to_string()),
         None => None,
     };
     let (target, body) = if let Some((name, rest)) = route_prefix(text, &names) {
@@ -32,7 +32,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         (Some(name), text.to_string())
     } else {
         let current = c.store.current_session(chat).await?;
-        (current.map(|s| s.name), text.to_string())
+        (current.map(|s| s.to_string()), text.to_string())
     };
     let Some(session) = target else {
         return c
@@ -70,7 +70,7 @@ pub async fn dispatch<F: Frontend, H: Host>(
             let entry = AuditEntry {
                 user_id: Some(user),
                 chat_id: Some(chat),
-                session: Some(SessionRef::local(session)),
+                session: Some(SessionRef::address(session)),
                 action: AuditAction::Dispatch,
                 source: Some(source.into()),
                 text: Some(text.into()),
@@ -97,7 +97,11 @@ pub async fn dispatch<F: Frontend, H: Host>(
 /// (including `http://...` or a name that is not a session) is not routing.
 pub fn route_prefix<'a>(text: &'a str, sessions: &[String]) -> Option<(String, &'a str)> {
     let (head, rest) = text.split_once(':')?;
-    if SessionName::parse(head).is_err() || !sessions.iter().any(|s| s == head) {
+    // `api@cloud` as listed, or a bare `api` that one host has (the fleet finds it).
+    let listed = |s: &String| {
+        s == head || (!head.contains('@') && s.split_once('@').is_some_and(|(n, _)| n == head))
+    };
+    if Address::parse(head).is_err() || !sessions.iter().any(listed) {
         return None;
     }
     let rest = rest.strip_prefix(|c: char| c.is_whitespace())?.trim_start();
