@@ -251,14 +251,17 @@ impl Remote {
                 LinkState::Down { since, why } => {
                     ping = None;
                     *self.conn.lock().await = None;
-                    self.status.send_if_modified(|s| {
-                        if matches!(s, HostStatus::Down { .. }) {
-                            false
-                        } else {
-                            *s = HostStatus::Down {
-                                since,
-                                why: why.to_string(),
-                            };
+                    // Still down since the first failure, with the latest reason (a
+                    // changed host key shows once the box answers again).
+                    let why = why.to_string();
+                    self.status.send_if_modified(|s| match s {
+                        HostStatus::Down { why: old, .. } if *old == why => false,
+                        HostStatus::Down { why: old, .. } => {
+                            *old = why;
+                            true
+                        }
+                        _ => {
+                            *s = HostStatus::Down { since, why };
                             true
                         }
                     });

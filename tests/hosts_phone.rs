@@ -1,0 +1,249 @@
+//! Many hosts from the phone: the real `walkie up` (with its own local host) against the
+//! strict fake Telegram, driving a second `walkie host` (the "cloud" box) through a real
+//! sshd on 127.0.0.1, with a key restricted to the bridge command in authorized_keys.
+//!
+//! `/ls` grouped by host with the cloud's state, `/new api@cloud`, text to it, its live
+//! screen, an approval from the cloud's broker decided on the phone, the link cut (the
+//! chat told it is down, then back), and a changed host key refused.
+
+mod support;
+
+#[path = "support/fake_telegram.rs"]
+mod fake_telegram;
+
+#[path = "support/bot_rig.rs"]
+mod bot_rig;
+
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use bot_rig::{BotRig, OPERATOR};
+use fake_telegram::{ChatMessage, FakeTelegram};
+use support::host::{hook_fixture, path_str, run_with_stdin, walkie_bin, TestHost};
+use support::sshd::Sshd;
+
+/// How long any one event may take.
+const T: Duration = Duration::from_secs(30);
+
+const ALLOW_JSON: &str = "{\"hookSpecificOutput\":{\"hookEventName\":\"PermissionRequest\",\"decision\":{\"behavior\":\"allow\"}}}\n";
+
+/// The cloud box's bridge command: its own socket and state, this build of walkie.
+fn bridge_command(cloud: &TestHost) -> String {
+    format!(
+        "env WALKIE_SOCKET={} WALKIE_STATE_DIR={} {} --no-spawn bridge --stdio",
+        path_str(&cloud.socket),
+        path_str(&cloud.state),
+        walkie_bin().display()
+    )
+}
+
+/// Runs an async test on its own runtime, bounded.
+fn run<F: Future<Output = ()>>(f: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(240), f)
+                .await
+                .expect("test took longer than 240 s")
+        })
+}
+
+struct Cloud {
+    host: TestHost,
+    sshd: Sshd,
+}
+
+/// The cloud box: a host behind a private sshd whose only key may run just the bridge.
+fn cloud() -> Cloud {
+    let host = TestHost::start();
+    let sshd = Sshd::start(&host.dir.path().join("sshd"));
+    let public = std::fs::read_to_string(sshd.key.with_extension("pub")).unwrap();
+    sshd.set_authorized_keys(&format!(
+        "restrict,command=\"{}\" {}",
+        bridge_command(&host),
+        public.trim()
+    ));
+    Cloud { host, sshd }
+}
+
+/// `walkie up` at home with `[hosts.cloud]`; the cloud's host key trusted in walkie's own
+/// known_hosts (as `walkie hosts trust` writes it) before the bot starts.
+async fn home(fake: &FakeTelegram, cloud: &Cloud) -> BotRig {
+    let toml = format!(
+        "[hosts.cloud]\nssh = \"{}@127.0.0.1:{}\"\nkey = \"{}\"\nbridge = \"{}\"\n",
+        Sshd::user(),
+        cloud.sshd.port,
+        path_str(&cloud.sshd.key),
+        bridge_command(&cloud.host).replace('"', "\\\"")
+    );
+    let mut rig = BotRig::start(fake, &[], &[], Some(&toml)).await;
+    rig.wait_started(fake, 1, T).await;
+    rig.kill_bot().await;
+    let ssh = rig.host.state.join("ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let known = ssh.join("known_hosts");
+    std::fs::write(
+        &known,
+        format!("{}\n", cloud.sshd.known_hosts_line(&cloud.sshd.host_key)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&known, std::fs::Permissions::from_mode(0o600)).unwrap();
+    rig.start_bot();
+    rig.wait_started(fake, 2, T).await;
+    rig
+}
+
+/// Sends `/ls` until its answer satisfies `pred` (a bounded poll: the host's state is
+/// what is waited for, and `/ls` is how the phone sees it).
+async fn ls_until(fake: &FakeTelegram, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        let sent = fake.send_text(OPERATOR, "/ls");
+        let answer = fake
+            .wait_until(T, "the answer to /ls", |s| {
+                s.bot_messages(OPERATOR)
+                    .into_iter()
+                    .find(|m| m.message_id > sent && m.text.contains("🖥 local"))
+                    .cloned()
+            })
+            .await;
+        if pred(&answer.text) {
+            return answer.text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/ls never showed {what}: {}",
+            answer.text
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn bot_says(fake: &FakeTelegram, what: &str, within: Duration) -> ChatMessage {
+    let needle = what.to_string();
+    fake.wait_for_bot_message(OPERATOR, within, what, move |m| m.text.contains(&needle))
+        .await
+}
+
+/// Runs a blocking test helper (it has a runtime of its own) on a thread of its own.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("helper thread"))
+}
+
+/// Waits until the cloud's `session` shows `text`.
+async fn cloud_screen(cloud: &TestHost, session: &str, text: &str) {
+    off_runtime(|| {
+        cloud.wait_screen(session, &format!("the screen to show {text:?}"), |t| {
+            t.contains(text)
+        })
+    });
+}
+
+#[test]
+fn a_cloud_session_from_the_phone_through_a_real_sshd() {
+    run(async {
+        let fake = FakeTelegram::start().await;
+        let mut cloud = cloud();
+        let rig = home(&fake, &cloud).await;
+        fake.send_text(OPERATOR, "/help");
+        bot_says(&fake, "/new", T).await;
+
+        // /ls: grouped by host, the cloud up with its latency.
+        let ls = ls_until(&fake, "cloud up", |t| t.contains("☁️ cloud · up")).await;
+        assert!(ls.contains(" ms"), "{ls}");
+
+        // /new on the cloud: started there, named with its host.
+        fake.send_text(OPERATOR, "/new api@cloud -- bash --norc --noprofile");
+        bot_says(&fake, "Started api@cloud", T).await;
+        assert!(off_runtime(|| cloud.host.info("api")).state.is_live());
+        let socket = rig.host.socket.clone();
+        let at_home = off_runtime(|| {
+            support::host::block_on(async {
+                walkie_host_proto::client::Client::connect(&socket)
+                    .await?
+                    .list()
+                    .await
+            })
+        });
+        assert!(at_home.expect("home list").is_empty(), "nothing started at home");
+
+        // Text by address, and plain text to the current session: typed on the cloud.
+        fake.send_text(OPERATOR, "api@cloud: echo addressed-$((6*7))");
+        cloud_screen(&cloud.host, "api", "addressed-42").await;
+        fake.send_text(OPERATOR, "echo plain-$((7*7))");
+        cloud_screen(&cloud.host, "api", "plain-49").await;
+        // The live screen follows the cloud session.
+        bot_says(&fake, "plain-49", T).await;
+        // /screen by address, and a bare name that only the cloud has.
+        fake.send_text(OPERATOR, "/screen api");
+        let screen = fake
+            .wait_for_bot_message(OPERATOR, T, "/screen api", |m| {
+                m.text.contains("addressed-42") && m.text.contains("plain-49")
+            })
+            .await;
+        assert!(!screen.text.contains("No session"), "{}", screen.text);
+        let ls = ls_until(&fake, "api under the cloud", |t| t.contains("api@cloud")).await;
+        let cloud_part = ls.split("☁️ cloud").nth(1).unwrap_or_default();
+        assert!(cloud_part.contains("api@cloud"), "{ls}");
+
+        // An approval asked on the cloud's broker: a card at home, Approve reaches it.
+        let mut cmd = cloud.host.command();
+        cmd.env("WALKIE_SESSION", "api")
+            .args(["approve-hook", "--agent", "claude"]);
+        let payload = hook_fixture("claude-hooks.jsonl", "PermissionRequest");
+        let hook: tokio::task::JoinHandle<Output> = tokio::task::spawn_blocking(move || {
+            run_with_stdin(cmd, payload.as_bytes(), Duration::from_secs(90))
+        });
+        let card = fake
+            .wait_for_bot_message(OPERATOR, T, "the cloud's approval card", |m| {
+                m.text.starts_with("🔐") && m.text.contains("api@cloud")
+            })
+            .await;
+        let approve = card
+            .button_data()
+            .into_iter()
+            .find(|d| d.ends_with(":a"))
+            .expect("an Approve button");
+        fake.press_button(OPERATOR, OPERATOR, card.message_id, &approve);
+        let out = hook.await.expect("hook");
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
+
+        // Cut the link: the chat is told within 15 s, and /ls says since when.
+        let cut = Instant::now();
+        cloud.sshd.stop();
+        bot_says(&fake, "cloud is down", Duration::from_secs(15)).await;
+        assert!(cut.elapsed() < Duration::from_secs(15));
+        let ls = ls_until(&fake, "cloud down", |t| t.contains("down since")).await;
+        assert!(ls.contains("☁️ cloud · down since"), "{ls}");
+        // A call meanwhile is answered with the host's state, not a hang.
+        fake.send_text(OPERATOR, "/screen api@cloud");
+        bot_says(&fake, "cloud is down since", T).await;
+
+        // The box comes back: reconnected within 5 s, and it works again.
+        let back = Instant::now();
+        cloud.sshd.restart();
+        bot_says(&fake, "cloud is back", Duration::from_secs(10)).await;
+        let took = back.elapsed();
+        assert!(took < Duration::from_secs(5), "reconnected after {took:?}");
+        fake.send_text(OPERATOR, "api@cloud: echo again-$((8*8))");
+        cloud_screen(&cloud.host, "api", "again-64").await;
+
+        // A changed host key: refused, and said so.
+        cloud.sshd.stop();
+        cloud.sshd.new_host_key();
+        cloud.sshd.restart();
+        let ls = ls_until(&fake, "the changed key", |t| {
+            t.to_lowercase().contains("changed")
+        })
+        .await;
+        assert!(ls.contains("☁️ cloud · down since"), "{ls}");
+        drop(rig);
+    });
+}
