@@ -71,9 +71,10 @@ fn cloud() -> Cloud {
     Cloud { host, sshd }
 }
 
-/// `walkie up` at home with `[hosts.cloud]`; the cloud's host key trusted in walkie's own
-/// known_hosts (as `walkie hosts trust` writes it) before the bot starts.
-async fn home(fake: &FakeTelegram, cloud: &Cloud) -> BotRig {
+/// `walkie up` at home with `[hosts.cloud]`, started again once the operator has talked to
+/// it (Telegram lets a bot write only to people who have); with `trusted`, the cloud's host
+/// key is in walkie's own known_hosts (as `walkie hosts trust` writes it) by then.
+async fn home(fake: &FakeTelegram, cloud: &Cloud, trusted: bool) -> BotRig {
     let toml = format!(
         "[hosts.cloud]\nssh = \"{}@127.0.0.1:{}\"\nkey = \"{}\"\nbridge = \"{}\"\n",
         Sshd::user(),
@@ -83,7 +84,14 @@ async fn home(fake: &FakeTelegram, cloud: &Cloud) -> BotRig {
     );
     let mut rig = BotRig::start(fake, &[], &[], Some(&toml)).await;
     rig.wait_started(fake, 1, T).await;
+    fake.send_text(OPERATOR, "/help");
+    bot_says(fake, "/new", T).await;
     rig.kill_bot().await;
+    if !trusted {
+        rig.start_bot();
+        rig.wait_started(fake, 2, T).await;
+        return rig;
+    }
     let ssh = rig.host.state.join("ssh");
     std::fs::create_dir_all(&ssh).unwrap();
     std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -131,6 +139,16 @@ async fn bot_says(fake: &FakeTelegram, what: &str, within: Duration) -> ChatMess
         .await
 }
 
+/// Waits until the operator's message `id` starts with `start`.
+async fn message_starts(fake: &FakeTelegram, id: i64, start: &str) -> ChatMessage {
+    fake.wait_until(T, &format!("message {id} to say {start:?}"), |s| {
+        s.message(OPERATOR, id)
+            .filter(|m| m.text.starts_with(start))
+            .cloned()
+    })
+    .await
+}
+
 /// Runs a blocking test helper (it has a runtime of its own) on a thread of its own.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("helper thread"))
@@ -150,9 +168,7 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
     run(async {
         let fake = FakeTelegram::start().await;
         let mut cloud = cloud();
-        let rig = home(&fake, &cloud).await;
-        fake.send_text(OPERATOR, "/help");
-        bot_says(&fake, "/new", T).await;
+        let rig = home(&fake, &cloud, true).await;
 
         // /ls: grouped by host, the cloud up with its latency.
         let ls = ls_until(&fake, "cloud up", |t| t.contains("☁️ cloud · up")).await;
@@ -225,6 +241,20 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         // A call meanwhile is answered with the host's state, not a hang.
         fake.send_text(OPERATOR, "/screen api@cloud");
         bot_says(&fake, "cloud is down since", T).await;
+        // Text meanwhile is queued, with a Cancel button; a second one is cancelled.
+        fake.send_text(OPERATOR, "api@cloud: echo queued-$((9*9))");
+        let queued = bot_says(&fake, "⏳ queued for cloud (down since", T).await;
+        let labels: Vec<String> = queued.buttons().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, ["✖ Cancel"]);
+        fake.send_text(OPERATOR, "api@cloud: echo cancelled-$((5*5))");
+        let second = fake
+            .wait_for_bot_message(OPERATOR, T, "the second queued message", |m| {
+                m.text.starts_with("⏳ queued") && m.message_id != queued.message_id
+            })
+            .await;
+        let cancel = second.button_data().pop().expect("a Cancel button");
+        fake.press_button(OPERATOR, OPERATOR, second.message_id, &cancel);
+        message_starts(&fake, second.message_id, "✖ cancelled").await;
 
         // The box comes back: reconnected within 5 s, and it works again.
         let back = Instant::now();
@@ -232,8 +262,15 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         bot_says(&fake, "cloud is back", Duration::from_secs(10)).await;
         let took = back.elapsed();
         assert!(took < Duration::from_secs(5), "reconnected after {took:?}");
+        // The queued text delivered once, its message edited to say so; the cancelled one
+        // never.
+        message_starts(&fake, queued.message_id, "✅ delivered to api@cloud").await;
+        cloud_screen(&cloud.host, "api", "queued-81").await;
         fake.send_text(OPERATOR, "api@cloud: echo again-$((8*8))");
         cloud_screen(&cloud.host, "api", "again-64").await;
+        let screen = off_runtime(|| cloud.host.screen("api"));
+        assert_eq!(screen.matches("queued-81").count(), 1, "{screen}");
+        assert!(!screen.contains("cancelled"), "{screen}");
 
         // A changed host key: refused, and said so.
         cloud.sshd.stop();
@@ -245,5 +282,61 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         .await;
         assert!(ls.contains("☁️ cloud · down since"), "{ls}");
         drop(rig);
+    });
+}
+
+#[test]
+fn first_contact_asks_the_phone_to_trust_the_host_key() {
+    run(async {
+        let fake = FakeTelegram::start().await;
+        let cloud = cloud();
+        let rig = home(&fake, &cloud, false).await;
+        let fingerprint = Sshd::fingerprint_of(&cloud.sshd.host_key);
+        let card = fake
+            .wait_for_bot_message(OPERATOR, T, "the host-key card", |m| {
+                m.text.starts_with("🔑") && m.text.contains("cloud")
+            })
+            .await;
+        assert!(
+            card.text.contains(&fingerprint) && card.text.contains("ssh-ed25519"),
+            "{}",
+            card.text
+        );
+        let known = rig.host.state.join("ssh/known_hosts");
+        assert!(!known.exists(), "nothing trusted before the press");
+        let labels: Vec<String> = card.buttons().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, ["✅ Trust", "⛔ Reject"]);
+        let trust = card
+            .button_data()
+            .into_iter()
+            .find(|d| d.starts_with("hostkey:t:"))
+            .expect("a Trust button");
+        fake.press_button(OPERATOR, OPERATOR, card.message_id, &trust);
+        fake.wait_until(T, "the card to say trusted", |s| {
+            s.message(OPERATOR, card.message_id)
+                .filter(|m| m.text.starts_with("✅ Host key of cloud trusted"))
+                .cloned()
+        })
+        .await;
+        let line = std::fs::read_to_string(&known).expect("walkie's known_hosts");
+        assert!(
+            line.contains(&format!("[127.0.0.1]:{}", cloud.sshd.port)),
+            "{line}"
+        );
+        assert_eq!(
+            std::fs::metadata(&known).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // Connected: a session starts there from the phone.
+        bot_says(&fake, "cloud is back", T).await;
+        fake.send_text(OPERATOR, "/new api@cloud -- bash --norc --noprofile");
+        bot_says(&fake, "Started api@cloud", T).await;
+        let audit = rig.audit().await;
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == "host key" && a.detail.as_deref().is_some_and(|d| d.contains(&fingerprint))),
+            "{audit:?}"
+        );
     });
 }

@@ -42,6 +42,14 @@ pub struct RemoteHost {
     /// forwarding) instead of running the bridge.
     #[serde(default)]
     pub socket: Option<String>,
+    /// How long text and keys sent while the host is down wait in the outbox before they
+    /// expire (seconds; default an hour).
+    #[serde(default = "default_queue_expiry")]
+    pub queue_expiry_s: u64,
+}
+
+fn default_queue_expiry() -> u64 {
+    3600
 }
 
 fn default_bridge() -> String {
@@ -58,6 +66,7 @@ impl RemoteHost {
             agent_socket: None,
             bridge: default_bridge(),
             socket: None,
+            queue_expiry_s: default_queue_expiry(),
         }
     }
 }
@@ -99,6 +108,9 @@ pub(crate) fn check(name: &str, h: &RemoteHost) -> Result<(), String> {
     }
     if h.bridge.trim().is_empty() || h.bridge.contains(['\n', '\r']) {
         return Err("bridge: one command line, e.g. \"walkie bridge --stdio\"".into());
+    }
+    if h.queue_expiry_s == 0 {
+        return Err("queue_expiry_s = 0 would expire everything sent while the host is down: give seconds, e.g. 3600".into());
     }
     if let Some(s) = &h.socket {
         if !s.starts_with('/') {

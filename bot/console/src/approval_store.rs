@@ -6,8 +6,12 @@
 //! `pending` (`UPDATE ... WHERE state = 'pending'`), so of a button press and the host's
 //! "closed" event arriving at the same moment, one edits the cards and the other sees that
 //! it was too late. Everything survives a bot restart, so the buttons keep working.
+//!
+//! An approval's session is an address (`api`, `api@cloud`, as the fleet names it); the
+//! rows keep it as their `host` and `session` columns.
 
 use crate::front::{ChatId, MessageRef};
+use crate::session::SessionRef;
 use crate::store::{Result, Store, StoreError};
 use walkie_approval::model::{Approval, ApprovalId, State};
 use walkie_approval::policy::{SessionApprovals, SessionRule};
@@ -52,12 +56,14 @@ impl Store {
     /// Records an approval announced by the host process `host_pid`. False if it was
     /// already known (the host announces pending asks again to every new watcher).
     pub async fn add_approval(&self, a: &Approval, host_pid: u32) -> Result<bool> {
+        let at = SessionRef::address(&a.session);
         let done = sqlx::query(
-            "INSERT OR IGNORE INTO approvals (id, session, approval, state, host_pid, created_ms, decided_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO approvals (id, host, session, approval, state, host_pid, created_ms, decided_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(sql_id(a.id))
-        .bind(&a.session)
+        .bind(&at.host)
+        .bind(&at.name)
         .bind(to_json(a)?)
         .bind(state_of(a))
         .bind(i64::from(host_pid))
@@ -177,13 +183,16 @@ impl Store {
     /// The chats that work with `session`: it is their current session, or they have its
     /// live screen.
     pub async fn chats_of_session(&self, session: &str) -> Result<Vec<ChatId>> {
+        let at = SessionRef::address(session);
         let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT chat_id FROM chats WHERE current_session = ?
-             UNION SELECT chat_id FROM live_screens WHERE session = ?
+            "SELECT chat_id FROM chats WHERE current_host = ? AND current_session = ?
+             UNION SELECT chat_id FROM live_screens WHERE host = ? AND session = ?
              ORDER BY 1",
         )
-        .bind(session)
-        .bind(session)
+        .bind(&at.host)
+        .bind(&at.name)
+        .bind(&at.host)
+        .bind(&at.name)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(|r| ChatId(r.0)).collect())
@@ -192,22 +201,28 @@ impl Store {
     /// Every session some chat works with (current session, or a live screen): the
     /// sessions whose screens are watched for prompts.
     pub async fn watched_sessions(&self) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT current_session FROM chats WHERE current_session IS NOT NULL
-             UNION SELECT session FROM live_screens
-             ORDER BY 1",
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT current_host, current_session FROM chats WHERE current_session IS NOT NULL
+             UNION SELECT host, session FROM live_screens
+             ORDER BY 1, 2",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        // As addresses (`api`, `api@cloud`), as the fleet names them.
+        Ok(rows
+            .into_iter()
+            .map(|(host, name)| SessionRef { host, name }.to_string())
+            .collect())
     }
 
     /// The approvals of `session` created at or after `since_ms`, pending or decided.
     pub async fn recent_approvals(&self, session: &str, since_ms: u64) -> Result<Vec<Approval>> {
+        let at = SessionRef::address(session);
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT approval FROM approvals WHERE session = ? AND created_ms >= ? ORDER BY id",
+            "SELECT approval FROM approvals WHERE host = ? AND session = ? AND created_ms >= ? ORDER BY id",
         )
-        .bind(session)
+        .bind(&at.host)
+        .bind(&at.name)
         .bind(since_ms as i64)
         .fetch_all(self.pool())
         .await?;
@@ -221,11 +236,13 @@ impl Store {
         session: &str,
         created_ms: u64,
     ) -> Result<SessionApprovals> {
+        let at = SessionRef::address(session);
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT rule FROM approval_session_rules WHERE session = ? AND created_ms = ?
+            "SELECT rule FROM approval_session_rules WHERE host = ? AND session = ? AND created_ms = ?
              ORDER BY added_ms",
         )
-        .bind(session)
+        .bind(&at.host)
+        .bind(&at.name)
         .bind(created_ms as i64)
         .fetch_all(self.pool())
         .await?;
@@ -251,11 +268,13 @@ impl Store {
             what: "session rule",
             value: e.to_string(),
         })?;
+        let at = SessionRef::address(session);
         sqlx::query(
-            "INSERT OR IGNORE INTO approval_session_rules (session, created_ms, rule, added_ms)
-             VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO approval_session_rules (host, session, created_ms, rule, added_ms)
+             VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(session)
+        .bind(&at.host)
+        .bind(&at.name)
         .bind(created_ms as i64)
         .bind(json)
         .bind(now_ms as i64)
@@ -280,6 +299,30 @@ mod tests {
             1_000,
             DEFAULT_TIMEOUT,
         )
+    }
+
+    #[tokio::test]
+    async fn a_remote_sessions_approval_is_kept_with_its_host() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_in(dir.path()).await.expect("open");
+        let mut a = ask(1_795_000_000_000_000u64 | (1 << 56));
+        a.session = "ops@cloud".into();
+        assert!(store.add_approval(&a, 42).await.unwrap());
+        let row: (String, String) = sqlx::query_as("SELECT host, session FROM approvals")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(row, ("cloud".to_string(), "ops".to_string()));
+        assert_eq!(store.recent_approvals("ops@cloud", 0).await.unwrap().len(), 1);
+        assert!(store.recent_approvals("ops", 0).await.unwrap().is_empty());
+        // A chat whose current session is on the cloud works with it, not with ops here.
+        store
+            .set_current_session(ChatId(7), Some(&SessionRef::address("ops@cloud")))
+            .await
+            .unwrap();
+        assert_eq!(store.chats_of_session("ops@cloud").await.unwrap(), [ChatId(7)]);
+        assert!(store.chats_of_session("ops").await.unwrap().is_empty());
+        assert_eq!(store.watched_sessions().await.unwrap(), ["ops@cloud"]);
     }
 
     #[tokio::test]

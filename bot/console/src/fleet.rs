@@ -31,10 +31,11 @@ use walkie_approval::hook::Decision;
 use walkie_config::Config;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
-use walkie_ssh::{Channel, Link, LinkState};
+use walkie_ssh::{Channel, HostKey, HostKeyCheck, Link, LinkState};
 
 use crate::front::{ChatId, Frontend};
 use crate::host::{AskStream, Host, HostLink};
+use crate::requests::View;
 use crate::session::LOCAL_HOST;
 
 /// How often a remote host is pinged, and how long a ping may take.
@@ -101,6 +102,9 @@ pub struct Remote {
     link: Link,
     conn: Mutex<Option<Client<Channel>>>,
     status: watch::Sender<HostStatus>,
+    /// The unknown host key the chats were shown (Trust trusts this one, never whatever
+    /// the box presents by the time of the press).
+    offered: std::sync::Mutex<Option<HostKey>>,
 }
 
 /// The error of a call to a host that cannot take it now.
@@ -149,6 +153,23 @@ impl Remote {
     /// The host's status now.
     pub fn status(&self) -> HostStatus {
         self.status.borrow().clone()
+    }
+
+    /// Why the link refuses the box's host key, if that is why it is down.
+    pub fn host_key_problem(&self) -> Option<HostKeyCheck> {
+        match &*self.link.state().borrow() {
+            LinkState::Down {
+                why: walkie_ssh::Error::HostKey(check),
+                ..
+            } => Some((**check).clone()),
+            _ => None,
+        }
+    }
+
+    /// How long an outbox item for this host waits before it expires.
+    pub fn queue_expiry(&self) -> Duration {
+        let s = self.cfg.hosts.get(&self.name).map_or(3600, |h| h.queue_expiry_s);
+        Duration::from_secs(s)
     }
 
     /// Watches the host's status.
@@ -474,6 +495,7 @@ impl Fleet {
                 link,
                 conn: Mutex::new(None),
                 status,
+                offered: std::sync::Mutex::new(None),
             }));
         }
         if cfg.hosts.len() > MAX_REMOTES {
@@ -558,6 +580,76 @@ impl Fleet {
         on_host!(self, addr, |n| self.local.revive(&n).await, |c, r| async {
             c.revive(&n).await.map(|s| r.address(&s))
         })
+    }
+
+    /// Trusts the unknown host key of `host` that the chats were shown (walkie's own
+    /// known_hosts; never `~/.ssh`) and reconnects at once. A changed key is never trusted
+    /// from a chat: that takes `walkie hosts trust NAME` at a terminal.
+    pub async fn trust(&self, host: &str) -> Result<String, String> {
+        let r = self.remote(host).map_err(|e| e.to_string())?;
+        let offered = r.offered.lock().ok().and_then(|o| o.clone());
+        let Some(key) = offered else {
+            return Err(format!("{host} has no host key waiting to be trusted."));
+        };
+        match r.host_key_problem() {
+            Some(HostKeyCheck::Unknown(now)) if now.blob == key.blob => {}
+            Some(HostKeyCheck::Changed { .. }) => {
+                return Err(format!(
+                    "{host}'s host key changed: run `walkie hosts trust {host}` on this machine."
+                ))
+            }
+            _ => return Err(format!("{host} no longer presents that key.")),
+        }
+        let file = crate::remote::known_hosts_path(&r.cfg);
+        let written = key.clone();
+        tokio::task::spawn_blocking(move || walkie_ssh::trust(&file, &written))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot write walkie's known_hosts: {e}"))?;
+        if let Ok(mut o) = r.offered.lock() {
+            *o = None;
+        }
+        r.link.reconnect_now();
+        Ok(key.fingerprint())
+    }
+
+    /// Forgets the key shown for `host`: nothing is trusted, the host stays down.
+    pub fn reject(&self, host: &str) -> Result<(), String> {
+        let r = self.remote(host).map_err(|e| e.to_string())?;
+        if let Ok(mut o) = r.offered.lock() {
+            *o = None;
+        }
+        Ok(())
+    }
+
+    /// Types an outbox item into `addr` (a remote session) with its dispatch id, so that
+    /// the host types it once however often it is delivered.
+    pub async fn deliver(
+        &self,
+        addr: &str,
+        chunks: Vec<Vec<u8>>,
+        source: &str,
+        dispatch: &str,
+    ) -> Result<(), ClientError> {
+        let Route::Remote { host, name } = route(&self.remotes, addr)? else {
+            return Err(ClientError::Host {
+                kind: ErrorKind::BadRequest,
+                message: format!("{addr} is not on a remote host"),
+            });
+        };
+        let r = self.remote(host)?;
+        remote_call!(r, |c| c.input_dispatch(
+            &name,
+            chunks,
+            Some(source.to_string()),
+            Some(dispatch.to_string())
+        ))
+        .map(|_| ())
+    }
+
+    /// Whether remote host `host` is not up now.
+    pub fn is_down(&self, host: &str) -> bool {
+        self.remote(host).is_ok_and(|r| !r.status().is_up())
     }
 
     /// Connects to this machine's host now (so that `walkie up` fails early).
@@ -704,6 +796,16 @@ impl Host for Fleet {
         }
     }
 
+    fn queue_for(&self, session: &str) -> Option<Option<SystemTime>> {
+        match route(&self.remotes, session).ok()? {
+            Route::Remote { host, .. } => {
+                let status = self.remote(host).ok()?.status();
+                (!status.is_up()).then(|| crate::outbox::down_since(&status))
+            }
+            Route::Local { .. } => None,
+        }
+    }
+
     fn remote_hosts(&self) -> Vec<(String, String)> {
         self.remotes
             .iter()
@@ -751,8 +853,15 @@ pub async fn announce<F: Frontend + Clone>(
             let mut status = r.watch_status();
             // Nothing is said until the host was first seen down.
             let mut told_down = false;
+            // The host key last shown, so that a card is posted once per key.
+            let mut shown_key: Option<String> = None;
             loop {
                 let now = status.borrow_and_update().clone();
+                if let Some(view) = key_card(&r, &mut shown_key) {
+                    tell(&store, &also, &front, &r.name, &view).await;
+                    // The card says it; no "is down" line besides.
+                    told_down = true;
+                }
                 let line = match &now {
                     HostStatus::Down { since, .. } if !told_down => {
                         told_down = true;
@@ -770,21 +879,7 @@ pub async fn announce<F: Frontend + Clone>(
                 };
                 if let Some(line) = line {
                     tracing::info!(host = %r.name, "{line}");
-                    let mut chats = store.chats().await.unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "cannot read the chats");
-                        Vec::new()
-                    });
-                    for c in &also {
-                        if !chats.contains(c) {
-                            chats.push(*c);
-                        }
-                    }
-                    let view = crate::requests::View::Text(line);
-                    for chat in chats {
-                        if let Err(e) = front.show(chat, &view).await {
-                            tracing::warn!(host = %r.name, error = %e, "cannot tell a chat");
-                        }
-                    }
+                    tell(&store, &also, &front, &r.name, &View::Text(line)).await;
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -794,6 +889,59 @@ pub async fn announce<F: Frontend + Clone>(
         }
     });
     futures::future::join_all(each).await;
+}
+
+/// The card for a host key problem not shown yet: an unknown key (Trust / Reject), or a
+/// changed one (a hard stop naming both fingerprints).
+fn key_card(r: &Remote, shown: &mut Option<String>) -> Option<View> {
+    let problem = r.host_key_problem()?;
+    let (key, old) = match &problem {
+        HostKeyCheck::Unknown(k) => (k, Vec::new()),
+        HostKeyCheck::Changed { key, old } => (key, old.clone()),
+        HostKeyCheck::Trusted => return None,
+    };
+    let fingerprint = key.fingerprint();
+    if shown.as_deref() == Some(fingerprint.as_str()) {
+        return None;
+    }
+    *shown = Some(fingerprint.clone());
+    if old.is_empty() {
+        if let Ok(mut o) = r.offered.lock() {
+            *o = Some(key.clone());
+        }
+    }
+    tracing::warn!(host = %r.name, %problem, "host key not trusted");
+    Some(View::HostKey {
+        host: r.name.clone(),
+        address: r.cfg.hosts.get(&r.name).map(|h| h.ssh.clone()).unwrap_or_default(),
+        key_type: key.key_type.clone(),
+        fingerprint,
+        old,
+    })
+}
+
+/// Shows `view` in every chat the bot knows and in `also`.
+async fn tell<F: Frontend>(
+    store: &crate::store::Store,
+    also: &[ChatId],
+    front: &F,
+    host: &str,
+    view: &View,
+) {
+    let mut chats = store.chats().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the chats");
+        Vec::new()
+    });
+    for c in also {
+        if !chats.contains(c) {
+            chats.push(*c);
+        }
+    }
+    for chat in chats {
+        if let Err(e) = front.show(chat, view).await {
+            tracing::warn!(host, error = %e, "cannot tell a chat");
+        }
+    }
 }
 
 #[cfg(test)]

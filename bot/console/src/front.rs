@@ -106,6 +106,14 @@ pub trait Frontend: Send + Sync + 'static {
         view: &View,
     ) -> impl Future<Output = Result<MessageRef, FrontError>> + Send;
 
+    /// Shows `view` in place of the message `message` (an outbox item's "queued" line).
+    fn edit_view(
+        &self,
+        chat: ChatId,
+        message: MessageRef,
+        view: &View,
+    ) -> impl Future<Output = Result<(), FrontError>> + Send;
+
     /// Keeps `session`'s live screen in `chat` going (starting it if needed), refreshed now.
     fn watch(&self, chat: ChatId, session: &str);
 }

@@ -80,6 +80,13 @@ pub trait Host: Send + Sync + 'static {
     fn remote_hosts(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// `Some` when `session` is on a remote host that is down, so what is sent to it goes
+    /// to the outbox (with the time it went down, if known); `None` to send it now.
+    fn queue_for(&self, session: &str) -> Option<Option<std::time::SystemTime>> {
+        let _ = session;
+        None
+    }
 }
 
 /// The host's asks as they come; `None` when the host closed the stream.

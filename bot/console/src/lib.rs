@@ -20,6 +20,8 @@
 //! - [`gate`]: who may do what (operators, viewers, strangers) and the refusal policy.
 //! - [`host`]: what the console asks of a session host ([`host::Host`]) and the real link
 //!   to one (one connection, reconnected on demand).
+//! - [`outbox`]: text and keys for a remote host that is down, queued in the store with a
+//!   dispatch id, delivered in order and once when it is back, or expired or cancelled.
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
 //! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
 //!   direct-streamlocal).
@@ -45,6 +47,7 @@ pub mod fleet;
 pub mod front;
 pub mod gate;
 pub mod host;
+pub mod outbox;
 pub mod presets;
 pub mod remote;
 pub mod requests;

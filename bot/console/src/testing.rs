@@ -218,6 +218,20 @@ impl Frontend for InMemory {
         Ok(message)
     }
 
+    async fn edit_view(
+        &self,
+        chat: ChatId,
+        message: MessageRef,
+        view: &View,
+    ) -> Result<(), FrontError> {
+        self.push(Sent::View {
+            chat,
+            message,
+            view: view.clone(),
+        });
+        Ok(())
+    }
+
     fn watch(&self, chat: ChatId, session: &str) {
         self.push(Sent::Watch {
             chat,

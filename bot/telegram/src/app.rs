@@ -7,6 +7,8 @@
 //! presses are handled here.
 
 mod dirs;
+mod hostkey;
+mod outbox;
 
 use std::sync::Arc;
 
@@ -254,6 +256,12 @@ impl App {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
         if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+            return done;
+        }
+        if let Some(done) = self.on_host_key_button(user, chat, &q, &data).await {
+            return done;
+        }
+        if let Some(done) = self.on_outbox_button(user, chat, &q, &data).await {
             return done;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {

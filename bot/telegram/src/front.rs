@@ -148,6 +148,23 @@ impl Frontend for TelegramFront {
         Ok(MessageRef(i64::from(m.id.0)))
     }
 
+    async fn edit_view(
+        &self,
+        chat: ChatId,
+        message: MessageRef,
+        view: &View,
+    ) -> Result<(), FrontError> {
+        let (html, markup) = match render(view) {
+            Rendered::Text(t) => (escape_html(&t), None),
+            Rendered::Html(html, markup) => (html, markup),
+        };
+        let id = i32::try_from(message.0).map_err(|_| FrontError("bad message id".into()))?;
+        self.tg
+            .edit_html(chat.0, id, &html, markup)
+            .await
+            .map_err(front_error)
+    }
+
     fn watch(&self, chat: ChatId, session: &str) {
         self.live.ensure(chat.0, session);
     }

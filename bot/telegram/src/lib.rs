@@ -206,6 +206,12 @@ pub async fn run(
         .iter()
         .map(|u| walkie_console::front::Frontend::private_chat(&desk.front, walkie_console::front::UserId(*u)))
         .collect();
+    let outbox = tokio::spawn(walkie_console::outbox::deliver(
+        app.host.clone(),
+        desk.front.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
     let announcer = tokio::spawn(walkie_console::fleet::announce(
         app.host.clone(),
         desk.front.clone(),
@@ -218,6 +224,7 @@ pub async fn run(
     shutdown.cancel();
     let _ = watcher.await;
     let _ = announcer.await;
+    let _ = outbox.await;
     for p in pings {
         let _ = p.await;
     }

@@ -17,6 +17,13 @@ pub(crate) const USE_PREFIX: &str = "use:";
 /// Callback data of the directory buttons of `/new NAME PRESET`: `dir:CHOICE:INDEX`.
 pub(crate) const DIR_PREFIX: &str = "dir:";
 
+/// Callback data of a host-key card: `hostkey:t:HOST` (Trust) and `hostkey:r:HOST` (Reject),
+/// at most 42 bytes.
+pub(crate) const HOSTKEY_PREFIX: &str = "hostkey:";
+
+/// Callback data of the Cancel button of a queued item: `outbox:c:ID`.
+pub(crate) const OUTBOX_PREFIX: &str = "outbox:";
+
 /// A view as Telegram sends it.
 pub(crate) enum Rendered {
     Text(String),
@@ -58,6 +65,19 @@ pub(crate) fn render(view: &View) -> Rendered {
             let (html, markup) = sessions_html(sessions, current.as_deref(), hosts);
             Rendered::Html(html, Some(markup))
         }
+        View::HostKey {
+            host,
+            address,
+            key_type,
+            fingerprint,
+            old,
+        } => host_key_html(host, address, key_type, fingerprint, old),
+        View::Queued { id, line } => Rendered::Html(
+            escape_html(line),
+            Some(InlineKeyboardMarkup::new(vec![vec![
+                InlineKeyboardButton::callback("✖ Cancel", format!("{OUTBOX_PREFIX}c:{id}")),
+            ]])),
+        ),
         View::Attach { session, ssh_host } => {
             let line = match ssh_host {
                 Some(h) => format!(
@@ -185,5 +205,42 @@ fn sessions_lines(
             format!("use {}", s.name),
             format!("{USE_PREFIX}{}", s.name),
         )]);
+    }
+}
+
+/// A host-key card: first contact with Trust / Reject, or a changed key as a hard stop.
+fn host_key_html(
+    host: &str,
+    address: &str,
+    key_type: &str,
+    fingerprint: &str,
+    old: &[String],
+) -> Rendered {
+    let (h, a) = (escape_html(host), escape_html(address));
+    let (t, f) = (escape_html(key_type), escape_html(fingerprint));
+    if old.is_empty() {
+        let html = format!(
+            "🔑 <b>{h}</b> ({a}) presents a host key walkie does not know yet:\n\
+             <code>{t}</code>\n<code>{f}</code>\n\
+             Compare it with the box's own (<code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code> there). \
+             Nothing is sent to {h} until you trust it."
+        );
+        let buttons = InlineKeyboardMarkup::new(vec![vec![
+            InlineKeyboardButton::callback("✅ Trust", format!("{HOSTKEY_PREFIX}t:{host}")),
+            InlineKeyboardButton::callback("⛔ Reject", format!("{HOSTKEY_PREFIX}r:{host}")),
+        ]]);
+        Rendered::Html(html, Some(buttons))
+    } else {
+        let known: Vec<String> = old
+            .iter()
+            .map(|o| format!("<code>{}</code>", escape_html(o)))
+            .collect();
+        let html = format!(
+            "⛔ The host key of <b>{h}</b> ({a}) CHANGED.\nNow: <code>{t}</code> <code>{f}</code>\n\
+             Known: {}\nNothing is sent to {h}. If the box was really re-keyed, run \
+             <code>walkie hosts trust {h}</code> on this machine; otherwise someone may be in between.",
+            known.join(", ")
+        );
+        Rendered::Html(html, None)
     }
 }

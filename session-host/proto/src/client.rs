@@ -308,11 +308,23 @@ impl<S: Stream> Client<S> {
         chunks: Vec<Vec<u8>>,
         source: Option<String>,
     ) -> Result<Option<f64>, ClientError> {
+        self.input_dispatch(name, chunks, source, None).await
+    }
+
+    /// [`Client::input_from`] of an outbox item: the host types `dispatch` once only.
+    pub async fn input_dispatch(
+        &mut self,
+        name: &str,
+        chunks: Vec<Vec<u8>>,
+        source: Option<String>,
+        dispatch: Option<String>,
+    ) -> Result<Option<f64>, ClientError> {
         match self
             .call(Request::Input {
                 name: name.into(),
                 chunks,
                 source,
+                dispatch,
             })
             .await?
         {

@@ -34,7 +34,7 @@ use crate::snapshot::Snapshot;
 /// 6: revival: [`Request::AgentSession`], [`Reply::Revived`], `NewSession.preset`/`resume`,
 /// `SessionInfo.agent`/`preset`/`revive`.
 /// 7: `Agent::Copilot`.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -108,6 +108,11 @@ pub enum Request {
         /// input.
         #[serde(default)]
         source: Option<String>,
+        /// A dispatch from the home bot's outbox: the host types each id once, so a
+        /// delivery repeated after a reconnect mid-way does not type twice (the repeat is
+        /// answered `Typed` without typing).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dispatch: Option<String>,
     },
     Screen {
         name: String,
@@ -736,11 +741,19 @@ mod tests {
                 name: n(),
                 chunks: vec![b"hi".to_vec(), b"\r".to_vec()],
                 source: Some("cli".into()),
+                dispatch: None,
             },
             Request::Input {
                 name: n(),
                 chunks: vec![b"x".to_vec()],
                 source: None,
+                dispatch: None,
+            },
+            Request::Input {
+                name: n(),
+                chunks: vec![b"run the tests".to_vec(), b"\r".to_vec()],
+                source: Some("telegram user 1001".into()),
+                dispatch: Some("0f1e2d3c-outbox-17".into()),
             },
             Request::Screen {
                 name: n(),

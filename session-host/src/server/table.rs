@@ -79,7 +79,13 @@ pub(super) struct Table {
     entries: Mutex<BTreeMap<String, Entry>>,
     store: Store,
     exits: mpsc::UnboundedSender<Exit>,
+    /// The outbox dispatch ids typed lately (oldest first), so that a repeated delivery
+    /// types nothing. In memory: a delivery is repeated only within one reconnect.
+    dispatched: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many dispatch ids a host remembers.
+const DISPATCHED_KEPT: usize = 4096;
 
 impl Table {
     /// The table of what `store` remembers (running sessions of the previous host become
@@ -98,6 +104,7 @@ impl Table {
             entries: Mutex::new(entries),
             store,
             exits,
+            dispatched: Mutex::new(std::collections::VecDeque::new()),
         };
         Ok((table, exits_rx))
     }
@@ -228,7 +235,40 @@ impl Table {
 
     /// Types `chunks`, recorded with `source` as their sender; answers the input's
     /// recording time when the session is recorded.
-    pub async fn input(&self, name: &str, chunks: Vec<Vec<u8>>, source: Option<String>) -> Reply {
+    /// Types `chunks` into `name`; an outbox `dispatch` id already typed is answered
+    /// `Typed` without typing again.
+    pub async fn input(
+        &self,
+        name: &str,
+        chunks: Vec<Vec<u8>>,
+        source: Option<String>,
+        dispatch: Option<String>,
+    ) -> Reply {
+        let Some(id) = dispatch else {
+            return self.input_now(name, chunks, source).await;
+        };
+        {
+            let mut seen = self.dispatched.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.contains(&id) {
+                tracing::info!(session = name, dispatch = %id, "dispatch already typed");
+                return Reply::Typed { at: None };
+            }
+            // Remembered before typing: a repeat arriving meanwhile types nothing.
+            if seen.len() >= DISPATCHED_KEPT {
+                seen.pop_front();
+            }
+            seen.push_back(id.clone());
+        }
+        let reply = self.input_now(name, chunks, source).await;
+        if matches!(reply, Reply::Error { .. }) {
+            // Nothing was typed: a later delivery may type it.
+            let mut seen = self.dispatched.lock().unwrap_or_else(|p| p.into_inner());
+            seen.retain(|d| *d != id);
+        }
+        reply
+    }
+
+    async fn input_now(&self, name: &str, chunks: Vec<Vec<u8>>, source: Option<String>) -> Reply {
         let s = match self.live(name) {
             Ok(s) => s,
             Err(r) => return r,
@@ -318,11 +358,18 @@ impl Table {
             Ok(n) => n,
             Err(e) => return err(ErrorKind::BadName, e.to_string()),
         };
-        let cwd = spec
-            .cwd
-            .clone()
-            .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("/"));
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        // `~` and `~/DIR` are this box's home: a home walkie starting a session here over
+        // ssh cannot know it.
+        let cwd = match spec.cwd.clone() {
+            Some(d) if d == std::path::Path::new("~") => home.clone(),
+            Some(d) => match (d.strip_prefix("~"), &home) {
+                (Ok(rest), Some(h)) => Some(h.join(rest)),
+                _ => Some(d),
+            },
+            None => home,
+        }
+        .unwrap_or_else(|| PathBuf::from("/"));
         let (cols, rows) = spec
             .size
             .unwrap_or((self.opts.default_cols, self.opts.default_rows));
@@ -801,7 +848,7 @@ pub(super) mod tests {
                 other => panic!("{other:?}"),
             }
             // An exited session takes no input, and can now go.
-            let r = t.input("job", vec![b"x".to_vec()], None).await;
+            let r = t.input("job", vec![b"x".to_vec()], None, None).await;
             assert_eq!(kind(&r), Some(ErrorKind::NotRunning), "{r:?}");
             assert_eq!(t.rm("job").await, Reply::Ok);
             assert_eq!(t.list().await, Reply::Sessions { sessions: vec![] });
@@ -911,6 +958,41 @@ pub(super) mod tests {
         .await
     }
 
+
+    #[tokio::test]
+    async fn an_outbox_dispatch_is_typed_once() {
+        bounded(async {
+            let dir = tempfile::tempdir().unwrap();
+            let t = table(dir.path()).await;
+            t.create(spec("d", &["cat"])).await;
+            let once = || vec![b"once".to_vec(), b"\r".to_vec()];
+            let id = || Some("outbox-1".to_string());
+            assert_eq!(t.input("d", once(), None, id()).await, Reply::Typed { at: None });
+            // The delivery repeated after a reconnect: answered, not typed.
+            assert_eq!(t.input("d", once(), None, id()).await, Reply::Typed { at: None });
+            // A dispatch that typed nothing (no such session) is not remembered.
+            let gone = t.input("nope", once(), None, Some("outbox-2".into())).await;
+            assert_eq!(kind(&gone), Some(ErrorKind::NoSuchSession));
+            assert!(!t.dispatched.lock().unwrap().contains(&"outbox-2".to_string()));
+            t.input("d", vec![b"end".to_vec(), b"\r".to_vec()], None, None)
+                .await;
+            // cat's echo and its output: each line typed shows twice.
+            let screen = || match t.screen("d", false) {
+                Reply::Text { text } => text,
+                other => panic!("{other:?}"),
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while screen().matches("end").count() < 2 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let shown = screen();
+            assert_eq!(shown.matches("end").count(), 2, "{shown}");
+            assert_eq!(shown.matches("once").count(), 2, "typed once: {shown}");
+            t.end_all().await;
+        })
+        .await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pause_stops_and_resume_continues() {
         bounded(async {
@@ -934,15 +1016,15 @@ pub(super) mod tests {
             assert_eq!(state(), Some('T'));
             // Held while paused, up to the cap (64 bytes here): more is refused whole.
             assert_eq!(
-                t.input("p", vec![vec![b'a'; 40]], None).await,
+                t.input("p", vec![vec![b'a'; 40]], None, None).await,
                 Reply::Typed { at: None }
             );
             let full = t
-                .input("p", vec![vec![b'b'; 20], vec![b'c'; 20]], None)
+                .input("p", vec![vec![b'b'; 20], vec![b'c'; 20]], None, None)
                 .await;
             assert_eq!(kind(&full), Some(ErrorKind::InputQueueFull), "{full:?}");
             assert_eq!(
-                t.input("p", vec![vec![b'd'; 24]], None).await,
+                t.input("p", vec![vec![b'd'; 24]], None, None).await,
                 Reply::Typed { at: None }
             );
             match t.pause_resume("p", false).await {
@@ -956,7 +1038,7 @@ pub(super) mod tests {
             assert_ne!(state(), Some('T'));
             // Resumed: the queue is empty again, and input goes straight through.
             assert_eq!(
-                t.input("p", vec![vec![b'e'; 100]], None).await,
+                t.input("p", vec![vec![b'e'; 100]], None, None).await,
                 Reply::Typed { at: None }
             );
             t.end_all().await;

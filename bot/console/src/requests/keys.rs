@@ -23,6 +23,13 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
             Err(e) => return c.say(chat, e.to_string()).await,
         }
     }
+    if let Some(since) = c.host.queue_for(&name) {
+        let payload = crate::outbox::Payload::Keys(chunks);
+        return crate::outbox::queue(
+            &c.store, &c.front, None, chat, &name, payload, "telegram", since,
+        )
+        .await;
+    }
     match c.host.input(&name, chunks).await {
         Ok(()) => {
             c.front.watch(chat, &name);

@@ -145,6 +145,20 @@ pub enum View {
         session: String,
         ssh_host: Option<String>,
     },
+    /// A remote host presents a host key walkie does not trust. `old` empty: unknown (first
+    /// contact), the chat may Trust or Reject it; else it changed from the `old`
+    /// fingerprints: a hard stop until `walkie hosts trust HOST` at a terminal.
+    HostKey {
+        host: String,
+        /// `user@box[:port]` as configured.
+        address: String,
+        key_type: String,
+        fingerprint: String,
+        old: Vec<String>,
+    },
+    /// Something sent to a session on a host that is down, in the outbox as item `id`
+    /// (`line`: "⏳ queued for cloud (down since 12:03 UTC) ..."); it can be cancelled.
+    Queued { id: i64, line: String },
     /// Where should `/new session preset` run: one button per directory (`labels`, short),
     /// pressed as [`crate::workdir::DirChoice`] `choice`, index in `labels`.
     Dirs {

@@ -51,8 +51,15 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         NewSpec::Preset(p) => Some(p.as_str()),
         _ => None,
     };
-    let cwd = match workdir::place(&c.cfg, &c.store, preset, dir.as_deref(), home.as_deref()).await
-    {
+    // A session on another box: its DIR is that box's (`~` its home), taken as written and
+    // checked there; no DIR is the box's home (this machine's recent dirs mean nothing there).
+    let remote = crate::session::SessionRef::address(&name).host != crate::session::LOCAL_HOST;
+    let place = if remote {
+        Ok(dir.as_ref().map_or(Place::Home, |d| Place::Dir(d.into())))
+    } else {
+        workdir::place(&c.cfg, &c.store, preset, dir.as_deref(), home.as_deref()).await
+    };
+    let cwd = match place {
         Ok(Place::Dir(d)) => Some(d),
         Ok(Place::Home) => None,
         Ok(Place::Choose(dirs)) => {
@@ -110,7 +117,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         Ok(created) => {
             let current = SessionRef::address(created.as_str());
             c.store.set_current_session(chat, Some(&current)).await?;
-            if let Some(d) = &cwd {
+            if let Some(d) = cwd.as_ref().filter(|_| !remote) {
                 c.store.remember_dir(d).await?;
             }
             c.say(

@@ -21,7 +21,14 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         Ok(s) => s,
         Err(e) => return c.say(chat, host_answer(&e, None)).await,
     };
-    let names: Vec<String> = sessions.iter().map(|s| s.name.clone()).collect();
+    let mut names: Vec<String> = sessions.iter().map(|s| s.name.clone()).collect();
+    // `api@cloud: ...` while cloud is down: its sessions are not listed, but the text is
+    // for the outbox all the same.
+    if let Some((head, _)) = text.split_once(':') {
+        if head.contains('@') && Address::parse(head).is_ok() && c.host.queue_for(head).is_some() {
+            names.push(head.to_string());
+        }
+    }
     let reply_target = match reply_to {
         Some(r) => c.store.session_of_message(chat, r).await?.map(|s| s.to_string()),
         None => None,
@@ -55,6 +62,22 @@ pub async fn dispatch<F: Frontend, H: Host>(
     text: &str,
     source: &str,
 ) -> Result<()> {
+    // Its host is down: into the outbox, delivered once when the host is back.
+    if let Some(since) = c.host.queue_for(session) {
+        let payload = crate::outbox::Payload::Text(text.to_string());
+        let who = format!("telegram user {} ({source})", user.0);
+        return crate::outbox::queue(
+            &c.store,
+            &c.front,
+            Some(user),
+            chat,
+            session,
+            payload,
+            &who,
+            since,
+        )
+        .await;
+    }
     // A dialog on screen, or an agent not ready yet: held, typed later by the desk.
     if let Some(note) = c
         .dialogs
@@ -157,6 +180,18 @@ mod tests {
             Some(("web".into(), "ls -la"))
         );
         assert_eq!(route_prefix("note: remember this", &s), None);
+        // Sessions on other hosts: by address, or by a bare name one host has.
+        let remote = vec!["api@cloud".to_string(), "web".to_string()];
+        assert_eq!(
+            route_prefix("api@cloud: run the tests", &remote),
+            Some(("api@cloud".into(), "run the tests"))
+        );
+        assert_eq!(
+            route_prefix("api: run the tests", &remote),
+            Some(("api".into(), "run the tests"))
+        );
+        assert_eq!(route_prefix("api@lab: x", &remote), None);
+        assert_eq!(route_prefix("Api@cloud: x", &remote), None);
         assert_eq!(route_prefix("http://example.com", &s), None);
         assert_eq!(route_prefix("backend:", &s), None);
         assert_eq!(route_prefix("backend:x", &s), None);
