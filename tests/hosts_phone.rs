@@ -187,7 +187,10 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
                     .await
             })
         });
-        assert!(at_home.expect("home list").is_empty(), "nothing started at home");
+        assert!(
+            at_home.expect("home list").is_empty(),
+            "nothing started at home"
+        );
 
         // Text by address, and plain text to the current session: typed on the cloud.
         fake.send_text(OPERATOR, "api@cloud: echo addressed-$((6*7))");
@@ -333,9 +336,10 @@ fn first_contact_asks_the_phone_to_trust_the_host_key() {
         bot_says(&fake, "Started api@cloud", T).await;
         let audit = rig.audit().await;
         assert!(
-            audit
-                .iter()
-                .any(|a| a.action == "host key" && a.detail.as_deref().is_some_and(|d| d.contains(&fingerprint))),
+            audit.iter().any(|a| a.action == "host key"
+                && a.detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains(&fingerprint))),
             "{audit:?}"
         );
     });

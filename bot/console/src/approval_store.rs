@@ -313,14 +313,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(row, ("cloud".to_string(), "ops".to_string()));
-        assert_eq!(store.recent_approvals("ops@cloud", 0).await.unwrap().len(), 1);
+        assert_eq!(
+            store.recent_approvals("ops@cloud", 0).await.unwrap().len(),
+            1
+        );
         assert!(store.recent_approvals("ops", 0).await.unwrap().is_empty());
         // A chat whose current session is on the cloud works with it, not with ops here.
         store
             .set_current_session(ChatId(7), Some(&SessionRef::address("ops@cloud")))
             .await
             .unwrap();
-        assert_eq!(store.chats_of_session("ops@cloud").await.unwrap(), [ChatId(7)]);
+        assert_eq!(
+            store.chats_of_session("ops@cloud").await.unwrap(),
+            [ChatId(7)]
+        );
         assert!(store.chats_of_session("ops").await.unwrap().is_empty());
         assert_eq!(store.watched_sessions().await.unwrap(), ["ops@cloud"]);
     }

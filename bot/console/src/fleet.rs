@@ -111,7 +111,10 @@ pub struct Remote {
 fn unreachable(name: &str, status: &HostStatus) -> ClientError {
     ClientError::Host {
         kind: ErrorKind::Internal,
-        message: format!("{name} is {}; walkie reconnects by itself.", status.describe()),
+        message: format!(
+            "{name} is {}; walkie reconnects by itself.",
+            status.describe()
+        ),
     }
 }
 
@@ -168,7 +171,11 @@ impl Remote {
 
     /// How long an outbox item for this host waits before it expires.
     pub fn queue_expiry(&self) -> Duration {
-        let s = self.cfg.hosts.get(&self.name).map_or(3600, |h| h.queue_expiry_s);
+        let s = self
+            .cfg
+            .hosts
+            .get(&self.name)
+            .map_or(3600, |h| h.queue_expiry_s);
         Duration::from_secs(s)
     }
 
@@ -397,8 +404,14 @@ pub fn untag_id(id: u64) -> (u64, u64) {
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     /// This machine; `bare`: no host was written, so another host may have it.
-    Local { name: String, bare: bool },
-    Remote { host: &'a str, name: String },
+    Local {
+        name: String,
+        bare: bool,
+    },
+    Remote {
+        host: &'a str,
+        name: String,
+    },
 }
 
 /// Splits an address: `api` (bare), `api@local`, `api@cloud`; unknown hosts refused.
@@ -529,7 +542,10 @@ impl Fleet {
 
     /// The one remote host that has a session named `name`; several: the error listing them.
     async fn find_bare(&self, name: &str) -> Result<Option<Arc<Remote>>, ClientError> {
-        let looks = self.remotes.iter().map(|r| async move { (r, r.has(name).await) });
+        let looks = self
+            .remotes
+            .iter()
+            .map(|r| async move { (r, r.has(name).await) });
         let found: Vec<&Arc<Remote>> = futures::future::join_all(looks)
             .await
             .into_iter()
@@ -744,21 +760,13 @@ impl Host for Fleet {
     }
 
     async fn screen(&self, name: &str) -> Result<String, ClientError> {
-        on_host!(
-            self,
-            name,
-            |n| self.local.screen(&n).await,
-            |c, _r| c.screen(&n, false)
-        )
+        on_host!(self, name, |n| self.local.screen(&n).await, |c, _r| c
+            .screen(&n, false))
     }
 
     async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {
-        on_host!(
-            self,
-            name,
-            |n| self.local.tail(&n, lines).await,
-            |c, _r| c.tail(&n, lines)
-        )
+        on_host!(self, name, |n| self.local.tail(&n, lines).await, |c, _r| c
+            .tail(&n, lines))
     }
 
     async fn pause(&self, name: &str) -> Result<SessionInfo, ClientError> {
@@ -783,14 +791,12 @@ impl Host for Fleet {
         match untag_id(id) {
             (0, _) => self.local.decide(id, decision).await,
             (tag, own) => {
-                let r = self
-                    .remotes
-                    .iter()
-                    .find(|r| r.tag == tag)
-                    .ok_or_else(|| ClientError::Host {
+                let r = self.remotes.iter().find(|r| r.tag == tag).ok_or_else(|| {
+                    ClientError::Host {
                         kind: ErrorKind::AlreadyDecided,
                         message: "the host of that request is no longer configured".into(),
-                    })?;
+                    }
+                })?;
                 remote_call!(&**r, |c| c.decide(own, decision))
             }
         }
@@ -913,7 +919,12 @@ fn key_card(r: &Remote, shown: &mut Option<String>) -> Option<View> {
     tracing::warn!(host = %r.name, %problem, "host key not trusted");
     Some(View::HostKey {
         host: r.name.clone(),
-        address: r.cfg.hosts.get(&r.name).map(|h| h.ssh.clone()).unwrap_or_default(),
+        address: r
+            .cfg
+            .hosts
+            .get(&r.name)
+            .map(|h| h.ssh.clone())
+            .unwrap_or_default(),
         key_type: key.key_type.clone(),
         fingerprint,
         old,

@@ -184,11 +184,27 @@ impl Store {
 
     /// Item `id` of `chat`, whatever its state.
     pub async fn outbox_item(&self, id: i64) -> Result<Option<(Item, String)>> {
-        let row: Option<(i64, String, String, String, String, String, String, i64, Option<i64>, Option<i64>, i64, String)> =
-            sqlx::query_as(concat!("SELECT ", columns!(), ", state FROM outbox WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<(
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            String,
+        )> = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            ", state FROM outbox WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.and_then(|r| {
             let state = r.11.clone();
             item((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)).map(|i| (i, state))
@@ -414,7 +430,13 @@ mod tests {
         let mut ids = Vec::new();
         for t in ["one", "two", "three"] {
             let (_, d) = s
-                .enqueue(&api(), &Payload::Text(t.into()), "telegram", ChatId(1), None)
+                .enqueue(
+                    &api(),
+                    &Payload::Text(t.into()),
+                    "telegram",
+                    ChatId(1),
+                    None,
+                )
                 .await
                 .unwrap();
             ids.push(d);
@@ -443,7 +465,13 @@ mod tests {
     async fn an_item_is_settled_once() {
         let (_d, s) = store().await;
         let (id, _) = s
-            .enqueue(&api(), &Payload::Text("x".into()), "telegram", ChatId(1), None)
+            .enqueue(
+                &api(),
+                &Payload::Text("x".into()),
+                "telegram",
+                ChatId(1),
+                None,
+            )
             .await
             .unwrap();
         assert!(s.settle_outbox(id, "delivered", None).await.unwrap());
@@ -457,7 +485,13 @@ mod tests {
     async fn cancel_is_for_the_chat_that_queued_it() {
         let (_d, s) = store().await;
         let (id, _) = s
-            .enqueue(&api(), &Payload::Text("x".into()), "telegram", ChatId(1), None)
+            .enqueue(
+                &api(),
+                &Payload::Text("x".into()),
+                "telegram",
+                ChatId(1),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(cancel(&s, ChatId(2), id).await.unwrap(), None);
@@ -471,7 +505,10 @@ mod tests {
         let hour = Duration::from_secs(3600);
         assert!(!expired(1_000, 1_000 + 3600, hour));
         assert!(expired(1_000, 1_000 + 3601, hour));
-        assert!(!expired(1_000, 900, hour), "a clock step back expires nothing");
+        assert!(
+            !expired(1_000, 900, hour),
+            "a clock step back expires nothing"
+        );
     }
 
     #[test]

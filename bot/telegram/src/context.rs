@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use walkie_config::Config;
-use walkie_console::gate::Gate;
 use walkie_console::fleet::Fleet;
+use walkie_console::gate::Gate;
 use walkie_console::store::Store;
 
 use crate::live::LiveScreens;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use teloxide::types::CallbackQuery;
 use walkie_approval::card::Card;
 use walkie_console::desk::{Desk, Press};
-use walkie_console::front::{ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use walkie_console::fleet::Fleet;
+use walkie_console::front::{ChatId, FrontError, Frontend, MessageRef, PressRef, UserId};
 use walkie_console::requests::{Console, View};
 
 use crate::app::HandleError;

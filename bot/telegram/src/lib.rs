@@ -55,8 +55,8 @@ use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 
-use walkie_console::gate::Gate;
 use walkie_console::fleet::Fleet;
+use walkie_console::gate::Gate;
 use walkie_console::host::{Host, HostLink};
 use walkie_console::presets;
 use walkie_console::store::{Claim, Store, StoreError};
@@ -204,7 +204,12 @@ pub async fn run(
         .telegram
         .allowed_users
         .iter()
-        .map(|u| walkie_console::front::Frontend::private_chat(&desk.front, walkie_console::front::UserId(*u)))
+        .map(|u| {
+            walkie_console::front::Frontend::private_chat(
+                &desk.front,
+                walkie_console::front::UserId(*u),
+            )
+        })
         .collect();
     let outbox = tokio::spawn(walkie_console::outbox::deliver(
         app.host.clone(),

@@ -131,7 +131,10 @@ fn sessions_html(
     if hosts.is_empty() {
         groups.push((None, sessions.iter().collect()));
     } else {
-        groups.push((None, sessions.iter().filter(|s| host_of(s).is_none()).collect()));
+        groups.push((
+            None,
+            sessions.iter().filter(|s| host_of(s).is_none()).collect(),
+        ));
         for h in hosts {
             let mine = sessions
                 .iter()

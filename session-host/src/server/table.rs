@@ -958,7 +958,6 @@ pub(super) mod tests {
         .await
     }
 
-
     #[tokio::test]
     async fn an_outbox_dispatch_is_typed_once() {
         bounded(async {
@@ -967,13 +966,23 @@ pub(super) mod tests {
             t.create(spec("d", &["cat"])).await;
             let once = || vec![b"once".to_vec(), b"\r".to_vec()];
             let id = || Some("outbox-1".to_string());
-            assert_eq!(t.input("d", once(), None, id()).await, Reply::Typed { at: None });
+            assert_eq!(
+                t.input("d", once(), None, id()).await,
+                Reply::Typed { at: None }
+            );
             // The delivery repeated after a reconnect: answered, not typed.
-            assert_eq!(t.input("d", once(), None, id()).await, Reply::Typed { at: None });
+            assert_eq!(
+                t.input("d", once(), None, id()).await,
+                Reply::Typed { at: None }
+            );
             // A dispatch that typed nothing (no such session) is not remembered.
             let gone = t.input("nope", once(), None, Some("outbox-2".into())).await;
             assert_eq!(kind(&gone), Some(ErrorKind::NoSuchSession));
-            assert!(!t.dispatched.lock().unwrap().contains(&"outbox-2".to_string()));
+            assert!(!t
+                .dispatched
+                .lock()
+                .unwrap()
+                .contains(&"outbox-2".to_string()));
             t.input("d", vec![b"end".to_vec(), b"\r".to_vec()], None, None)
                 .await;
             // cat's echo and its output: each line typed shows twice.

@@ -258,7 +258,11 @@ impl<F: Frontend, H: Host> Console<F, H> {
         if name.is_some() {
             return Ok(name);
         }
-        let current = self.store.current_session(chat).await?.map(|s| s.to_string());
+        let current = self
+            .store
+            .current_session(chat)
+            .await?
+            .map(|s| s.to_string());
         if current.is_none() {
             self.say(
                 chat,

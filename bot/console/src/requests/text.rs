@@ -30,7 +30,11 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         }
     }
     let reply_target = match reply_to {
-        Some(r) => c.store.session_of_message(chat, r).await?.map(|s| s.to_string()),
+        Some(r) => c
+            .store
+            .session_of_message(chat, r)
+            .await?
+            .map(|s| s.to_string()),
         None => None,
     };
     let (target, body) = if let Some((name, rest)) = route_prefix(text, &names) {
