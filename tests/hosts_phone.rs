@@ -334,6 +334,18 @@ fn first_contact_asks_the_phone_to_trust_the_host_key() {
         bot_says(&fake, "cloud is back", T).await;
         fake.send_text(OPERATOR, "/new api@cloud -- bash --norc --noprofile");
         bot_says(&fake, "Started api@cloud", T).await;
+        // Pause, resume and kill reach the cloud's session.
+        fake.send_text(OPERATOR, "/pause api@cloud");
+        bot_says(&fake, "api@cloud: paused", T).await;
+        assert_eq!(
+            off_runtime(|| cloud.host.info("api")).state,
+            walkie_host_proto::protocol::SessionState::Paused
+        );
+        fake.send_text(OPERATOR, "/resume");
+        bot_says(&fake, "api@cloud: running", T).await;
+        fake.send_text(OPERATOR, "/kill api@cloud");
+        bot_says(&fake, "api@cloud: ", T).await;
+        off_runtime(|| cloud.host.wait_exit("api"));
         let audit = rig.audit().await;
         assert!(
             audit.iter().any(|a| a.action == "host key"

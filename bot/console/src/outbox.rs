@@ -182,33 +182,21 @@ impl Store {
         Ok(rows.into_iter().filter_map(item).collect())
     }
 
-    /// Item `id` of `chat`, whatever its state.
+    /// Item `id` and its state (queued, delivered, ...).
     pub async fn outbox_item(&self, id: i64) -> Result<Option<(Item, String)>> {
-        let row: Option<(
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            i64,
-            String,
-        )> = sqlx::query_as(concat!(
-            "SELECT ",
-            columns!(),
-            ", state FROM outbox WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.and_then(|r| {
-            let state = r.11.clone();
-            item((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)).map(|i| (i, state))
-        }))
+        let row: Option<Row> =
+            sqlx::query_as(concat!("SELECT ", columns!(), " FROM outbox WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(it) = row.and_then(item) else {
+            return Ok(None);
+        };
+        let state: (String,) = sqlx::query_as("SELECT state FROM outbox WHERE id = ?")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Some((it, state.0)))
     }
 
     /// Moves a queued item to `state` (delivered, cancelled, expired, failed); false if it

@@ -117,6 +117,9 @@ pub(crate) fn render(view: &View) -> Rendered {
     }
 }
 
+/// One host's part of `/ls`: its `(name, state)` (`None`: this machine) and sessions.
+type Group<'a> = (Option<&'a (String, String)>, Vec<&'a SessionInfo>);
+
 /// The `/ls` list: one line per session (the current one marked) and a `use` button each.
 fn sessions_html(
     sessions: &[SessionInfo],
@@ -127,7 +130,7 @@ fn sessions_html(
     let mut rows = Vec::new();
     // With remote hosts: this machine's sessions under its header, then each host's.
     let host_of = |s: &SessionInfo| s.name.split_once('@').map(|(_, h)| h.to_string());
-    let mut groups: Vec<(Option<&(String, String)>, Vec<&SessionInfo>)> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     if hosts.is_empty() {
         groups.push((None, sessions.iter().collect()));
     } else {
