@@ -46,6 +46,7 @@ async fn rig(extra: &str) -> Rig {
         host: Arc::new(host.clone()),
         front: front.clone(),
         dialogs: Default::default(),
+        schedules: Default::default(),
     };
     Rig {
         console,
