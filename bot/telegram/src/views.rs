@@ -4,6 +4,7 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::utils::command::BotCommands;
+use walkie_console::requests::schedule::{JobLine, JobOp, ScheduleRequest};
 use walkie_console::requests::View;
 use walkie_host_proto::protocol::SessionInfo;
 
@@ -16,6 +17,42 @@ pub(crate) const USE_PREFIX: &str = "use:";
 
 /// Callback data of the directory buttons of `/new NAME PRESET`: `dir:CHOICE:INDEX`.
 pub(crate) const DIR_PREFIX: &str = "dir:";
+
+/// Callback data of a job's buttons in the `/schedule` list: `sj:OP:ID` (OP: `p` pause,
+/// `r` resume, `n` run now, `d` delete).
+pub(crate) const JOB_PREFIX: &str = "sj:";
+
+/// Callback data of a proposed job's card: `sd:c:ID` (Create), `sd:x:ID` (Cancel).
+pub(crate) const DRAFT_PREFIX: &str = "sd:";
+
+/// A job or draft button's press, as the console's request.
+pub(crate) fn schedule_press(data: &str) -> Option<ScheduleRequest> {
+    if let Some(rest) = data.strip_prefix(JOB_PREFIX) {
+        let (op, id) = rest.split_once(':')?;
+        let op = match op {
+            "p" => JobOp::Pause,
+            "r" => JobOp::Resume,
+            "n" => JobOp::RunNow,
+            "d" => JobOp::Delete,
+            _ => return None,
+        };
+        return Some(ScheduleRequest::Job {
+            job: id.parse().ok()?,
+            op,
+        });
+    }
+    let rest = data.strip_prefix(DRAFT_PREFIX)?;
+    let (op, id) = rest.split_once(':')?;
+    let create = match op {
+        "c" => true,
+        "x" => false,
+        _ => return None,
+    };
+    Some(ScheduleRequest::Draft {
+        draft: id.parse().ok()?,
+        create,
+    })
+}
 
 /// A view as Telegram sends it.
 pub(crate) enum Rendered {
@@ -90,7 +127,84 @@ pub(crate) fn render(view: &View) -> Rendered {
             );
             Rendered::Html(html, Some(InlineKeyboardMarkup::new(rows)))
         }
+        View::Schedules { zone, jobs } => {
+            let (html, markup) = schedules_html(zone, jobs);
+            Rendered::Html(html, markup)
+        }
+        View::ScheduleDraft(card) => {
+            let mut html = format!(
+                "🗓 <b>New job</b>: {}\n→ <b>{}</b>: {}\nNext ({}):\n",
+                escape_html(&card.schedule),
+                escape_html(&card.target),
+                escape_html(&cut(&card.text, 600)),
+                escape_html(&card.zone)
+            );
+            if card.next.is_empty() {
+                html.push_str("• never (its time has passed)\n");
+            }
+            for t in &card.next {
+                html.push_str(&format!("• {}\n", escape_html(t)));
+            }
+            let row = vec![
+                InlineKeyboardButton::callback("✅ Create", format!("{DRAFT_PREFIX}c:{}", card.draft)),
+                InlineKeyboardButton::callback("✖ Cancel", format!("{DRAFT_PREFIX}x:{}", card.draft)),
+            ];
+            Rendered::Html(html, Some(InlineKeyboardMarkup::new(vec![row])))
+        }
     }
+}
+
+fn cut(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// The `/schedule` list: one paragraph per job, a row of buttons each.
+fn schedules_html(zone: &str, jobs: &[JobLine]) -> (String, Option<InlineKeyboardMarkup>) {
+    if jobs.is_empty() {
+        return (
+            "No jobs yet. <code>/schedule add 0 9 * * 1-5 backend: triage new issues</code> makes one."
+                .into(),
+            None,
+        );
+    }
+    let mut html = format!("🗓 <b>Jobs</b> (times in {})\n", escape_html(zone));
+    let mut rows = Vec::new();
+    for j in jobs {
+        let next = match (&j.next, j.paused) {
+            (_, true) => "paused".to_string(),
+            (Some(n), false) => format!("next {}", escape_html(n)),
+            (None, false) => "no more runs".to_string(),
+        };
+        html.push_str(&format!(
+            "\n<b>{}</b> · {} → <b>{}</b>: {}\n{}\n",
+            j.id,
+            escape_html(&j.schedule),
+            escape_html(&j.target),
+            escape_html(&cut(&j.text, 100)),
+            next
+        ));
+        let toggle = if j.paused {
+            InlineKeyboardButton::callback(format!("▶️ Resume {}", j.id), format!("{JOB_PREFIX}r:{}", j.id))
+        } else {
+            InlineKeyboardButton::callback(format!("⏸ Pause {}", j.id), format!("{JOB_PREFIX}p:{}", j.id))
+        };
+        rows.push(vec![
+            toggle,
+            InlineKeyboardButton::callback(format!("▶ Run {} now", j.id), format!("{JOB_PREFIX}n:{}", j.id)),
+            InlineKeyboardButton::callback(format!("🗑 Delete {}", j.id), format!("{JOB_PREFIX}d:{}", j.id)),
+        ]);
+    }
+    let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
+        let cut: String = html.chars().take(3500).collect();
+        format!("{}\n…", cut.rsplit_once('\n').map(|(a, _)| a).unwrap_or_default())
+    } else {
+        html
+    };
+    rows.truncate(30);
+    (html, Some(InlineKeyboardMarkup::new(rows)))
 }
 
 /// The `/ls` list: one line per session (the current one marked) and a `use` button each.

@@ -115,7 +115,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
 
 /// The chat's zone; the first time, the default is stored and the chat told how to change
 /// it (asked once). `None`: no default could be found, and the chat was told what to set.
-pub(crate) async fn chat_zone<F: Frontend, H: Host>(
+pub async fn chat_zone<F: Frontend, H: Host>(
     c: &Console<F, H>,
     chat: ChatId,
 ) -> Result<Option<Zone>> {
