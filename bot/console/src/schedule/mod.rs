@@ -37,3 +37,6 @@ impl Wake {
         self.0.notified().await;
     }
 }
+
+#[cfg(test)]
+mod tests;
