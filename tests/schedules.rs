@@ -198,10 +198,7 @@ async fn a_job_for_the_next_minute_fires_once_and_a_restart_across_a_fire_report
         new_sh(&fake, "backend").await;
 
         let fire = next_minute(clock.now());
-        let local = Timestamp::from_second(fire)
-            .unwrap()
-            .in_tz(ZONE)
-            .unwrap();
+        let local = Timestamp::from_second(fire).unwrap().in_tz(ZONE).unwrap();
         let line = format!(
             "{} {} * * * backend: echo sched-$((6*7))",
             local.minute(),
@@ -237,9 +234,16 @@ async fn a_job_for_the_next_minute_fires_once_and_a_restart_across_a_fire_report
             .filter(|a| a.action == "dispatch")
             .collect();
         assert_eq!(audit.len(), 1, "{audit:?}");
-        assert_eq!(audit[0].source.as_deref(), Some(&*format!("schedule {job}")));
+        assert_eq!(
+            audit[0].source.as_deref(),
+            Some(&*format!("schedule {job}"))
+        );
         assert_eq!(audit[0].user_id, None);
-        assert!(audit[0].detail.as_deref().unwrap_or("").contains("done by schedule"));
+        assert!(audit[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("done by schedule"));
 
         // walkie is down across tomorrow's fire: at the restart it is reported missed,
         // once, and not run.
@@ -253,7 +257,11 @@ async fn a_job_for_the_next_minute_fires_once_and_a_restart_across_a_fire_report
             })
             .await;
         assert!(notice.silent, "a missed run is a silent note");
-        assert!(notice.text.contains(&format!("job {job}: missed")), "{}", notice.text);
+        assert!(
+            notice.text.contains(&format!("job {job}: missed")),
+            "{}",
+            notice.text
+        );
         let r = wait_runs(&rig, job, 2, "the missed run").await;
         assert_eq!(
             r.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(),
@@ -293,7 +301,12 @@ async fn a_one_shot_fires_once_and_is_gone_and_a_preset_job_starts_in_its_direct
 
         let (once, card) = add_from_phone(&fake, "in 1m backend: echo once-$((2+3))").await;
         assert!(card.text.contains("once"), "{}", card.text);
-        assert_eq!(card.text.matches('•').count(), 1, "a one-shot fires once: {}", card.text);
+        assert_eq!(
+            card.text.matches('•').count(),
+            1,
+            "a one-shot fires once: {}",
+            card.text
+        );
         let line = format!("in 2m once:shell:{}: pwd", proj.display());
         let (preset_job, _) = add_from_phone(&fake, &line).await;
 
@@ -306,7 +319,10 @@ async fn a_one_shot_fires_once_and_is_gone_and_a_preset_job_starts_in_its_direct
         let r = wait_runs(&rig, once, 1, "the one-shot's run").await;
         assert_eq!(r[0].outcome, "delivered");
         let store = rig.store().await;
-        assert!(store.job(once).await.unwrap().is_none(), "the one-shot is gone");
+        assert!(
+            store.job(once).await.unwrap().is_none(),
+            "the one-shot is gone"
+        );
         store.close().await;
 
         // Another minute: the preset job starts its session in its directory, types its
@@ -319,7 +335,13 @@ async fn a_one_shot_fires_once_and_is_gone_and_a_preset_job_starts_in_its_direct
         .await;
         assert!(s.contains("pwd"), "{s}");
         let mut c = Client::connect(&rig.socket()).await.unwrap();
-        let info = c.list().await.unwrap().into_iter().find(|i| i.name == name).unwrap();
+        let info = c
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.name == name)
+            .unwrap();
         assert_eq!(Path::new(&info.cwd), proj.as_path());
         let ended = c.wait(&name, Duration::from_secs(30)).await.unwrap();
         assert!(!ended.state.is_live(), "ended after its turn: {ended:?}");
@@ -367,7 +389,10 @@ async fn the_terminal_adds_lists_runs_and_removes_jobs_as_json() {
         // `run` fires it through the bot, exactly once, and reports the outcome.
         let ran = cli(&["schedule", "run", &id.to_string(), "--json"]);
         assert_eq!(ran["outcome"], "delivered");
-        wait_screen(&rig.socket(), "backend", "the CLI's run", |s| s.contains("\ncli-2")).await;
+        wait_screen(&rig.socket(), "backend", "the CLI's run", |s| {
+            s.contains("\ncli-2")
+        })
+        .await;
         let history = cli(&["schedule", "history", &id.to_string(), "--json"]);
         assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
         assert_eq!(history[0]["outcome"], "delivered");
@@ -386,8 +411,10 @@ async fn the_terminal_adds_lists_runs_and_removes_jobs_as_json() {
         assert_eq!(cli(&["schedule", "ls", "--json"]), serde_json::json!([]));
         // The phone's list says so too.
         fake.send_text(OPERATOR, "/schedule");
-        fake.wait_for_bot_message(OPERATOR, T, "the empty list", |m| m.text.starts_with("No jobs yet"))
-            .await;
+        fake.wait_for_bot_message(OPERATOR, T, "the empty list", |m| {
+            m.text.starts_with("No jobs yet")
+        })
+        .await;
     })
     .await;
 }

@@ -224,7 +224,11 @@ async fn command(cfg: &Config, store: &Store, c: ScheduleCommand) -> anyhow::Res
                         Some(z) => z.show(at),
                         None => at.to_string(),
                     };
-                    let why = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                    let why = r
+                        .detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
                     println!("{when}  {}  {}{why}", r.target, r.outcome);
                 }
             }
@@ -245,15 +249,28 @@ async fn run_now(store: &Store, job: u64, wait: u64, json: bool) -> anyhow::Resu
             taken = store.run_now_taken(ask).await?;
         }
         if taken {
-            if let Some(r) = store.runs(job, 1).await?.into_iter().find(|r| r.id > before) {
+            if let Some(r) = store
+                .runs(job, 1)
+                .await?
+                .into_iter()
+                .find(|r| r.id > before)
+            {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
-                    let why = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                    let why = r
+                        .detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
                     println!("job {job}: {}{why}", r.outcome);
                 }
                 let ok = matches!(r.outcome.as_str(), "delivered" | "queued");
-                return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                return Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -7,8 +7,8 @@
 //! one-line answer saying what would work.
 
 use teloxide::utils::command::{BotCommands, ParseError};
-pub(crate) use walkie_console::requests::text::route_spoken;
 use walkie_console::requests::schedule::ScheduleRequest;
+pub(crate) use walkie_console::requests::text::route_spoken;
 use walkie_console::requests::{NewSpec, Request};
 
 /// The bot's commands, as shown in Telegram's command menu.
@@ -448,5 +448,35 @@ mod tests {
         );
         assert_eq!(words("  ").unwrap(), Vec::<String>::new());
         assert_eq!(words("''").unwrap(), vec![""]);
+    }
+
+    #[test]
+    fn schedule_commands_parse() {
+        let sched = |r| Ok(Some(Request::Schedule(r)));
+        assert_eq!(p("/schedule"), sched(ScheduleRequest::List));
+        assert_eq!(
+            p("/schedule add 0 9 * * 1-5 backend: triage new issues"),
+            sched(ScheduleRequest::Add {
+                line: "0 9 * * 1-5 backend: triage new issues".into()
+            })
+        );
+        assert_eq!(
+            p("/schedule zone"),
+            sched(ScheduleRequest::Zone { name: None })
+        );
+        assert_eq!(
+            p("/schedule zone Europe/Berlin"),
+            sched(ScheduleRequest::Zone {
+                name: Some("Europe/Berlin".into())
+            })
+        );
+        for bad in [
+            "/schedule add",
+            "/schedule frobnicate",
+            "/schedule ls extra",
+        ] {
+            let e = p(bad).unwrap_err().0;
+            assert!(e.starts_with("usage: /schedule"), "{bad}: {e}");
+        }
     }
 }

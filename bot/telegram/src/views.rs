@@ -146,8 +146,14 @@ pub(crate) fn render(view: &View) -> Rendered {
                 html.push_str(&format!("• {}\n", escape_html(t)));
             }
             let row = vec![
-                InlineKeyboardButton::callback("✅ Create", format!("{DRAFT_PREFIX}c:{}", card.draft)),
-                InlineKeyboardButton::callback("✖ Cancel", format!("{DRAFT_PREFIX}x:{}", card.draft)),
+                InlineKeyboardButton::callback(
+                    "✅ Create",
+                    format!("{DRAFT_PREFIX}c:{}", card.draft),
+                ),
+                InlineKeyboardButton::callback(
+                    "✖ Cancel",
+                    format!("{DRAFT_PREFIX}x:{}", card.draft),
+                ),
             ];
             Rendered::Html(html, Some(InlineKeyboardMarkup::new(vec![row])))
         }
@@ -187,19 +193,34 @@ fn schedules_html(zone: &str, jobs: &[JobLine]) -> (String, Option<InlineKeyboar
             next
         ));
         let toggle = if j.paused {
-            InlineKeyboardButton::callback(format!("▶️ Resume {}", j.id), format!("{JOB_PREFIX}r:{}", j.id))
+            InlineKeyboardButton::callback(
+                format!("▶️ Resume {}", j.id),
+                format!("{JOB_PREFIX}r:{}", j.id),
+            )
         } else {
-            InlineKeyboardButton::callback(format!("⏸ Pause {}", j.id), format!("{JOB_PREFIX}p:{}", j.id))
+            InlineKeyboardButton::callback(
+                format!("⏸ Pause {}", j.id),
+                format!("{JOB_PREFIX}p:{}", j.id),
+            )
         };
         rows.push(vec![
             toggle,
-            InlineKeyboardButton::callback(format!("▶ Run {} now", j.id), format!("{JOB_PREFIX}n:{}", j.id)),
-            InlineKeyboardButton::callback(format!("🗑 Delete {}", j.id), format!("{JOB_PREFIX}d:{}", j.id)),
+            InlineKeyboardButton::callback(
+                format!("▶ Run {} now", j.id),
+                format!("{JOB_PREFIX}n:{}", j.id),
+            ),
+            InlineKeyboardButton::callback(
+                format!("🗑 Delete {}", j.id),
+                format!("{JOB_PREFIX}d:{}", j.id),
+            ),
         ]);
     }
     let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
         let cut: String = html.chars().take(3500).collect();
-        format!("{}\n…", cut.rsplit_once('\n').map(|(a, _)| a).unwrap_or_default())
+        format!(
+            "{}\n…",
+            cut.rsplit_once('\n').map(|(a, _)| a).unwrap_or_default()
+        )
     } else {
         html
     };
@@ -254,4 +275,96 @@ fn sessions_html(
     };
     rows.truncate(50);
     (html, InlineKeyboardMarkup::new(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use walkie_console::requests::schedule::DraftCard;
+
+    fn data(m: &Option<InlineKeyboardMarkup>) -> Vec<String> {
+        m.iter()
+            .flat_map(|m| m.inline_keyboard.iter().flatten())
+            .filter_map(|b| match &b.kind {
+                teloxide::types::InlineKeyboardButtonKind::CallbackData(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn schedule_buttons_round_trip_to_requests() {
+        let line = |paused| JobLine {
+            id: 7,
+            schedule: "every day at 09:00 (Europe/Berlin)".into(),
+            target: "backend".into(),
+            text: "<b>triage</b>".into(),
+            next: Some("Wed 2 Dec 2026 09:00 CET".into()),
+            paused,
+        };
+        let Rendered::Html(html, markup) = render(&View::Schedules {
+            zone: "Europe/Berlin".into(),
+            jobs: vec![line(false)],
+        }) else {
+            panic!("html")
+        };
+        assert!(
+            html.contains("&lt;b&gt;triage") && html.contains("next Wed 2 Dec"),
+            "{html}"
+        );
+        let codes = data(&markup);
+        assert_eq!(codes, ["sj:p:7", "sj:n:7", "sj:d:7"]);
+        let ops: Vec<_> = codes.iter().map(|c| schedule_press(c)).collect();
+        assert_eq!(
+            ops,
+            [JobOp::Pause, JobOp::RunNow, JobOp::Delete]
+                .map(|op| Some(ScheduleRequest::Job { job: 7, op }))
+        );
+        let Rendered::Html(html, markup) = render(&View::Schedules {
+            zone: "UTC".into(),
+            jobs: vec![line(true)],
+        }) else {
+            panic!("html")
+        };
+        assert!(html.contains("paused"));
+        assert_eq!(
+            schedule_press(&data(&markup)[0]),
+            Some(ScheduleRequest::Job {
+                job: 7,
+                op: JobOp::Resume
+            })
+        );
+
+        let Rendered::Html(html, markup) = render(&View::ScheduleDraft(DraftCard {
+            draft: 3,
+            schedule: "in 20 minutes".into(),
+            target: "api".into(),
+            text: "check".into(),
+            zone: "UTC".into(),
+            next: vec!["Tue 1 Dec 2026 10:20 UTC".into()],
+        })) else {
+            panic!("html")
+        };
+        assert!(html.contains("• Tue 1 Dec 2026 10:20 UTC"), "{html}");
+        assert_eq!(data(&markup), ["sd:c:3", "sd:x:3"]);
+        assert_eq!(
+            schedule_press("sd:c:3"),
+            Some(ScheduleRequest::Draft {
+                draft: 3,
+                create: true
+            })
+        );
+        assert_eq!(
+            schedule_press("sd:x:3"),
+            Some(ScheduleRequest::Draft {
+                draft: 3,
+                create: false
+            })
+        );
+        for bad in ["sj:z:1", "sj:p:x", "sd:c:", "use:a", "sj:p"] {
+            assert_eq!(schedule_press(bad), None, "{bad}");
+        }
+        // Within Telegram's 64 bytes of callback data.
+        assert!(format!("{JOB_PREFIX}d:{}", u64::MAX).len() <= 64);
+    }
 }

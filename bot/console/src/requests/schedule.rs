@@ -15,13 +15,23 @@ use crate::schedule::clock;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScheduleRequest {
     List,
-    Add { line: String },
+    Add {
+        line: String,
+    },
     /// `None`: show the chat's zone.
-    Zone { name: Option<String> },
+    Zone {
+        name: Option<String>,
+    },
     /// A confirmation card's button.
-    Draft { draft: i64, create: bool },
+    Draft {
+        draft: i64,
+        create: bool,
+    },
     /// A job's button in the list.
-    Job { job: u64, op: JobOp },
+    Job {
+        job: u64,
+        op: JobOp,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +112,10 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
                 c.store.set_chat_zone(chat, z.name()).await?;
                 c.say(
                     chat,
-                    format!("New jobs here run in {} (existing ones keep theirs).", z.name()),
+                    format!(
+                        "New jobs here run in {} (existing ones keep theirs).",
+                        z.name()
+                    ),
                 )
                 .await
             }
@@ -264,7 +277,9 @@ async fn on_job<F: Frontend, H: Host>(
         },
     };
     if !found {
-        return c.say(chat, format!("No job {id}; /schedule lists them.")).await;
+        return c
+            .say(chat, format!("No job {id}; /schedule lists them."))
+            .await;
     }
     c.schedules.wake();
     let done = match op {

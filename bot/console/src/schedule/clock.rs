@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(default_zone(&cfg).unwrap().name(), "Asia/Kolkata");
         cfg.schedule.zone = Some("Mars/Olympus".into());
         let e = default_zone(&cfg).unwrap_err().to_string();
-        assert!(e.contains("schedule.zone") && e.contains("Mars/Olympus"), "{e}");
+        assert!(
+            e.contains("schedule.zone") && e.contains("Mars/Olympus"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
     let store = Store::open_in(dir.path()).await.unwrap();
     let g0 = store.schedule_generation().await.unwrap();
     let a = store
-        .add_job(Some(CHAT), job("0 9 * * 1-5 backend: triage", "2026-12-01T08:00:00Z"))
+        .add_job(
+            Some(CHAT),
+            job("0 9 * * 1-5 backend: triage", "2026-12-01T08:00:00Z"),
+        )
         .await
         .unwrap();
     let b = store
@@ -117,7 +120,10 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
         .await
         .unwrap();
     assert_ne!(a.id, b.id);
-    assert!(store.schedule_generation().await.unwrap() > g0, "a change is seen");
+    assert!(
+        store.schedule_generation().await.unwrap() > g0,
+        "a change is seen"
+    );
     let all = store.jobs().await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].job, a);
@@ -125,7 +131,12 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
 
     // Settling never goes back; a pause keeps it, a resume moves it to now.
     store
-        .settle_job(a.id, ts("2026-12-02T08:00:00Z"), Some(ts("2026-12-02T08:00:00Z")), false)
+        .settle_job(
+            a.id,
+            ts("2026-12-02T08:00:00Z"),
+            Some(ts("2026-12-02T08:00:00Z")),
+            false,
+        )
         .await
         .unwrap();
     store
@@ -135,26 +146,49 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
     let got = store.job(a.id).await.unwrap().unwrap();
     assert_eq!(got.job.settled, ts("2026-12-02T08:00:00Z"));
     assert_eq!(got.last_fired, Some(ts("2026-12-02T08:00:00Z").as_second()));
-    assert!(store.set_job_paused(a.id, true, ts("2026-12-05T00:00:00Z")).await.unwrap());
+    assert!(store
+        .set_job_paused(a.id, true, ts("2026-12-05T00:00:00Z"))
+        .await
+        .unwrap());
     assert!(store.job(a.id).await.unwrap().unwrap().job.paused);
-    assert!(store.set_job_paused(a.id, false, ts("2026-12-05T00:00:00Z")).await.unwrap());
+    assert!(store
+        .set_job_paused(a.id, false, ts("2026-12-05T00:00:00Z"))
+        .await
+        .unwrap());
     let got = store.job(a.id).await.unwrap().unwrap().job;
     assert!(!got.paused);
     assert_eq!(got.settled, ts("2026-12-05T00:00:00Z"));
-    assert!(!store.set_job_paused(999, true, ts("2026-12-05T00:00:00Z")).await.unwrap());
+    assert!(!store
+        .set_job_paused(999, true, ts("2026-12-05T00:00:00Z"))
+        .await
+        .unwrap());
 
     // History, oldest first, with the why.
     store
-        .record_run(a.id, ts("2026-12-02T08:00:00Z"), "backend", Outcome::Delivered, None)
+        .record_run(
+            a.id,
+            ts("2026-12-02T08:00:00Z"),
+            "backend",
+            Outcome::Delivered,
+            None,
+        )
         .await
         .unwrap();
     store
-        .record_run(a.id, ts("2026-12-03T08:00:00Z"), "backend", Outcome::Failed, Some("no session backend"))
+        .record_run(
+            a.id,
+            ts("2026-12-03T08:00:00Z"),
+            "backend",
+            Outcome::Failed,
+            Some("no session backend"),
+        )
         .await
         .unwrap();
     let runs = store.runs(a.id, 10).await.unwrap();
     assert_eq!(
-        runs.iter().map(|r| (r.outcome.as_str(), r.detail.as_deref())).collect::<Vec<_>>(),
+        runs.iter()
+            .map(|r| (r.outcome.as_str(), r.detail.as_deref()))
+            .collect::<Vec<_>>(),
         [("delivered", None), ("failed", Some("no session backend"))]
     );
     assert_eq!(Outcome::Skipped.as_str(), "skipped (busy)");
@@ -171,17 +205,31 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
 
     // A draft is answered once.
     let d = store.add_schedule_draft(CHAT, UserId(1), &b).await.unwrap();
-    let taken = store.take_schedule_draft(d, "created").await.unwrap().unwrap();
+    let taken = store
+        .take_schedule_draft(d, "created")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.job.text, "review");
-    assert!(store.take_schedule_draft(d, "cancelled").await.unwrap().is_none());
+    assert!(store
+        .take_schedule_draft(d, "cancelled")
+        .await
+        .unwrap()
+        .is_none());
 
     // A chat's zone.
     assert_eq!(store.chat_zone(CHAT).await.unwrap(), None);
     store.set_chat_zone(CHAT, "Asia/Kolkata").await.unwrap();
-    assert_eq!(store.chat_zone(CHAT).await.unwrap().as_deref(), Some("Asia/Kolkata"));
+    assert_eq!(
+        store.chat_zone(CHAT).await.unwrap().as_deref(),
+        Some("Asia/Kolkata")
+    );
 
     // A one-shot finished is deleted; delete says whether there was one.
-    store.settle_job(b.id, ts("2026-12-09T00:00:00Z"), None, true).await.unwrap();
+    store
+        .settle_job(b.id, ts("2026-12-09T00:00:00Z"), None, true)
+        .await
+        .unwrap();
     assert!(store.job(b.id).await.unwrap().is_none());
     assert!(store.delete_job(a.id).await.unwrap());
     assert!(!store.delete_job(a.id).await.unwrap());
@@ -193,11 +241,17 @@ async fn the_timer_fires_on_time_once_and_reports_missed_fires_once() {
     let r = rig("2026-12-01T07:00:00Z").await;
     let j = r
         .store
-        .add_job(Some(CHAT), job("0 9 * * * backend: triage", "2026-12-01T07:00:00Z"))
+        .add_job(
+            Some(CHAT),
+            job("0 9 * * * backend: triage", "2026-12-01T07:00:00Z"),
+        )
         .await
         .unwrap();
     // 09:00 Berlin is 08:00 UTC.
-    assert_eq!(r.timer.tick().await.unwrap(), Some(ts("2026-12-01T08:00:00Z")));
+    assert_eq!(
+        r.timer.tick().await.unwrap(),
+        Some(ts("2026-12-01T08:00:00Z"))
+    );
     assert!(r.typed().is_empty());
 
     r.clock.set(ts("2026-12-01T08:00:02Z"));
@@ -209,17 +263,28 @@ async fn the_timer_fires_on_time_once_and_reports_missed_fires_once() {
     assert_eq!(r.outcomes(j.id).await, ["delivered"]);
     let notes = r.notes();
     assert_eq!(notes.len(), 1);
-    assert!(notes[0].0.starts_with(&format!("⏰ job {} → backend", j.id)), "{notes:?}");
+    assert!(
+        notes[0]
+            .0
+            .starts_with(&format!("⏰ job {} → backend", j.id)),
+        "{notes:?}"
+    );
     assert!(!notes[0].1, "buzzes under the default /notify all");
 
     // Down for three days: one silent notice, nothing typed, then on time again.
     r.clock.set(ts("2026-12-04T08:30:00Z"));
-    assert_eq!(r.timer.tick().await.unwrap(), Some(ts("2026-12-05T08:00:00Z")));
+    assert_eq!(
+        r.timer.tick().await.unwrap(),
+        Some(ts("2026-12-05T08:00:00Z"))
+    );
     assert_eq!(r.typed().len(), 1);
     assert_eq!(r.outcomes(j.id).await, ["delivered", "missed"]);
     let notes = r.notes();
     assert_eq!(notes.len(), 2);
-    assert!(notes[1].0.contains("missed 3 runs") && notes[1].0.contains("while walkie was down"), "{notes:?}");
+    assert!(
+        notes[1].0.contains("missed 3 runs") && notes[1].0.contains("while walkie was down"),
+        "{notes:?}"
+    );
     assert!(notes[1].1, "silent");
     r.timer.tick().await.unwrap();
     assert_eq!(r.notes().len(), 2, "reported once");
@@ -230,7 +295,13 @@ async fn a_busy_target_is_skipped_or_sent_as_the_job_says_and_run_now_always_fir
     let r = rig("2026-12-01T07:00:00Z").await;
     let skip = r
         .store
-        .add_job(Some(CHAT), job("0 9 * * * backend: skipped when busy", "2026-12-01T07:00:00Z"))
+        .add_job(
+            Some(CHAT),
+            job(
+                "0 9 * * * backend: skipped when busy",
+                "2026-12-01T07:00:00Z",
+            ),
+        )
         .await
         .unwrap();
     let mut send = job("0 9 * * * backend: sent anyway", "2026-12-01T07:00:00Z");
@@ -242,7 +313,11 @@ async fn a_busy_target_is_skipped_or_sent_as_the_job_says_and_run_now_always_fir
     assert_eq!(r.typed(), ["sent anyway\r"]);
     assert_eq!(r.outcomes(skip.id).await, ["skipped (busy)"]);
     assert_eq!(r.outcomes(send.id).await, ["delivered"]);
-    let skipped: Vec<_> = r.notes().into_iter().filter(|(t, _)| t.contains("skipped")).collect();
+    let skipped: Vec<_> = r
+        .notes()
+        .into_iter()
+        .filter(|(t, _)| t.contains("skipped"))
+        .collect();
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].1, "a skip is a silent note");
 
@@ -263,16 +338,30 @@ async fn a_missing_target_is_a_failed_run_with_the_reason() {
         .unwrap();
     let remote = r
         .store
-        .add_job(Some(CHAT), job("in 5m backend@build1: hello", "2026-12-01T07:00:00Z"))
+        .add_job(
+            Some(CHAT),
+            job("in 5m backend@build1: hello", "2026-12-01T07:00:00Z"),
+        )
         .await
         .unwrap();
     r.clock.set(ts("2026-12-01T07:05:01Z"));
-    assert_eq!(r.timer.tick().await.unwrap(), None, "both one-shots are done");
+    assert_eq!(
+        r.timer.tick().await.unwrap(),
+        None,
+        "both one-shots are done"
+    );
     let runs = r.store.runs(j.id, 10).await.unwrap();
     assert_eq!(runs[0].outcome, "failed");
-    assert!(runs[0].detail.as_deref().unwrap().contains("no session gone"));
+    assert!(runs[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("no session gone"));
     let runs = r.store.runs(remote.id, 10).await.unwrap();
-    assert!(runs[0].detail.as_deref().unwrap().contains("another host"), "{runs:?}");
+    assert!(
+        runs[0].detail.as_deref().unwrap().contains("another host"),
+        "{runs:?}"
+    );
     assert!(r.typed().is_empty());
     assert!(r.store.jobs().await.unwrap().is_empty());
 }
@@ -288,6 +377,9 @@ fn busy_means_it_printed_within_quiet_after() {
     s.idle_ms = Some(20_000);
     assert_eq!(target_state(Some(&s), q, false), TargetState::Idle);
     s.idle_ms = Some(1_000);
-    s.state = SessionState::Exited { code: Some(0), signal: None };
+    s.state = SessionState::Exited {
+        code: Some(0),
+        signal: None,
+    };
     assert_eq!(target_state(Some(&s), q, false), TargetState::Idle);
 }

@@ -43,7 +43,11 @@ pub struct Scheduler<F, H> {
 }
 
 /// The target's state for the overlap policy: busy while it printed within `quiet_after`.
-pub fn target_state(info: Option<&SessionInfo>, quiet_after: Duration, queued: bool) -> TargetState {
+pub fn target_state(
+    info: Option<&SessionInfo>,
+    quiet_after: Duration,
+    queued: bool,
+) -> TargetState {
     let busy = info.is_some_and(|i| {
         i.state.is_live()
             && i.idle_ms
@@ -138,9 +142,16 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 let what = format!("{} while walkie was down", m.describe(&j.job.zone));
                 self.c
                     .store
-                    .record_run(a.job, m.first, &j.job.target.describe(), Outcome::Missed, Some(&what))
+                    .record_run(
+                        a.job,
+                        m.first,
+                        &j.job.target.describe(),
+                        Outcome::Missed,
+                        Some(&what),
+                    )
                     .await?;
-                self.note(j, &format!("⏰ job {}: {what}", a.job), true).await;
+                self.note(j, &format!("⏰ job {}: {what}", a.job), true)
+                    .await;
             }
             if let Some(at) = a.run {
                 self.fire(j, at, false).await;
@@ -187,7 +198,12 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
 
     async fn record(&self, j: &StoredJob, at: Timestamp, outcome: Outcome, detail: Option<&str>) {
         let target = j.job.target.describe();
-        if let Err(e) = self.c.store.record_run(j.job.id, at, &target, outcome, detail).await {
+        if let Err(e) = self
+            .c
+            .store
+            .record_run(j.job.id, at, &target, outcome, detail)
+            .await
+        {
             tracing::error!(job = j.job.id, error = %e, "cannot record a scheduled run");
         }
     }
@@ -247,15 +263,23 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 self.record(j, at, Outcome::Skipped, Some(&why)).await;
                 self.note(
                     j,
-                    &format!("⏭ job {} skipped: {session} is still busy with its last run", job.id),
+                    &format!(
+                        "⏭ job {} skipped: {session} is still busy with its last run",
+                        job.id
+                    ),
                     true,
                 )
                 .await;
             }
             Delivery::Queue => {
                 self.set_queued(job.id, true);
-                self.record(j, at, Outcome::Queued, Some("waiting for the session to be idle"))
-                    .await;
+                self.record(
+                    j,
+                    at,
+                    Outcome::Queued,
+                    Some("waiting for the session to be idle"),
+                )
+                .await;
                 let me = self.clone();
                 let (j, session) = (j.clone(), session.clone());
                 tokio::spawn(async move {
@@ -285,7 +309,8 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
 
     /// Waits until `session` is idle (or gone), at most `notify.idle_stop_s`.
     async fn wait_idle(&self, session: &str, quiet_after: Duration) {
-        let limit = tokio::time::Instant::now() + Duration::from_secs(self.c.cfg.notify.idle_stop_s);
+        let limit =
+            tokio::time::Instant::now() + Duration::from_secs(self.c.cfg.notify.idle_stop_s);
         while tokio::time::Instant::now() < limit {
             let info = self.c.host.info(session).await.ok().flatten();
             if target_state(info.as_ref(), quiet_after, false) == TargetState::Idle {
@@ -357,7 +382,9 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(std::path::PathBuf::from);
-        let cwd = match workdir::place(&c.cfg, &c.store, Some(preset), Some(dir), home.as_deref()).await {
+        let cwd = match workdir::place(&c.cfg, &c.store, Some(preset), Some(dir), home.as_deref())
+            .await
+        {
             Ok(Place::Dir(d)) => Some(d),
             Ok(Place::Home) => None,
             Ok(Place::Choose(_)) => return Err(format!("{dir} is not a directory walkie can use")),
