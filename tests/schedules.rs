@@ -409,6 +409,25 @@ async fn the_terminal_adds_lists_runs_and_removes_jobs_as_json() {
         let rm = rig.host.run(&["schedule", "rm", &id.to_string()]);
         assert!(rm.status.success());
         assert_eq!(cli(&["schedule", "ls", "--json"]), serde_json::json!([]));
+        // The terminal's changes are audited, and the run as done by the schedule.
+        let audit = rig.audit().await;
+        let cli_lines: Vec<_> = audit
+            .iter()
+            .filter(|a| a.source.as_deref() == Some("cli"))
+            .filter_map(|a| a.text.clone())
+            .collect();
+        assert_eq!(
+            cli_lines,
+            [
+                format!("walkie schedule add 0 3 * * * backend: echo cli-$((1+1)) (job {id})"),
+                format!("walkie schedule run {id}"),
+                format!("walkie schedule rm {id}"),
+            ]
+        );
+        assert!(audit
+            .iter()
+            .any(|a| a.action == "dispatch"
+                && a.source.as_deref() == Some(&*format!("schedule {id}"))));
         // The phone's list says so too.
         fake.send_text(OPERATOR, "/schedule");
         fake.wait_for_bot_message(OPERATOR, T, "the empty list", |m| {

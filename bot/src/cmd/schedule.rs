@@ -16,7 +16,7 @@ use walkie_config::Config;
 use walkie_console::front::ChatId;
 use walkie_console::schedule::clock;
 use walkie_console::schedule::store::StoredJob;
-use walkie_console::store::Store;
+use walkie_console::store::{AuditAction, AuditEntry, Store};
 use walkie_schedule::{CatchUp, Draft, Job, Overlap, Zone};
 
 #[derive(Debug, Args)]
@@ -140,6 +140,20 @@ fn job_line(j: &StoredJob, now: jiff::Timestamp) -> String {
     )
 }
 
+/// Every change made from the terminal is in the audit log, as the phone's commands are.
+async fn audit(store: &Store, what: String) -> anyhow::Result<()> {
+    store
+        .audit(&AuditEntry {
+            action: AuditAction::Command,
+            source: Some("cli".into()),
+            text: Some(what),
+            ..AuditEntry::default()
+        })
+        .await
+        .context("writing the audit log")?;
+    Ok(())
+}
+
 async fn found(store: &Store, job: u64) -> anyhow::Result<StoredJob> {
     store
         .job(job)
@@ -176,6 +190,11 @@ async fn command(cfg: &Config, store: &Store, c: ScheduleCommand) -> anyhow::Res
                 bail!("`{line}` never fires again");
             }
             let job = store.add_job(chat.map(ChatId), job).await?;
+            audit(
+                store,
+                format!("walkie schedule add {line} (job {})", job.id),
+            )
+            .await?;
             let stored = found(store, job.id).await?;
             if json {
                 println!("{}", job_json(&stored, now));
@@ -200,6 +219,7 @@ async fn command(cfg: &Config, store: &Store, c: ScheduleCommand) -> anyhow::Res
             if !store.delete_job(job).await? {
                 bail!("no job {job}; `walkie schedule ls` lists them");
             }
+            audit(store, format!("walkie schedule rm {job}")).await?;
             println!("deleted job {job}");
         }
         ScheduleCommand::Pause { job } | ScheduleCommand::Resume { job } => {
@@ -207,7 +227,9 @@ async fn command(cfg: &Config, store: &Store, c: ScheduleCommand) -> anyhow::Res
             if !store.set_job_paused(job, pause, now).await? {
                 bail!("no job {job}; `walkie schedule ls` lists them");
             }
-            println!("{} job {job}", if pause { "paused" } else { "resumed" });
+            let word = if pause { "pause" } else { "resume" };
+            audit(store, format!("walkie schedule {word} {job}")).await?;
+            println!("{word}d job {job}");
         }
         ScheduleCommand::Run { job, wait, json } => return run_now(store, job, wait, json).await,
         ScheduleCommand::History { job, limit, json } => {
@@ -242,6 +264,7 @@ async fn run_now(store: &Store, job: u64, wait: u64, json: bool) -> anyhow::Resu
     found(store, job).await?;
     let before = store.runs(job, 1).await?.last().map_or(0, |r| r.id);
     let ask = store.ask_run_now(job).await?;
+    audit(store, format!("walkie schedule run {job}")).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut taken = false;
     while tokio::time::Instant::now() < deadline {

@@ -383,3 +383,37 @@ fn busy_means_it_printed_within_quiet_after() {
     };
     assert_eq!(target_state(Some(&s), q, false), TargetState::Idle);
 }
+
+#[tokio::test]
+async fn a_queued_run_waits_for_the_target_to_be_idle_and_a_second_is_skipped() {
+    let r = rig("2026-12-01T07:00:00Z").await;
+    let mut q = job("*/5 * * * * backend: queued", "2026-12-01T07:00:00Z");
+    q.overlap = Overlap::Queue;
+    let q = r.store.add_job(Some(CHAT), q).await.unwrap();
+    r.busy(true);
+    r.clock.set(ts("2026-12-01T07:05:01Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.outcomes(q.id).await, ["queued"]);
+    // Still busy at the next fire: one queued run at most, the newer is skipped.
+    r.clock.set(ts("2026-12-01T07:10:01Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.outcomes(q.id).await, ["queued", "skipped (busy)"]);
+    assert!(r.typed().is_empty());
+    // Idle: the queued run is typed, once.
+    r.busy(false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while r.typed().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the queued run never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(r.typed(), ["queued\r"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while r.outcomes(q.id).await.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        r.outcomes(q.id).await,
+        ["queued", "skipped (busy)", "delivered"]
+    );
+}
