@@ -157,6 +157,33 @@ pub async fn chat_zone<F: Frontend, H: Host>(
     }
 }
 
+/// A voice note's transcript that starts like a schedule ("every weekday at 9:30, backend,
+/// triage new issues") becomes a proposed job's card; false (nothing done) otherwise, and
+/// the note goes to a session as usual.
+pub async fn spoken<F: Frontend, H: Host>(
+    c: &Console<F, H>,
+    user: UserId,
+    chat: ChatId,
+    heard: &str,
+) -> Result<bool> {
+    // Parsed in the chat's zone, or the default one before the chat has one.
+    let zone = match c.store.chat_zone(chat).await? {
+        Some(z) => Zone::named(&z).ok(),
+        None => None,
+    }
+    .or_else(|| clock::default_zone(&c.cfg).ok());
+    let Some(zone) = zone else {
+        return Ok(false);
+    };
+    let Some(draft) = Draft::from_speech(heard, &zone, clock::now()) else {
+        return Ok(false);
+    };
+    // Asked once: a chat's first job says which zone it runs in.
+    let zone = chat_zone(c, chat).await?.unwrap_or(zone);
+    propose(c, user, chat, draft, &zone).await?;
+    Ok(true)
+}
+
 /// A confirmation card for `draft` (from `/schedule add` or a voice note).
 pub async fn propose<F: Frontend, H: Host>(
     c: &Console<F, H>,

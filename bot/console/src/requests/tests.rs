@@ -650,3 +650,26 @@ async fn schedule_add_shows_a_card_create_makes_the_job_once_and_the_list_has_it
     })
     .is_read_only());
 }
+
+#[tokio::test]
+async fn a_voice_note_that_starts_like_a_schedule_proposes_a_job_and_others_do_not() {
+    use super::schedule::spoken;
+    let r = rig("[schedule]\nzone = \"Europe/Berlin\"\n").await;
+    let heard = "Every day at nine, backend, run the tests.";
+    assert!(spoken(&r.console, USER, CHAT, heard).await.unwrap());
+    let card = r
+        .views()
+        .into_iter()
+        .find_map(|v| match v {
+            View::ScheduleDraft(c) => Some(c),
+            _ => None,
+        })
+        .expect("a card");
+    assert_eq!(card.target, "backend");
+    assert!(card.schedule.contains("09:00"), "{}", card.schedule);
+    assert!(card.text.starts_with("run the tests"), "{}", card.text);
+    assert!(r.typed().is_empty(), "nothing typed before Create");
+    assert!(!spoken(&r.console, USER, CHAT, "Backend, run the tests.")
+        .await
+        .unwrap());
+}

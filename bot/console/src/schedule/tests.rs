@@ -403,7 +403,10 @@ async fn a_queued_run_waits_for_the_target_to_be_idle_and_a_second_is_skipped() 
     r.busy(false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while r.typed().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the queued run never came");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queued run never came"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(r.typed(), ["queued\r"]);

@@ -4,10 +4,9 @@
 
 use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
-use walkie_console::requests::schedule::{chat_zone, propose};
+use walkie_console::requests::schedule::spoken;
 use walkie_console::requests::Request;
 use walkie_console::store::{AuditAction, AuditEntry};
-use walkie_schedule::Draft;
 
 use super::{App, HandleError};
 use crate::views::schedule_press;
@@ -52,29 +51,18 @@ impl App {
         self.request(user, chat, Request::Schedule(req)).await
     }
 
-    /// A transcript that starts like a schedule ("every weekday at 9:30, backend, triage
-    /// new issues") becomes a proposed job's card instead of a dispatch; `None` otherwise.
+    /// A transcript that starts like a schedule becomes a proposed job's card
+    /// (`requests::schedule::spoken`); `None`: it is an ordinary voice note.
     pub(super) async fn spoken_job(
         &self,
         user: i64,
         chat: i64,
         heard: &str,
     ) -> Option<Result<(), HandleError>> {
-        let zone = match self.store.chat_zone(ChatId(chat)).await {
-            Ok(Some(z)) => walkie_schedule::Zone::named(&z).ok(),
-            _ => None,
+        match spoken(&self.console, UserId(user), ChatId(chat), heard).await {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e.into())),
         }
-        .or_else(|| walkie_console::schedule::clock::default_zone(&self.cfg).ok())?;
-        let draft = Draft::from_speech(heard, &zone, walkie_console::schedule::clock::now())?;
-        let (user, chat) = (UserId(user), ChatId(chat));
-        Some(
-            async {
-                // Asked once: the first job of a chat says which zone it runs in.
-                let zone = chat_zone(&self.console, chat).await?.unwrap_or(zone);
-                propose(&self.console, user, chat, draft, &zone).await?;
-                Ok(())
-            }
-            .await,
-        )
     }
 }
