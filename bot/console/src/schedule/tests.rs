@@ -78,6 +78,22 @@ impl Rig {
         })
     }
 
+    /// The notes once there are `n` (they are posted by tasks of their own).
+    async fn wait_notes(&self, n: usize) -> Vec<(String, bool)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notes = self.notes();
+            if notes.len() >= n {
+                return notes;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} notes: {notes:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn notes(&self) -> Vec<(String, bool)> {
         self.front
             .sent()
@@ -261,7 +277,7 @@ async fn the_timer_fires_on_time_once_and_reports_missed_fires_once() {
     r.timer.tick().await.unwrap();
     assert_eq!(r.typed().len(), 1, "never twice");
     assert_eq!(r.outcomes(j.id).await, ["delivered"]);
-    let notes = r.notes();
+    let notes = r.wait_notes(1).await;
     assert_eq!(notes.len(), 1);
     assert!(
         notes[0]
@@ -279,7 +295,7 @@ async fn the_timer_fires_on_time_once_and_reports_missed_fires_once() {
     );
     assert_eq!(r.typed().len(), 1);
     assert_eq!(r.outcomes(j.id).await, ["delivered", "missed"]);
-    let notes = r.notes();
+    let notes = r.wait_notes(2).await;
     assert_eq!(notes.len(), 2);
     assert!(
         notes[1].0.contains("missed 3 runs") && notes[1].0.contains("while walkie was down"),
@@ -287,6 +303,9 @@ async fn the_timer_fires_on_time_once_and_reports_missed_fires_once() {
     );
     assert!(notes[1].1, "silent");
     r.timer.tick().await.unwrap();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     assert_eq!(r.notes().len(), 2, "reported once");
 }
 
@@ -314,7 +333,8 @@ async fn a_busy_target_is_skipped_or_sent_as_the_job_says_and_run_now_always_fir
     assert_eq!(r.outcomes(skip.id).await, ["skipped (busy)"]);
     assert_eq!(r.outcomes(send.id).await, ["delivered"]);
     let skipped: Vec<_> = r
-        .notes()
+        .wait_notes(2)
+        .await
         .into_iter()
         .filter(|(t, _)| t.contains("skipped"))
         .collect();

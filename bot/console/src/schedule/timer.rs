@@ -185,14 +185,19 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
     }
 
     /// A short message about a run in each of the job's chats; `quiet`: always silent,
-    /// else it buzzes as the chat's `/notify` level says (only `all` buzzes).
+    /// else it buzzes as the chat's `/notify` level says (only `all` buzzes). Posted by a
+    /// task of its own: delivery retries for minutes when Telegram is away, and the timer
+    /// must not wait on that (its next fires would come late).
     async fn note(&self, j: &StoredJob, text: &str, quiet: bool) {
         for chat in self.chats(j) {
-            let silent =
-                quiet || notify_level(&self.c.store, &self.c.cfg, chat).await != NotifyLevel::All;
-            if let Err(e) = self.c.front.note(chat, text, silent).await {
-                tracing::warn!(chat = chat.0, job = j.job.id, error = %e, "cannot post a schedule note");
-            }
+            let (c, text, job) = (self.c.clone(), text.to_string(), j.job.id);
+            tokio::spawn(async move {
+                let silent =
+                    quiet || notify_level(&c.store, &c.cfg, chat).await != NotifyLevel::All;
+                if let Err(e) = c.front.note(chat, &text, silent).await {
+                    tracing::warn!(chat = chat.0, job, error = %e, "cannot post a schedule note");
+                }
+            });
         }
     }
 
