@@ -100,6 +100,8 @@ pub enum RunError {
     GetMe(String),
     #[error("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN")]
     InvalidToken,
+    #[error(transparent)]
+    Zone(#[from] walkie_console::schedule::clock::ZoneConfigError),
 }
 
 /// Runs the bot until `shutdown`. `spawn`: how to start a session host when none runs
@@ -111,6 +113,11 @@ pub async fn run(
 ) -> Result<(), RunError> {
     cfg.validate_bot()?;
     presets::check_rules(&cfg)?;
+    // A configured zone must be right; a machine that tells none is only an error for the
+    // chats that make jobs (they are told what to set).
+    if cfg.schedule.zone.is_some() {
+        walkie_console::schedule::clock::default_zone(&cfg)?;
+    }
     let token = cfg.telegram.token.expose().to_string();
     let api_url = cfg
         .telegram
@@ -179,6 +186,7 @@ pub async fn run(
         host: ctx.host.clone(),
         front: desk.front.clone(),
         dialogs: desk.dialogs.clone(),
+        schedules: Default::default(),
     });
     let app = Arc::new(App {
         ctx,
@@ -224,6 +232,11 @@ pub async fn run(
         operators,
         shutdown.clone(),
     ));
+    let timer = walkie_console::schedule::timer::Scheduler::new(
+        app.console.clone(),
+        walkie_console::schedule::clock::from_env(),
+    )
+    .spawn(shutdown.clone());
 
     poll(&app, &bot, &token, &shutdown).await?;
     shutdown.cancel();
@@ -233,6 +246,7 @@ pub async fn run(
     for p in pings {
         let _ = p.await;
     }
+    let _ = timer.await;
     tracing::info!("shutting down");
     store.close().await;
     Ok(())
