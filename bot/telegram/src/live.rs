@@ -191,6 +191,8 @@ impl<H: Host> LiveScreens<H> {
         let mut last_screen = String::new();
         let mut gone = 0;
         let mut recheck = false;
+        // A screen refused as not running, looked into once (by the state) before giving up.
+        let mut not_running = false;
         for tick in 0u64.. {
             // The state (a list of every session) is refreshed every few polls only: with
             // many live screens the screens are what must stay fresh.
@@ -207,15 +209,23 @@ impl<H: Host> LiveScreens<H> {
                     None => continue,
                 },
                 Some(Ok(Some(i))) if matches!(i.state, SessionState::Lost) => {
-                    self.lost(chat, session, &last_screen, tx);
-                    return;
+                    if self.lost(chat, session, &last_screen, tx).await {
+                        return;
+                    }
+                    gone = 0;
+                    recheck = true;
+                    continue;
                 }
                 Some(Err(e)) if lost::host_gone(&e) => {
                     gone += 1;
                     tracing::warn!(chat, session, error = %e, "live screen: no host");
                     if gone >= lost::GONE_AFTER {
-                        self.lost(chat, session, &last_screen, tx);
-                        return;
+                        if self.lost(chat, session, &last_screen, tx).await {
+                            return;
+                        }
+                        gone = 0;
+                        recheck = true;
+                        continue;
                     }
                     tokio::time::sleep(cfg.poll * 4).await;
                     continue;
@@ -245,6 +255,15 @@ impl<H: Host> LiveScreens<H> {
                     tracing::warn!(chat, session, error = %e, "live screen: no screen; host gone?");
                     recheck = true;
                     tokio::time::sleep(cfg.poll).await;
+                    continue;
+                }
+                // Lost with a host that restarted (its state, looked at next, says whether
+                // it is coming back), or just exited (the state says so too).
+                Err(ClientError::Host {
+                    kind: ErrorKind::NotRunning,
+                    ..
+                }) if !std::mem::replace(&mut not_running, true) => {
+                    recheck = true;
                     continue;
                 }
                 Err(e) => {
@@ -289,9 +308,18 @@ impl<H: Host> LiveScreens<H> {
         }
     }
 
-    /// Shows `session` as lost (its last screen under a header saying so) and has the
-    /// chat told.
-    fn lost(&self, chat: i64, session: &str, last_screen: &str, tx: &watch::Sender<String>) {
+    /// Shows `session` as lost (its last screen under a header saying so) and, unless the
+    /// host brings it back within [`lost::REVIVAL_GRACE`], has the chat told. True when it
+    /// stays lost (the watch ends); false when it runs again (revived at the host's start:
+    /// the watch goes on, and the chat hears of it in the revival message only, not in a
+    /// "lost" notice whose Revive button would then say it is running).
+    async fn lost(
+        &self,
+        chat: i64,
+        session: &str,
+        last_screen: &str,
+        tx: &watch::Sender<String>,
+    ) -> bool {
         tracing::warn!(
             chat,
             session,
@@ -304,7 +332,18 @@ impl<H: Host> LiveScreens<H> {
         );
         let header_len = utf16_len(session) + 3 + utf16_len(lost::LOST_LABEL);
         tx.send_replace(render_live(Some(&header), header_len, last_screen));
+        let deadline = Instant::now() + lost::REVIVAL_GRACE;
+        while Instant::now() < deadline {
+            tokio::time::sleep(self.cfg.poll).await;
+            if let Ok(Some(i)) = self.host.info(session).await {
+                if i.state.is_live() {
+                    tracing::info!(chat, session, "live screen: the session was revived");
+                    return false;
+                }
+            }
+        }
         self.lost.report(chat, session);
+        true
     }
 
     async fn notify(&self, chat: i64, session: &str, text: &str) {
