@@ -4,7 +4,7 @@
 //! Two tasks per live screen:
 //! - a watcher polls the host for the screen and state, renders it, and publishes the
 //!   result on a `watch` channel (which keeps only the latest state);
-//! - a shower ([`run_coalesced`]) takes budget from the chat's pacer and edits the
+//! - a shower ([`run_coalesced_as`]) takes budget from the chat's pacer and edits the
 //!   message to the latest state, so intermediate states are dropped and the last one
 //!   always lands.
 //!
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use walkie_host_proto::client::ClientError;
 use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 
-use super::pace::{run_coalesced, Outcome};
+use super::pace::{run_coalesced_as, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use crate::lost::{self, LostReports};
@@ -80,6 +80,9 @@ pub(crate) struct LiveScreens<H = HostLink> {
     turns_over: Mutex<HashMap<String, Instant>>,
     /// Sessions lost with their host, told per chat.
     lost: Arc<LostReports>,
+    /// Per chat, the session it last wrote to or looked at: its live screen goes first in
+    /// the chat's budget ([`crate::pace::Want`]).
+    focus: Mutex<HashMap<i64, String>>,
 }
 
 #[derive(Default)]
@@ -99,7 +102,21 @@ impl<H: Host> LiveScreens<H> {
             running: Mutex::new(HashMap::new()),
             scroll: Mutex::new(Scroll::default()),
             turns_over: Mutex::new(HashMap::new()),
+            focus: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `session` is what `chat` now writes to or looks at.
+    pub(crate) fn set_focus(&self, chat: i64, session: &str) {
+        let mut f = self.focus.lock().unwrap_or_else(|p| p.into_inner());
+        if f.get(&chat).is_none_or(|s| s != session) {
+            f.insert(chat, session.to_string());
+        }
+    }
+
+    fn is_focus(&self, chat: i64, session: &str) -> bool {
+        let f = self.focus.lock().unwrap_or_else(|p| p.into_inner());
+        f.get(&chat).is_some_and(|s| s == session)
     }
 
     /// Records that `session` announced the end of its turn (the phone has been told).
@@ -169,7 +186,8 @@ impl<H: Host> LiveScreens<H> {
             let session = session.clone();
             tokio::spawn(async move {
                 let pacer = this.tg.pacer.clone();
-                run_coalesced(&pacer, chat, rx, |html: String| {
+                let focused = || this.is_focus(chat, &session);
+                run_coalesced_as(&pacer, chat, rx, focused, |html: String| {
                     let this = this.clone();
                     let session = session.clone();
                     async move { this.show(chat, &session, &html).await }
