@@ -614,7 +614,8 @@ mod tests {
         let pacer = Arc::new(Pacer::new(PaceConfig::default()));
         let start = Instant::now();
         // Per screen: (time of each state, time it was first shown).
-        let log: Arc<Mutex<Vec<Vec<(f64, f64)>>>> = Arc::new(Mutex::new(vec![Vec::new(); 10]));
+        type Shows = Vec<(f64, f64)>;
+        let log: Arc<Mutex<Vec<Shows>>> = Arc::new(Mutex::new(vec![Vec::new(); 10]));
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
         for i in 0..10usize {
@@ -652,7 +653,7 @@ mod tests {
         let log = log.lock().unwrap();
         // Staleness at a moment: how old the newest state then was when its screen showed an
         // older one, sampled each 100 ms over the last 100 s (after the first minute's start).
-        let stale = |shows: &Vec<(f64, f64)>| -> Vec<f64> {
+        let stale = |shows: &Shows| -> Vec<f64> {
             let mut out = Vec::new();
             let mut t = 20.0;
             while t < end {
