@@ -1152,21 +1152,31 @@ async fn bench_live_screen_staleness() {
         });
         // For an output printed at t (sampled every 100 ms, as the sessions print), its
         // staleness is the time until the first edit showing t or later.
-        let mut stale = Vec::new();
+        // The chat's focus is the session it wrote to last (s9); the others are background.
+        let focus = names.last().cloned().unwrap_or_default();
+        let (mut stale, mut stale_focus, mut stale_others) = (Vec::new(), Vec::new(), Vec::new());
         let edits: usize = shown.values().map(Vec::len).sum();
-        for list in shown.values() {
+        for (name, list) in &shown {
             let mut t = first_output + 5.0;
             while t < last_call - 15.0 {
                 if let Some((at, _)) = list.iter().find(|(_, newest)| *newest >= t) {
-                    stale.push((at - t) * 1000.0);
+                    let ms = (at - t) * 1000.0;
+                    stale.push(ms);
+                    if *name == focus {
+                        stale_focus.push(ms);
+                    } else {
+                        stale_others.push(ms);
+                    }
                 }
                 t += 0.1;
             }
         }
         let (med, p95) = median_p95(&mut stale);
+        let (fmed, fp95) = median_p95(&mut stale_focus);
+        let (omed, op95) = median_p95(&mut stale_others);
         let stats = fake.flood_stats();
         println!(
-            "10 sessions in one chat, 60 s: {edits} edits, staleness median {med:.0} ms, p95 {p95:.0} ms; {stats:?}"
+            "10 sessions in one chat, 60 s: {edits} edits, staleness median {med:.0} ms, p95 {p95:.0} ms; the focus ({focus}) median {fmed:.0} ms, p95 {fp95:.0} ms; the others median {omed:.0} ms, p95 {op95:.0} ms; {stats:?}"
         );
     })
     .await

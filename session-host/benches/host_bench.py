@@ -5,6 +5,7 @@
     python3 session-host/benches/host_bench.py throughput [--mb 200] [--runs 3] [--recording]
     python3 session-host/benches/host_bench.py latency [--keys 300]
     python3 session-host/benches/host_bench.py memory [--sessions 100] [--gb 1]
+    python3 session-host/benches/host_bench.py revive [--sessions 20] [--runs 3]
 
 Needs tmux and script (util-linux). Prints a Markdown table for docs/PERFORMANCE.md.
 """
@@ -14,6 +15,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -93,17 +95,20 @@ def wait_until(what, pred, timeout=30.0):
 
 
 class Walkie:
-    def __init__(self, tmp, record=True, tag="w"):
+    def __init__(self, tmp, record=True, tag="w", extra=""):
         self.env = dict(os.environ)
         config = os.path.join(tmp, f"{tag}.toml")
         with open(config, "w") as f:
-            f.write(f"[recording]\nenabled = {'true' if record else 'false'}\n")
+            f.write(f"[recording]\nenabled = {'true' if record else 'false'}\n{extra}")
         self.env.update(
             WALKIE_SOCKET=os.path.join(tmp, tag, "host.sock"),
             WALKIE_STATE_DIR=os.path.join(tmp, f"{tag}state"),
             WALKIE_CONFIG=config,
         )
-        self.host = subprocess.Popen([WALKIE, "host"], env=self.env, stderr=subprocess.DEVNULL)
+        self.start()
+
+    def start(self, log=None):
+        self.host = subprocess.Popen([WALKIE, "host"], env=self.env, stderr=log or subprocess.DEVNULL)
         wait_until("walkie host", lambda: self.run("ls").returncode == 0)
 
     def run(self, *args, check=False):
@@ -303,6 +308,114 @@ def memory(args):
         print(f"| {label} | {wk / 1024:.1f} | {tk / 1024:.1f} | {wk / max(tk, 1):.2f}x |")
 
 
+def process_tree(root):
+    """root and every process below it, from /proc."""
+    parents = []
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            with open(f"/proc/{e}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parents.append((int(e), int(stat[stat.rfind(")") + 2 :].split()[1])))
+    out, i = [root], 0
+    while i < len(out):
+        out.extend(c for c, p in parents if p == out[i])
+        i += 1
+    return out
+
+
+STAND_IN = """#!/bin/sh
+echo "stand-in claude $*"
+exec sleep 100000
+"""
+
+
+def revive(args):
+    """A reboot under N agent sessions (a stand-in named `claude` with a real transcript each,
+    so walkie's own work is measured, not an agent's start-up): SIGSTOP then SIGKILL of the
+    host and every process of its sessions, a new host, until every session is resumed and
+    on screen. Reference, same run: the same N sessions started from scratch (`walkie new`
+    each) on a fresh host."""
+    n = args.sessions
+    revived, fresh, host_ms, loads = [], [], [], []
+    for run in range(args.runs):
+        tmp = tempfile.mkdtemp(prefix="wkb")
+        home = os.path.join(tmp, "home")
+        os.makedirs(home)
+        claude = os.path.join(tmp, "claude")
+        with open(claude, "w") as f:
+            f.write(STAND_IN)
+        os.chmod(claude, 0o755)
+        w = Walkie(tmp, tag="r", extra='[host]\nrevive = "agents"\n')
+        w.env["HOME"] = home
+        w.stop()
+        w.start()
+        cwds = []
+        for i in range(n):
+            cwd = os.path.join(tmp, f"p{i}")
+            os.makedirs(cwd)
+            cwds.append(cwd)
+            w.run("new", f"a{i}", "--cwd", cwd, "--", claude, check=True)
+        for s in w.sessions():
+            i = int(s["name"][1:])
+            project = os.path.join(home, ".claude", "projects",
+                                   "".join(c if c.isalnum() else "-" for c in cwds[i]))
+            os.makedirs(project, exist_ok=True)
+            with open(os.path.join(project, s["agent"]["id"] + ".jsonl"), "w") as f:
+                f.write('{"type":"user","message":{"content":"hi"}}\n')
+        tree = process_tree(w.host.pid)
+        for p in tree:
+            os.kill(p, signal.SIGSTOP)
+        for p in tree:
+            os.kill(p, signal.SIGKILL)
+        w.host.wait()
+        loads.append(os.getloadavg()[0])
+        log_path = os.path.join(tmp, "host.log")
+
+        def on_screen(host, needle):
+            left = {f"a{i}" for i in range(n)}
+            def check():
+                for name in list(left):
+                    if needle in host.run("screen", name).stdout.decode():
+                        left.discard(name)
+                return not left
+            wait_until("every session on screen", check, timeout=120)
+
+        t0 = time.monotonic()
+        with open(log_path, "w") as log:
+            w.start(log=log)
+        on_screen(w, "--resume")
+        revived.append(time.monotonic() - t0)
+        with open(log_path) as f:
+            line = next((l for l in f if "revival after restart done" in l), "")
+        ms = re.search(r"\bms=(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
+        if ms:
+            host_ms.append(float(ms.group(1)))
+        w.stop()
+
+        # Reference: the same sessions started afresh on a new host.
+        f2 = Walkie(tmp, tag="f")
+        f2.env["HOME"] = home
+        t0 = time.monotonic()
+        for i in range(n):
+            f2.run("new", f"a{i}", "--cwd", cwds[i], "--", claude, check=True)
+        on_screen(f2, "stand-in claude")
+        fresh.append(time.monotonic() - t0)
+        f2.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    r, f = statistics.median(revived), statistics.median(fresh)
+    print(f"\n{n} agent sessions, {args.runs} runs, median, load average {min(loads):.1f} to {max(loads):.1f}\n")
+    print("| path | median s | vs a fresh start |")
+    print("| --- | --- | --- |")
+    print(f"| host start after a reboot to every session resumed and on screen | {r:.3f} | {r / f:.2f}x |")
+    if host_ms:
+        print(f"| of which the host's revival (its log: claimed, checked, started) | {statistics.median(host_ms) / 1000:.3f} | |")
+    print(f"| reference: {n} x `walkie new` on a fresh host, to every session on screen | {f:.3f} | 1.00x |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -315,10 +428,13 @@ def main():
     a = sub.add_parser("memory")
     a.add_argument("--sessions", type=int, default=100)
     a.add_argument("--gb", type=float, default=1.0)
+    a = sub.add_parser("revive")
+    a.add_argument("--sessions", type=int, default=20)
+    a.add_argument("--runs", type=int, default=3)
     args = p.parse_args()
     if not os.path.exists(WALKIE):
         sys.exit(f"{WALKIE} not found: cargo build --release -p walkie")
-    {"throughput": throughput, "latency": latency, "memory": memory}[args.what](args)
+    {"throughput": throughput, "latency": latency, "memory": memory, "revive": revive}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod fulldisk;
 pub mod host;
+pub mod reboot;
 pub mod sshd;
 pub mod term;
 pub mod wait;

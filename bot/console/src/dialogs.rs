@@ -71,8 +71,11 @@ struct Slot {
     last: Option<Dialog>,
     card: Option<DialogCard>,
     held: VecDeque<Held>,
-    /// The agent's input box was seen ready (quiet) at least once.
-    ready_seen: bool,
+    /// The process (pid) whose input box was seen ready (quiet) at least once. Per process,
+    /// not per name: a session revived after a host restart (or started again under the same
+    /// name) is a new agent that has not drawn its box yet, and text typed into it before the
+    /// box is back is lost or lands in its start-up screen.
+    ready_seen: Option<Option<u32>>,
 }
 
 #[derive(Clone)]
@@ -263,8 +266,10 @@ impl Dialogs {
         let agent = agent_of(&info.command)?;
         let ready = input_ready(agent, screen) && info.idle_ms.unwrap_or(0) >= QUIET_MS;
         let seen = self.slot(&info.name, |s| {
-            s.ready_seen |= ready;
-            s.ready_seen
+            if ready {
+                s.ready_seen = Some(info.pid);
+            }
+            s.ready_seen == Some(info.pid)
         });
         (!seen).then(|| format!("{} has not drawn it yet", agent.label()))
     }
@@ -987,6 +992,13 @@ mod tests {
         // Seen ready once, a turn in progress (no box) takes text as before.
         ready.set_screen("✻ Working… (esc to interrupt)".into());
         assert_eq!(ready.hold("also").await, None);
+        // Revived after a host restart: a new process under the same name, which has not
+        // drawn its box yet, holds text again until it does.
+        ready.host.with(|s| s.sessions[0].pid = Some(4242));
+        assert_eq!(
+            ready.hold("after").await.as_deref(),
+            Some("⏳ held until cc's input box is back (Claude Code has not drawn it yet)")
+        );
     }
 
     #[tokio::test]

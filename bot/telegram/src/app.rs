@@ -278,6 +278,7 @@ impl App {
                     self.tg
                         .answer_callback(&q.id.0, Some(&format!("Now talking to {name}")))
                         .await?;
+                    self.live.set_focus(chat, name);
                     self.live.ensure(chat, name);
                 }
                 _ => {

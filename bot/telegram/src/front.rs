@@ -175,6 +175,7 @@ impl Frontend for TelegramFront {
     }
 
     fn watch(&self, chat: ChatId, session: &str) {
+        self.live.set_focus(chat.0, session);
         self.live.ensure(chat.0, session);
     }
 }

@@ -4,7 +4,7 @@
 //! Two tasks per live screen:
 //! - a watcher polls the host for the screen and state, renders it, and publishes the
 //!   result on a `watch` channel (which keeps only the latest state);
-//! - a shower ([`run_coalesced`]) takes budget from the chat's pacer and edits the
+//! - a shower ([`run_coalesced_as`]) takes budget from the chat's pacer and edits the
 //!   message to the latest state, so intermediate states are dropped and the last one
 //!   always lands.
 //!
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use walkie_host_proto::client::ClientError;
 use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 
-use super::pace::{run_coalesced, Outcome};
+use super::pace::{run_coalesced_as, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
 use crate::lost::{self, LostReports};
@@ -81,6 +81,9 @@ pub(crate) struct LiveScreens<H = Fleet> {
     turns_over: Mutex<HashMap<String, Instant>>,
     /// Sessions lost with their host, told per chat.
     lost: Arc<LostReports>,
+    /// Per chat, the session it last wrote to or looked at: its live screen goes first in
+    /// the chat's budget ([`crate::pace::Want`]).
+    focus: Mutex<HashMap<i64, String>>,
 }
 
 #[derive(Default)]
@@ -100,7 +103,21 @@ impl<H: Host> LiveScreens<H> {
             running: Mutex::new(HashMap::new()),
             scroll: Mutex::new(Scroll::default()),
             turns_over: Mutex::new(HashMap::new()),
+            focus: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `session` is what `chat` now writes to or looks at.
+    pub(crate) fn set_focus(&self, chat: i64, session: &str) {
+        let mut f = self.focus.lock().unwrap_or_else(|p| p.into_inner());
+        if f.get(&chat).is_none_or(|s| s != session) {
+            f.insert(chat, session.to_string());
+        }
+    }
+
+    fn is_focus(&self, chat: i64, session: &str) -> bool {
+        let f = self.focus.lock().unwrap_or_else(|p| p.into_inner());
+        f.get(&chat).is_some_and(|s| s == session)
     }
 
     /// Records that `session` announced the end of its turn (the phone has been told).
@@ -170,7 +187,8 @@ impl<H: Host> LiveScreens<H> {
             let session = session.clone();
             tokio::spawn(async move {
                 let pacer = this.tg.pacer.clone();
-                run_coalesced(&pacer, chat, rx, |html: String| {
+                let focused = || this.is_focus(chat, &session);
+                run_coalesced_as(&pacer, chat, rx, focused, |html: String| {
                     let this = this.clone();
                     let session = session.clone();
                     async move { this.show(chat, &session, &html).await }
@@ -192,6 +210,8 @@ impl<H: Host> LiveScreens<H> {
         let mut last_screen = String::new();
         let mut gone = 0;
         let mut recheck = false;
+        // A screen refused as not running, looked into once (by the state) before giving up.
+        let mut not_running = false;
         for tick in 0u64.. {
             // The state (a list of every session) is refreshed every few polls only: with
             // many live screens the screens are what must stay fresh.
@@ -208,15 +228,23 @@ impl<H: Host> LiveScreens<H> {
                     None => continue,
                 },
                 Some(Ok(Some(i))) if matches!(i.state, SessionState::Lost) => {
-                    self.lost(chat, session, &last_screen, tx);
-                    return;
+                    if self.lost(chat, session, &last_screen, tx).await {
+                        return;
+                    }
+                    gone = 0;
+                    recheck = true;
+                    continue;
                 }
                 Some(Err(e)) if lost::host_gone(&e) => {
                     gone += 1;
                     tracing::warn!(chat, session, error = %e, "live screen: no host");
                     if gone >= lost::GONE_AFTER {
-                        self.lost(chat, session, &last_screen, tx);
-                        return;
+                        if self.lost(chat, session, &last_screen, tx).await {
+                            return;
+                        }
+                        gone = 0;
+                        recheck = true;
+                        continue;
                     }
                     tokio::time::sleep(cfg.poll * 4).await;
                     continue;
@@ -246,6 +274,15 @@ impl<H: Host> LiveScreens<H> {
                     tracing::warn!(chat, session, error = %e, "live screen: no screen; host gone?");
                     recheck = true;
                     tokio::time::sleep(cfg.poll).await;
+                    continue;
+                }
+                // Lost with a host that restarted (its state, looked at next, says whether
+                // it is coming back), or just exited (the state says so too).
+                Err(ClientError::Host {
+                    kind: ErrorKind::NotRunning,
+                    ..
+                }) if !std::mem::replace(&mut not_running, true) => {
+                    recheck = true;
                     continue;
                 }
                 Err(e) => {
@@ -290,9 +327,18 @@ impl<H: Host> LiveScreens<H> {
         }
     }
 
-    /// Shows `session` as lost (its last screen under a header saying so) and has the
-    /// chat told.
-    fn lost(&self, chat: i64, session: &str, last_screen: &str, tx: &watch::Sender<String>) {
+    /// Shows `session` as lost (its last screen under a header saying so) and, unless the
+    /// host brings it back within [`lost::REVIVAL_GRACE`], has the chat told. True when it
+    /// stays lost (the watch ends); false when it runs again (revived at the host's start:
+    /// the watch goes on, and the chat hears of it in the revival message only, not in a
+    /// "lost" notice whose Revive button would then say it is running).
+    async fn lost(
+        &self,
+        chat: i64,
+        session: &str,
+        last_screen: &str,
+        tx: &watch::Sender<String>,
+    ) -> bool {
         tracing::warn!(
             chat,
             session,
@@ -305,7 +351,18 @@ impl<H: Host> LiveScreens<H> {
         );
         let header_len = utf16_len(session) + 3 + utf16_len(lost::LOST_LABEL);
         tx.send_replace(render_live(Some(&header), header_len, last_screen));
+        let deadline = Instant::now() + lost::REVIVAL_GRACE;
+        while Instant::now() < deadline {
+            tokio::time::sleep(self.cfg.poll).await;
+            if let Ok(Some(i)) = self.host.info(session).await {
+                if i.state.is_live() {
+                    tracing::info!(chat, session, "live screen: the session was revived");
+                    return false;
+                }
+            }
+        }
         self.lost.report(chat, session);
+        true
     }
 
     async fn notify(&self, chat: i64, session: &str, text: &str) {

@@ -17,6 +17,7 @@ use walkie_console::gate::{Role, VIEWER_TEXT};
 use walkie_console::session::SessionRef;
 use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_host_proto::client::ClientError;
+use walkie_host_proto::protocol::ErrorKind;
 
 use crate::app::{App, HandleError};
 use crate::render::escape_html;
@@ -31,6 +32,12 @@ const GATHER: Duration = Duration::from_millis(1500);
 /// Failed looks in a row, with no host to be reached, before a watcher calls its session
 /// lost (one could be a host restarting on purpose).
 pub(crate) const GONE_AFTER: u32 = 2;
+
+/// How long a watcher that saw its session lost waits for the host to bring it back before
+/// the chat is told: a host restarted by systemd revives what it can within a moment of its
+/// start (20 sessions in well under a second, docs/PERFORMANCE.md), and a session it
+/// revives must not get a "lost" notice.
+pub(crate) const REVIVAL_GRACE: Duration = Duration::from_secs(8);
 
 /// What a live screen's header says of a lost session.
 pub(crate) const LOST_LABEL: &str = "lost (the session host stopped)";
@@ -161,6 +168,17 @@ pub(crate) async fn on_revive(
                 .answer_callback(query, Some(&format!("Revived {revived}")))
                 .await?;
             app.live.ensure(chat, &revived);
+        }
+        // Revived meanwhile (the host brings back what it can when it starts): say so, and
+        // show its screen again, rather than "Cannot revive: it is running".
+        Err(ClientError::Host {
+            kind: ErrorKind::StillRunning,
+            ..
+        }) => {
+            app.tg
+                .answer_callback(query, Some(&format!("{name} is running again")))
+                .await?;
+            app.live.ensure(chat, name);
         }
         Err(e) => {
             // A toast holds 200 characters.
