@@ -7,6 +7,7 @@
 //! presses are handled here.
 
 mod dirs;
+mod pictures;
 
 use std::sync::Arc;
 
@@ -254,6 +255,9 @@ impl App {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
         if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+            return done;
+        }
+        if let Some(done) = self.on_picture_button(user, chat, &q, &data).await {
             return done;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {

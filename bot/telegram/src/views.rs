@@ -17,10 +17,24 @@ pub(crate) const USE_PREFIX: &str = "use:";
 /// Callback data of the directory buttons of `/new NAME PRESET`: `dir:CHOICE:INDEX`.
 pub(crate) const DIR_PREFIX: &str = "dir:";
 
+/// Callback data of the 🖼 button under a text screen (`/screen`, a card's 🖥 Screen):
+/// `pic:NAME`, the same screen as a picture (`/shot NAME`).
+pub(crate) const PICTURE_PREFIX: &str = "pic:";
+
+/// The 🖼 button under a text screen of `session`.
+pub(crate) fn picture_button(session: &str) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        "🖼 Picture",
+        format!("{PICTURE_PREFIX}{session}"),
+    )]])
+}
+
 /// A view as Telegram sends it.
 pub(crate) enum Rendered {
     Text(String),
     Html(String, Option<InlineKeyboardMarkup>),
+    /// A document (a picture, a recording).
+    File(walkie_console::requests::Document),
 }
 
 pub(crate) fn render(view: &View) -> Rendered {
@@ -38,8 +52,9 @@ pub(crate) fn render(view: &View) -> Rendered {
                 utf16_len(session),
                 screen,
             ),
-            None,
+            Some(picture_button(session)),
         ),
+        View::File { file, .. } => Rendered::File(file.clone()),
         View::Tail { text, .. } => {
             let text = trim_screen(text);
             let body = if text.is_empty() {
