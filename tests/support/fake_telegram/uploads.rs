@@ -336,3 +336,107 @@ pub(super) fn edit_caption(st: &mut State, p: &Map<String, Value>) -> ApiResult 
     m.edits += 1;
     Ok(message_json(&opts, m))
 }
+
+#[cfg(test)]
+mod tests {
+    use teloxide::payloads::{EditMessageCaptionSetters, SendDocumentSetters};
+    use teloxide::prelude::*;
+    use teloxide::types::{InputFile, InputMedia, InputMediaDocument, MessageId};
+    use teloxide::{ApiError, RequestError};
+
+    use super::super::FakeTelegram;
+    use super::*;
+
+    fn bot(fake: &FakeTelegram) -> Bot {
+        let url = fake.api_url().parse().expect("url");
+        Bot::new(fake.token()).set_api_url(url)
+    }
+
+    fn file(bytes: &[u8], name: &str) -> InputFile {
+        InputFile::memory(bytes.to_vec()).file_name(name.to_string())
+    }
+
+    /// teloxide's own multipart (a second client beside walkie's `raw::upload`).
+    #[tokio::test]
+    async fn documents_upload_edit_and_are_checked_like_telegram() {
+        let run = async {
+            let fake = FakeTelegram::start().await;
+            let bot = bot(&fake);
+            fake.send_text(42, "hi");
+            let sent = bot
+                .send_document(ChatId(42), file(b"\x89PNG one", "a-1.png"))
+                .caption("first")
+                .await
+                .expect("sendDocument parses in teloxide");
+            let id = sent.id;
+            assert_eq!(sent.caption(), Some("first"));
+            assert_eq!(
+                sent.document().and_then(|d| d.file_name.as_deref()),
+                Some("a-1.png")
+            );
+            let kept = fake.with(|s| s.uploads.clone());
+            assert_eq!(kept.len(), 1);
+            assert_eq!(kept[0].bytes, b"\x89PNG one");
+            assert_eq!(kept[0].file_name.as_deref(), Some("a-1.png"));
+
+            // The same file again: not modified; another one: replaced and kept.
+            let media = |bytes: &[u8]| {
+                InputMedia::Document(InputMediaDocument::new(file(bytes, "a-2.png")).caption("first"))
+            };
+            let same = bot
+                .edit_message_media(ChatId(42), id, media(b"\x89PNG one"))
+                .await;
+            assert!(
+                matches!(same, Err(RequestError::Api(ApiError::MessageNotModified))),
+                "{same:?}"
+            );
+            bot.edit_message_media(ChatId(42), id, media(b"\x89PNG two"))
+                .await
+                .expect("a new picture");
+            assert_eq!(fake.with(|s| s.uploads.len()), 2);
+            let m = fake.with(|s| s.message(42, i64::from(id.0)).cloned()).expect("message");
+            assert_eq!(m.document.map(|d| d.bytes), Some(b"\x89PNG two".to_vec()));
+
+            // Captions: 1024 at most; a text edit of a document is refused.
+            let long = bot
+                .send_document(ChatId(42), file(b"x", "b.png"))
+                .caption("c".repeat(MAX_CAPTION_UTF16 + 1))
+                .await;
+            assert!(
+                matches!(&long, Err(RequestError::Api(ApiError::Unknown(t))) if t == CAPTION_TOO_LONG),
+                "{long:?}"
+            );
+            bot.edit_message_caption(ChatId(42), id)
+                .caption("done")
+                .await
+                .expect("caption edit");
+            let text = bot.edit_message_text(ChatId(42), id, "text").await;
+            assert!(text.is_err(), "{text:?}");
+            let empty = bot.send_document(ChatId(42), file(b"", "e.png")).await;
+            assert!(empty.is_err(), "{empty:?}");
+            let gone = bot
+                .edit_message_media(ChatId(42), MessageId(9999), media(b"z"))
+                .await;
+            assert!(
+                matches!(gone, Err(RequestError::Api(ApiError::MessageToEditNotFound))),
+                "{gone:?}"
+            );
+
+            // Over the bots' 50 MB: 413, and nothing kept.
+            let huge = bot
+                .send_document(ChatId(42), file(&vec![0u8; MAX_UPLOAD + 1], "big.cast"))
+                .await;
+            assert!(huge.is_err(), "{huge:?}");
+            let big = fake.with(|s| {
+                s.calls_to("sendDocument")
+                    .last()
+                    .map(|c| (c.status, c.response["description"].clone()))
+            });
+            assert_eq!(big, Some((413, serde_json::json!(TOO_LARGE))));
+            assert_eq!(fake.with(|s| s.uploads.len()), 2);
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .expect("test timed out");
+    }
+}
