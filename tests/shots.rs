@@ -46,7 +46,11 @@ async fn upload(fake: &FakeTelegram, prefix: &str, n: usize, what: &str) -> Uplo
     fake.wait_until(T, what, |s| {
         s.uploads
             .iter()
-            .filter(|u| u.file_name.as_deref().is_some_and(|f| f.starts_with(prefix)))
+            .filter(|u| {
+                u.file_name
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with(prefix))
+            })
             .nth(n)
             .cloned()
     })
@@ -79,10 +83,13 @@ fn dated_name(file: &str, name: &str, ext: &str) -> bool {
         return false;
     };
     stamp.len() == 15
-        && stamp
-            .chars()
-            .enumerate()
-            .all(|(i, c)| if [4, 7, 10].contains(&i) { c == '-' } else { c.is_ascii_digit() })
+        && stamp.chars().enumerate().all(|(i, c)| {
+            if [4, 7, 10].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 fn message(fake: &FakeTelegram, id: i64) -> ChatMessage {
@@ -96,7 +103,10 @@ async fn shot_uploads_a_png_document_and_the_screens_picture_button_does_too() {
         let fake = FakeTelegram::start().await;
         let rig = start(&fake, &[]).await;
         new_sh(&fake, "s1").await;
-        fake.send_text(OPERATOR, "printf '\\033[41mRED\\033[0m shot-%s\\n' $((40+2))");
+        fake.send_text(
+            OPERATOR,
+            "printf '\\033[41mRED\\033[0m shot-%s\\n' $((40+2))",
+        );
         fake.wait_for_bot_message(OPERATOR, T, "the output on the live screen", |m| {
             m.text.contains("shot-42")
         })
@@ -137,7 +147,9 @@ async fn shot_uploads_a_png_document_and_the_screens_picture_button_does_too() {
         // Commands are audited like every other.
         let audit = rig.audit().await;
         assert!(
-            audit.iter().any(|a| a.action == "command" && a.text.as_deref() == Some("/shot s1")),
+            audit
+                .iter()
+                .any(|a| a.action == "command" && a.text.as_deref() == Some("/shot s1")),
             "{audit:?}"
         );
         assert_eq!(fake.flood_stats().ignored_retry_after, 0);
@@ -280,8 +292,15 @@ async fn watch_stops_by_itself_after_watch_s() {
                 m.message_id == first.message_id && m.text.contains("stopped after")
             })
             .await;
-        assert!(asked.elapsed() >= Duration::from_secs(6), "{:?}", asked.elapsed());
-        assert!(ended.reply_markup.is_none() && ended.document.is_some(), "{ended:?}");
+        assert!(
+            asked.elapsed() >= Duration::from_secs(6),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(
+            ended.reply_markup.is_none() && ended.document.is_some(),
+            "{ended:?}"
+        );
         // An unknown session has nothing to watch.
         fake.send_text(OPERATOR, "/watch nope");
         fake.wait_for_bot_message(OPERATOR, T, "the answer about nope", |m| {

@@ -56,8 +56,7 @@ pub trait Host: Send + Sync + 'static {
 
     /// The screen cell by cell (colours, attributes, cursor), secrets masked by the host:
     /// what `/shot` and `/watch` draw.
-    fn snapshot(&self, name: &str)
-        -> impl Future<Output = Result<Snapshot, ClientError>> + Send;
+    fn snapshot(&self, name: &str) -> impl Future<Output = Result<Snapshot, ClientError>> + Send;
 
     fn tail(
         &self,

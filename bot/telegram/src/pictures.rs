@@ -146,19 +146,15 @@ impl<H: Host> LivePictures<H> {
         }
     }
 
-    async fn run(
-        &self,
-        chat: i64,
-        session: &str,
-        stop: &Notify,
-        why: &Mutex<End>,
-        poke: &Notify,
-    ) {
+    async fn run(&self, chat: i64, session: &str, stop: &Notify, why: &Mutex<End>, poke: &Notify) {
         let deadline = Instant::now() + self.run_for;
         let first = match self.host.snapshot(session).await {
             Ok(s) => s,
             Err(e) => {
-                let _ = self.tg.send_text(chat, &ShotError::Host(e).answer(session)).await;
+                let _ = self
+                    .tg
+                    .send_text(chat, &ShotError::Host(e).answer(session))
+                    .await;
                 return;
             }
         };
@@ -284,7 +280,9 @@ pub(crate) fn keyboard(session: &str) -> InlineKeyboardMarkup {
 pub(crate) fn parse_key(data: &str) -> Option<(&str, &str)> {
     let rest = data.strip_prefix(KEY_PREFIX)?;
     let (key, session) = rest.split_once(':')?;
-    KEYS.iter().any(|(_, k)| *k == key).then_some((key, session))
+    KEYS.iter()
+        .any(|(_, k)| *k == key)
+        .then_some((key, session))
 }
 
 #[cfg(test)]

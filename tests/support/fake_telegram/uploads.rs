@@ -208,7 +208,11 @@ fn keep(st: &mut State, method: &str, m: &ChatMessage) {
     }
 }
 
-pub(super) fn send_document(st: &mut State, p: &Map<String, Value>, files: &[FilePart]) -> ApiResult {
+pub(super) fn send_document(
+    st: &mut State,
+    p: &Map<String, Value>,
+    files: &[FilePart],
+) -> ApiResult {
     let chat = chat_of(st, p)?;
     let f = file_of(
         "document",
@@ -273,13 +277,19 @@ pub(super) fn edit_media(st: &mut State, p: &Map<String, Value>, files: &[FilePa
         Some(Value::Object(m)) => m.clone(),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(m)) => m,
-            _ => return Err(bad("Bad Request: can't parse InputMedia: JSON object expected")),
+            _ => {
+                return Err(bad(
+                    "Bad Request: can't parse InputMedia: JSON object expected",
+                ))
+            }
         },
         _ => return Err(bad("Bad Request: there is no media in the request")),
     };
     if media.get("type").and_then(Value::as_str) != Some("document") {
         // The bot only sends documents; a photo would be another fake's business.
-        return Err(bad("Bad Request: can't parse InputMedia: media type is invalid"));
+        return Err(bad(
+            "Bad Request: can't parse InputMedia: media type is invalid",
+        ));
     }
     let f = file_of(
         "media",
@@ -299,7 +309,11 @@ pub(super) fn edit_media(st: &mut State, p: &Map<String, Value>, files: &[FilePa
     }
     let doc = document(st, f);
     let opts = st.opts.clone();
-    let Some(m) = st.chats.get_mut(&chat).and_then(|c| c.get_mut(&old.message_id)) else {
+    let Some(m) = st
+        .chats
+        .get_mut(&chat)
+        .and_then(|c| c.get_mut(&old.message_id))
+    else {
         return Err(bad("Bad Request: message to edit not found"));
     };
     m.document = Some(doc);
@@ -319,14 +333,20 @@ pub(super) fn edit_caption(st: &mut State, p: &Map<String, Value>) -> ApiResult 
     let (text, raw) = caption(p.get("caption"), mode)?;
     let markup = check_markup(p)?;
     if old.document.is_none() {
-        return Err(bad("Bad Request: there is no caption in the message to edit"));
+        return Err(bad(
+            "Bad Request: there is no caption in the message to edit",
+        ));
     }
     flood_check(st, chat)?;
     if old.raw == raw && old.reply_markup == markup {
         return Err(bad(NOT_MODIFIED));
     }
     let opts = st.opts.clone();
-    let Some(m) = st.chats.get_mut(&chat).and_then(|c| c.get_mut(&old.message_id)) else {
+    let Some(m) = st
+        .chats
+        .get_mut(&chat)
+        .and_then(|c| c.get_mut(&old.message_id))
+    else {
         return Err(bad("Bad Request: message to edit not found"));
     };
     m.text = text;
@@ -381,7 +401,9 @@ mod tests {
 
             // The same file again: not modified; another one: replaced and kept.
             let media = |bytes: &[u8]| {
-                InputMedia::Document(InputMediaDocument::new(file(bytes, "a-2.png")).caption("first"))
+                InputMedia::Document(
+                    InputMediaDocument::new(file(bytes, "a-2.png")).caption("first"),
+                )
             };
             let same = bot
                 .edit_message_media(ChatId(42), id, media(b"\x89PNG one"))
@@ -394,7 +416,9 @@ mod tests {
                 .await
                 .expect("a new picture");
             assert_eq!(fake.with(|s| s.uploads.len()), 2);
-            let m = fake.with(|s| s.message(42, i64::from(id.0)).cloned()).expect("message");
+            let m = fake
+                .with(|s| s.message(42, i64::from(id.0)).cloned())
+                .expect("message");
             assert_eq!(m.document.map(|d| d.bytes), Some(b"\x89PNG two".to_vec()));
 
             // Captions: 1024 at most; a text edit of a document is refused.
@@ -418,7 +442,10 @@ mod tests {
                 .edit_message_media(ChatId(42), MessageId(9999), media(b"z"))
                 .await;
             assert!(
-                matches!(gone, Err(RequestError::Api(ApiError::MessageToEditNotFound))),
+                matches!(
+                    gone,
+                    Err(RequestError::Api(ApiError::MessageToEditNotFound))
+                ),
                 "{gone:?}"
             );
 

@@ -24,7 +24,9 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         return Ok(());
     };
     let Ok(valid) = SessionName::parse(&name) else {
-        return c.say(chat, format!("{name:?} is not a session name.")).await;
+        return c
+            .say(chat, format!("{name:?} is not a session name."))
+            .await;
     };
     let dir = recordings_dir(&c.cfg.state_dir()).join(valid.as_str());
     let limit = c.front.max_file_bytes();

@@ -26,7 +26,9 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
             let state = info.state.label();
             c.say(
                 chat,
-                format!("{name} is {state}: nothing to watch (/shot {name} shows its last screen)."),
+                format!(
+                    "{name} is {state}: nothing to watch (/shot {name} shows its last screen)."
+                ),
             )
             .await
         }
