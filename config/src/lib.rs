@@ -30,10 +30,12 @@ pub use hosts::RemoteHost;
 /// Errors while loading or validating configuration. Each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // `error`, not `source`: the reason is in the message, and a source would print it a
+    // second time in anyhow's `{:#}` chain.
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -488,9 +490,9 @@ impl Config {
         };
         let mut cfg = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(p).map_err(|error| ConfigError::Read {
                     path: p.clone(),
-                    source,
+                    error,
                 })?;
                 Self::from_toml(&text).map_err(|message| ConfigError::Parse {
                     path: p.clone(),
