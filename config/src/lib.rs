@@ -878,6 +878,15 @@ mod tests {
             e.contains("transcription.beam_size") && e.contains("1 (greedy)"),
             "{e}"
         );
+        let cfg = Config::from_toml("[telegram]\nwatch_s = 2\n").unwrap();
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("telegram.watch_s") && e.contains("5 to 14400"),
+            "{e}"
+        );
+        let cfg = Config::load_from(None, &env(&[("WALKIE_WATCH_S", "60")])).unwrap();
+        assert_eq!(cfg.telegram.watch_s, 60);
+        assert_eq!(Config::default().telegram.watch_s, 900);
     }
 
     #[test]
