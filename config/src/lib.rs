@@ -93,6 +93,7 @@ pub struct Config {
     pub voice: VoiceConfig,
     pub approvals: ApprovalsConfig,
     pub notify: NotifyConfig,
+    pub schedule: ScheduleConfig,
     /// Named command lines for `/new NAME PRESET` and `walkie new --preset`. A table in the
     /// file changes only the fields it sets of the built-in preset of that name (`shell`,
     /// `claude`, `codex`); built-ins stay unless a table says `remove = true`.
@@ -268,6 +269,16 @@ impl Default for VoiceConfig {
     fn default() -> Self {
         VoiceConfig { confirm: true }
     }
+}
+
+/// Scheduled dispatch (`/schedule`, `walkie schedule`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// The time zone a chat's jobs get until the chat picks its own (`/schedule zone`), an
+    /// IANA name such as `Europe/Berlin`. Unset: the system's zone (`TZ`, `/etc/timezone`,
+    /// `/etc/localtime`); never a silent UTC. Checked at start by the bot.
+    pub zone: Option<String>,
 }
 
 /// Approval requests (agent hooks, `walkie ask`).
@@ -455,6 +466,7 @@ impl Default for Config {
             voice: VoiceConfig::default(),
             approvals: ApprovalsConfig::default(),
             notify: NotifyConfig::default(),
+            schedule: ScheduleConfig::default(),
             presets: builtin_presets(),
             projects_dir: None,
             secret_env: Vec::new(),
@@ -574,6 +586,9 @@ impl Config {
         }
         if let Some(v) = get("WALKIE_QUIET_AFTER_S") {
             self.notify.quiet_after_s = parse("WALKIE_QUIET_AFTER_S", &v)?;
+        }
+        if let Some(v) = get("WALKIE_SCHEDULE_ZONE") {
+            self.schedule.zone = Some(v);
         }
         if let Some(v) = get("WALKIE_THREADS") {
             self.transcription.threads = parse("WALKIE_THREADS", &v)?;
