@@ -212,6 +212,8 @@ pub struct TelegramConfig {
     pub api_url: String,
     /// How the `/attach` answer reaches this machine, e.g. `me@box`.
     pub ssh_host: Option<String>,
+    /// How long a `/watch` live picture runs before it stops by itself, in seconds.
+    pub watch_s: u64,
 }
 
 impl Default for TelegramConfig {
@@ -222,6 +224,7 @@ impl Default for TelegramConfig {
             viewers: Vec::new(),
             api_url: "https://api.telegram.org".into(),
             ssh_host: None,
+            watch_s: 900,
         }
     }
 }
@@ -572,6 +575,9 @@ impl Config {
         if let Some(v) = get("WALKIE_SSH_HOST") {
             self.telegram.ssh_host = Some(v);
         }
+        if let Some(v) = get("WALKIE_WATCH_S") {
+            self.telegram.watch_s = parse("WALKIE_WATCH_S", &v)?;
+        }
         if let Some(v) = get("WALKIE_MODEL") {
             self.transcription.model = Some(v.into());
         }
@@ -678,6 +684,15 @@ impl Config {
                 format!(
                     "{} is out of range; use 1 (greedy) to 16 (default 5, as whisper.cpp's CLI)",
                     t.beam_size
+                ),
+            );
+        }
+        if !(5..=4 * 3600).contains(&self.telegram.watch_s) {
+            return bad(
+                "telegram.watch_s",
+                format!(
+                    "{} is out of range; use 5 to 14400 seconds (default 900, a quarter of an hour)",
+                    self.telegram.watch_s
                 ),
             );
         }
@@ -878,6 +893,15 @@ mod tests {
             e.contains("transcription.beam_size") && e.contains("1 (greedy)"),
             "{e}"
         );
+        let cfg = Config::from_toml("[telegram]\nwatch_s = 2\n").unwrap();
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("telegram.watch_s") && e.contains("5 to 14400"),
+            "{e}"
+        );
+        let cfg = Config::load_from(None, &env(&[("WALKIE_WATCH_S", "60")])).unwrap();
+        assert_eq!(cfg.telegram.watch_s, 60);
+        assert_eq!(Config::default().telegram.watch_s, 900);
     }
 
     #[test]

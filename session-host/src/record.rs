@@ -42,10 +42,9 @@ pub(crate) struct Recordings {
     open: Mutex<BTreeMap<String, PathBuf>>,
 }
 
-/// The folder of all recordings under a host's state directory.
-pub fn recordings_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("recordings")
-}
+/// The folder of all recordings under a host's state directory (defined by the recording
+/// crate, so the bot's `/replay` finds it without depending on the host).
+pub use walkie_recording::recordings_dir;
 
 impl Recordings {
     /// `None` when recording is off. `secrets`: the values to mask (read once at start,

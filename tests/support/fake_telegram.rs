@@ -15,7 +15,9 @@
 //!   every 429 was honoured;
 //! - getUpdates long polling with `offset` confirmation, and 409 Conflict when a second
 //!   poller takes over;
-//! - getFile and the `/file/bot<token>/<path>` download (20 MB limit).
+//! - getFile and the `/file/bot<token>/<path>` download (20 MB limit);
+//! - uploads as multipart/form-data: `sendDocument`, `editMessageMedia`,
+//!   `editMessageCaption` (50 MB, captions of 1024; see [`uploads`]), every file kept.
 //!
 //! The control side injects updates (text, voice notes with their OGG file, button
 //! presses, floods of them from strangers) and waits, event-driven and bounded, for what
@@ -30,6 +32,11 @@
 //! offered to the bot and confirmed, so tests can assert latencies.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
+
+// Always included by `#[path]`, so its own modules are found beside it.
+#[path = "fake_telegram/uploads.rs"]
+pub mod uploads;
+pub use uploads::{Document, Upload};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -165,6 +172,8 @@ pub struct ChatMessage {
     pub reply_markup: Option<Value>,
     pub reply_to: Option<i64>,
     pub voice_file_id: Option<String>,
+    /// A document (the text is then its caption).
+    pub document: Option<Document>,
     pub edits: u32,
     pub deleted: bool,
     pub date: i64,
@@ -186,6 +195,7 @@ impl ChatMessage {
             reply_markup: None,
             reply_to: None,
             voice_file_id: None,
+            document: None,
             edits: 0,
             deleted: false,
             date,
@@ -433,6 +443,9 @@ pub struct State {
     pub chat_actions: Vec<(i64, String)>,
     /// Every injected update, oldest first, with its timings.
     pub update_log: Vec<UpdateRecord>,
+    /// Every file the bot uploaded that was accepted, oldest first.
+    pub uploads: Vec<Upload>,
+    next_file: u64,
     faults: Vec<FaultRule>,
     latency: Duration,
     updates: VecDeque<Value>,
@@ -598,6 +611,8 @@ impl FakeTelegram {
             callback_answers: BTreeMap::new(),
             chat_actions: Vec::new(),
             update_log: Vec::new(),
+            uploads: Vec::new(),
+            next_file: 0,
             faults: Vec::new(),
             latency: Duration::ZERO,
             updates: VecDeque::new(),
@@ -883,6 +898,7 @@ impl FakeTelegram {
             reply_markup: (!row.is_empty()).then(|| json!({"inline_keyboard": [row]})),
             reply_to: None,
             voice_file_id: None,
+            document: None,
             edits: 0,
             deleted: false,
             date: unix_now(),
@@ -1088,6 +1104,17 @@ fn message_json(opts: &FakeOptions, m: &ChatMessage) -> Value {
     let mut v = json!({"message_id": m.message_id, "date": m.date, "chat": chat_json(m.chat_id), "from": from});
     if let Some(f) = &m.voice_file_id {
         v["voice"] = json!({"file_id": f, "file_unique_id": format!("u{f}"), "duration": 1, "mime_type": "audio/ogg"});
+    } else if let Some(d) = &m.document {
+        v["document"] = json!({"file_id": d.file_id, "file_unique_id": format!("u{}", d.file_id), "file_size": d.bytes.len()});
+        if let Some(n) = &d.file_name {
+            v["document"]["file_name"] = json!(n);
+        }
+        if let Some(t) = &d.mime_type {
+            v["document"]["mime_type"] = json!(t);
+        }
+        if !m.text.is_empty() {
+            v["caption"] = json!(m.text);
+        }
     } else {
         v["text"] = json!(m.text);
     }
@@ -1266,11 +1293,13 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parameters from the query string and an urlencoded or JSON body.
+/// Parameters from the query string and an urlencoded, JSON or multipart body (with the
+/// files of a multipart one).
 fn parse_params(
     query: Option<&str>,
     content_type: &str,
     body: &[u8],
+    files: &mut Vec<uploads::FilePart>,
 ) -> Result<Map<String, Value>, ApiErr> {
     let mut params = Map::new();
     let form = |s: &str, params: &mut Map<String, Value>| {
@@ -1299,6 +1328,8 @@ fn parse_params(
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         form(&String::from_utf8_lossy(body), &mut params);
+    } else if content_type.starts_with("multipart/form-data") {
+        *files = uploads::parse_multipart(content_type, body, &mut params)?;
     } else {
         return Err(bad(format!(
             "Bad Request: unsupported content type {content_type:?}"
@@ -1340,6 +1371,7 @@ async fn handle(
     };
 
     // File downloads: /file/bot<token>/<path>, path percent-encoded by the client.
+    let mut files = Vec::new();
     let (method, params) = if let Some(rest) = path.strip_prefix("/file/bot") {
         let Some(file_path) = rest
             .strip_prefix(token.as_str())
@@ -1365,7 +1397,7 @@ async fn handle(
             .unwrap_or("");
         (
             canonical_method(method),
-            parse_params(parts.uri.query(), content_type, &body),
+            parse_params(parts.uri.query(), content_type, &body, &mut files),
         )
     };
     let params_value = params
@@ -1410,7 +1442,11 @@ async fn handle(
                 Ok(p) if method == "getUpdates" => get_updates(&shared, p).await,
                 Ok(p) => {
                     let mut st = shared.lock();
-                    dispatch(&mut st, &method, &p)
+                    match method.as_str() {
+                        "sendDocument" => uploads::send_document(&mut st, &p, &files),
+                        "editMessageMedia" => uploads::edit_media(&mut st, &p, &files),
+                        _ => dispatch(&mut st, &method, &p),
+                    }
                 }
             };
             let (status, v) = envelope(&result);
@@ -1472,6 +1508,9 @@ fn canonical_method(m: &str) -> String {
         "sendMessage",
         "editMessageText",
         "editMessageReplyMarkup",
+        "editMessageCaption",
+        "editMessageMedia",
+        "sendDocument",
         "deleteMessage",
         "answerCallbackQuery",
         "sendChatAction",
@@ -1509,6 +1548,7 @@ fn dispatch(st: &mut State, method: &str, p: &Map<String, Value>) -> ApiResult {
         "sendMessage" => send_message(st, p),
         "editMessageText" => edit_message(st, p, true),
         "editMessageReplyMarkup" => edit_message(st, p, false),
+        "editMessageCaption" => uploads::edit_caption(st, p),
         "deleteMessage" => delete_message(st, p),
         "answerCallbackQuery" => answer_callback(st, p),
         "sendChatAction" => {
@@ -1883,6 +1923,7 @@ fn send_message(st: &mut State, p: &Map<String, Value>) -> ApiResult {
         reply_markup: markup,
         reply_to,
         voice_file_id: None,
+        document: None,
         edits: 0,
         deleted: false,
         date: unix_now(),
@@ -1917,6 +1958,9 @@ fn edit_message(st: &mut State, p: &Map<String, Value>, text_edit: bool) -> ApiR
     };
     if !old.from_bot {
         return Err(bad("Bad Request: message can't be edited"));
+    }
+    if text_edit && old.document.is_some() {
+        return Err(bad("Bad Request: there is no text in the message to edit"));
     }
     flood_check(st, chat)?;
     let same_text = new_text

@@ -125,6 +125,14 @@ pub trait Frontend: Send + Sync + 'static {
 
     /// Keeps `session`'s live screen in `chat` going (starting it if needed), refreshed now.
     fn watch(&self, chat: ChatId, session: &str);
+
+    /// Starts a live picture of `session` in `chat` (`/watch`): the front end posts it and
+    /// redraws it as the screen changes, paced, until stopped or its time is up
+    /// (`telegram.watch_s`). A second one for the same chat and session replaces the first.
+    fn watch_picture(&self, chat: ChatId, session: &str);
+
+    /// The largest file the front end can send (`/replay` says where a larger one is).
+    fn max_file_bytes(&self) -> u64;
 }
 
 /// The chats an approval card goes to, each with whether its copy carries buttons: the

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use walkie_approval::hook::Decision;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError, SpawnHost};
 use walkie_host_proto::protocol::{NewSession, SessionInfo};
+use walkie_host_proto::snapshot::Snapshot;
 
 /// The calls the console makes to a session host.
 pub trait Host: Send + Sync + 'static {
@@ -52,6 +53,10 @@ pub trait Host: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ClientError>> + Send;
 
     fn screen(&self, name: &str) -> impl Future<Output = Result<String, ClientError>> + Send;
+
+    /// The screen cell by cell (colours, attributes, cursor), secrets masked by the host:
+    /// what `/shot` and `/watch` draw.
+    fn snapshot(&self, name: &str) -> impl Future<Output = Result<Snapshot, ClientError>> + Send;
 
     fn tail(
         &self,
@@ -196,6 +201,10 @@ impl Host for HostLink {
 
     async fn screen(&self, name: &str) -> Result<String, ClientError> {
         call!(self, |c| c.screen(name, false))
+    }
+
+    async fn snapshot(&self, name: &str) -> Result<Snapshot, ClientError> {
+        call!(self, |c| c.snapshot(name))
     }
 
     async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {

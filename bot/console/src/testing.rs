@@ -66,6 +66,11 @@ pub enum Sent {
         chat: ChatId,
         session: String,
     },
+    /// A live picture (`/watch`) started.
+    WatchPicture {
+        chat: ChatId,
+        session: String,
+    },
 }
 
 /// A front end whose private chats are numbered 100 + the user, and groups below 0; it
@@ -253,6 +258,17 @@ impl Frontend for InMemory {
             session: session.into(),
         });
     }
+
+    fn watch_picture(&self, chat: ChatId, session: &str) {
+        self.push(Sent::WatchPicture {
+            chat,
+            session: session.into(),
+        });
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        50 * 1024 * 1024
+    }
 }
 
 /// The state of an in-memory host.
@@ -401,6 +417,23 @@ impl Host for MemHost {
     async fn screen(&self, name: &str) -> Result<String, ClientError> {
         self.with(|s| s.screens.get(name).cloned())
             .ok_or_else(|| Self::no_session(name))
+    }
+
+    /// The text screen as a snapshot in the default style, 80x24.
+    async fn snapshot(
+        &self,
+        name: &str,
+    ) -> Result<walkie_host_proto::snapshot::Snapshot, ClientError> {
+        use walkie_host_proto::snapshot::{Builder, Cursor, Style};
+        let text = self.screen(name).await?;
+        let mut b = Builder::new(24);
+        for line in text.lines().take(24) {
+            for ch in line.chars().take(80) {
+                b.cell(ch.encode_utf8(&mut [0; 4]), Style::default(), false);
+            }
+            b.end_line();
+        }
+        Ok(b.finish(24, 80, Cursor::default()))
     }
 
     async fn tail(&self, name: &str, _lines: usize) -> Result<String, ClientError> {

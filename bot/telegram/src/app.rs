@@ -9,6 +9,7 @@
 mod dirs;
 mod hostkey;
 mod outbox;
+mod pictures;
 mod schedule;
 
 use std::sync::Arc;
@@ -263,6 +264,9 @@ impl App {
             return done;
         }
         if let Some(done) = self.on_outbox_button(user, chat, &q, &data).await {
+            return done;
+        }
+        if let Some(done) = self.on_picture_button(user, chat, &q, &data).await {
             return done;
         }
         if let Some(done) = self.on_schedule_button(user, chat, &q, &data).await {

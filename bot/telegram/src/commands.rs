@@ -23,6 +23,12 @@ pub(crate) enum Command {
     Use(String),
     /// [NAME]: show a session's screen
     Screen(String),
+    /// [NAME]: the screen as a picture
+    Shot(String),
+    /// [NAME]: a live picture of the screen, with keys
+    Watch(String),
+    /// [NAME]: the session's recording as an asciicast file
+    Replay(String),
     /// [NAME] [N]: last N lines of output
     Tail(String),
     /// [NAME] KEYS: press keys (Enter, Escape, C-c, Up, Tab...)
@@ -102,6 +108,15 @@ pub(crate) fn parse(
         },
         Command::Screen(args) => Request::Screen {
             name: optional_name(&args, "/screen [NAME]")?,
+        },
+        Command::Shot(args) => Request::Shot {
+            name: optional_name(&args, "/shot [NAME]")?,
+        },
+        Command::Watch(args) => Request::Watch {
+            name: optional_name(&args, "/watch [NAME]")?,
+        },
+        Command::Replay(args) => Request::Replay {
+            name: optional_name(&args, "/replay [NAME]")?,
         },
         Command::Tail(args) => parse_tail(&args)?,
         Command::Keys(args) => parse_keys(&args)?,

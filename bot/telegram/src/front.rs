@@ -31,7 +31,12 @@ pub(crate) type TelegramConsole = Console<TelegramFront, Fleet>;
 pub(crate) struct TelegramFront {
     pub(crate) tg: Tg,
     pub(crate) live: Arc<LiveScreens>,
+    /// Live pictures (`/watch`).
+    pub(crate) pictures: Arc<crate::pictures::LivePictures>,
 }
+
+/// Telegram takes documents up to 50 MB from bots (Bot API sendDocument).
+pub(crate) const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
 fn front_error(e: TgError) -> FrontError {
     FrontError(e.to_string())
@@ -135,9 +140,10 @@ impl Frontend for TelegramFront {
             utf16_len(session),
             screen,
         );
+        let picture = crate::views::picture_button(session);
         let m = self
             .tg
-            .send_html(chat.0, &html, None, None)
+            .send_html(chat.0, &html, Some(picture), None)
             .await
             .map_err(front_error)?;
         Ok(MessageRef(i64::from(m.id.0)))
@@ -151,6 +157,7 @@ impl Frontend for TelegramFront {
         let sent = match render(view) {
             Rendered::Text(t) => self.tg.send_plain(chat.0, &t).await,
             Rendered::Html(html, markup) => self.tg.send_html(chat.0, &html, markup, None).await,
+            Rendered::File(file) => self.tg.send_document(chat.0, &file, None).await,
         };
         let m = sent.map_err(front_error)?;
         self.live.saw_message(chat.0);
@@ -177,6 +184,14 @@ impl Frontend for TelegramFront {
     fn watch(&self, chat: ChatId, session: &str) {
         self.live.set_focus(chat.0, session);
         self.live.ensure(chat.0, session);
+    }
+
+    fn watch_picture(&self, chat: ChatId, session: &str) {
+        self.pictures.start(chat.0, session);
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        MAX_UPLOAD_BYTES
     }
 }
 

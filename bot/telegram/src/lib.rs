@@ -16,6 +16,7 @@
 //!   presses, notices, views, live screens), and the desk and console it runs.
 //! - [`commands`]: the command menu and argument parsing into console requests.
 //! - [`live`]: live screens and notifications.
+//! - [`pictures`]: live pictures (`/watch`): a PNG document edited as the screen changes.
 //! - [`lost`]: sessions lost with their host: one notice per chat, Revive buttons.
 //! - [`outage`]: the state cannot be written (disk full): the update waits, chats are told.
 //! - [`pace`]: one request budget per chat shared by sends and edits; 429 handling;
@@ -37,6 +38,7 @@ mod live;
 mod lost;
 mod outage;
 mod pace;
+mod pictures;
 mod raw;
 mod refuse;
 mod render;
@@ -177,6 +179,11 @@ pub async fn run(
         front: front::TelegramFront {
             tg: ctx.tg.clone(),
             live: ctx.live.clone(),
+            pictures: pictures::LivePictures::new(
+                ctx.tg.clone(),
+                ctx.host.clone(),
+                std::time::Duration::from_secs(cfg.telegram.watch_s),
+            ),
         },
         dialogs: Default::default(),
     });

@@ -46,17 +46,7 @@ where
         source: Arc::new(e),
         raw: "".into(),
     })?;
-    let mut url = bot.api_url();
-    let Ok(mut segments) = url.path_segments_mut() else {
-        // Checked at start: the configured URL is a base URL.
-        return Err(RequestError::Api(ApiError::Unknown(
-            "telegram.api_url is not a base URL".into(),
-        ))
-        .into());
-    };
-    segments.push(&format!("bot{}", bot.token()));
-    segments.push(<R::Payload as Payload>::NAME);
-    drop(segments);
+    let url = method_url(bot, <R::Payload as Payload>::NAME)?;
     let network = |e| RequestError::Network(Arc::new(e));
     let response = bot
         .client()
@@ -66,6 +56,69 @@ where
         .send()
         .await
         .map_err(network)?;
+    answer(response).await
+}
+
+/// A file sent with a call, as one part of a multipart/form-data body.
+pub(crate) struct Upload {
+    /// The part's name: the method's file field (`document`), or the name an
+    /// `attach://NAME` in a JSON field points at (editMessageMedia's `media`).
+    pub(crate) field: &'static str,
+    pub(crate) file_name: String,
+    pub(crate) mime: &'static str,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Calls `method` with `fields` (text parts; JSON values already serialised) and one file,
+/// as multipart/form-data (Telegram's way of uploading files), and parses the answer
+/// like [`call`].
+pub(crate) async fn upload<T: serde::de::DeserializeOwned>(
+    bot: &Bot,
+    method: &str,
+    fields: &[(&'static str, String)],
+    file: &Upload,
+) -> Result<T, CallError> {
+    let network = |e| RequestError::Network(Arc::new(e));
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(*name, value.clone());
+    }
+    let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+        .file_name(file.file_name.clone())
+        .mime_str(file.mime)
+        .map_err(network)?;
+    form = form.part(file.field, part);
+    let response = bot
+        .client()
+        .post(method_url(bot, method)?)
+        .multipart(form)
+        .send()
+        .await
+        .map_err(network)?;
+    answer(response).await
+}
+
+/// `<api>/bot<token>/<method>`.
+fn method_url(bot: &Bot, method: &str) -> Result<reqwest::Url, CallError> {
+    let mut url = bot.api_url();
+    let Ok(mut segments) = url.path_segments_mut() else {
+        // Checked at start: the configured URL is a base URL.
+        return Err(RequestError::Api(ApiError::Unknown(
+            "telegram.api_url is not a base URL".into(),
+        ))
+        .into());
+    };
+    segments.push(&format!("bot{}", bot.token()));
+    segments.push(method);
+    drop(segments);
+    Ok(url)
+}
+
+/// Reads and parses an HTTP answer of the Bot API.
+async fn answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, CallError> {
+    let network = |e| RequestError::Network(Arc::new(e));
     let status_server = response.status().is_server_error();
     let text = response.text().await.map_err(|e| CallError {
         error: network(e),

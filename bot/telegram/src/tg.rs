@@ -97,6 +97,21 @@ impl TgError {
     }
 }
 
+/// A keyboard as the JSON text of a form field.
+fn json(markup: &InlineKeyboardMarkup) -> String {
+    serde_json::to_string(markup).unwrap_or_default()
+}
+
+/// The MIME type of an upload, by its file name's extension.
+fn mime(file_name: &str) -> &'static str {
+    match file_name.rsplit('.').next() {
+        Some("png") => "image/png",
+        // asciinema's own type for .cast files
+        Some("cast") => "application/x-asciicast",
+        _ => "application/octet-stream",
+    }
+}
+
 /// Formats `e` without the token.
 pub(crate) fn redact(e: &dyn std::fmt::Display, token: &str) -> String {
     let text = e.to_string();
@@ -453,6 +468,87 @@ impl Tg {
                 transient: true,
             })?;
         Ok(buf)
+    }
+
+    /// Sends `file` as a document (a file kept byte for byte), with its caption and
+    /// optional buttons; one try, 429s waited out.
+    pub(crate) async fn send_document(
+        &self,
+        chat: i64,
+        file: &walkie_console::requests::Document,
+        markup: Option<&InlineKeyboardMarkup>,
+    ) -> Result<Message, TgError> {
+        let mut fields = vec![
+            ("chat_id", chat.to_string()),
+            ("caption", file.caption.clone()),
+        ];
+        if let Some(m) = markup {
+            fields.push(("reply_markup", json(m)));
+        }
+        let upload = raw::Upload {
+            field: "document",
+            file_name: file.file_name.clone(),
+            mime: mime(&file.file_name),
+            bytes: file.bytes.clone(),
+        };
+        self.paced(Some(chat), || {
+            raw::upload(&self.bot, "sendDocument", &fields, &upload)
+        })
+        .await
+    }
+
+    /// One try (in the chat's budget) at replacing a document message's file and caption
+    /// (editMessageMedia), with `markup` as its buttons; a 429 is the caller's to wait out.
+    pub(crate) async fn edit_document_once(
+        &self,
+        chat: i64,
+        message_id: i32,
+        file: &walkie_console::requests::Document,
+        markup: Option<&InlineKeyboardMarkup>,
+    ) -> Result<(), TgError> {
+        let media = serde_json::json!({
+            "type": "document",
+            "media": "attach://picture",
+            "caption": file.caption,
+        });
+        let mut fields = vec![
+            ("chat_id", chat.to_string()),
+            ("message_id", message_id.to_string()),
+            ("media", media.to_string()),
+        ];
+        if let Some(m) = markup {
+            fields.push(("reply_markup", json(m)));
+        }
+        let upload = raw::Upload {
+            field: "picture",
+            file_name: file.file_name.clone(),
+            mime: mime(&file.file_name),
+            bytes: file.bytes.clone(),
+        };
+        self.pacer.acquire(Some(chat)).await;
+        raw::upload::<Message>(&self.bot, "editMessageMedia", &fields, &upload)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// A document message's caption changed and its buttons removed (paced, 429s waited
+    /// out; "not modified" counts as done).
+    pub(crate) async fn edit_caption(
+        &self,
+        chat: i64,
+        message_id: i32,
+        caption: &str,
+    ) -> Result<(), TgError> {
+        let req = teloxide::payloads::EditMessageCaptionSetters::caption(
+            self.bot
+                .edit_message_caption(ChatId(chat), MessageId(message_id)),
+            caption,
+        );
+        match self.paced(Some(chat), || self.call(req.clone())).await {
+            Err(e) if e.is(&ApiError::MessageNotModified) => Ok(()),
+            r => r.map(|_| ()),
+        }
     }
 
     pub(crate) async fn delete(&self, chat: i64, message_id: i32) -> Result<(), TgError> {

@@ -24,6 +24,19 @@ pub(crate) const HOSTKEY_PREFIX: &str = "hostkey:";
 
 /// Callback data of the Cancel button of a queued item: `outbox:c:ID`.
 pub(crate) const OUTBOX_PREFIX: &str = "outbox:";
+
+/// Callback data of the 🖼 button under a text screen (`/screen`, a card's 🖥 Screen):
+/// `pic:NAME`, the same screen as a picture (`/shot NAME`).
+pub(crate) const PICTURE_PREFIX: &str = "pic:";
+
+/// The 🖼 button under a text screen of `session`.
+pub(crate) fn picture_button(session: &str) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        "🖼 Picture",
+        format!("{PICTURE_PREFIX}{session}"),
+    )]])
+}
+
 /// Callback data of a job's buttons in the `/schedule` list: `sj:OP:ID` (OP: `p` pause,
 /// `r` resume, `n` run now, `d` delete).
 pub(crate) const JOB_PREFIX: &str = "sj:";
@@ -64,6 +77,8 @@ pub(crate) fn schedule_press(data: &str) -> Option<ScheduleRequest> {
 pub(crate) enum Rendered {
     Text(String),
     Html(String, Option<InlineKeyboardMarkup>),
+    /// A document (a picture, a recording).
+    File(walkie_console::requests::Document),
 }
 
 pub(crate) fn render(view: &View) -> Rendered {
@@ -81,8 +96,9 @@ pub(crate) fn render(view: &View) -> Rendered {
                 utf16_len(session),
                 screen,
             ),
-            None,
+            Some(picture_button(session)),
         ),
+        View::File { file, .. } => Rendered::File(file.clone()),
         View::Tail { text, .. } => {
             let text = trim_screen(text);
             let body = if text.is_empty() {

@@ -135,13 +135,24 @@ pub fn read_session(dir: &Path) -> Result<Cast, ReadError> {
     out.ok_or_else(|| ReadError::Missing(dir.to_path_buf()))
 }
 
-/// Writes `cast` as one asciicast v2 file.
-pub fn write_cast(cast: &Cast, out: &Path) -> io::Result<()> {
+/// The folder of all recordings under a host's state directory; a session's parts are in
+/// its subfolder named after the session.
+pub fn recordings_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("recordings")
+}
+
+/// `cast` as the text of one asciicast v2 file (header line, then one event a line).
+pub fn cast_text(cast: &Cast) -> io::Result<String> {
     let mut text = serde_json::to_string(&cast.header).map_err(io::Error::other)?;
     text.push('\n');
     for e in &cast.events {
         text.push_str(&e.to_line());
         text.push('\n');
     }
-    fs::write(out, text)
+    Ok(text)
+}
+
+/// Writes `cast` as one asciicast v2 file.
+pub fn write_cast(cast: &Cast, out: &Path) -> io::Result<()> {
+    fs::write(out, cast_text(cast)?)
 }

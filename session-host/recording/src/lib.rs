@@ -19,7 +19,7 @@ pub mod replay;
 pub mod writer;
 
 pub use cast::{Cast, Code, Event, Header};
-pub use dir::{enforce_total, read_session, write_cast};
+pub use dir::{cast_text, enforce_total, read_session, recordings_dir, write_cast};
 pub use redact::Redactor;
 pub use replay::{plan, PlayOptions, Step};
 pub use writer::{Limits, RecordError, Recorder, Start};

@@ -13,6 +13,9 @@
 //! - [`mod@new`]: `/new NAME [PRESET [DIR] | command...]`.
 //! - [`mod@ls`], [`mod@pick`] (`/use`), [`mod@screen`], [`mod@tail`], [`mod@keys`],
 //!   [`mod@state`] (`/pause`, `/resume`, `/kill`), [`mod@notify`], [`mod@attach`].
+//! - [`mod@shot`]: `/shot`, the screen as a PNG ([`shot::shoot`], [`shot::draw`] also for `/watch`);
+//!   [`mod@watch`]: `/watch`, a live picture kept by the front end; [`mod@replay`]:
+//!   `/replay`, the session's recording as an asciicast file.
 //! - [`mod@schedule`]: `/schedule` (list, add with a confirmation card, zone) and its
 //!   buttons; the timer itself is [`crate::schedule`].
 
@@ -22,11 +25,14 @@ pub mod ls;
 pub mod new;
 pub mod notify;
 pub mod pick;
+pub mod replay;
 pub mod schedule;
 pub mod screen;
+pub mod shot;
 pub mod state;
 pub mod tail;
 pub mod text;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -65,6 +71,18 @@ pub enum Request {
         name: String,
     },
     Screen {
+        name: Option<String>,
+    },
+    /// The screen as a picture.
+    Shot {
+        name: Option<String>,
+    },
+    /// A live picture of the screen.
+    Watch {
+        name: Option<String>,
+    },
+    /// The session's recording as a file.
+    Replay {
         name: Option<String>,
     },
     Tail {
@@ -111,6 +129,9 @@ impl Request {
             self,
             Request::Ls
                 | Request::Screen { .. }
+                | Request::Shot { .. }
+                | Request::Watch { .. }
+                | Request::Replay { .. }
                 | Request::Tail { .. }
                 | Request::Attach { .. }
                 | Request::Notify { .. }
@@ -138,6 +159,8 @@ pub enum View {
     Help,
     /// A session's screen, titled with its name.
     Screen { session: String, screen: String },
+    /// A file of `session`'s (its screen as a picture, its recording), sent as a document.
+    File { session: String, file: Document },
     /// The last lines of a session's output (empty: nothing yet).
     Tail { session: String, text: String },
     /// The sessions, the chat's current one marked; each can be picked (`/use`). With
@@ -182,6 +205,27 @@ pub enum View {
     },
     /// A proposed job's confirmation card (Create / Cancel).
     ScheduleDraft(schedule::DraftCard),
+}
+
+/// A file to send whole, byte for byte.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document {
+    /// What the file is called on the phone (`api-2026-12-01-1552.png`).
+    pub file_name: String,
+    /// A short line under it.
+    pub caption: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Document {
+    // Not the bytes: a picture is a megabyte of them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("file_name", &self.file_name)
+            .field("caption", &self.caption)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// A request the console could not finish (the user has not been answered).
@@ -231,6 +275,9 @@ impl<F: Frontend, H: Host> Console<F, H> {
             Request::Use { name } => pick::handle(self, chat, &name).await,
             Request::New { name, spec, dir } => new::handle(self, chat, name, spec, dir).await,
             Request::Screen { name } => screen::handle(self, chat, name).await,
+            Request::Shot { name } => shot::handle(self, chat, name).await,
+            Request::Watch { name } => watch::handle(self, chat, name).await,
+            Request::Replay { name } => replay::handle(self, chat, name).await,
             Request::Tail { name, lines } => tail::handle(self, chat, name, lines).await,
             Request::Keys { name, keys } => keys::handle(self, chat, name, &keys).await,
             Request::Pause { name } => state::handle(self, chat, name, state::Change::Pause).await,

@@ -529,6 +529,155 @@ async fn attach_and_help_are_views_for_the_front_end() {
     );
 }
 
+/// The documents the console showed, in order.
+fn files(front: &InMemory) -> Vec<(String, super::Document)> {
+    front
+        .sent()
+        .into_iter()
+        .filter_map(|s| match s {
+            Sent::View {
+                view: View::File { session, file },
+                ..
+            } => Some((session, file)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn texts(front: &InMemory) -> Vec<String> {
+    front
+        .sent()
+        .into_iter()
+        .filter_map(|s| match s {
+            Sent::View {
+                view: View::Text(t),
+                ..
+            } => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn shot_draws_the_screen_as_a_png_named_after_the_session() {
+    let r = rig("").await;
+    r.run(Request::Shot {
+        name: Some("backend".into()),
+    })
+    .await;
+    let files = files(&r.front);
+    assert_eq!(files.len(), 1, "{:?}", r.front.sent());
+    let (session, file) = &files[0];
+    assert_eq!(session, "backend");
+    assert!(file.bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{file:?}");
+    assert!(
+        file.file_name.starts_with("backend-") && file.file_name.ends_with(".png"),
+        "{file:?}"
+    );
+    assert!(file.caption.contains("backend · 80x24"), "{file:?}");
+    // A reply to the picture goes to its session.
+    let m = match r.front.sent().last() {
+        Some(Sent::View { message, .. }) => *message,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        r.console.store.session_of_message(CHAT, m).await.unwrap(),
+        Some(SessionRef::local("backend"))
+    );
+
+    r.run(Request::Shot {
+        name: Some("nope".into()),
+    })
+    .await;
+    assert!(
+        texts(&r.front)
+            .iter()
+            .any(|t| t.starts_with("No session nope")),
+        "{:?}",
+        r.front.sent()
+    );
+}
+
+#[tokio::test]
+async fn watch_asks_the_front_end_for_a_live_picture_of_a_live_session_only() {
+    let r = rig("").await;
+    r.host.add(
+        "done",
+        SessionState::Exited {
+            code: Some(0),
+            signal: None,
+        },
+    );
+    r.run(Request::Watch {
+        name: Some("backend".into()),
+    })
+    .await;
+    r.run(Request::Watch {
+        name: Some("done".into()),
+    })
+    .await;
+    r.run(Request::Watch {
+        name: Some("nope".into()),
+    })
+    .await;
+    let sent = r.front.sent();
+    let pictures: Vec<_> = sent
+        .iter()
+        .filter(|s| matches!(s, Sent::WatchPicture { .. }))
+        .collect();
+    assert_eq!(
+        pictures,
+        vec![&Sent::WatchPicture {
+            chat: CHAT,
+            session: "backend".into()
+        }]
+    );
+    let texts = texts(&r.front);
+    assert!(texts[0].starts_with("done is exited"), "{texts:?}");
+    assert!(texts[1].starts_with("No session nope"), "{texts:?}");
+    // Viewers may watch: it only reads.
+    assert!(Request::Watch { name: None }.is_read_only());
+}
+
+#[tokio::test]
+async fn replay_sends_the_joined_recording_or_says_there_is_none() {
+    let r = rig("").await;
+    let dir = walkie_recording::recordings_dir(&r.console.cfg.state_dir()).join("backend");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("000001.cast"),
+        "{\"version\":2,\"width\":80,\"height\":24}\n[0.5,\"o\",\"hello \"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("000002.cast"),
+        "{\"version\":2,\"width\":80,\"height\":24}\n[0.25,\"o\",\"world\"]\n",
+    )
+    .unwrap();
+    r.run(Request::Replay {
+        name: Some("backend".into()),
+    })
+    .await;
+    let files = files(&r.front);
+    assert_eq!(files.len(), 1, "{:?}", r.front.sent());
+    let text = String::from_utf8(files[0].1.bytes.clone()).unwrap();
+    let cast = walkie_recording::Cast::parse(&text).unwrap();
+    assert_eq!(cast.output(), "hello world");
+    assert!(files[0].1.file_name.ends_with(".cast"), "{:?}", files[0].1);
+
+    r.run(Request::Replay {
+        name: Some("web".into()),
+    })
+    .await;
+    assert!(
+        texts(&r.front)
+            .iter()
+            .any(|t| t.starts_with("No recording of web")),
+        "{:?}",
+        r.front.sent()
+    );
+}
+
 #[tokio::test]
 async fn schedule_add_shows_a_card_create_makes_the_job_once_and_the_list_has_its_buttons() {
     use super::schedule::{JobOp, ScheduleRequest as S};
