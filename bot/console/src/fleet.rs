@@ -31,6 +31,7 @@ use walkie_approval::hook::Decision;
 use walkie_config::Config;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
+use walkie_host_proto::snapshot::Snapshot;
 use walkie_ssh::{Channel, HostKey, HostKeyCheck, Link, LinkState};
 
 use crate::front::{ChatId, Frontend};
@@ -762,6 +763,11 @@ impl Host for Fleet {
     async fn screen(&self, name: &str) -> Result<String, ClientError> {
         on_host!(self, name, |n| self.local.screen(&n).await, |c, _r| c
             .screen(&n, false))
+    }
+
+    async fn snapshot(&self, name: &str) -> Result<Snapshot, ClientError> {
+        on_host!(self, name, |n| self.local.snapshot(&n).await, |c, _r| c
+            .snapshot(&n))
     }
 
     async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {

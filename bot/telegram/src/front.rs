@@ -173,6 +173,9 @@ impl Frontend for TelegramFront {
         let (html, markup) = match render(view) {
             Rendered::Text(t) => (escape_html(&t), None),
             Rendered::Html(html, markup) => (html, markup),
+            // A text message cannot become a document (Telegram edits media only in media
+            // messages); no view edited in place is a file.
+            Rendered::File(_) => return Err(FrontError("a file cannot replace a message".into())),
         };
         let id = i32::try_from(message.0).map_err(|_| FrontError("bad message id".into()))?;
         self.tg

@@ -19,7 +19,8 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::ApiError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use walkie_console::host::{Host, HostLink};
+use walkie_console::fleet::Fleet;
+use walkie_console::host::Host;
 use walkie_console::requests::shot::{draw, ShotError};
 use walkie_host_proto::client::ClientError;
 use walkie_host_proto::protocol::ErrorKind;
@@ -77,7 +78,7 @@ struct Running {
 }
 
 /// All live pictures of the bot.
-pub(crate) struct LivePictures<H = HostLink> {
+pub(crate) struct LivePictures<H = Fleet> {
     tg: Tg,
     host: Arc<H>,
     run_for: Duration,
