@@ -379,7 +379,11 @@ async fn a_missing_target_is_a_failed_run_with_the_reason() {
         .contains("no session gone"));
     let runs = r.store.runs(remote.id, 10).await.unwrap();
     assert!(
-        runs[0].detail.as_deref().unwrap().contains("another host"),
+        runs[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("no session backend@build1"),
         "{runs:?}"
     );
     assert!(r.typed().is_empty());

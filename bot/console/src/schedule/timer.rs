@@ -226,20 +226,18 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
         let quiet_after = Duration::from_secs(self.c.cfg.notify.quiet_after_s);
         let (session, info) = match &job.target {
             Target::Session { name, host } => {
-                if host.as_deref().is_some_and(|h| h != LOCAL_HOST) {
-                    let why = format!(
-                        "{} is on another host; schedules reach this machine's sessions only for now",
-                        job.target.describe()
-                    );
-                    return self.failed(j, at, &why).await;
-                }
-                match self.c.host.info(name).await {
-                    Ok(Some(i)) if i.state.is_live() => (name.clone(), Some(i)),
+                // `name@host` for a remote session: the fleet routes every call by address.
+                let name = match host.as_deref() {
+                    Some(h) if h != LOCAL_HOST => format!("{name}@{h}"),
+                    _ => name.clone(),
+                };
+                match self.c.host.info(&name).await {
+                    Ok(Some(i)) if i.state.is_live() => (name, Some(i)),
                     Ok(_) => {
                         let why = format!("no session {name} (it is gone or never started)");
                         return self.failed(j, at, &why).await;
                     }
-                    Err(e) => return self.failed(j, at, &host_answer(&e, Some(name))).await,
+                    Err(e) => return self.failed(j, at, &host_answer(&e, Some(&name))).await,
                 }
             }
             Target::NewSession { preset, dir, .. } => {
