@@ -23,6 +23,7 @@
 
 mod fastforward;
 mod lineage;
+mod pty;
 mod record;
 mod revive;
 mod screen;
