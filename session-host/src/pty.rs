@@ -19,7 +19,7 @@ const POOL_THREADS: usize = 2;
 
 /// Bytes read from a PTY at once. PTY reads rarely return more than a few KiB; the buffer
 /// is one per pool thread, not one per session, so an idle session holds none.
-const READ_BUF: usize = 64 * 1024;
+const READ_BUF: usize = 16 * 1024;
 
 static POOL: OnceLock<Option<Runtime>> = OnceLock::new();
 

@@ -38,6 +38,10 @@ use walkie_host_proto::protocol::{SessionInfo, SessionState};
 use walkie_host_proto::revival::AgentSession;
 use walkie_host_proto::snapshot::Snapshot;
 
+/// Most bytes of output fed to the emulator and subscribers at once (a batch may pass it by
+/// one read, at most 64 KiB).
+const BATCH: usize = 64 * 1024;
+
 /// How long a pause waits for the session's leader to stop before stopping its job.
 const PAUSE_WAIT: Duration = Duration::from_millis(500);
 
@@ -803,12 +807,17 @@ async fn pump(
         let mut chunk = record_marks(&mut marks_rx, &mut recording);
         chunk.extend_from_slice(&first);
         // Behind a flood: take what is queued as one batch, so the emulator can fast-forward
-        // through lines that scroll away within it.
-        while chunk.len() < 1 << 20 {
+        // through lines that scroll away within it. Bounded: each batch goes whole to every
+        // subscriber's queue, and a stuck client's queue holds up to `subscriber_queue` of
+        // them.
+        while chunk.len() < BATCH {
             match pty::try_read(pty) {
                 Some(more) => chunk.extend_from_slice(&more),
                 None => break,
             }
+        }
+        if chunk.capacity() > chunk.len() + chunk.len() / 4 {
+            chunk.shrink_to_fit();
         }
         let Some(s) = weak.upgrade() else { break };
         let bytes = Bytes::from(chunk);
