@@ -2008,16 +2008,22 @@ fn the_hosts_thread_count_does_not_grow_with_its_sessions() {
     let pid = h.pid();
     h.ok(&["new", "t0", "--", "cat"]);
     h.ok(&["send", "t0", "first"]);
-    h.wait_screen("t0", "the echo in the first session", |s| s.contains("first"));
+    h.wait_screen("t0", "the echo in the first session", |s| {
+        s.contains("first")
+    });
     let one = threads_of(pid);
     for i in 1..50 {
         h.ok(&["new", &format!("t{i}"), "--", "cat"]);
     }
     // Every session is live: the last one echoes, the first one still does.
     h.ok(&["send", "t49", "last"]);
-    h.wait_screen("t49", "the echo in the 50th session", |s| s.contains("last"));
+    h.wait_screen("t49", "the echo in the 50th session", |s| {
+        s.contains("last")
+    });
     h.ok(&["send", "t0", "again"]);
-    h.wait_screen("t0", "the first session's second echo", |s| s.contains("again"));
+    h.wait_screen("t0", "the first session's second echo", |s| {
+        s.contains("again")
+    });
     let fifty = threads_of(pid);
     // A little slack for the runtime's blocking pool (its threads come and go with
     // database writes and exits); four threads a session would add 196.

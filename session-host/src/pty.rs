@@ -91,17 +91,20 @@ pub(crate) async fn read(fd: &AsyncFd<File>) -> Option<Vec<u8>> {
     }
 }
 
-/// More output if the PTY has some now, without waiting: what a flood has queued is taken
-/// as one batch.
-pub(crate) fn try_read(fd: &AsyncFd<File>) -> Option<Vec<u8>> {
+/// Appends to `batch` what the PTY has now, without waiting: what a flood has queued is
+/// taken as one batch. False when there was nothing (or the PTY is closed).
+pub(crate) fn try_read(fd: &AsyncFd<File>, batch: &mut Vec<u8>) -> bool {
     BUF.with(|b| {
         let mut b = b.borrow_mut();
         if b.len() < READ_BUF {
             b.resize(READ_BUF, 0);
         }
         match (&*fd.get_ref()).read(&mut b[..]) {
-            Ok(n) if n > 0 => Some(b[..n].to_vec()),
-            _ => None,
+            Ok(n) if n > 0 => {
+                batch.extend_from_slice(&b[..n]);
+                true
+            }
+            _ => false,
         }
     })
 }

@@ -9,7 +9,8 @@
 //!   repaint), so no consumer can ever block the agent's output; while the pump parses, the
 //!   program writes on into the kernel's PTY buffer, and when that is full it waits, as on a
 //!   real terminal;
-//! - the **waiter** waits for the child's pidfd and records how it exited;
+//! - the **waiter** (on the host's runtime, not the pool) waits for the child's pidfd and
+//!   records how it exited;
 //! - the **writer** writes queued input when the PTY takes it, so a program that stops
 //!   reading input can never block the host; input sent while paused is held (up to a cap)
 //!   and delivered on resume. A keystroke with nothing queued before it is written at once by
@@ -325,7 +326,10 @@ impl Session {
         });
 
         let weak = Arc::downgrade(&session);
-        pool.spawn(async move {
+        // The waiter runs on the caller's runtime (the host's): a pool stuck on a recording's
+        // disk must not hide an exit (the exit mark's wait is bounded).
+        let runtime = tokio::runtime::Handle::try_current().unwrap_or(pool);
+        runtime.spawn(async move {
             let waited = pty::wait(pid, child).await;
             crate::lineage::forget(pid);
             let state = match waited {
@@ -805,17 +809,16 @@ async fn pump(
             },
         };
         let mut chunk = record_marks(&mut marks_rx, &mut recording);
-        chunk.extend_from_slice(&first);
+        if chunk.is_empty() {
+            chunk = first;
+        } else {
+            chunk.extend_from_slice(&first);
+        }
         // Behind a flood: take what is queued as one batch, so the emulator can fast-forward
         // through lines that scroll away within it. Bounded: each batch goes whole to every
         // subscriber's queue, and a stuck client's queue holds up to `subscriber_queue` of
         // them.
-        while chunk.len() < BATCH {
-            match pty::try_read(pty) {
-                Some(more) => chunk.extend_from_slice(&more),
-                None => break,
-            }
-        }
+        while chunk.len() < BATCH && pty::try_read(pty, &mut chunk) {}
         if chunk.capacity() > chunk.len() + chunk.len() / 4 {
             chunk.shrink_to_fit();
         }
