@@ -77,7 +77,7 @@ pub(crate) async fn read(fd: &AsyncFd<File>) -> Option<Vec<u8>> {
                 if b.len() < READ_BUF {
                     b.resize(READ_BUF, 0);
                 }
-                let n = (&*f.get_ref()).read(&mut b[..])?;
+                let n = f.get_ref().read(&mut b[..])?;
                 Ok(b[..n].to_vec())
             })
         });
@@ -99,7 +99,7 @@ pub(crate) fn try_read(fd: &AsyncFd<File>, batch: &mut Vec<u8>) -> bool {
         if b.len() < READ_BUF {
             b.resize(READ_BUF, 0);
         }
-        match (&*fd.get_ref()).read(&mut b[..]) {
+        match fd.get_ref().read(&mut b[..]) {
             Ok(n) if n > 0 => {
                 batch.extend_from_slice(&b[..n]);
                 true
@@ -113,7 +113,7 @@ pub(crate) fn try_read(fd: &AsyncFd<File>, batch: &mut Vec<u8>) -> bool {
 pub(crate) async fn write_all(fd: &AsyncFd<File>, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         let mut guard = fd.writable().await?;
-        match guard.try_io(|f| (&*f.get_ref()).write(data)) {
+        match guard.try_io(|f| f.get_ref().write(data)) {
             Err(_would_block) => continue,
             Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(Ok(n)) => data = &data[n..],
@@ -129,7 +129,7 @@ pub(crate) async fn write_all(fd: &AsyncFd<File>, mut data: &[u8]) -> io::Result
 pub(crate) fn try_write(fd: &AsyncFd<File>, data: &[u8]) -> usize {
     let mut done = 0;
     while done < data.len() {
-        match (&*fd.get_ref()).write(&data[done..]) {
+        match fd.get_ref().write(&data[done..]) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
