@@ -1994,3 +1994,42 @@ fn a_key_restricted_to_the_bridge_reaches_the_host_over_ssh() {
     let screen = rt.block_on(c.screen("work", false)).unwrap();
     assert!(screen.contains("over-ssh-42"), "{screen}");
 }
+
+/// The host's OS threads, from /proc/PID/task.
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_hosts_thread_count_does_not_grow_with_its_sessions() {
+    let h = TestHost::start();
+    let pid = h.pid();
+    h.ok(&["new", "t0", "--", "cat"]);
+    h.ok(&["send", "t0", "first"]);
+    h.wait_screen("t0", "the echo in the first session", |s| {
+        s.contains("first")
+    });
+    let one = threads_of(pid);
+    for i in 1..50 {
+        h.ok(&["new", &format!("t{i}"), "--", "cat"]);
+    }
+    // Every session is live: the last one echoes, the first one still does.
+    h.ok(&["send", "t49", "last"]);
+    h.wait_screen("t49", "the echo in the 50th session", |s| {
+        s.contains("last")
+    });
+    h.ok(&["send", "t0", "again"]);
+    h.wait_screen("t0", "the first session's second echo", |s| {
+        s.contains("again")
+    });
+    let fifty = threads_of(pid);
+    // A little slack for the runtime's blocking pool (its threads come and go with
+    // database writes and exits); four threads a session would add 196.
+    assert!(
+        fifty <= one + 4,
+        "the host had {one} threads with 1 session and {fifty} with 50"
+    );
+    eprintln!("host threads: {one} with 1 session, {fifty} with 50");
+}

@@ -6,6 +6,7 @@
     python3 session-host/benches/host_bench.py latency [--keys 300]
     python3 session-host/benches/host_bench.py memory [--sessions 100] [--gb 1]
     python3 session-host/benches/host_bench.py revive [--sessions 20] [--runs 3]
+    python3 session-host/benches/host_bench.py idle [--sessions 100] [--seconds 60]
 
 Needs tmux and script (util-linux). Prints a Markdown table for docs/PERFORMANCE.md.
 """
@@ -192,6 +193,7 @@ def throughput(args):
             t0 = time.monotonic()
             drain(*spawn_pty(["cat", text]))
             results["one PTY (cat)"].append(time.monotonic() - t0)
+        same = same_screen_after_flood(hosts[0][1], t, text)
     finally:
         for _, w in hosts:
             w.stop()
@@ -205,6 +207,31 @@ def throughput(args):
     for k, v in results.items():
         m = statistics.median(v)
         print(f"| {k} | {m:.2f} | {size / 1e6 / m:.0f} | {base / m:.2f}x |")
+    bare = statistics.median(results["one PTY (cat)"])
+    walkie = statistics.median(results[hosts[0][0]])
+    print(f"\n{hosts[0][0]} vs one PTY: {bare / walkie:.2f}x; "
+          f"screen after the flood {'identical to' if same else 'DIFFERENT from'} tmux's")
+
+
+def trimmed(screen):
+    lines = [l.rstrip() for l in screen.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def same_screen_after_flood(w, t, text):
+    """The same flood into a walkie and a tmux session; whether the screens after it match."""
+    cmd = f"cat {text}; printf 'flood-done\\n'; exec cat"
+    w.run("new", "same", "--", "sh", "-c", cmd, check=True)
+    t.cmd("new-session", "-d", "-s", "same", "-x", str(COLS), "-y", str(ROWS), cmd)
+    ws = wait_until("walkie flood", lambda: (lambda s: "flood-done" in s and s)(
+        w.run("screen", "same").stdout.decode()), timeout=600)
+    ts = wait_until("tmux flood", lambda: (lambda s: "flood-done" in s and s)(
+        t.cmd("capture-pane", "-p", "-t", "same").stdout.decode()), timeout=600)
+    if trimmed(ws) != trimmed(ts):
+        print("walkie screen:\n" + ws + "\ntmux screen:\n" + ts, file=sys.stderr)
+    return trimmed(ws) == trimmed(ts)
 
 
 def latency(args):
@@ -266,20 +293,25 @@ def rss_kb(pid):
     return 0
 
 
+def threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
 def memory(args):
     tmp = tempfile.mkdtemp(prefix="wkb")
     w, t = Walkie(tmp), Tmux(tmp)
     rows = []
+    load = os.getloadavg()[0]
     try:
-        w_base, t_base = None, None
         for i in range(args.sessions):
             w.run("new", f"idle{i}", "--", "cat", check=True)
+            t.cmd("new-session", "-d", "-s", f"idle{i}", "-x", str(COLS), "-y", str(ROWS), "cat")
             if i == 0:
-                t.cmd("new-session", "-d", "-s", "idle0", "-x", str(COLS), "-y", str(ROWS), "cat")
-            else:
-                t.cmd("new-session", "-d", "-s", f"idle{i}", "-x", str(COLS), "-y", str(ROWS), "cat")
-        tpid = t.server_pid()
+                tpid = t.server_pid()
+                one = (rss_kb(w.host.pid), rss_kb(tpid), threads(w.host.pid), threads(tpid))
+        rows.append(("1 idle session", *one[:2]))
         rows.append((f"{args.sessions} idle sessions", rss_kb(w.host.pid), rss_kb(tpid)))
+        many = (rows[-1][1], rows[-1][2], threads(w.host.pid), threads(tpid))
         per = int(args.gb * 1000 / 10)
         for i in range(10):
             cmd = f"head -c {per}000000 /dev/zero | tr '\\0' 'y' | fold -w 100; echo flood-done"
@@ -301,11 +333,66 @@ def memory(args):
         w.stop()
         t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nhost RSS (walkie: 1 MiB scrollback per session; tmux: its default 2000-line history)\n")
+    print("\nhost RSS (walkie: 1 MiB scrollback per session; tmux: its default 2000-line history), "
+          f"load average {load:.1f}\n")
     print("| state | walkie host MiB | tmux server MiB | walkie / tmux |")
     print("| --- | --- | --- | --- |")
     for label, wk, tk in rows:
         print(f"| {label} | {wk / 1024:.1f} | {tk / 1024:.1f} | {wk / max(tk, 1):.2f}x |")
+    n = max(args.sessions - 1, 1)
+    print(f"\nper idle session beyond the first: walkie {(many[0] - one[0]) / n:.1f} KiB, "
+          f"tmux {(many[1] - one[1]) / n:.1f} KiB; "
+          f"threads with 1 and {args.sessions} sessions: walkie {one[2]} and {many[2]}, "
+          f"tmux {one[3]} and {many[3]}")
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wakeups(pid):
+    n = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def idle(args):
+    tmp = tempfile.mkdtemp(prefix="wkb")
+    w, t = Walkie(tmp), Tmux(tmp)
+    try:
+        for i in range(args.sessions):
+            w.run("new", f"idle{i}", "--", "cat", check=True)
+            t.cmd("new-session", "-d", "-s", f"idle{i}", "-x", str(COLS), "-y", str(ROWS), "cat")
+        tpid = t.server_pid()
+        time.sleep(2)  # let the start settle
+        pids = {"walkie host": w.host.pid, "tmux server": tpid}
+        load0 = os.getloadavg()[0]
+        before = {k: (cpu_ticks(p), wakeups(p)) for k, p in pids.items()}
+        time.sleep(args.seconds)
+        after = {k: (cpu_ticks(p), wakeups(p)) for k, p in pids.items()}
+        load1 = os.getloadavg()[0]
+    finally:
+        w.stop()
+        t.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    hz = os.sysconf("SC_CLK_TCK")
+    print(f"\n{args.sessions} idle sessions (`cat`), {args.seconds} s, "
+          f"load average {load0:.1f} to {load1:.1f}\n")
+    print("| process | CPU % of one core | context switches / s |")
+    print("| --- | --- | --- |")
+    for k in pids:
+        ticks = after[k][0] - before[k][0]
+        print(f"| {k} | {100 * ticks / hz / args.seconds:.2f} | "
+              f"{(after[k][1] - before[k][1]) / args.seconds:.1f} |")
 
 
 def process_tree(root):
@@ -431,10 +518,14 @@ def main():
     a = sub.add_parser("revive")
     a.add_argument("--sessions", type=int, default=20)
     a.add_argument("--runs", type=int, default=3)
+    a = sub.add_parser("idle")
+    a.add_argument("--sessions", type=int, default=100)
+    a.add_argument("--seconds", type=int, default=60)
     args = p.parse_args()
     if not os.path.exists(WALKIE):
         sys.exit(f"{WALKIE} not found: cargo build --release -p walkie")
-    {"throughput": throughput, "latency": latency, "memory": memory, "revive": revive}[args.what](args)
+    modes = {"throughput": throughput, "latency": latency, "memory": memory, "revive": revive, "idle": idle}
+    modes[args.what](args)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@
 //!   handshake, a connection's request loop), `table` (the session table), `broker` (asks,
 //!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
 //!   configuration.
-//! - [`session`]: one PTY session: reader, waiter and writer threads, emulator, subscribers.
-//! - [`record`]: each session's asciicast recording, written from its emulator thread.
+//! - [`session`]: one PTY session: its pump, waiter and writer tasks, emulator, subscribers.
+//! - [`pty`]: the PTY pool, a fixed few threads for every session's PTY (non-blocking
+//!   masters, pidfd waits), so the host's thread count does not grow with its sessions.
+//! - [`record`]: each session's asciicast recording, written from its pump task.
 //! - [`revive`]: what it takes to bring a session back after a host restart: agents found in
 //!   a command, Claude's chosen session id, resume commands, their checks against the disk.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.
@@ -23,6 +25,7 @@
 
 mod fastforward;
 mod lineage;
+mod pty;
 mod record;
 mod revive;
 mod screen;

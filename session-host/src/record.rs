@@ -1,6 +1,7 @@
 //! Recording sessions: every session's output in asciicast v2 under
 //! `<state_dir>/recordings/<session>/`, written by walkie-recording's [`Recorder`] from the
-//! session's emulator thread (file I/O never runs on the async runtime).
+//! session's pump task, on the PTY pool (file I/O never runs on the host's runtime, which
+//! serves the socket; buffered writes to a local file, as the emulator thread did before).
 //!
 //! A recording error (disk full) is logged once and ends that recording; the session goes
 //! on. The values of the secret environment variables the host strips from sessions (read
@@ -86,7 +87,7 @@ pub(crate) enum Begin {
     Resume,
 }
 
-/// One session's recording, owned by its emulator thread.
+/// One session's recording, owned by its pump task.
 pub(crate) struct Recording {
     shared: Arc<Recordings>,
     session: String,

@@ -1,20 +1,25 @@
 //! One live session: a command in a real PTY.
 //!
-//! Threads per session (all blocking I/O stays off the async runtime):
-//! - the **reader** drains the PTY master into a small bounded queue;
-//! - the **emulator** feeds each chunk to the terminal emulator, the byte-capped
-//!   scrollback and the session's recording (input markers and the exit too), and offers it to every subscriber's bounded queue with `try_send`:
-//!   a subscriber whose queue is full is dropped (it resubscribes and gets a repaint), so no
-//!   consumer can ever block the agent's output;
-//! - the **waiter** owns the child and records how it exited;
-//! - the **writer** owns the PTY writer, so a program that stops reading input can never
-//!   block the host; input sent while paused is held (up to a cap) and delivered on resume.
+//! No thread is a session's own: three tasks per session run on the PTY pool ([`crate::pty`],
+//! a fixed number of threads for every session), over the PTY master made non-blocking:
+//! - the **pump** reads what the PTY has (a flood's queued output as one batch) and feeds it
+//!   to the terminal emulator, the byte-capped scrollback and the session's recording (input
+//!   markers and the exit too), and offers it to every subscriber's bounded queue with
+//!   `try_send`: a subscriber whose queue is full is dropped (it resubscribes and gets a
+//!   repaint), so no consumer can ever block the agent's output; while the pump parses, the
+//!   program writes on into the kernel's PTY buffer, and when that is full it waits, as on a
+//!   real terminal;
+//! - the **waiter** (on the host's runtime, not the pool) waits for the child's pidfd and
+//!   records how it exited;
+//! - the **writer** writes queued input when the PTY takes it, so a program that stops
+//!   reading input can never block the host; input sent while paused is held (up to a cap)
+//!   and delivered on resume. A keystroke with nothing queued before it is written at once by
+//!   the caller (no hand-off), when the PTY takes it whole.
 
-use std::io::{Read, Write};
 use std::num::NonZeroU16;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -24,6 +29,7 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::fastforward::FastForward;
+use crate::pty::{self, Master};
 use crate::record::{step, Begin, Recording, Recordings};
 use crate::revive::Revival;
 use crate::screen::{from_vt100, Secrets};
@@ -32,6 +38,10 @@ use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{SessionInfo, SessionState};
 use walkie_host_proto::revival::AgentSession;
 use walkie_host_proto::snapshot::Snapshot;
+
+/// Most bytes of output fed to the emulator and subscribers at once (a batch may pass it by
+/// one read, at most 64 KiB).
+const BATCH: usize = 64 * 1024;
 
 /// How long a pause waits for the session's leader to stop before stopping its job.
 const PAUSE_WAIT: Duration = Duration::from_millis(500);
@@ -94,17 +104,10 @@ pub enum SpawnError {
     },
 }
 
-/// What the emulator thread is fed.
-enum Feed {
-    Output(Vec<u8>),
-    /// A [`Mark`] is waiting.
-    Wake,
-    /// The PTY is closed.
-    Eof,
-}
-
-/// What the emulator thread records besides output.
+/// What the pump is told besides the PTY's output.
 enum Mark {
+    /// walkie's own line, shown as if the program had printed it.
+    Announce(Vec<u8>),
     Input {
         text: String,
         who: String,
@@ -113,7 +116,7 @@ enum Mark {
     /// `done` goes when the recording is closed.
     Exit {
         how: String,
-        done: std_mpsc::Sender<()>,
+        done: oneshot::Sender<()>,
     },
 }
 
@@ -130,7 +133,9 @@ struct Subscriber {
 }
 
 struct Shared {
-    parser: vt100::Parser,
+    /// Made at the first output: an idle session holds no grid (vt100 allocates every
+    /// cell of the screen up front, 32 bytes each).
+    parser: Option<vt100::Parser>,
     fast_forward: FastForward,
     scrollback: Scrollback,
     subscribers: Vec<Subscriber>,
@@ -144,6 +149,16 @@ struct Shared {
     rows: u16,
 }
 
+impl Shared {
+    /// Runs `f` on the current screen; a blank one of the session's size before any output.
+    fn with_screen<R>(&self, f: impl FnOnce(&vt100::Screen) -> R) -> R {
+        match &self.parser {
+            Some(p) => f(p.screen()),
+            None => f(vt100::Parser::new(nz(self.rows), nz(self.cols), 0).screen()),
+        }
+    }
+}
+
 /// A running (or finished but not yet removed) session.
 pub struct Session {
     pub name: SessionName,
@@ -152,10 +167,14 @@ pub struct Session {
     created_ms: u64,
     settings: SessionSettings,
     master: Mutex<Box<dyn MasterPty + Send>>,
-    writer_tx: std_mpsc::Sender<WriterOp>,
-    feed_tx: std_mpsc::SyncSender<Feed>,
-    /// `None` when the session is not recorded.
-    marks_tx: Option<std_mpsc::Sender<Mark>>,
+    /// The master, non-blocking, for the keystroke fast path.
+    pty: Master,
+    writer_tx: mpsc::UnboundedSender<WriterOp>,
+    /// Writer operations sent and not yet done: the fast path writes only when it is 0,
+    /// so input is never reordered.
+    queued: Arc<AtomicUsize>,
+    marks_tx: mpsc::UnboundedSender<Mark>,
+    recorded: bool,
     shared: Mutex<Shared>,
     exit_rx: watch::Receiver<Option<SessionState>>,
     next_sub: AtomicU64,
@@ -225,7 +244,7 @@ impl Session {
         // The leader is registered before the host's reaper can see it, so the reaper never
         // takes the exit status the waiter thread waits for.
         let spawning = crate::lineage::spawning();
-        let mut child = pair
+        let child = pair
             .slave
             .spawn_command(cmd)
             .map_err(|e| cwd_err(format!("{e:#}")))?;
@@ -234,26 +253,23 @@ impl Session {
         // Keeping the slave open here would hide the child's exit: EOF only comes once every
         // slave fd is closed.
         drop(pair.slave);
-        let mut reader = pair
-            .master
-            .try_clone_reader()
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        let mut writer = pair
-            .master
-            .take_writer()
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let Some(raw) = pair.master.as_raw_fd() else {
+            return Err(SpawnError::Pty(
+                "the PTY master has no file descriptor".into(),
+            ));
+        };
+        let pool = pty::handle();
+        let master_fd = {
+            // Registered with the pool's reactor, where its tasks poll it.
+            let _pool = pool.enter();
+            pty::master(raw).map_err(|e| SpawnError::Pty(e.to_string()))?
+        };
 
         let (exit_tx, exit_rx) = watch::channel(None);
-        let (writer_tx, writer_rx) = std_mpsc::channel::<WriterOp>();
-        // Reading and emulating run in two threads, so that the PTY is drained while the
-        // emulator parses the previous chunk (the emulator is the costliest step of a flood).
-        // The bounded queue between them keeps memory flat: when the emulator falls behind,
-        // the reader waits, and so does the program, as on a real terminal.
-        let (feed_tx, feed_rx) = std_mpsc::sync_channel::<Feed>(16);
-        // Marks are few (one per request) and come from the runtime, which must not block on
-        // a full feed: they go unbounded, with a wake-up that may be dropped when the feed is
-        // full (the emulator is busy then and takes the marks with its next chunk).
-        let (marks_tx, marks_rx) = std_mpsc::channel::<Mark>();
+        let (writer_tx, writer_rx) = mpsc::unbounded_channel::<WriterOp>();
+        // Marks are few (one per request) and come from the runtime, which must not block:
+        // unbounded.
+        let (marks_tx, marks_rx) = mpsc::unbounded_channel::<Mark>();
         let recording = recording.filter(|_| spawn.record);
         let start = walkie_recording::Start {
             cols: spawn.cols,
@@ -266,16 +282,19 @@ impl Session {
             }),
             term: Some(settings.term.clone()),
         };
+        let queued = Arc::new(AtomicUsize::new(0));
         let session = Arc::new(Session {
             name: spawn.name.clone(),
             pid,
             created_ms: now_ms(),
             master: Mutex::new(pair.master),
+            pty: master_fd.clone(),
             writer_tx,
-            feed_tx: feed_tx.clone(),
-            marks_tx: recording.is_some().then_some(marks_tx),
+            queued: queued.clone(),
+            marks_tx,
+            recorded: recording.is_some(),
             shared: Mutex::new(Shared {
-                parser: vt100::Parser::new(nz(spawn.rows), nz(spawn.cols), 0),
+                parser: None,
                 fast_forward: FastForward::default(),
                 scrollback: Scrollback::new(settings.scrollback_bytes),
                 subscribers: Vec::new(),
@@ -294,86 +313,51 @@ impl Session {
             spawn,
         });
 
-        let name = session.name.to_string();
-        std::thread::Builder::new()
-            .name(format!("pty-writer-{name}"))
-            .spawn(move || {
-                while let Ok(op) = writer_rx.recv() {
-                    match op {
-                        WriterOp::Write(b) => {
-                            if writer.write_all(&b).and_then(|_| writer.flush()).is_err() {
-                                break;
-                            }
-                        }
-                        WriterOp::Gap(d) => std::thread::sleep(d),
-                    }
-                }
-            })
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-
-        std::thread::Builder::new()
-            .name(format!("pty-reader-{name}"))
-            .spawn(move || {
-                // PTY reads rarely return more than a few KiB; a small reused buffer keeps an
-                // idle session's footprint small.
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    let n = match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if feed_tx.send(Feed::Output(buf[..n].to_vec())).is_err() {
-                        return;
-                    }
-                }
-                let _ = feed_tx.send(Feed::Eof);
-            })
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        // Dropped by the emulator thread when the reader is done, so that the waiter can let
-        // the last output through before announcing the exit.
-        let (reader_done_tx, reader_done_rx) = std_mpsc::channel::<()>();
+        pool.spawn(write_input(master_fd.clone(), writer_rx, queued));
+        // Dropped by the pump when the PTY is closed, so that the waiter can let the last
+        // output through before announcing the exit.
+        let (reader_done_tx, reader_done_rx) = oneshot::channel::<()>();
         let weak = Arc::downgrade(&session);
-        let rec_name = name.clone();
-        std::thread::Builder::new()
-            .name(format!("pty-emulator-{name}"))
-            .spawn(move || {
-                let recording = recording
-                    .and_then(|(shared, begin)| Recording::start(shared, &rec_name, start, begin));
-                emulate(&weak, &feed_rx, &marks_rx, recording, reader_done_tx);
-            })
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let rec_name = session.name.to_string();
+        pool.spawn(async move {
+            let recording = recording
+                .and_then(|(shared, begin)| Recording::start(shared, &rec_name, start, begin));
+            pump(&weak, &master_fd, marks_rx, recording, reader_done_tx).await;
+        });
 
         let weak = Arc::downgrade(&session);
-        std::thread::Builder::new()
-            .name(format!("pty-waiter-{name}"))
-            .spawn(move || {
-                let waited = child.wait();
-                crate::lineage::forget(pid);
-                let state = match waited {
-                    Ok(st) => SessionState::Exited {
-                        code: if st.signal().is_some() {
-                            None
-                        } else {
-                            Some(st.exit_code())
-                        },
-                        signal: st.signal().map(str::to_string),
+        // The waiter runs on the caller's runtime (the host's): a pool stuck on a recording's
+        // disk must not hide an exit (the exit mark's wait is bounded).
+        let runtime = tokio::runtime::Handle::try_current().unwrap_or(pool);
+        runtime.spawn(async move {
+            let waited = pty::wait(pid, child).await;
+            crate::lineage::forget(pid);
+            let state = match waited {
+                Ok(st) => SessionState::Exited {
+                    code: if st.signal().is_some() {
+                        None
+                    } else {
+                        Some(st.exit_code())
                     },
-                    Err(e) => SessionState::Exited {
-                        code: None,
-                        signal: Some(format!("wait failed: {e}")),
-                    },
-                };
-                // A background grandchild may hold the PTY open forever: bound the wait.
-                let _ = reader_done_rx.recv_timeout(Duration::from_millis(500));
-                if let Some(s) = weak.upgrade() {
-                    s.on_exit(state.clone());
-                }
-                // The host records the exit before anyone waiting on it is told, so a host
-                // crash right after `walkie kill` or `wait` cannot lose the exit status.
-                on_exit(pid, state.clone());
-                let _ = exit_tx.send(Some(state));
-            })
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+                    signal: st.signal().map(str::to_string),
+                },
+                Err(e) => SessionState::Exited {
+                    code: None,
+                    signal: Some(format!("wait failed: {e}")),
+                },
+            };
+            // A background grandchild may hold the PTY open forever: bound the wait.
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader_done_rx).await;
+            if let Some(s) = weak.upgrade() {
+                s.on_exit(state.clone()).await;
+            }
+            // The host records the exit before anyone waiting on it is told, so a host
+            // crash right after `walkie kill` or `wait` cannot lose the exit status. It
+            // waits there (bounded) for its database: off the pool.
+            let st = state.clone();
+            let _ = tokio::task::spawn_blocking(move || on_exit(pid, st)).await;
+            let _ = exit_tx.send(Some(state));
+        });
         Ok(session)
     }
 
@@ -387,14 +371,18 @@ impl Session {
     /// terminal has now.
     fn on_output(&self, bytes: Bytes) -> (u16, u16) {
         let data: &[u8] = &bytes;
-        let mut sh = self.lock();
-        let rows = sh.rows;
+        let mut guard = self.lock();
+        let sh = &mut *guard;
+        let (rows, cols) = (sh.rows, sh.cols);
+        let parser = sh
+            .parser
+            .get_or_insert_with(|| vt100::Parser::new(nz(rows), nz(cols), 0));
         match sh.fast_forward.plan(data, rows) {
             Some((from, to)) => {
-                sh.parser.process(&data[..from]);
-                sh.parser.process(&data[to..]);
+                parser.process(&data[..from]);
+                parser.process(&data[to..]);
             }
-            None => sh.parser.process(data),
+            None => parser.process(data),
         }
         sh.scrollback.push(data);
         sh.last_output = Instant::now();
@@ -409,40 +397,42 @@ impl Session {
         if !any_terminal {
             // No real terminal is attached to answer queries; programs that ask for the cursor
             // position (many TUIs do at start) would otherwise wait forever.
-            let answers = terminal_answers(data, sh.parser.screen());
+            let answers = sh.with_screen(|screen| terminal_answers(data, screen));
             if !answers.is_empty() && !sh.paused {
-                let _ = self.writer_tx.send(WriterOp::Write(answers));
+                self.send_op(WriterOp::Write(answers));
             }
         }
         (sh.cols, sh.rows)
     }
 
+    /// Queues a writer operation; the caller holds the shared lock (so that the fast path
+    /// in [`Session::input`] sees every queued operation).
+    fn send_op(&self, op: WriterOp) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if self.writer_tx.send(op).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Bytes that repaint the current screen on a real terminal.
     fn repaint(&self) -> Vec<u8> {
-        repaint(self.lock().parser.screen())
+        self.lock().with_screen(repaint)
     }
 
-    /// Hands a mark to the emulator thread (never blocks).
+    /// Hands a recording mark to the pump (never blocks); false when not recorded.
     fn mark(&self, mark: Mark) -> bool {
-        let Some(tx) = &self.marks_tx else {
-            return false;
-        };
-        if tx.send(mark).is_err() {
-            return false;
-        }
-        let _ = self.feed_tx.try_send(Feed::Wake);
-        true
+        self.recorded && self.marks_tx.send(mark).is_ok()
     }
 
-    fn on_exit(&self, state: SessionState) {
-        let (done, closed) = std_mpsc::channel();
+    async fn on_exit(&self, state: SessionState) {
+        let (done, closed) = oneshot::channel();
         if self.mark(Mark::Exit {
             how: state.label(),
             done,
         }) {
             // Closed before anyone hears of the exit, so that a revive right after continues
             // a complete file. Bounded: a stuck disk must not hold the exit.
-            let _ = closed.recv_timeout(Duration::from_secs(2));
+            let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
         }
         let mut sh = self.lock();
         sh.state = state.clone();
@@ -510,28 +500,29 @@ impl Session {
     /// walkie's own note, e.g. why a revived agent came back as a shell.
     pub fn announce(&self, line: &str) {
         let text = format!("\x1b[1m[walkie] {line}\x1b[0m\r\n");
-        let _ = self.feed_tx.try_send(Feed::Output(text.into_bytes()));
+        let _ = self.marks_tx.send(Mark::Announce(text.into_bytes()));
     }
 
     /// The screen as plain text (`ansi = false`) or with attributes, `secrets` masked.
     pub fn screen(&self, ansi: bool, secrets: &Secrets) -> String {
-        let sh = self.lock();
-        let masked = secrets.mask(sh.parser.screen());
-        let screen = masked.as_ref().map_or(sh.parser.screen(), |m| m.screen());
-        if ansi {
-            screen.contents_formatted()
-        } else {
-            screen.contents()
-        }
+        self.lock().with_screen(|screen| {
+            let masked = secrets.mask(screen);
+            let screen = masked.as_ref().map_or(screen, |m| m.screen());
+            if ansi {
+                screen.contents_formatted()
+            } else {
+                screen.contents()
+            }
+        })
     }
 
     /// The screen cell by cell, `secrets` masked.
     pub fn snapshot(&self, secrets: &Secrets) -> Snapshot {
-        let sh = self.lock();
-        match secrets.mask(sh.parser.screen()) {
-            Some(masked) => from_vt100(masked.screen()),
-            None => from_vt100(sh.parser.screen()),
-        }
+        self.lock()
+            .with_screen(|screen| match secrets.mask(screen) {
+                Some(masked) => from_vt100(masked.screen()),
+                None => from_vt100(screen),
+            })
     }
 
     pub fn tail(&self, lines: usize, secrets: &Secrets) -> String {
@@ -545,7 +536,7 @@ impl Session {
         let (tx, rx) = mpsc::channel(self.settings.subscriber_queue);
         let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
         let mut sh = self.lock();
-        let repaint = repaint(sh.parser.screen());
+        let repaint = sh.with_screen(repaint);
         let state = sh.state.clone();
         if state.is_live() {
             sh.subscribers.push(Subscriber { id, tx, terminal });
@@ -604,10 +595,20 @@ impl Session {
         if sh.paused {
             sh.pending_input.extend(ops);
             sh.pending_bytes += bytes;
-        } else {
-            for op in ops {
-                let _ = self.writer_tx.send(op);
+            return Ok(recorded);
+        }
+        // The key path: with nothing queued before it, a single write goes to the PTY here
+        // and now, no task between; what the PTY does not take at once goes to the writer.
+        if ops.len() == 1 && self.queued.load(Ordering::Acquire) == 0 {
+            if let Some(WriterOp::Write(b)) = ops.pop() {
+                let done = pty::try_write(&self.pty, &b);
+                if done < b.len() {
+                    self.send_op(WriterOp::Write(b[done..].to_vec()));
+                }
             }
+        }
+        for op in ops {
+            self.send_op(op);
         }
         Ok(recorded)
     }
@@ -621,7 +622,9 @@ impl Session {
         }
         sh.cols = cols;
         sh.rows = rows;
-        sh.parser.screen_mut().set_size(nz(rows), nz(cols));
+        if let Some(p) = sh.parser.as_mut() {
+            p.screen_mut().set_size(nz(rows), nz(cols));
+        }
         drop(sh);
         let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = master.resize(PtySize {
@@ -713,10 +716,15 @@ impl Session {
         sh.state = SessionState::Running;
         let pending = std::mem::take(&mut sh.pending_input);
         sh.pending_bytes = 0;
+        // Counted before the lock goes, so that no keystroke takes the fast path ahead of
+        // the held input.
+        self.queued.fetch_add(pending.len(), Ordering::AcqRel);
         drop(sh);
         self.signal(Signal::SIGCONT);
         for op in pending {
-            let _ = self.writer_tx.send(op);
+            if self.writer_tx.send(op).is_err() {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         Ok(())
     }
@@ -746,76 +754,110 @@ impl Drop for Session {
     }
 }
 
-/// The emulator thread: feeds output to the emulator (through the session) and the
-/// recording, records marks, and writes the recording's exit.
-fn emulate(
-    weak: &std::sync::Weak<Session>,
-    feed_rx: &std_mpsc::Receiver<Feed>,
-    marks_rx: &std_mpsc::Receiver<Mark>,
-    mut recording: Option<Recording>,
-    reader_done: std_mpsc::Sender<()>,
+/// The writer task: writes queued input in order, waiting while the PTY's input is full.
+async fn write_input(
+    pty: Master,
+    mut rx: mpsc::UnboundedReceiver<WriterOp>,
+    queued: Arc<AtomicUsize>,
 ) {
-    let mut next: Option<Feed> = None;
+    while let Some(op) = rx.recv().await {
+        let ok = match op {
+            WriterOp::Write(b) => pty::write_all(&pty, &b).await.is_ok(),
+            WriterOp::Gap(d) => {
+                tokio::time::sleep(d).await;
+                true
+            }
+        };
+        queued.fetch_sub(1, Ordering::AcqRel);
+        if !ok {
+            break;
+        }
+    }
+}
+
+/// The pump: feeds the PTY's output to the emulator (through the session) and the
+/// recording, records marks, and writes the recording's exit.
+async fn pump(
+    weak: &std::sync::Weak<Session>,
+    pty: &Master,
+    mut marks_rx: mpsc::UnboundedReceiver<Mark>,
+    mut recording: Option<Recording>,
+    reader_done: oneshot::Sender<()>,
+) {
+    let mut marks_open = true;
     loop {
-        let feed = match next.take() {
-            Some(f) => f,
-            None => match feed_rx.recv() {
-                Ok(f) => f,
-                Err(_) => break,
+        let first = tokio::select! {
+            // Marks first: an input's marker goes before its echo.
+            biased;
+            m = marks_rx.recv(), if marks_open => {
+                match m {
+                    Some(Mark::Announce(text)) => text,
+                    Some(m) => {
+                        record_mark(m, &mut recording);
+                        step(&mut recording, Recording::sync);
+                        continue;
+                    }
+                    None => {
+                        marks_open = false;
+                        continue;
+                    }
+                }
+            }
+            r = pty::read(pty) => match r {
+                Some(chunk) => chunk,
+                None => break,
             },
         };
-        record_marks(marks_rx, &mut recording);
-        let mut chunk = match feed {
-            Feed::Output(c) => c,
-            Feed::Wake => {
-                step(&mut recording, Recording::sync);
-                continue;
-            }
-            Feed::Eof => break,
-        };
+        let mut chunk = record_marks(&mut marks_rx, &mut recording);
+        if chunk.is_empty() {
+            chunk = first;
+        } else {
+            chunk.extend_from_slice(&first);
+        }
         // Behind a flood: take what is queued as one batch, so the emulator can fast-forward
-        // through lines that scroll away within it.
-        let mut idle = false;
-        while chunk.len() < 1 << 20 {
-            match feed_rx.try_recv() {
-                Ok(Feed::Output(more)) => chunk.extend_from_slice(&more),
-                Ok(other) => {
-                    next = Some(other);
-                    break;
-                }
-                Err(_) => {
-                    idle = true;
-                    break;
-                }
-            }
+        // through lines that scroll away within it. Bounded: each batch goes whole to every
+        // subscriber's queue, and a stuck client's queue holds up to `subscriber_queue` of
+        // them.
+        while chunk.len() < BATCH && pty::try_read(pty, &mut chunk) {}
+        if chunk.capacity() > chunk.len() + chunk.len() / 4 {
+            chunk.shrink_to_fit();
         }
         let Some(s) = weak.upgrade() else { break };
         let bytes = Bytes::from(chunk);
         let size = s.on_output(bytes.clone());
         step(&mut recording, |r| r.output(&bytes, size, || s.repaint()));
-        if idle {
-            // Nothing more queued: put what was recorded on disk.
-            step(&mut recording, Recording::sync);
-        }
+        drop(s);
+        // Nothing more queued: put what was recorded on disk.
+        step(&mut recording, Recording::sync);
     }
     // The waiter announces the exit once the last output is through.
     drop(reader_done);
     while recording.is_some() {
-        match marks_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(m) => record_mark(m, &mut recording),
-            Err(_) => break,
+        match tokio::time::timeout(Duration::from_secs(5), marks_rx.recv()).await {
+            Ok(Some(m)) => record_mark(m, &mut recording),
+            _ => break,
         }
     }
 }
 
-fn record_marks(marks_rx: &std_mpsc::Receiver<Mark>, recording: &mut Option<Recording>) {
+/// Records the marks waiting; answers the announcements among them, to be shown first.
+fn record_marks(
+    marks_rx: &mut mpsc::UnboundedReceiver<Mark>,
+    recording: &mut Option<Recording>,
+) -> Vec<u8> {
+    let mut announced = Vec::new();
     while let Ok(m) = marks_rx.try_recv() {
-        record_mark(m, recording);
+        match m {
+            Mark::Announce(text) => announced.extend_from_slice(&text),
+            m => record_mark(m, recording),
+        }
     }
+    announced
 }
 
 fn record_mark(mark: Mark, recording: &mut Option<Recording>) {
     match mark {
+        Mark::Announce(_) => {}
         Mark::Input { text, who, at } => {
             if let Some(t) = step(recording, |r| r.input(&text, &who)) {
                 let _ = at.send(t);
