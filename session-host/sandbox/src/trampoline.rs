@@ -51,6 +51,10 @@ pub struct Plan {
     pub proxy_socket: Option<PathBuf>,
     /// The bwrap program.
     pub bwrap: PathBuf,
+    /// The session's API endpoint is on the host's loopback (a local model server): loopback
+    /// addresses then go through the proxy too, since the sandbox's loopback is its own.
+    #[serde(default)]
+    pub proxy_loopback: bool,
 }
 
 /// What the inner step does inside the sandbox before exec'ing the agent.
@@ -90,7 +94,7 @@ impl Plan {
             _ => None,
         };
         let env = if forward.is_some() {
-            bwrap::proxy_env()
+            bwrap::proxy_env(self.proxy_loopback)
         } else {
             Vec::new()
         };
@@ -269,6 +273,7 @@ mod tests {
             inner: vec!["/usr/bin/walkie".into(), "sandbox-inner".into()],
             proxy_socket: Some("/run/w/p.sock".into()),
             bwrap: "bwrap".into(),
+            proxy_loopback: false,
         };
         assert_eq!(Plan::decode(&plan.encode()).unwrap(), plan);
         assert!(matches!(Plan::decode("{"), Err(Error::Plan(_))));

@@ -89,6 +89,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         env: preset_env,
         preset: launched_preset,
         resume,
+        sandbox,
+        network,
         ..
     } = launch;
     env.extend(preset_env);
@@ -105,6 +107,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         record: true,
         preset: launched_preset,
         resume,
+        sandbox,
+        network,
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
