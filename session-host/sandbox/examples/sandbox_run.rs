@@ -135,6 +135,7 @@ async fn main() {
         proxy_socket: proxy.as_ref().map(|p| p.socket().to_path_buf()),
         bwrap: "bwrap".into(),
         proxy_loopback: false,
+        keep_visible: vec![],
     };
     let status = tokio::process::Command::new(&trampoline)
         .args(["exec", &plan.encode()])

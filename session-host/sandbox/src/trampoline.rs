@@ -55,6 +55,10 @@ pub struct Plan {
     /// addresses then go through the proxy too, since the sandbox's loopback is its own.
     #[serde(default)]
     pub proxy_loopback: bool,
+    /// More paths kept visible at their own place despite the private /tmp (the host's
+    /// socket, which the agent's approval hook connects to).
+    #[serde(default)]
+    pub keep_visible: Vec<PathBuf>,
 }
 
 /// What the inner step does inside the sandbox before exec'ing the agent.
@@ -110,6 +114,11 @@ impl Plan {
             .first()
             .and_then(|exe| std::fs::canonicalize(exe).ok())
             .into_iter()
+            .chain(
+                self.keep_visible
+                    .iter()
+                    .filter_map(|p| std::fs::canonicalize(p).ok()),
+            )
             .collect();
         let mut argv = vec![self.bwrap.clone().into_os_string()];
         argv.extend(bwrap::argv(&BwrapSpec {
@@ -274,6 +283,7 @@ mod tests {
             proxy_socket: Some("/run/w/p.sock".into()),
             bwrap: "bwrap".into(),
             proxy_loopback: false,
+            keep_visible: vec![],
         };
         assert_eq!(Plan::decode(&plan.encode()).unwrap(), plan);
         assert!(matches!(Plan::decode("{"), Err(Error::Plan(_))));

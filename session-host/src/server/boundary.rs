@@ -47,6 +47,8 @@ pub(super) struct Sandboxes {
     exe: Option<PathBuf>,
     /// Where the per-session proxy sockets live (the host socket's 0700 directory).
     proxy_dir: PathBuf,
+    /// The host's socket, kept visible inside (agents' approval hooks connect to it).
+    socket: PathBuf,
     broker: Arc<Broker>,
     live: Mutex<HashMap<String, Live>>,
 }
@@ -58,7 +60,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sandboxes {
     /// Runs the preflight off the runtime (it starts bwrap once) and logs what it found.
-    pub async fn start(options: SandboxOptions, proxy_dir: PathBuf, broker: Arc<Broker>) -> Self {
+    pub async fn start(options: SandboxOptions, socket: PathBuf, broker: Arc<Broker>) -> Self {
+        let proxy_dir = socket
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
         let bwrap = options
             .config
             .bwrap
@@ -79,6 +85,7 @@ impl Sandboxes {
             preflight,
             exe: options.exe,
             proxy_dir,
+            socket,
             broker,
             live: Mutex::new(HashMap::new()),
         }
@@ -92,6 +99,7 @@ impl Sandboxes {
             preflight: walkie_sandbox::preflight(Path::new("/nonexistent/bwrap")),
             exe: None,
             proxy_dir: dir.to_path_buf(),
+            socket: dir.join("host.sock"),
             broker: Arc::new(Broker::new(1)),
             live: Mutex::new(HashMap::new()),
         }
@@ -215,6 +223,7 @@ impl Sandboxes {
             proxy_socket: proxy.as_ref().map(|p| p.socket().to_path_buf()),
             bwrap: self.preflight.bwrap_path.clone(),
             proxy_loopback: loopback_api,
+            keep_visible: vec![self.socket.clone()],
         };
         tracing::info!(session = name, profile = boundary.profile, ?mechanism, network = %boundary.network, "sandboxed");
         self.remember(&name, spawn, boundary, mechanism, proxy, notes);

@@ -146,11 +146,7 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     // Ids start from the host's start time, so a stale button can never decide an ask of a
     // newer host.
     let broker = Arc::new(Broker::new(now_ms() * 1000));
-    let proxy_dir = socket
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| opts.state_dir.clone());
-    let sandboxes = Sandboxes::start(opts.sandbox.clone(), proxy_dir, broker.clone()).await;
+    let sandboxes = Sandboxes::start(opts.sandbox.clone(), socket.clone(), broker.clone()).await;
     let (table, mut exits) = Table::open(
         TableOptions::new(opts, secrets, recordings),
         store,

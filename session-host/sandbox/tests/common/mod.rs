@@ -95,6 +95,7 @@ impl Fixture {
             proxy_socket: None,
             bwrap: "bwrap".into(),
             proxy_loopback: false,
+            keep_visible: vec![],
         }
     }
 
