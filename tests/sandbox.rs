@@ -12,7 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::host::{block_on, proc_state, wait_for, TestHost};
+use serde_json::json;
+use support::agents::{
+    press_until, type_prompt, wait_quiet, wait_screen, Agent, AgentHome, FakeLlm, Setup,
+    AGENT_START,
+};
+use support::host::{path_str, proc_state, wait_for, TestHost};
 use support::term::Term;
 use walkie_host_proto::ask::{AskPayload, Decision};
 use walkie_host_proto::client::{AskEvent, Client};
@@ -494,4 +499,84 @@ fn without_bwrap_the_card_says_so_and_required_refuses() {
         "--",
         "true",
     ]);
+}
+
+/// The real agent CLI of `agent` in a `workspace` sandbox (its variables in the session's
+/// environment, as a preset's env puts them): it starts and its prompt reaches the fake model
+/// through the session's proxy (the model's loopback address is its API host, on the
+/// allowlist; the sandbox's own loopback is another one).
+fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
+    if !usable() {
+        return;
+    }
+    let Some(_) = agent.bin().exists().then_some(()) else {
+        panic!("{} is not installed: bash .ci/agents", agent.name());
+    };
+    let fake = FakeLlm::start_for_sandbox(&json!({
+        "turns": [{"text": "hello from the fake model"}], "aux_text": "OK"
+    }));
+    let home = AgentHome::new(
+        agent,
+        &fake,
+        &Setup {
+            trust_folder: true,
+            ..Setup::default()
+        },
+    );
+    let h = TestHost::start();
+    let name = agent.name();
+    let mut cmd = h.command();
+    cmd.envs(home.env().iter().cloned());
+    cmd.args(["--no-spawn", "new", name, "--cwd", path_str(&home.work)]);
+    cmd.args(["--sandbox", "workspace", "--"]);
+    cmd.arg(agent.bin());
+    cmd.args(match agent {
+        Agent::Claude => vec!["--permission-mode", "default"],
+        Agent::Codex => vec!["--no-daemon"],
+        Agent::Copilot => vec![],
+    });
+    let out = support::host::run_bounded(cmd, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Claude cannot save ~/.claude.json in a read-only home (config/src/lib.rs,
+    // UNSANDBOXED_AGENTS), so it may offer its fullscreen renderer again: "Not now".
+    let screen = wait_screen(&h, name, "the input box", AGENT_START, |s| {
+        agent.input_ready(s) || s.contains("Try the new fullscreen renderer")
+    });
+    if !agent.input_ready(&screen) {
+        wait_quiet(&h, name);
+        press_until(&h, name, &["--keys", "Escape"], "no dialog", |s| {
+            agent.input_ready(s)
+        });
+    }
+    let prompt = format!("Say hello to walkie from a sandboxed {name}.");
+    type_prompt(&h, name, &prompt);
+    fake.wait_request_with(&[&prompt], Duration::from_secs(90));
+    wait_screen(
+        &h,
+        name,
+        "the model's answer",
+        Duration::from_secs(90),
+        |s| s.contains("hello from the fake model"),
+    );
+    let card = h.ok(&["boundary", name]);
+    assert!(
+        card.contains("127.0.0.1"),
+        "the API host is not allowed:\n{card}"
+    );
+    assert!(card.contains("(enforced)"), "{card}");
+    h.ok(&["kill", name, "--force"]);
+}
+
+#[test]
+fn real_claude_code_reaches_the_model_through_the_proxy() {
+    agent_reaches_the_model_through_the_proxy(Agent::Claude);
+}
+
+#[test]
+fn real_codex_reaches_the_model_through_the_proxy() {
+    agent_reaches_the_model_through_the_proxy(Agent::Codex);
 }

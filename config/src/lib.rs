@@ -386,11 +386,26 @@ pub struct Preset {
 /// The profile of the built-in agent presets: an agent that runs for days gets a boundary.
 const AGENT_PROFILE: &str = "workspace";
 
+/// Built-in agent presets that stay unsandboxed by default, and why. Claude Code saves
+/// `~/.claude.json` through a lock directory and a temporary file created next to it in
+/// `$HOME`, which `workspace` keeps read-only: it could not save its state (folder trust,
+/// first-run notices) and shows its dialogs again on every start. It becomes `workspace` once
+/// walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`, as `CODEX_HOME` for
+/// Codex); `--sandbox workspace` already works for a session.
+const UNSANDBOXED_AGENTS: &[&str] = &["claude"];
+
 /// The presets walkie knows without a config file.
 fn builtin_presets() -> BTreeMap<String, Preset> {
     let preset = |command: &[&str]| Preset {
         command: command.iter().map(|s| s.to_string()).collect(),
-        sandbox: (!command.is_empty()).then(|| AGENT_PROFILE.to_string()),
+        sandbox: Some(
+            if command.is_empty() || UNSANDBOXED_AGENTS.contains(&command[0]) {
+                "off"
+            } else {
+                AGENT_PROFILE
+            }
+            .to_string(),
+        ),
         ..Preset::default()
     };
     BTreeMap::from([

@@ -80,10 +80,13 @@ impl Sandboxes {
         for line in preflight.lines() {
             tracing::info!(?mechanism, "sandbox preflight: {line}");
         }
+        // Taken now: after an upgrade replaces the binary, this process's own link reads
+        // "walkie (deleted)", while the path still names a walkie.
+        let exe = options.exe.or_else(|| std::env::current_exe().ok());
         Sandboxes {
             config: options.config,
             preflight,
-            exe: options.exe,
+            exe,
             proxy_dir,
             socket,
             broker,
@@ -143,7 +146,7 @@ impl Sandboxes {
         // The API endpoints the session is configured with are its agent's API hosts: on the
         // allowlist. One on the host's loopback is reached through the proxy, as the
         // sandbox's own loopback is another one.
-        let loopback_api = api_hosts(spawn, &mut profile.allow_domains);
+        let loopback_api = api_hosts(spawn, &agent, &mut profile.allow_domains);
         let paths = SessionPaths {
             cwd: spawn.cwd.clone(),
             home,
@@ -485,15 +488,36 @@ fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
     }
 }
 
-/// Adds the hosts of the session's `*_BASE_URL` variables to `allow`; true when one of them
-/// is on loopback (reached through the proxy, since the sandbox's loopback is its own).
-fn api_hosts(spawn: &Spawn, allow: &mut Vec<String>) -> bool {
-    let mut loopback = false;
-    for (k, v) in &spawn.env {
-        if !k.ends_with("BASE_URL") {
-            continue;
+/// Adds the agent's API hosts to `allow`: those of the session's `*_BASE_URL` variables and
+/// the `base_url`s of a Codex home's `config.toml` (its model providers). True when one of
+/// them is on loopback (reached through the proxy, since the sandbox's loopback is its own).
+fn api_hosts(spawn: &Spawn, agent: &AgentDirs, allow: &mut Vec<String>) -> bool {
+    let mut urls: Vec<String> = spawn
+        .env
+        .iter()
+        .filter(|(k, _)| k.ends_with("BASE_URL"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    if agent.sandboxes_itself {
+        // Codex: the state dir is its home; a line scan of `base_url = "..."` is enough (the
+        // value is one TOML string on one line in every config Codex writes or documents).
+        for dir in &agent.state {
+            let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) else {
+                continue;
+            };
+            for line in text.lines() {
+                let Some((key, value)) = line.split_once('=') else {
+                    continue;
+                };
+                if key.trim().ends_with("base_url") {
+                    urls.push(value.trim().trim_matches(['"', '\'']).to_string());
+                }
+            }
         }
-        let Some(host) = url_host(v) else {
+    }
+    let mut loopback = false;
+    for url in &urls {
+        let Some(host) = url_host(url) else {
             continue;
         };
         if host == "127.0.0.1" || host == "localhost" || host == "::1" {
