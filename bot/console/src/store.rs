@@ -72,6 +72,8 @@ pub enum AuditAction {
     ApprovalAsked,
     /// An approval was decided (by a press, a rule, the deadline, the terminal).
     Approval,
+    /// A session's boundary was chosen or changed (`/new --sandbox`, a widen button).
+    Boundary,
 }
 
 impl AuditAction {
@@ -82,6 +84,7 @@ impl AuditAction {
             AuditAction::Refused => "refused",
             AuditAction::ApprovalAsked => "approval asked",
             AuditAction::Approval => "approval",
+            AuditAction::Boundary => "boundary",
         }
     }
 }

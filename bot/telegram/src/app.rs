@@ -6,6 +6,7 @@
 //! here), or text for a session, routed there. Voice notes, transcript cards and button
 //! presses are handled here.
 
+mod boundary;
 mod dirs;
 
 use std::sync::Arc;
@@ -254,6 +255,9 @@ impl App {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
         if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+            return done;
+        }
+        if let Some(done) = self.on_boundary_button(user, chat, &q, &data).await {
             return done;
         }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {

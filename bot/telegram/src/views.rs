@@ -17,6 +17,13 @@ pub(crate) const USE_PREFIX: &str = "use:";
 /// Callback data of the directory buttons of `/new NAME PRESET`: `dir:CHOICE:INDEX`.
 pub(crate) const DIR_PREFIX: &str = "dir:";
 
+/// Callback data of a boundary card's widen buttons: `bw:d:NAME:DOMAIN` (allow a domain),
+/// `bw:o:NAME` (open network), `bw:e:NAME` (edit boundary: how to restart).
+pub(crate) const BOUNDARY_PREFIX: &str = "bw:";
+pub(crate) const SESSION_SEP: char = ':';
+/// Telegram's limit on a button's callback data.
+const MAX_CALLBACK_BYTES: usize = 64;
+
 /// A view as Telegram sends it.
 pub(crate) enum Rendered {
     Text(String),
@@ -90,7 +97,43 @@ pub(crate) fn render(view: &View) -> Rendered {
             );
             Rendered::Html(html, Some(InlineKeyboardMarkup::new(rows)))
         }
+        View::Boundary(b) => {
+            let (html, markup) = boundary_html(b);
+            Rendered::Html(html, Some(markup))
+        }
     }
+}
+
+/// The boundary card: the console's lines, bold labels, and its widen buttons (a domain too
+/// long for a button's 64 bytes gets none; `/boundary` still names it).
+fn boundary_html(b: &walkie_host_proto::sandbox::BoundaryInfo) -> (String, InlineKeyboardMarkup) {
+    use walkie_console::boundary::{self, Widen};
+    let icon = if b.enforced { "🛡" } else { "⚠️" };
+    let mut html = format!("{icon} <b>{}</b>: boundary\n", escape_html(&b.session));
+    for (label, value) in boundary::lines(b) {
+        html.push_str(&format!(
+            "<b>{}</b>: {}\n",
+            escape_html(label),
+            escape_html(&value)
+        ));
+    }
+    let html = fit_bottom(&html, MAX_MESSAGE_UTF16 - 1);
+    let name = &b.session;
+    let rows: Vec<Vec<InlineKeyboardButton>> = boundary::buttons(b)
+        .into_iter()
+        .filter_map(|(label, widen)| {
+            let data = match widen {
+                Widen::AllowDomain(d) => {
+                    format!("{BOUNDARY_PREFIX}d{SESSION_SEP}{name}{SESSION_SEP}{d}")
+                }
+                Widen::OpenNetwork => format!("{BOUNDARY_PREFIX}o{SESSION_SEP}{name}"),
+                Widen::EditBoundary => format!("{BOUNDARY_PREFIX}e{SESSION_SEP}{name}"),
+            };
+            (data.len() <= MAX_CALLBACK_BYTES)
+                .then(|| vec![InlineKeyboardButton::callback(label, data)])
+        })
+        .collect();
+    (html, InlineKeyboardMarkup::new(rows))
 }
 
 /// The `/ls` list: one line per session (the current one marked) and a `use` button each.

@@ -478,9 +478,18 @@ fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
             let state = env_of(spawn, "COPILOT_HOME")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| home.join(".copilot"));
+            // Copilot unpacks its bundled package into its cache on start; the directory is
+            // made here (empty, Copilot's own) because only existing paths can be bound.
+            let cache = env_of(spawn, "XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".cache"))
+                .join("copilot");
+            if let Err(e) = std::fs::create_dir_all(&cache) {
+                tracing::warn!(cache = %cache.display(), "cannot make Copilot's cache: {e}");
+            }
             AgentDirs {
                 protected: vec![state.join("hooks"), state.join("agents")],
-                state: vec![state],
+                state: vec![state, cache],
                 sandboxes_itself: false,
             }
         }

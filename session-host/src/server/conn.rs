@@ -290,7 +290,7 @@ mod tests {
         let (table, mut exits) = open(dir).await;
         let host = Arc::new(Host {
             table,
-            broker: Broker::new(1),
+            broker: Arc::new(Broker::new(1)),
             uid: 0,
         });
         let h = host.clone();
