@@ -25,7 +25,7 @@ use walkie_host_proto::sandbox::NetworkMode;
 
 /// A host whose HOME (with secrets, rc files and a project) lives outside /tmp: the
 /// sandbox's /tmp is private, so a home under it would not be the real one inside.
-struct Box_ {
+struct Rig {
     h: TestHost,
     home: PathBuf,
     cwd: PathBuf,
@@ -43,7 +43,7 @@ fn usable() -> bool {
     ok
 }
 
-fn start(config: &str) -> Box_ {
+fn start(config: &str) -> Rig {
     let dir = tempfile::Builder::new()
         .prefix("sb")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -60,11 +60,11 @@ fn start(config: &str) -> Box_ {
     let cfg = root.join("walkie.toml");
     std::fs::write(&cfg, config).unwrap();
     let h = TestHost::start_in(dir, &[("WALKIE_CONFIG", cfg.to_str().unwrap())]);
-    Box_ { h, home, cwd }
+    Rig { h, home, cwd }
 }
 
-impl Box_ {
-    fn new(&self, name: &str, flags: &[&str], script: &str) {
+impl Rig {
+    fn run_script(&self, name: &str, flags: &[&str], script: &str) {
         let cwd = self.cwd.to_str().unwrap();
         let mut args = vec!["new", name, "--cwd", cwd];
         args.extend_from_slice(flags);
@@ -109,7 +109,7 @@ fn the_workspace_boundary_hides_secrets_and_keeps_writes_to_the_cwd() {
         .tempfile_in("/tmp")
         .unwrap();
     let outside_name = outside.path().to_str().unwrap().to_string();
-    b.new(
+    b.run_script(
         "files",
         &["--sandbox", "workspace"],
         &format!(
@@ -179,7 +179,7 @@ fn sandboxed_processes_cannot_signal_processes_outside() {
         .spawn()
         .unwrap();
     let pid = outside.id();
-    b.new(
+    b.run_script(
         "sig",
         &["--sandbox", "workspace"],
         &format!("kill -TERM {pid} 2>/dev/null; echo kill=$?; kill -0 1 && echo own-init=ok; echo END; sleep 60"),
@@ -266,7 +266,7 @@ fn pause_and_resume_stop_and_continue_the_sandboxed_processes() {
         return;
     }
     let b = start("");
-    b.new(
+    b.run_script(
         "p",
         &["--sandbox", "workspace"],
         "sleep 300 & echo ready; while read l; do echo \"got:$l\"; done",
@@ -437,7 +437,7 @@ fn network_off_reaches_nothing_but_its_own_loopback() {
     }
     let b = start("");
     let (port, hits) = http_server();
-    b.new(
+    b.run_script(
         "off",
         &["--sandbox", "workspace", "--network", "off"],
         &format!(
@@ -463,7 +463,7 @@ fn without_bwrap_the_card_says_so_and_required_refuses() {
     }
     // Not required: the session starts with what is left (Landlock), and the card says why.
     let b = start("[sandbox]\nbwrap = \"/nonexistent/bwrap\"\n");
-    b.new("weak", &["--sandbox", "workspace"], "echo END; sleep 60");
+    b.run_script("weak", &["--sandbox", "workspace"], "echo END; sleep 60");
     b.done("weak");
     let card = b.h.ok(&["boundary", "weak"]);
     assert!(card.contains("bwrap: missing"), "{card}");
