@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use walkie_config::Config;
 
-use crate::cmd::{ask, bridge, client, doctor, host, hosts, rec, transcribe, up};
+use crate::cmd::{ask, bridge, client, doctor, host, hosts, rec, schedule, transcribe, up};
 
 /// walkie: persistent agent sessions you can drive from Telegram or any terminal.
 #[derive(Debug, Parser)]
@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Bridge(bridge::BridgeArgs),
     /// The boxes reached over ssh: list them, add one, trust its host key, forget one.
     Hosts(hosts::HostsArgs),
+    /// The bot's scheduled jobs: add, ls, rm, pause, resume, run, history (`--json`).
+    Schedule(schedule::ScheduleArgs),
 }
 
 /// Runs one command and returns the process exit code.
@@ -106,6 +108,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::logging::init("warn");
             let file = config_file(cli.config)?;
             hosts::run_hosts(cfg, file, args)
+        }
+        Command::Schedule(args) => {
+            crate::signals::exit_on_broken_pipe();
+            crate::logging::init("warn");
+            schedule::run_schedule(&cfg, args)
         }
         Command::Up => {
             crate::logging::init("info");

@@ -31,10 +31,12 @@ pub use hosts::RemoteHost;
 /// Errors while loading or validating configuration. Each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // `error`, not `source`: the reason is in the message, and a source would print it a
+    // second time in anyhow's `{:#}` chain.
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -92,6 +94,7 @@ pub struct Config {
     pub voice: VoiceConfig,
     pub approvals: ApprovalsConfig,
     pub notify: NotifyConfig,
+    pub schedule: ScheduleConfig,
     /// Named command lines for `/new NAME PRESET` and `walkie new --preset`. A table in the
     /// file changes only the fields it sets of the built-in preset of that name (`shell`,
     /// `claude`, `codex`); built-ins stay unless a table says `remove = true`.
@@ -267,6 +270,16 @@ impl Default for VoiceConfig {
     fn default() -> Self {
         VoiceConfig { confirm: true }
     }
+}
+
+/// Scheduled dispatch (`/schedule`, `walkie schedule`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// The time zone a chat's jobs get until the chat picks its own (`/schedule zone`), an
+    /// IANA name such as `Europe/Berlin`. Unset: the system's zone (`TZ`, `/etc/timezone`,
+    /// `/etc/localtime`); never a silent UTC. Checked at start by the bot.
+    pub zone: Option<String>,
 }
 
 /// Approval requests (agent hooks, `walkie ask`).
@@ -486,6 +499,7 @@ impl Default for Config {
             voice: VoiceConfig::default(),
             approvals: ApprovalsConfig::default(),
             notify: NotifyConfig::default(),
+            schedule: ScheduleConfig::default(),
             presets: builtin_presets(),
             projects_dir: None,
             secret_env: Vec::new(),
@@ -522,9 +536,9 @@ impl Config {
         };
         let mut cfg = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(p).map_err(|error| ConfigError::Read {
                     path: p.clone(),
-                    source,
+                    error,
                 })?;
                 Self::from_toml(&text).map_err(|message| ConfigError::Parse {
                     path: p.clone(),
@@ -603,6 +617,9 @@ impl Config {
         }
         if let Some(v) = get("WALKIE_QUIET_AFTER_S") {
             self.notify.quiet_after_s = parse("WALKIE_QUIET_AFTER_S", &v)?;
+        }
+        if let Some(v) = get("WALKIE_SCHEDULE_ZONE") {
+            self.schedule.zone = Some(v);
         }
         if let Some(v) = get("WALKIE_THREADS") {
             self.transcription.threads = parse("WALKIE_THREADS", &v)?;

@@ -10,8 +10,7 @@
 
 use walkie_host_proto::keys::{Key, KeyCode};
 
-/// The agent programs walkie knows dialogs of (Copilot included, which has no approval hook
-/// wire type yet).
+/// The agent programs walkie knows dialogs of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cli {
     Claude,

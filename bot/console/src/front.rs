@@ -79,6 +79,15 @@ pub trait Frontend: Send + Sync + 'static {
         silent: bool,
     ) -> impl Future<Output = Result<(), FrontError>> + Send;
 
+    /// A short plain message (a scheduled run's), delivered with retries; `silent` without
+    /// a notification sound.
+    fn note(
+        &self,
+        chat: ChatId,
+        text: &str,
+        silent: bool,
+    ) -> impl Future<Output = Result<MessageRef, FrontError>> + Send;
+
     /// What came back after a host restart, as a new message; with `buttons`, a screen and
     /// a kill button per session.
     fn revived(

@@ -26,6 +26,8 @@
 //!   handler per file, answered with neutral views ([`requests::View`]) through
 //!   [`front::Frontend`].
 //! - [`revival`]: the message about what came back after a host restart.
+//! - [`schedule`]: scheduled dispatch: jobs in the store, the timer that fires them
+//!   through the dispatch path, the clock (test clock file) and default zone.
 //! - [`session`]: [`session::SessionRef`], a session with its host (local by default).
 //! - [`store`]: the bot's state in SQLite (chats, live screens, audit log, transcripts,
 //!   updates).
@@ -48,6 +50,7 @@ pub mod presets;
 pub mod remote;
 pub mod requests;
 pub mod revival;
+pub mod schedule;
 pub mod session;
 pub mod store;
 pub mod voice;

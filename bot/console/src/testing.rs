@@ -55,6 +55,12 @@ pub enum Sent {
         message: MessageRef,
         view: View,
     },
+    /// A short plain message (a scheduled run's).
+    Note {
+        chat: ChatId,
+        text: String,
+        silent: bool,
+    },
     /// A live screen started or refreshed.
     Watch {
         chat: ChatId,
@@ -177,6 +183,15 @@ impl Frontend for InMemory {
             silent,
         });
         Ok(())
+    }
+
+    async fn note(&self, chat: ChatId, text: &str, silent: bool) -> Result<MessageRef, FrontError> {
+        self.push(Sent::Note {
+            chat,
+            text: text.into(),
+            silent,
+        });
+        Ok(self.next())
     }
 
     async fn revived(

@@ -8,6 +8,7 @@ pub(crate) mod doctor;
 pub(crate) mod host;
 pub(crate) mod hosts;
 pub(crate) mod rec;
+pub(crate) mod schedule;
 pub(crate) mod target;
 pub(crate) mod transcribe;
 pub(crate) mod unposted;

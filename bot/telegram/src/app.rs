@@ -8,6 +8,7 @@
 
 mod boundary;
 mod dirs;
+mod schedule;
 
 use std::sync::Arc;
 
@@ -260,6 +261,9 @@ impl App {
         if let Some(done) = self.on_boundary_button(user, chat, &q, &data).await {
             return done;
         }
+        if let Some(done) = self.on_schedule_button(user, chat, &q, &data).await {
+            return done;
+        }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
@@ -355,6 +359,9 @@ impl App {
             return self
                 .reply(chat, "🎙 Didn't catch that; nothing was sent.")
                 .await;
+        }
+        if let Some(done) = self.spoken_job(user, chat, &heard).await {
+            return done;
         }
         let (session, text) = match commands::route_spoken(&heard, &names) {
             Some((s, rest)) => (Some(s), rest),

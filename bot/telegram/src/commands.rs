@@ -7,6 +7,7 @@
 //! one-line answer saying what would work.
 
 use teloxide::utils::command::{BotCommands, ParseError};
+use walkie_console::requests::schedule::ScheduleRequest;
 pub(crate) use walkie_console::requests::text::route_spoken;
 use walkie_console::requests::{NewSpec, Request, SandboxChoice};
 
@@ -38,6 +39,8 @@ pub(crate) enum Command {
     Attach(String),
     /// [all | approvals | none]: what makes this chat buzz
     Notify(String),
+    /// [add SCHEDULE TARGET: TEXT | zone [NAME]]: jobs on a timetable
+    Schedule(String),
     /// what walkie can do
     Help,
 }
@@ -127,9 +130,32 @@ pub(crate) fn parse(
                 return Err(Usage("Usage: /notify [all | approvals | none]".into()));
             }
         }
+        Command::Schedule(args) => Request::Schedule(parse_schedule(&args)?),
         Command::Help => Request::Help,
     };
     Ok(Some(req))
+}
+
+/// `/schedule`, `/schedule add <schedule> <target>: <text>`, `/schedule zone [NAME]`.
+fn parse_schedule(args: &str) -> Result<ScheduleRequest, Usage> {
+    let args = args.trim();
+    let (word, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let rest = rest.trim();
+    Ok(match word {
+        "" | "ls" | "list" if rest.is_empty() => ScheduleRequest::List,
+        "add" if !rest.is_empty() => ScheduleRequest::Add { line: rest.into() },
+        "zone" => ScheduleRequest::Zone {
+            name: (!rest.is_empty()).then(|| rest.to_string()),
+        },
+        _ => {
+            return Err(Usage(
+                "usage: /schedule (the jobs), /schedule add <schedule> <target>: <text> \
+                 (e.g. /schedule add 0 9 * * 1-5 backend: triage new issues, or \
+                 /schedule add in 20m api: check the deploy), /schedule zone [NAME]"
+                    .into(),
+            ))
+        }
+    })
 }
 
 fn session(name: &str) -> Result<String, Usage> {
@@ -510,5 +536,35 @@ mod tests {
                 name: Some("api".into())
             })
         );
+    }
+
+    #[test]
+    fn schedule_commands_parse() {
+        let sched = |r| Ok(Some(Request::Schedule(r)));
+        assert_eq!(p("/schedule"), sched(ScheduleRequest::List));
+        assert_eq!(
+            p("/schedule add 0 9 * * 1-5 backend: triage new issues"),
+            sched(ScheduleRequest::Add {
+                line: "0 9 * * 1-5 backend: triage new issues".into()
+            })
+        );
+        assert_eq!(
+            p("/schedule zone"),
+            sched(ScheduleRequest::Zone { name: None })
+        );
+        assert_eq!(
+            p("/schedule zone Europe/Berlin"),
+            sched(ScheduleRequest::Zone {
+                name: Some("Europe/Berlin".into())
+            })
+        );
+        for bad in [
+            "/schedule add",
+            "/schedule frobnicate",
+            "/schedule ls extra",
+        ] {
+            let e = p(bad).unwrap_err().0;
+            assert!(e.starts_with("usage: /schedule"), "{bad}: {e}");
+        }
     }
 }

@@ -101,6 +101,15 @@ impl Frontend for TelegramFront {
             .map_err(front_error)
     }
 
+    async fn note(&self, chat: ChatId, text: &str, silent: bool) -> Result<MessageRef, FrontError> {
+        let m = self
+            .tg
+            .send_card(chat.0, &escape_html(text), None, silent)
+            .await
+            .map_err(front_error)?;
+        Ok(MessageRef(i64::from(m.id.0)))
+    }
+
     async fn revived(
         &self,
         chat: ChatId,

@@ -97,6 +97,8 @@ pub enum RunError {
     GetMe(String),
     #[error("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN")]
     InvalidToken,
+    #[error(transparent)]
+    Zone(#[from] walkie_console::schedule::clock::ZoneConfigError),
 }
 
 /// Runs the bot until `shutdown`. `spawn`: how to start a session host when none runs
@@ -108,6 +110,11 @@ pub async fn run(
 ) -> Result<(), RunError> {
     cfg.validate_bot()?;
     presets::check_rules(&cfg)?;
+    // A configured zone must be right; a machine that tells none is only an error for the
+    // chats that make jobs (they are told what to set).
+    if cfg.schedule.zone.is_some() {
+        walkie_console::schedule::clock::default_zone(&cfg)?;
+    }
     let token = cfg.telegram.token.expose().to_string();
     let api_url = cfg
         .telegram
@@ -174,6 +181,7 @@ pub async fn run(
         host: ctx.host.clone(),
         front: desk.front.clone(),
         dialogs: desk.dialogs.clone(),
+        schedules: Default::default(),
     });
     let app = Arc::new(App {
         ctx,
@@ -193,10 +201,16 @@ pub async fn run(
 
     resume_live_screens(&app).await;
     let watcher = desk.spawn(shutdown.clone());
+    let timer = walkie_console::schedule::timer::Scheduler::new(
+        app.console.clone(),
+        walkie_console::schedule::clock::from_env(),
+    )
+    .spawn(shutdown.clone());
 
     poll(&app, &bot, &token, &shutdown).await?;
     shutdown.cancel();
     let _ = watcher.await;
+    let _ = timer.await;
     tracing::info!("shutting down");
     store.close().await;
     Ok(())

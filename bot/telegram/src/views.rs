@@ -4,6 +4,7 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::utils::command::BotCommands;
+use walkie_console::requests::schedule::{JobLine, JobOp, ScheduleRequest};
 use walkie_console::requests::View;
 use walkie_host_proto::protocol::SessionInfo;
 
@@ -23,6 +24,42 @@ pub(crate) const BOUNDARY_PREFIX: &str = "bw:";
 pub(crate) const SESSION_SEP: char = ':';
 /// Telegram's limit on a button's callback data.
 const MAX_CALLBACK_BYTES: usize = 64;
+
+/// Callback data of a job's buttons in the `/schedule` list: `sj:OP:ID` (OP: `p` pause,
+/// `r` resume, `n` run now, `d` delete).
+pub(crate) const JOB_PREFIX: &str = "sj:";
+
+/// Callback data of a proposed job's card: `sd:c:ID` (Create), `sd:x:ID` (Cancel).
+pub(crate) const DRAFT_PREFIX: &str = "sd:";
+
+/// A job or draft button's press, as the console's request.
+pub(crate) fn schedule_press(data: &str) -> Option<ScheduleRequest> {
+    if let Some(rest) = data.strip_prefix(JOB_PREFIX) {
+        let (op, id) = rest.split_once(':')?;
+        let op = match op {
+            "p" => JobOp::Pause,
+            "r" => JobOp::Resume,
+            "n" => JobOp::RunNow,
+            "d" => JobOp::Delete,
+            _ => return None,
+        };
+        return Some(ScheduleRequest::Job {
+            job: id.parse().ok()?,
+            op,
+        });
+    }
+    let rest = data.strip_prefix(DRAFT_PREFIX)?;
+    let (op, id) = rest.split_once(':')?;
+    let create = match op {
+        "c" => true,
+        "x" => false,
+        _ => return None,
+    };
+    Some(ScheduleRequest::Draft {
+        draft: id.parse().ok()?,
+        create,
+    })
+}
 
 /// A view as Telegram sends it.
 pub(crate) enum Rendered {
@@ -101,6 +138,36 @@ pub(crate) fn render(view: &View) -> Rendered {
             let (html, markup) = boundary_html(b);
             Rendered::Html(html, Some(markup))
         }
+        View::Schedules { zone, jobs } => {
+            let (html, markup) = schedules_html(zone, jobs);
+            Rendered::Html(html, markup)
+        }
+        View::ScheduleDraft(card) => {
+            let mut html = format!(
+                "🗓 <b>New job</b>: {}\n→ <b>{}</b>: {}\nNext ({}):\n",
+                escape_html(&card.schedule),
+                escape_html(&card.target),
+                escape_html(&cut(&card.text, 600)),
+                escape_html(&card.zone)
+            );
+            if card.next.is_empty() {
+                html.push_str("• never (its time has passed)\n");
+            }
+            for t in &card.next {
+                html.push_str(&format!("• {}\n", escape_html(t)));
+            }
+            let row = vec![
+                InlineKeyboardButton::callback(
+                    "✅ Create",
+                    format!("{DRAFT_PREFIX}c:{}", card.draft),
+                ),
+                InlineKeyboardButton::callback(
+                    "✖ Cancel",
+                    format!("{DRAFT_PREFIX}x:{}", card.draft),
+                ),
+            ];
+            Rendered::Html(html, Some(InlineKeyboardMarkup::new(vec![row])))
+        }
     }
 }
 
@@ -134,6 +201,74 @@ fn boundary_html(b: &walkie_host_proto::sandbox::BoundaryInfo) -> (String, Inlin
         })
         .collect();
     (html, InlineKeyboardMarkup::new(rows))
+}
+
+fn cut(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// The `/schedule` list: one paragraph per job, a row of buttons each.
+fn schedules_html(zone: &str, jobs: &[JobLine]) -> (String, Option<InlineKeyboardMarkup>) {
+    if jobs.is_empty() {
+        return (
+            "No jobs yet. <code>/schedule add 0 9 * * 1-5 backend: triage new issues</code> makes one."
+                .into(),
+            None,
+        );
+    }
+    let mut html = format!("🗓 <b>Jobs</b> (times in {})\n", escape_html(zone));
+    let mut rows = Vec::new();
+    for j in jobs {
+        let next = match (&j.next, j.paused) {
+            (_, true) => "paused".to_string(),
+            (Some(n), false) => format!("next {}", escape_html(n)),
+            (None, false) => "no more runs".to_string(),
+        };
+        html.push_str(&format!(
+            "\n<b>{}</b> · {} → <b>{}</b>: {}\n{}\n",
+            j.id,
+            escape_html(&j.schedule),
+            escape_html(&j.target),
+            escape_html(&cut(&j.text, 100)),
+            next
+        ));
+        let toggle = if j.paused {
+            InlineKeyboardButton::callback(
+                format!("▶️ Resume {}", j.id),
+                format!("{JOB_PREFIX}r:{}", j.id),
+            )
+        } else {
+            InlineKeyboardButton::callback(
+                format!("⏸ Pause {}", j.id),
+                format!("{JOB_PREFIX}p:{}", j.id),
+            )
+        };
+        rows.push(vec![
+            toggle,
+            InlineKeyboardButton::callback(
+                format!("▶ Run {} now", j.id),
+                format!("{JOB_PREFIX}n:{}", j.id),
+            ),
+            InlineKeyboardButton::callback(
+                format!("🗑 Delete {}", j.id),
+                format!("{JOB_PREFIX}d:{}", j.id),
+            ),
+        ]);
+    }
+    let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
+        let cut: String = html.chars().take(3500).collect();
+        format!(
+            "{}\n…",
+            cut.rsplit_once('\n').map(|(a, _)| a).unwrap_or_default()
+        )
+    } else {
+        html
+    };
+    rows.truncate(30);
+    (html, Some(InlineKeyboardMarkup::new(rows)))
 }
 
 /// The `/ls` list: one line per session (the current one marked) and a `use` button each.
@@ -183,4 +318,96 @@ fn sessions_html(
     };
     rows.truncate(50);
     (html, InlineKeyboardMarkup::new(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use walkie_console::requests::schedule::DraftCard;
+
+    fn data(m: &Option<InlineKeyboardMarkup>) -> Vec<String> {
+        m.iter()
+            .flat_map(|m| m.inline_keyboard.iter().flatten())
+            .filter_map(|b| match &b.kind {
+                teloxide::types::InlineKeyboardButtonKind::CallbackData(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn schedule_buttons_round_trip_to_requests() {
+        let line = |paused| JobLine {
+            id: 7,
+            schedule: "every day at 09:00 (Europe/Berlin)".into(),
+            target: "backend".into(),
+            text: "<b>triage</b>".into(),
+            next: Some("Wed 2 Dec 2026 09:00 CET".into()),
+            paused,
+        };
+        let Rendered::Html(html, markup) = render(&View::Schedules {
+            zone: "Europe/Berlin".into(),
+            jobs: vec![line(false)],
+        }) else {
+            panic!("html")
+        };
+        assert!(
+            html.contains("&lt;b&gt;triage") && html.contains("next Wed 2 Dec"),
+            "{html}"
+        );
+        let codes = data(&markup);
+        assert_eq!(codes, ["sj:p:7", "sj:n:7", "sj:d:7"]);
+        let ops: Vec<_> = codes.iter().map(|c| schedule_press(c)).collect();
+        assert_eq!(
+            ops,
+            [JobOp::Pause, JobOp::RunNow, JobOp::Delete]
+                .map(|op| Some(ScheduleRequest::Job { job: 7, op }))
+        );
+        let Rendered::Html(html, markup) = render(&View::Schedules {
+            zone: "UTC".into(),
+            jobs: vec![line(true)],
+        }) else {
+            panic!("html")
+        };
+        assert!(html.contains("paused"));
+        assert_eq!(
+            schedule_press(&data(&markup)[0]),
+            Some(ScheduleRequest::Job {
+                job: 7,
+                op: JobOp::Resume
+            })
+        );
+
+        let Rendered::Html(html, markup) = render(&View::ScheduleDraft(DraftCard {
+            draft: 3,
+            schedule: "in 20 minutes".into(),
+            target: "api".into(),
+            text: "check".into(),
+            zone: "UTC".into(),
+            next: vec!["Tue 1 Dec 2026 10:20 UTC".into()],
+        })) else {
+            panic!("html")
+        };
+        assert!(html.contains("• Tue 1 Dec 2026 10:20 UTC"), "{html}");
+        assert_eq!(data(&markup), ["sd:c:3", "sd:x:3"]);
+        assert_eq!(
+            schedule_press("sd:c:3"),
+            Some(ScheduleRequest::Draft {
+                draft: 3,
+                create: true
+            })
+        );
+        assert_eq!(
+            schedule_press("sd:x:3"),
+            Some(ScheduleRequest::Draft {
+                draft: 3,
+                create: false
+            })
+        );
+        for bad in ["sj:z:1", "sj:p:x", "sd:c:", "use:a", "sj:p"] {
+            assert_eq!(schedule_press(bad), None, "{bad}");
+        }
+        // Within Telegram's 64 bytes of callback data.
+        assert!(format!("{JOB_PREFIX}d:{}", u64::MAX).len() <= 64);
+    }
 }

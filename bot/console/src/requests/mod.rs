@@ -13,6 +13,8 @@
 //! - [`mod@new`]: `/new NAME [PRESET [DIR] | command...]`.
 //! - [`mod@ls`], [`mod@pick`] (`/use`), [`mod@screen`], [`mod@tail`], [`mod@keys`],
 //!   [`mod@state`] (`/pause`, `/resume`, `/kill`), [`mod@notify`], [`mod@attach`].
+//! - [`mod@schedule`]: `/schedule` (list, add with a confirmation card, zone) and its
+//!   buttons; the timer itself is [`crate::schedule`].
 
 pub mod attach;
 pub mod boundary;
@@ -21,6 +23,7 @@ pub mod ls;
 pub mod new;
 pub mod notify;
 pub mod pick;
+pub mod schedule;
 pub mod screen;
 pub mod state;
 pub mod tail;
@@ -108,6 +111,8 @@ pub enum Request {
         level: Option<NotifyLevel>,
     },
     Help,
+    /// `/schedule ...` and its buttons.
+    Schedule(schedule::ScheduleRequest),
     /// Text for a session (not a command). `reply_to`: the message it answers, if any.
     Text {
         text: String,
@@ -118,6 +123,9 @@ pub enum Request {
 impl Request {
     /// Which requests only read (allowed to viewers).
     pub fn is_read_only(&self) -> bool {
+        if let Request::Schedule(s) = self {
+            return s.is_read_only();
+        }
         matches!(
             self,
             Request::Ls
@@ -172,6 +180,13 @@ pub enum View {
     },
     /// A session's boundary card ([`crate::boundary`]: lines and widen buttons).
     Boundary(Box<walkie_host_proto::sandbox::BoundaryInfo>),
+    /// The jobs, each with Pause/Resume, Run now and Delete.
+    Schedules {
+        zone: String,
+        jobs: Vec<schedule::JobLine>,
+    },
+    /// A proposed job's confirmation card (Create / Cancel).
+    ScheduleDraft(schedule::DraftCard),
 }
 
 /// A request the console could not finish (the user has not been answered).
@@ -193,6 +208,8 @@ pub struct Console<F, H> {
     pub front: F,
     /// Shared with the desk, which types held texts ([`crate::dialogs`]).
     pub dialogs: Arc<crate::dialogs::Dialogs>,
+    /// Wakes the schedule timer after a change of the jobs made here.
+    pub schedules: crate::schedule::Wake,
 }
 
 /// A failed request to the host, as a one-line answer.
@@ -237,6 +254,7 @@ impl<F: Frontend, H: Host> Console<F, H> {
             Request::Kill { name } => state::handle(self, chat, name, state::Change::Kill).await,
             Request::Notify { level } => notify::handle(self, chat, level).await,
             Request::Attach { name } => attach::handle(self, chat, name).await,
+            Request::Schedule(r) => schedule::handle(self, user, chat, r).await,
             Request::Text { text, reply_to } => {
                 text::handle(self, user, chat, &text, reply_to).await
             }

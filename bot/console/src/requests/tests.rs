@@ -46,6 +46,7 @@ async fn rig(extra: &str) -> Rig {
         host: Arc::new(host.clone()),
         front: front.clone(),
         dialogs: Default::default(),
+        schedules: Default::default(),
     };
     Rig {
         console,
@@ -533,4 +534,152 @@ async fn attach_and_help_are_views_for_the_front_end() {
             View::Help
         ]
     );
+}
+
+#[tokio::test]
+async fn schedule_add_shows_a_card_create_makes_the_job_once_and_the_list_has_its_buttons() {
+    use super::schedule::{JobOp, ScheduleRequest as S};
+    let r = rig("[schedule]\nzone = \"Europe/Berlin\"\n").await;
+    r.run(Request::Schedule(S::Add {
+        line: "0 9 * * 1-5 backend: triage new issues".into(),
+    }))
+    .await;
+    // The zone is told once, then the card: words, target, text, three fire times.
+    assert!(r.texts()[0].contains("Jobs in this chat run in Europe/Berlin"));
+    let card = r
+        .views()
+        .into_iter()
+        .find_map(|v| match v {
+            View::ScheduleDraft(c) => Some(c),
+            _ => None,
+        })
+        .expect("a card");
+    assert_eq!(card.schedule, "every weekday at 09:00 (Europe/Berlin)");
+    assert_eq!(
+        (card.target.as_str(), card.text.as_str()),
+        ("backend", "triage new issues")
+    );
+    assert_eq!(card.next.len(), 3);
+    assert!(
+        card.next.iter().all(|t| t.contains("09:00")),
+        "{:?}",
+        card.next
+    );
+    assert!(
+        r.console.store.jobs().await.unwrap().is_empty(),
+        "nothing before Create"
+    );
+
+    r.run(Request::Schedule(S::Draft {
+        draft: card.draft,
+        create: true,
+    }))
+    .await;
+    r.run(Request::Schedule(S::Draft {
+        draft: card.draft,
+        create: true,
+    }))
+    .await;
+    let jobs = r.console.store.jobs().await.unwrap();
+    assert_eq!(jobs.len(), 1, "created once");
+    assert_eq!(jobs[0].chat, Some(CHAT));
+    let texts = r.texts();
+    assert!(texts.iter().any(|t| t.starts_with("✅ Job ")), "{texts:?}");
+    assert_eq!(texts.last().unwrap(), "That card was already answered.");
+    // Asked once: a second add does not tell the zone again.
+    r.run(Request::Schedule(S::List)).await;
+    let zone_told = r
+        .texts()
+        .iter()
+        .filter(|t| t.contains("Jobs in this chat run in"))
+        .count();
+    assert_eq!(zone_told, 1);
+    let list = r
+        .views()
+        .into_iter()
+        .find_map(|v| match v {
+            View::Schedules { jobs, zone } => Some((jobs, zone)),
+            _ => None,
+        })
+        .expect("the list");
+    assert_eq!(list.1, "Europe/Berlin");
+    assert_eq!(list.0.len(), 1);
+    assert!(list.0[0].next.as_deref().unwrap().contains("09:00"));
+
+    let id = jobs[0].job.id;
+    r.run(Request::Schedule(S::Job {
+        job: id,
+        op: JobOp::Pause,
+    }))
+    .await;
+    assert!(r.console.store.job(id).await.unwrap().unwrap().job.paused);
+    r.run(Request::Schedule(S::Job {
+        job: id,
+        op: JobOp::RunNow,
+    }))
+    .await;
+    assert_eq!(r.console.store.take_run_now().await.unwrap().len(), 1);
+    r.run(Request::Schedule(S::Job {
+        job: id,
+        op: JobOp::Delete,
+    }))
+    .await;
+    assert!(r.console.store.jobs().await.unwrap().is_empty());
+    r.run(Request::Schedule(S::Job {
+        job: id,
+        op: JobOp::Resume,
+    }))
+    .await;
+    assert_eq!(
+        r.texts().last().unwrap(),
+        &format!("No job {id}; /schedule lists them.")
+    );
+
+    // A wrong line says what is wrong; a wrong zone too.
+    r.run(Request::Schedule(S::Add {
+        line: "every 2h backend".into(),
+    }))
+    .await;
+    assert!(r
+        .texts()
+        .last()
+        .unwrap()
+        .contains("<schedule> <target>: <text>"));
+    r.run(Request::Schedule(S::Zone {
+        name: Some("Mars/Base".into()),
+    }))
+    .await;
+    assert!(r
+        .texts()
+        .last()
+        .unwrap()
+        .contains("unknown time zone `Mars/Base`"));
+    assert!(Request::Schedule(S::List).is_read_only());
+    assert!(!Request::Schedule(S::Add {
+        line: String::new()
+    })
+    .is_read_only());
+}
+
+#[tokio::test]
+async fn a_voice_note_that_starts_like_a_schedule_proposes_a_job_and_others_do_not() {
+    use super::schedule::spoken;
+    let r = rig("[schedule]\nzone = \"Europe/Berlin\"\n").await;
+    let heard = "Every day at nine, backend, run the tests.";
+    assert!(spoken(&r.console, USER, CHAT, heard).await.unwrap());
+    let card = r
+        .views()
+        .into_iter()
+        .find_map(|v| match v {
+            View::ScheduleDraft(c) => Some(c),
+            _ => None,
+        })
+        .expect("a card");
+    assert_eq!(card.target, "backend");
+    assert!(card.schedule.contains("09:00"), "{}", card.schedule);
+    assert!(card.text.starts_with("run the tests"), "{}", card.text);
+    assert!(r.typed().is_empty(), "nothing typed before Create");
+    assert!(!spoken(&r.console, USER, CHAT, "Backend, run the tests.")
+        .await
+        .unwrap());
 }

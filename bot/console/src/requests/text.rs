@@ -55,26 +55,76 @@ pub async fn dispatch<F: Frontend, H: Host>(
     text: &str,
     source: &str,
 ) -> Result<()> {
-    // A dialog on screen, or an agent not ready yet: held, typed later by the desk.
+    let by = By {
+        user: Some(user),
+        who: format!("telegram user {} ({source})", user.0),
+        source: source.to_string(),
+        detail: None,
+    };
+    match deliver(c, &by, chat, session, text).await {
+        Delivered::Typed => Ok(()),
+        Delivered::Held(note) => c.say(chat, note).await,
+        Delivered::Failed(answer) => c.say(chat, answer).await,
+    }
+}
+
+/// Who a dispatch is done by.
+pub(crate) struct By {
+    /// The person; `None` for a scheduled run.
+    pub(crate) user: Option<UserId>,
+    /// For the host's recording marker (`telegram user 1 (text)`, `schedule 7`).
+    pub(crate) who: String,
+    /// For the audit log's `source` (`text`, `voice`, `schedule 7`).
+    pub(crate) source: String,
+    pub(crate) detail: Option<String>,
+}
+
+/// What became of a dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    Typed,
+    /// Held until the agent's input box is back (the note for the chat).
+    Held(String),
+    /// Not typed: the one-line why.
+    Failed(String),
+}
+
+/// The one dispatch path (typed text, voice notes, scheduled runs): held while a dialog is
+/// up, else typed, audited, recording time linked, live screen kept going in `chat`.
+pub(crate) async fn deliver<F: Frontend, H: Host>(
+    c: &Console<F, H>,
+    by: &By,
+    chat: ChatId,
+    session: &str,
+    text: &str,
+) -> Delivered {
+    // A dialog on screen, or an agent not ready yet: held, typed later by the desk. A
+    // scheduled run has no user; the held text's confirmation and audit line then carry 0.
     if let Some(note) = c
         .dialogs
-        .hold_text(&*c.host, user, chat, session, text, source)
+        .hold_text(
+            &*c.host,
+            by.user.unwrap_or(UserId(0)),
+            chat,
+            session,
+            text,
+            &by.source,
+        )
         .await
     {
         c.front.watch(chat, session);
-        return c.say(chat, note).await;
+        return Delivered::Held(note);
     }
-    let who = format!("telegram user {} ({source})", user.0);
-    match c.host.send_line(session, text, &who).await {
+    match c.host.send_line(session, text, &by.who).await {
         Ok(at) => {
             let entry = AuditEntry {
-                user_id: Some(user),
+                user_id: by.user,
                 chat_id: Some(chat),
                 session: Some(SessionRef::local(session)),
                 action: AuditAction::Dispatch,
-                source: Some(source.into()),
+                source: Some(by.source.clone()),
                 text: Some(text.into()),
-                detail: None,
+                detail: by.detail.clone(),
             };
             // Linked to the recording time, for "what did the agent do after that?".
             match c.store.audit(&entry).await {
@@ -85,11 +135,11 @@ pub async fn dispatch<F: Frontend, H: Host>(
                 }
                 Err(e) => tracing::error!(error = %e, "cannot write the audit log"),
             }
-            tracing::info!(user = user.0, chat = chat.0, session, source, "dispatched");
+            tracing::info!(by = %by.who, chat = chat.0, session, source = %by.source, "dispatched");
             c.front.watch(chat, session);
-            Ok(())
+            Delivered::Typed
         }
-        Err(e) => c.say(chat, host_answer(&e, Some(session))).await,
+        Err(e) => Delivered::Failed(host_answer(&e, Some(session))),
     }
 }
 

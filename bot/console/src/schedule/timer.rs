@@ -1,0 +1,437 @@
+//! The timer: sleeps until the next fire time (or a change of the jobs), then fires what is
+//! due through the one dispatch path (`requests::text::deliver`: audited as done by
+//! `schedule JOB`, live screen, turn-end notification), reports missed fires once, and
+//! applies each job's overlap policy against the target's busy/idle state.
+//!
+//! Busy or idle is the session's own activity as the host reports it (`idle_ms`: time since
+//! it last printed) against the same `notify.quiet_after_s` that makes a live screen say
+//! "went quiet": a session that printed within it is still working.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+use walkie_config::NotifyLevel;
+use walkie_host_proto::protocol::{NewSession, SessionInfo};
+use walkie_schedule::{due, next_wake, Clock, Delivery, Target, TargetState};
+
+use super::store::{Outcome, StoredJob};
+use crate::desk::notify_level;
+use crate::front::{ChatId, Frontend, UserId};
+use crate::host::Host;
+use crate::presets::{self, Launch};
+use crate::requests::text::{deliver, By, Delivered};
+use crate::requests::{host_answer, Console};
+use crate::session::LOCAL_HOST;
+use crate::workdir::{self, Place, WorkdirError};
+
+/// While asleep, the timer reads the jobs' change counter this often (one integer), so a
+/// job added or changed by `walkie schedule` is seen within this long.
+pub const CHANGE_CHECK: Duration = Duration::from_secs(2);
+
+/// How often a queued run, or a job session to end after its turn, looks at its target.
+const TURN_POLL: Duration = Duration::from_secs(1);
+
+/// The timer and what it keeps between fires: which jobs have a run waiting for an idle
+/// target (in memory: a restart forgets a queued run, which then counts as skipped).
+pub struct Scheduler<F, H> {
+    c: Arc<Console<F, H>>,
+    clock: Arc<dyn Clock>,
+    queued: Mutex<HashSet<u64>>,
+}
+
+/// The target's state for the overlap policy: busy while it printed within `quiet_after`.
+pub fn target_state(
+    info: Option<&SessionInfo>,
+    quiet_after: Duration,
+    queued: bool,
+) -> TargetState {
+    let busy = info.is_some_and(|i| {
+        i.state.is_live()
+            && i.idle_ms
+                .is_some_and(|ms| Duration::from_millis(ms) < quiet_after)
+    });
+    match (busy, queued) {
+        (false, _) => TargetState::Idle,
+        (true, false) => TargetState::Busy,
+        (true, true) => TargetState::BusyWithQueued,
+    }
+}
+
+impl<F: Frontend, H: Host> Scheduler<F, H> {
+    pub fn new(c: Arc<Console<F, H>>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Scheduler {
+            c,
+            clock,
+            queued: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Runs the timer until `shutdown`.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move { me.run(shutdown).await })
+    }
+
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let generation = self.c.store.schedule_generation().await.unwrap_or(-1);
+            let wake = match self.tick().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the schedule timer cannot read its jobs");
+                    None
+                }
+            };
+            // Sleep until the next fire; look at the change counter meanwhile.
+            loop {
+                let now = self.clock.now();
+                let until = wake.map(|w| {
+                    let secs = w.as_millisecond() - now.as_millisecond();
+                    Duration::from_millis(u64::try_from(secs).unwrap_or(0))
+                });
+                if until == Some(Duration::ZERO) {
+                    break;
+                }
+                let nap = until.map_or(CHANGE_CHECK, |u| u.min(CHANGE_CHECK));
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = self.c.schedules.woken() => break,
+                    _ = tokio::time::sleep(nap) => {}
+                }
+                let moved = self.c.store.schedule_generation().await.unwrap_or(-1) != generation;
+                // A test clock can jump: compare with the clock, not the nap.
+                if moved || wake.is_some_and(|w| self.clock.now() >= w) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One pass: run-now asks, then every due job (settled first, so that a crash loses a
+    /// run rather than doubling it), missed fires reported once. Returns the next wake.
+    pub async fn tick(self: &Arc<Self>) -> crate::store::Result<Option<Timestamp>> {
+        let now = self.clock.now();
+        let jobs = self.c.store.jobs().await?;
+        for (_, id) in self.c.store.take_run_now().await? {
+            match jobs.iter().find(|j| j.job.id == id) {
+                Some(j) => self.fire(j, now, true).await,
+                None => tracing::warn!(job = id, "run now: no such job"),
+            }
+        }
+        let plain: Vec<_> = jobs.iter().map(|j| j.job.clone()).collect();
+        let mut gone = HashSet::new();
+        for a in due(&plain, now) {
+            let Some(j) = jobs.iter().find(|j| j.job.id == a.job) else {
+                continue;
+            };
+            self.c
+                .store
+                .settle_job(a.job, a.settled, a.run, a.finished)
+                .await?;
+            if a.finished {
+                gone.insert(a.job);
+            }
+            if let Some(m) = a.missed {
+                let what = format!("{} while walkie was down", m.describe(&j.job.zone));
+                self.c
+                    .store
+                    .record_run(
+                        a.job,
+                        m.first,
+                        &j.job.target.describe(),
+                        Outcome::Missed,
+                        Some(&what),
+                    )
+                    .await?;
+                self.note(j, &format!("⏰ job {}: {what}", a.job), true)
+                    .await;
+            }
+            if let Some(at) = a.run {
+                self.fire(j, at, false).await;
+            }
+        }
+        let left: Vec<_> = self
+            .c
+            .store
+            .jobs()
+            .await?
+            .into_iter()
+            .map(|j| j.job)
+            .filter(|j| !gone.contains(&j.id))
+            .collect();
+        Ok(next_wake(&left, self.clock.now()))
+    }
+
+    /// The chats a job's runs are posted to: its own, else the operators' private chats.
+    fn chats(&self, j: &StoredJob) -> Vec<ChatId> {
+        match j.chat {
+            Some(c) => vec![c],
+            None => self
+                .c
+                .cfg
+                .telegram
+                .allowed_users
+                .iter()
+                .map(|u| self.c.front.private_chat(UserId(*u)))
+                .collect(),
+        }
+    }
+
+    /// A short message about a run in each of the job's chats; `quiet`: always silent,
+    /// else it buzzes as the chat's `/notify` level says (only `all` buzzes). Posted by a
+    /// task of its own: delivery retries for minutes when Telegram is away, and the timer
+    /// must not wait on that (its next fires would come late).
+    async fn note(&self, j: &StoredJob, text: &str, quiet: bool) {
+        for chat in self.chats(j) {
+            let (c, text, job) = (self.c.clone(), text.to_string(), j.job.id);
+            tokio::spawn(async move {
+                let silent =
+                    quiet || notify_level(&c.store, &c.cfg, chat).await != NotifyLevel::All;
+                if let Err(e) = c.front.note(chat, &text, silent).await {
+                    tracing::warn!(chat = chat.0, job, error = %e, "cannot post a schedule note");
+                }
+            });
+        }
+    }
+
+    async fn record(&self, j: &StoredJob, at: Timestamp, outcome: Outcome, detail: Option<&str>) {
+        let target = j.job.target.describe();
+        if let Err(e) = self
+            .c
+            .store
+            .record_run(j.job.id, at, &target, outcome, detail)
+            .await
+        {
+            tracing::error!(job = j.job.id, error = %e, "cannot record a scheduled run");
+        }
+    }
+
+    async fn failed(&self, j: &StoredJob, at: Timestamp, why: &str) {
+        tracing::warn!(job = j.job.id, why, "scheduled run failed");
+        self.record(j, at, Outcome::Failed, Some(why)).await;
+        self.note(j, &format!("⚠️ job {} failed: {why}", j.job.id), false)
+            .await;
+    }
+
+    /// One fire of job `j` (for fire time `at`; `manual`: Run now).
+    async fn fire(self: &Arc<Self>, j: &StoredJob, at: Timestamp, manual: bool) {
+        let job = &j.job;
+        let quiet_after = Duration::from_secs(self.c.cfg.notify.quiet_after_s);
+        let (session, info) = match &job.target {
+            Target::Session { name, host } => {
+                if host.as_deref().is_some_and(|h| h != LOCAL_HOST) {
+                    let why = format!(
+                        "{} is on another host; schedules reach this machine's sessions only for now",
+                        job.target.describe()
+                    );
+                    return self.failed(j, at, &why).await;
+                }
+                match self.c.host.info(name).await {
+                    Ok(Some(i)) if i.state.is_live() => (name.clone(), Some(i)),
+                    Ok(_) => {
+                        let why = format!("no session {name} (it is gone or never started)");
+                        return self.failed(j, at, &why).await;
+                    }
+                    Err(e) => return self.failed(j, at, &host_answer(&e, Some(name))).await,
+                }
+            }
+            Target::NewSession { preset, dir, .. } => {
+                let name = job.session_name();
+                match self.c.host.info(&name).await {
+                    Ok(Some(i)) if i.state.is_live() => (name, Some(i)),
+                    Ok(_) => match self.start(&name, preset, dir).await {
+                        Ok(()) => (name, None),
+                        Err(why) => return self.failed(j, at, &why).await,
+                    },
+                    Err(e) => return self.failed(j, at, &host_answer(&e, Some(&name))).await,
+                }
+            }
+        };
+        let queued = self.is_queued(job.id);
+        let state = target_state(info.as_ref(), quiet_after, queued);
+        let delivery = if manual {
+            Delivery::Send
+        } else {
+            job.overlap.delivery(state)
+        };
+        match delivery {
+            Delivery::Send => self.deliver(j, &session, at).await,
+            Delivery::Skip => {
+                let why = format!("{session} was still busy");
+                self.record(j, at, Outcome::Skipped, Some(&why)).await;
+                self.note(
+                    j,
+                    &format!(
+                        "⏭ job {} skipped: {session} is still busy with its last run",
+                        job.id
+                    ),
+                    true,
+                )
+                .await;
+            }
+            Delivery::Queue => {
+                self.set_queued(job.id, true);
+                self.record(
+                    j,
+                    at,
+                    Outcome::Queued,
+                    Some("waiting for the session to be idle"),
+                )
+                .await;
+                let me = self.clone();
+                let (j, session) = (j.clone(), session.clone());
+                tokio::spawn(async move {
+                    me.wait_idle(&session, quiet_after).await;
+                    me.set_queued(j.job.id, false);
+                    me.deliver(&j, &session, at).await;
+                });
+            }
+        }
+    }
+
+    fn is_queued(&self, id: u64) -> bool {
+        self.queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
+    }
+
+    fn set_queued(&self, id: u64, on: bool) {
+        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            q.insert(id);
+        } else {
+            q.remove(&id);
+        }
+    }
+
+    /// Waits until `session` is idle (or gone), at most `notify.idle_stop_s`.
+    async fn wait_idle(&self, session: &str, quiet_after: Duration) {
+        let limit =
+            tokio::time::Instant::now() + Duration::from_secs(self.c.cfg.notify.idle_stop_s);
+        while tokio::time::Instant::now() < limit {
+            let info = self.c.host.info(session).await.ok().flatten();
+            if target_state(info.as_ref(), quiet_after, false) == TargetState::Idle {
+                return;
+            }
+            tokio::time::sleep(TURN_POLL).await;
+        }
+    }
+
+    /// Types the job's text into `session` through the one dispatch path, posts the run's
+    /// message, records the outcome, and ends a `once:` session after its turn.
+    async fn deliver(self: &Arc<Self>, j: &StoredJob, session: &str, at: Timestamp) {
+        let job = &j.job;
+        let chats = self.chats(j);
+        let Some(first) = chats.first().copied() else {
+            return self
+                .failed(j, at, "no chat to run it from (no allowed_users)")
+                .await;
+        };
+        let by = By {
+            user: None,
+            who: format!("schedule {}", job.id),
+            source: format!("schedule {}", job.id),
+            detail: Some(format!(
+                "done by schedule {} (fire time {})",
+                job.id,
+                job.zone.show(at)
+            )),
+        };
+        match deliver(&self.c, &by, first, session, &job.text).await {
+            Delivered::Typed | Delivered::Held(_) => {
+                for other in &chats[1..] {
+                    self.c.front.watch(*other, session);
+                }
+                self.record(j, at, Outcome::Delivered, None).await;
+                let text = format!("⏰ job {} → {session}: {}", job.id, cut(&job.text, 200));
+                self.note(j, &text, false).await;
+                if let Target::NewSession {
+                    kill_after_turn: true,
+                    ..
+                } = &job.target
+                {
+                    let me = self.clone();
+                    let session = session.to_string();
+                    tokio::spawn(async move { me.end_after_turn(&session).await });
+                }
+            }
+            Delivered::Failed(why) => self.failed(j, at, &why).await,
+        }
+    }
+
+    /// Ends a `once:` job's session when its turn is over: it printed, then was quiet for
+    /// `notify.quiet_after_s`.
+    async fn end_after_turn(&self, session: &str) {
+        let quiet_after = Duration::from_secs(self.c.cfg.notify.quiet_after_s);
+        // Let the typed text show first, so the quiet is the quiet after the turn.
+        tokio::time::sleep(TURN_POLL * 2).await;
+        self.wait_idle(session, quiet_after).await;
+        match self.c.host.kill(session).await {
+            Ok(_) => tracing::info!(session, "job session ended after its turn"),
+            Err(e) => tracing::warn!(session, error = %e, "cannot end a job session"),
+        }
+    }
+
+    /// Starts a job's session from `preset` in `dir` (as `/new NAME PRESET DIR` does).
+    async fn start(&self, name: &str, preset: &str, dir: &str) -> Result<(), String> {
+        let c = &self.c;
+        let launch = presets::expand(&c.cfg, preset, name).map_err(|e| e.to_string())?;
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from);
+        let cwd = match workdir::place(&c.cfg, &c.store, Some(preset), Some(dir), home.as_deref())
+            .await
+        {
+            Ok(Place::Dir(d)) => Some(d),
+            Ok(Place::Home) => None,
+            Ok(Place::Choose(_)) => return Err(format!("{dir} is not a directory walkie can use")),
+            Err(WorkdirError::Refused(why)) => return Err(why),
+            Err(WorkdirError::Store(e)) => return Err(e.to_string()),
+        };
+        let mut env = workdir::phone_env(&c.cfg).map_err(|e| e.to_string())?;
+        let Launch {
+            command,
+            env: preset_env,
+            preset: launched_preset,
+            resume,
+            sandbox,
+            network,
+            ..
+        } = launch;
+        env.extend(preset_env);
+        // A job's session gets its preset's boundary, as from /new.
+        let spec = NewSession {
+            name: name.to_string(),
+            command,
+            cwd,
+            env,
+            size: None,
+            record: true,
+            preset: launched_preset,
+            resume,
+            sandbox,
+            network,
+        };
+        c.host
+            .new_session(spec)
+            .await
+            .map(|_| ())
+            .map_err(|e| host_answer(&e, Some(name)))
+    }
+}
+
+/// The start of `text`, at most `n` characters.
+fn cut(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}

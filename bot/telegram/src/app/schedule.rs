@@ -1,0 +1,68 @@
+//! The presses of `/schedule`'s buttons (a job's Pause/Resume, Run now, Delete; a proposed
+//! job's Create / Cancel), and voice notes that propose a job ("every day at nine, backend,
+//! run the tests"). The work is the console's (`requests::schedule`).
+
+use teloxide::types::CallbackQuery;
+use walkie_console::front::{ChatId, UserId};
+use walkie_console::requests::schedule::spoken;
+use walkie_console::requests::Request;
+use walkie_console::store::{AuditAction, AuditEntry};
+
+use super::{App, HandleError};
+use crate::views::schedule_press;
+
+impl App {
+    /// A press of a schedule button; `None` if `data` is not one.
+    pub(super) async fn on_schedule_button(
+        &self,
+        user: i64,
+        chat: i64,
+        q: &CallbackQuery,
+        data: &str,
+    ) -> Option<Result<(), HandleError>> {
+        let req = schedule_press(data)?;
+        Some(self.schedule_button(user, chat, q, data, req).await)
+    }
+
+    async fn schedule_button(
+        &self,
+        user: i64,
+        chat: i64,
+        q: &CallbackQuery,
+        data: &str,
+        req: walkie_console::requests::schedule::ScheduleRequest,
+    ) -> Result<(), HandleError> {
+        if self
+            .viewer_refused(user, chat, &q.id.0, data, "a schedule button")
+            .await?
+        {
+            return Ok(());
+        }
+        self.tg.answer_callback(&q.id.0, None).await?;
+        self.audit(AuditEntry {
+            user_id: Some(UserId(user)),
+            chat_id: Some(ChatId(chat)),
+            action: AuditAction::Command,
+            source: Some("button".into()),
+            text: Some(data.into()),
+            ..AuditEntry::default()
+        })
+        .await;
+        self.request(user, chat, Request::Schedule(req)).await
+    }
+
+    /// A transcript that starts like a schedule becomes a proposed job's card
+    /// (`requests::schedule::spoken`); `None`: it is an ordinary voice note.
+    pub(super) async fn spoken_job(
+        &self,
+        user: i64,
+        chat: i64,
+        heard: &str,
+    ) -> Option<Result<(), HandleError>> {
+        match spoken(&self.console, UserId(user), ChatId(chat), heard).await {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+}

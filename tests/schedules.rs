@@ -1,0 +1,439 @@
+//! Scheduled dispatch end to end (issue 16): the real `walkie up` against the strict fake
+//! Telegram and a real session host; jobs made from the phone (confirmation card, Create)
+//! and from the terminal (`walkie schedule ... --json`). The clock is the test-only offset
+//! file (`WALKIE_TEST_CLOCK_FILE`): the tests move time forward instead of waiting minutes.
+
+#[path = "support/fake_telegram.rs"]
+mod fake_telegram;
+
+#[path = "support/bot_rig.rs"]
+mod bot_rig;
+
+mod support;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bot_rig::{BotRig, OPERATOR};
+use fake_telegram::{ChatMessage, FakeTelegram};
+use jiff::Timestamp;
+use walkie_console::schedule::store::RunRecord;
+use walkie_host_proto::client::Client;
+
+const T: Duration = Duration::from_secs(30);
+const ZONE: &str = "Europe/Berlin";
+
+async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(150), f)
+        .await
+        .expect("test took longer than 150 s")
+}
+
+/// The offset file of the test clock, and the time it makes.
+struct TestClock {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+impl TestClock {
+    fn new() -> TestClock {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("clock");
+        std::fs::write(&file, "0").expect("clock file");
+        TestClock { _dir: dir, file }
+    }
+
+    fn offset(&self) -> i64 {
+        std::fs::read_to_string(&self.file)
+            .expect("clock")
+            .trim()
+            .parse()
+            .expect("offset")
+    }
+
+    fn now(&self) -> i64 {
+        Timestamp::now().as_second() + self.offset()
+    }
+
+    /// Moves the clock so that it reads `at` (Unix seconds) now.
+    fn set(&self, at: i64) {
+        let offset = at - Timestamp::now().as_second();
+        std::fs::write(&self.file, offset.to_string()).expect("clock file");
+    }
+
+    fn path(&self) -> &str {
+        self.file.to_str().expect("utf-8 path")
+    }
+}
+
+async fn start(fake: &FakeTelegram, clock: &TestClock) -> BotRig {
+    let rig = BotRig::start(
+        fake,
+        &[
+            ("SHELL", "/bin/sh"),
+            ("WALKIE_TEST_CLOCK_FILE", clock.path()),
+            ("WALKIE_SCHEDULE_ZONE", ZONE),
+            ("WALKIE_QUIET_AFTER_S", "2"),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    rig.wait_started(fake, 1, T).await;
+    rig
+}
+
+async fn new_sh(fake: &FakeTelegram, name: &str) {
+    fake.send_text(OPERATOR, &format!("/new {name} sh"));
+    let started = format!("Started {name}");
+    fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
+        m.text.starts_with(&started)
+    })
+    .await;
+}
+
+async fn screen(socket: &Path, name: &str) -> String {
+    match Client::connect(socket).await {
+        Ok(mut c) => c.screen(name, false).await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits (bounded) until `name`'s screen satisfies `pred`.
+async fn wait_screen(socket: &Path, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let s = screen(socket, name).await;
+        if pred(&s) {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; {name}'s screen:\n{s}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/schedule add LINE`, its card checked and Create pressed; returns the job's id.
+async fn add_from_phone(fake: &FakeTelegram, line: &str) -> (u64, ChatMessage) {
+    let before = fake.with(|s| s.bot_messages(OPERATOR).len());
+    fake.send_text(OPERATOR, &format!("/schedule add {line}"));
+    let card = fake
+        .wait_until(T, "the confirmation card", |s| {
+            s.bot_messages(OPERATOR)
+                .into_iter()
+                .skip(before)
+                .find(|m| m.button_data().iter().any(|d| d.starts_with("sd:c:")))
+                .cloned()
+        })
+        .await;
+    let create = card
+        .button_data()
+        .into_iter()
+        .find(|d| d.starts_with("sd:c:"))
+        .expect("Create");
+    assert!(
+        card.button_data().iter().any(|d| d.starts_with("sd:x:")),
+        "a Cancel button: {:?}",
+        card.buttons()
+    );
+    fake.press_button(OPERATOR, OPERATOR, card.message_id, &create);
+    let created = fake
+        .wait_until(T, "the job to be created", |s| {
+            s.bot_messages(OPERATOR)
+                .into_iter()
+                .skip(before)
+                .find(|m| m.text.starts_with("✅ Job "))
+                .cloned()
+        })
+        .await;
+    let id = created
+        .text
+        .trim_start_matches("✅ Job ")
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("job id");
+    (id, card)
+}
+
+async fn runs(rig: &BotRig, job: u64) -> Vec<RunRecord> {
+    let s = rig.store().await;
+    let r = s.runs(job, 100).await.expect("runs");
+    s.close().await;
+    r
+}
+
+async fn wait_runs(rig: &BotRig, job: u64, n: usize, what: &str) -> Vec<RunRecord> {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let r = runs(rig, job).await;
+        if r.len() >= n {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; runs: {r:?}\n{}",
+            rig.bot_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The start of the next minute plus `secs`, as the clock reads.
+fn next_minute(now: i64) -> i64 {
+    (now / 60 + 1) * 60
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_for_the_next_minute_fires_once_and_a_restart_across_a_fire_reports_it_missed() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        // Five seconds into a minute, so that the card is answered well before the next.
+        clock.set(next_minute(clock.now()) + 5);
+        let mut rig = start(&fake, &clock).await;
+        new_sh(&fake, "backend").await;
+
+        let fire = next_minute(clock.now());
+        let local = Timestamp::from_second(fire).unwrap().in_tz(ZONE).unwrap();
+        let line = format!(
+            "{} {} * * * backend: echo sched-$((6*7))",
+            local.minute(),
+            local.hour()
+        );
+        let (job, card) = add_from_phone(&fake, &line).await;
+        // The zone was told once, and the card shows the schedule in words and three fires.
+        fake.wait_for_bot_message(OPERATOR, T, "the zone notice", |m| {
+            m.text.contains("Jobs in this chat run in Europe/Berlin")
+        })
+        .await;
+        assert!(card.text.contains("every day at"), "{}", card.text);
+        assert_eq!(card.text.matches('•').count(), 3, "{}", card.text);
+        assert!(card.text.contains("CET"), "{}", card.text);
+
+        // The fire time comes: the text is typed into the session (the shell ran it).
+        clock.set(fire + 3);
+        wait_screen(&rig.socket(), "backend", "the scheduled text", |s| {
+            s.contains("\nsched-42")
+        })
+        .await;
+        fake.wait_for_bot_message(OPERATOR, T, "the run's message", |m| {
+            m.text.starts_with(&format!("⏰ job {job} → backend"))
+        })
+        .await;
+        let r = wait_runs(&rig, job, 1, "the run to be recorded").await;
+        assert_eq!(r[0].outcome, "delivered");
+        assert_eq!(r[0].fired_at, fire);
+        let audit: Vec<_> = rig
+            .audit()
+            .await
+            .into_iter()
+            .filter(|a| a.action == "dispatch")
+            .collect();
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(
+            audit[0].source.as_deref(),
+            Some(&*format!("schedule {job}"))
+        );
+        assert_eq!(audit[0].user_id, None);
+        assert!(audit[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("done by schedule"));
+
+        // walkie is down across tomorrow's fire: at the restart it is reported missed,
+        // once, and not run.
+        rig.kill_bot().await;
+        clock.set(fire + 86_400 + 180);
+        rig.start_bot();
+        rig.wait_started(&fake, 2, T).await;
+        let notice = fake
+            .wait_for_bot_message(OPERATOR, T, "the missed notice", |m| {
+                m.text.contains("while walkie was down")
+            })
+            .await;
+        assert!(notice.silent, "a missed run is a silent note");
+        assert!(
+            notice.text.contains(&format!("job {job}: missed")),
+            "{}",
+            notice.text
+        );
+        let r = wait_runs(&rig, job, 2, "the missed run").await;
+        assert_eq!(
+            r.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(),
+            ["delivered", "missed"]
+        );
+        assert_eq!(r[1].fired_at, fire + 86_400);
+        // The day after, it runs again, and only then: two deliveries in all, one notice.
+        clock.set(fire + 2 * 86_400 + 2);
+        let r = wait_runs(&rig, job, 3, "the third day's run").await;
+        assert_eq!(r[2].outcome, "delivered");
+        let s = wait_screen(&rig.socket(), "backend", "the second run", |s| {
+            s.matches("\nsched-42").count() == 2
+        })
+        .await;
+        assert_eq!(s.matches("\nsched-42").count(), 2, "{s}");
+        let notices = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .filter(|m| m.text.contains("while walkie was down"))
+                .count()
+        });
+        assert_eq!(notices, 1);
+        assert_eq!(runs(&rig, job).await.len(), 3, "nothing doubled");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_fires_once_and_is_gone_and_a_preset_job_starts_in_its_directory() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        let rig = start(&fake, &clock).await;
+        new_sh(&fake, "backend").await;
+        let proj = rig.host.dir.path().join("proj");
+        std::fs::create_dir_all(&proj).unwrap();
+
+        let (once, card) = add_from_phone(&fake, "in 1m backend: echo once-$((2+3))").await;
+        assert!(card.text.contains("once"), "{}", card.text);
+        assert_eq!(
+            card.text.matches('•').count(),
+            1,
+            "a one-shot fires once: {}",
+            card.text
+        );
+        let line = format!("in 2m once:shell:{}: pwd", proj.display());
+        let (preset_job, _) = add_from_phone(&fake, &line).await;
+
+        // One minute on: the one-shot fires, once, and its job is gone.
+        clock.set(clock.now() + 62);
+        wait_screen(&rig.socket(), "backend", "the one-shot's text", |s| {
+            s.contains("\nonce-5")
+        })
+        .await;
+        let r = wait_runs(&rig, once, 1, "the one-shot's run").await;
+        assert_eq!(r[0].outcome, "delivered");
+        let store = rig.store().await;
+        assert!(
+            store.job(once).await.unwrap().is_none(),
+            "the one-shot is gone"
+        );
+        store.close().await;
+
+        // Another minute: the preset job starts its session in its directory, types its
+        // text, and (`once:`) ends the session after its turn.
+        clock.set(clock.now() + 62);
+        let name = format!("job-{preset_job}");
+        let s = wait_screen(&rig.socket(), &name, "the job session's pwd", |s| {
+            s.contains(&format!("\n{}", proj.display()))
+        })
+        .await;
+        assert!(s.contains("pwd"), "{s}");
+        let mut c = Client::connect(&rig.socket()).await.unwrap();
+        let info = c
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.name == name)
+            .unwrap();
+        assert_eq!(Path::new(&info.cwd), proj.as_path());
+        let ended = c.wait(&name, Duration::from_secs(30)).await.unwrap();
+        assert!(!ended.state.is_live(), "ended after its turn: {ended:?}");
+        let r = wait_runs(&rig, preset_job, 1, "the preset job's run").await;
+        assert_eq!(r[0].outcome, "delivered");
+        // The first one-shot never fired again.
+        assert_eq!(runs(&rig, once).await.len(), 1);
+        let s = screen(&rig.socket(), "backend").await;
+        assert_eq!(s.matches("\nonce-5").count(), 1, "{s}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_adds_lists_runs_and_removes_jobs_as_json() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        let rig = start(&fake, &clock).await;
+        new_sh(&fake, "backend").await;
+
+        let cli = |args: &[&str]| {
+            let out = rig.host.run(args);
+            assert!(
+                out.status.success(),
+                "walkie {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+        };
+        let added = cli(&[
+            "schedule",
+            "add",
+            "0 3 * * * backend: echo cli-$((1+1))",
+            "--json",
+        ]);
+        let id = added["id"].as_u64().expect("id");
+        assert_eq!(added["zone"], ZONE);
+        assert_eq!(added["describe"], "every day at 03:00 (Europe/Berlin)");
+        let ls = cli(&["schedule", "ls", "--json"]);
+        assert_eq!(ls.as_array().map(Vec::len), Some(1));
+        assert_eq!(ls[0]["id"].as_u64(), Some(id));
+        assert_eq!(ls[0]["target_describe"], "backend");
+
+        // `run` fires it through the bot, exactly once, and reports the outcome.
+        let ran = cli(&["schedule", "run", &id.to_string(), "--json"]);
+        assert_eq!(ran["outcome"], "delivered");
+        wait_screen(&rig.socket(), "backend", "the CLI's run", |s| {
+            s.contains("\ncli-2")
+        })
+        .await;
+        let history = cli(&["schedule", "history", &id.to_string(), "--json"]);
+        assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
+        assert_eq!(history[0]["outcome"], "delivered");
+
+        // A wrong line says what is wrong; nothing is added.
+        let bad = rig.host.run(&["schedule", "add", "every 2h backend"]);
+        assert!(!bad.status.success());
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("<schedule> <target>: <text>"),
+            "{}",
+            String::from_utf8_lossy(&bad.stderr)
+        );
+
+        let rm = rig.host.run(&["schedule", "rm", &id.to_string()]);
+        assert!(rm.status.success());
+        assert_eq!(cli(&["schedule", "ls", "--json"]), serde_json::json!([]));
+        // The terminal's changes are audited, and the run as done by the schedule.
+        let audit = rig.audit().await;
+        let cli_lines: Vec<_> = audit
+            .iter()
+            .filter(|a| a.source.as_deref() == Some("cli"))
+            .filter_map(|a| a.text.clone())
+            .collect();
+        assert_eq!(
+            cli_lines,
+            [
+                format!("walkie schedule add 0 3 * * * backend: echo cli-$((1+1)) (job {id})"),
+                format!("walkie schedule run {id}"),
+                format!("walkie schedule rm {id}"),
+            ]
+        );
+        assert!(audit
+            .iter()
+            .any(|a| a.action == "dispatch"
+                && a.source.as_deref() == Some(&*format!("schedule {id}"))));
+        // The phone's list says so too.
+        fake.send_text(OPERATOR, "/schedule");
+        fake.wait_for_bot_message(OPERATOR, T, "the empty list", |m| {
+            m.text.starts_with("No jobs yet")
+        })
+        .await;
+    })
+    .await;
+}
