@@ -169,7 +169,7 @@ async fn the_whole_story() {
         .expect("marker dir");
     let approved = markers.path().join("approved");
     let denied = markers.path().join("denied");
-    let llm = FakeLlm::start(&scenario(&approved));
+    let llm = FakeLlm::start_for_sandbox(&scenario(&approved));
     // The folder is pre-trusted: the trust dialog as a card is another change's.
     let user = AgentHome::new(
         Agent::Copilot,
@@ -361,7 +361,7 @@ fn copilot_without_the_hook_is_asked_through_its_screen() {
 }
 
 async fn screen_story() {
-    let llm = FakeLlm::start(&json!({"turns": [{"text": "hi"}]}));
+    let llm = FakeLlm::start_for_sandbox(&json!({"turns": [{"text": "hi"}]}));
     let user = AgentHome::new(
         Agent::Copilot,
         &llm,

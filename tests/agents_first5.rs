@@ -92,7 +92,7 @@ fn codex_preset_needs_no_hook_review_asks_the_host_and_announces_its_turn_end() 
         .tempdir_in("/var/tmp")
         .expect("marker dir");
     let marker = marker_dir.path().join("marker");
-    let fake = FakeLlm::start(&json!({
+    let fake = FakeLlm::start_for_sandbox(&json!({
         "turns": [{"text": "Creating it.", "shell": format!("touch {}", path_str(&marker)),
                    "description": "Create the marker"},
                   {"text": "done"}],

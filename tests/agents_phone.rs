@@ -86,7 +86,7 @@ const ENV_MARK: (&str, &str) = ("WALKIE_TEST_ENV_FILE", "reached-the-session");
 
 impl Phone {
     async fn start(agent: Agent, marker: &Path) -> Phone {
-        let llm = FakeLlm::start(&scenario(marker));
+        let llm = FakeLlm::start_for_sandbox(&scenario(marker));
         let user = AgentHome::new(
             agent,
             &llm,

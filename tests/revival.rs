@@ -129,7 +129,7 @@ fn codex_rollout_exists(root: &Path, id: &str) -> bool {
 
 #[test]
 fn a_reboot_brings_agents_back_resumed_and_shells_back_in_their_cwd() {
-    let fake = FakeLlm::start(
+    let fake = FakeLlm::start_for_sandbox(
         &json!({"turns": [{"text": "hello from the fake model"}], "aux_text": "OK"}),
     );
     let trusted = Setup {

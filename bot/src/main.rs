@@ -18,6 +18,16 @@ use clap::Parser;
 use cli::Cli;
 
 fn main() -> ExitCode {
+    // The sandbox trampoline steps first, before clap, tokio or any thread: the inner step
+    // forks the proxy relay and must be single-threaded, and both end in exec.
+    let mut args = std::env::args();
+    if let (Some(step), Some(plan), None) = (args.nth(1), args.next(), args.next()) {
+        match step.as_str() {
+            "sandbox-exec" => walkie_sandbox::main_outer(&plan),
+            "sandbox-inner" => walkie_sandbox::main_inner(&plan),
+            _ => {}
+        }
+    }
     let cli = Cli::parse();
     match cli::run(cli) {
         Ok(code) => code,

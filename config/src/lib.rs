@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+pub use walkie_sandbox::{NetworkMode, SandboxConfig};
 
 pub mod hosts;
 pub mod paths;
@@ -105,6 +106,9 @@ pub struct Config {
     pub secret_env: Vec<String>,
     /// Other boxes, by walkie's name for them (`api@cloud`).
     pub hosts: BTreeMap<String, RemoteHost>,
+    /// Session boundaries: `required`, `default_profile`, `deny_read`, `ask_timeout_secs`,
+    /// `bwrap`, custom `[sandbox.profiles.NAME]` (the table is `walkie-sandbox`'s own type).
+    pub sandbox: SandboxConfig,
     /// XDG variables captured at load time; not read from the file.
     #[serde(skip)]
     pub env: EnvPaths,
@@ -388,12 +392,36 @@ pub struct Preset {
     /// The command that resumes this preset's agent after a host restart, `{id}` standing
     /// for the agent's session id (walkie knows `claude --resume` and `codex resume`).
     pub resume: Option<Vec<String>>,
+    /// The sandbox profile of its sessions (`off`, `workspace`, `readonly`, a custom one);
+    /// `None` is `sandbox.default_profile`. The agent presets say `workspace`.
+    pub sandbox: Option<String>,
+    /// Overrides the profile's network mode for its sessions.
+    pub network: Option<NetworkMode>,
 }
+
+/// The profile of the built-in agent presets: an agent that runs for days gets a boundary.
+const AGENT_PROFILE: &str = "workspace";
+
+/// Built-in agent presets that stay unsandboxed by default, and why. Claude Code saves
+/// `~/.claude.json` through a lock directory and a temporary file created next to it in
+/// `$HOME`, which `workspace` keeps read-only: it could not save its state (folder trust,
+/// first-run notices) and shows its dialogs again on every start. It becomes `workspace` once
+/// walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`, as `CODEX_HOME` for
+/// Codex); `--sandbox workspace` already works for a session.
+const UNSANDBOXED_AGENTS: &[&str] = &["claude"];
 
 /// The presets walkie knows without a config file.
 fn builtin_presets() -> BTreeMap<String, Preset> {
     let preset = |command: &[&str]| Preset {
         command: command.iter().map(|s| s.to_string()).collect(),
+        sandbox: Some(
+            if command.is_empty() || UNSANDBOXED_AGENTS.contains(&command[0]) {
+                "off"
+            } else {
+                AGENT_PROFILE
+            }
+            .to_string(),
+        ),
         ..Preset::default()
     };
     BTreeMap::from([
@@ -414,6 +442,8 @@ struct PresetTable {
     auto_allow: Option<Vec<String>>,
     always_deny: Option<Vec<String>>,
     resume: Option<Vec<String>>,
+    sandbox: Option<String>,
+    network: Option<NetworkMode>,
     /// Drops the preset of this name (a built-in one) from the list.
     #[serde(default)]
     remove: bool,
@@ -450,6 +480,12 @@ fn presets_over_builtins<'de, D: serde::Deserializer<'de>>(
         if let Some(v) = t.resume {
             p.resume = Some(v);
         }
+        if let Some(v) = t.sandbox {
+            p.sandbox = Some(v);
+        }
+        if let Some(v) = t.network {
+            p.network = Some(v);
+        }
     }
     Ok(presets)
 }
@@ -471,6 +507,7 @@ impl Default for Config {
             projects_dir: None,
             secret_env: Vec::new(),
             hosts: BTreeMap::new(),
+            sandbox: SandboxConfig::default(),
             env: EnvPaths::default(),
         }
     }
@@ -753,6 +790,64 @@ impl Config {
                 return bad(
                     &format!("presets.{name}.command"),
                     "the command is an empty string".into(),
+                );
+            }
+            if let Some(profile) = &p.sandbox {
+                if let Err(message) = self.check_profile(profile) {
+                    return bad(&format!("presets.{name}.sandbox"), message);
+                }
+            }
+        }
+        self.validate_sandbox()
+    }
+
+    /// `name` is a built-in or a `[sandbox.profiles.NAME]`.
+    fn check_profile(&self, name: &str) -> Result<(), String> {
+        self.sandbox.profile(name).map(|_| ()).map_err(|_| {
+            let custom: Vec<&str> = self.sandbox.profiles.keys().map(String::as_str).collect();
+            format!(
+                "there is no sandbox profile {name:?}; use off, workspace, readonly{}{} or add a [sandbox.profiles.{name}] table",
+                if custom.is_empty() { "" } else { ", " },
+                custom.join(", ")
+            )
+        })
+    }
+
+    fn validate_sandbox(&self) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: String| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                message,
+            })
+        };
+        let s = &self.sandbox;
+        if let Err(message) = self.check_profile(&s.default_profile) {
+            return bad("sandbox.default_profile", message);
+        }
+        if s.ask_timeout_secs == 0 || s.ask_timeout_secs > 3600 {
+            return bad(
+                "sandbox.ask_timeout_secs",
+                format!(
+                    "{} is out of range; use 1 to 3600 seconds (default 120)",
+                    s.ask_timeout_secs
+                ),
+            );
+        }
+        for (name, p) in &s.profiles {
+            if ["off", "workspace", "readonly"].contains(&name.as_str()) {
+                return bad(
+                    &format!("sandbox.profiles.{name}"),
+                    format!("{name} is a built-in profile; give yours another name and `base = \"{name}\"`"),
+                );
+            }
+            if let Some(d) = p.allow_domains.iter().find(|d| {
+                d.is_empty()
+                    || d.contains(['/', ':', ' '])
+                    || d.strip_prefix("*.").unwrap_or(d).contains('*')
+            }) {
+                return bad(
+                    &format!("sandbox.profiles.{name}.allow_domains"),
+                    format!("{d:?} is not a domain rule; write \"pypi.org\" or \"*.pythonhosted.org\" (no scheme, port or path)"),
                 );
             }
         }

@@ -51,6 +51,9 @@ pub struct Revival {
     pub agent: Option<Agent>,
     /// The agent's own session id, the latest it reported.
     pub agent_id: Option<String>,
+    /// The sandbox it was started in: a revived session gets the same boundary.
+    pub sandbox: Option<String>,
+    pub network: Option<walkie_host_proto::sandbox::NetworkMode>,
 }
 
 impl Revival {
@@ -443,6 +446,8 @@ pub fn launch(
         resume,
         agent: None,
         agent_id: None,
+        sandbox: None,
+        network: None,
     };
     let Some((agent, at)) = agent_of(command) else {
         return (command.to_vec(), rev);

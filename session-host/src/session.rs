@@ -90,6 +90,9 @@ pub struct Spawn {
     pub record: bool,
     /// What it takes to bring it back after a host restart (its agent id as at start).
     pub revival: Revival,
+    /// What is executed instead of `command` (the sandbox trampoline around it); `command`
+    /// stays what `ls` shows and revival starts from.
+    pub exec: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,11 +215,12 @@ impl Session {
                 pixel_height: 0,
             })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        let mut cmd = if spawn.command.is_empty() {
+        let argv = spawn.exec.as_ref().unwrap_or(&spawn.command);
+        let mut cmd = if argv.is_empty() {
             CommandBuilder::new_default_prog()
         } else {
-            let mut c = CommandBuilder::new(&spawn.command[0]);
-            c.args(&spawn.command[1..]);
+            let mut c = CommandBuilder::new(&argv[0]);
+            c.args(&argv[1..]);
             c
         };
         cmd.cwd(&spawn.cwd);

@@ -144,7 +144,7 @@ impl Store {
     pub async fn all(&self) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query(
             "SELECT name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal,
-                    launch, preset, resume, agent, agent_id, record FROM sessions ORDER BY created_ms",
+                    launch, preset, resume, agent, agent_id, record, sandbox, network FROM sessions ORDER BY created_ms",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -178,6 +178,10 @@ impl Store {
                     .try_get::<Option<String>, _>("agent")?
                     .and_then(|a| Agent::from_label(&a)),
                 agent_id: r.try_get("agent_id")?,
+                sandbox: r.try_get("sandbox")?,
+                network: r
+                    .try_get::<Option<String>, _>("network")?
+                    .and_then(|n| n.parse().ok()),
             };
             out.push(Record {
                 name: r.try_get("name")?,
@@ -201,8 +205,8 @@ impl Store {
         let (state, code, signal) = state_parts(&r.state);
         sqlx::query(
             "INSERT OR REPLACE INTO sessions (name, command, cwd, env, cols, rows, created_ms, state, pid, exit_code, exit_signal,
-                                              launch, preset, resume, agent, agent_id, record, revive_pending)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                                              launch, preset, resume, agent, agent_id, record, sandbox, network, revive_pending)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         )
         .bind(&r.name)
         .bind(serde_json::to_string(&r.command).unwrap_or_else(|_| "[]".into()))
@@ -226,6 +230,8 @@ impl Store {
         .bind(r.revival.agent.map(Agent::label))
         .bind(&r.revival.agent_id)
         .bind(i64::from(r.record))
+        .bind(&r.revival.sandbox)
+        .bind(r.revival.network.map(|n| n.as_str()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -302,6 +308,8 @@ mod tests {
                 resume: Some(vec!["claude".into(), "-r".into(), "{id}".into()]),
                 agent: Some(Agent::ClaudeCode),
                 agent_id: Some("3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b".into()),
+                sandbox: Some("workspace".into()),
+                network: Some(walkie_host_proto::sandbox::NetworkMode::Off),
             },
         };
         s.put(&Record {

@@ -113,6 +113,20 @@ impl FakeLlm {
     /// Starts the fake with `scenario` (the JSON the fake's README describes) and waits for its
     /// port. The network namespace is used when available unless `WALKIE_TEST_NO_NETNS` is set.
     pub fn start(scenario: &Value) -> FakeLlm {
+        Self::start_in(scenario, netns_available())
+    }
+
+    /// The fake for agents in walkie's sandbox (the agent presets' default `workspace`): it
+    /// listens on the host's loopback, never in a namespace of its own, because the agent's
+    /// isolation is then the sandbox's own network namespace and the only way out is walkie's
+    /// allowlist proxy, which runs in the host's namespace and must reach the fake (an
+    /// `nsenter` into the fake's namespace cannot work from inside the sandbox either: no
+    /// capabilities, and another pid namespace).
+    pub fn start_for_sandbox(scenario: &Value) -> FakeLlm {
+        Self::start_in(scenario, false)
+    }
+
+    fn start_in(scenario: &Value, isolated: bool) -> FakeLlm {
         let dir = tempfile::Builder::new()
             .prefix("fake-llm")
             .tempdir()
@@ -133,7 +147,6 @@ impl FakeLlm {
             file("requests.jsonl"),
             "--log-bodies".into(),
         ];
-        let isolated = netns_available();
         let mut cmd = if isolated {
             // unshare and sh exec in place, so the child's pid is the fake's and its
             // /proc/<pid>/ns/net names the namespace for `nsenter`.

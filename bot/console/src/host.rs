@@ -15,6 +15,7 @@ use walkie_approval::hook::Decision;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError, SpawnHost};
 use walkie_host_proto::protocol::{NewSession, SessionInfo};
 use walkie_host_proto::snapshot::Snapshot;
+use walkie_host_proto::sandbox::{BoundaryInfo, Widen};
 
 /// The calls the console makes to a session host.
 pub trait Host: Send + Sync + 'static {
@@ -63,6 +64,34 @@ pub trait Host: Send + Sync + 'static {
         name: &str,
         lines: usize,
     ) -> impl Future<Output = Result<String, ClientError>> + Send;
+
+    /// The session's boundary as enforced now.
+    fn boundary(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<BoundaryInfo, ClientError>> + Send {
+        let _ = name;
+        async {
+            Err(ClientError::Unexpected(
+                "this host reports no boundaries".into(),
+            ))
+        }
+    }
+
+    /// Widens the session's network rules live (`by`: who decided, for the host's log).
+    fn widen(
+        &self,
+        name: &str,
+        change: Widen,
+        by: &str,
+    ) -> impl Future<Output = Result<BoundaryInfo, ClientError>> + Send {
+        let _ = (name, change, by);
+        async {
+            Err(ClientError::Unexpected(
+                "this host reports no boundaries".into(),
+            ))
+        }
+    }
 
     fn pause(&self, name: &str) -> impl Future<Output = Result<SessionInfo, ClientError>> + Send;
 
@@ -209,6 +238,19 @@ impl Host for HostLink {
 
     async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {
         call!(self, |c| c.tail(name, lines))
+    }
+
+    async fn boundary(&self, name: &str) -> Result<BoundaryInfo, ClientError> {
+        call!(self, |c| c.boundary(name))
+    }
+
+    async fn widen(
+        &self,
+        name: &str,
+        change: Widen,
+        by: &str,
+    ) -> Result<BoundaryInfo, ClientError> {
+        call!(self, |c| c.widen(name, change.clone(), by))
     }
 
     async fn pause(&self, name: &str) -> Result<SessionInfo, ClientError> {

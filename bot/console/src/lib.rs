@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`activity`]: went quiet / finished turn / idle, from successive looks at a screen.
 //! - [`approval_store`]: approvals, their cards and session rules in the store.
+//! - [`boundary`]: a session's boundary as a neutral card (lines, widen buttons).
 //! - `copilot_home`: the Copilot preset's plugin (walkie's hooks) and walkie-owned home.
 //! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
@@ -42,6 +43,7 @@
 
 pub mod activity;
 pub mod approval_store;
+pub mod boundary;
 mod copilot_home;
 pub mod desk;
 pub mod dialogs;

@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use walkie_host_proto::sandbox::NetworkMode;
 
 use walkie_approval::hook;
 use walkie_approval::policy::PolicyRules;
@@ -41,6 +42,9 @@ pub struct Launch {
     /// The preset's name and its resume template, kept by the host for revival.
     pub preset: Option<String>,
     pub resume: Option<Vec<String>>,
+    /// The preset's sandbox profile and network mode (`None`: the host's default).
+    pub sandbox: Option<String>,
+    pub network: Option<NetworkMode>,
 }
 
 /// Preset `preset` for session `session`: its command, cwd and env, plus the hook that
@@ -97,6 +101,8 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
         env,
         preset: Some(preset.to_string()),
         resume: p.resume.clone(),
+        sandbox: p.sandbox.clone(),
+        network: p.network,
     })
 }
 

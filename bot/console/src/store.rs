@@ -74,6 +74,8 @@ pub enum AuditAction {
     Approval,
     /// A remote host's key was trusted or rejected from a chat.
     HostKey,
+    /// A session's boundary was chosen or changed (`/new --sandbox`, a widen button).
+    Boundary,
 }
 
 impl AuditAction {
@@ -85,6 +87,7 @@ impl AuditAction {
             AuditAction::ApprovalAsked => "approval asked",
             AuditAction::Approval => "approval",
             AuditAction::HostKey => "host key",
+            AuditAction::Boundary => "boundary",
         }
     }
 }

@@ -64,6 +64,20 @@ pub(crate) enum Command {
     Rm { name: String },
     /// Start a lost session again with its command and working directory.
     Revive { name: String },
+    /// Show a session's boundary (sandbox, write areas, network, blocked attempts); widen its
+    /// network live with --allow DOMAIN or --open-network.
+    Boundary {
+        name: String,
+        /// Let this domain (`pypi.org`, `*.pythonhosted.org`) through the session's proxy.
+        #[arg(long, conflicts_with = "open_network")]
+        allow: Option<String>,
+        /// Let every domain through the session's proxy.
+        #[arg(long)]
+        open_network: bool,
+        /// The boundary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `walkie new`.
@@ -77,6 +91,13 @@ pub(crate) struct NewArgs {
     /// Start a preset from the config (e.g. claude, codex, shell) instead of CMD.
     #[arg(long, conflicts_with = "command")]
     pub preset: Option<String>,
+    /// Sandbox profile: off, workspace, readonly or one of [sandbox.profiles] (default: the
+    /// preset's, else sandbox.default_profile).
+    #[arg(long)]
+    pub sandbox: Option<String>,
+    /// Network of the sandbox: off (loopback only), allowlist (through walkie's proxy) or open.
+    #[arg(long)]
+    pub network: Option<walkie_host_proto::sandbox::NetworkMode>,
     /// Command and arguments (default: your shell).
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -173,7 +194,8 @@ impl Command {
             | Command::Resume { name }
             | Command::Kill { name, .. }
             | Command::Rm { name }
-            | Command::Revive { name } => Some(name),
+            | Command::Revive { name }
+            | Command::Boundary { name, .. } => Some(name),
         }
     }
 }
@@ -211,7 +233,7 @@ async fn client_command(
     match command {
         Command::New(a) => {
             // The same expansion as `/new NAME PRESET`, agent hooks included.
-            let (command, cwd, preset_env, preset, resume) = match &a.preset {
+            let (command, cwd, preset_env, preset, resume, sandbox, network) = match &a.preset {
                 Some(p) => {
                     let l = walkie_console::presets::expand(cfg, p, &a.name)?;
                     // A preset's cwd means what it means on the phone (~, projects_dir).
@@ -224,10 +246,29 @@ async fn client_command(
                         )?),
                         (None, None) => None,
                     };
-                    (l.command, cwd, l.env, l.preset, l.resume)
+                    (
+                        l.command, cwd, l.env, l.preset, l.resume, l.sandbox, l.network,
+                    )
                 }
-                None => (a.command.clone(), a.cwd.clone(), Vec::new(), None, None),
+                None => (
+                    a.command.clone(),
+                    a.cwd.clone(),
+                    Vec::new(),
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
             };
+            if let Some(p) = &a.sandbox {
+                if cfg.sandbox.profile(p).is_err() {
+                    anyhow::bail!(
+                        "--sandbox {p}: there is no such profile; use off, workspace, readonly or one of [sandbox.profiles]"
+                    );
+                }
+            }
+            let sandbox = a.sandbox.clone().or(sandbox);
+            let network = a.network.or(network);
             // From a terminal the session gets the caller's environment, as running the
             // command there would (PATH, credentials...), whatever environment the host was
             // started with; the preset's env goes on top.
@@ -254,6 +295,8 @@ async fn client_command(
                     record: true,
                     preset,
                     resume,
+                    sandbox,
+                    network,
                 })
                 .await?;
             println!("{name}");
@@ -341,6 +384,28 @@ async fn client_command(
         }
         Command::Rm { name } => {
             c.rm(&name).await?;
+        }
+        Command::Boundary {
+            name,
+            allow,
+            open_network,
+            json,
+        } => {
+            use walkie_host_proto::sandbox::Widen;
+            let change = match (allow, open_network) {
+                (Some(domain), _) => Some(Widen::AllowDomain { domain }),
+                (None, true) => Some(Widen::OpenNetwork),
+                (None, false) => None,
+            };
+            let b = match change {
+                Some(change) => c.widen(&name, change, "cli").await?,
+                None => c.boundary(&name).await?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+            } else {
+                print!("{}", walkie_console::boundary::text(&b));
+            }
         }
         Command::Revive { name } => {
             // What the host is about to do, said before it does it.

@@ -8,7 +8,9 @@ use tokio_util::sync::CancellationToken;
 use walkie_config::Config;
 use walkie_host_proto::client::SpawnHost;
 use walkie_recording::Limits;
-use walkie_session_host::{HostOptions, RecordingOptions, ReviveMode, SessionSettings};
+use walkie_session_host::{
+    HostOptions, RecordingOptions, ReviveMode, SandboxOptions, SessionSettings,
+};
 
 use crate::signals::spawn_signal_handler;
 
@@ -47,6 +49,10 @@ fn host_options(cfg: &Config) -> HostOptions {
             walkie_config::Revive::Agents => ReviveMode::Agents,
             walkie_config::Revive::All => ReviveMode::All,
             walkie_config::Revive::None => ReviveMode::None,
+        },
+        sandbox: SandboxOptions {
+            config: cfg.sandbox.clone(),
+            exe: None,
         },
         socket,
     }

@@ -6,6 +6,7 @@
 //! here), or text for a session, routed there. Voice notes, transcript cards and button
 //! presses are handled here.
 
+mod boundary;
 mod dirs;
 mod hostkey;
 mod outbox;
@@ -267,6 +268,9 @@ impl App {
             return done;
         }
         if let Some(done) = self.on_picture_button(user, chat, &q, &data).await {
+            return done;
+        }
+        if let Some(done) = self.on_boundary_button(user, chat, &q, &data).await {
             return done;
         }
         if let Some(done) = self.on_schedule_button(user, chat, &q, &data).await {

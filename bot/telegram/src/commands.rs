@@ -9,14 +9,16 @@
 use teloxide::utils::command::{BotCommands, ParseError};
 use walkie_console::requests::schedule::ScheduleRequest;
 pub(crate) use walkie_console::requests::text::route_spoken;
-use walkie_console::requests::{NewSpec, Request};
+use walkie_console::requests::{NewSpec, Request, SandboxChoice};
 
 /// The bot's commands, as shown in Telegram's command menu.
 #[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
 #[command(rename_rule = "lowercase")]
 pub(crate) enum Command {
-    /// NAME [PRESET [DIR] | command...]: start a session (DIR: ~/x, /abs, or a project)
+    /// NAME [PRESET [DIR] | command...] [--sandbox P] [--network off|allowlist|open]: start a session (DIR: ~/x, /abs, or a project)
     New(String),
+    /// [NAME]: what a session may read, write and reach, with buttons to widen it
+    Boundary(String),
     /// list sessions
     Ls,
     /// NAME: make a session this chat's current one
@@ -99,6 +101,9 @@ pub(crate) fn parse(
     };
     let req = match cmd {
         Command::New(args) => parse_new(&args, presets)?,
+        Command::Boundary(args) => Request::Boundary {
+            name: optional_name(&args, "/boundary [NAME]")?,
+        },
         Command::Ls => Request::Ls,
         Command::Use(args) => match words(&args)?.as_slice() {
             [name] => Request::Use {
@@ -191,8 +196,9 @@ fn optional_name(args: &str, usage: &str) -> Result<Option<String>, Usage> {
 /// not an option is PRESET DIR; `--` makes the rest a command even if it starts with a
 /// preset's name (`/new x -- codex resume`).
 fn parse_new(args: &str, presets: &[String]) -> Result<Request, Usage> {
-    const USAGE: &str = "usage: /new NAME [PRESET [DIR] | command...]";
-    let w = words(args)?;
+    const USAGE: &str =
+        "usage: /new NAME [PRESET [DIR] | command...] [--sandbox PROFILE] [--network off|allowlist|open]";
+    let (w, sandbox) = sandbox_flags(words(args)?)?;
     let Some((name, rest)) = w.split_first() else {
         let list = presets.join(", ");
         return Err(Usage(format!("{USAGE}; presets: {list}")));
@@ -210,7 +216,43 @@ fn parse_new(args: &str, presets: &[String]) -> Result<Request, Usage> {
         }
         cmd => (NewSpec::Command(cmd.to_vec()), None),
     };
-    Ok(Request::New { name, spec, dir })
+    Ok(Request::New {
+        name,
+        spec,
+        dir,
+        sandbox,
+    })
+}
+
+/// Takes `--sandbox P` and `--network M` out of `/new`'s words, up to a `--` (after it the
+/// words are the command's own).
+fn sandbox_flags(words: Vec<String>) -> Result<(Vec<String>, SandboxChoice), Usage> {
+    let mut rest = Vec::new();
+    let mut choice = SandboxChoice::default();
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "--" => {
+                rest.push(w);
+                rest.extend(it.by_ref());
+            }
+            "--sandbox" => match it.next() {
+                Some(p) if !p.starts_with('-') => choice.profile = Some(p),
+                _ => {
+                    return Err(Usage(
+                        "--sandbox needs a profile: off, workspace, readonly or one of [sandbox.profiles]".into(),
+                    ))
+                }
+            },
+            "--network" => match it.next().map(|m| m.parse()) {
+                Some(Ok(m)) => choice.network = Some(m),
+                Some(Err(e)) => return Err(Usage(e)),
+                None => return Err(Usage("--network needs off, allowlist or open".into())),
+            },
+            _ => rest.push(w),
+        }
+    }
+    Ok((rest, choice))
 }
 
 fn parse_tail(args: &str) -> Result<Request, Usage> {
@@ -312,6 +354,7 @@ mod tests {
             name: name.into(),
             spec,
             dir: dir.map(str::to_string),
+            sandbox: SandboxChoice::default(),
         })
     }
 
@@ -464,6 +507,51 @@ mod tests {
         );
         assert_eq!(words("  ").unwrap(), Vec::<String>::new());
         assert_eq!(words("''").unwrap(), vec![""]);
+    }
+
+    #[test]
+    fn new_takes_sandbox_and_network_flags_before_a_double_dash() {
+        use walkie_host_proto::sandbox::NetworkMode;
+        let r = p("/new api claude ~/src/api --sandbox workspace --network allowlist")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r,
+            Request::New {
+                name: "api".into(),
+                spec: NewSpec::Preset("claude".into()),
+                dir: Some("~/src/api".into()),
+                sandbox: SandboxChoice {
+                    profile: Some("workspace".into()),
+                    network: Some(NetworkMode::Allowlist),
+                },
+            }
+        );
+        let r = p("/new x --network off -- grep --network y")
+            .unwrap()
+            .unwrap();
+        let Request::New { spec, sandbox, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            spec,
+            NewSpec::Command(vec!["grep".into(), "--network".into(), "y".into()])
+        );
+        assert_eq!(sandbox.network, Some(NetworkMode::Off));
+        assert!(p("/new x claude --network wide")
+            .unwrap_err()
+            .0
+            .contains("allowlist"));
+        assert!(p("/new x claude --sandbox")
+            .unwrap_err()
+            .0
+            .contains("profile"));
+        assert_eq!(
+            p("/boundary api").unwrap(),
+            Some(Request::Boundary {
+                name: Some("api".into())
+            })
+        );
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub(crate) fn picture_button(session: &str) -> InlineKeyboardMarkup {
     )]])
 }
 
+/// Callback data of a boundary card's widen buttons: `bw:d:NAME:DOMAIN` (allow a domain),
+/// `bw:o:NAME` (open network), `bw:e:NAME` (edit boundary: how to restart).
+pub(crate) const BOUNDARY_PREFIX: &str = "bw:";
+pub(crate) const SESSION_SEP: char = ':';
+/// Telegram's limit on a button's callback data.
+const MAX_CALLBACK_BYTES: usize = 64;
+
 /// Callback data of a job's buttons in the `/schedule` list: `sj:OP:ID` (OP: `p` pause,
 /// `r` resume, `n` run now, `d` delete).
 pub(crate) const JOB_PREFIX: &str = "sj:";
@@ -166,6 +173,10 @@ pub(crate) fn render(view: &View) -> Rendered {
             );
             Rendered::Html(html, Some(InlineKeyboardMarkup::new(rows)))
         }
+        View::Boundary(b) => {
+            let (html, markup) = boundary_html(b);
+            Rendered::Html(html, Some(markup))
+        }
         View::Schedules { zone, jobs } => {
             let (html, markup) = schedules_html(zone, jobs);
             Rendered::Html(html, markup)
@@ -201,6 +212,39 @@ pub(crate) fn render(view: &View) -> Rendered {
 
 /// One host's part of `/ls`: its `(name, state)` (`None`: this machine) and sessions.
 type Group<'a> = (Option<&'a (String, String)>, Vec<&'a SessionInfo>);
+
+/// The boundary card: the console's lines, bold labels, and its widen buttons (a domain too
+/// long for a button's 64 bytes gets none; `/boundary` still names it).
+fn boundary_html(b: &walkie_host_proto::sandbox::BoundaryInfo) -> (String, InlineKeyboardMarkup) {
+    use walkie_console::boundary::{self, Widen};
+    let icon = if b.enforced { "🛡" } else { "⚠️" };
+    let mut html = format!("{icon} <b>{}</b>: boundary\n", escape_html(&b.session));
+    for (label, value) in boundary::lines(b) {
+        html.push_str(&format!(
+            "<b>{}</b>: {}\n",
+            escape_html(label),
+            escape_html(&value)
+        ));
+    }
+    let html = fit_bottom(&html, MAX_MESSAGE_UTF16 - 1);
+    let name = &b.session;
+    let rows: Vec<Vec<InlineKeyboardButton>> = boundary::buttons(b)
+        .into_iter()
+        .filter_map(|(label, widen)| {
+            let data = match widen {
+                Widen::AllowDomain(d) => {
+                    format!("{BOUNDARY_PREFIX}d{SESSION_SEP}{name}{SESSION_SEP}{d}")
+                }
+                Widen::OpenNetwork => format!("{BOUNDARY_PREFIX}o{SESSION_SEP}{name}"),
+                Widen::EditBoundary => format!("{BOUNDARY_PREFIX}e{SESSION_SEP}{name}"),
+            };
+            (data.len() <= MAX_CALLBACK_BYTES)
+                .then(|| vec![InlineKeyboardButton::callback(label, data)])
+        })
+        .collect();
+    (html, InlineKeyboardMarkup::new(rows))
+}
+
 fn cut(text: &str, n: usize) -> String {
     match text.char_indices().nth(n) {
         Some((i, _)) => format!("{}…", &text[..i]),

@@ -382,6 +382,35 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// The session's boundary as the host enforces it now.
+    pub async fn boundary(
+        &mut self,
+        name: &str,
+    ) -> Result<crate::sandbox::BoundaryInfo, ClientError> {
+        match self.call(Request::Boundary { name: name.into() }).await? {
+            Reply::Boundary { boundary } => Ok(*boundary),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Widens a running session's network rules; the boundary after the change.
+    pub async fn widen(
+        &mut self,
+        name: &str,
+        change: crate::sandbox::Widen,
+        by: &str,
+    ) -> Result<crate::sandbox::BoundaryInfo, ClientError> {
+        let req = Request::Widen {
+            name: name.into(),
+            change,
+            by: Some(by.into()),
+        };
+        match self.call(req).await? {
+            Reply::Boundary { boundary } => Ok(*boundary),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
     async fn info(&mut self, req: Request) -> Result<SessionInfo, ClientError> {
         match self.call(req).await? {
             Reply::Info { session } => Ok(session),

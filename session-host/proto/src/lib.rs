@@ -11,6 +11,7 @@
 //! - [`revival`]: a session's agent and its own id, revive plans, the report of a host restart.
 //! - `client` (feature `io`, on by default): the async `Client` over any byte stream, and
 //!   starting a host on demand. Without `io` the crate is the wire types alone, no tokio.
+//! - [`sandbox`]: a session's network mode and its boundary as reported for the card.
 //! - [`name`]: [`SessionName`], the one session-name rule.
 //! - [`keys`]: [`keys::Key`], the one key table (names to terminal bytes).
 
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod name;
 pub mod protocol;
 pub mod revival;
+pub mod sandbox;
 pub mod snapshot;
 
 #[cfg(feature = "io")]

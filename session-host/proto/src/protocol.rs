@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use crate::ask::{Agent, AskPayload, Decision, NoticeKind};
 use crate::revival::{AgentSession, RevivePlan, Revived};
+use crate::sandbox::{BoundaryInfo, NetworkMode, Widen};
 use crate::snapshot::Snapshot;
 
 /// Bumped on any incompatible change to [`Request`] or [`Reply`], including the approval
@@ -34,6 +35,8 @@ use crate::snapshot::Snapshot;
 /// 6: revival: [`Request::AgentSession`], [`Reply::Revived`], `NewSession.preset`/`resume`,
 /// `SessionInfo.agent`/`preset`/`revive`.
 /// 7: `Agent::Copilot`.
+/// 8: sandboxes: `NewSession.sandbox`/`network`, [`Request::Boundary`] / [`Reply::Boundary`],
+/// [`Request::Widen`]; `Input.dispatch` (an outbox item's id, typed once by the host).
 pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Largest frame accepted or produced (kind byte + payload).
@@ -82,6 +85,13 @@ pub struct NewSession {
     /// replaces walkie's built-in one (`claude --resume`, `codex resume`).
     #[serde(default)]
     pub resume: Option<Vec<String>>,
+    /// The sandbox profile (`off`, `workspace`, `readonly`, a custom one); `None` means the
+    /// host's `sandbox.default_profile`.
+    #[serde(default)]
+    pub sandbox: Option<String>,
+    /// Overrides the profile's network mode.
+    #[serde(default)]
+    pub network: Option<NetworkMode>,
 }
 
 fn yes() -> bool {
@@ -189,6 +199,19 @@ pub enum Request {
         session: String,
         agent: Agent,
         id: String,
+    },
+    /// The session's boundary as enforced now; answered with [`Reply::Boundary`].
+    Boundary {
+        name: String,
+    },
+    /// Widens a running session's network rules live; answered with [`Reply::Boundary`] (the
+    /// boundary after the change).
+    Widen {
+        name: String,
+        change: Widen,
+        /// Who decided ("telegram user 1001", "cli"), for the host's log.
+        #[serde(default)]
+        by: Option<String>,
     },
 }
 
@@ -376,6 +399,10 @@ pub enum Reply {
     /// stopped, and what became of each.
     Revived {
         sessions: Vec<Revived>,
+    },
+    /// The answer to [`Request::Boundary`].
+    Boundary {
+        boundary: Box<BoundaryInfo>,
     },
 }
 
@@ -687,9 +714,11 @@ mod tests {
             Request::Decide { .. } => 18,
             Request::Snapshot { .. } => 19,
             Request::AgentSession { .. } => 20,
+            Request::Boundary { .. } => 21,
+            Request::Widen { .. } => 22,
         }
     }
-    const REQUEST_VARIANTS: usize = 21;
+    const REQUEST_VARIANTS: usize = 23;
 
     fn reply_variant(r: &Reply) -> usize {
         match r {
@@ -712,9 +741,10 @@ mod tests {
             Reply::Snapshot { .. } => 16,
             Reply::Typed { .. } => 17,
             Reply::Revived { .. } => 18,
+            Reply::Boundary { .. } => 19,
         }
     }
-    const REPLY_VARIANTS: usize = 19;
+    const REPLY_VARIANTS: usize = 20;
 
     #[test]
     fn every_request_round_trips() {
@@ -730,7 +760,22 @@ mod tests {
                 record: false,
                 preset: Some("api".into()),
                 resume: Some(vec!["aider".into(), "--restore-chat-history".into()]),
+                sandbox: Some("workspace".into()),
+                network: Some(NetworkMode::Allowlist),
             }),
+            Request::Boundary { name: n() },
+            Request::Widen {
+                name: n(),
+                change: Widen::AllowDomain {
+                    domain: "*.pythonhosted.org".into(),
+                },
+                by: Some("telegram user 1001".into()),
+            },
+            Request::Widen {
+                name: n(),
+                change: Widen::OpenNetwork,
+                by: None,
+            },
             Request::List,
             Request::AgentSession {
                 session: n(),
@@ -844,6 +889,8 @@ mod tests {
                 record: true,
                 preset: None,
                 resume: None,
+                sandbox: None,
+                network: None,
                 ..
             })
         ));
@@ -857,6 +904,29 @@ mod tests {
         let all = [
             Reply::Hello { version: 1, pid: 7 },
             Reply::Ok,
+            Reply::Boundary {
+                boundary: Box::new(BoundaryInfo {
+                    session: "api".into(),
+                    profile: "workspace".into(),
+                    mechanism: "bubblewrap + seccomp + Landlock".into(),
+                    enforced: true,
+                    write: vec!["/home/u/src/api".into()],
+                    deny_read: vec!["/home/u/.ssh".into()],
+                    protected: vec!["/home/u/src/api/.git/hooks".into()],
+                    network: NetworkMode::Allowlist,
+                    allow_domains: vec!["api.anthropic.com".into()],
+                    credentials: vec!["ANTHROPIC_API_KEY".into()],
+                    agent_mode: Some("default".into()),
+                    blocked: vec![crate::sandbox::BlockedAttempt {
+                        at_ms: 5,
+                        host: "pypi.org".into(),
+                        port: 443,
+                        reason: "denied from the phone".into(),
+                    }],
+                    waiting: 1,
+                    notes: vec!["bwrap 0.8.0".into()],
+                }),
+            },
             Reply::Typed { at: Some(12.5) },
             Reply::Typed { at: None },
             Reply::Created { name: "a".into() },

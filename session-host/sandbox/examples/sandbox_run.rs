@@ -134,6 +134,8 @@ async fn main() {
         inner: vec![trampoline.to_string_lossy().into_owned(), "inner".into()],
         proxy_socket: proxy.as_ref().map(|p| p.socket().to_path_buf()),
         bwrap: "bwrap".into(),
+        proxy_loopback: false,
+        keep_visible: vec![],
     };
     let status = tokio::process::Command::new(&trampoline)
         .args(["exec", &plan.encode()])

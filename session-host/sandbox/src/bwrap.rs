@@ -36,8 +36,10 @@ pub struct BwrapSpec<'a> {
     pub command: &'a [OsString],
 }
 
-/// The proxy variables for a program inside an `allowlist` sandbox.
-pub fn proxy_env() -> Vec<(String, String)> {
+/// The proxy variables for a program inside an `allowlist` sandbox. With `loopback`, loopback
+/// addresses are not exempt (`NO_PROXY` names none): they mean the host's loopback, reached
+/// through the proxy and its allowlist.
+pub fn proxy_env(loopback: bool) -> Vec<(String, String)> {
     let url = format!("http://127.0.0.1:{INSIDE_PROXY_PORT}");
     let mut env: Vec<(String, String)> = [
         "HTTP_PROXY",
@@ -51,7 +53,12 @@ pub fn proxy_env() -> Vec<(String, String)> {
     .map(|k| (k.to_string(), url.clone()))
     .collect();
     for k in ["NO_PROXY", "no_proxy"] {
-        env.push((k.to_string(), "localhost,127.0.0.1,::1".to_string()));
+        let exempt = if loopback {
+            ""
+        } else {
+            "localhost,127.0.0.1,::1"
+        };
+        env.push((k.to_string(), exempt.to_string()));
     }
     // Node (Claude Code, Codex's npm wrapper) honours the variables only with this set.
     env.push(("NODE_USE_ENV_PROXY".to_string(), "1".to_string()));
@@ -166,7 +173,7 @@ mod tests {
     #[test]
     fn workspace_argv_orders_binds_before_masks_and_has_no_new_session() {
         let b = boundary(NetworkMode::Allowlist);
-        let env = proxy_env();
+        let env = proxy_env(false);
         let command = vec![OsString::from("claude")];
         let socket = PathBuf::from("/run/walkie/api.proxy");
         let args = argv(&BwrapSpec {

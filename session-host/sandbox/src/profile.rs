@@ -8,17 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// How the session reaches the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkMode {
-    /// Own network namespace with only loopback.
-    Off,
-    /// Own network namespace; outbound only through walkie's proxy.
-    Allowlist,
-    /// The host's network.
-    Open,
-}
+/// How the session reaches the network: the protocol's one definition (a client asks for it in
+/// `NewSession`).
+pub use walkie_host_proto::sandbox::NetworkMode;
 
 /// The built-in file boundary a profile starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +56,8 @@ pub struct SandboxConfig {
     /// Refuse to start a session unsandboxed instead of falling back to no boundary.
     #[serde(default)]
     pub required: bool,
-    /// The profile of sessions that name none.
+    /// The profile of sessions that name none and come from no preset that does (a plain
+    /// command, the shell); the agent presets name `workspace` themselves.
     #[serde(default = "default_profile")]
     pub default_profile: String,
     /// Secrets hidden from every profile (`~/` is the session's home).
@@ -79,10 +72,15 @@ pub struct SandboxConfig {
     /// Custom profiles by name (`[sandbox.profiles.py]`).
     #[serde(default)]
     pub profiles: std::collections::BTreeMap<String, Profile>,
+    /// Fixed addresses for names the proxy connects to, like /etc/hosts (`"build.lan" =
+    /// "10.0.0.5"`). A name that resolves only to loopback is otherwise refused; one pinned
+    /// here to 127.0.0.1 is a deliberate choice (a local service under a name).
+    #[serde(default)]
+    pub resolve: std::collections::BTreeMap<String, std::net::IpAddr>,
 }
 
 fn default_profile() -> String {
-    "workspace".to_string()
+    "off".to_string()
 }
 
 fn default_ask_timeout() -> u64 {
@@ -98,6 +96,7 @@ impl Default for SandboxConfig {
             ask_timeout_secs: default_ask_timeout(),
             bwrap: None,
             profiles: Default::default(),
+            resolve: Default::default(),
         }
     }
 }
@@ -526,7 +525,7 @@ mod tests {
         )
         .unwrap();
         assert!(config.required);
-        assert_eq!(config.default_profile, "workspace");
+        assert_eq!(config.default_profile, "off");
         assert_eq!(config.ask_timeout_secs, 120);
         let py = config.profile("py").unwrap();
         assert_eq!(py.name, "py");

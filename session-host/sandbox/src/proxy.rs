@@ -152,10 +152,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `rule` (`example.com` or `*.example.com`) covers `host`. `*.example.com` does not cover
+/// `rule` (`example.com`, `*.example.com`, or `*` for every host) covers `host`. `*.example.com` does not cover
 /// `example.com` itself.
 pub fn domain_matches(rule: &str, host: &str) -> bool {
     let rule = rule.trim().trim_end_matches('.').to_ascii_lowercase();
+    // `*` alone: every domain (the network opened from the phone, live).
+    if rule == "*" {
+        return true;
+    }
     let host = host.trim_end_matches('.');
     match rule.strip_prefix("*.") {
         Some(suffix) => {

@@ -51,6 +51,14 @@ pub struct Plan {
     pub proxy_socket: Option<PathBuf>,
     /// The bwrap program.
     pub bwrap: PathBuf,
+    /// The session's API endpoint is on the host's loopback (a local model server): loopback
+    /// addresses then go through the proxy too, since the sandbox's loopback is its own.
+    #[serde(default)]
+    pub proxy_loopback: bool,
+    /// More paths kept visible at their own place despite the private /tmp (the host's
+    /// socket, which the agent's approval hook connects to).
+    #[serde(default)]
+    pub keep_visible: Vec<PathBuf>,
 }
 
 /// What the inner step does inside the sandbox before exec'ing the agent.
@@ -90,7 +98,7 @@ impl Plan {
             _ => None,
         };
         let env = if forward.is_some() {
-            bwrap::proxy_env()
+            bwrap::proxy_env(self.proxy_loopback)
         } else {
             Vec::new()
         };
@@ -106,6 +114,11 @@ impl Plan {
             .first()
             .and_then(|exe| std::fs::canonicalize(exe).ok())
             .into_iter()
+            .chain(
+                self.keep_visible
+                    .iter()
+                    .filter_map(|p| std::fs::canonicalize(p).ok()),
+            )
             .collect();
         let mut argv = vec![self.bwrap.clone().into_os_string()];
         argv.extend(bwrap::argv(&BwrapSpec {
@@ -269,6 +282,8 @@ mod tests {
             inner: vec!["/usr/bin/walkie".into(), "sandbox-inner".into()],
             proxy_socket: Some("/run/w/p.sock".into()),
             bwrap: "bwrap".into(),
+            proxy_loopback: false,
+            keep_visible: vec![],
         };
         assert_eq!(Plan::decode(&plan.encode()).unwrap(), plan);
         assert!(matches!(Plan::decode("{"), Err(Error::Plan(_))));

@@ -253,6 +253,8 @@ async fn handle(host: &Host, req: Request) -> Reply {
         Request::Screen { name, ansi } => table.screen(&name, ansi),
         Request::Tail { name, lines } => table.tail(&name, lines),
         Request::Snapshot { name } => table.snapshot(&name),
+        Request::Boundary { name } => table.boundary(&name),
+        Request::Widen { name, change, by } => table.widen(&name, &change, by.as_deref()),
         Request::Pause { name } => table.pause_resume(&name, true).await,
         Request::Resume { name } => table.pause_resume(&name, false).await,
         Request::Kill { name, force } => table.kill(&name, force),
@@ -289,7 +291,7 @@ mod tests {
         let (table, mut exits) = open(dir).await;
         let host = Arc::new(Host {
             table,
-            broker: Broker::new(1),
+            broker: Arc::new(Broker::new(1)),
             uid: 0,
         });
         let h = host.clone();
@@ -378,6 +380,8 @@ mod tests {
                 record: true,
                 preset: None,
                 resume: None,
+                sandbox: None,
+                network: None,
             }),
         )
         .await;

@@ -5,7 +5,9 @@
 //!   dispatches each request to the piece that owns it;
 //! - [`table`]: the session table (new, list, input, pause, kill, rm, revive, ...);
 //! - [`broker`]: the ask broker (asks, watchers, decisions, notices);
-//! - [`attach`]: attach mode, terminal bytes both ways.
+//! - [`attach`]: attach mode, terminal bytes both ways;
+//! - [`boundary`]: sessions' sandboxes (preflight, profile to boundary to mechanism, the
+//!   trampoline argv, one allowlist proxy per session, the boundary card's content).
 //!
 //! Shutdown is one [`CancellationToken`] handed down to every connection (as mini-redis hands
 //! its `Shutdown`): each loop selects on it, and [`run`] then ends the sessions.
@@ -17,6 +19,7 @@
 //! whatever the umask, tightened at start if an older walkie or the user left them looser.
 
 mod attach;
+mod boundary;
 mod broker;
 mod conn;
 mod table;
@@ -33,6 +36,8 @@ use crate::revive::ReviveMode;
 use crate::screen::{secret_values, Secrets};
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
+pub use boundary::SandboxOptions;
+use boundary::Sandboxes;
 use broker::Broker;
 use table::{Table, TableOptions};
 
@@ -53,6 +58,8 @@ pub struct HostOptions {
     pub recording: RecordingOptions,
     /// What comes back by itself when the host starts (`host.revive`).
     pub revive: ReviveMode,
+    /// Session boundaries (`[sandbox]`).
+    pub sandbox: SandboxOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +78,7 @@ pub enum HostError {
 /// What every connection shares.
 struct Host {
     table: Table,
-    broker: Broker,
+    broker: Arc<Broker>,
     /// Only this uid may connect.
     uid: u32,
 }
@@ -136,13 +143,19 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     });
     let recordings = Recordings::new(&opts.recording, &opts.state_dir, secret_values.clone());
     let secrets = Secrets::new(secret_values);
-    let (table, mut exits) =
-        Table::open(TableOptions::new(opts, secrets, recordings), store).await?;
+    // Ids start from the host's start time, so a stale button can never decide an ask of a
+    // newer host.
+    let broker = Arc::new(Broker::new(now_ms() * 1000));
+    let sandboxes = Sandboxes::start(opts.sandbox.clone(), socket.clone(), broker.clone()).await;
+    let (table, mut exits) = Table::open(
+        TableOptions::new(opts, secrets, recordings),
+        store,
+        sandboxes,
+    )
+    .await?;
     let host = Arc::new(Host {
         table,
-        // Ids start from the host's start time, so a stale button can never decide an ask
-        // of a newer host.
-        broker: Broker::new(now_ms() * 1000),
+        broker,
         uid: nix::unistd::getuid().as_raw(),
     });
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "walkie host listening");

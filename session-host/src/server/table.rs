@@ -14,6 +14,7 @@ use walkie_host_proto::name::SessionName;
 use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply, SessionInfo, SessionState};
 use walkie_host_proto::revival::{is_agent_id, ReviveOutcome, RevivePlan, Revived};
 
+use super::boundary::Sandboxes;
 use super::{err, now_ms, HostOptions};
 use crate::record::{Begin, Recordings};
 use crate::revive::{self, Revival, ReviveMode};
@@ -76,6 +77,7 @@ enum Entry {
 
 pub(super) struct Table {
     opts: TableOptions,
+    sandboxes: Sandboxes,
     entries: Mutex<BTreeMap<String, Entry>>,
     store: Store,
     exits: mpsc::UnboundedSender<Exit>,
@@ -93,6 +95,7 @@ impl Table {
     pub async fn open(
         opts: TableOptions,
         store: Store,
+        sandboxes: Sandboxes,
     ) -> Result<(Table, mpsc::UnboundedReceiver<Exit>), StoreError> {
         let mut entries = BTreeMap::new();
         for r in store.recover().await? {
@@ -101,6 +104,7 @@ impl Table {
         let (exits, exits_rx) = mpsc::unbounded_channel();
         let table = Table {
             opts,
+            sandboxes,
             entries: Mutex::new(entries),
             store,
             exits,
@@ -153,6 +157,7 @@ impl Table {
             done,
         } = exit;
         tracing::info!(session = name, pid, state = %state.label(), "session exited");
+        self.sandboxes.ended(&name);
         if let Err(e) = self.store.set_exit(&name, pid, &state).await {
             tracing::error!(session = name, "cannot record exit: {e}");
         }
@@ -353,6 +358,35 @@ impl Table {
         }
     }
 
+    /// The session's boundary for the card.
+    pub fn boundary(&self, name: &str) -> Reply {
+        if !self.entries().contains_key(name) {
+            return err(ErrorKind::NoSuchSession, format!("no session named {name}"));
+        }
+        match self.sandboxes.info(name, &self.opts.session.secret_env) {
+            Some(boundary) => Reply::Boundary {
+                boundary: Box::new(boundary),
+            },
+            None => err(
+                ErrorKind::NotRunning,
+                format!("session {name} is not running, so it has no boundary now"),
+            ),
+        }
+    }
+
+    /// Widens the session's network rules live, then answers its boundary.
+    pub fn widen(
+        &self,
+        name: &str,
+        change: &walkie_host_proto::sandbox::Widen,
+        by: Option<&str>,
+    ) -> Reply {
+        match self.sandboxes.widen(name, change, by.unwrap_or("someone")) {
+            Ok(()) => self.boundary(name),
+            Err(message) => err(ErrorKind::NotRunning, message),
+        }
+    }
+
     pub async fn create(&self, spec: NewSession) -> Reply {
         let name = match SessionName::parse(&spec.name) {
             Ok(n) => n,
@@ -373,7 +407,9 @@ impl Table {
         let (cols, rows) = spec
             .size
             .unwrap_or((self.opts.default_cols, self.opts.default_rows));
-        let (command, revival) = revive::launch(&spec.command, spec.preset, spec.resume);
+        let (command, mut revival) = revive::launch(&spec.command, spec.preset, spec.resume);
+        revival.sandbox = spec.sandbox;
+        revival.network = spec.network;
         let spawn = Spawn {
             name,
             command,
@@ -387,6 +423,7 @@ impl Table {
             cols: cols.clamp(2, 1000),
             rows: rows.clamp(1, 1000),
             record: spec.record,
+            exec: None,
         };
         self.start(spawn, false).await
     }
@@ -424,6 +461,11 @@ impl Table {
                 Some(_) => {}
             }
         }
+        let mut spawn = spawn;
+        spawn.exec = match self.sandboxes.prepare(&spawn).await {
+            Ok(exec) => exec,
+            Err(message) => return Err(err(ErrorKind::Spawn, message)),
+        };
         let exits = self.exits.clone();
         let exit_name = name.clone();
         let session = match Session::start(
@@ -448,7 +490,10 @@ impl Table {
             },
         ) {
             Ok(s) => s,
-            Err(e) => return Err(err(ErrorKind::Spawn, e.to_string())),
+            Err(e) => {
+                self.sandboxes.ended(&name);
+                return Err(err(ErrorKind::Spawn, e.to_string()));
+            }
         };
         let record = Record {
             name: name.clone(),
@@ -601,6 +646,7 @@ impl Table {
                     rows: r.rows,
                     record: r.record,
                     revival: r.revival.clone(),
+                    exec: None,
                 }),
                 Err(e) => Err(err(ErrorKind::BadName, e.to_string())),
             },
@@ -648,7 +694,11 @@ impl Table {
                 Spawn {
                     command: Vec::new(),
                     cwd: revive::shell_cwd(&old.cwd, &old.revival.launch, &old.env),
-                    revival: Revival::default(),
+                    revival: Revival {
+                        sandbox: old.revival.sandbox.clone(),
+                        network: old.revival.network,
+                        ..Revival::default()
+                    },
                     ..old.clone()
                 },
                 ReviveOutcome::Shell { why },
@@ -769,7 +819,9 @@ pub(super) mod tests {
         dir: &std::path::Path,
     ) -> (Table, mpsc::UnboundedReceiver<Exit>) {
         let store = Store::open(&dir.join("host.db")).await.unwrap();
-        Table::open(options(dir), store).await.unwrap()
+        Table::open(options(dir), store, Sandboxes::for_tests(dir))
+            .await
+            .unwrap()
     }
 
     /// A table on the store in `dir`, its exits recorded as the host's loop does.
@@ -795,6 +847,8 @@ pub(super) mod tests {
             record: true,
             preset: None,
             resume: None,
+            sandbox: None,
+            network: None,
         }
     }
 
@@ -926,7 +980,9 @@ pub(super) mod tests {
                 let store = Store::open(&dir.path().join("host.db")).await.unwrap();
                 let mut opts = options(dir.path());
                 opts.revive = mode;
-                let (t, _exits) = Table::open(opts, store).await.unwrap();
+                let (t, _exits) = Table::open(opts, store, Sandboxes::for_tests(dir.path()))
+                    .await
+                    .unwrap();
                 let report = t.revive_pending().await;
                 let of = |name: &str| {
                     report

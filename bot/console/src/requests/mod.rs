@@ -20,6 +20,7 @@
 //!   buttons; the timer itself is [`crate::schedule`].
 
 pub mod attach;
+pub mod boundary;
 pub mod keys;
 pub mod ls;
 pub mod new;
@@ -57,6 +58,13 @@ pub enum NewSpec {
     Command(Vec<String>),
 }
 
+/// The boundary asked for on `/new` (`None`: the preset's, else the host's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxChoice {
+    pub profile: Option<String>,
+    pub network: Option<walkie_host_proto::sandbox::NetworkMode>,
+}
+
 /// A request with typed, checked arguments. `None` names mean "the chat's current session".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -65,6 +73,17 @@ pub enum Request {
         spec: NewSpec,
         /// Where it runs, as written (`~/x`, absolute, or a folder of `projects_dir`).
         dir: Option<String>,
+        /// `--sandbox PROFILE` / `--network MODE`, over the preset's.
+        sandbox: SandboxChoice,
+    },
+    /// `/boundary [NAME]`: the session's boundary card.
+    Boundary {
+        name: Option<String>,
+    },
+    /// A widen button of the boundary card: the network rules changed live.
+    Widen {
+        name: String,
+        change: walkie_host_proto::sandbox::Widen,
     },
     Ls,
     Use {
@@ -137,6 +156,7 @@ impl Request {
                 | Request::Notify { .. }
                 | Request::Help
                 | Request::Use { .. }
+                | Request::Boundary { .. }
         )
     }
 
@@ -198,6 +218,8 @@ pub enum View {
         choice: i64,
         labels: Vec<String>,
     },
+    /// A session's boundary card ([`crate::boundary`]: lines and widen buttons).
+    Boundary(Box<walkie_host_proto::sandbox::BoundaryInfo>),
     /// The jobs, each with Pause/Resume, Run now and Delete.
     Schedules {
         zone: String,
@@ -273,7 +295,16 @@ impl<F: Frontend, H: Host> Console<F, H> {
             Request::Help => self.reply(chat, View::Help).await,
             Request::Ls => ls::handle(self, chat).await,
             Request::Use { name } => pick::handle(self, chat, &name).await,
-            Request::New { name, spec, dir } => new::handle(self, chat, name, spec, dir).await,
+            Request::New {
+                name,
+                spec,
+                dir,
+                sandbox,
+            } => new::handle(self, user, chat, name, spec, dir, sandbox).await,
+            Request::Boundary { name } => boundary::handle(self, chat, name).await,
+            Request::Widen { name, change } => {
+                boundary::widen(self, user, chat, name, change).await
+            }
             Request::Screen { name } => screen::handle(self, chat, name).await,
             Request::Shot { name } => shot::handle(self, chat, name).await,
             Request::Watch { name } => watch::handle(self, chat, name).await,

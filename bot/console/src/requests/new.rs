@@ -4,11 +4,12 @@
 
 use walkie_host_proto::protocol::NewSession;
 
-use super::{host_answer, Console, NewSpec, Result, View};
-use crate::front::{ChatId, Frontend};
+use super::{host_answer, Console, NewSpec, Result, SandboxChoice, View};
+use crate::front::{ChatId, Frontend, UserId};
 use crate::host::Host;
 use crate::presets::{self, Launch};
 use crate::session::SessionRef;
+use crate::store::{AuditAction, AuditEntry};
 use crate::workdir::{self, DirChoice, Place, WorkdirError};
 
 /// Longest directory shown on a button.
@@ -16,11 +17,25 @@ const LABEL_CHARS: usize = 40;
 
 pub(crate) async fn handle<F: Frontend, H: Host>(
     c: &Console<F, H>,
+    user: UserId,
     chat: ChatId,
     name: String,
     spec: NewSpec,
     dir: Option<String>,
+    choice: SandboxChoice,
 ) -> Result<()> {
+    if let Some(p) = &choice.profile {
+        if c.cfg.sandbox.profile(p).is_err() {
+            let mut known = vec!["off", "workspace", "readonly"];
+            known.extend(c.cfg.sandbox.profiles.keys().map(String::as_str));
+            return c
+                .say(
+                    chat,
+                    format!("No sandbox profile {p}; use {}.", known.join(", ")),
+                )
+                .await;
+        }
+    }
     // What the answer names: the preset's own command, without the hook arguments.
     let (launch, program) = match &spec {
         NewSpec::Default => (Launch::default(), Vec::new()),
@@ -96,6 +111,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         env: preset_env,
         preset: launched_preset,
         resume,
+        sandbox,
+        network,
         ..
     } = launch;
     env.extend(preset_env);
@@ -103,6 +120,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         Some(d) => format!(" in {}", d.display()),
         None => String::new(),
     };
+    let sandbox = choice.profile.clone().or(sandbox);
+    let network = choice.network.or(network);
     let spec = NewSession {
         name: name.clone(),
         command,
@@ -112,6 +131,8 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         record: true,
         preset: launched_preset,
         resume,
+        sandbox,
+        network,
     };
     match c.host.new_session(spec).await {
         Ok(created) => {
@@ -125,6 +146,29 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
                 format!("Started {created} ({shown}){place}; plain text now goes to it."),
             )
             .await?;
+            if choice != SandboxChoice::default() {
+                let entry = AuditEntry {
+                    user_id: Some(user),
+                    chat_id: Some(chat),
+                    session: Some(current.clone()),
+                    action: AuditAction::Boundary,
+                    source: Some("command".into()),
+                    text: Some(format!(
+                        "--sandbox {} --network {}",
+                        choice.profile.as_deref().unwrap_or("(preset's)"),
+                        choice.network.map_or("(profile's)", |n| n.as_str())
+                    )),
+                    detail: None,
+                };
+                c.store.audit(&entry).await?;
+            }
+            // The boundary card, so the phone sees what the agent may do from the start.
+            match c.host.boundary(created.as_str()).await {
+                Ok(b) if b.profile != "off" || b.enforced => {
+                    c.reply(chat, View::Boundary(Box::new(b))).await?
+                }
+                _ => {}
+            }
             c.front.watch(chat, &created);
             Ok(())
         }

@@ -281,12 +281,14 @@ fn viewers_may_only_read() {
         },
         Request::Attach { name: None },
         Request::Notify { level: None },
+        Request::Boundary { name: None },
     ];
     let acts = [
         Request::New {
             name: "a".into(),
             spec: NewSpec::Default,
             dir: None,
+            sandbox: Default::default(),
         },
         Request::Keys {
             name: None,
@@ -295,6 +297,10 @@ fn viewers_may_only_read() {
         Request::Pause { name: None },
         Request::Resume { name: None },
         Request::Kill { name: None },
+        Request::Widen {
+            name: "a".into(),
+            change: walkie_host_proto::sandbox::Widen::OpenNetwork,
+        },
         Request::Text {
             text: "rm -rf /".into(),
             reply_to: None,
@@ -328,24 +334,28 @@ async fn new_starts_a_preset_with_its_hooks_and_makes_it_current() {
         name: "api".into(),
         spec: NewSpec::Preset("claude".into()),
         dir: None,
+        sandbox: Default::default(),
     })
     .await;
     r.run(Request::New {
         name: "top".into(),
         spec: NewSpec::Command(vec!["htop".into()]),
         dir: None,
+        sandbox: Default::default(),
     })
     .await;
     r.run(Request::New {
         name: "x".into(),
         spec: NewSpec::Preset("nope".into()),
         dir: None,
+        sandbox: Default::default(),
     })
     .await;
     r.run(Request::New {
         name: "web".into(),
         spec: NewSpec::Default,
         dir: None,
+        sandbox: Default::default(),
     })
     .await;
     let started = r.host.with(|s| s.started.clone());

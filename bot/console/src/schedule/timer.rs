@@ -400,9 +400,12 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
             env: preset_env,
             preset: launched_preset,
             resume,
+            sandbox,
+            network,
             ..
         } = launch;
         env.extend(preset_env);
+        // A job's session gets its preset's boundary, as from /new.
         let spec = NewSession {
             name: name.to_string(),
             command,
@@ -412,6 +415,8 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
             record: true,
             preset: launched_preset,
             resume,
+            sandbox,
+            network,
         };
         c.host
             .new_session(spec)

@@ -114,6 +114,8 @@ impl App {
             name: choice.name,
             spec: NewSpec::Preset(choice.preset),
             dir: Some(dir),
+            // The choice keeps no flags: a `/new ... --sandbox` without DIR uses the preset's.
+            sandbox: Default::default(),
         };
         self.request(user, chat, req).await
     }

@@ -94,6 +94,8 @@ impl Fixture {
             inner: vec![BIN.into(), "inner".into()],
             proxy_socket: None,
             bwrap: "bwrap".into(),
+            proxy_loopback: false,
+            keep_visible: vec![],
         }
     }
 

@@ -1,0 +1,598 @@
+//! Sessions' boundaries (issue 17), following `walkie-sandbox`'s "Wiring": the machine's
+//! preflight (once, at host start), each session's profile resolved into a [`Boundary`] and a
+//! [`Mechanism`], the trampoline argv the PTY runs, one allowlist [`Proxy`] per session whose
+//! off-list connections become asks for the phone, and the boundary as reported for the card.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::UNIX_EPOCH;
+
+use walkie_host_proto::ask::{Agent, AskPayload, Decision};
+use walkie_host_proto::sandbox::{BlockedAttempt, BoundaryInfo, NetworkMode, Widen};
+use walkie_sandbox::{
+    AgentDirs, Boundary, FileBase, Mechanism, Plan, Preflight, Proxy, ProxyOptions, SandboxConfig,
+    SessionPaths,
+};
+
+use super::broker::{AskEnd, Broker};
+use crate::session::Spawn;
+
+/// How the host confines sessions: `[sandbox]` of the configuration and walkie's binary (the
+/// trampoline `walkie sandbox-exec` / `sandbox-inner`).
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    pub config: SandboxConfig,
+    /// walkie's binary; `None` is this process's (the `walkie host` that runs).
+    pub exe: Option<PathBuf>,
+}
+
+/// Variable names that carry credentials, shown on the card by name (never by value).
+const CREDENTIAL_MARKERS: &[&str] = &["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH"];
+
+/// One running session's boundary.
+struct Live {
+    boundary: Boundary,
+    mechanism: Mechanism,
+    /// Kept as long as the session; dropping it removes its socket.
+    proxy: Option<Proxy>,
+    credentials: Vec<String>,
+    agent_mode: Option<String>,
+    notes: Vec<String>,
+}
+
+pub(super) struct Sandboxes {
+    config: SandboxConfig,
+    preflight: Preflight,
+    exe: Option<PathBuf>,
+    /// Where the per-session proxy sockets live (the host socket's 0700 directory).
+    proxy_dir: PathBuf,
+    /// The host's socket, kept visible inside (agents' approval hooks connect to it).
+    socket: PathBuf,
+    broker: Arc<Broker>,
+    live: Mutex<HashMap<String, Live>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Single inserts and removes: a panic elsewhere cannot leave the map half-changed.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Sandboxes {
+    /// Runs the preflight off the runtime (it starts bwrap once) and logs what it found.
+    pub async fn start(options: SandboxOptions, socket: PathBuf, broker: Arc<Broker>) -> Self {
+        let proxy_dir = socket
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let bwrap = options
+            .config
+            .bwrap
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("bwrap"));
+        let preflight = tokio::task::spawn_blocking(move || walkie_sandbox::preflight(&bwrap))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!("the sandbox preflight failed: {e}");
+                walkie_sandbox::preflight(Path::new("/nonexistent/bwrap"))
+            });
+        let mechanism = preflight.mechanism();
+        for line in preflight.lines() {
+            tracing::info!(?mechanism, "sandbox preflight: {line}");
+        }
+        // Taken now: after an upgrade replaces the binary, this process's own link reads
+        // "walkie (deleted)", while the path still names a walkie.
+        let exe = options.exe.or_else(|| std::env::current_exe().ok());
+        Sandboxes {
+            config: options.config,
+            preflight,
+            exe,
+            proxy_dir,
+            socket,
+            broker,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sandboxes for the unit tests: profile `off` unless a test names one, no bwrap.
+    #[cfg(test)]
+    pub fn for_tests(dir: &Path) -> Sandboxes {
+        Sandboxes {
+            config: SandboxConfig::default(),
+            preflight: walkie_sandbox::preflight(Path::new("/nonexistent/bwrap")),
+            exe: None,
+            proxy_dir: dir.to_path_buf(),
+            socket: dir.join("host.sock"),
+            broker: Arc::new(Broker::new(1)),
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// What the PTY runs for `spawn`: `None` to run its command as is (profile `off` with an
+    /// open network), else the trampoline argv. An error is the reason the session may not
+    /// start (an unknown profile, `sandbox.required` on a machine that cannot enforce it).
+    pub async fn prepare(&self, spawn: &Spawn) -> Result<Option<Vec<String>>, String> {
+        let name = spawn.name.to_string();
+        let profile_name = spawn
+            .revival
+            .sandbox
+            .clone()
+            .unwrap_or_else(|| self.config.default_profile.clone());
+        let mut profile = self.config.profile(&profile_name).map_err(|_| {
+            format!(
+                "there is no sandbox profile {profile_name:?}; use off, workspace, readonly or one of [sandbox.profiles]"
+            )
+        })?;
+        if let Some(network) = spawn.revival.network {
+            profile.network = Some(network);
+        }
+        let home = env_of(spawn, "HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let agent = agent_dirs(spawn, &home);
+        let mut notes = Vec::new();
+        if profile.base == FileBase::Off && profile.network() == NetworkMode::Open {
+            self.remember(
+                &name,
+                spawn,
+                unconfined(&profile_name, &spawn.cwd),
+                Mechanism::Off,
+                None,
+                notes,
+            );
+            return Ok(None);
+        }
+        // The API endpoints the session is configured with are its agent's API hosts: on the
+        // allowlist. One on the host's loopback is reached through the proxy, as the
+        // sandbox's own loopback is another one.
+        let loopback_api = api_hosts(spawn, &agent, &mut profile.allow_domains);
+        let paths = SessionPaths {
+            cwd: spawn.cwd.clone(),
+            home,
+            agent: agent.clone(),
+        };
+        let boundary = tokio::task::spawn_blocking(move || profile.resolve(&paths))
+            .await
+            .map_err(|e| format!("resolving the sandbox failed: {e}"))?
+            .map_err(|e| format!("the sandbox cannot be set up: {e}"))?;
+        let mechanism = self.preflight.mechanism_for(&boundary, &agent);
+        if self.config.required {
+            let cannot = match mechanism {
+                Mechanism::Off => true,
+                // bwrap is missing or broken although user namespaces work: that is fixable,
+                // not the Landlock-only case of a machine that blocks user namespaces.
+                Mechanism::LandlockOnly => self.preflight.user_namespaces.ok,
+                Mechanism::Bwrap { .. } => false,
+            };
+            if cannot {
+                return Err(format!(
+                    "sandbox.required is set and this machine cannot enforce the {} boundary, so the session was not started:\n{}",
+                    boundary.profile,
+                    self.preflight.lines().join("\n")
+                ));
+            }
+        }
+        match mechanism {
+            Mechanism::Off => {
+                notes.push("not enforced: this machine has neither a usable bwrap nor Landlock (set sandbox.required = true to refuse such starts)".into());
+                notes.extend(self.preflight.lines());
+                tracing::warn!(
+                    session = name,
+                    "starting unsandboxed: no mechanism available"
+                );
+                self.remember(&name, spawn, boundary, mechanism, None, notes);
+                return Ok(None);
+            }
+            Mechanism::LandlockOnly => {
+                notes.push("Landlock only (bwrap cannot run here):".into());
+                notes.extend(walkie_sandbox::landlock_layer::Limits::landlock_only(
+                    &boundary,
+                ));
+                notes.extend(self.preflight.lines());
+            }
+            Mechanism::Bwrap { landlock, .. } => {
+                if !landlock {
+                    notes.push(if agent.sandboxes_itself {
+                        "no Landlock layer: the agent runs its own bwrap sandbox, which Landlock would break".into()
+                    } else {
+                        "no Landlock layer: this kernel has none".into()
+                    });
+                }
+            }
+        }
+        let proxy = match (mechanism, boundary.network) {
+            (Mechanism::Bwrap { .. }, NetworkMode::Allowlist) => {
+                Some(self.proxy(&name, &spawn.cwd, &boundary).await?)
+            }
+            _ => None,
+        };
+        let exe = match &self.exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot find walkie's own binary for the sandbox: {e}"))?,
+        };
+        let exe = exe.to_string_lossy().into_owned();
+        let command = if spawn.command.is_empty() {
+            vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
+        } else {
+            spawn.command.clone()
+        };
+        let plan = Plan {
+            mechanism,
+            boundary: boundary.clone(),
+            command,
+            inner: vec![exe.clone(), "sandbox-inner".into()],
+            proxy_socket: proxy.as_ref().map(|p| p.socket().to_path_buf()),
+            bwrap: self.preflight.bwrap_path.clone(),
+            proxy_loopback: loopback_api,
+            keep_visible: vec![self.socket.clone()],
+        };
+        tracing::info!(session = name, profile = boundary.profile, ?mechanism, network = %boundary.network, "sandboxed");
+        self.remember(&name, spawn, boundary, mechanism, proxy, notes);
+        Ok(Some(vec![exe, "sandbox-exec".into(), plan.encode()]))
+    }
+
+    async fn proxy(&self, name: &str, cwd: &Path, boundary: &Boundary) -> Result<Proxy, String> {
+        let socket = self.proxy_dir.join(format!("proxy-{name}.sock"));
+        if socket.as_os_str().len() > 100 {
+            return Err(format!(
+                "the proxy socket {} is too long for a Unix socket; choose a shorter host.socket",
+                socket.display()
+            ));
+        }
+        let broker = self.broker.clone();
+        let session = name.to_string();
+        let cwd = cwd.display().to_string();
+        let timeout_ms = self.config.ask_timeout_secs.saturating_mul(1000);
+        let decide: walkie_sandbox::Decide = Arc::new(move |req| {
+            let (broker, session, cwd) = (broker.clone(), session.clone(), cwd.clone());
+            Box::pin(async move {
+                // Until the phone has a card of its own for network asks, the question is a
+                // plain yes/no ask: Allow lets this connection through, anything else denies.
+                let question = format!("{session} wants to reach {}:{}", req.host, req.port);
+                let ticket =
+                    broker.open(&session, AskPayload::Question { question, cwd }, timeout_ms);
+                match broker.wait(ticket, std::future::pending()).await {
+                    AskEnd::Decided(Decision::Allow) => {
+                        tracing::info!(
+                            session,
+                            host = req.host,
+                            port = req.port,
+                            "network: allowed once"
+                        );
+                        walkie_sandbox::Decision::AllowOnce
+                    }
+                    end => {
+                        tracing::info!(
+                            session,
+                            host = req.host,
+                            port = req.port,
+                            ?end,
+                            "network: denied"
+                        );
+                        walkie_sandbox::Decision::Deny
+                    }
+                }
+            })
+        });
+        let resolver = self
+            .config
+            .resolve
+            .iter()
+            .fold(walkie_sandbox::Resolver::default(), |r, (name, ip)| {
+                r.with_override(name, *ip)
+            });
+        let options = ProxyOptions {
+            allow: boundary.allow_domains.clone(),
+            ask_timeout: std::time::Duration::from_millis(timeout_ms),
+            resolver,
+            ..ProxyOptions::default()
+        };
+        Proxy::bind(&socket, options, decide)
+            .await
+            .map_err(|e| format!("cannot start the session's network proxy: {e}"))
+    }
+
+    fn remember(
+        &self,
+        name: &str,
+        spawn: &Spawn,
+        boundary: Boundary,
+        mechanism: Mechanism,
+        proxy: Option<Proxy>,
+        notes: Vec<String>,
+    ) {
+        let mut credentials: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .chain(spawn.env.iter().map(|(k, _)| k.clone()))
+            .filter(|k| {
+                CREDENTIAL_MARKERS
+                    .iter()
+                    .any(|m| k.to_ascii_uppercase().contains(m))
+            })
+            .collect();
+        credentials.sort();
+        credentials.dedup();
+        let live = Live {
+            boundary,
+            mechanism,
+            proxy,
+            credentials,
+            agent_mode: agent_mode(&spawn.command),
+            notes,
+        };
+        lock(&self.live).insert(name.to_string(), live);
+    }
+
+    /// Widens a running session's network rules live; the error says why nothing changed.
+    pub fn widen(&self, name: &str, change: &Widen, by: &str) -> Result<(), String> {
+        let mut live = lock(&self.live);
+        let Some(l) = live.get_mut(name) else {
+            return Err(format!("session {name} is not running"));
+        };
+        let Some(proxy) = &l.proxy else {
+            return Err(match l.boundary.network {
+                NetworkMode::Open => format!("{name}'s network is open already"),
+                NetworkMode::Off => format!(
+                    "{name} has no network (off); start it again with --network allowlist or open"
+                ),
+                NetworkMode::Allowlist => format!(
+                    "{name} has no proxy (not sandboxed by bwrap), so there is nothing to widen"
+                ),
+            });
+        };
+        let rule = match change {
+            Widen::AllowDomain { domain } => domain.trim().to_ascii_lowercase(),
+            Widen::OpenNetwork => "*".to_string(),
+        };
+        if rule.is_empty() || rule.contains(['/', ' ', ':']) {
+            return Err(format!(
+                "{rule:?} is not a domain; write e.g. pypi.org or *.pythonhosted.org"
+            ));
+        }
+        proxy.allow_domain(&rule);
+        tracing::info!(session = name, rule, by, "network widened");
+        l.notes.push(match change {
+            Widen::OpenNetwork => format!("every domain let through the proxy (by {by})"),
+            Widen::AllowDomain { .. } => format!("{rule} allowed (by {by})"),
+        });
+        Ok(())
+    }
+
+    /// The session's proxy and boundary go with it.
+    pub fn ended(&self, name: &str) {
+        lock(&self.live).remove(name);
+    }
+
+    /// The boundary card's content, `None` for a session this host did not start.
+    pub fn info(&self, name: &str, credentials_removed: &[String]) -> Option<BoundaryInfo> {
+        let live = lock(&self.live);
+        let l = live.get(name)?;
+        let b = &l.boundary;
+        let mut deny_read = b.deny_dirs.clone();
+        deny_read.extend(b.deny_files.iter().cloned());
+        let (allow_domains, blocked, waiting) = match &l.proxy {
+            Some(p) => (
+                p.allowed(),
+                p.blocked()
+                    .into_iter()
+                    .map(|x| BlockedAttempt {
+                        at_ms: x
+                            .at
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_millis() as u64)
+                            .unwrap_or(0),
+                        host: x.host,
+                        port: x.port,
+                        reason: x.reason,
+                    })
+                    .collect(),
+                p.waiting(),
+            ),
+            None => (b.allow_domains.clone(), Vec::new(), 0),
+        };
+        let mut notes = l.notes.clone();
+        notes.extend(b.notes.iter().cloned());
+        Some(BoundaryInfo {
+            session: name.to_string(),
+            profile: b.profile.clone(),
+            mechanism: mechanism_label(l.mechanism).into(),
+            enforced: l.mechanism != Mechanism::Off && (b.files || b.network != NetworkMode::Open),
+            write: b.write.clone(),
+            deny_read,
+            protected: b.protected.clone(),
+            network: b.network,
+            allow_domains,
+            credentials: l
+                .credentials
+                .iter()
+                .filter(|c| !credentials_removed.contains(c))
+                .cloned()
+                .collect(),
+            agent_mode: l.agent_mode.clone(),
+            blocked,
+            waiting,
+            notes,
+        })
+    }
+}
+
+fn mechanism_label(m: Mechanism) -> &'static str {
+    match m {
+        Mechanism::Off => "none",
+        Mechanism::Bwrap { landlock: true, .. } => "bubblewrap + seccomp + Landlock",
+        Mechanism::Bwrap {
+            landlock: false, ..
+        } => "bubblewrap + seccomp",
+        Mechanism::LandlockOnly => "Landlock + seccomp only",
+    }
+}
+
+/// The boundary of an unconfined session, for its card.
+fn unconfined(profile: &str, cwd: &Path) -> Boundary {
+    Boundary {
+        profile: profile.to_string(),
+        files: false,
+        cwd: cwd.to_path_buf(),
+        write: Vec::new(),
+        deny_dirs: Vec::new(),
+        deny_files: Vec::new(),
+        protected: Vec::new(),
+        network: NetworkMode::Open,
+        allow_domains: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+fn env_of<'a>(spawn: &'a Spawn, key: &str) -> Option<&'a str> {
+    spawn
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The agent's own state and protected files, by the agent the command runs.
+fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
+    let program = spawn
+        .revival
+        .launch
+        .first()
+        .or(spawn.command.first())
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    match (spawn.revival.agent, program.as_str()) {
+        (Some(Agent::ClaudeCode), _) | (_, "claude") => AgentDirs::claude(home),
+        (Some(Agent::Codex), _) | (_, "codex") => {
+            AgentDirs::codex(home, env_of(spawn, "CODEX_HOME").map(Path::new))
+        }
+        (Some(Agent::Copilot), _) | (_, "copilot") => {
+            let state = env_of(spawn, "COPILOT_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".copilot"));
+            // Copilot unpacks its bundled package into its cache on start; the directory is
+            // made here (empty, Copilot's own) because only existing paths can be bound.
+            let cache = env_of(spawn, "XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".cache"))
+                .join("copilot");
+            if let Err(e) = std::fs::create_dir_all(&cache) {
+                tracing::warn!(cache = %cache.display(), "cannot make Copilot's cache: {e}");
+            }
+            AgentDirs {
+                protected: vec![state.join("hooks"), state.join("agents")],
+                state: vec![state, cache],
+                sandboxes_itself: false,
+            }
+        }
+        _ => AgentDirs::default(),
+    }
+}
+
+/// Adds the agent's API hosts to `allow`: those of the session's `*_BASE_URL` variables and
+/// the `base_url`s of a Codex home's `config.toml` (its model providers). True when one of
+/// them is on loopback (reached through the proxy, since the sandbox's loopback is its own).
+fn api_hosts(spawn: &Spawn, agent: &AgentDirs, allow: &mut Vec<String>) -> bool {
+    let mut urls: Vec<String> = spawn
+        .env
+        .iter()
+        .filter(|(k, _)| k.ends_with("BASE_URL"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    if agent.sandboxes_itself {
+        // Codex: the state dir is its home; a line scan of `base_url = "..."` is enough (the
+        // value is one TOML string on one line in every config Codex writes or documents).
+        for dir in &agent.state {
+            let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) else {
+                continue;
+            };
+            for line in text.lines() {
+                let Some((key, value)) = line.split_once('=') else {
+                    continue;
+                };
+                if key.trim().ends_with("base_url") {
+                    urls.push(value.trim().trim_matches(['"', '\'']).to_string());
+                }
+            }
+        }
+    }
+    let mut loopback = false;
+    for url in &urls {
+        let Some(host) = url_host(url) else {
+            continue;
+        };
+        if host == "127.0.0.1" || host == "localhost" || host == "::1" {
+            loopback = true;
+        }
+        if !allow.iter().any(|a| a == host) {
+            allow.push(host.to_string());
+        }
+    }
+    loopback
+}
+
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    Some(authority.split(':').next().unwrap_or(authority)).filter(|h| !h.is_empty())
+}
+
+/// The agent's own permission mode as its command line sets it.
+fn agent_mode(command: &[String]) -> Option<String> {
+    let mut it = command.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--dangerously-skip-permissions"
+            | "--dangerously-bypass-approvals-and-sandbox"
+            | "--yolo" => return Some(a.trim_start_matches('-').to_string()),
+            "--permission-mode" | "--ask-for-approval" | "-a" | "--sandbox" | "-s" => {
+                return it.next().map(|v| format!("{a} {v}"))
+            }
+            _ => {}
+        }
+    }
+    let program = command.first().map(|p| {
+        Path::new(p)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    });
+    matches!(program.as_deref(), Some("claude" | "codex" | "copilot"))
+        .then(|| "default".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_hosts_and_agent_modes() {
+        assert_eq!(url_host("http://127.0.0.1:8080/v1"), Some("127.0.0.1"));
+        assert_eq!(
+            url_host("https://u:p@api.example.com"),
+            Some("api.example.com")
+        );
+        assert_eq!(url_host("http://[::1]:5/x"), Some("::1"));
+        assert_eq!(url_host("nonsense"), None);
+        let w = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            agent_mode(&w(&["claude", "--permission-mode", "plan"])).as_deref(),
+            Some("--permission-mode plan")
+        );
+        assert_eq!(agent_mode(&w(&["codex"])).as_deref(), Some("default"));
+        assert_eq!(agent_mode(&w(&["bash"])), None);
+    }
+}
