@@ -31,6 +31,7 @@ use walkie_approval::hook::Decision;
 use walkie_config::Config;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, NewSession, SessionInfo};
+use walkie_host_proto::sandbox::{BoundaryInfo, Widen};
 use walkie_host_proto::snapshot::Snapshot;
 use walkie_ssh::{Channel, HostKey, HostKeyCheck, Link, LinkState};
 
@@ -768,6 +769,25 @@ impl Host for Fleet {
     async fn snapshot(&self, name: &str) -> Result<Snapshot, ClientError> {
         on_host!(self, name, |n| self.local.snapshot(&n).await, |c, _r| c
             .snapshot(&n))
+    }
+
+    async fn boundary(&self, name: &str) -> Result<BoundaryInfo, ClientError> {
+        on_host!(self, name, |n| self.local.boundary(&n).await, |c, _r| c
+            .boundary(&n))
+    }
+
+    async fn widen(
+        &self,
+        name: &str,
+        change: Widen,
+        by: &str,
+    ) -> Result<BoundaryInfo, ClientError> {
+        on_host!(
+            self,
+            name,
+            |n| self.local.widen(&n, change.clone(), by).await,
+            |c, _r| c.widen(&n, change.clone(), by)
+        )
     }
 
     async fn tail(&self, name: &str, lines: usize) -> Result<String, ClientError> {

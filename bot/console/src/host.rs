@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 use walkie_approval::hook::Decision;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError, SpawnHost};
 use walkie_host_proto::protocol::{NewSession, SessionInfo};
-use walkie_host_proto::snapshot::Snapshot;
 use walkie_host_proto::sandbox::{BoundaryInfo, Widen};
+use walkie_host_proto::snapshot::Snapshot;
 
 /// The calls the console makes to a session host.
 pub trait Host: Send + Sync + 'static {
