@@ -44,7 +44,7 @@
 pub mod activity;
 pub mod approval_store;
 pub mod boundary;
-mod copilot_home;
+pub mod copilot_home;
 pub mod desk;
 pub mod dialogs;
 pub mod fleet;

@@ -53,6 +53,7 @@ fn host_options(cfg: &Config) -> HostOptions {
         sandbox: SandboxOptions {
             config: cfg.sandbox.clone(),
             exe: None,
+            visible: vec![walkie_console::copilot_home::plugin_dir(cfg)],
         },
         socket,
     }

@@ -25,6 +25,9 @@ pub struct SandboxOptions {
     pub config: SandboxConfig,
     /// walkie's binary; `None` is this process's (the `walkie host` that runs).
     pub exe: Option<PathBuf>,
+    /// walkie's own files a session reads, kept visible (read-only) even where the boundary
+    /// hides them (the Copilot plugin with walkie's hooks, when the state dir is under /tmp).
+    pub visible: Vec<PathBuf>,
 }
 
 /// Variable names that carry credentials, shown on the card by name (never by value).
@@ -49,6 +52,8 @@ pub(super) struct Sandboxes {
     proxy_dir: PathBuf,
     /// The host's socket, kept visible inside (agents' approval hooks connect to it).
     socket: PathBuf,
+    /// [`SandboxOptions::visible`].
+    visible: Vec<PathBuf>,
     broker: Arc<Broker>,
     live: Mutex<HashMap<String, Live>>,
 }
@@ -89,6 +94,7 @@ impl Sandboxes {
             exe,
             proxy_dir,
             socket,
+            visible: options.visible,
             broker,
             live: Mutex::new(HashMap::new()),
         }
@@ -103,6 +109,7 @@ impl Sandboxes {
             exe: None,
             proxy_dir: dir.to_path_buf(),
             socket: dir.join("host.sock"),
+            visible: vec![],
             broker: Arc::new(Broker::new(1)),
             live: Mutex::new(HashMap::new()),
         }
@@ -226,7 +233,10 @@ impl Sandboxes {
             proxy_socket: proxy.as_ref().map(|p| p.socket().to_path_buf()),
             bwrap: self.preflight.bwrap_path.clone(),
             proxy_loopback: loopback_api,
-            keep_visible: vec![self.socket.clone()],
+            keep_visible: [self.socket.clone()]
+                .into_iter()
+                .chain(self.visible.iter().cloned())
+                .collect(),
         };
         tracing::info!(session = name, profile = boundary.profile, ?mechanism, network = %boundary.network, "sandboxed");
         self.remember(&name, spawn, boundary, mechanism, proxy, notes);
