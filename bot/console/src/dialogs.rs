@@ -444,7 +444,16 @@ impl<F: Frontend, H: Host> Desk<F, H> {
 
     async fn post_dialog_card(&self, session: &str, d: Dialog) {
         let id = crate::desk::screen_id();
-        let mut messages = Vec::new();
+        // The card is known before its first copy is posted: a press made as soon as a copy
+        // shows (while the others are still being posted) must find it, not "gone".
+        self.dialogs.slot(session, |s| {
+            s.card = Some(DialogCard {
+                id,
+                dialog: d.clone(),
+                messages: Vec::new(),
+                chosen: None,
+            })
+        });
         for (chat, buttons) in self.targets(session).await {
             let silent = notify_level(&self.store, &self.cfg, chat).await == NotifyLevel::None;
             match self
@@ -453,7 +462,11 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 .await
             {
                 Ok(m) => {
-                    messages.push((chat, m, buttons));
+                    self.dialogs.slot(session, |s| {
+                        if let Some(card) = s.card.as_mut().filter(|c| c.id == id) {
+                            card.messages.push((chat, m, buttons));
+                        }
+                    });
                     // Replying to the card goes to the session, like its other messages.
                     let _ = self
                         .store
@@ -464,14 +477,6 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             }
         }
         tracing::info!(session, dialog = d.kind.id, "dialog card posted");
-        self.dialogs.slot(session, |s| {
-            s.card = Some(DialogCard {
-                id,
-                dialog: d,
-                messages,
-                chosen: None,
-            })
-        });
     }
 
     /// Types the chosen answer's keys, each checked on the screen, and shows the result.
