@@ -402,13 +402,18 @@ pub struct Preset {
 /// The profile of the built-in agent presets: an agent that runs for days gets a boundary.
 const AGENT_PROFILE: &str = "workspace";
 
-/// Built-in agent presets that stay unsandboxed by default, and why. Claude Code saves
-/// `~/.claude.json` through a lock directory and a temporary file created next to it in
-/// `$HOME`, which `workspace` keeps read-only: it could not save its state (folder trust,
-/// first-run notices) and shows its dialogs again on every start. It becomes `workspace` once
-/// walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`, as `CODEX_HOME` for
-/// Codex); `--sandbox workspace` already works for a session.
-const UNSANDBOXED_AGENTS: &[&str] = &["claude"];
+/// Built-in agent presets that stay unsandboxed by default, and why.
+/// - Claude Code saves `~/.claude.json` through a lock directory and a temporary file created
+///   next to it in `$HOME`, which `workspace` keeps read-only: it could not save its state
+///   (folder trust, first-run notices) and shows its dialogs again on every start. It becomes
+///   `workspace` once walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`,
+///   as `CODEX_HOME` for Codex).
+/// - Codex and Copilot start and reach their model sandboxed (tests/sandbox.rs), but their
+///   approval flows (an approved command run by the agent's own tools, Codex's own bwrap
+///   inside walkie's) are not yet verified under `workspace` end to end.
+///
+/// `--sandbox workspace` already works for a session of any of them.
+const UNSANDBOXED_AGENTS: &[&str] = &["claude", "codex", "copilot"];
 
 /// The presets walkie knows without a config file.
 fn builtin_presets() -> BTreeMap<String, Preset> {
@@ -1071,7 +1076,7 @@ mod tests {
         );
         assert_eq!(cfg.presets["claude"].command, ["/opt/claude"]);
         assert_eq!(cfg.presets["claude"].auto_allow, ["ls"]);
-        assert_eq!(cfg.presets["shell"], Preset::default());
+        assert_eq!(cfg.presets["shell"], builtin_presets()["shell"]);
         // No [presets] at all: the built-ins.
         assert_eq!(Config::from_toml("").unwrap().presets, builtin_presets());
         // A misspelt field is an error, not a silently ignored line.
