@@ -387,7 +387,7 @@ fn allowlist_lets_allowed_names_through_and_asks_for_the_others() {
         b.h.ok(&[
             "send",
             "net",
-            &format!("curl -sS -m 40 {url}; echo {tag}=$?"),
+            &format!("curl -fsS -m 40 {url}; echo {tag}=$?"),
         ]);
     };
     curl(&format!("http://allowed.test:{port}/a"), "allowed");
