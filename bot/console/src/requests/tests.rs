@@ -554,20 +554,6 @@ fn files(front: &InMemory) -> Vec<(String, super::Document)> {
         .collect()
 }
 
-fn texts(front: &InMemory) -> Vec<String> {
-    front
-        .sent()
-        .into_iter()
-        .filter_map(|s| match s {
-            Sent::View {
-                view: View::Text(t),
-                ..
-            } => Some(t),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn shot_draws_the_screen_as_a_png_named_after_the_session() {
     let r = rig("").await;
@@ -600,9 +586,7 @@ async fn shot_draws_the_screen_as_a_png_named_after_the_session() {
     })
     .await;
     assert!(
-        texts(&r.front)
-            .iter()
-            .any(|t| t.starts_with("No session nope")),
+        r.texts().iter().any(|t| t.starts_with("No session nope")),
         "{:?}",
         r.front.sent()
     );
@@ -642,7 +626,7 @@ async fn watch_asks_the_front_end_for_a_live_picture_of_a_live_session_only() {
             session: "backend".into()
         }]
     );
-    let texts = texts(&r.front);
+    let texts = r.texts();
     assert!(texts[0].starts_with("done is exited"), "{texts:?}");
     assert!(texts[1].starts_with("No session nope"), "{texts:?}");
     // Viewers may watch: it only reads.
@@ -680,7 +664,7 @@ async fn replay_sends_the_joined_recording_or_says_there_is_none() {
     })
     .await;
     assert!(
-        texts(&r.front)
+        r.texts()
             .iter()
             .any(|t| t.starts_with("No recording of web")),
         "{:?}",
