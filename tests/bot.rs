@@ -23,7 +23,7 @@ use tokio::process::Command;
 use walkie_console::store::{AuditRecord, Claim};
 use walkie_host_proto::client::Client;
 
-use bot_rig::BotRig;
+use bot_rig::{new_sh, BotRig};
 
 use bot_rig::OPERATOR;
 const STRANGER: i64 = 666;
@@ -107,16 +107,6 @@ impl ClearEnv for Command {
         }
         self
     }
-}
-
-/// `/new NAME sh`, waiting for the bot to say it started.
-async fn new_sh(fake: &FakeTelegram, name: &str) {
-    fake.send_text(OPERATOR, &format!("/new {name} sh"));
-    let started = format!("Started {name}");
-    fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
-        m.text.starts_with(&started)
-    })
-    .await;
 }
 
 /// The audit log's dispatches.

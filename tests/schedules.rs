@@ -15,7 +15,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bot_rig::{BotRig, OPERATOR};
+use bot_rig::{new_sh, BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram};
 use jiff::Timestamp;
 use walkie_console::schedule::store::RunRecord;
@@ -82,15 +82,6 @@ async fn start(fake: &FakeTelegram, clock: &TestClock) -> BotRig {
     .await;
     rig.wait_started(fake, 1, T).await;
     rig
-}
-
-async fn new_sh(fake: &FakeTelegram, name: &str) {
-    fake.send_text(OPERATOR, &format!("/new {name} sh"));
-    let started = format!("Started {name}");
-    fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
-        m.text.starts_with(&started)
-    })
-    .await;
 }
 
 async fn screen(socket: &Path, name: &str) -> String {

@@ -13,7 +13,7 @@ mod support;
 use std::future::Future;
 use std::time::Duration;
 
-use bot_rig::{BotRig, OPERATOR};
+use bot_rig::{new_sh, BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram, State, Upload};
 use tokio::time::Instant;
 
@@ -29,16 +29,6 @@ async fn start(fake: &FakeTelegram, bot_env: &[(&str, &str)]) -> BotRig {
     let rig = BotRig::start(fake, &[("SHELL", "/bin/sh")], bot_env, None).await;
     rig.wait_started(fake, 1, T).await;
     rig
-}
-
-/// `/new NAME sh`, waiting for the bot to say it started.
-async fn new_sh(fake: &FakeTelegram, name: &str) {
-    fake.send_text(OPERATOR, &format!("/new {name} sh"));
-    let started = format!("Started {name}");
-    fake.wait_for_bot_message(OPERATOR, T, "the session to start", |m| {
-        m.text.starts_with(&started)
-    })
-    .await;
 }
 
 /// The `n`-th accepted upload (0-based) whose file name starts with `prefix`.

@@ -163,6 +163,19 @@ impl BotRig {
     }
 }
 
+/// `/new NAME sh`, waiting (30 s) for the bot to say it started.
+pub async fn new_sh(fake: &FakeTelegram, name: &str) {
+    fake.send_text(OPERATOR, &format!("/new {name} sh"));
+    let started = format!("Started {name}");
+    fake.wait_for_bot_message(
+        OPERATOR,
+        Duration::from_secs(30),
+        "the session to start",
+        |m| m.text.starts_with(&started),
+    )
+    .await;
+}
+
 impl Drop for BotRig {
     fn drop(&mut self) {
         if std::thread::panicking() {
