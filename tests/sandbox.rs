@@ -542,7 +542,7 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
         String::from_utf8_lossy(&out.stderr)
     );
     // Claude cannot save ~/.claude.json in a read-only home (config/src/lib.rs,
-    // UNSANDBOXED_AGENTS), so it may offer its fullscreen renderer again: "Not now".
+    // BUILTIN_PROFILE), so it may offer its fullscreen renderer again: "Not now".
     let screen = wait_screen(&h, name, "the input box", AGENT_START, |s| {
         agent.input_ready(s) || s.contains("Try the new fullscreen renderer")
     });

@@ -399,13 +399,11 @@ pub struct Preset {
     pub network: Option<NetworkMode>,
 }
 
-/// The profile of the built-in agent presets: an agent that runs for days gets a boundary.
-const AGENT_PROFILE: &str = "workspace";
-
-/// Built-in agent presets that stay unsandboxed by default, and why.
+/// The profile of every built-in preset, agents included, for now. Agents that run for days
+/// should get `workspace`; they do not by default yet:
 /// - Claude Code saves `~/.claude.json` through a lock directory and a temporary file created
 ///   next to it in `$HOME`, which `workspace` keeps read-only: it could not save its state
-///   (folder trust, first-run notices) and shows its dialogs again on every start. It becomes
+///   (folder trust, first-run notices) and shows its dialogs again on every start. It can have
 ///   `workspace` once walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`,
 ///   as `CODEX_HOME` for Codex).
 /// - Codex and Copilot start and reach their model sandboxed (tests/sandbox.rs), but their
@@ -413,20 +411,13 @@ const AGENT_PROFILE: &str = "workspace";
 ///   inside walkie's) are not yet verified under `workspace` end to end.
 ///
 /// `--sandbox workspace` already works for a session of any of them.
-const UNSANDBOXED_AGENTS: &[&str] = &["claude", "codex", "copilot"];
+const BUILTIN_PROFILE: &str = "off";
 
 /// The presets walkie knows without a config file.
 fn builtin_presets() -> BTreeMap<String, Preset> {
     let preset = |command: &[&str]| Preset {
         command: command.iter().map(|s| s.to_string()).collect(),
-        sandbox: Some(
-            if command.is_empty() || UNSANDBOXED_AGENTS.contains(&command[0]) {
-                "off"
-            } else {
-                AGENT_PROFILE
-            }
-            .to_string(),
-        ),
+        sandbox: Some(BUILTIN_PROFILE.to_string()),
         ..Preset::default()
     };
     BTreeMap::from([
