@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bot_rig::{new_sh, BotRig, OPERATOR};
-use fake_telegram::{ChatMessage, Fault, FakeTelegram, Select, State, Upload, When};
+use fake_telegram::{ChatMessage, FakeTelegram, Fault, Select, State, Upload, When};
 use tokio::time::Instant;
 
 const T: Duration = Duration::from_secs(30);
@@ -365,7 +365,10 @@ async fn kept_pictures(rig: &BotRig, n: usize) -> Vec<walkie_console::picture_st
         if rows.len() == n {
             return rows;
         }
-        assert!(Instant::now() < until, "{n} live pictures never kept: {rows:?}");
+        assert!(
+            Instant::now() < until,
+            "{n} live pictures never kept: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -378,7 +381,11 @@ async fn a_shot_whose_upload_fails_twice_arrives_once() {
         new_sh(&fake, "f1").await;
         // Telegram fails (502), then the connection drops without an answer: neither time
         // did Telegram post it, so the picture arrives exactly once.
-        let bad_gateway = fake.fault(Select::Method("sendDocument"), When::Nth(1), Fault::Status(502));
+        let bad_gateway = fake.fault(
+            Select::Method("sendDocument"),
+            When::Nth(1),
+            Fault::Status(502),
+        );
         let dropped = fake.fault(Select::Method("sendDocument"), When::Nth(2), Fault::Drop);
         fake.send_text(OPERATOR, "/shot f1");
         let u = upload(&fake, "f1-", 0, "the /shot upload after two failures").await;
@@ -392,12 +399,19 @@ async fn a_shot_whose_upload_fails_twice_arrives_once() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (uploads, calls) = fake.with(|s| {
             (
-                s.uploads.iter().filter(|u| u.file_name.as_deref().is_some_and(|f| f.starts_with("f1-"))).count(),
+                s.uploads
+                    .iter()
+                    .filter(|u| u.file_name.as_deref().is_some_and(|f| f.starts_with("f1-")))
+                    .count(),
                 s.calls_to("sendDocument").count(),
             )
         });
         assert_eq!((uploads, calls), (1, 3));
-        let told = fake.with(|s| s.bot_messages(OPERATOR).iter().any(|m| m.text.contains("could not be sent")));
+        let told = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .any(|m| m.text.contains("could not be sent"))
+        });
         assert!(!told, "a delivered picture is not reported as lost");
     })
     .await
@@ -411,7 +425,11 @@ async fn a_watch_edit_is_retried_after_a_500_and_a_400_stops_it_and_says_so() {
         new_sh(&fake, "f2").await;
         fake.send_text(OPERATOR, "/watch f2");
         let first = upload(&fake, "f2-", 0, "the live picture").await;
-        let server = fake.fault(Select::Method("editMessageMedia"), When::Nth(1), Fault::Status(500));
+        let server = fake.fault(
+            Select::Method("editMessageMedia"),
+            When::Nth(1),
+            Fault::Status(500),
+        );
         fake.send_text(OPERATOR, "echo change-1");
         fake.wait_until(Duration::from_secs(60), "an edit after the 500", |s| {
             let ok = s
@@ -425,14 +443,20 @@ async fn a_watch_edit_is_retried_after_a_500_and_a_400_stops_it_and_says_so() {
         let calls = media_calls(&fake, first.message_id);
         assert!(!calls[0].1 && calls[1].1, "{calls:?}");
         // Tried again after the cards' first backoff (0.5 s), not a 5 s gap later.
-        assert!(calls[1].0 - calls[0].0 < Duration::from_secs(4), "{calls:?}");
+        assert!(
+            calls[1].0 - calls[0].0 < Duration::from_secs(4),
+            "{calls:?}"
+        );
 
         // A 400 is Telegram's final word: not tried again; the chat is told, and the live
         // picture stops with a note.
         let refused = fake.fault(
             Select::Method("editMessageMedia"),
             When::Nth(1),
-            Fault::Api(400, "Bad Request: wrong file identifier/HTTP URL specified".into()),
+            Fault::Api(
+                400,
+                "Bad Request: wrong file identifier/HTTP URL specified".into(),
+            ),
         );
         fake.send_text(OPERATOR, "echo change-2");
         fake.wait_for_bot_message(OPERATOR, Duration::from_secs(60), "the chat told", |m| {
@@ -449,7 +473,11 @@ async fn a_watch_edit_is_retried_after_a_500_and_a_400_stops_it_and_says_so() {
         let n = media_calls(&fake, first.message_id).len();
         fake.send_text(OPERATOR, "echo change-3");
         tokio::time::sleep(Duration::from_secs(7)).await;
-        assert_eq!(media_calls(&fake, first.message_id).len(), n, "no edit after the 400");
+        assert_eq!(
+            media_calls(&fake, first.message_id).len(),
+            n,
+            "no edit after the 400"
+        );
     })
     .await
 }
@@ -481,7 +509,10 @@ async fn a_live_picture_survives_a_bot_restart_and_stop_still_works() {
         let posted = fake.with(|s| s.calls_to("sendDocument").count());
         assert_eq!(posted, 1, "no second live picture");
         let edited = message(&fake, first.message_id);
-        assert!(edited.button_data().contains(&"wst:f3".to_string()), "{edited:?}");
+        assert!(
+            edited.button_data().contains(&"wst:f3".to_string()),
+            "{edited:?}"
+        );
 
         // Its keys and Stop work with the new bot.
         fake.press_button(OPERATOR, OPERATOR, first.message_id, "wst:f3");

@@ -321,7 +321,13 @@ mod tests {
     #[test]
     fn flat_colours_stay_exact_and_edges_go_to_a_near_entry() {
         let colours: Vec<Rgb> = (0..200u32)
-            .map(|i| [(i * 7 % 256) as u8, (i * 13 % 256) as u8, (i * 29 % 256) as u8])
+            .map(|i| {
+                [
+                    (i * 7 % 256) as u8,
+                    (i * 13 % 256) as u8,
+                    (i * 29 % 256) as u8,
+                ]
+            })
             .collect();
         let (rgb_pixels, width) = cells(&colours, 20, 10);
         let (palette, pixels) = indexed(&rgb_pixels, width).expect("fits");

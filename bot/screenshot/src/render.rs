@@ -750,7 +750,13 @@ mod tests {
         assert_eq!(kind, png::ColorType::Indexed);
         assert_eq!(rgb, few.rgb);
         // Colours 40 apart: none can stand in for another.
-        let spaced = |i: u32| [(i % 7 * 40) as u8, (i / 7 % 7 * 40) as u8, (i / 49 * 40) as u8];
+        let spaced = |i: u32| {
+            [
+                (i % 7 * 40) as u8,
+                (i / 7 % 7 * 40) as u8,
+                (i / 49 * 40) as u8,
+            ]
+        };
         for n in [256u32, 257] {
             let many = blocks(n, spaced);
             let (kind, rgb) = decode(&many.png().expect("png"));

@@ -313,14 +313,19 @@ impl<H: Host> LivePictures<H> {
             last_sent = Instant::now();
             if let Err(e) = self
                 .store
-                .live_picture_shown(ChatId(chat), MessageRef(i64::from(message)), shown.as_deref().unwrap_or_default(), &caption)
+                .live_picture_shown(
+                    ChatId(chat),
+                    MessageRef(i64::from(message)),
+                    shown.as_deref().unwrap_or_default(),
+                    &caption,
+                )
                 .await
             {
                 tracing::warn!(chat, session, error = %e, "live picture's state not stored");
             }
         }
-        let why = end_by_itself
-            .unwrap_or_else(|| *sig.why.lock().unwrap_or_else(|p| p.into_inner()));
+        let why =
+            end_by_itself.unwrap_or_else(|| *sig.why.lock().unwrap_or_else(|p| p.into_inner()));
         self.forget(chat, i64::from(message)).await;
         let minutes = self.run_for.as_secs().div_ceil(60);
         let caption = format!("{caption} · {}", why.note(minutes));
@@ -356,7 +361,11 @@ impl<H: Host> LivePictures<H> {
                 return None;
             }
         };
-        let message = match self.tg.send_document(chat, &doc, Some(&keyboard(session))).await {
+        let message = match self
+            .tg
+            .send_document(chat, &doc, Some(&keyboard(session)))
+            .await
+        {
             Ok(m) => m.id.0,
             Err(e) => {
                 tracing::warn!(chat, session, error = %e, "live picture not posted");
