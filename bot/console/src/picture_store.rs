@@ -26,6 +26,9 @@ pub struct LivePicture {
     pub caption: String,
 }
 
+/// A `live_pictures` row: chat, host, session, message, until, shown, caption.
+type Row = (i64, String, String, i64, i64, Option<String>, String);
+
 impl Store {
     /// Records a live picture's message (replacing the row of an older one).
     pub async fn save_live_picture(&self, p: &LivePicture) -> Result<()> {
@@ -80,7 +83,7 @@ impl Store {
 
     /// Every live picture the store keeps (to resume after a restart).
     pub async fn live_pictures(&self) -> Result<Vec<LivePicture>> {
-        let rows: Vec<(i64, String, String, i64, i64, Option<String>, String)> = sqlx::query_as(
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT chat_id, host, session, message_id, until_at, shown, caption
              FROM live_pictures ORDER BY chat_id, host, session",
         )
