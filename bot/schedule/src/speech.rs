@@ -189,11 +189,11 @@ impl Draft {
         if text.is_empty() {
             return None;
         }
-        Some(Draft {
-            schedule: Schedule::parse(&schedule, zone, now).ok()?,
+        Some(Draft::new(
+            Schedule::parse(&schedule, zone, now).ok()?,
             target,
-            text: text.to_string(),
-        })
+            text.to_string(),
+        ))
     }
 }
 
