@@ -16,5 +16,9 @@ CREATE TABLE schedule_queue (
     session TEXT NOT NULL,
     -- The fire time it is for (Unix seconds).
     fired_at INTEGER NOT NULL,
-    queued_at INTEGER NOT NULL
+    queued_at INTEGER NOT NULL,
+    -- The job as it fired (walkie-schedule `Job` JSON) and its chat: a one-shot job is
+    -- gone from schedule_jobs once fired, and its queued run is still delivered.
+    job TEXT NOT NULL,
+    chat_id INTEGER
 );

@@ -93,6 +93,29 @@ pub struct QueuedRun {
     pub job: u64,
     pub session: String,
     pub fired_at: Timestamp,
+    /// The job as it fired (a one-shot is gone from the jobs once fired).
+    pub fired: Option<StoredJob>,
+}
+
+type QueueRow = (i64, String, i64, String, Option<i64>);
+
+fn queued_from_row((job, session, fired_at, json, chat): QueueRow) -> QueuedRun {
+    let id = u64::try_from(job).unwrap_or_default();
+    let fired = serde_json::from_str::<Job>(&json).ok().map(|mut j| {
+        j.id = id;
+        StoredJob {
+            job: j,
+            chat: chat.map(ChatId),
+            last_fired: None,
+            created_at: 0,
+        }
+    });
+    QueuedRun {
+        job: id,
+        session,
+        fired_at: ts(fired_at),
+        fired,
+    }
 }
 
 type DraftRow = (
@@ -506,17 +529,19 @@ impl Store {
         row.map(draft_from_row).transpose()
     }
 
-    /// Holds a run of job `job` for `session` until it is idle; false when one is held
+    /// Holds a run of job `j` for `session` until it is idle; false when one is held
     /// already (a queue holds one run at most).
-    pub async fn queue_run(&self, job: u64, session: &str, fired_at: Timestamp) -> Result<bool> {
+    pub async fn queue_run(&self, j: &StoredJob, session: &str, fired_at: Timestamp) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT OR IGNORE INTO schedule_queue (job_id, session, fired_at, queued_at)
-             VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO schedule_queue (job_id, session, fired_at, queued_at, job, chat_id)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(job_id(job))
+        .bind(job_id(j.job.id))
         .bind(session)
         .bind(fired_at.as_second())
         .bind(now_unix())
+        .bind(job_json(&j.job)?)
+        .bind(j.chat.map(|c| c.0))
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -532,34 +557,25 @@ impl Store {
 
     /// Takes job `job`'s held run exactly once (whoever takes it delivers it).
     pub async fn take_queued_run(&self, job: u64) -> Result<Option<QueuedRun>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "DELETE FROM schedule_queue WHERE job_id = ? RETURNING session, fired_at",
+        let row: Option<QueueRow> = sqlx::query_as(
+            "DELETE FROM schedule_queue WHERE job_id = ?
+             RETURNING job_id, session, fired_at, job, chat_id",
         )
         .bind(job_id(job))
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|(session, fired_at)| QueuedRun {
-            job,
-            session,
-            fired_at: ts(fired_at),
-        }))
+        Ok(row.map(queued_from_row))
     }
 
     /// Every held run (at start: their waits are resumed).
     pub async fn queued_runs(&self) -> Result<Vec<QueuedRun>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT job_id, session, fired_at FROM schedule_queue ORDER BY queued_at, job_id",
+        let rows: Vec<QueueRow> = sqlx::query_as(
+            "SELECT job_id, session, fired_at, job, chat_id FROM schedule_queue
+             ORDER BY queued_at, job_id",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(job, session, fired_at)| QueuedRun {
-                job: u64::try_from(job).unwrap_or_default(),
-                session,
-                fired_at: ts(fired_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(queued_from_row).collect())
     }
 }
 

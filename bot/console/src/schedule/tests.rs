@@ -256,13 +256,15 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
     assert!(store.take_zone_draft(CHAT).await.unwrap().is_none());
     assert_eq!(store.schedule_draft(z).await.unwrap().unwrap().state, "pending");
 
-    // Queued runs: one per job, taken once.
-    assert!(store.queue_run(b.id, "api", ts("2026-12-01T10:00:00Z")).await.unwrap());
-    assert!(!store.queue_run(b.id, "api", ts("2026-12-01T12:00:00Z")).await.unwrap());
+    // Queued runs: one per job, taken once, with the job as it fired.
+    let sb = store.job(b.id).await.unwrap().unwrap();
+    assert!(store.queue_run(&sb, "api", ts("2026-12-01T10:00:00Z")).await.unwrap());
+    assert!(!store.queue_run(&sb, "api", ts("2026-12-01T12:00:00Z")).await.unwrap());
     assert!(store.is_run_queued(b.id).await.unwrap());
     assert_eq!(store.queued_runs().await.unwrap().len(), 1);
     let run = store.take_queued_run(b.id).await.unwrap().unwrap();
     assert_eq!((run.session.as_str(), run.fired_at), ("api", ts("2026-12-01T10:00:00Z")));
+    assert_eq!(run.fired.map(|f| (f.job, f.chat)), Some((sb.job.clone(), sb.chat)));
     assert!(store.take_queued_run(b.id).await.unwrap().is_none());
     assert!(!store.is_run_queued(b.id).await.unwrap());
 
@@ -593,4 +595,21 @@ async fn an_unreachable_host_is_caught_up_when_it_is_back() {
     r.timer.tick().await.unwrap();
     assert_eq!(r.typed().len(), 1);
     assert_eq!(r.outcomes(late.id).await, ["delivered", "missed"]);
+}
+
+#[tokio::test]
+async fn a_queued_one_shot_is_delivered_although_its_job_is_gone() {
+    let r = rig("2026-12-01T07:00:00Z").await;
+    let mut q = job("in 5m backend: one shot, queued", "2026-12-01T07:00:00Z");
+    q.overlap = Overlap::Queue;
+    let q = r.store.add_job(Some(CHAT), q).await.unwrap();
+    r.busy(true);
+    r.clock.set(ts("2026-12-01T07:05:01Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.outcomes(q.id).await, ["queued"]);
+    assert!(r.store.job(q.id).await.unwrap().is_none(), "the one-shot fired");
+    r.busy(false);
+    until("the queued one-shot", || !r.typed().is_empty()).await;
+    assert_eq!(r.typed(), ["one shot, queued\r"]);
+    r.timer.stop();
 }

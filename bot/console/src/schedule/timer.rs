@@ -161,6 +161,7 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
         }
         let plain: Vec<_> = jobs.iter().map(|j| j.job.clone()).collect();
         let mut gone = HashSet::new();
+        let mut still_held = HashSet::new();
         for a in due(&plain, now) {
             let Some(j) = jobs.iter().find(|j| j.job.id == a.job) else {
                 continue;
@@ -169,6 +170,7 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
             // unsettled, so that when the host is back its catch-up policy decides (within
             // the grace window: run once; else one "missed ... while HOST was down").
             if let Some(host) = self.host_down(&j.job) {
+                still_held.insert(a.job);
                 let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
                 if held.insert(a.job, host.clone()).is_none() {
                     tracing::info!(job = a.job, host, "a scheduled run waits for its host");
@@ -218,11 +220,12 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
             .collect();
         let now = self.clock.now();
         let wake = next_wake(&left, now);
-        let held = !self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
+        // A held job that was paused or deleted meanwhile waits no more.
+        let held = {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            held.retain(|id, _| still_held.contains(id));
+            !held.is_empty()
+        };
         // A job waiting for its host: look again soon (the host may be back).
         let soon = now
             .checked_add(jiff::SignedDuration::try_from(HELD_POLL).unwrap_or_default())
@@ -361,7 +364,7 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 .await;
             }
             Delivery::Queue => {
-                match self.c.store.queue_run(job.id, &session, at).await {
+                match self.c.store.queue_run(j, &session, at).await {
                     Ok(true) => {}
                     // One is held already (another process queued it meanwhile).
                     Ok(false) => {
@@ -401,10 +404,19 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 }
             };
             let Some(run) = taken else { return };
-            match me.c.store.job(id).await {
-                Ok(Some(j)) => me.deliver(&j, &run.session, at).await,
-                Ok(None) => tracing::info!(job = id, "a queued run's job was deleted; not sent"),
-                Err(e) => tracing::warn!(job = id, error = %e, "cannot read a queued run's job"),
+            // The job as it is now; a one-shot is gone once fired and its run goes as it
+            // fired; a repeating job deleted meanwhile is not run.
+            let j = match me.c.store.job(id).await {
+                Ok(Some(j)) => Some(j),
+                Ok(None) => run.fired.filter(|f| f.job.schedule.is_one_shot()),
+                Err(e) => {
+                    tracing::warn!(job = id, error = %e, "cannot read a queued run's job");
+                    None
+                }
+            };
+            match j {
+                Some(j) => me.deliver(&j, &run.session, at).await,
+                None => tracing::info!(job = id, "a queued run's job was deleted; not sent"),
             }
         });
     }
