@@ -131,7 +131,11 @@ async fn card_after(fake: &FakeTelegram, before: usize) -> (ChatMessage, bool) {
             s.bot_messages(OPERATOR)
                 .into_iter()
                 .skip(before)
-                .find(|m| has_data(m, "sd:c:").or_else(|| has_data(m, "sz:u:")).is_some())
+                .find(|m| {
+                    has_data(m, "sd:c:")
+                        .or_else(|| has_data(m, "sz:u:"))
+                        .is_some()
+                })
                 .cloned()
         })
         .await;
@@ -144,7 +148,11 @@ async fn card_after(fake: &FakeTelegram, before: usize) -> (ChatMessage, bool) {
         first.text
     );
     assert_eq!(
-        first.buttons().into_iter().map(|(t, _)| t).collect::<Vec<_>>(),
+        first
+            .buttons()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect::<Vec<_>>(),
         [format!("Use {ZONE}"), "Other…".to_string()]
     );
     fake.press_button(OPERATOR, OPERATOR, first.message_id, &use_zone);
@@ -499,10 +507,21 @@ async fn phone_options_and_overlap_buttons_and_cards_and_run_notes_survive_teleg
         assert!(asked);
         assert_eq!(fake.fault_hits(lost), 1, "the fault struck");
         // The options are on the card, and the current overlap is marked.
-        assert!(card.text.contains("if still busy: queue the run"), "{}", card.text);
-        assert!(card.text.contains("run once if at most 5m late"), "{}", card.text);
+        assert!(
+            card.text.contains("if still busy: queue the run"),
+            "{}",
+            card.text
+        );
+        assert!(
+            card.text.contains("run once if at most 5m late"),
+            "{}",
+            card.text
+        );
         let labels: Vec<String> = card.buttons().into_iter().map(|(t, _)| t).collect();
-        assert!(labels.contains(&"• queue if busy".to_string()), "{labels:?}");
+        assert!(
+            labels.contains(&"• queue if busy".to_string()),
+            "{labels:?}"
+        );
         // Send instead, from its button: the card is edited in place.
         let send = has_data(&card, "sd:oe:").expect("the send button");
         fake.press_button(OPERATOR, OPERATOR, card.message_id, &send);
@@ -514,14 +533,12 @@ async fn phone_options_and_overlap_buttons_and_cards_and_run_notes_survive_teleg
                     .cloned()
             })
             .await;
-        assert!(card
-            .buttons()
-            .iter()
-            .any(|(t, _)| t == "• send if busy"));
-        let job = create(&fake, &card).await;
-        // A second press on the used card says so, and makes nothing.
+        assert!(card.buttons().iter().any(|(t, _)| t == "• send if busy"));
+        // Create pressed twice (a double tap, before the card lost its buttons): the job
+        // is made once, and the second press is told the card is used.
         let data = has_data(&card, "sd:c:").unwrap();
         fake.press_button(OPERATOR, OPERATOR, card.message_id, &data);
+        let job = create(&fake, &card).await;
         fake.wait_for_bot_message(OPERATOR, T, "the used card's answer", |m| {
             m.text == "That card was already used."
         })
@@ -566,7 +583,10 @@ async fn phone_options_and_overlap_buttons_and_cards_and_run_notes_survive_teleg
             Fault::Status(502),
         );
         clock.set(clock.now() + 62);
-        wait_screen(&rig.socket(), "backend", "the job's text", |s| s.contains("\nopts-9")).await;
+        wait_screen(&rig.socket(), "backend", "the job's text", |s| {
+            s.contains("\nopts-9")
+        })
+        .await;
         fake.wait_for_bot_message(OPERATOR, Duration::from_secs(60), "the run's note", |m| {
             m.text.starts_with(&format!("⏰ job {job} → backend"))
         })
@@ -594,7 +614,8 @@ async fn a_spoken_schedule_proposes_a_job_and_create_stores_it() {
         new_sh(&fake, "backend").await;
 
         let note = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/voice/every_day_backend.ogg"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/voice/every_day_backend.ogg"),
         )
         .expect("the fixture");
         let before = fake.with(|s| s.bot_messages(OPERATOR).len());
@@ -603,21 +624,30 @@ async fn a_spoken_schedule_proposes_a_job_and_create_stores_it() {
         assert!(asked, "the chat's first job asks its zone");
         // tiny.en hears "Every day at nine, back end, run the tests.": the name in two words.
         assert!(card.text.contains("every day at 09:00"), "{}", card.text);
-        assert!(card.text.contains("→ backend: run the tests"), "{}", card.text);
-        assert_eq!(card.text.matches('•').count(), 3, "three fires: {}", card.text);
+        assert!(
+            card.text.contains("→ backend: run the tests"),
+            "{}",
+            card.text
+        );
+        assert_eq!(
+            card.text.matches('•').count(),
+            3,
+            "three fires: {}",
+            card.text
+        );
         let job = create(&fake, &card).await;
         let store = rig.store().await;
         let stored = store.job(job).await.unwrap().expect("the job is stored");
         store.close().await;
         assert_eq!(stored.job.target.describe(), "backend");
-        assert!(stored.job.text.starts_with("run the tests"), "{}", stored.job.text);
+        assert!(
+            stored.job.text.starts_with("run the tests"),
+            "{}",
+            stored.job.text
+        );
         assert_eq!(stored.job.zone.name(), ZONE);
         // Nothing was typed: a proposal is not a dispatch.
-        assert!(rig
-            .audit()
-            .await
-            .iter()
-            .all(|a| a.action != "dispatch"));
+        assert!(rig.audit().await.iter().all(|a| a.action != "dispatch"));
     })
     .await;
 }
@@ -643,7 +673,11 @@ async fn a_queued_run_survives_a_bot_restart_and_is_delivered_once_when_the_targ
             "queue",
             "--json",
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let job = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
             .as_u64()
             .expect("id");
@@ -656,7 +690,9 @@ async fn a_queued_run_survives_a_bot_restart_and_is_delivered_once_when_the_targ
         rig.start_bot();
         rig.wait_started(&fake, 2, T).await;
         assert!(
-            !screen(&rig.socket(), "backend").await.contains("\nqueued-16"),
+            !screen(&rig.socket(), "backend")
+                .await
+                .contains("\nqueued-16"),
             "not while busy"
         );
         fake.send_text(OPERATOR, "/keys backend C-c");

@@ -368,7 +368,8 @@ impl Host for MemHost {
 
     fn queue_for(&self, session: &str) -> Option<Option<std::time::SystemTime>> {
         let (_, host) = session.split_once('@')?;
-        self.with(|s| s.down.iter().any(|d| d == host)).then_some(None)
+        self.with(|s| s.down.iter().any(|d| d == host))
+            .then_some(None)
     }
 
     async fn list(&self) -> Result<Vec<SessionInfo>, ClientError> {

@@ -321,15 +321,24 @@ mod tests {
             d.target.describe(),
             "a new claude session in ~/src/app, ended after its turn"
         );
-        assert_eq!(d.text, "run --all the tests", "the text is never read for options");
+        assert_eq!(
+            d.text, "run --all the tests",
+            "the text is never read for options"
+        );
         let job = Job::new(1, d, berlin(), now());
-        assert_eq!((job.overlap, job.catch_up), (Overlap::Queue, CatchUp::RunLate { grace_s: 600 }));
+        assert_eq!(
+            (job.overlap, job.catch_up),
+            (Overlap::Queue, CatchUp::RunLate { grace_s: 600 })
+        );
         let e = |l: &str| Draft::parse(l, &berlin(), now()).unwrap_err().to_string();
         assert_eq!(
             e("@hourly backend --kill-after: ping"),
             "--kill-after is for a new session from a preset (`new:claude:~/src/app`); `backend` is an existing session"
         );
-        assert_eq!(e("@hourly backend --overlap maybe: ping"), "--overlap `maybe`: write skip, queue or send");
+        assert_eq!(
+            e("@hourly backend --overlap maybe: ping"),
+            "--overlap `maybe`: write skip, queue or send"
+        );
         let d = Draft::parse("@hourly backend: ping", &berlin(), now()).unwrap();
         assert_eq!((d.overlap, d.catch_up), (Overlap::Skip, CatchUp::Skip));
     }

@@ -55,7 +55,10 @@ impl CatchUp {
         match self {
             CatchUp::Skip => "missed runs: reported, not run".into(),
             CatchUp::RunLate { grace_s } => {
-                format!("missed runs: run once if at most {} late", show_secs(grace_s))
+                format!(
+                    "missed runs: run once if at most {} late",
+                    show_secs(grace_s)
+                )
             }
         }
     }
@@ -116,7 +119,8 @@ impl Options {
             };
             match name {
                 "overlap" => {
-                    opts.overlap = Some(Overlap::parse(&value("--overlap", "skip, queue or send")?)?)
+                    opts.overlap =
+                        Some(Overlap::parse(&value("--overlap", "skip, queue or send")?)?)
                 }
                 "grace" => {
                     opts.grace_s = Some(parse_grace(&value(
@@ -157,8 +161,14 @@ mod tests {
         let (o, rest) = Options::take("every 2h  backend").unwrap();
         assert_eq!(o, Options::default());
         assert_eq!(rest, "every 2h backend");
-        assert_eq!(Options::take("--grace 900 @hourly a").unwrap().0.grace_s, Some(900));
-        assert_eq!(Options::take("--overlap SEND @hourly a").unwrap().0.overlap, Some(Overlap::Send));
+        assert_eq!(
+            Options::take("--grace 900 @hourly a").unwrap().0.grace_s,
+            Some(900)
+        );
+        assert_eq!(
+            Options::take("--overlap SEND @hourly a").unwrap().0.overlap,
+            Some(Overlap::Send)
+        );
     }
 
     #[test]
@@ -168,7 +178,10 @@ mod tests {
             e("--overlap later @hourly a"),
             "--overlap `later`: write skip, queue or send"
         );
-        assert_eq!(e("@hourly a --overlap"), "--overlap needs a value: skip, queue or send");
+        assert_eq!(
+            e("@hourly a --overlap"),
+            "--overlap needs a value: skip, queue or send"
+        );
         assert_eq!(
             e("--grace soon @hourly a"),
             "--grace `soon`: write a duration such as 10m, 1h30m, or seconds such as 600"

@@ -252,15 +252,20 @@ mod tests {
         let d = Draft::from_speech_routed(heard, &zone, now, route).unwrap();
         assert_eq!(d.target.describe(), "backend");
         assert_eq!(d.text, "run the tests.");
-        assert_eq!(d.schedule.describe(&zone), "every day at 09:00 (Europe/Berlin)");
+        assert_eq!(
+            d.schedule.describe(&zone),
+            "every day at 09:00 (Europe/Berlin)"
+        );
         // Without a matcher the first word is taken as typed: the wrong session.
         let d = Draft::from_speech(heard, &zone, now).unwrap();
         assert_eq!(d.target.describe(), "back");
         // A route with nothing after the name proposes nothing.
-        assert!(Draft::from_speech_routed("every day at nine, backend.", &zone, now, |_| {
-            Some(("backend".into(), " ".into()))
-        })
-        .is_none());
+        assert!(
+            Draft::from_speech_routed("every day at nine, backend.", &zone, now, |_| {
+                Some(("backend".into(), " ".into()))
+            })
+            .is_none()
+        );
     }
 
     #[test]

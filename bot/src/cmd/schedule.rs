@@ -183,8 +183,7 @@ async fn command(cfg: &Config, store: &Store, c: ScheduleCommand) -> anyhow::Res
             };
             // The flags are the options a line may carry too (`--overlap queue` in the
             // line, as on the phone); given here, they win.
-            let mut draft =
-                Draft::parse(&line, &zone, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut draft = Draft::parse(&line, &zone, now).map_err(|e| anyhow::anyhow!("{e}"))?;
             let grace_s = grace
                 .as_deref()
                 .map(parse_grace)

@@ -612,7 +612,10 @@ mod tests {
         })) else {
             panic!("html")
         };
-        assert!(html.starts_with("🕘 Times in <b>Europe/Paris</b>?"), "{html}");
+        assert!(
+            html.starts_with("🕘 Times in <b>Europe/Paris</b>?"),
+            "{html}"
+        );
         assert_eq!(data(&markup), ["sz:u:4", "sz:o:4"]);
         assert_eq!(
             schedule_press("sz:o:4"),
@@ -621,7 +624,9 @@ mod tests {
                 use_offered: false
             })
         );
-        for bad in ["sj:z:1", "sj:p:x", "sd:c:", "use:a", "sj:p", "sd:oz:1", "sz:x:1", "sz:u:"] {
+        for bad in [
+            "sj:z:1", "sj:p:x", "sd:c:", "use:a", "sj:p", "sd:oz:1", "sz:x:1", "sz:u:",
+        ] {
             assert_eq!(schedule_press(bad), None, "{bad}");
         }
         // Within Telegram's 64 bytes of callback data.

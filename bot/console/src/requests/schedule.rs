@@ -292,10 +292,7 @@ fn card(id: i64, job: &Job) -> DraftCard {
         zone: zone.name().to_string(),
         next,
         overlap: job.overlap,
-        policies: vec![
-            job.overlap.describe().to_string(),
-            job.catch_up.describe(),
-        ],
+        policies: vec![job.overlap.describe().to_string(), job.catch_up.describe()],
     }
 }
 
@@ -346,13 +343,22 @@ async fn on_zone_choice<F: Frontend, H: Host>(
     use_offered: bool,
 ) -> Result<()> {
     if !use_offered {
-        let Some(d) = c.store.schedule_draft(draft).await?.filter(|d| d.state == "zone") else {
+        let Some(d) = c
+            .store
+            .schedule_draft(draft)
+            .await?
+            .filter(|d| d.state == "zone")
+        else {
             return c.say(chat, "That question was already answered.").await;
         };
         let text = "Send /schedule zone Area/City (an IANA name, e.g. Europe/Paris, America/New_York, Asia/Tokyo); the job's card follows.";
         return show_in(c, chat, d.message, View::Text(text.into())).await;
     }
-    let Some(d) = c.store.move_schedule_draft(draft, "zone", "pending").await? else {
+    let Some(d) = c
+        .store
+        .move_schedule_draft(draft, "zone", "pending")
+        .await?
+    else {
         return c.say(chat, "That question was already answered.").await;
     };
     let zone = d.job.zone.clone();
@@ -405,7 +411,11 @@ async fn on_draft<F: Frontend, H: Host>(
     let used = || c.say(chat, "That card was already used.");
     let state = match op {
         DraftOp::Overlap(overlap) => {
-            let Some(mut d) = c.store.schedule_draft(draft).await?.filter(|d| d.state == "pending")
+            let Some(mut d) = c
+                .store
+                .schedule_draft(draft)
+                .await?
+                .filter(|d| d.state == "pending")
             else {
                 return used().await;
             };
@@ -422,7 +432,13 @@ async fn on_draft<F: Frontend, H: Host>(
         return used().await;
     };
     if op == DraftOp::Cancel {
-        return show_in(c, chat, d.message, View::Text("Cancelled; no job was made.".into())).await;
+        return show_in(
+            c,
+            chat,
+            d.message,
+            View::Text("Cancelled; no job was made.".into()),
+        )
+        .await;
     }
     let now = clock::now();
     let mut job = d.job;

@@ -743,7 +743,11 @@ async fn schedule_add_asks_the_zone_once_shows_a_card_create_edits_it_and_makes_
         ("backend", "triage new issues")
     );
     assert_eq!(card.next.len(), 3);
-    assert!(card.next.iter().all(|t| t.contains("09:00")), "{:?}", card.next);
+    assert!(
+        card.next.iter().all(|t| t.contains("09:00")),
+        "{:?}",
+        card.next
+    );
     assert_eq!(card.overlap, Overlap::Queue);
     assert_eq!(
         card.policies,
@@ -762,7 +766,10 @@ async fn schedule_add_asks_the_zone_once_shows_a_card_create_edits_it_and_makes_
         use_offered: true,
     }))
     .await;
-    assert_eq!(r.texts().last().unwrap(), "That question was already answered.");
+    assert_eq!(
+        r.texts().last().unwrap(),
+        "That question was already answered."
+    );
 
     // The overlap button changes the card in place before Create.
     r.run(Request::Schedule(S::Draft {
@@ -799,7 +806,11 @@ async fn schedule_add_asks_the_zone_once_shows_a_card_create_edits_it_and_makes_
     );
     // A second press on the used card: said, nothing more made, the card unchanged.
     let edits = r.views_in(m).len();
-    for op in [DraftOp::Create, DraftOp::Cancel, DraftOp::Overlap(Overlap::Skip)] {
+    for op in [
+        DraftOp::Create,
+        DraftOp::Cancel,
+        DraftOp::Overlap(Overlap::Skip),
+    ] {
         r.run(Request::Schedule(S::Draft {
             draft: card.draft,
             op,
@@ -882,11 +893,17 @@ async fn schedule_add_asks_the_zone_once_shows_a_card_create_edits_it_and_makes_
             "every 2h backend --kill-after: x",
             "--kill-after is for a new session from a preset",
         ),
-        ("every 2h backend --retry 3: x", "`--retry` is not an option"),
+        (
+            "every 2h backend --retry 3: x",
+            "`--retry` is not an option",
+        ),
     ] {
         r.run(Request::Schedule(S::Add { line: line.into() })).await;
         let last = r.texts().last().unwrap().clone();
-        assert!(last.starts_with("Not a job: ") && last.contains(says), "{line}: {last}");
+        assert!(
+            last.starts_with("Not a job: ") && last.contains(says),
+            "{line}: {last}"
+        );
     }
     r.run(Request::Schedule(S::Zone {
         name: Some("Mars/Base".into()),
@@ -930,7 +947,11 @@ async fn other_zone_waits_for_schedule_zone_and_the_line_is_read_again_in_it() {
         panic!("the question says how")
     };
     assert!(how.starts_with("Send /schedule zone Area/City"), "{how}");
-    assert_eq!(r.console.store.chat_zone(CHAT).await.unwrap(), None, "no silent zone");
+    assert_eq!(
+        r.console.store.chat_zone(CHAT).await.unwrap(),
+        None,
+        "no silent zone"
+    );
     r.run(Request::Schedule(S::Zone {
         name: Some("Asia/Tokyo".into()),
     }))
@@ -940,7 +961,13 @@ async fn other_zone_waits_for_schedule_zone_and_the_line_is_read_again_in_it() {
     assert!(card.schedule.contains("14:30"), "{}", card.schedule);
     assert_eq!(card.zone, "Asia/Tokyo");
     assert!(card.next[0].contains("14:30 JST"), "{:?}", card.next);
-    let stored = r.console.store.schedule_draft(card.draft).await.unwrap().unwrap();
+    let stored = r
+        .console
+        .store
+        .schedule_draft(card.draft)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.job.zone.name(), "Asia/Tokyo");
     assert_eq!(stored.state, "pending");
 }
@@ -949,7 +976,11 @@ async fn other_zone_waits_for_schedule_zone_and_the_line_is_read_again_in_it() {
 async fn a_voice_note_that_starts_like_a_schedule_proposes_a_job_and_others_do_not() {
     use super::schedule::spoken;
     let r = rig("[schedule]\nzone = \"Europe/Berlin\"\n").await;
-    r.console.store.set_chat_zone(CHAT, "Europe/Berlin").await.unwrap();
+    r.console
+        .store
+        .set_chat_zone(CHAT, "Europe/Berlin")
+        .await
+        .unwrap();
     // As tiny.en hears tests/fixtures/voice/every_day_backend.ogg: the name in two words.
     let heard = "Every day at nine, back end, run the tests.";
     assert!(spoken(&r.console, USER, CHAT, heard).await.unwrap());
@@ -958,9 +989,11 @@ async fn a_voice_note_that_starts_like_a_schedule_proposes_a_job_and_others_do_n
     assert!(card.schedule.contains("09:00"), "{}", card.schedule);
     assert_eq!(card.text, "run the tests.");
     assert!(r.typed().is_empty(), "nothing typed before Create");
-    assert!(spoken(&r.console, USER, CHAT, "every weekday at 9:30 web: triage")
-        .await
-        .unwrap());
+    assert!(
+        spoken(&r.console, USER, CHAT, "every weekday at 9:30 web: triage")
+            .await
+            .unwrap()
+    );
     assert_eq!(draft_card(&r.last_card().1).target, "web");
     assert!(!spoken(&r.console, USER, CHAT, "Backend, run the tests.")
         .await

@@ -531,7 +531,12 @@ impl Store {
 
     /// Holds a run of job `j` for `session` until it is idle; false when one is held
     /// already (a queue holds one run at most).
-    pub async fn queue_run(&self, j: &StoredJob, session: &str, fired_at: Timestamp) -> Result<bool> {
+    pub async fn queue_run(
+        &self,
+        j: &StoredJob,
+        session: &str,
+        fired_at: Timestamp,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT OR IGNORE INTO schedule_queue (job_id, session, fired_at, queued_at, job, chat_id)
              VALUES (?, ?, ?, ?, ?, ?)",

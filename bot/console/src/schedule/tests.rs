@@ -239,7 +239,10 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
     assert_eq!(taken.job.text, "review");
     assert_eq!(taken.message, Some(MessageRef(77)));
     assert_eq!(taken.line.as_deref(), Some("every 2h api: review"));
-    assert!(!store.set_draft_job(d, &b).await.unwrap(), "a used card is not changed");
+    assert!(
+        !store.set_draft_job(d, &b).await.unwrap(),
+        "a used card is not changed"
+    );
     assert!(store
         .take_schedule_draft(d, "cancelled")
         .await
@@ -251,20 +254,42 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
         .add_schedule_draft(CHAT, UserId(1), &b, src, true)
         .await
         .unwrap();
-    assert!(store.take_schedule_draft(z, "created").await.unwrap().is_none());
-    assert_eq!(store.take_zone_draft(CHAT).await.unwrap().map(|d| d.id), Some(z));
+    assert!(store
+        .take_schedule_draft(z, "created")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.take_zone_draft(CHAT).await.unwrap().map(|d| d.id),
+        Some(z)
+    );
     assert!(store.take_zone_draft(CHAT).await.unwrap().is_none());
-    assert_eq!(store.schedule_draft(z).await.unwrap().unwrap().state, "pending");
+    assert_eq!(
+        store.schedule_draft(z).await.unwrap().unwrap().state,
+        "pending"
+    );
 
     // Queued runs: one per job, taken once, with the job as it fired.
     let sb = store.job(b.id).await.unwrap().unwrap();
-    assert!(store.queue_run(&sb, "api", ts("2026-12-01T10:00:00Z")).await.unwrap());
-    assert!(!store.queue_run(&sb, "api", ts("2026-12-01T12:00:00Z")).await.unwrap());
+    assert!(store
+        .queue_run(&sb, "api", ts("2026-12-01T10:00:00Z"))
+        .await
+        .unwrap());
+    assert!(!store
+        .queue_run(&sb, "api", ts("2026-12-01T12:00:00Z"))
+        .await
+        .unwrap());
     assert!(store.is_run_queued(b.id).await.unwrap());
     assert_eq!(store.queued_runs().await.unwrap().len(), 1);
     let run = store.take_queued_run(b.id).await.unwrap().unwrap();
-    assert_eq!((run.session.as_str(), run.fired_at), ("api", ts("2026-12-01T10:00:00Z")));
-    assert_eq!(run.fired.map(|f| (f.job, f.chat)), Some((sb.job.clone(), sb.chat)));
+    assert_eq!(
+        (run.session.as_str(), run.fired_at),
+        ("api", ts("2026-12-01T10:00:00Z"))
+    );
+    assert_eq!(
+        run.fired.map(|f| (f.job, f.chat)),
+        Some((sb.job.clone(), sb.chat))
+    );
     assert!(store.take_queued_run(b.id).await.unwrap().is_none());
     assert!(!store.is_run_queued(b.id).await.unwrap());
 
@@ -560,7 +585,10 @@ async fn an_unreachable_host_is_caught_up_when_it_is_back() {
     assert!(r.outcomes(skip.id).await.is_empty());
     r.clock.set(ts("2026-12-01T08:04:00Z"));
     r.timer.tick().await.unwrap();
-    assert!(r.outcomes(late.id).await.is_empty(), "still down: still held");
+    assert!(
+        r.outcomes(late.id).await.is_empty(),
+        "still down: still held"
+    );
 
     // Back after 5 minutes: within the grace the fire runs once; without one it is one
     // notice saying the host was down.
@@ -607,7 +635,10 @@ async fn a_queued_one_shot_is_delivered_although_its_job_is_gone() {
     r.clock.set(ts("2026-12-01T07:05:01Z"));
     r.timer.tick().await.unwrap();
     assert_eq!(r.outcomes(q.id).await, ["queued"]);
-    assert!(r.store.job(q.id).await.unwrap().is_none(), "the one-shot fired");
+    assert!(
+        r.store.job(q.id).await.unwrap().is_none(),
+        "the one-shot fired"
+    );
     r.busy(false);
     until("the queued one-shot", || !r.typed().is_empty()).await;
     assert_eq!(r.typed(), ["one shot, queued\r"]);
