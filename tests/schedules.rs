@@ -717,3 +717,158 @@ async fn a_queued_run_survives_a_bot_restart_and_is_delivered_once_when_the_targ
     })
     .await;
 }
+
+/// The cloud box's bridge command (as tests/hosts_phone.rs runs it): its own socket and
+/// state, this build of walkie.
+fn bridge_command(cloud: &support::host::TestHost) -> String {
+    use support::host::{path_str, walkie_bin};
+    format!(
+        "env WALKIE_SOCKET={} WALKIE_STATE_DIR={} {} --no-spawn bridge --stdio",
+        path_str(&cloud.socket),
+        path_str(&cloud.state),
+        walkie_bin().display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_host_is_down_is_caught_up_when_the_host_is_back() {
+    use std::os::unix::fs::PermissionsExt;
+    use support::host::{path_str, TestHost};
+    use support::sshd::Sshd;
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        // The cloud box: a host behind a private sshd whose key may run just the bridge.
+        let (cloud, mut sshd) = tokio::task::spawn_blocking(|| {
+            let host = TestHost::start();
+            let sshd = Sshd::start(&host.dir.path().join("sshd"));
+            let public = std::fs::read_to_string(sshd.key.with_extension("pub")).unwrap();
+            sshd.set_authorized_keys(&format!(
+                "restrict,command=\"{}\" {}",
+                bridge_command(&host),
+                public.trim()
+            ));
+            (host, sshd)
+        })
+        .await
+        .unwrap();
+        let toml = format!(
+            "[hosts.cloud]\nssh = \"{}@127.0.0.1:{}\"\nkey = \"{}\"\nbridge = \"{}\"\n",
+            Sshd::user(),
+            sshd.port,
+            path_str(&sshd.key),
+            bridge_command(&cloud).replace('"', "\\\"")
+        );
+        let env = [
+            ("SHELL", "/bin/sh"),
+            ("WALKIE_TEST_CLOCK_FILE", clock.path()),
+            ("WALKIE_SCHEDULE_ZONE", ZONE),
+            ("WALKIE_QUIET_AFTER_S", "2"),
+        ];
+        let mut rig = BotRig::start(&fake, &env, &[], Some(&toml)).await;
+        rig.wait_started(&fake, 1, T).await;
+        // Telegram lets a bot write only to people who have written to it; then the
+        // cloud's host key is made known (as `walkie hosts trust` writes it).
+        fake.send_text(OPERATOR, "/help");
+        fake.wait_for_bot_message(OPERATOR, T, "help", |m| m.text.contains("/new"))
+            .await;
+        rig.kill_bot().await;
+        let ssh = rig.host.state.join("ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let known = ssh.join("known_hosts");
+        std::fs::write(
+            &known,
+            format!("{}\n", sshd.known_hosts_line(&sshd.host_key)),
+        )
+        .unwrap();
+        std::fs::set_permissions(&known, std::fs::Permissions::from_mode(0o600)).unwrap();
+        rig.start_bot();
+        rig.wait_started(&fake, 2, T).await;
+
+        // Wait until the cloud is up (a bounded poll of /ls, as the phone sees it).
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let sent = fake.send_text(OPERATOR, "/ls");
+            let answer = fake
+                .wait_until(T, "the answer to /ls", |s| {
+                    s.bot_messages(OPERATOR)
+                        .into_iter()
+                        .find(|m| m.message_id > sent && m.text.contains("🖥 local"))
+                        .cloned()
+                })
+                .await;
+            if answer.text.contains("☁️ cloud · up") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{}", answer.text);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        fake.send_text(OPERATOR, "/new api@cloud -- sh");
+        fake.wait_for_bot_message(OPERATOR, T, "the cloud session", |m| {
+            m.text.contains("Started api@cloud")
+        })
+        .await;
+        let add = |line: &str, grace: Option<&str>| {
+            let mut args = vec!["schedule", "add", line, "--json"];
+            if let Some(g) = grace {
+                args.extend(["--grace", g]);
+            }
+            let out = rig.host.run(&args);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+                .as_u64()
+                .expect("id")
+        };
+        let late = add("in 1m api@cloud: echo caught-$((5*5))", Some("10m"));
+        let missed = add("in 1m api@cloud: echo never-$((5*5))", None);
+
+        // The link is cut; both fire times pass while the cloud is down.
+        sshd.stop();
+        fake.wait_for_bot_message(OPERATOR, Duration::from_secs(20), "cloud down", |m| {
+            m.text.contains("cloud is down")
+        })
+        .await;
+        let fire = clock.now() + 62;
+        clock.set(fire + 120);
+        // Not failed, not run: held while the host is away (a bounded look).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(runs(&rig, late).await.is_empty(), "{}", rig.bot_log());
+        assert!(runs(&rig, missed).await.is_empty());
+
+        // The cloud is back, three minutes after the fire: within the 10 minutes of grace
+        // the first runs once; the second (no grace) is one notice naming the host.
+        sshd.restart();
+        let r = wait_runs(&rig, late, 1, "the late run").await;
+        assert_eq!(r[0].outcome, "delivered", "{r:?}");
+        wait_screen(&cloud.socket, "api", "the caught-up run", |s| {
+            s.contains("\ncaught-25")
+        })
+        .await;
+        let r = wait_runs(&rig, missed, 1, "the missed run").await;
+        assert_eq!(r[0].outcome, "missed");
+        let notice = fake
+            .wait_for_bot_message(OPERATOR, T, "the missed notice", |m| {
+                m.text.contains(&format!("job {missed}: missed"))
+            })
+            .await;
+        assert!(
+            notice.text.contains("while cloud was down"),
+            "{}",
+            notice.text
+        );
+        // Once each.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(runs(&rig, late).await.len(), 1);
+        assert_eq!(runs(&rig, missed).await.len(), 1);
+        let s = screen(&cloud.socket, "api").await;
+        assert_eq!(s.matches("\ncaught-25").count(), 1, "{s}");
+        assert!(!s.contains("\nnever-25"), "{s}");
+        drop(rig);
+    })
+    .await;
+}
