@@ -220,6 +220,10 @@ pub async fn spoken<F: Frontend, H: Host>(
         ZoneOf::Default(z) => (z, true),
         ZoneOf::None(_) => return Ok(false),
     };
+    // Most notes are not schedules: those cost no look at the host's sessions.
+    if Draft::from_speech(heard, &zone, clock::now()).is_none() {
+        return Ok(false);
+    }
     let names = session_names(c).await;
     let Some(draft) = speech_draft(heard, &zone, &names) else {
         return Ok(false);
