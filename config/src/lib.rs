@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 pub use walkie_sandbox::{NetworkMode, SandboxConfig};
 
+pub mod edit;
 pub mod hosts;
 pub mod paths;
 
@@ -112,6 +113,10 @@ pub struct Config {
     /// XDG variables captured at load time; not read from the file.
     #[serde(skip)]
     pub env: EnvPaths,
+    /// The file this configuration was read from, or the default path where it would be
+    /// (walkie writes its own changes there: `walkie hosts add`, "always" on a network card).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// The session host daemon.
@@ -505,6 +510,7 @@ impl Default for Config {
             hosts: BTreeMap::new(),
             sandbox: SandboxConfig::default(),
             env: EnvPaths::default(),
+            file: None,
         }
     }
 }
@@ -531,7 +537,7 @@ impl Config {
             Some(p) => Some(p.to_path_buf()),
             None => get("WALKIE_CONFIG")
                 .map(PathBuf::from)
-                .or_else(|| default_path.filter(|p| p.exists())),
+                .or_else(|| default_path.clone().filter(|p| p.exists())),
         };
         let mut cfg = match &path {
             Some(p) => {
@@ -546,6 +552,7 @@ impl Config {
             }
             None => Config::default(),
         };
+        cfg.file = path.or(default_path);
         cfg.apply_env(&get)?;
         cfg.validate()?;
         Ok(cfg)
@@ -830,10 +837,13 @@ impl Config {
             );
         }
         for (name, p) in &s.profiles {
-            if ["off", "workspace", "readonly"].contains(&name.as_str()) {
+            // A table named like a built-in extends it (the network card's "always" writes
+            // `[sandbox.profiles.workspace] base = "workspace"`); it cannot change its base.
+            let builtin = walkie_sandbox::Profile::builtin(name);
+            if builtin.is_some_and(|b| b.base != p.base) {
                 return bad(
                     &format!("sandbox.profiles.{name}"),
-                    format!("{name} is a built-in profile; give yours another name and `base = \"{name}\"`"),
+                    format!("{name} is a built-in profile: a table of that name extends it and needs `base = \"{name}\"`; give yours another name to start from another base"),
                 );
             }
             if let Some(d) = p.allow_domains.iter().find(|d| {

@@ -238,7 +238,7 @@ pub fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
     let ev = req.event.name();
     match (req.event, decision) {
         (_, Decision::Fallback) => HookOutput::fallback(""),
-        (HookEvent::PermissionRequest, Decision::Allow) => HookOutput::line(format!(
+        (HookEvent::PermissionRequest, Decision::Allow | Decision::AllowNetwork { .. }) => HookOutput::line(format!(
             r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","decision":{{"behavior":"allow"}}}}}}"#
         )),
         (HookEvent::PermissionRequest, Decision::Deny { reason }) => HookOutput::line(format!(
@@ -246,10 +246,10 @@ pub fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
             json_string(reason)
         )),
         // Codex's PreToolUse cannot allow: saying nothing lets its normal approval flow run.
-        (HookEvent::PreToolUse, Decision::Allow) if req.agent == Agent::Codex => {
+        (HookEvent::PreToolUse, Decision::Allow | Decision::AllowNetwork { .. }) if req.agent == Agent::Codex => {
             HookOutput::fallback("")
         }
-        (HookEvent::PreToolUse, Decision::Allow) => HookOutput::line(format!(
+        (HookEvent::PreToolUse, Decision::Allow | Decision::AllowNetwork { .. }) => HookOutput::line(format!(
             r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","permissionDecision":"allow"}}}}"#
         )),
         (HookEvent::PreToolUse, Decision::Deny { reason }) => HookOutput::line(format!(

@@ -36,7 +36,7 @@ use crate::revive::ReviveMode;
 use crate::screen::{secret_values, Secrets};
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
-pub use boundary::SandboxOptions;
+pub use boundary::{SandboxOptions, SaveAlways};
 use boundary::Sandboxes;
 use broker::Broker;
 use table::{Table, TableOptions};
