@@ -352,6 +352,10 @@ impl Sandboxes {
                         }
                         walkie_sandbox::Decision::Always
                     }
+                    AskEnd::Timeout => {
+                        tracing::info!(session, host, port, "network: no answer in time, denied");
+                        walkie_sandbox::Decision::NoAnswer
+                    }
                     end => {
                         tracing::info!(session, host, port, ?end, "network: denied");
                         walkie_sandbox::Decision::Deny
