@@ -648,9 +648,17 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
     let Some(_) = agent.bin().exists().then_some(()) else {
         panic!("{} is not installed: bash .ci/agents", agent.name());
     };
-    let fake = FakeLlm::start_for_sandbox(&json!({
-        "turns": [{"text": "hello from the fake model"}], "aux_text": "OK"
-    }));
+    // Codex also runs a shell command: its own sandbox is replaced by walkie's, so the command
+    // runs (inside walkie's boundary) and writes its marker in the workspace.
+    let marker_name = "codex-ran-in-the-boundary";
+    let turns = match agent {
+        Agent::Codex => json!([
+            {"text": "Creating it.", "shell": format!("touch {marker_name}"),
+             "description": "Create the marker"},
+            {"text": "hello from the fake model"}]),
+        _ => json!([{"text": "hello from the fake model"}]),
+    };
+    let fake = FakeLlm::start_for_sandbox(&json!({"turns": turns, "aux_text": "OK"}));
     let home = AgentHome::new(
         agent,
         &fake,
@@ -704,6 +712,18 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
         "the API host is not allowed:\n{card}"
     );
     assert!(card.contains("(enforced)"), "{card}");
+    if agent == Agent::Codex {
+        assert!(
+            card.contains("agent's own sandbox: replaced by walkie's"),
+            "{card}"
+        );
+        assert!(card.contains("bubblewrap + seccomp + Landlock"), "{card}");
+        assert!(
+            home.work.join(marker_name).exists(),
+            "Codex's shell command did not run in the boundary:\n{}",
+            h.screen(name)
+        );
+    }
     h.ok(&["kill", name, "--force"]);
 }
 

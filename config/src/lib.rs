@@ -408,12 +408,17 @@ pub struct Preset {
 /// should get `workspace`; they do not by default yet:
 /// - Claude Code saves `~/.claude.json` through a lock directory and a temporary file created
 ///   next to it in `$HOME`, which `workspace` keeps read-only: it could not save its state
-///   (folder trust, first-run notices) and shows its dialogs again on every start. It can have
-///   `workspace` once walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`,
-///   as `CODEX_HOME` for Codex).
-/// - Codex and Copilot start and reach their model sandboxed (tests/sandbox.rs), but their
-///   approval flows (an approved command run by the agent's own tools, Codex's own bwrap
-///   inside walkie's) are not yet verified under `workspace` end to end.
+///   (folder trust, first-run notices) and shows its dialogs again on every start. bubblewrap
+///   0.8.0 (Debian 12) has no `--overlay`, so `$HOME` cannot get a walkie-owned upper layer;
+///   the way left is a walkie-owned `CLAUDE_CONFIG_DIR` (Claude 2.1.330 then keeps
+///   `.claude.json` inside it: `join(CLAUDE_CONFIG_DIR || homedir(), ".claude.json")`), linking
+///   the user's `~/.claude` entries as walkie's Codex home does.
+/// - Codex inside walkie's boundary runs with its own sandbox replaced by walkie's
+///   (`-c sandbox_mode="danger-full-access"`, `session-host/src/server/boundary.rs`); with
+///   `approval_policy = "on-request"` it then no longer asks before commands, so its approval
+///   cards need a policy decision before `workspace` is its default.
+/// - Copilot starts and reaches its model sandboxed (tests/sandbox.rs), but its approval flow
+///   (the approved command run by its own tools) is not yet verified under `workspace`.
 ///
 /// `--sandbox workspace` already works for a session of any of them.
 const BUILTIN_PROFILE: &str = "off";

@@ -1218,6 +1218,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_network_ask_is_decided_with_its_scope_and_always_names_the_file() {
+        let r = rig("").await;
+        let network = |id| PendingAsk {
+            id,
+            session: SESSION.into(),
+            payload: AskPayload::Network {
+                host: "pypi.org".into(),
+                port: 443,
+                profile: "workspace".into(),
+                cwd: "/srv".into(),
+            },
+            created_ms: now_ms(),
+            deadline_ms: later(),
+        };
+        for (id, action, decision, toast) in [
+            (21, ApprovalAction::Approve, Decision::Allow, "Allowed once"),
+            (
+                22,
+                ApprovalAction::ApproveForSession,
+                Decision::AllowNetwork {
+                    scope: walkie_host_proto::ask::NetworkScope::Session,
+                },
+                "Allowed for this session",
+            ),
+            (
+                23,
+                ApprovalAction::ApproveAlways,
+                Decision::AllowNetwork {
+                    scope: walkie_host_proto::ask::NetworkScope::Always,
+                },
+                "Always: pypi.org added to sandbox profile workspace in walkie.toml",
+            ),
+        ] {
+            r.host.with(|s| s.open.push(id));
+            r.desk.on_asked(network(id), PID).await;
+            let text = r.front.sent().iter().rev().find_map(|s| match s {
+                Sent::Card { text, .. } => Some(text.clone()),
+                _ => None,
+            });
+            assert!(
+                text.as_deref()
+                    .is_some_and(|t| t.contains("backend wants to reach pypi.org:443")),
+                "{text:?}"
+            );
+            r.desk
+                .on_press(&press(100 + OPERATOR, OPERATOR, id, action))
+                .await
+                .unwrap();
+            let decided = r.host.with(|s| s.decided.clone());
+            assert_eq!(decided.last(), Some(&(id, decision)), "{decided:?}");
+            assert_eq!(toasts(&r.front.sent()).last(), Some(&Some(toast.into())));
+        }
+        // Always is a boundary change too, audited with who pressed.
+        let log = r.desk.store.audit_tail(20).await.unwrap();
+        assert!(
+            log.iter().any(|e| e.action == AuditAction::Boundary.as_str()
+                && e.user_id == Some(OPERATOR)
+                && e.text.as_deref() == Some("reach pypi.org:443")),
+            "{log:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn without_working_chats_cards_go_to_private_chats_and_viewers_cannot_decide() {
         let r = rig("").await;
         r.host.with(|s| s.open.push(8));

@@ -166,7 +166,16 @@ impl Sandboxes {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/"));
-        let agent = agent_dirs(spawn, &home);
+        let mut agent = agent_dirs(spawn, &home);
+        // An agent that sandboxes itself (Codex's bwrap) cannot do so inside walkie's boundary
+        // (no CAP_SETFCAP for its uid map as root; Landlock forbids its mounts as anyone):
+        // walkie's boundary replaces its own, so the Landlock layer stays on.
+        let replace_own = agent.sandboxes_itself
+            && !(profile.base == FileBase::Off && profile.network() == NetworkMode::Open)
+            && codex_at(&spawn.command).is_some();
+        if replace_own {
+            agent.sandboxes_itself = false;
+        }
         let mut notes = Vec::new();
         if profile.base == FileBase::Off && profile.network() == NetworkMode::Open {
             self.remember(
@@ -249,11 +258,21 @@ impl Sandboxes {
                 .map_err(|e| format!("cannot find walkie's own binary for the sandbox: {e}"))?,
         };
         let exe = exe.to_string_lossy().into_owned();
-        let command = if spawn.command.is_empty() {
+        let mut command = if spawn.command.is_empty() {
             vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
         } else {
             spawn.command.clone()
         };
+        if replace_own {
+            if let Some(at) = codex_at(&command) {
+                // A command-line override: the user's ~/.codex is never written.
+                command.splice(at + 1..at + 1, CODEX_NO_OWN_SANDBOX.iter().map(|a| a.to_string()));
+                notes.push(format!(
+                    "agent's own sandbox: replaced by walkie's (codex {})",
+                    CODEX_NO_OWN_SANDBOX.join(" ")
+                ));
+            }
+        }
         let plan = Plan {
             mechanism,
             boundary: boundary.clone(),
@@ -530,6 +549,17 @@ fn unconfined(profile: &str, cwd: &Path) -> Boundary {
         allow_domains: Vec::new(),
         notes: Vec::new(),
     }
+}
+
+/// Codex's own sandbox off, for a Codex inside walkie's boundary (which takes its place).
+const CODEX_NO_OWN_SANDBOX: &[&str] = &["-c", "sandbox_mode=\"danger-full-access\""];
+
+/// Where Codex's program is in `command`: its first word named `codex` (`npx codex`,
+/// `env X=1 codex` count, as for the presets).
+fn codex_at(command: &[String]) -> Option<usize> {
+    command.iter().position(|w| {
+        Path::new(w).file_name().and_then(|n| n.to_str()) == Some("codex")
+    })
 }
 
 fn env_of<'a>(spawn: &'a Spawn, key: &str) -> Option<&'a str> {
