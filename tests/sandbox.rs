@@ -698,7 +698,17 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
     }
     let prompt = format!("Say hello to walkie from a sandboxed {name}.");
     type_prompt(&h, name, &prompt);
-    fake.wait_request_with(&[&prompt], Duration::from_secs(90));
+    // On failure, what the agent shows says why (a dialog, an error) better than the fake.
+    let asked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fake.wait_request_with(&[&prompt], Duration::from_secs(90))
+    }));
+    if asked.is_err() {
+        panic!(
+            "{name} sent no request; its screen:\n{}\ncard:\n{}",
+            h.screen(name),
+            h.ok(&["boundary", name])
+        );
+    }
     wait_screen(
         &h,
         name,

@@ -317,13 +317,13 @@ impl AgentDirs {
     /// `codex resume`, token refreshes), and a write area is taken where its path resolves.
     pub fn codex(home: &Path, codex_home: Option<&Path>) -> AgentDirs {
         let state = codex_home.map_or_else(|| home.join(".codex"), Path::to_path_buf);
+        let shared = ["sessions", "auth.json"]
+            .into_iter()
+            .map(|n| state.join(n))
+            .filter(|p| p.symlink_metadata().is_ok());
         AgentDirs {
             protected: vec![state.join("config.toml"), state.join("prompts")],
-            state: vec![
-                state.clone(),
-                state.join("sessions"),
-                state.join("auth.json"),
-            ],
+            state: std::iter::once(state.clone()).chain(shared).collect(),
             sandboxes_itself: true,
         }
     }

@@ -167,6 +167,8 @@ impl Sandboxes {
             .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/"));
         let mut agent = agent_dirs(spawn, &home);
+        // Codex keeps its API endpoints in its home's config.toml (read for the allowlist).
+        let codex_home = agent.sandboxes_itself;
         // An agent that sandboxes itself (Codex's bwrap) cannot do so inside walkie's boundary
         // (no CAP_SETFCAP for its uid map as root; Landlock forbids its mounts as anyone):
         // walkie's boundary replaces its own, so the Landlock layer stays on.
@@ -191,7 +193,7 @@ impl Sandboxes {
         // The API endpoints the session is configured with are its agent's API hosts: on the
         // allowlist. One on the host's loopback is reached through the proxy, as the
         // sandbox's own loopback is another one.
-        let loopback_api = api_hosts(spawn, &agent, &mut profile.allow_domains);
+        let loopback_api = api_hosts(spawn, &agent, codex_home, &mut profile.allow_domains);
         let paths = SessionPaths {
             cwd: spawn.cwd.clone(),
             home,
@@ -617,14 +619,14 @@ fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
 /// Adds the agent's API hosts to `allow`: those of the session's `*_BASE_URL` variables and
 /// the `base_url`s of a Codex home's `config.toml` (its model providers). True when one of
 /// them is on loopback (reached through the proxy, since the sandbox's loopback is its own).
-fn api_hosts(spawn: &Spawn, agent: &AgentDirs, allow: &mut Vec<String>) -> bool {
+fn api_hosts(spawn: &Spawn, agent: &AgentDirs, codex_home: bool, allow: &mut Vec<String>) -> bool {
     let mut urls: Vec<String> = spawn
         .env
         .iter()
         .filter(|(k, _)| k.ends_with("BASE_URL"))
         .map(|(_, v)| v.clone())
         .collect();
-    if agent.sandboxes_itself {
+    if codex_home {
         // Codex: the state dir is its home; a line scan of `base_url = "..."` is enough (the
         // value is one TOML string on one line in every config Codex writes or documents).
         for dir in &agent.state {
