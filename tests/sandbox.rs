@@ -521,7 +521,9 @@ fn allow_for_the_session_and_always_widen_the_allowlist() {
         },
     );
     assert_eq!(q, format!("net wants to reach third.test:{port} [net]"));
-    b.h.wait_screen("net", "the always-allowed request", |s| s.contains("always=0"));
+    b.h.wait_screen("net", "the always-allowed request", |s| {
+        s.contains("always=0")
+    });
     let saved = wait_for("third.test in walkie.toml", Duration::from_secs(10), || {
         let t = std::fs::read_to_string(&cfg).unwrap();
         (profile(&t).len() == 2).then_some(t)
@@ -556,9 +558,10 @@ fn an_unanswered_network_ask_is_denied_at_its_timeout() {
         "net",
         &format!("curl -sS -m 40 http://other.test:{port}/a; echo timeout=$?"),
     ]);
-    let s = b.h.wait_screen("net", "the request denied at the timeout", |s| {
-        s.lines().any(|l| l.starts_with("timeout="))
-    });
+    let s =
+        b.h.wait_screen("net", "the request denied at the timeout", |s| {
+            s.lines().any(|l| l.starts_with("timeout="))
+        });
     assert!(
         s.contains("not on the allowlist and no answer within 2s"),
         "{s}"

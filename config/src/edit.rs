@@ -69,8 +69,8 @@ pub fn allow_domain(file: &Path, profile: &str, domain: &str) -> Result<(), Edit
     };
     let builtin = walkie_sandbox::Profile::builtin(profile);
     let sandbox = implicit_table(&mut doc, "sandbox").ok_or_else(|| shape("sandbox", "table"))?;
-    let profiles = sub_table(sandbox, "profiles")
-        .ok_or_else(|| shape("sandbox.profiles", "table"))?;
+    let profiles =
+        sub_table(sandbox, "profiles").ok_or_else(|| shape("sandbox.profiles", "table"))?;
     if !profiles.contains_key(profile) {
         let Some(b) = &builtin else {
             return Err(EditError::Profile(profile.to_string()));

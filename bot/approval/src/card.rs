@@ -179,7 +179,10 @@ pub fn pending(a: &Approval, can_decide: bool) -> Card {
         vec![
             vec![
                 b("✅ Allow once", ApprovalAction::Approve),
-                b("✅ Allow for this session", ApprovalAction::ApproveForSession),
+                b(
+                    "✅ Allow for this session",
+                    ApprovalAction::ApproveForSession,
+                ),
             ],
             vec![
                 b("♾ Always", ApprovalAction::ApproveAlways),
@@ -223,9 +226,12 @@ fn outcome_label(subject: &Subject, outcome: Outcome) -> (&'static str, &'static
 
 /// One line saying how it ended: "✅ Approved by ana at 14:02 UTC".
 pub fn outcome_line(d: &Decided) -> Block {
-    outcome_line_for(&Subject::Ask {
-        question: String::new(),
-    }, d)
+    outcome_line_for(
+        &Subject::Ask {
+            question: String::new(),
+        },
+        d,
+    )
 }
 
 /// [`outcome_line`] in the words of `subject`'s card.
@@ -433,7 +439,8 @@ mod tests {
         );
         let c = pending(&a, true);
         assert!(
-            c.plain().starts_with("🔐 api wants to reach pypi.org:443\n"),
+            c.plain()
+                .starts_with("🔐 api wants to reach pypi.org:443\n"),
             "{}",
             c.plain()
         );
@@ -447,7 +454,10 @@ mod tests {
             actions,
             [
                 ("✅ Allow once", ApprovalAction::Approve),
-                ("✅ Allow for this session", ApprovalAction::ApproveForSession),
+                (
+                    "✅ Allow for this session",
+                    ApprovalAction::ApproveForSession
+                ),
                 ("♾ Always", ApprovalAction::ApproveAlways),
                 ("⛔ Deny", ApprovalAction::Deny),
             ]

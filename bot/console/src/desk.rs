@@ -1273,9 +1273,10 @@ mod tests {
         // Always is a boundary change too, audited with who pressed.
         let log = r.desk.store.audit_tail(20).await.unwrap();
         assert!(
-            log.iter().any(|e| e.action == AuditAction::Boundary.as_str()
-                && e.user_id == Some(OPERATOR)
-                && e.text.as_deref() == Some("reach pypi.org:443")),
+            log.iter()
+                .any(|e| e.action == AuditAction::Boundary.as_str()
+                    && e.user_id == Some(OPERATOR)
+                    && e.text.as_deref() == Some("reach pypi.org:443")),
             "{log:?}"
         );
     }

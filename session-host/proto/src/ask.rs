@@ -134,7 +134,9 @@ pub enum Decision {
     Fallback,
     /// A network ask's domain allowed beyond this connection ([`AskPayload::Network`];
     /// any other asker takes it as [`Decision::Allow`]).
-    AllowNetwork { scope: NetworkScope },
+    AllowNetwork {
+        scope: NetworkScope,
+    },
 }
 
 impl Decision {

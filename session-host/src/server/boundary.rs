@@ -268,7 +268,10 @@ impl Sandboxes {
         if replace_own {
             if let Some(at) = codex_at(&command) {
                 // A command-line override: the user's ~/.codex is never written.
-                command.splice(at + 1..at + 1, CODEX_NO_OWN_SANDBOX.iter().map(|a| a.to_string()));
+                command.splice(
+                    at + 1..at + 1,
+                    CODEX_NO_OWN_SANDBOX.iter().map(|a| a.to_string()),
+                );
                 notes.push(format!(
                     "agent's own sandbox: replaced by walkie's (codex {})",
                     CODEX_NO_OWN_SANDBOX.join(" ")
@@ -309,8 +312,12 @@ impl Sandboxes {
         let save = self.save_always.clone();
         let timeout_ms = self.config.ask_timeout_secs.saturating_mul(1000);
         let decide: walkie_sandbox::Decide = Arc::new(move |req| {
-            let (broker, session, cwd, profile) =
-                (broker.clone(), session.clone(), cwd.clone(), profile.clone());
+            let (broker, session, cwd, profile) = (
+                broker.clone(),
+                session.clone(),
+                cwd.clone(),
+                profile.clone(),
+            );
             let (always, save) = (always.clone(), save.clone());
             Box::pin(async move {
                 let payload = AskPayload::Network {
@@ -559,9 +566,9 @@ const CODEX_NO_OWN_SANDBOX: &[&str] = &["-c", "sandbox_mode=\"danger-full-access
 /// Where Codex's program is in `command`: its first word named `codex` (`npx codex`,
 /// `env X=1 codex` count, as for the presets).
 fn codex_at(command: &[String]) -> Option<usize> {
-    command.iter().position(|w| {
-        Path::new(w).file_name().and_then(|n| n.to_str()) == Some("codex")
-    })
+    command
+        .iter()
+        .position(|w| Path::new(w).file_name().and_then(|n| n.to_str()) == Some("codex"))
 }
 
 fn env_of<'a>(spawn: &'a Spawn, key: &str) -> Option<&'a str> {
