@@ -36,7 +36,10 @@ pub struct SandboxOptions {
 /// Adds domain `.1` to profile `.0` in walkie's configuration; the answer names the file
 /// changed, the error says why nothing was. Blocking: called off the runtime.
 #[derive(Clone)]
-pub struct SaveAlways(pub Arc<dyn Fn(&str, &str) -> Result<PathBuf, String> + Send + Sync>);
+pub struct SaveAlways(pub Arc<SaveFn>);
+
+/// `(profile, domain)` → the file changed, or why nothing was.
+pub type SaveFn = dyn Fn(&str, &str) -> Result<PathBuf, String> + Send + Sync;
 
 impl std::fmt::Debug for SaveAlways {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
