@@ -284,7 +284,12 @@ type Group<'a> = (Option<&'a (String, String)>, Vec<&'a SessionInfo>);
 fn boundary_html(b: &walkie_host_proto::sandbox::BoundaryInfo) -> (String, InlineKeyboardMarkup) {
     use walkie_console::boundary::{self, Widen};
     let icon = if b.enforced { "🛡" } else { "⚠️" };
-    let mut html = format!("{icon} <b>{}</b>: boundary\n", escape_html(&b.session));
+    let what = if boundary::is_none(b) {
+        "no boundary"
+    } else {
+        "boundary"
+    };
+    let mut html = format!("{icon} <b>{}</b>: {what}\n", escape_html(&b.session));
     for (label, value) in boundary::lines(b) {
         html.push_str(&format!(
             "<b>{}</b>: {}\n",
