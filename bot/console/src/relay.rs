@@ -1,8 +1,8 @@
 //! The running bot's view and links for the CLI on this machine (`walkie attach api@cloud`,
 //! `walkie hosts` while `walkie up` runs).
 //!
-//! - Per remote host a Unix socket, `<runtime dir>/hosts/NAME.sock` ([`socket_path`]: 0600
-//!   in a 0700 directory, and a peer of another uid refused as the host socket refuses it),
+//! - Per remote host a Unix socket beside the host socket, `$XDG_RUNTIME_DIR/walkie/hosts/
+//!   NAME.sock` by default ([`socket_path`]: 0600 in a 0700 directory, and a peer of another uid refused as the host socket refuses it),
 //!   whose every connection becomes one more channel of the fleet's ssh connection to that
 //!   host, bytes copied both ways. The caller speaks the host protocol through it, hello
 //!   and version handshake included, so the relay needs no protocol of its own and the box
@@ -127,6 +127,7 @@ async fn bind(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves the relay sockets and keeps the status file until `shutdown`, then removes them.
+/// (`select_all` below needs at least one host: none, nothing to serve.)
 pub async fn serve(fleet: Arc<Fleet>, cfg: Config, shutdown: CancellationToken) {
     if fleet.remotes().is_empty() {
         return;
