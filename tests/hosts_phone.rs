@@ -278,7 +278,9 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         fake.send_text(OPERATOR, "/new web@cloud -- bash --norc --noprofile");
         let queued_new = bot_says(&fake, "web@cloud starts when cloud is back", T).await;
         assert!(
-            queued_new.text.starts_with("⏳ queued for cloud (down since"),
+            queued_new
+                .text
+                .starts_with("⏳ queued for cloud (down since"),
             "{}",
             queued_new.text
         );
@@ -307,7 +309,12 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         assert_eq!(screen.matches("queued-81").count(), 1, "{screen}");
         assert!(!screen.contains("cancelled"), "{screen}");
         // The queued /new started web on the cloud, once, and the text behind it reached it.
-        message_starts(&fake, queued_new.message_id, "✅ delivered: started web@cloud").await;
+        message_starts(
+            &fake,
+            queued_new.message_id,
+            "✅ delivered: started web@cloud",
+        )
+        .await;
         message_starts(&fake, after_new.message_id, "✅ delivered to web@cloud").await;
         cloud_screen(&cloud.host, "web", "after-new-9").await;
         let web = off_runtime(|| cloud.host.screen("web"));
@@ -434,7 +441,10 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
         // A remote turn without a hook goes quiet; a remote turn's end (the agent's Stop
         // hook inside the cloud session, to the cloud's broker) is announced. Both reach
         // the chat with the host in the name.
-        fake.send_text(OPERATOR, "for i in 1 2 3 4 5 6; do echo tock-$i; sleep 0.3; done");
+        fake.send_text(
+            OPERATOR,
+            "for i in 1 2 3 4 5 6; do echo tock-$i; sleep 0.3; done",
+        );
         let quiet = bot_says(&fake, "api@cloud went quiet", T).await;
         assert!(quiet.text.starts_with("💤"), "{}", quiet.text);
         let stop = r#"{"hook_event_name":"Stop","stop_hook_active":false}"#;
@@ -456,9 +466,12 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
         .expect("voice fixture");
         fake.send_voice(OPERATOR, ogg, 3);
         let card = fake
-            .wait_for_bot_message(OPERATOR, Duration::from_secs(90), "the transcript card", |m| {
-                m.text.starts_with("🎙")
-            })
+            .wait_for_bot_message(
+                OPERATOR,
+                Duration::from_secs(90),
+                "the transcript card",
+                |m| m.text.starts_with("🎙"),
+            )
             .await;
         assert!(card.text.starts_with("🎙 → api@cloud:"), "{}", card.text);
         let send = card
@@ -468,9 +481,11 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
             .expect("a Send button");
         fake.press_button(OPERATOR, OPERATOR, card.message_id, &send);
         off_runtime(|| {
-            cloud.host.wait_screen("api", "the spoken words typed on the cloud", |t| {
-                t.to_lowercase().contains("show me the logs")
-            })
+            cloud
+                .host
+                .wait_screen("api", "the spoken words typed on the cloud", |t| {
+                    t.to_lowercase().contains("show me the logs")
+                })
         });
 
         // The CLI at home: `walkie hosts` shows the bot's view, and `walkie attach
@@ -482,19 +497,27 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
         });
         let said = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(out.status.success(), "{said}");
-        let row = said.lines().find(|l| l.starts_with("cloud")).unwrap_or_default();
+        let row = said
+            .lines()
+            .find(|l| l.starts_with("cloud"))
+            .unwrap_or_default();
         assert!(row.contains(" up ") && row.contains(" ms"), "{said}");
         assert!(said.contains("as the running walkie up (pid"), "{said}");
         let relay = rig.host.socket.parent().unwrap().join("hosts/cloud.sock");
         assert_eq!(
-            std::fs::metadata(&relay).expect("the relay socket").permissions().mode() & 0o777,
+            std::fs::metadata(&relay)
+                .expect("the relay socket")
+                .permissions()
+                .mode()
+                & 0o777,
             0o600
         );
         let before = logins(&cloud.sshd);
         assert!(before >= 1, "{}", cloud.sshd.log());
         off_runtime(|| {
             let mut cmd = rig.host.command();
-            cmd.env("TERM", "xterm-256color").args(["attach", "api@cloud"]);
+            cmd.env("TERM", "xterm-256color")
+                .args(["attach", "api@cloud"]);
             let mut t = support::term::Term::spawn(&cmd, 90, 25);
             t.wait_screen("the remote repaint", |s| s.contains("tick-6"));
             t.type_bytes(b"echo relayed-$((2*21))\r");
@@ -503,10 +526,14 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
                 (cloud.host.info("api").cols == 90).then_some(())
             });
             t.resize(100, 30);
-            support::host::wait_for("the resize through the relay", Duration::from_secs(10), || {
-                let i = cloud.host.info("api");
-                (i.cols == 100 && i.rows == 30).then_some(())
-            });
+            support::host::wait_for(
+                "the resize through the relay",
+                Duration::from_secs(10),
+                || {
+                    let i = cloud.host.info("api");
+                    (i.cols == 100 && i.rows == 30).then_some(())
+                },
+            );
             t.type_bytes(b"\x1cd");
             assert_eq!(t.wait_exit(), 0);
         });
@@ -517,6 +544,10 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
             "attach opened a second ssh connection: {}",
             cloud.sshd.log()
         );
-        assert!(rig.bot_log().contains("relaying a CLI connection"), "{}", rig.bot_log());
+        assert!(
+            rig.bot_log().contains("relaying a CLI connection"),
+            "{}",
+            rig.bot_log()
+        );
     });
 }

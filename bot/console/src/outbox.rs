@@ -23,8 +23,8 @@ use walkie_host_proto::client::ClientError;
 use walkie_host_proto::protocol::{ErrorKind, NewSession};
 
 use crate::fleet::{clock, Fleet, HostStatus};
-use crate::host::Host;
 use crate::front::{ChatId, Frontend, MessageRef, UserId};
+use crate::host::Host;
 use crate::requests::View;
 use crate::session::SessionRef;
 use crate::store::{now_unix, AuditAction, AuditEntry, Result, Store};
@@ -412,17 +412,23 @@ async fn start(
     it: &Item,
     spec: &NewSession,
 ) -> std::result::Result<(), ClientError> {
-    let before = store.outbox_attempt(it.id).await.map_err(|e| ClientError::Host {
-        kind: ErrorKind::Internal,
-        message: format!("cannot count the delivery: {e}"),
-    })?;
+    let before = store
+        .outbox_attempt(it.id)
+        .await
+        .map_err(|e| ClientError::Host {
+            kind: ErrorKind::Internal,
+            message: format!("cannot count the delivery: {e}"),
+        })?;
     match fleet.new_session(spec.clone()).await {
         Ok(_) => Ok(()),
         Err(ClientError::Host {
             kind: ErrorKind::NameTaken,
             ..
         }) if before > 0 => {
-            tracing::info!(item = it.id, "a /new started by an earlier, cut-off delivery");
+            tracing::info!(
+                item = it.id,
+                "a /new started by an earlier, cut-off delivery"
+            );
             Ok(())
         }
         Err(e) => Err(e),

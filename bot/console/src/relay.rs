@@ -260,7 +260,9 @@ async fn refuse(stream: UnixStream, kind: ErrorKind, message: String) {
     let mut conn = Framed::new(stream, FrameCodec);
     // Read the hello first: closing with unread data would reset the connection.
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.next()).await;
-    let _ = conn.send(Frame::Reply(Reply::Error { kind, message })).await;
+    let _ = conn
+        .send(Frame::Reply(Reply::Error { kind, message }))
+        .await;
 }
 
 #[cfg(test)]
@@ -299,7 +301,10 @@ mod tests {
     fn sockets_sit_beside_the_host_socket() {
         let cfg = Config::from_toml("state_dir = \"/st\"\n[host]\nsocket = \"/run/w/host.sock\"\n")
             .unwrap();
-        assert_eq!(socket_path(&cfg, "cloud"), PathBuf::from("/run/w/hosts/cloud.sock"));
+        assert_eq!(
+            socket_path(&cfg, "cloud"),
+            PathBuf::from("/run/w/hosts/cloud.sock")
+        );
         assert_eq!(status_path(&cfg), PathBuf::from("/run/w/hosts/status.json"));
     }
 }

@@ -160,13 +160,10 @@ async fn list(cfg: &Config) -> anyhow::Result<ExitCode> {
     let source = match &bot {
         Some(s) => {
             for name in cfg.hosts.keys() {
-                let state = s
-                    .hosts
-                    .iter()
-                    .find(|h| h.name == *name)
-                    .map_or("not driven by walkie up yet (restart it)".to_string(), |h| {
-                        h.state.clone()
-                    });
+                let state = s.hosts.iter().find(|h| h.name == *name).map_or(
+                    "not driven by walkie up yet (restart it)".to_string(),
+                    |h| h.state.clone(),
+                );
                 rows.push((name.clone(), cfg.hosts[name].ssh.clone(), state));
             }
             format!("as the running walkie up (pid {}) sees them", s.pid)

@@ -58,8 +58,10 @@ pub(crate) async fn remote(cfg: &Config, name: &str) -> anyhow::Result<Target> {
         // No bot running (or a stale socket): a link of our own.
         Err(ClientError::NotRunning(_)) => {}
         Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("{name} through walkie up's link ({})", relay.display())))
+            return Err(anyhow::Error::new(e).context(format!(
+                "{name} through walkie up's link ({})",
+                relay.display()
+            )))
         }
     }
     let link = remote::start(cfg, name)?;

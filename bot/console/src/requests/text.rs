@@ -238,7 +238,11 @@ pub fn spoken_names(sessions: &[String]) -> Vec<(String, String)> {
                     .iter()
                     .filter(|o| o.split_once('@').is_some_and(|(n, _)| n == name))
                     .count();
-                let target = if hosts == 1 { s.clone() } else { name.to_string() };
+                let target = if hosts == 1 {
+                    s.clone()
+                } else {
+                    name.to_string()
+                };
                 out.push((name.to_string(), target));
             }
         }
