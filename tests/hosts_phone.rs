@@ -4,7 +4,10 @@
 //!
 //! `/ls` grouped by host with the cloud's state, `/new api@cloud`, text to it, its live
 //! screen, an approval from the cloud's broker decided on the phone, the link cut (the
-//! chat told it is down, then back), and a changed host key refused.
+//! chat told it is down, then back), text and `/new` queued meanwhile and delivered once,
+//! and a changed host key refused. A remote turn's end and went-quiet notices, a voice
+//! note naming a cloud session, and the CLI (`walkie hosts`, `walkie attach api@cloud`)
+//! through the bot's own ssh connection.
 
 mod support;
 
@@ -75,14 +78,25 @@ fn cloud() -> Cloud {
 /// it (Telegram lets a bot write only to people who have); with `trusted`, the cloud's host
 /// key is in walkie's own known_hosts (as `walkie hosts trust` writes it) by then.
 async fn home(fake: &FakeTelegram, cloud: &Cloud, trusted: bool) -> BotRig {
+    home_with(fake, cloud, trusted, "", &[]).await
+}
+
+/// [`home`] with more walkie.toml (`extra`) and environment for the bot (`bot_env`).
+async fn home_with(
+    fake: &FakeTelegram,
+    cloud: &Cloud,
+    trusted: bool,
+    extra: &str,
+    bot_env: &[(&str, &str)],
+) -> BotRig {
     let toml = format!(
-        "[hosts.cloud]\nssh = \"{}@127.0.0.1:{}\"\nkey = \"{}\"\nbridge = \"{}\"\n",
+        "{extra}[hosts.cloud]\nssh = \"{}@127.0.0.1:{}\"\nkey = \"{}\"\nbridge = \"{}\"\n",
         Sshd::user(),
         cloud.sshd.port,
         path_str(&cloud.sshd.key),
         bridge_command(&cloud.host).replace('"', "\\\"")
     );
-    let mut rig = BotRig::start(fake, &[], &[], Some(&toml)).await;
+    let mut rig = BotRig::start(fake, &[], bot_env, Some(&toml)).await;
     rig.wait_started(fake, 1, T).await;
     fake.send_text(OPERATOR, "/help");
     bot_says(fake, "/new", T).await;
@@ -259,6 +273,26 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         fake.press_button(OPERATOR, OPERATOR, second.message_id, &cancel);
         message_starts(&fake, second.message_id, "✖ cancelled").await;
 
+        // /new meanwhile is queued too (its card, Cancel), and becomes the chat's current
+        // session: plain text after it queues behind it.
+        fake.send_text(OPERATOR, "/new web@cloud -- bash --norc --noprofile");
+        let queued_new = bot_says(&fake, "web@cloud starts when cloud is back", T).await;
+        assert!(
+            queued_new
+                .text
+                .starts_with("⏳ queued for cloud (down since"),
+            "{}",
+            queued_new.text
+        );
+        let labels: Vec<String> = queued_new.buttons().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, ["✖ Cancel"]);
+        fake.send_text(OPERATOR, "echo after-new-$((3*3))");
+        let after_new = fake
+            .wait_for_bot_message(OPERATOR, T, "the text queued for web", |m| {
+                m.text.starts_with("⏳ queued") && m.text.contains("web@cloud gets it")
+            })
+            .await;
+
         // The box comes back: reconnected within 5 s, and it works again.
         let back = Instant::now();
         cloud.sshd.restart();
@@ -274,6 +308,19 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         let screen = off_runtime(|| cloud.host.screen("api"));
         assert_eq!(screen.matches("queued-81").count(), 1, "{screen}");
         assert!(!screen.contains("cancelled"), "{screen}");
+        // The queued /new started web on the cloud, once, and the text behind it reached it.
+        message_starts(
+            &fake,
+            queued_new.message_id,
+            "✅ delivered: started web@cloud",
+        )
+        .await;
+        message_starts(&fake, after_new.message_id, "✅ delivered to web@cloud").await;
+        cloud_screen(&cloud.host, "web", "after-new-9").await;
+        let web = off_runtime(|| cloud.host.screen("web"));
+        assert_eq!(web.matches("after-new-9").count(), 1, "{web}");
+        let listed = off_runtime(|| cloud.host.ok(&["ls"]));
+        assert_eq!(listed.matches("web").count(), 1, "{listed}");
 
         // A changed host key: refused, and said so.
         cloud.sshd.stop();
@@ -353,6 +400,154 @@ fn first_contact_asks_the_phone_to_trust_the_host_key() {
                     .as_deref()
                     .is_some_and(|d| d.contains(&fingerprint))),
             "{audit:?}"
+        );
+    });
+}
+
+/// The shared whisper model (beside the repository, as in CI).
+fn model() -> String {
+    std::env::var("WALKIE_MODEL").unwrap_or_else(|_| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/models/ggml-tiny.en.bin")
+            .display()
+            .to_string()
+    })
+}
+
+/// How many ssh logins the cloud's sshd accepted since it started.
+fn logins(sshd: &Sshd) -> usize {
+    sshd.log().matches("Accepted publickey").count()
+}
+
+#[test]
+fn notices_voice_and_the_cli_go_through_the_bots_link() {
+    run(async {
+        let fake = FakeTelegram::start().await;
+        let cloud = cloud();
+        let model = model();
+        let rig = home_with(
+            &fake,
+            &cloud,
+            true,
+            "[notify]\nquiet_after_s = 2\nmin_work_s = 1\nidle_stop_s = 60\n",
+            &[("WALKIE_MODEL", &model)],
+        )
+        .await;
+        ls_until(&fake, "cloud up", |t| t.contains("☁️ cloud · up")).await;
+        fake.send_text(OPERATOR, "/new api@cloud -- bash --norc --noprofile");
+        bot_says(&fake, "Started api@cloud", T).await;
+        cloud_screen(&cloud.host, "api", "bash-").await;
+
+        // A remote turn without a hook goes quiet; a remote turn's end (the agent's Stop
+        // hook inside the cloud session, to the cloud's broker) is announced. Both reach
+        // the chat with the host in the name.
+        fake.send_text(
+            OPERATOR,
+            "for i in 1 2 3 4 5 6; do echo tock-$i; sleep 0.3; done",
+        );
+        let quiet = bot_says(&fake, "api@cloud went quiet", T).await;
+        assert!(quiet.text.starts_with("💤"), "{}", quiet.text);
+        let stop = r#"{"hook_event_name":"Stop","stop_hook_active":false}"#;
+        fake.send_text(
+            OPERATOR,
+            &format!(
+                "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.3; done; echo '{stop}' | {} approve-hook --agent claude",
+                walkie_bin().display()
+            ),
+        );
+        let ended = bot_says(&fake, "api@cloud finished its turn", T).await;
+        assert!(ended.message_id > quiet.message_id);
+
+        // A voice note that names a session only the cloud has goes to it.
+        let ogg = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/voice/api_logs.ogg"),
+        )
+        .expect("voice fixture");
+        fake.send_voice(OPERATOR, ogg, 3);
+        let card = fake
+            .wait_for_bot_message(
+                OPERATOR,
+                Duration::from_secs(90),
+                "the transcript card",
+                |m| m.text.starts_with("🎙"),
+            )
+            .await;
+        assert!(card.text.starts_with("🎙 → api@cloud:"), "{}", card.text);
+        let send = card
+            .button_data()
+            .into_iter()
+            .find(|d| d.ends_with(":s"))
+            .expect("a Send button");
+        fake.press_button(OPERATOR, OPERATOR, card.message_id, &send);
+        off_runtime(|| {
+            cloud
+                .host
+                .wait_screen("api", "the spoken words typed on the cloud", |t| {
+                    t.to_lowercase().contains("show me the logs")
+                })
+        });
+
+        // The CLI at home: `walkie hosts` shows the bot's view, and `walkie attach
+        // api@cloud` goes through the bot's own ssh connection (no second login at sshd).
+        let out = off_runtime(|| {
+            let mut c = rig.host.command();
+            c.args(["hosts"]);
+            support::wait::run_bounded(c, Duration::from_secs(30))
+        });
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{said}");
+        let row = said
+            .lines()
+            .find(|l| l.starts_with("cloud"))
+            .unwrap_or_default();
+        assert!(row.contains(" up ") && row.contains(" ms"), "{said}");
+        assert!(said.contains("as the running walkie up (pid"), "{said}");
+        let relay = rig.host.socket.parent().unwrap().join("hosts/cloud.sock");
+        assert_eq!(
+            std::fs::metadata(&relay)
+                .expect("the relay socket")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        let before = logins(&cloud.sshd);
+        assert!(before >= 1, "{}", cloud.sshd.log());
+        off_runtime(|| {
+            let mut cmd = rig.host.command();
+            cmd.env("TERM", "xterm-256color")
+                .args(["attach", "api@cloud"]);
+            let mut t = support::term::Term::spawn(&cmd, 90, 25);
+            t.wait_screen("the remote repaint", |s| s.contains("tick-6"));
+            t.type_bytes(b"echo relayed-$((2*21))\r");
+            t.wait_screen("typing through the relay", |s| s.contains("relayed-42"));
+            support::host::wait_for("the remote size", Duration::from_secs(10), || {
+                (cloud.host.info("api").cols == 90).then_some(())
+            });
+            t.resize(100, 30);
+            support::host::wait_for(
+                "the resize through the relay",
+                Duration::from_secs(10),
+                || {
+                    let i = cloud.host.info("api");
+                    (i.cols == 100 && i.rows == 30).then_some(())
+                },
+            );
+            t.type_bytes(b"\x1cd");
+            assert_eq!(t.wait_exit(), 0);
+        });
+        assert!(off_runtime(|| cloud.host.info("api")).state.is_live());
+        assert_eq!(
+            logins(&cloud.sshd),
+            before,
+            "attach opened a second ssh connection: {}",
+            cloud.sshd.log()
+        );
+        assert!(
+            rig.bot_log().contains("relaying a CLI connection"),
+            "{}",
+            rig.bot_log()
         );
     });
 }

@@ -7,8 +7,9 @@
     python3 session-host/benches/host_bench.py memory [--sessions 100] [--gb 1]
     python3 session-host/benches/host_bench.py revive [--sessions 20] [--runs 3]
     python3 session-host/benches/host_bench.py idle [--sessions 100] [--seconds 60]
+    python3 session-host/benches/host_bench.py remote [--keys 300] [--mb 50] [--runs 3] [--reconnects 5]
 
-Needs tmux and script (util-linux). Prints a Markdown table for docs/PERFORMANCE.md.
+Needs tmux and script (util-linux); `remote` needs sshd and ssh (openssh-server, -client). Prints a Markdown table for docs/PERFORMANCE.md.
 """
 
 import argparse
@@ -255,37 +256,50 @@ def latency(args):
             ("tmux attach", ["tmux", "-S", t.sock, "attach", "-t", "lat"], None),
         ]
         for label, argv, env in cases:
-            pid, fd = spawn_pty(argv, env=env)
-            # Settle: wait for the repaint to stop arriving.
-            while select.select([fd], [], [], 0.5)[0]:
-                os.read(fd, 1 << 16)
-            samples = []
-            for i in range(args.keys):
-                ch = b"abcdefghijklmnopqrstuvwxyz"[i % 26 : i % 26 + 1]
-                t0 = time.perf_counter()
-                os.write(fd, ch)
-                got = b""
-                while ch not in got:
-                    r, _, _ = select.select([fd], [], [], 5)
-                    if not r:
-                        raise SystemExit(f"{label}: no echo")
-                    got += os.read(fd, 1 << 16)
-                samples.append(time.perf_counter() - t0)
-                if i % 60 == 59:
-                    os.write(fd, b"\r")
-                    while select.select([fd], [], [], 0.05)[0]:
-                        os.read(fd, 1 << 16)
-            out[label] = samples
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(fd)
+            out[label] = echo_samples(label, argv, env, args.keys)
     finally:
         w.stop()
         t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    base = statistics.median(out["tmux attach"])
     print(f"\nkeystroke to echo, {args.keys} keys each\n")
-    print("| path | median ms | p95 ms | median vs tmux |")
+    echo_table(out, "tmux attach")
+
+
+def echo_samples(label, argv, env, keys):
+    """Seconds from each of `keys` keystrokes into a client in a new PTY (its session runs
+    `cat`) until the key's echo is back."""
+    pid, fd = spawn_pty(argv, env=env)
+    # Settle: wait for the client's first output (it is connected and its terminal raw; an
+    # ssh login takes a while and says nothing), then for the repaint to stop arriving.
+    if not select.select([fd], [], [], 60)[0]:
+        raise SystemExit(f"{label}: no repaint")
+    while select.select([fd], [], [], 0.5)[0]:
+        os.read(fd, 1 << 16)
+    samples = []
+    for i in range(keys):
+        ch = b"abcdefghijklmnopqrstuvwxyz"[i % 26 : i % 26 + 1]
+        t0 = time.perf_counter()
+        os.write(fd, ch)
+        got = b""
+        while ch not in got:
+            r, _, _ = select.select([fd], [], [], 5)
+            if not r:
+                raise SystemExit(f"{label}: no echo")
+            got += os.read(fd, 1 << 16)
+        samples.append(time.perf_counter() - t0)
+        if i % 60 == 59:
+            os.write(fd, b"\r")
+            while select.select([fd], [], [], 0.05)[0]:
+                os.read(fd, 1 << 16)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return samples
+
+
+def echo_table(out, ref):
+    base = statistics.median(out[ref])
+    print("| path | median ms | p95 ms | median vs " + ref + " |")
     print("| --- | --- | --- | --- |")
     for k, v in out.items():
         v = sorted(v)
@@ -511,6 +525,274 @@ def revive(args):
     print(f"| reference: {n} x `walkie new` on a fresh host, to every session on screen | {f:.3f} | 1.00x |")
 
 
+class Sshd:
+    """A private sshd on 127.0.0.1 (as tests/support/sshd.rs): its own host key, one client
+    key, the box every remote path of `remote` goes through."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "sshd")
+        os.makedirs(self.dir)
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.host_key = os.path.join(self.dir, "host_key")
+        self.key = os.path.join(self.dir, "client_key")
+        for k in (self.host_key, self.key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k], check=True)
+        shutil.copy(self.key + ".pub", os.path.join(self.dir, "authorized_keys"))
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.config = os.path.join(self.dir, "sshd_config")
+        with open(self.config, "w") as f:
+            f.write(f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+                    f"AuthorizedKeysFile {self.dir}/authorized_keys\nPidFile {self.dir}/sshd.pid\n"
+                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                    "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\n"
+                    "UsePAM no\nPermitTTY yes\n")
+        with open(self.host_key + ".pub") as f:
+            pub = " ".join(f.read().split()[:2])
+        self.known_line = f"[127.0.0.1]:{self.port} {pub}\n"
+        self.known = os.path.join(self.dir, "known_hosts")
+        with open(self.known, "w") as f:
+            f.write(self.known_line)
+        self.user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        self.proc = None
+        self.start()
+
+    def listening(self):
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def start(self):
+        """Starts sshd; returns the monotonic time it accepts connections."""
+        self.log = open(os.path.join(self.dir, "sshd.log"), "a")
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", self.config],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
+        wait_until("sshd to listen", self.listening, timeout=20)
+        return time.monotonic()
+
+    def stop(self):
+        """Kills sshd and every connection it serves (a box going away). Only the sshd
+        processes: the sessions' commands end on their own (EOF, SIGHUP), as a SIGKILL could
+        catch a login shell in pyenv's rehash and leave its lock behind for every later login
+        (60 s each)."""
+        if not self.proc:
+            return
+        os.kill(self.proc.pid, signal.SIGSTOP)  # no new connection forked meanwhile
+        for p in process_tree(self.proc.pid):
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if not f.read().strip().startswith("sshd"):
+                        continue
+                os.kill(p, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def ssh(self, remote, tty=True):
+        return ["ssh", *(["-tt"] if tty else []), "-i", self.key, "-p", str(self.port),
+                "-o", f"UserKnownHostsFile={self.known}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", f"{self.user}@127.0.0.1", remote]
+
+
+def env_prefix(w):
+    keys = ("WALKIE_SOCKET", "WALKIE_STATE_DIR", "WALKIE_CONFIG")
+    return "env " + " ".join(f"{k}={w.env[k]}" for k in keys)
+
+
+FAKE_ME = {"id": 1, "is_bot": True, "first_name": "walkie", "username": "bench_bot",
+           "can_join_groups": False, "can_read_all_group_messages": False,
+           "supports_inline_queries": False, "can_connect_to_business": False,
+           "has_main_web_app": False}
+
+
+def fake_telegram():
+    """The least Bot API `walkie up` needs to run with nobody talking to it: who it is, its
+    command menu, empty long polls; every message it tries to send is refused (nobody
+    started a chat with it). Returns the server's base URL."""
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n)
+            method = self.path.rsplit("/", 1)[-1].lower()
+            if method == "getme":
+                out = {"ok": True, "result": FAKE_ME}
+            elif method == "getupdates":
+                try:
+                    timeout = min(int(json.loads(body or b"{}").get("timeout", 0)), 2)
+                except ValueError:
+                    timeout = 0
+                time.sleep(timeout)
+                out = {"ok": True, "result": []}
+            elif method in ("setmycommands", "deletewebhook"):
+                out = {"ok": True, "result": True}
+            else:
+                out = {"ok": False, "error_code": 403,
+                       "description": "Forbidden: bot can't initiate conversation with a user"}
+            data = json.dumps(out).encode()
+            self.send_response(200 if out["ok"] else 403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data)
+            except BrokenPipeError:
+                pass  # the bot gave up on a long poll (it is stopping)
+
+        do_GET = do_POST
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def log_times(path, needle):
+    """The wall-clock times (epoch s) of the bot log's lines containing `needle`."""
+    import datetime
+    out = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+            if needle in line:
+                stamp = line.split()[0].rstrip("Z")
+                out.append(datetime.datetime.fromisoformat(stamp).replace(
+                    tzinfo=datetime.timezone.utc).timestamp())
+    return out
+
+
+def remote(args):
+    """Several hosts: one loopback sshd in front of a `walkie host` (the box) and a tmux
+    server on the same box; at home a walkie with `[hosts.cloud]` through that sshd."""
+    tmp = tempfile.mkdtemp(prefix="wkb")
+    box, t = Walkie(tmp, tag="box"), Tmux(tmp)
+    sshd = Sshd(tmp)
+    bridge = f"{env_prefix(box)} {WALKIE} --no-spawn bridge --stdio"
+    home = Walkie(tmp, tag="home", extra=(
+        f'[hosts.cloud]\nssh = "{sshd.user}@127.0.0.1:{sshd.port}"\nkey = "{sshd.key}"\n'
+        f'bridge = "{bridge}"\n'))
+    ssh_dir = os.path.join(home.env["WALKIE_STATE_DIR"], "ssh")
+    os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+    with open(os.path.join(ssh_dir, "known_hosts"), "w") as f:
+        f.write(sshd.known_line)
+    os.chmod(os.path.join(ssh_dir, "known_hosts"), 0o600)
+    home.env["TERM"] = box.env["TERM"] = os.environ["TERM"] = "xterm-256color"
+    text = os.path.join(tmp, "big.txt")
+    make_text(text, args.mb)
+    size = os.path.getsize(text)
+    loads = [os.getloadavg()[0]]
+    bot = None
+    via = lambda name: [WALKIE, "attach", f"{name}@cloud"]
+    ssh_walkie = lambda name: sshd.ssh(f"{env_prefix(box)} {WALKIE} --no-spawn attach {name}")
+    ssh_tmux = lambda name: sshd.ssh(f"tmux -S {t.sock} attach -t {name}")
+    echo, through = {}, {}
+    reconnect, ssh_fresh = [], []
+
+    def bench_paths(paths):
+        for label, argv, env in paths:
+            echo[label] = echo_samples(label, argv(f"lat"), env, args.keys)
+            loads.append(os.getloadavg()[0])
+        for run in range(args.runs):
+            for label, argv, env in paths:
+                name = f"tp{len(through.get(label, []))}{abs(hash(label)) % 1000}"
+                through.setdefault(label, [])
+                if "tmux" in label:
+                    t.cmd("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS),
+                          f"sh -c 'read go; cat {text}'")
+                    attached = lambda: t.cmd("list-clients", "-t", name, check=False).stdout.strip()
+                    start = lambda: t.cmd("send-keys", "-t", name, "go", "Enter")
+                else:
+                    box.run("new", name, "--", "sh", "-c", f"read go; cat {text}", check=True)
+                    attached = lambda: box.clients(name) == 1
+                    start = lambda: box.run("send", name, "go", check=True)
+                through[label].append(timed_client(spawn_pty(argv(name), env=env), attached, start))
+            loads.append(os.getloadavg()[0])
+
+    try:
+        box.run("new", "lat", "--", "cat", check=True)
+        t.cmd("new-session", "-d", "-s", "lat", "-x", str(COLS), "-y", str(ROWS), "cat")
+        # Without `walkie up`: the CLI's own ssh link.
+        bench_paths([
+            ("walkie attach api@cloud (its own ssh link)", via, home.env),
+            ("ssh -t box walkie attach api", ssh_walkie, None),
+            ("ssh -t box tmux attach", ssh_tmux, None),
+        ])
+        # With `walkie up`: through its relay and its one connection.
+        bot_log = os.path.join(tmp, "bot.log")
+        bot_env = dict(home.env, TELEGRAM_BOT_TOKEN="123456:bench", WALKIE_ALLOWED_USERS="1",
+                       WALKIE_TELEGRAM_API_URL=fake_telegram(), RUST_LOG="info")
+        with open(bot_log, "w") as log:
+            bot = subprocess.Popen([WALKIE, "--no-spawn", "up"], env=bot_env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+        relay = os.path.join(os.path.dirname(home.env["WALKIE_SOCKET"]), "hosts", "cloud.sock")
+        try:
+            wait_until("walkie up's link to cloud",
+                       lambda: log_times(bot_log, "watching approval requests host=cloud"), timeout=60)
+        except SystemExit:
+            with open(bot_log, errors="replace") as f:
+                print(f.read()[-3000:], file=sys.stderr)
+            raise
+        wait_until("the relay socket", lambda: os.path.exists(relay), timeout=30)
+        bench_paths([("walkie attach api@cloud (through walkie up's link)", via, home.env)])
+        relayed = len(log_times(bot_log, "relaying a CLI connection"))
+        # Reconnect: sshd killed with its connections, then started again; from the moment
+        # it accepts to the bot's "ssh link up". Reference: a fresh OpenSSH login then.
+        for i in range(args.reconnects):
+            ups = len(log_times(bot_log, "ssh link up"))
+            sshd.stop()
+            wait_until("the link down", lambda: len(log_times(bot_log, "ssh link down")) > i or
+                       len(log_times(bot_log, "ssh link lost")) > i, timeout=30)
+            time.sleep(1.0 + 0.37 * i)  # land at different points of the backoff
+            sshd.start()
+            ready = time.time()
+            wait_until("the link up again", lambda: len(log_times(bot_log, "ssh link up")) > ups, timeout=30)
+            reconnect.append(log_times(bot_log, "ssh link up")[-1] - ready)
+            t0 = time.monotonic()
+            subprocess.run(sshd.ssh("true", tty=False), check=True, capture_output=True,
+                           stdin=subprocess.DEVNULL)
+            ssh_fresh.append(time.monotonic() - t0)
+        loads.append(os.getloadavg()[0])
+    finally:
+        if bot:
+            bot.send_signal(signal.SIGTERM)
+            try:
+                bot.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+        for w in (home, box):
+            w.stop()
+        t.stop()
+        sshd.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nall over one loopback sshd; load average {min(loads):.1f} to {max(loads):.1f}\n")
+    print(f"keystroke to echo, {args.keys} keys each into `cat`\n")
+    echo_table(echo, "ssh -t box tmux attach")
+    base = statistics.median(through["ssh -t box tmux attach"])
+    print(f"\n{size / 1e6:.0f} MB of text, {args.runs} runs, median wall time\n")
+    print("| path | median s | MB/s | throughput vs ssh + tmux |")
+    print("| --- | --- | --- | --- |")
+    for k, v in through.items():
+        m = statistics.median(v)
+        print(f"| {k} | {m:.2f} | {size / 1e6 / m:.0f} | {base / m:.2f}x |")
+    print(f"\n(walkie up relayed {relayed} CLI connections over its one ssh connection)\n")
+    print(f"reconnect, {args.reconnects} cuts: sshd accepting again to walkie up's link up\n")
+    print("| path | median s | max s |")
+    print("| --- | --- | --- |")
+    print(f"| walkie up's link (backoff 250 ms doubling to 3 s, with jitter) | {statistics.median(reconnect):.3f} | {max(reconnect):.3f} |")
+    print(f"| reference: one fresh `ssh box true` right after | {statistics.median(ssh_fresh):.3f} | {max(ssh_fresh):.3f} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -527,13 +809,19 @@ def main():
     a = sub.add_parser("revive")
     a.add_argument("--sessions", type=int, default=20)
     a.add_argument("--runs", type=int, default=3)
+    a = sub.add_parser("remote")
+    a.add_argument("--keys", type=int, default=300)
+    a.add_argument("--mb", type=int, default=50)
+    a.add_argument("--runs", type=int, default=3)
+    a.add_argument("--reconnects", type=int, default=5)
     a = sub.add_parser("idle")
     a.add_argument("--sessions", type=int, default=100)
     a.add_argument("--seconds", type=int, default=60)
     args = p.parse_args()
     if not os.path.exists(WALKIE):
         sys.exit(f"{WALKIE} not found: cargo build --release -p walkie")
-    modes = {"throughput": throughput, "latency": latency, "memory": memory, "revive": revive, "idle": idle}
+    modes = {"throughput": throughput, "latency": latency, "memory": memory, "revive": revive, "idle": idle,
+             "remote": remote}
     modes[args.what](args)
 
 

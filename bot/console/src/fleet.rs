@@ -200,6 +200,18 @@ impl Remote {
             })
     }
 
+    /// A new channel to the host's protocol on this host's one ssh connection, not greeted
+    /// (for [`crate::relay`], whose caller says hello itself); refused while it is not up.
+    pub async fn raw_channel(&self) -> Result<Channel, String> {
+        if !self.link.state().borrow().is_up() {
+            return Err(unreachable(&self.name, &self.status()).to_string());
+        }
+        let host = crate::remote::remote(&self.cfg, &self.name).map_err(|e| e.to_string())?;
+        crate::remote::channel(host, &self.link)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// `api` → `api@cloud`.
     fn address(&self, name: &str) -> String {
         format!("{name}@{}", self.name)

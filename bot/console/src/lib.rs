@@ -21,13 +21,15 @@
 //! - [`gate`]: who may do what (operators, viewers, strangers) and the refusal policy.
 //! - [`host`]: what the console asks of a session host ([`host::Host`]) and the real link
 //!   to one (one connection, reconnected on demand).
-//! - [`outbox`]: text and keys for a remote host that is down, queued in the store with a
+//! - [`outbox`]: text, keys and `/new` for a remote host that is down, queued in the store with a
 //!   dispatch id, delivered in order and once when it is back, or expired or cancelled.
 //! - [`picture_store`]: running live pictures (`/watch`) in the store, resumed after a
 //!   restart.
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
 //! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
 //!   direct-streamlocal).
+//! - [`relay`]: for the CLI while `walkie up` runs: a 0600 socket per remote host relaying
+//!   the host protocol over the fleet's own ssh connection, and the hosts' status file.
 //! - [`requests`]: typed, chat-neutral requests (commands, text for a session), one
 //!   handler per file, answered with neutral views ([`requests::View`]) through
 //!   [`front::Frontend`].
@@ -56,6 +58,7 @@ pub mod host;
 pub mod outbox;
 pub mod picture_store;
 pub mod presets;
+pub mod relay;
 pub mod remote;
 pub mod requests;
 pub mod revival;

@@ -1,10 +1,15 @@
-//! The offline outbox: text and keys for a session on a remote host that is down wait in
-//! the store, each with a dispatch id, and the chat is told "⏳ queued for cloud (down since
+//! The offline outbox: text, keys and `/new` for a session on a remote host that is down
+//! wait in the store, each with a dispatch id, and the chat is told "⏳ queued for cloud (down since
 //! 12:03)" with a Cancel button. When the host is back ([`deliver`]) they go in order, each
 //! once: an item is marked delivered only after the host answered, and the dispatch id goes
 //! with the input (`Request::Input { dispatch }`), so a delivery repeated after a reconnect
 //! mid-way is answered by the host without typing again. Items older than the host's
 //! `queue_expiry_s` are not delivered: their message says they expired.
+//!
+//! A queued `/new` is started once the same way without a dispatch id in the protocol:
+//! session names are unique per host, and each delivery is counted before it is sent
+//! ([`Store::outbox_attempt`]), so "name taken" after an earlier attempt means that
+//! attempt started it (the link broke before its answer came back).
 //!
 //! Approvals are never queued: an ask whose host went away is closed (the fleet closes
 //! them undecided when a host's watch breaks).
@@ -14,19 +19,25 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use walkie_host_proto::client::ClientError;
+use walkie_host_proto::protocol::{ErrorKind, NewSession};
+
 use crate::fleet::{clock, Fleet, HostStatus};
 use crate::front::{ChatId, Frontend, MessageRef, UserId};
+use crate::host::Host;
 use crate::requests::View;
 use crate::session::SessionRef;
 use crate::store::{now_unix, AuditAction, AuditEntry, Result, Store};
 
 /// What a queued item types.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// A line, then Enter as a separate write.
     Text(String),
     /// Each chunk written separately (`/keys`).
     Keys(Vec<Vec<u8>>),
+    /// `/new` on that host: the session's spec, its name the address (`api@cloud`).
+    New(Box<NewSession>),
 }
 
 impl Payload {
@@ -34,6 +45,7 @@ impl Payload {
         match self {
             Payload::Text(_) => "text",
             Payload::Keys(_) => "keys",
+            Payload::New(_) => "new",
         }
     }
 
@@ -41,6 +53,7 @@ impl Payload {
         match self {
             Payload::Text(t) => t.clone(),
             Payload::Keys(k) => serde_json::to_string(k).unwrap_or_default(),
+            Payload::New(spec) => serde_json::to_string(spec).unwrap_or_default(),
         }
     }
 
@@ -48,15 +61,19 @@ impl Payload {
         match kind {
             "text" => Some(Payload::Text(payload.to_string())),
             "keys" => serde_json::from_str(payload).ok().map(Payload::Keys),
+            "new" => serde_json::from_str(payload)
+                .ok()
+                .map(|s| Payload::New(Box::new(s))),
             _ => None,
         }
     }
 
-    /// The chunks the host types.
+    /// The chunks the host types (a `/new` types nothing).
     pub fn chunks(&self) -> Vec<Vec<u8>> {
         match self {
             Payload::Text(t) => vec![t.as_bytes().to_vec(), b"\r".to_vec()],
             Payload::Keys(k) => k.clone(),
+            Payload::New(_) => Vec::new(),
         }
     }
 
@@ -65,12 +82,16 @@ impl Payload {
         match self {
             Payload::Text(t) => t.clone(),
             Payload::Keys(k) => format!("{} key(s)", k.len()),
+            Payload::New(spec) if spec.command.is_empty() => {
+                format!("/new {} (its shell)", spec.name)
+            }
+            Payload::New(spec) => format!("/new {} ({})", spec.name, spec.command.join(" ")),
         }
     }
 }
 
 /// One queued item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub id: i64,
     pub dispatch_id: String,
@@ -199,6 +220,17 @@ impl Store {
         Ok(Some((it, state.0)))
     }
 
+    /// Counts a delivery of item `id` about to be sent; answers how many were sent before.
+    pub async fn outbox_attempt(&self, id: i64) -> Result<i64> {
+        let row: (i64,) = sqlx::query_as(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts - 1",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.0)
+    }
+
     /// Moves a queued item to `state` (delivered, cancelled, expired, failed); false if it
     /// was no longer queued (someone else settled it first).
     pub async fn settle_outbox(&self, id: i64, state: &str, detail: Option<&str>) -> Result<bool> {
@@ -222,16 +254,29 @@ pub fn expired(created_at: i64, now: i64, expiry: Duration) -> bool {
 
 /// The "queued" line of an item for `host`, down since `since`.
 pub fn queued_line(session: &SessionRef, host: &str, since: Option<SystemTime>) -> String {
+    queued_as(session, host, since, "gets it")
+}
+
+/// [`queued_line`] of a payload: a queued `/new` "starts" when the host is back.
+fn queued_for(payload: &Payload, session: &SessionRef, since: Option<SystemTime>) -> String {
+    let what = match payload {
+        Payload::New(_) => "starts",
+        _ => "gets it",
+    };
+    queued_as(session, &session.host, since, what)
+}
+
+fn queued_as(session: &SessionRef, host: &str, since: Option<SystemTime>, what: &str) -> String {
     match since {
         Some(t) => format!(
-            "⏳ queued for {host} (down since {} UTC): {session} gets it when {host} is back.",
+            "⏳ queued for {host} (down since {} UTC): {session} {what} when {host} is back.",
             clock(t)
         ),
-        None => format!("⏳ queued for {host}: {session} gets it when {host} is back."),
+        None => format!("⏳ queued for {host}: {session} {what} when {host} is back."),
     }
 }
 
-/// Queues text or keys for `session` on a host that is down, tells the chat (with a Cancel
+/// Queues text, keys or a `/new` for `session` on a host that is down, tells the chat (with a Cancel
 /// button) and audits it.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue<F: Frontend>(
@@ -246,7 +291,7 @@ pub async fn queue<F: Frontend>(
 ) -> Result<(), crate::requests::RequestError> {
     let at = SessionRef::address(session);
     let (id, dispatch_id) = store.enqueue(&at, &payload, source, chat, user).await?;
-    let line = queued_line(&at, &at.host, since);
+    let line = queued_for(&payload, &at, since);
     let m = front.show(chat, &View::Queued { id, line }).await?;
     store.set_outbox_message(id, m).await?;
     let entry = AuditEntry {
@@ -330,12 +375,20 @@ async fn flush<F: Frontend>(
         if !up {
             continue;
         }
-        let sent = fleet
-            .deliver(&addr, it.payload.chunks(), &it.source, &it.dispatch_id)
-            .await;
+        let sent = match &it.payload {
+            Payload::New(spec) => start(fleet, store, &it, spec).await,
+            _ => {
+                fleet
+                    .deliver(&addr, it.payload.chunks(), &it.source, &it.dispatch_id)
+                    .await
+            }
+        };
         match sent {
             Ok(()) => {
-                let line = format!("✅ delivered to {addr}: {}", it.payload.describe());
+                let line = match &it.payload {
+                    Payload::New(_) => format!("✅ delivered: started {addr}"),
+                    _ => format!("✅ delivered to {addr}: {}", it.payload.describe()),
+                };
                 settle(store, front, &it, "delivered", &line).await;
                 front.watch(it.chat, &addr);
             }
@@ -348,6 +401,37 @@ async fn flush<F: Frontend>(
                 settle(store, front, &it, "failed", &line).await;
             }
         }
+    }
+}
+
+/// Delivers a queued `/new`: counted first, so that "name taken" after an earlier attempt
+/// (cut off before its answer) is that attempt's session, not a second one.
+async fn start(
+    fleet: &Fleet,
+    store: &Store,
+    it: &Item,
+    spec: &NewSession,
+) -> std::result::Result<(), ClientError> {
+    let before = store
+        .outbox_attempt(it.id)
+        .await
+        .map_err(|e| ClientError::Host {
+            kind: ErrorKind::Internal,
+            message: format!("cannot count the delivery: {e}"),
+        })?;
+    match fleet.new_session(spec.clone()).await {
+        Ok(_) => Ok(()),
+        Err(ClientError::Host {
+            kind: ErrorKind::NameTaken,
+            ..
+        }) if before > 0 => {
+            tracing::info!(
+                item = it.id,
+                "a /new started by an earlier, cut-off delivery"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -486,6 +570,38 @@ mod tests {
         let line = cancel(&s, ChatId(1), id).await.unwrap().unwrap();
         assert!(line.starts_with("✖ cancelled"), "{line}");
         assert!(s.queued("cloud").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_queued_new_keeps_its_spec_and_counts_its_deliveries() {
+        let (_d, s) = store().await;
+        let spec = NewSession {
+            name: "api@cloud".into(),
+            command: vec!["bash".into(), "--norc".into()],
+            cwd: Some("~/src/api".into()),
+            env: vec![("A".into(), "b".into())],
+            size: None,
+            record: true,
+            preset: Some("claude".into()),
+            resume: None,
+            sandbox: None,
+            network: None,
+        };
+        let payload = Payload::New(Box::new(spec));
+        let (id, _) = s
+            .enqueue(&api(), &payload, "telegram", ChatId(1), None)
+            .await
+            .unwrap();
+        let q = s.queued("cloud").await.unwrap();
+        assert_eq!(q[0].payload, payload);
+        assert!(q[0].payload.chunks().is_empty(), "a /new types nothing");
+        assert_eq!(q[0].payload.describe(), "/new api@cloud (bash --norc)");
+        assert_eq!(s.outbox_attempt(id).await.unwrap(), 0);
+        assert_eq!(s.outbox_attempt(id).await.unwrap(), 1);
+        assert_eq!(
+            queued_for(&payload, &api(), None),
+            "⏳ queued for cloud: api@cloud starts when cloud is back."
+        );
     }
 
     #[test]

@@ -115,17 +115,22 @@ pub async fn client(
             })
         }
     }
-    let channel = match &host.socket {
-        Some(path) => link.streamlocal(path).await,
-        None => link.bridge().await,
-    }
-    .map_err(ssh)?;
+    let channel = channel(host, link).await.map_err(ssh)?;
     Client::over_within(channel, timeout)
         .await
         .map_err(|source| RemoteError::Host {
             host: name.to_string(),
             source,
         })
+}
+
+/// A new channel of `link` to the host's protocol (the bridge, or the host's socket on the
+/// box when the host says `socket`), not greeted: the relay passes the caller's own hello.
+pub async fn channel(host: &RemoteHost, link: &Link) -> Result<Channel, walkie_ssh::Error> {
+    match &host.socket {
+        Some(path) => link.streamlocal(path).await,
+        None => link.bridge().await,
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //!   known_hosts (never `~/.ssh/known_hosts`) after the user confirms its fingerprint.
 //! - `walkie hosts rm NAME` forgets a host.
 //!
-//! Each command opens its own short-lived link; the running bot holds its own.
+//! Each command opens its own short-lived link; the running bot holds its own. While
+//! `walkie up` runs, `walkie hosts` shows the bot's view instead (its status file).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -153,18 +154,39 @@ async fn list(cfg: &Config) -> anyhow::Result<ExitCode> {
         "this machine".to_string(),
         local,
     )];
-    let probes = cfg.hosts.keys().map(|name| async move {
-        let p = probe(cfg, name).await;
-        (name.clone(), p)
-    });
-    for (name, p) in futures::future::join_all(probes).await {
-        rows.push((name.clone(), cfg.hosts[&name].ssh.clone(), p.state));
-    }
+    // The running bot's view (its links, "down since" its first failure) when it writes
+    // one; else a probe of our own, which knows only now.
+    let bot = walkie_console::relay::Status::read_fresh(&walkie_console::relay::status_path(cfg));
+    let source = match &bot {
+        Some(s) => {
+            for name in cfg.hosts.keys() {
+                let state = s.hosts.iter().find(|h| h.name == *name).map_or(
+                    "not driven by walkie up yet (restart it)".to_string(),
+                    |h| h.state.clone(),
+                );
+                rows.push((name.clone(), cfg.hosts[name].ssh.clone(), state));
+            }
+            format!("as the running walkie up (pid {}) sees them", s.pid)
+        }
+        None => {
+            let probes = cfg.hosts.keys().map(|name| async move {
+                let p = probe(cfg, name).await;
+                (name.clone(), p)
+            });
+            for (name, p) in futures::future::join_all(probes).await {
+                rows.push((name.clone(), cfg.hosts[&name].ssh.clone(), p.state));
+            }
+            "walkie up is not running: probed just now".to_string()
+        }
+    };
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(7).max(7);
     println!("{:w0$}  {:w1$}  STATE", "HOST", "ADDRESS");
     for (name, addr, state) in rows {
         println!("{name:w0$}  {addr:w1$}  {state}");
+    }
+    if !cfg.hosts.is_empty() {
+        println!("({source})");
     }
     Ok(ExitCode::SUCCESS)
 }

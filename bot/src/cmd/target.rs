@@ -1,6 +1,7 @@
 //! Which host a command's session address names, and a connection to it.
 //!
-//! `api@cloud` is the session `api` on `[hosts.cloud]`, reached through its own ssh link
+//! `api@cloud` is the session `api` on `[hosts.cloud]`, reached through the running
+//! `walkie up`'s ssh connection when it relays that host, else through its own ssh link
 //! (held as long as the connection); `api@local` and a bare `api` with no hosts configured
 //! are this machine's. A bare name with hosts configured is the local session if there is
 //! one, else the one host that has it; two hosts having it is an error naming both.
@@ -37,8 +38,32 @@ pub(crate) async fn local(cfg: &Config, no_spawn: bool) -> anyhow::Result<Target
     })
 }
 
-/// The configured host `name`, through a new ssh link.
+/// How long the running bot's relay may take to answer a hello.
+const RELAY_WITHIN: Duration = Duration::from_secs(10);
+
+/// The configured host `name`: through the running `walkie up`'s own ssh connection when
+/// it relays this host (walkie_console::relay), else through a new ssh link.
 pub(crate) async fn remote(cfg: &Config, name: &str) -> anyhow::Result<Target> {
+    remote::remote(cfg, name)?;
+    let relay = walkie_console::relay::socket_path(cfg, name);
+    match Client::connect_within(&relay, RELAY_WITHIN).await {
+        Ok(client) => {
+            tracing::debug!(host = name, "through walkie up's link");
+            return Ok(Target {
+                client: client.boxed(),
+                host: Some(name.to_string()),
+                _link: None,
+            });
+        }
+        // No bot running (or a stale socket): a link of our own.
+        Err(ClientError::NotRunning(_)) => {}
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{name} through walkie up's link ({})",
+                relay.display()
+            )))
+        }
+    }
     let link = remote::start(cfg, name)?;
     let client = remote::client(cfg, name, &link, REMOTE_WITHIN).await?;
     Ok(Target {

@@ -355,7 +355,10 @@ impl App {
             Ok(s) => s.into_iter().map(|s| s.name).collect(),
             Err(_) => Vec::new(),
         };
-        let heard = match self.voice.transcribe(bytes, names.clone()).await {
+        // Every host's sessions, remote ones by bare name or spoken address ("api at cloud").
+        let spoken = walkie_console::requests::text::spoken_names(&names);
+        let vocabulary: Vec<String> = spoken.iter().map(|(f, _)| f.clone()).collect();
+        let heard = match self.voice.transcribe(bytes, vocabulary).await {
             Ok(t) => {
                 let total = started.elapsed();
                 tracing::info!(chat, ?downloaded, ?total, "voice note transcribed");
@@ -376,7 +379,7 @@ impl App {
         if let Some(done) = self.spoken_job(user, chat, &heard).await {
             return done;
         }
-        let (session, text) = match commands::route_spoken(&heard, &names) {
+        let (session, text) = match commands::route_voice(&heard, &spoken) {
             Some((s, rest)) => (Some(s), rest),
             None => (self.current_session(chat).await?, heard),
         };
@@ -386,7 +389,7 @@ impl App {
         } else {
             TranscriptState::Pending
         };
-        // Voice goes to this machine's sessions (the names the host listed).
+        // A remote session by its address (`api@cloud`), which routes back to its host.
         let session_ref = session.as_deref().map(SessionRef::address);
         let id = self
             .store

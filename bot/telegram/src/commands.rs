@@ -8,7 +8,7 @@
 
 use teloxide::utils::command::{BotCommands, ParseError};
 use walkie_console::requests::schedule::ScheduleRequest;
-pub(crate) use walkie_console::requests::text::route_spoken;
+pub(crate) use walkie_console::requests::text::route_voice;
 use walkie_console::requests::{NewSpec, Request, SandboxChoice};
 
 /// The bot's commands, as shown in Telegram's command menu.

@@ -229,6 +229,12 @@ pub async fn run(
             )
         })
         .collect();
+    // `walkie attach api@cloud` and `walkie hosts` at this machine go through the fleet.
+    let relay = tokio::spawn(walkie_console::relay::serve(
+        app.host.clone(),
+        cfg.clone(),
+        shutdown.clone(),
+    ));
     let outbox = tokio::spawn(walkie_console::outbox::deliver(
         app.host.clone(),
         desk.front.clone(),
@@ -253,6 +259,7 @@ pub async fn run(
     let _ = watcher.await;
     let _ = announcer.await;
     let _ = outbox.await;
+    let _ = relay.await;
     for p in pings {
         let _ = p.await;
     }

@@ -135,6 +135,25 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         sandbox,
         network,
     };
+    // Its host is down: into the outbox like text, started once when the host is back. It
+    // is the chat's current session from now, so text sent meanwhile queues behind it.
+    if let Some(since) = c.host.queue_for(&name).filter(|_| remote) {
+        let current = SessionRef::address(&name);
+        c.store.set_current_session(chat, Some(&current)).await?;
+        let who = format!("telegram user {} (command)", user.0);
+        let payload = crate::outbox::Payload::New(Box::new(spec));
+        return crate::outbox::queue(
+            &c.store,
+            &c.front,
+            Some(user),
+            chat,
+            &name,
+            payload,
+            &who,
+            since,
+        )
+        .await;
+    }
     match c.host.new_session(spec).await {
         Ok(created) => {
             let current = SessionRef::address(created.as_str());

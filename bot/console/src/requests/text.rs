@@ -218,9 +218,84 @@ pub fn route_spoken(transcript: &str, sessions: &[String]) -> Option<(String, St
     (!rest.is_empty()).then(|| (name.clone(), rest.to_string()))
 }
 
+/// What a voice note may name, as `(spoken form, session it routes to)`, from the fleet's
+/// session list (`api`, `api@cloud`): each local name as itself; each remote address as
+/// spoken ("api at cloud"); and a remote session's bare name with the rule typed text
+/// follows: this machine's session of that name wins, else the one remote that has it,
+/// else (several remotes) the bare name, which the fleet answers with the candidates.
+pub fn spoken_names(sessions: &[String]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let local = |n: &str| sessions.iter().any(|s| s == n);
+    for s in sessions {
+        match s.split_once('@') {
+            None => out.push((s.clone(), s.clone())),
+            Some((name, host)) => {
+                out.push((format!("{name} at {host}"), s.clone()));
+                if local(name) || out.iter().any(|(f, _)| f == name) {
+                    continue;
+                }
+                let hosts = sessions
+                    .iter()
+                    .filter(|o| o.split_once('@').is_some_and(|(n, _)| n == name))
+                    .count();
+                let target = if hosts == 1 {
+                    s.clone()
+                } else {
+                    name.to_string()
+                };
+                out.push((name.to_string(), target));
+            }
+        }
+    }
+    out
+}
+
+/// [`route_spoken`] over [`spoken_names`]: the session a transcript names (an address for a
+/// remote one) and the rest of it.
+pub fn route_voice(transcript: &str, names: &[(String, String)]) -> Option<(String, String)> {
+    let forms: Vec<String> = names.iter().map(|(f, _)| f.clone()).collect();
+    let (form, rest) = route_spoken(transcript, &forms)?;
+    let target = names.iter().find(|(f, _)| *f == form)?.1.clone();
+    Some((target, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn voice_names_remote_sessions_by_bare_name_or_spoken_address() {
+        let s: Vec<String> = ["web", "api@cloud", "db@cloud", "db@lab", "web@lab"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let names = spoken_names(&s);
+        let route = |t: &str| route_voice(t, &names);
+        // Only the cloud has it: the bare name goes there.
+        assert_eq!(
+            route("API, show me the logs."),
+            Some(("api@cloud".into(), "show me the logs.".into()))
+        );
+        // Spoken as an address.
+        assert_eq!(
+            route("db at lab, vacuum it"),
+            Some(("db@lab".into(), "vacuum it".into()))
+        );
+        // Two remotes: the bare name, which the fleet answers with both candidates.
+        assert_eq!(
+            route("db, vacuum it"),
+            Some(("db".into(), "vacuum it".into()))
+        );
+        // This machine's session of that name wins, as for typed text.
+        assert_eq!(route("web, reload"), Some(("web".into(), "reload".into())));
+        assert_eq!(route("api is slow today"), None);
+        // Each form once, so the matcher never sees two equal names.
+        let mut forms: Vec<&String> = names.iter().map(|(f, _)| f).collect();
+        forms.sort();
+        let n = forms.len();
+        forms.dedup();
+        assert_eq!(forms.len(), n, "{names:?}");
+    }
 
     #[test]
     fn name_colon_routing_needs_an_existing_session() {
