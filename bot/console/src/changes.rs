@@ -270,10 +270,15 @@ impl Looks {
 
     /// Whether a pass soon is needed: some session is not told about, or not settled.
     pub fn settling(&self) -> bool {
-        self.follows.iter().any(|(s, f)| {
-            f.as_ref().and_then(|f| f.generation()).is_none()
-                || self.seen.get(s).is_none_or(|(_, n)| *n < 2)
-        })
+        self.follows
+            .iter()
+            .any(|(s, f)| match f.as_ref().and_then(|f| f.generation()) {
+                None => true,
+                Some(g) => self
+                    .seen
+                    .get(s)
+                    .is_none_or(|(seen, n)| *seen != g || *n < 2),
+            })
     }
 }
 

@@ -448,8 +448,11 @@ impl<H: Host> LiveScreens<H> {
             let header_len = utf16_len(session) + 3 + utf16_len(&label);
             let html = render_live(Some(&header), header_len, &screen);
             if last_html != html {
+                // The first screen is not work: a session just started is not busy.
+                if !last_html.is_empty() {
+                    self.changed(chat, session);
+                }
                 last_html.clone_from(&html);
-                self.changed(chat, session);
             }
             let exited = matches!(info.state, SessionState::Exited { .. });
             if !exited && self.on_dashboard(chat, session) {
