@@ -1369,6 +1369,9 @@ async fn bench_scale_ls() {
         let rss0 = (rss_kib(bot), rss_kib(hostp));
         let mut ls = Vec::new();
         for _ in 0..10 {
+            // Two seconds apart: the chat's budget (one message a second) refills, so this
+            // times the bot, not Telegram's pace.
+            tokio::time::sleep(Duration::from_secs(2)).await;
             let before = fake.with(|s| {
                 s.bot_messages(OPERATOR)
                     .iter()
