@@ -1125,18 +1125,27 @@ async fn bench_live_screen_staleness() {
                     continue;
                 }
                 let text = c.text().unwrap_or("");
-                let Some(name) = text.strip_prefix("<b>").and_then(|t| t.split('<').next()) else {
-                    continue;
+                // A live screen is `<b>NAME</b> · state` and its screen; the dashboard is a
+                // title, then `<b>NAME</b>` and its last lines for each session on it.
+                let parts: Vec<&str> = if text.starts_with("<b>📋") {
+                    text.split("<b>").skip(2).collect()
+                } else {
+                    text.strip_prefix("<b>").into_iter().collect()
                 };
-                let newest = text
-                    .split("T=")
-                    .skip(1)
-                    .filter_map(|t| t.get(..20).and_then(|t| t.trim().parse::<f64>().ok()))
-                    .fold(f64::NAN, f64::max);
-                if newest.is_finite() {
-                    first_output = first_output.min(newest);
-                    last_call = last_call.max(c.unix_s);
-                    shown.entry(name.to_string()).or_default().push((c.unix_s, newest));
+                for part in parts {
+                    let Some(name) = part.split('<').next() else {
+                        continue;
+                    };
+                    let newest = part
+                        .split("T=")
+                        .skip(1)
+                        .filter_map(|t| t.get(..20).and_then(|t| t.trim().parse::<f64>().ok()))
+                        .fold(f64::NAN, f64::max);
+                    if newest.is_finite() {
+                        first_output = first_output.min(newest);
+                        last_call = last_call.max(c.unix_s);
+                        shown.entry(name.to_string()).or_default().push((c.unix_s, newest));
+                    }
                 }
             }
         });
@@ -1167,6 +1176,242 @@ async fn bench_live_screen_staleness() {
         let stats = fake.flood_stats();
         println!(
             "10 sessions in one chat, 60 s: {edits} edits, staleness median {med:.0} ms, p95 {p95:.0} ms; the focus ({focus}) median {fmed:.0} ms, p95 {fp95:.0} ms; the others median {omed:.0} ms, p95 {op95:.0} ms; {stats:?}"
+        );
+    })
+    .await
+    .expect("benchmark timed out");
+}
+
+/// The highest N in `text`'s `PREFIX-N` lines.
+fn highest(text: &str, prefix: &str) -> u64 {
+    text.split(prefix)
+        .skip(1)
+        .filter_map(|t| {
+            let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Four sessions printing into one chat: the three in the background share one dashboard
+/// message (their last lines, a button each) while the focus keeps its own live screen; a
+/// button makes its session the focus (its own message edited again); once they stop,
+/// every session's own message ends on its final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_background_sessions_share_one_dashboard_and_a_button_opens_one() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        let names = ["d0", "d1", "d2", "d3"];
+        for n in names {
+            new_sh(&fake, n).await;
+        }
+        for n in names {
+            fake.send_text(
+                OPERATOR,
+                &format!(
+                    "{n}: for i in $(seq 1 250); do echo {n}-$i; sleep 0.1; done; echo {n}-fin"
+                ),
+            );
+        }
+        // d3 was written to last: the focus.
+        let dash = fake
+            .wait_for_bot_message(OPERATOR, T, "the dashboard with d0 on it", |m| {
+                m.text.starts_with("📋 Busy in the background") && m.text.contains("d0-")
+            })
+            .await;
+        assert!(
+            !dash.text.contains("d3-"),
+            "the focus is not on the dashboard: {}",
+            dash.text
+        );
+        let buttons = fake.with(|s| {
+            s.message(OPERATOR, dash.message_id)
+                .map(|m| m.buttons())
+                .unwrap_or_default()
+        });
+        assert!(buttons.iter().any(|(_, d)| d == "dash:d0"), "{buttons:?}");
+        let seen = highest(&dash.text, "d0-");
+        fake.press_button(OPERATOR, OPERATOR, dash.message_id, "dash:d0");
+        // d0's own live screen moves on past what the dashboard showed.
+        fake.wait_for_bot_message(OPERATOR, T, "d0's own live screen edited again", |m| {
+            m.text.starts_with("d0 · ") && highest(&m.text, "d0-") >= seen + 10
+        })
+        .await;
+        // Every final state lands on the session's own message.
+        for n in names {
+            let fin = format!("{n}-fin");
+            fake.wait_for_bot_message(OPERATOR, Duration::from_secs(90), "a final state", |m| {
+                m.text.starts_with(&format!("{n} · ")) && m.text.contains(&fin)
+            })
+            .await;
+        }
+        let stats = fake.flood_stats();
+        assert_eq!(stats.too_many_requests, 0, "{stats:?}");
+        assert_eq!(stats.ignored_retry_after, 0, "{stats:?}");
+    })
+    .await;
+}
+
+/// CPU seconds (utime + stime) `pid` has used, from /proc (clock ticks of 1/100 s, as on
+/// every Linux build this runs on).
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    (f[11] + f[12]) as f64 / 100.0
+}
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn idle_spec(name: &str) -> walkie_host_proto::protocol::NewSession {
+    walkie_host_proto::protocol::NewSession {
+        name: name.into(),
+        command: vec!["sh".into()],
+        cwd: None,
+        env: vec![],
+        size: None,
+        record: false,
+        preset: None,
+        resume: None,
+        sandbox: None,
+        network: None,
+    }
+}
+
+/// A host with `total` idle shells, the first `watched` of them started from the chat (so
+/// each has a live screen in it and is watched for prompts and dialogs).
+async fn idle_fleet(fake: &FakeTelegram, rig: &Rig, total: usize, watched: usize) -> Client {
+    for i in 0..watched {
+        new_sh(fake, &format!("w{i}")).await;
+    }
+    let mut host = Client::connect(&rig.socket()).await.expect("host");
+    for i in watched..total {
+        host.new_session(idle_spec(&format!("idle{i}")))
+            .await
+            .expect("new session");
+    }
+    host
+}
+
+/// Benchmark for docs/PERFORMANCE.md (issue 18, target 4): 100 idle shells, 10 of them
+/// watched in one chat (live screens, prompt and dialog scans); the bot's and the host's
+/// CPU over 60 s. Run twice in one go: screens pushed by the host (walkie now) and, as the
+/// reference, `WALKIE_SCREEN_PUSH=0` (every watched screen read on timers, as before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_bot_idle() {
+    tokio::time::timeout(Duration::from_secs(900), async {
+        let mut rows = Vec::new();
+        for push in ["1", "0"] {
+            let fake = FakeTelegram::start().await;
+            let rig = Rig::start_with(&fake, &[("WALKIE_SCREEN_PUSH", push)], None).await;
+            wait_ready(&fake, 1).await;
+            let host = idle_fleet(&fake, &rig, 100, 10).await;
+            // The live screens shown, the shells' prompts drawn: then idle.
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            let (bot, hostp) = (rig.bot_pid().as_raw() as u32, host.host_pid);
+            let calls0 = fake.with(|s| s.calls.len());
+            let (b0, h0, t0) = (cpu_s(bot), cpu_s(hostp), std::time::Instant::now());
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let secs = t0.elapsed().as_secs_f64();
+            let bot_pct = (cpu_s(bot) - b0) / secs * 100.0;
+            let host_pct = (cpu_s(hostp) - h0) / secs * 100.0;
+            let calls = fake.with(|s| s.calls.len()) - calls0;
+            let label = if push == "1" { "pushed" } else { "polled (reference)" };
+            println!(
+                "100 idle sessions, 10 watched, {secs:.0} s, screens {label}: bot {bot_pct:.2} % of a core, host {host_pct:.2} %; bot RSS {} KiB, host RSS {} KiB; {calls} Bot API calls",
+                rss_kib(bot),
+                rss_kib(hostp)
+            );
+            rows.push((bot_pct, host_pct));
+        }
+        let (p, r) = (rows[0], rows[1]);
+        println!(
+            "ratio pushed / polled: bot {:.2}x, host {:.2}x",
+            p.0 / r.0.max(1e-9),
+            p.1 / r.1.max(1e-9)
+        );
+    })
+    .await
+    .expect("benchmark timed out");
+}
+
+/// Benchmark for docs/PERFORMANCE.md (issue 18, target 7): 200 idle shells on one host,
+/// 20 watched in one chat: `/ls` answered (sent to the fake → the answer posted), 10 times,
+/// next to `walkie ls` (the CLI on the same host) as the reference; the bot's and host's
+/// RSS with 200 sessions, and again after a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_scale_ls() {
+    tokio::time::timeout(Duration::from_secs(900), async {
+        let fake = FakeTelegram::start().await;
+        let rig = Rig::start(&fake).await;
+        wait_ready(&fake, 1).await;
+        let host = idle_fleet(&fake, &rig, 200, 20).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (bot, hostp) = (rig.bot_pid().as_raw() as u32, host.host_pid);
+        let rss0 = (rss_kib(bot), rss_kib(hostp));
+        let mut ls = Vec::new();
+        for _ in 0..10 {
+            // Two seconds apart: the chat's budget (one message a second) refills, so this
+            // times the bot, not Telegram's pace.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let before = fake.with(|s| {
+                s.bot_messages(OPERATOR)
+                    .iter()
+                    .map(|m| m.message_id)
+                    .max()
+                    .unwrap_or(0)
+            });
+            let t0 = std::time::Instant::now();
+            fake.send_text(OPERATOR, "/ls");
+            // One message: the sessions that fit (in name order), then how many did not.
+            let answer = fake
+                .wait_for_bot_message(OPERATOR, T, "the /ls answer", |m| {
+                    m.message_id > before && m.text.contains("idle100 · ")
+                })
+                .await;
+            if ls.is_empty() {
+                let lines = answer.text.lines().filter(|l| l.contains(" · running")).count();
+                let tail = answer.text.lines().last().unwrap_or("").to_string();
+                println!("/ls with 200 sessions: {lines} shown; its last line: {tail}");
+            }
+            ls.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        let mut cli = Vec::new();
+        for _ in 0..10 {
+            let t0 = std::time::Instant::now();
+            let out = rig.host.run(&["ls"]);
+            assert!(out.status.success(), "{out:?}");
+            cli.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let rss1 = (rss_kib(bot), rss_kib(hostp));
+        let (m, p) = median_p95(&mut ls);
+        let (cm, cp) = median_p95(&mut cli);
+        println!(
+            "200 sessions, 20 watched: /ls answered median {m:.0} ms, p95 {p:.0} ms; `walkie ls` median {cm:.0} ms, p95 {cp:.0} ms ({:.1}x); RSS bot {} -> {} KiB, host {} -> {} KiB (a minute later)",
+            m / cm.max(1e-9),
+            rss0.0,
+            rss1.0,
+            rss0.1,
+            rss1.1
         );
     })
     .await

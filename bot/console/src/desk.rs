@@ -61,6 +61,7 @@ use walkie_host_proto::ask::AskPayload;
 use walkie_host_proto::client::{AskEvent, ClientError};
 use walkie_host_proto::protocol::{ErrorKind, PendingAsk};
 
+use crate::changes::Looks;
 use crate::front::{card_targets, ChatId, FrontError, Frontend, PressRef, UserId};
 use crate::gate::{Gate, Role, VIEWER_TEXT};
 use crate::host::{AskStream, Host};
@@ -78,6 +79,10 @@ const DEADLINE_SLACK_MS: Millis = 1_000;
 
 /// How often the screens of the sessions chats work with are read for prompts.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+/// With every watched screen settled and pushed by the host, a pass this often still
+/// expires screen approvals and notices sessions that ended.
+const IDLE_SCAN: Duration = Duration::from_secs(5);
 
 /// A prompt still on screen this long after its card was decided is the same prompt on its
 /// way out (the keys are being typed), not a new one.
@@ -841,10 +846,28 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         // The last scan's prompt per session: a prompt counts once seen twice in a row, so
         // a dialog caught mid-redraw does not make a card.
         let mut last: std::collections::HashMap<String, Option<Prompt>> = Default::default();
+        // Screens the host pushes changes of are read only after a change (twice, to
+        // settle); the others on every pass, as before.
+        let changes = self.host.changes().cloned();
+        let mut any = changes.as_ref().map(|c| c.any());
+        let mut looks = Looks::default();
+        let mut first = true;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(SCAN_EVERY) => {}
+            }
+            if let Some(any) = any.as_mut().filter(|_| !looks.settling() && !first) {
+                // Nothing to read: wait for a change, or the idle pass (for expiries).
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = any.changed() => {}
+                    _ = tokio::time::sleep(IDLE_SCAN) => {}
+                }
+            }
+            first = false;
+            if let Some(any) = any.as_mut() {
+                any.borrow_and_update();
             }
             self.expire_screen_approvals().await;
             let sessions = match self.store.watched_sessions().await {
@@ -855,6 +878,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 }
             };
             last.retain(|s, _| sessions.contains(s));
+            looks.follow_only(changes.as_ref(), &sessions);
             // An exited session's last screen may still show a prompt nobody can answer.
             let live: Vec<String> = match self.host.list().await {
                 Ok(l) => l
@@ -867,10 +891,15 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             for session in sessions {
                 if !live.contains(&session) {
                     last.remove(&session);
+                    looks.again(&session);
                     self.end_screen_approvals(&session).await;
                     continue;
                 }
+                if !looks.due(&session) {
+                    continue;
+                }
                 let Ok(screen) = self.host.screen(&session).await else {
+                    looks.again(&session);
                     continue;
                 };
                 let prompt = detect_text(&ScreenText::from_text(&screen));

@@ -32,6 +32,7 @@ use walkie_approval::dialog::{self, agent_of, input_ready, verified, Dialog, Ver
 use walkie_approval::model::{now_ms, ApprovalAction, ApprovalId};
 use walkie_host_proto::protocol::SessionInfo;
 
+use crate::changes::Looks;
 use crate::desk::{notify_level, Desk, DeskError, Press};
 use crate::front::{ChatId, Frontend, MessageRef, UserId};
 use crate::gate::{Role, VIEWER_TEXT};
@@ -42,6 +43,10 @@ use walkie_config::NotifyLevel;
 
 /// How often screens are read.
 const SCAN_EVERY: Duration = Duration::from_millis(300);
+
+/// With nothing held, no card up and every watched screen settled and pushed by the host,
+/// a pass this often still notices sessions that ended.
+const IDLE_SCAN: Duration = Duration::from_secs(5);
 
 /// Output silence after which a freshly drawn dialog or input box takes keys (the host's
 /// `idle_ms`; docs/AGENTS.md measured the redraw at about 0.2 s).
@@ -348,10 +353,31 @@ impl<F: Frontend, H: Host> Desk<F, H> {
     /// Reads the screens of watched sessions (and of those with cards or held texts) until
     /// `shutdown`.
     pub(crate) async fn scan_dialogs(&self, shutdown: CancellationToken) {
+        // Watched screens the host pushes changes of are read only after a change (twice,
+        // to settle); sessions with a card or held text, and the others, on every pass.
+        let changes = self.host.changes().cloned();
+        let mut any = changes.as_ref().map(|c| c.any());
+        let mut looks = Looks::default();
+        let mut first = true;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(SCAN_EVERY) => {}
+            }
+            let busy = self.dialogs.busy();
+            if let Some(any) = any
+                .as_mut()
+                .filter(|_| busy.is_empty() && !looks.settling() && !first)
+            {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = any.changed() => {}
+                    _ = tokio::time::sleep(IDLE_SCAN) => {}
+                }
+            }
+            first = false;
+            if let Some(any) = any.as_mut() {
+                any.borrow_and_update();
             }
             let mut sessions = match self.store.watched_sessions().await {
                 Ok(s) => s,
@@ -360,9 +386,12 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                     continue;
                 }
             };
-            for s in self.dialogs.busy() {
-                if !sessions.contains(&s) {
-                    sessions.push(s);
+            looks.follow_only(changes.as_ref(), &sessions);
+            // Read now, whatever the pushes say: what the desk waits on.
+            let busy = self.dialogs.busy();
+            for s in &busy {
+                if !sessions.contains(s) {
+                    sessions.push(s.clone());
                 }
             }
             let Ok(list) = self.host.list().await else {
@@ -375,8 +404,16 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                     .find(|i| i.name == session && i.state.is_live())
                     .cloned();
                 match info {
-                    Some(info) => self.scan_session(&info).await,
-                    None => self.session_gone(&session).await,
+                    Some(info) => {
+                        // `due` first: it counts this look.
+                        if looks.due(&session) || busy.contains(&session) {
+                            self.scan_session(&info).await
+                        }
+                    }
+                    None => {
+                        looks.again(&session);
+                        self.session_gone(&session).await
+                    }
                 }
             }
         }

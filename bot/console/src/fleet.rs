@@ -717,6 +717,10 @@ impl AskStream for FleetAsks {
 impl Host for Fleet {
     type Asks = FleetAsks;
 
+    fn changes(&self) -> Option<&Arc<crate::changes::Changes>> {
+        self.local.changes()
+    }
+
     async fn list(&self) -> Result<Vec<SessionInfo>, ClientError> {
         Ok(self
             .by_host()

@@ -8,10 +8,13 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 use walkie_approval::hook::Decision;
+
+use crate::changes::Changes;
 use walkie_host_proto::client::{AskEvent, AskWatch, Client, ClientError, SpawnHost};
 use walkie_host_proto::protocol::{NewSession, SessionInfo};
 use walkie_host_proto::sandbox::{BoundaryInfo, Widen};
@@ -121,6 +124,12 @@ pub trait Host: Send + Sync + 'static {
         let _ = session;
         None
     }
+
+    /// The hub of screen changes this host pushes, if it pushes them (else screens are
+    /// read on a timer).
+    fn changes(&self) -> Option<&Arc<Changes>> {
+        None
+    }
 }
 
 /// The host's asks as they come; `None` when the host closed the stream.
@@ -139,6 +148,8 @@ pub struct HostLink {
     socket: PathBuf,
     spawn: Option<SpawnHost>,
     conn: Mutex<Option<Client>>,
+    /// Screen changes, on a connection of their own.
+    changes: Arc<Changes>,
 }
 
 /// Runs one client call on the link: connects first if needed, and drops a connection
@@ -171,6 +182,7 @@ impl HostLink {
     /// `spawn`: how to start a host if none answers (`None`: never start one).
     pub fn new(socket: PathBuf, spawn: Option<SpawnHost>) -> Self {
         HostLink {
+            changes: Changes::new(socket.clone()),
             socket,
             spawn,
             conn: Mutex::new(None),
@@ -194,6 +206,10 @@ impl HostLink {
 
 impl Host for HostLink {
     type Asks = AskWatch<UnixStream>;
+
+    fn changes(&self) -> Option<&Arc<Changes>> {
+        Some(&self.changes)
+    }
 
     async fn list(&self) -> Result<Vec<SessionInfo>, ClientError> {
         call!(self, |c| c.list())

@@ -8,6 +8,8 @@
 //! - [`activity`]: went quiet / finished turn / idle, from successive looks at a screen.
 //! - [`approval_store`]: approvals, their cards and session rules in the store.
 //! - [`boundary`]: a session's boundary as a neutral card (lines, widen buttons).
+//! - [`changes`]: screen changes pushed by this machine's host (screens read only when
+//!   they changed), and which sessions a scan must read ([`changes::Looks`]).
 //! - `copilot_home`: the Copilot preset's plugin (walkie's hooks) and walkie-owned home.
 //! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
@@ -48,6 +50,7 @@
 pub mod activity;
 pub mod approval_store;
 pub mod boundary;
+pub mod changes;
 pub mod copilot_home;
 pub mod desk;
 pub mod dialogs;

@@ -7,6 +7,7 @@
 //! presses are handled here.
 
 mod boundary;
+mod dashboard;
 mod dirs;
 mod hostkey;
 mod outbox;
@@ -276,6 +277,9 @@ impl App {
         if let Some(done) = self.on_schedule_button(user, chat, &q, &data).await {
             return done;
         }
+        if let Some(done) = self.on_dashboard_button(chat, &q, &data).await {
+            return done;
+        }
         if let Some(name) = data.strip_prefix(USE_PREFIX) {
             match self.host.info(name).await {
                 Ok(Some(_)) => {
@@ -327,13 +331,18 @@ impl App {
         v: &teloxide::types::Voice,
     ) -> Result<(), HandleError> {
         let started = std::time::Instant::now();
-        self.tg.typing(chat).await;
+        // "typing…" goes beside the work, not before it: a round trip less on every note.
+        let tg = self.tg.clone();
+        tokio::spawn(async move { tg.typing(chat).await });
         if u64::from(v.file.size) > MAX_DOWNLOAD_BYTES {
             return self
                 .reply(chat, "That voice note is over 20 MB, more than Telegram lets bots download; send a shorter one.")
                 .await;
         }
-        let bytes = match self.tg.download(&v.file.id.0).await {
+        // The session names (for routing and name matching) are asked of the host while the
+        // note downloads.
+        let (bytes, listed) = tokio::join!(self.tg.download(&v.file.id.0), self.host.list());
+        let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(chat, error = %e, "voice note download failed");
@@ -351,7 +360,7 @@ impl App {
             }
         };
         let downloaded = started.elapsed();
-        let names: Vec<String> = match self.host.list().await {
+        let names: Vec<String> = match listed {
             Ok(s) => s.into_iter().map(|s| s.name).collect(),
             Err(_) => Vec::new(),
         };

@@ -16,6 +16,7 @@
 //!   presses, notices, views, live screens), and the desk and console it runs.
 //! - [`commands`]: the command menu and argument parsing into console requests.
 //! - [`live`]: live screens and notifications.
+//! - [`dashboard`]: one message per chat for its busy background live screens (`dash:NAME`).
 //! - [`pictures`]: live pictures (`/watch`): a PNG document edited as the screen changes.
 //! - [`lost`]: sessions lost with their host: one notice per chat, Revive buttons.
 //! - [`outage`]: the state cannot be written (disk full): the update waits, chats are told.
@@ -33,6 +34,7 @@ mod app;
 mod card;
 mod commands;
 mod context;
+mod dashboard;
 mod front;
 mod live;
 mod lost;

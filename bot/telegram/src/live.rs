@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use walkie_host_proto::client::ClientError;
 use walkie_host_proto::protocol::{ErrorKind, SessionInfo, SessionState};
 
+use super::dashboard::{self, Busy, DashView};
 use super::pace::{run_coalesced_as, Outcome};
 use super::render::{escape_html, render_live, utf16_len};
 use super::tg::Tg;
@@ -60,6 +61,10 @@ impl Default for LiveConfig {
 /// Polls between two refreshes of a session's state.
 const INFO_EVERY: u64 = 4;
 
+/// With the host pushing a screen's changes, how often an unchanged live screen still
+/// looks (the activity's went-quiet and idle timers, the state every [`INFO_EVERY`]).
+const IDLE_LOOK: Duration = Duration::from_secs(5);
+
 struct Handle {
     poke: Arc<Notify>,
     done: watch::Receiver<bool>,
@@ -84,6 +89,16 @@ pub(crate) struct LiveScreens<H = Fleet> {
     /// Per chat, the session it last wrote to or looked at: its live screen goes first in
     /// the chat's budget ([`crate::pace::Want`]).
     focus: Mutex<HashMap<i64, String>>,
+    /// When each live screen last changed: who goes to the dashboard.
+    busy: Mutex<Busy>,
+    /// Per chat, its dashboard ([`crate::dashboard`]).
+    dashes: Mutex<HashMap<i64, Dash>>,
+}
+
+/// One chat's dashboard: the rows on it, the state its shower edits the message to.
+struct Dash {
+    rows: std::collections::BTreeMap<String, String>,
+    tx: watch::Sender<DashView>,
 }
 
 #[derive(Default)]
@@ -104,7 +119,108 @@ impl<H: Host> LiveScreens<H> {
             scroll: Mutex::new(Scroll::default()),
             turns_over: Mutex::new(HashMap::new()),
             focus: Mutex::new(HashMap::new()),
+            busy: Mutex::new(Busy::default()),
+            dashes: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `session`'s live screen in `chat` goes to the dashboard now.
+    fn on_dashboard(&self, chat: i64, session: &str) -> bool {
+        let focused = self.is_focus(chat, session);
+        let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.on_dashboard(chat, session, focused, Instant::now())
+    }
+
+    fn changed(&self, chat: i64, session: &str) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.changed(chat, session, Instant::now());
+    }
+
+    /// Shows `lines` for `session` on `chat`'s dashboard (posted with its first row).
+    fn dash_put(self: &Arc<Self>, chat: i64, session: &str, lines: String) {
+        let mut dashes = self.dashes.lock().unwrap_or_else(|p| p.into_inner());
+        let dash = dashes.entry(chat).or_insert_with(|| {
+            let (tx, rx) = watch::channel(DashView::default());
+            let this = self.clone();
+            tokio::spawn(async move { this.run_dash(chat, rx).await });
+            Dash {
+                rows: Default::default(),
+                tx,
+            }
+        });
+        dash.rows.insert(session.to_string(), lines);
+        dash.tx.send_replace(dashboard::render(&dash.rows));
+    }
+
+    /// Takes `session` off `chat`'s dashboard, if it is on it.
+    fn dash_remove(&self, chat: i64, session: &str) {
+        let mut dashes = self.dashes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(dash) = dashes.get_mut(&chat) {
+            if dash.rows.remove(session).is_some() {
+                dash.tx.send_replace(dashboard::render(&dash.rows));
+            }
+        }
+    }
+
+    /// Edits `chat`'s dashboard message to its latest state, paced as a background screen.
+    async fn run_dash(self: Arc<Self>, chat: i64, rx: watch::Receiver<DashView>) {
+        let message: Arc<Mutex<Option<i32>>> = Arc::new(Mutex::new(None));
+        let pacer = self.tg.pacer.clone();
+        run_coalesced_as(
+            &pacer,
+            chat,
+            rx,
+            || false,
+            |view: DashView| {
+                let this = self.clone();
+                let message = message.clone();
+                async move { this.show_dash(chat, &message, &view).await }
+            },
+        )
+        .await;
+    }
+
+    async fn show_dash(&self, chat: i64, message: &Mutex<Option<i32>>, view: &DashView) -> Outcome {
+        if view.html.is_empty() {
+            return Outcome::Done;
+        }
+        let markup = dashboard::keyboard(&view.names);
+        let id = *message.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = id {
+            match self
+                .tg
+                .edit_html_once(chat, id, &view.html, Some(markup.clone()))
+                .await
+            {
+                Ok(()) => return Outcome::Done,
+                Err(e) if e.is(&ApiError::MessageNotModified) => return Outcome::Done,
+                Err(e) if e.retry_after.is_some() => {
+                    return Outcome::RetryAfter(e.retry_after.unwrap_or_default())
+                }
+                Err(e) if e.is(&ApiError::MessageToEditNotFound) => {} // deleted: post anew
+                Err(e) => {
+                    tracing::warn!(chat, error = %e, "dashboard: edit failed");
+                    return Outcome::Failed;
+                }
+            }
+        }
+        match self
+            .tg
+            .send_html_markup_once(chat, &view.html, markup)
+            .await
+        {
+            Ok(m) => {
+                *message.lock().unwrap_or_else(|p| p.into_inner()) = Some(m.id.0);
+                Outcome::Done
+            }
+            Err(e) if e.retry_after.is_some() => {
+                Outcome::RetryAfter(e.retry_after.unwrap_or_default())
+            }
+            Err(e) => {
+                tracing::warn!(chat, error = %e, "dashboard: send failed");
+                Outcome::Failed
+            }
+        }
     }
 
     /// `session` is what `chat` now writes to or looks at.
@@ -197,22 +313,47 @@ impl<H: Host> LiveScreens<H> {
             })
         };
         self.watch(chat, &session, &tx, &poke).await;
+        // However the watch ended, the screen is not busy and not on the dashboard any more.
+        self.dash_remove(chat, &session);
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(chat, &session);
         drop(tx);
         let _ = shower.await;
     }
 
     /// Polls the host and publishes rendered screens until the session ends or idles.
-    async fn watch(&self, chat: i64, session: &str, tx: &watch::Sender<String>, poke: &Notify) {
+    async fn watch(
+        self: &Arc<Self>,
+        chat: i64,
+        session: &str,
+        tx: &watch::Sender<String>,
+        poke: &Notify,
+    ) {
         let cfg = self.cfg;
         let mut activity = Activity::new(cfg.activity, Instant::now());
         let mut info = None;
         // The last screen shown, kept for the header that says the session is lost.
         let mut last_screen = String::new();
+        // The last rendered state, shown on its own message or not (the dashboard).
+        let mut last_html = String::new();
         let mut gone = 0;
         let mut recheck = false;
         // A screen refused as not running, looked into once (by the state) before giving up.
         let mut not_running = false;
+        // When the host pushes this screen's changes, it is read only after one (or a
+        // poke), at most once a poll; else on every poll, as before.
+        let mut follow = self.host.changes().and_then(|c| c.follow(session));
+        let mut read_at: Option<(Option<u64>, Instant)> = None;
+        let mut poked = true;
+        let mut told = false;
         for tick in 0u64.. {
+            let generation = follow.as_ref().and_then(|f| f.generation());
+            // The host stopped telling (an exit, a lost host): the state says why.
+            if std::mem::replace(&mut told, generation.is_some()) && generation.is_none() {
+                recheck = true;
+            }
             // The state (a list of every session) is refreshed every few polls only: with
             // many live screens the screens are what must stay fresh.
             let stale_info =
@@ -267,7 +408,17 @@ impl<H: Host> LiveScreens<H> {
                     continue;
                 }
             };
-            let screen = match self.host.screen(session).await {
+            let unchanged = generation.is_some()
+                && !std::mem::take(&mut poked)
+                && read_at.is_some_and(|(g, _)| g == generation);
+            let screen = match unchanged {
+                true => Ok(last_screen.clone()),
+                false => {
+                    read_at = Some((generation, Instant::now()));
+                    self.host.screen(session).await
+                }
+            };
+            let screen = match screen {
                 Ok(s) => s,
                 // The host may have died under the call: its state says (next look).
                 Err(e) if lost::host_may_be_gone(&e) => {
@@ -295,12 +446,26 @@ impl<H: Host> LiveScreens<H> {
             let label = info.state.label();
             let header = format!("<b>{}</b> · {}", escape_html(session), escape_html(&label));
             let header_len = utf16_len(session) + 3 + utf16_len(&label);
-            tx.send_if_modified(|cur| {
-                let html = render_live(Some(&header), header_len, &screen);
-                let changed = *cur != html;
-                *cur = html;
-                changed
-            });
+            let html = render_live(Some(&header), header_len, &screen);
+            if last_html != html {
+                // The first screen is not work: a session just started is not busy.
+                if !last_html.is_empty() {
+                    self.changed(chat, session);
+                }
+                last_html.clone_from(&html);
+            }
+            let exited = matches!(info.state, SessionState::Exited { .. });
+            if !exited && self.on_dashboard(chat, session) {
+                self.dash_put(chat, session, dashboard::last_lines(&screen));
+            } else {
+                // Off the dashboard (or never on it): its own message shows the latest.
+                self.dash_remove(chat, session);
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != html;
+                    *cur = html;
+                    changed
+                });
+            }
             if let SessionState::Exited { .. } = info.state {
                 self.notify(chat, session, &format!("⏹ {session} {label}"))
                     .await;
@@ -320,9 +485,25 @@ impl<H: Host> LiveScreens<H> {
                     return;
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(cfg.poll) => {}
-                _ = poke.notified() => {}
+            match follow.as_mut().filter(|f| f.generation().is_some()) {
+                Some(f) => {
+                    tokio::select! {
+                        // Only for the activity's timers (went quiet, idle) and the state.
+                        _ = tokio::time::sleep(IDLE_LOOK) => {}
+                        _ = poke.notified() => poked = true,
+                        _ = f.changed() => {}
+                    }
+                    // At most one read a poll, however fast the changes come.
+                    if let Some((_, at)) = read_at {
+                        tokio::time::sleep_until(at + cfg.poll).await;
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(cfg.poll) => {}
+                        _ = poke.notified() => poked = true,
+                    }
+                }
             }
         }
     }

@@ -380,6 +380,18 @@ impl Tg {
             .map_err(|e| self.error(e))
     }
 
+    /// One attempt at an HTML send with buttons, silent (the dashboard's first post).
+    pub(crate) async fn send_html_markup_once(
+        &self,
+        chat: i64,
+        html: &str,
+        markup: InlineKeyboardMarkup,
+    ) -> Result<Message, TgError> {
+        self.call(self.html_request(chat, html, Some(&markup), None, true))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
     /// An edit that matters (a card's outcome), paced, 429s waited out; "not modified"
     /// counts as done (an earlier try whose answer was lost did it). Tried once here;
     /// after a transient failure it is delivered by a task of its own, unless a newer

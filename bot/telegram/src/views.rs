@@ -427,14 +427,17 @@ fn sessions_html(
         }
         sessions_lines(&group, current, &mut html, &mut rows);
     }
-    // A long list is cut at its end (its start has the sessions shown first).
+    // A long list is cut at its end (its start has the sessions shown first), and says so.
     let html = if utf16_len(&html) > MAX_MESSAGE_UTF16 {
-        html.chars()
+        let cut = html
+            .chars()
             .take(3000)
             .collect::<String>()
             .rsplit_once('\n')
             .map(|(a, _)| a.to_string())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let left = html.lines().count().saturating_sub(cut.lines().count());
+        format!("{cut}\n… {left} more lines not shown (one message's limit); <code>walkie ls</code> on the machine lists every session")
     } else {
         html
     };
@@ -527,6 +530,41 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_list_too_long_for_a_message_says_how_much_is_not_shown() {
+        let sessions: Vec<SessionInfo> = (0..200)
+            .map(|i| SessionInfo {
+                name: format!("idle{i}"),
+                state: walkie_host_proto::protocol::SessionState::Running,
+                command: vec!["sh".into()],
+                cwd: "/".into(),
+                pid: Some(1),
+                created_ms: 0,
+                idle_ms: Some(10_000),
+                cols: 80,
+                rows: 24,
+                clients: 0,
+                agent: None,
+                preset: None,
+                revive: None,
+            })
+            .collect();
+        let (html, markup) = sessions_html(&sessions, None, &[]);
+        assert!(
+            utf16_len(&html) <= MAX_MESSAGE_UTF16,
+            "{}",
+            utf16_len(&html)
+        );
+        let shown = html.lines().filter(|l| l.contains(" · running")).count();
+        assert!(shown > 10 && shown < 200, "{shown}");
+        let last = html.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(&format!("{} more lines not shown", 200 - shown)),
+            "{last}"
+        );
+        assert!(markup.inline_keyboard.len() <= 50);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::ask::{Agent, AskPayload, Decision, NoticeKind};
 pub use crate::protocol::Stream;
 use crate::protocol::{
     ErrorKind, Frame, FrameCodec, FrameError, NewSession, PendingAsk, Reply, Request, SessionInfo,
-    PROTOCOL_VERSION,
+    SessionState, PROTOCOL_VERSION,
 };
 use crate::revival::Revived;
 use crate::snapshot::Snapshot;
@@ -551,6 +551,16 @@ impl<S: Stream> Client<S> {
         Ok(AskWatch { conn: self.conn })
     }
 
+    /// Turns this connection into a stream of screen changes of `names` (one event for each
+    /// at once, then one per change, coalesced by the host).
+    pub async fn watch_screens(
+        mut self,
+        names: Vec<String>,
+    ) -> Result<ScreenWatch<S>, ClientError> {
+        self.call(Request::WatchScreens { names }).await?;
+        Ok(ScreenWatch { conn: self.conn })
+    }
+
     /// The raw framed connection, for attach mode.
     pub fn into_framed(self) -> Framed<S, FrameCodec> {
         self.conn
@@ -623,6 +633,48 @@ impl<S: Stream> AskWatch<S> {
                 Ok(_) => continue,
             };
         }
+    }
+}
+
+/// One session's screen changed (from [`Client::watch_screens`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenChange {
+    pub name: String,
+    /// Grows with every change; the screen is worth reading when it differs from the last.
+    pub seq: u64,
+    /// `None`: the host has no such session.
+    pub state: Option<SessionState>,
+}
+
+/// A connection streaming [`ScreenChange`]s. Its `next` is cancel-safe (a `select!` may drop
+/// it and call [`ScreenWatch::set`]).
+pub struct ScreenWatch<S = UnixStream> {
+    conn: Framed<S, FrameCodec>,
+}
+
+impl<S: Stream> ScreenWatch<S> {
+    /// The next change; `None` when the host closed the stream (connect again).
+    pub async fn next(&mut self) -> Option<Result<ScreenChange, ClientError>> {
+        loop {
+            return match self.conn.next().await? {
+                Err(e) => Some(Err(e.into())),
+                Ok(Frame::Reply(Reply::ScreenChanged { name, seq, state })) => {
+                    Some(Ok(ScreenChange { name, seq, state }))
+                }
+                Ok(Frame::Reply(Reply::Error { kind, message })) => {
+                    Some(Err(ClientError::Host { kind, message }))
+                }
+                Ok(_) => continue,
+            };
+        }
+    }
+
+    /// Replaces the watched set: sessions no longer named stop, new ones get an event at once.
+    pub async fn set(&mut self, names: Vec<String>) -> Result<(), ClientError> {
+        self.conn
+            .send(Frame::Request(Request::WatchScreens { names }))
+            .await?;
+        Ok(())
     }
 }
 

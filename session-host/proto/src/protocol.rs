@@ -37,8 +37,13 @@ use crate::snapshot::Snapshot;
 /// 7: `Agent::Copilot`.
 /// 8: sandboxes: `NewSession.sandbox`/`network`, [`Request::Boundary`] / [`Reply::Boundary`],
 /// [`Request::Widen`]; `Input.dispatch` (an outbox item's id, typed once by the host).
-/// 9: the network card: `AskPayload::Network`, `Decision::AllowNetwork` (`NetworkScope`).
+/// 9: the network card: `AskPayload::Network`, `Decision::AllowNetwork` (`NetworkScope`); screens
+/// pushed: [`Request::WatchScreens`] / [`Reply::ScreenChanged`].
 pub const PROTOCOL_VERSION: u32 = 9;
+
+/// The least time between two [`Reply::ScreenChanged`] of one session: a flood of output
+/// costs a watcher at most this many events a second, and one read of the screen each.
+pub const SCREEN_CHANGE_GAP_MS: u64 = 200;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -213,6 +218,14 @@ pub enum Request {
         /// Who decided ("telegram user 1001", "cli"), for the host's log.
         #[serde(default)]
         by: Option<String>,
+    },
+    /// Turns this connection into a stream of [`Reply::ScreenChanged`] for the sessions
+    /// `names` (answered [`Reply::Ok`] first): one at once for each, then one whenever a
+    /// session's screen changed, at most every [`SCREEN_CHANGE_GAP_MS`] per session, so the
+    /// bot reads a screen only when it changed instead of polling. Sent again on the same
+    /// connection, it replaces the set (no `Ok`; the added names get their first event).
+    WatchScreens {
+        names: Vec<String>,
     },
 }
 
@@ -404,6 +417,15 @@ pub enum Reply {
     /// The answer to [`Request::Boundary`].
     Boundary {
         boundary: Box<BoundaryInfo>,
+    },
+    /// To a screen watcher ([`Request::WatchScreens`]): `name`'s screen changed. `seq`
+    /// grows with every change seen (the watcher reads the screen when it differs from the
+    /// last it read); `state` is `None` when the host has no such session, and a final event
+    /// carries an exit.
+    ScreenChanged {
+        name: String,
+        seq: u64,
+        state: Option<SessionState>,
     },
 }
 
@@ -717,9 +739,10 @@ mod tests {
             Request::AgentSession { .. } => 20,
             Request::Boundary { .. } => 21,
             Request::Widen { .. } => 22,
+            Request::WatchScreens { .. } => 23,
         }
     }
-    const REQUEST_VARIANTS: usize = 23;
+    const REQUEST_VARIANTS: usize = 24;
 
     fn reply_variant(r: &Reply) -> usize {
         match r {
@@ -743,9 +766,10 @@ mod tests {
             Reply::Typed { .. } => 17,
             Reply::Revived { .. } => 18,
             Reply::Boundary { .. } => 19,
+            Reply::ScreenChanged { .. } => 20,
         }
     }
-    const REPLY_VARIANTS: usize = 20;
+    const REPLY_VARIANTS: usize = 21;
 
     #[test]
     fn every_request_round_trips() {
@@ -846,6 +870,10 @@ mod tests {
                 timeout_ms: 5,
             },
             Request::WatchAsks,
+            Request::WatchScreens {
+                names: vec![n(), "api@cloud".into()],
+            },
+            Request::WatchScreens { names: vec![] },
             Request::Notice {
                 session: n(),
                 kind: NoticeKind::TurnEnded,
@@ -1084,6 +1112,24 @@ mod tests {
             },
             Reply::Snapshot {
                 snapshot: snapshot(3, 12, &["\x1b ok 中", "", "é"]),
+            },
+            Reply::ScreenChanged {
+                name: "s1".into(),
+                seq: u64::MAX,
+                state: Some(SessionState::Running),
+            },
+            Reply::ScreenChanged {
+                name: "s1".into(),
+                seq: 3,
+                state: Some(SessionState::Exited {
+                    code: Some(0),
+                    signal: None,
+                }),
+            },
+            Reply::ScreenChanged {
+                name: "gone".into(),
+                seq: 0,
+                state: None,
             },
         ];
         let mut seen = [false; REPLY_VARIANTS];

@@ -192,6 +192,10 @@ async fn converse<S: Stream>(
                 host.broker.serve_watch(conn, shutdown).await;
                 return;
             }
+            Request::WatchScreens { names } => {
+                super::screens::serve(host, conn, names, shutdown).await;
+                return;
+            }
             Request::Attach { name, cols, rows } => match host.table.live(&name) {
                 Ok(s) => attach(conn, s, cols, rows, shutdown).await,
                 Err(reply) => {
@@ -272,9 +276,10 @@ async fn handle(host: &Host, req: Request) -> Reply {
         }
         Request::Hello { .. } => err(ErrorKind::BadRequest, "already greeted"),
         Request::Resize { .. } | Request::Detach => err(ErrorKind::BadRequest, "not attached"),
-        Request::Ask { .. } | Request::WatchAsks | Request::Attach { .. } => {
-            err(ErrorKind::BadRequest, "handled by the connection")
-        }
+        Request::Ask { .. }
+        | Request::WatchAsks
+        | Request::WatchScreens { .. }
+        | Request::Attach { .. } => err(ErrorKind::BadRequest, "handled by the connection"),
     }
 }
 
@@ -284,7 +289,7 @@ mod tests {
     use crate::server::broker::Broker;
     use crate::server::table::tests::open;
     use walkie_host_proto::ask::{AskPayload, Decision};
-    use walkie_host_proto::protocol::NewSession;
+    use walkie_host_proto::protocol::{NewSession, SessionState};
 
     /// A host on a fresh store, served over an in-memory stream; returns the client's end.
     async fn connect(dir: &Path) -> (Framed<tokio::io::DuplexStream, FrameCodec>, Arc<Host>) {
@@ -430,5 +435,162 @@ mod tests {
             other => panic!("{other:?}"),
         }
         host.table.end_all().await;
+    }
+
+    /// The next frame's reply within 10 s.
+    async fn next_reply(c: &mut Framed<tokio::io::DuplexStream, FrameCodec>) -> Reply {
+        match tokio::time::timeout(Duration::from_secs(10), c.next()).await {
+            Ok(Some(Ok(Frame::Reply(r)))) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn seq_of(r: &Reply, want: &str) -> (u64, Option<SessionState>) {
+        match r {
+            Reply::ScreenChanged { name, seq, state } if name == want => (*seq, state.clone()),
+            other => panic!("expected a change of {want}: {other:?}"),
+        }
+    }
+
+    /// A screen watch tells each session once at once, then a change per output (a burst
+    /// coalesced into at most one event per gap, its end told), nothing while idle, the exit,
+    /// and a set replaced on the same connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn screen_watchers_hear_changes_coalesced_and_nothing_while_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, host) = connect(dir.path()).await;
+        call(
+            &mut c,
+            Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+        )
+        .await;
+        let spec = |name: &str, command: &[&str]| NewSession {
+            name: name.into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            cwd: None,
+            env: vec![],
+            size: None,
+            record: false,
+            preset: None,
+            resume: None,
+            sandbox: None,
+            network: None,
+        };
+        // `cat` echoes what is typed: output exactly when the test types.
+        let r = call(&mut c, Request::New(spec("w", &["cat"]))).await;
+        assert_eq!(r, Reply::Created { name: "w".into() });
+        let (mut watch, _) = connect_to(&host).await;
+        call(
+            &mut watch,
+            Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+        )
+        .await;
+        let ok = call(
+            &mut watch,
+            Request::WatchScreens {
+                names: vec!["w".into(), "nope".into()],
+            },
+        )
+        .await;
+        assert_eq!(ok, Reply::Ok);
+        let mut first = std::collections::HashMap::new();
+        for _ in 0..2 {
+            match next_reply(&mut watch).await {
+                Reply::ScreenChanged { name, seq, state } => {
+                    first.insert(name, (seq, state));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(first["nope"], (0, None));
+        let (s0, st) = first["w"].clone();
+        assert_eq!(st, Some(SessionState::Running));
+        // Idle: nothing for 600 ms (three gaps).
+        let quiet = tokio::time::timeout(Duration::from_millis(600), watch.next()).await;
+        assert!(quiet.is_err(), "an idle session told a change: {quiet:?}");
+        // A burst of 20 inputs in well under a gap: at most one event at once and one at
+        // the gap's end (coalesced), then quiet again.
+        for i in 0..20 {
+            let r = call(
+                &mut c,
+                Request::Input {
+                    name: "w".into(),
+                    chunks: vec![format!("line {i}\r").into_bytes()],
+                    source: None,
+                    dispatch: None,
+                },
+            )
+            .await;
+            assert!(matches!(r, Reply::Typed { .. }), "{r:?}");
+        }
+        let (s1, _) = seq_of(&next_reply(&mut watch).await, "w");
+        assert!(s1 > s0);
+        let mut events = 1;
+        let mut last = s1;
+        while let Ok(Some(Ok(Frame::Reply(r)))) =
+            tokio::time::timeout(Duration::from_millis(600), watch.next()).await
+        {
+            let (s, _) = seq_of(&r, "w");
+            assert!(s > last, "seq must grow: {s} after {last}");
+            last = s;
+            events += 1;
+        }
+        assert!(
+            events <= 4,
+            "20 quick inputs made {events} events: not coalesced"
+        );
+        // The screen read after the last event shows the last line.
+        match call(
+            &mut c,
+            Request::Screen {
+                name: "w".into(),
+                ansi: false,
+            },
+        )
+        .await
+        {
+            Reply::Text { text } => assert!(text.contains("line 19"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        // The set replaced: `w` only; an exit is told with its state.
+        watch
+            .send(Frame::Request(Request::WatchScreens {
+                names: vec!["w".into()],
+            }))
+            .await
+            .unwrap();
+        let r = call(
+            &mut c,
+            Request::Kill {
+                name: "w".into(),
+                force: true,
+            },
+        )
+        .await;
+        assert!(!matches!(r, Reply::Error { .. }), "{r:?}");
+        loop {
+            let (s, state) = seq_of(&next_reply(&mut watch).await, "w");
+            assert!(s >= last);
+            if let Some(SessionState::Exited { .. }) = state {
+                break;
+            }
+            last = s;
+        }
+        host.table.end_all().await;
+    }
+
+    /// A second connection to the same host.
+    async fn connect_to(host: &Arc<Host>) -> (Framed<tokio::io::DuplexStream, FrameCodec>, ()) {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let h = host.clone();
+        tokio::spawn(async move {
+            let mut conn = Framed::new(theirs, FrameCodec);
+            converse(&h, &mut conn, Peer { pid: None }, &CancellationToken::new()).await;
+        });
+        (Framed::new(ours, FrameCodec), ())
     }
 }

@@ -6,6 +6,7 @@
 //! - [`table`]: the session table (new, list, input, pause, kill, rm, revive, ...);
 //! - [`broker`]: the ask broker (asks, watchers, decisions, notices);
 //! - [`attach`]: attach mode, terminal bytes both ways;
+//! - [`screens`]: screen watchers, told when a session's screen changed (no polling);
 //! - [`boundary`]: sessions' sandboxes (preflight, profile to boundary to mechanism, the
 //!   trampoline argv, one allowlist proxy per session, the boundary card's content).
 //!
@@ -22,6 +23,7 @@ mod attach;
 mod boundary;
 mod broker;
 mod conn;
+mod screens;
 mod table;
 
 use std::path::PathBuf;

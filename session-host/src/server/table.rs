@@ -136,6 +136,14 @@ impl Table {
         })
     }
 
+    /// `name`'s state now; `None` when the table has no such session.
+    pub fn state_of(&self, name: &str) -> Option<SessionState> {
+        match self.entries().get(name)? {
+            Entry::Live(s) => Some(s.state()),
+            Entry::Record(r) => Some(r.state.clone()),
+        }
+    }
+
     fn no_such(&self, name: &str) -> Reply {
         let names: Vec<String> = self.entries().keys().cloned().collect();
         let hint = if names.is_empty() {
