@@ -25,10 +25,16 @@ use tokio::sync::oneshot;
 use walkie_recording::{enforce_total, Limits, RecordError, Recorder, Redactor, Start};
 
 /// Bytes of output waiting for the recorder, all sessions together, past which output is
-/// dropped to a marked gap rather than queued. About 10 ms of a flood: enough to ride out
-/// the recorder thread not being scheduled for a time slice, small enough that a rotation
-/// asked for by the recorder comes within about this many bytes of the part's cap.
-const QUEUE_BYTES: usize = 1 << 20;
+/// dropped to a marked gap rather than queued. Some 20 ms of a flood: enough to ride out
+/// the recorder thread not being scheduled for a few time slices, small enough that a
+/// rotation asked for by the recorder comes within about this many bytes of the part's cap.
+const QUEUE_BYTES: usize = 2 << 20;
+
+/// After the recorder has emptied its queue it sleeps this long before it looks again,
+/// rather than being woken by every batch: under a flood one wake-up handles many batches
+/// (a wake-up per batch cost more CPU than the escaping and writing together), and about
+/// 4 ms of a flood fits in the queue many times over.
+const LINGER: Duration = Duration::from_millis(4);
 
 /// How long the recorder waits for more before it writes its buffers out (so the files
 /// on disk are current while a session is idle, without a write per batch under a flood).
@@ -425,6 +431,15 @@ fn recorder(cfg: Config, rx: mpsc::Receiver<Msg>, queued: Arc<AtomicUsize>) {
         let cost = msg.cost();
         handle(&cfg, msg, &mut open, &mut parts, &mut dirty);
         queued.fetch_sub(cost, Ordering::AcqRel);
+        while let Ok(msg) = rx.try_recv() {
+            let cost = msg.cost();
+            handle(&cfg, msg, &mut open, &mut parts, &mut dirty);
+            queued.fetch_sub(cost, Ordering::AcqRel);
+        }
+        // Come back in a moment rather than be woken by the next batch: what arrives
+        // meanwhile is queued without a wake-up. (Exits, flushes and input times waiting
+        // for the recorder were answered above.)
+        std::thread::sleep(LINGER);
     }
     for (_, mut a) in open.drain() {
         let _ = a.rec.flush();
