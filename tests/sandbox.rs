@@ -19,7 +19,7 @@ use support::agents::{
 };
 use support::host::{path_str, proc_state, wait_for, TestHost};
 use support::term::Term;
-use walkie_host_proto::ask::{AskPayload, Decision};
+use walkie_host_proto::ask::{AskPayload, Decision, NetworkScope};
 use walkie_host_proto::client::{AskEvent, Client};
 use walkie_host_proto::sandbox::NetworkMode;
 
@@ -335,6 +335,7 @@ ask_timeout_secs = 30
 [sandbox.resolve]
 "allowed.test" = "127.0.0.1"
 "other.test" = "127.0.0.1"
+"third.test" = "127.0.0.1"
 [sandbox.profiles.net]
 base = "workspace"
 allow_domains = ["allowed.test"]
@@ -361,12 +362,21 @@ fn decide_next(
         })
         .await
         .expect("an ask within 30 s");
-        let AskPayload::Question { question, .. } = &next.payload else {
-            panic!("not a network question: {next:?}");
+        let AskPayload::Network {
+            host,
+            port,
+            profile,
+            ..
+        } = &next.payload
+        else {
+            panic!("not a network ask: {next:?}");
         };
         let mut c = Client::connect(socket).await.unwrap();
         c.decide(next.id, decision).await.unwrap();
-        question.clone()
+        format!(
+            "{} [{profile}]",
+            AskPayload::network_question(&next.session, host, *port)
+        )
     })
 }
 
@@ -398,12 +408,17 @@ fn allowlist_lets_allowed_names_through_and_asks_for_the_others() {
     // Another name asks; Allow once lets exactly that connection through.
     curl(&format!("http://other.test:{port}/b"), "once");
     let q = decide_next(&rt, &b.h.socket, &mut watch, Decision::Allow);
-    assert_eq!(q, format!("net wants to reach other.test:{port}"));
+    assert_eq!(q, format!("net wants to reach other.test:{port} [net]"));
     b.h.wait_screen("net", "the allowed-once request", |s| s.contains("once=0"));
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 
-    // The next one asks again; Deny fails it with a clear error inside the session.
-    curl(&format!("http://other.test:{port}/c"), "denied");
+    // The next one asks again; Deny fails it with a clear error inside the session (the
+    // proxy's 403 body, shown without -f).
+    b.h.ok(&[
+        "send",
+        "net",
+        &format!("curl -sS -m 40 http://other.test:{port}/c; echo denied=$?"),
+    ]);
     decide_next(
         &rt,
         &b.h.socket,
@@ -412,9 +427,16 @@ fn allowlist_lets_allowed_names_through_and_asks_for_the_others() {
             reason: "no".into(),
         },
     );
-    let s =
-        b.h.wait_screen("net", "the denied request", |s| s.contains("denied="));
-    assert!(!s.contains("denied=0"), "{s}");
+    // The line curl's exit code is echoed on (the command line itself says `denied=$?`).
+    let s = b.h.wait_screen("net", "the denied request", |s| {
+        s.lines().any(|l| l.starts_with("denied="))
+    });
+    assert!(
+        s.contains(&format!(
+            "walkie sandbox: connection to other.test:{port} denied: denied by the user"
+        )),
+        "{s}"
+    );
     assert_eq!(
         hits.load(Ordering::SeqCst),
         2,
@@ -428,6 +450,123 @@ fn allowlist_lets_allowed_names_through_and_asks_for_the_others() {
     curl(&format!("http://other.test:{port}/d"), "widened");
     b.h.wait_screen("net", "the widened request", |s| s.contains("widened=0"));
     assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn allow_for_the_session_and_always_widen_the_allowlist() {
+    if !usable() {
+        return;
+    }
+    let b = start(&network_config());
+    let (port, hits) = http_server();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut watch = rt
+        .block_on(async { Client::connect(&b.h.socket).await?.watch_asks().await })
+        .expect("watch asks");
+    b.bash("net", "net");
+    let curl = |session: &str, url: &str, tag: &str| {
+        b.h.ok(&[
+            "send",
+            session,
+            &format!("curl -fsS -m 40 {url}; echo {tag}=$?"),
+        ]);
+    };
+
+    // For this session: the domain joins the live allowlist; the next request does not ask
+    // (an ask nobody answers would fail it after the 30 s timeout).
+    curl("net", &format!("http://other.test:{port}/a"), "session");
+    let q = decide_next(
+        &rt,
+        &b.h.socket,
+        &mut watch,
+        Decision::AllowNetwork {
+            scope: NetworkScope::Session,
+        },
+    );
+    assert_eq!(q, format!("net wants to reach other.test:{port} [net]"));
+    b.h.wait_screen("net", "the allowed-for-the-session request", |s| {
+        s.contains("session=0")
+    });
+    curl("net", &format!("http://other.test:{port}/b"), "again");
+    b.h.wait_screen("net", "the second request, not asked", |s| {
+        s.contains("again=0")
+    });
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let card = b.h.ok(&["boundary", "net"]);
+    assert!(card.contains("other.test"), "{card}");
+    let cfg = b.home.join("walkie.toml");
+    let profile = |text: &str| {
+        walkie_config::Config::from_toml(text)
+            .unwrap()
+            .sandbox
+            .profile("net")
+            .unwrap()
+            .allow_domains
+    };
+    assert_eq!(
+        profile(&std::fs::read_to_string(&cfg).unwrap()),
+        ["allowed.test"]
+    );
+
+    // Always: also in the profile, in walkie's own walkie.toml, so a new session of the
+    // profile has it without asking; the user's other files are untouched.
+    let bashrc = std::fs::read_to_string(b.home.join(".bashrc")).unwrap();
+    curl("net", &format!("http://third.test:{port}/c"), "always");
+    let q = decide_next(
+        &rt,
+        &b.h.socket,
+        &mut watch,
+        Decision::AllowNetwork {
+            scope: NetworkScope::Always,
+        },
+    );
+    assert_eq!(q, format!("net wants to reach third.test:{port} [net]"));
+    b.h.wait_screen("net", "the always-allowed request", |s| {
+        s.contains("always=0")
+    });
+    let saved = wait_for("third.test in walkie.toml", Duration::from_secs(10), || {
+        let t = std::fs::read_to_string(&cfg).unwrap();
+        (profile(&t).len() == 2).then_some(t)
+    });
+    assert_eq!(profile(&saved), ["allowed.test", "third.test"], "{saved}");
+    assert!(saved.contains("ask_timeout_secs = 30"), "{saved}");
+    assert_eq!(
+        std::fs::read_to_string(b.home.join(".bashrc")).unwrap(),
+        bashrc
+    );
+    b.bash("net2", "net");
+    curl("net2", &format!("http://third.test:{port}/d"), "new");
+    b.h.wait_screen("net2", "a new session's request, not asked", |s| {
+        s.contains("new=0")
+    });
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    // The other session's "for this session" domain did not spread.
+    let card = b.h.ok(&["boundary", "net2"]);
+    assert!(!card.contains("other.test"), "{card}");
+}
+
+#[test]
+fn an_unanswered_network_ask_is_denied_at_its_timeout() {
+    if !usable() {
+        return;
+    }
+    let b = start(&network_config().replace("ask_timeout_secs = 30", "ask_timeout_secs = 2"));
+    let (port, hits) = http_server();
+    b.bash("net", "net");
+    b.h.ok(&[
+        "send",
+        "net",
+        &format!("curl -sS -m 40 http://other.test:{port}/a; echo timeout=$?"),
+    ]);
+    let s =
+        b.h.wait_screen("net", "the request denied at the timeout", |s| {
+            s.lines().any(|l| l.starts_with("timeout="))
+        });
+    assert!(
+        s.contains("not on the allowlist and no answer within 2s"),
+        "{s}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -512,9 +651,17 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
     let Some(_) = agent.bin().exists().then_some(()) else {
         panic!("{} is not installed: bash .ci/agents", agent.name());
     };
-    let fake = FakeLlm::start_for_sandbox(&json!({
-        "turns": [{"text": "hello from the fake model"}], "aux_text": "OK"
-    }));
+    // Codex also runs a shell command: its own sandbox is replaced by walkie's, so the command
+    // runs (inside walkie's boundary) and writes its marker in the workspace.
+    let marker_name = "codex-ran-in-the-boundary";
+    let turns = match agent {
+        Agent::Codex => json!([
+            {"text": "Creating it.", "shell": format!("touch {marker_name}"),
+             "description": "Create the marker"},
+            {"text": "hello from the fake model"}]),
+        _ => json!([{"text": "hello from the fake model"}]),
+    };
+    let fake = FakeLlm::start_for_sandbox(&json!({"turns": turns, "aux_text": "OK"}));
     let home = AgentHome::new(
         agent,
         &fake,
@@ -554,7 +701,17 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
     }
     let prompt = format!("Say hello to walkie from a sandboxed {name}.");
     type_prompt(&h, name, &prompt);
-    fake.wait_request_with(&[&prompt], Duration::from_secs(90));
+    // On failure, what the agent shows says why (a dialog, an error) better than the fake.
+    let asked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fake.wait_request_with(&[&prompt], Duration::from_secs(90))
+    }));
+    if asked.is_err() {
+        panic!(
+            "{name} sent no request; its screen:\n{}\ncard:\n{}",
+            h.screen(name),
+            h.ok(&["boundary", name])
+        );
+    }
     wait_screen(
         &h,
         name,
@@ -568,6 +725,18 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
         "the API host is not allowed:\n{card}"
     );
     assert!(card.contains("(enforced)"), "{card}");
+    if agent == Agent::Codex {
+        assert!(
+            card.contains("agent's own sandbox: replaced by walkie's"),
+            "{card}"
+        );
+        assert!(card.contains("bubblewrap + seccomp + Landlock"), "{card}");
+        assert!(
+            home.work.join(marker_name).exists(),
+            "Codex's shell command did not run in the boundary:\n{}",
+            h.screen(name)
+        );
+    }
     h.ok(&["kill", name, "--force"]);
 }
 

@@ -68,20 +68,34 @@ impl TestClock {
 }
 
 async fn start(fake: &FakeTelegram, clock: &TestClock) -> BotRig {
-    let rig = BotRig::start(
-        fake,
-        &[
-            ("SHELL", "/bin/sh"),
-            ("WALKIE_TEST_CLOCK_FILE", clock.path()),
-            ("WALKIE_SCHEDULE_ZONE", ZONE),
-            ("WALKIE_QUIET_AFTER_S", "2"),
-        ],
-        &[],
-        None,
-    )
-    .await;
+    start_with(fake, clock, &[]).await
+}
+
+async fn start_with(fake: &FakeTelegram, clock: &TestClock, extra: &[(&str, &str)]) -> BotRig {
+    let mut env = vec![
+        ("SHELL", "/bin/sh"),
+        ("WALKIE_TEST_CLOCK_FILE", clock.path()),
+        ("WALKIE_SCHEDULE_ZONE", ZONE),
+        ("WALKIE_QUIET_AFTER_S", "2"),
+    ];
+    env.extend_from_slice(extra);
+    let rig = BotRig::start(fake, &env, &[], None).await;
     rig.wait_started(fake, 1, T).await;
     rig
+}
+
+/// The whisper model beside the repository (as in CI), or `WALKIE_MODEL`.
+fn model() -> String {
+    std::env::var("WALKIE_MODEL").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/models/ggml-tiny.en.bin")
+            .display()
+            .to_string()
+    })
+}
+
+fn has_data(m: &ChatMessage, prefix: &str) -> Option<String> {
+    m.button_data().into_iter().find(|d| d.starts_with(prefix))
 }
 
 async fn screen(socket: &Path, name: &str) -> String {
@@ -107,47 +121,86 @@ async fn wait_screen(socket: &Path, name: &str, what: &str, pred: impl Fn(&str) 
     }
 }
 
-/// `/schedule add LINE`, its card checked and Create pressed; returns the job's id.
-async fn add_from_phone(fake: &FakeTelegram, line: &str) -> (u64, ChatMessage) {
-    let before = fake.with(|s| s.bot_messages(OPERATOR).len());
-    fake.send_text(OPERATOR, &format!("/schedule add {line}"));
-    let card = fake
-        .wait_until(T, "the confirmation card", |s| {
+/// Waits for the next card after `before` of the bot's messages (the zone question or a
+/// job's card); with a zone question, presses Use and waits for the same message to become
+/// the job's card. Returns the card and whether the zone was asked.
+async fn card_after(fake: &FakeTelegram, before: usize) -> (ChatMessage, bool) {
+    // A voice note is transcribed first: longer than a typed line on a loaded machine.
+    let first = fake
+        .wait_until(Duration::from_secs(90), "a schedule card", |s| {
             s.bot_messages(OPERATOR)
                 .into_iter()
                 .skip(before)
-                .find(|m| m.button_data().iter().any(|d| d.starts_with("sd:c:")))
+                .find(|m| {
+                    has_data(m, "sd:c:")
+                        .or_else(|| has_data(m, "sz:u:"))
+                        .is_some()
+                })
                 .cloned()
         })
         .await;
-    let create = card
-        .button_data()
-        .into_iter()
-        .find(|d| d.starts_with("sd:c:"))
-        .expect("Create");
+    let Some(use_zone) = has_data(&first, "sz:u:") else {
+        return (first, false);
+    };
     assert!(
-        card.button_data().iter().any(|d| d.starts_with("sd:x:")),
+        first.text.starts_with(&format!("🕘 Times in {ZONE}?")),
+        "{}",
+        first.text
+    );
+    assert_eq!(
+        first
+            .buttons()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect::<Vec<_>>(),
+        [format!("Use {ZONE}"), "Other…".to_string()]
+    );
+    fake.press_button(OPERATOR, OPERATOR, first.message_id, &use_zone);
+    let id = first.message_id;
+    let card = fake
+        .wait_until(T, "the zone question to become the job's card", |s| {
+            s.message(OPERATOR, id)
+                .filter(|m| has_data(m, "sd:c:").is_some())
+                .cloned()
+        })
+        .await;
+    (card, true)
+}
+
+/// Presses Create on `card` and waits for it to be edited into "✅ Created job N"
+/// without buttons; returns N.
+async fn create(fake: &FakeTelegram, card: &ChatMessage) -> u64 {
+    let create = has_data(card, "sd:c:").expect("Create");
+    assert!(
+        has_data(card, "sd:x:").is_some(),
         "a Cancel button: {:?}",
         card.buttons()
     );
     fake.press_button(OPERATOR, OPERATOR, card.message_id, &create);
+    let id = card.message_id;
     let created = fake
-        .wait_until(T, "the job to be created", |s| {
-            s.bot_messages(OPERATOR)
-                .into_iter()
-                .skip(before)
-                .find(|m| m.text.starts_with("✅ Job "))
+        .wait_until(T, "the card to say the job was created", |s| {
+            s.message(OPERATOR, id)
+                .filter(|m| m.text.starts_with("✅ Created job ") && m.reply_markup.is_none())
                 .cloned()
         })
         .await;
-    let id = created
+    created
         .text
-        .trim_start_matches("✅ Job ")
-        .split_whitespace()
+        .trim_start_matches("✅ Created job ")
+        .split(':')
         .next()
         .and_then(|n| n.parse().ok())
-        .expect("job id");
-    (id, card)
+        .expect("job id")
+}
+
+/// `/schedule add LINE`, its card checked and Create pressed; returns the job's id, the
+/// card as it was before Create, and whether the zone was asked first.
+async fn add_from_phone(fake: &FakeTelegram, line: &str) -> (u64, ChatMessage, bool) {
+    let before = fake.with(|s| s.bot_messages(OPERATOR).len());
+    fake.send_text(OPERATOR, &format!("/schedule add {line}"));
+    let (card, asked) = card_after(fake, before).await;
+    (create(fake, &card).await, card, asked)
 }
 
 async fn runs(rig: &BotRig, job: u64) -> Vec<RunRecord> {
@@ -195,12 +248,10 @@ async fn a_job_for_the_next_minute_fires_once_and_a_restart_across_a_fire_report
             local.minute(),
             local.hour()
         );
-        let (job, card) = add_from_phone(&fake, &line).await;
-        // The zone was told once, and the card shows the schedule in words and three fires.
-        fake.wait_for_bot_message(OPERATOR, T, "the zone notice", |m| {
-            m.text.contains("Jobs in this chat run in Europe/Berlin")
-        })
-        .await;
+        let (job, card, asked) = add_from_phone(&fake, &line).await;
+        // The zone was asked (the chat's first job), and the card shows the schedule in
+        // words and three fires.
+        assert!(asked, "the chat's first job asks its zone");
         assert!(card.text.contains("every day at"), "{}", card.text);
         assert_eq!(card.text.matches('•').count(), 3, "{}", card.text);
         assert!(card.text.contains("CET"), "{}", card.text);
@@ -290,7 +341,8 @@ async fn a_one_shot_fires_once_and_is_gone_and_a_preset_job_starts_in_its_direct
         let proj = rig.host.dir.path().join("proj");
         std::fs::create_dir_all(&proj).unwrap();
 
-        let (once, card) = add_from_phone(&fake, "in 1m backend: echo once-$((2+3))").await;
+        let (once, card, asked) = add_from_phone(&fake, "in 1m backend: echo once-$((2+3))").await;
+        assert!(asked);
         assert!(card.text.contains("once"), "{}", card.text);
         assert_eq!(
             card.text.matches('•').count(),
@@ -299,7 +351,8 @@ async fn a_one_shot_fires_once_and_is_gone_and_a_preset_job_starts_in_its_direct
             card.text
         );
         let line = format!("in 2m once:shell:{}: pwd", proj.display());
-        let (preset_job, _) = add_from_phone(&fake, &line).await;
+        let (preset_job, _, asked) = add_from_phone(&fake, &line).await;
+        assert!(!asked, "asked once");
 
         // One minute on: the one-shot fires, once, and its job is gone.
         clock.set(clock.now() + 62);
@@ -425,6 +478,397 @@ async fn the_terminal_adds_lists_runs_and_removes_jobs_as_json() {
             m.text.starts_with("No jobs yet")
         })
         .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_options_and_overlap_buttons_and_cards_and_run_notes_survive_telegram_faults() {
+    use fake_telegram::{Fault, Select, When};
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        clock.set(next_minute(clock.now()) + 5);
+        let rig = start(&fake, &clock).await;
+        new_sh(&fake, "backend").await;
+
+        // The zone question (the chat's first card) is lost once on the way: retried.
+        let lost = fake.fault(
+            Select::method_where("sendMessage", |p| p.to_string().contains("sz:u:")),
+            When::Nth(1),
+            Fault::Drop,
+        );
+        let before = fake.with(|s| s.bot_messages(OPERATOR).len());
+        fake.send_text(
+            OPERATOR,
+            "/schedule add --overlap queue in 1m backend --grace 5m: echo opts-$((3*3))",
+        );
+        let (card, asked) = card_after(&fake, before).await;
+        assert!(asked);
+        assert_eq!(fake.fault_hits(lost), 1, "the fault struck");
+        // The options are on the card, and the current overlap is marked.
+        assert!(
+            card.text.contains("if still busy: queue the run"),
+            "{}",
+            card.text
+        );
+        assert!(
+            card.text.contains("run once if at most 5m late"),
+            "{}",
+            card.text
+        );
+        let labels: Vec<String> = card.buttons().into_iter().map(|(t, _)| t).collect();
+        assert!(
+            labels.contains(&"• queue if busy".to_string()),
+            "{labels:?}"
+        );
+        // Send instead, from its button: the card is edited in place.
+        let send = has_data(&card, "sd:oe:").expect("the send button");
+        fake.press_button(OPERATOR, OPERATOR, card.message_id, &send);
+        let id = card.message_id;
+        let card = fake
+            .wait_until(T, "the card to show send", |s| {
+                s.message(OPERATOR, id)
+                    .filter(|m| m.text.contains("if still busy: send it anyway"))
+                    .cloned()
+            })
+            .await;
+        assert!(card.buttons().iter().any(|(t, _)| t == "• send if busy"));
+        // Create pressed twice (a double tap, before the card lost its buttons): the job
+        // is made once, and the second press is told the card is used.
+        let data = has_data(&card, "sd:c:").unwrap();
+        fake.press_button(OPERATOR, OPERATOR, card.message_id, &data);
+        let job = create(&fake, &card).await;
+        fake.wait_for_bot_message(OPERATOR, T, "the used card's answer", |m| {
+            m.text == "That card was already used."
+        })
+        .await;
+        let store = rig.store().await;
+        let jobs = store.jobs().await.unwrap();
+        store.close().await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].job.overlap, walkie_schedule::Overlap::Send);
+        assert_eq!(
+            jobs[0].job.catch_up,
+            walkie_schedule::CatchUp::RunLate { grace_s: 300 }
+        );
+
+        // A second card (the zone is known now) is dropped once too, and still arrives.
+        let lost_card = fake.fault(
+            Select::method_where("sendMessage", |p| p.to_string().contains("sd:c:")),
+            When::Nth(1),
+            Fault::Drop,
+        );
+        let before = fake.with(|s| s.bot_messages(OPERATOR).len());
+        fake.send_text(OPERATOR, "/schedule add every 2h backend: echo later");
+        let (second, asked) = card_after(&fake, before).await;
+        assert!(!asked, "the zone is asked once");
+        assert_eq!(fake.fault_hits(lost_card), 1);
+        let cancel = has_data(&second, "sd:x:").unwrap();
+        fake.press_button(OPERATOR, OPERATOR, second.message_id, &cancel);
+        let id = second.message_id;
+        fake.wait_until(T, "the card to say cancelled", |s| {
+            s.message(OPERATOR, id)
+                .filter(|m| m.text.starts_with("Cancelled") && m.reply_markup.is_none())
+                .cloned()
+        })
+        .await;
+
+        // The run's note is hit by a 502 once: retried, it arrives.
+        let bad_gateway = fake.fault(
+            Select::method_where("sendMessage", |p| {
+                p["text"].as_str().is_some_and(|t| t.starts_with("⏰ job"))
+            }),
+            When::Nth(1),
+            Fault::Status(502),
+        );
+        clock.set(clock.now() + 62);
+        wait_screen(&rig.socket(), "backend", "the job's text", |s| {
+            s.contains("\nopts-9")
+        })
+        .await;
+        fake.wait_for_bot_message(OPERATOR, Duration::from_secs(60), "the run's note", |m| {
+            m.text.starts_with(&format!("⏰ job {job} → backend"))
+        })
+        .await;
+        assert_eq!(fake.fault_hits(bad_gateway), 1, "the 502 struck");
+        let notes = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .filter(|m| m.text.starts_with(&format!("⏰ job {job} → backend")))
+                .count()
+        });
+        assert_eq!(notes, 1, "one note");
+        assert_eq!(runs(&rig, job).await.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_schedule_proposes_a_job_and_create_stores_it() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        let model = model();
+        let rig = start_with(&fake, &clock, &[("WALKIE_MODEL", &model)]).await;
+        new_sh(&fake, "backend").await;
+
+        let note = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/voice/every_day_backend.ogg"),
+        )
+        .expect("the fixture");
+        let before = fake.with(|s| s.bot_messages(OPERATOR).len());
+        fake.send_voice(OPERATOR, note, 4);
+        let (card, asked) = card_after(&fake, before).await;
+        assert!(asked, "the chat's first job asks its zone");
+        // tiny.en hears "Every day at nine, back end, run the tests.": the name in two words.
+        assert!(card.text.contains("every day at 09:00"), "{}", card.text);
+        assert!(
+            card.text.contains("→ backend: run the tests"),
+            "{}",
+            card.text
+        );
+        assert_eq!(
+            card.text.matches('•').count(),
+            3,
+            "three fires: {}",
+            card.text
+        );
+        let job = create(&fake, &card).await;
+        let store = rig.store().await;
+        let stored = store.job(job).await.unwrap().expect("the job is stored");
+        store.close().await;
+        assert_eq!(stored.job.target.describe(), "backend");
+        assert!(
+            stored.job.text.starts_with("run the tests"),
+            "{}",
+            stored.job.text
+        );
+        assert_eq!(stored.job.zone.name(), ZONE);
+        // Nothing was typed: a proposal is not a dispatch.
+        assert!(rig.audit().await.iter().all(|a| a.action != "dispatch"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_survives_a_bot_restart_and_is_delivered_once_when_the_target_is_idle() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        let mut rig = start(&fake, &clock).await;
+        new_sh(&fake, "backend").await;
+        // The session is busy: it prints every half second.
+        fake.send_text(OPERATOR, "backend: while :; do echo busy; sleep 0.5; done");
+        wait_screen(&rig.socket(), "backend", "the busy loop", |s| {
+            s.matches("\nbusy").count() >= 2
+        })
+        .await;
+        let out = rig.host.run(&[
+            "schedule",
+            "add",
+            "in 1m backend: echo queued-$((4*4))",
+            "--overlap",
+            "queue",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let job = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+            .as_u64()
+            .expect("id");
+        clock.set(clock.now() + 62);
+        let r = wait_runs(&rig, job, 1, "the run to be queued").await;
+        assert_eq!(r[0].outcome, "queued");
+
+        // The bot restarts while the run waits; the new one resumes the wait.
+        rig.kill_bot().await;
+        rig.start_bot();
+        rig.wait_started(&fake, 2, T).await;
+        assert!(
+            !screen(&rig.socket(), "backend")
+                .await
+                .contains("\nqueued-16"),
+            "not while busy"
+        );
+        fake.send_text(OPERATOR, "/keys backend C-c");
+        let s = wait_screen(&rig.socket(), "backend", "the queued run", |s| {
+            s.contains("\nqueued-16")
+        })
+        .await;
+        assert_eq!(s.matches("\nqueued-16").count(), 1, "{s}");
+        let r = wait_runs(&rig, job, 2, "the delivery to be recorded").await;
+        assert_eq!(
+            r.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(),
+            ["queued", "delivered"]
+        );
+        // Never twice: a while later there is still one, and nothing is held.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(runs(&rig, job).await.len(), 2);
+        let s = screen(&rig.socket(), "backend").await;
+        assert_eq!(s.matches("\nqueued-16").count(), 1, "{s}");
+        let store = rig.store().await;
+        assert!(store.queued_runs().await.unwrap().is_empty());
+        store.close().await;
+    })
+    .await;
+}
+
+/// The cloud box's bridge command (as tests/hosts_phone.rs runs it): its own socket and
+/// state, this build of walkie.
+fn bridge_command(cloud: &support::host::TestHost) -> String {
+    use support::host::{path_str, walkie_bin};
+    format!(
+        "env WALKIE_SOCKET={} WALKIE_STATE_DIR={} {} --no-spawn bridge --stdio",
+        path_str(&cloud.socket),
+        path_str(&cloud.state),
+        walkie_bin().display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_host_is_down_is_caught_up_when_the_host_is_back() {
+    use std::os::unix::fs::PermissionsExt;
+    use support::host::{path_str, TestHost};
+    use support::sshd::Sshd;
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let clock = TestClock::new();
+        // The cloud box: a host behind a private sshd whose key may run just the bridge.
+        let (cloud, mut sshd) = tokio::task::spawn_blocking(|| {
+            let host = TestHost::start();
+            let sshd = Sshd::start(&host.dir.path().join("sshd"));
+            let public = std::fs::read_to_string(sshd.key.with_extension("pub")).unwrap();
+            sshd.set_authorized_keys(&format!(
+                "restrict,command=\"{}\" {}",
+                bridge_command(&host),
+                public.trim()
+            ));
+            (host, sshd)
+        })
+        .await
+        .unwrap();
+        let toml = format!(
+            "[hosts.cloud]\nssh = \"{}@127.0.0.1:{}\"\nkey = \"{}\"\nbridge = \"{}\"\n",
+            Sshd::user(),
+            sshd.port,
+            path_str(&sshd.key),
+            bridge_command(&cloud).replace('"', "\\\"")
+        );
+        let env = [
+            ("SHELL", "/bin/sh"),
+            ("WALKIE_TEST_CLOCK_FILE", clock.path()),
+            ("WALKIE_SCHEDULE_ZONE", ZONE),
+            ("WALKIE_QUIET_AFTER_S", "2"),
+        ];
+        let mut rig = BotRig::start(&fake, &env, &[], Some(&toml)).await;
+        rig.wait_started(&fake, 1, T).await;
+        // Telegram lets a bot write only to people who have written to it; then the
+        // cloud's host key is made known (as `walkie hosts trust` writes it).
+        fake.send_text(OPERATOR, "/help");
+        fake.wait_for_bot_message(OPERATOR, T, "help", |m| m.text.contains("/new"))
+            .await;
+        rig.kill_bot().await;
+        let ssh = rig.host.state.join("ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let known = ssh.join("known_hosts");
+        std::fs::write(
+            &known,
+            format!("{}\n", sshd.known_hosts_line(&sshd.host_key)),
+        )
+        .unwrap();
+        std::fs::set_permissions(&known, std::fs::Permissions::from_mode(0o600)).unwrap();
+        rig.start_bot();
+        rig.wait_started(&fake, 2, T).await;
+
+        // Wait until the cloud is up (a bounded poll of /ls, as the phone sees it).
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let sent = fake.send_text(OPERATOR, "/ls");
+            let answer = fake
+                .wait_until(T, "the answer to /ls", |s| {
+                    s.bot_messages(OPERATOR)
+                        .into_iter()
+                        .find(|m| m.message_id > sent && m.text.contains("🖥 local"))
+                        .cloned()
+                })
+                .await;
+            if answer.text.contains("☁️ cloud · up") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{}", answer.text);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        fake.send_text(OPERATOR, "/new api@cloud -- sh");
+        fake.wait_for_bot_message(OPERATOR, T, "the cloud session", |m| {
+            m.text.contains("Started api@cloud")
+        })
+        .await;
+        let add = |line: &str, grace: Option<&str>| {
+            let mut args = vec!["schedule", "add", line, "--json"];
+            if let Some(g) = grace {
+                args.extend(["--grace", g]);
+            }
+            let out = rig.host.run(&args);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+                .as_u64()
+                .expect("id")
+        };
+        let late = add("in 1m api@cloud: echo caught-$((5*5))", Some("10m"));
+        let missed = add("in 1m api@cloud: echo never-$((5*5))", None);
+
+        // The link is cut; both fire times pass while the cloud is down.
+        sshd.stop();
+        fake.wait_for_bot_message(OPERATOR, Duration::from_secs(20), "cloud down", |m| {
+            m.text.contains("cloud is down")
+        })
+        .await;
+        let fire = clock.now() + 62;
+        clock.set(fire + 120);
+        // Not failed, not run: held while the host is away (a bounded look).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(runs(&rig, late).await.is_empty(), "{}", rig.bot_log());
+        assert!(runs(&rig, missed).await.is_empty());
+
+        // The cloud is back, three minutes after the fire: within the 10 minutes of grace
+        // the first runs once; the second (no grace) is one notice naming the host.
+        sshd.restart();
+        let r = wait_runs(&rig, late, 1, "the late run").await;
+        assert_eq!(r[0].outcome, "delivered", "{r:?}");
+        wait_screen(&cloud.socket, "api", "the caught-up run", |s| {
+            s.contains("\ncaught-25")
+        })
+        .await;
+        let r = wait_runs(&rig, missed, 1, "the missed run").await;
+        assert_eq!(r[0].outcome, "missed");
+        let notice = fake
+            .wait_for_bot_message(OPERATOR, T, "the missed notice", |m| {
+                m.text.contains(&format!("job {missed}: missed"))
+            })
+            .await;
+        assert!(
+            notice.text.contains("while cloud was down"),
+            "{}",
+            notice.text
+        );
+        // Once each.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(runs(&rig, late).await.len(), 1);
+        assert_eq!(runs(&rig, missed).await.len(), 1);
+        let s = screen(&cloud.socket, "api").await;
+        assert_eq!(s.matches("\ncaught-25").count(), 1, "{s}");
+        assert!(!s.contains("\nnever-25"), "{s}");
+        drop(rig);
     })
     .await;
 }

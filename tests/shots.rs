@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bot_rig::{new_sh, BotRig, OPERATOR};
-use fake_telegram::{ChatMessage, FakeTelegram, State, Upload};
+use fake_telegram::{ChatMessage, FakeTelegram, Fault, Select, State, Upload, When};
 use tokio::time::Instant;
 
 const T: Duration = Duration::from_secs(30);
@@ -341,6 +341,221 @@ async fn replay_uploads_the_recording_as_asciicast_v2() {
             m.text.starts_with("No recording of nope")
         })
         .await;
+    })
+    .await
+}
+
+/// Every editMessageMedia call of message `id`: (arrived, answered ok).
+fn media_calls(fake: &FakeTelegram, id: i64) -> Vec<(Instant, bool)> {
+    fake.with(|s| {
+        s.calls_to("editMessageMedia")
+            .filter(|c| c.params["message_id"].as_str() == Some(&id.to_string()))
+            .map(|c| (c.arrived, c.ok()))
+            .collect()
+    })
+}
+
+/// Waits (bounded) until the bot's store keeps `n` live pictures, and returns them.
+async fn kept_pictures(rig: &BotRig, n: usize) -> Vec<walkie_console::picture_store::LivePicture> {
+    let until = Instant::now() + T;
+    loop {
+        let store = rig.store().await;
+        let rows = store.live_pictures().await.expect("live pictures");
+        store.close().await;
+        if rows.len() == n {
+            return rows;
+        }
+        assert!(
+            Instant::now() < until,
+            "{n} live pictures never kept: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shot_whose_upload_fails_twice_arrives_once() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = start(&fake, &[]).await;
+        new_sh(&fake, "f1").await;
+        // Telegram fails (502), then the connection drops without an answer: neither time
+        // did Telegram post it, so the picture arrives exactly once.
+        let bad_gateway = fake.fault(
+            Select::Method("sendDocument"),
+            When::Nth(1),
+            Fault::Status(502),
+        );
+        let dropped = fake.fault(Select::Method("sendDocument"), When::Nth(2), Fault::Drop);
+        fake.send_text(OPERATOR, "/shot f1");
+        let u = upload(&fake, "f1-", 0, "the /shot upload after two failures").await;
+        png_size(&u.bytes);
+        assert_eq!(fake.fault_hits(bad_gateway), 1);
+        assert_eq!(fake.fault_hits(dropped), 1);
+        // The update loop went on meanwhile, and nothing more comes.
+        fake.send_text(OPERATOR, "/ls");
+        fake.wait_for_bot_message(OPERATOR, T, "the /ls answer", |m| m.text.contains("f1"))
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (uploads, calls) = fake.with(|s| {
+            (
+                s.uploads
+                    .iter()
+                    .filter(|u| u.file_name.as_deref().is_some_and(|f| f.starts_with("f1-")))
+                    .count(),
+                s.calls_to("sendDocument").count(),
+            )
+        });
+        assert_eq!((uploads, calls), (1, 3));
+        let told = fake.with(|s| {
+            s.bot_messages(OPERATOR)
+                .iter()
+                .any(|m| m.text.contains("could not be sent"))
+        });
+        assert!(!told, "a delivered picture is not reported as lost");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_edit_is_retried_after_a_500_and_a_400_stops_it_and_says_so() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let _rig = start(&fake, &[]).await;
+        new_sh(&fake, "f2").await;
+        fake.send_text(OPERATOR, "/watch f2");
+        let first = upload(&fake, "f2-", 0, "the live picture").await;
+        let server = fake.fault(
+            Select::Method("editMessageMedia"),
+            When::Nth(1),
+            Fault::Status(500),
+        );
+        fake.send_text(OPERATOR, "echo change-1");
+        fake.wait_until(Duration::from_secs(60), "an edit after the 500", |s| {
+            let ok = s
+                .calls_to("editMessageMedia")
+                .filter(|c| c.params["message_id"].as_str() == Some(&first.message_id.to_string()))
+                .any(|c| c.ok());
+            ok.then_some(())
+        })
+        .await;
+        assert_eq!(fake.fault_hits(server), 1);
+        let calls = media_calls(&fake, first.message_id);
+        assert!(!calls[0].1 && calls[1].1, "{calls:?}");
+        // Tried again after the cards' first backoff (0.5 s), not a 5 s gap later.
+        assert!(
+            calls[1].0 - calls[0].0 < Duration::from_secs(4),
+            "{calls:?}"
+        );
+
+        // A 400 is Telegram's final word: not tried again; the chat is told, and the live
+        // picture stops with a note.
+        let refused = fake.fault(
+            Select::Method("editMessageMedia"),
+            When::Nth(1),
+            Fault::Api(
+                400,
+                "Bad Request: wrong file identifier/HTTP URL specified".into(),
+            ),
+        );
+        fake.send_text(OPERATOR, "echo change-2");
+        fake.wait_for_bot_message(OPERATOR, Duration::from_secs(60), "the chat told", |m| {
+            m.text.contains("could not be sent") && m.text.contains("f2")
+        })
+        .await;
+        assert_eq!(fake.fault_hits(refused), 1);
+        let stopped = fake
+            .wait_for_bot_message(OPERATOR, T, "the stopped note", |m| {
+                m.message_id == first.message_id && m.text.contains("⏹ stopped")
+            })
+            .await;
+        assert!(stopped.reply_markup.is_none(), "{stopped:?}");
+        let n = media_calls(&fake, first.message_id).len();
+        fake.send_text(OPERATOR, "echo change-3");
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(
+            media_calls(&fake, first.message_id).len(),
+            n,
+            "no edit after the 400"
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_picture_survives_a_bot_restart_and_stop_still_works() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let mut rig = start(&fake, &[]).await;
+        new_sh(&fake, "f3").await;
+        fake.send_text(OPERATOR, "/watch f3");
+        let first = upload(&fake, "f3-", 0, "the live picture").await;
+        let rows = kept_pictures(&rig, 1).await;
+        assert_eq!(rows[0].message.0, first.message_id);
+
+        // The bot dies and comes back; the screen changes after that.
+        rig.kill_bot().await;
+        rig.start_bot();
+        rig.wait_started(&fake, 2, T).await;
+        let restarted = Instant::now();
+        fake.send_text(OPERATOR, "echo after-restart-$((6*7))");
+        fake.wait_until(Duration::from_secs(60), "the same message edited", |s| {
+            s.calls_to("editMessageMedia")
+                .filter(|c| c.params["message_id"].as_str() == Some(&first.message_id.to_string()))
+                .any(|c| c.ok() && c.arrived > restarted)
+                .then_some(())
+        })
+        .await;
+        let posted = fake.with(|s| s.calls_to("sendDocument").count());
+        assert_eq!(posted, 1, "no second live picture");
+        let edited = message(&fake, first.message_id);
+        assert!(
+            edited.button_data().contains(&"wst:f3".to_string()),
+            "{edited:?}"
+        );
+
+        // Its keys and Stop work with the new bot.
+        fake.press_button(OPERATOR, OPERATOR, first.message_id, "wst:f3");
+        fake.wait_until(T, "the Stop toast", |s| {
+            s.callback_answers
+                .values()
+                .any(|a| a["text"].as_str() == Some("Stopped"))
+                .then_some(())
+        })
+        .await;
+        let stopped = fake
+            .wait_for_bot_message(OPERATOR, T, "the stopped note", |m| {
+                m.message_id == first.message_id && m.text.contains("⏹ stopped")
+            })
+            .await;
+        assert!(stopped.reply_markup.is_none(), "{stopped:?}");
+        kept_pictures(&rig, 0).await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_picture_that_expired_while_the_bot_was_down_gets_its_final_note() {
+    bounded(async {
+        let fake = FakeTelegram::start().await;
+        let mut rig = start(&fake, &[("WALKIE_WATCH_S", "6")]).await;
+        new_sh(&fake, "f4").await;
+        fake.send_text(OPERATOR, "/watch f4");
+        let first = upload(&fake, "f4-", 0, "the live picture").await;
+        kept_pictures(&rig, 1).await;
+        rig.kill_bot().await;
+        // Down past the end of its 6 s.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        rig.start_bot();
+        rig.wait_started(&fake, 2, T).await;
+        let ended = fake
+            .wait_for_bot_message(OPERATOR, T, "the time-up note", |m| {
+                m.message_id == first.message_id && m.text.contains("stopped after")
+            })
+            .await;
+        assert!(ended.reply_markup.is_none(), "{ended:?}");
+        assert_eq!(media_calls(&fake, first.message_id).len(), 0);
+        kept_pictures(&rig, 0).await;
     })
     .await
 }

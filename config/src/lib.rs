@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 pub use walkie_sandbox::{NetworkMode, SandboxConfig};
 
+pub mod edit;
 pub mod hosts;
 pub mod paths;
 
@@ -112,6 +113,10 @@ pub struct Config {
     /// XDG variables captured at load time; not read from the file.
     #[serde(skip)]
     pub env: EnvPaths,
+    /// The file this configuration was read from, or the default path where it would be
+    /// (walkie writes its own changes there: `walkie hosts add`, "always" on a network card).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// The session host daemon.
@@ -403,12 +408,17 @@ pub struct Preset {
 /// should get `workspace`; they do not by default yet:
 /// - Claude Code saves `~/.claude.json` through a lock directory and a temporary file created
 ///   next to it in `$HOME`, which `workspace` keeps read-only: it could not save its state
-///   (folder trust, first-run notices) and shows its dialogs again on every start. It can have
-///   `workspace` once walkie gives Claude a config directory of its own (`CLAUDE_CONFIG_DIR`,
-///   as `CODEX_HOME` for Codex).
-/// - Codex and Copilot start and reach their model sandboxed (tests/sandbox.rs), but their
-///   approval flows (an approved command run by the agent's own tools, Codex's own bwrap
-///   inside walkie's) are not yet verified under `workspace` end to end.
+///   (folder trust, first-run notices) and shows its dialogs again on every start. bubblewrap
+///   0.8.0 (Debian 12) has no `--overlay`, so `$HOME` cannot get a walkie-owned upper layer;
+///   the way left is a walkie-owned `CLAUDE_CONFIG_DIR` (Claude 2.1.330 then keeps
+///   `.claude.json` inside it: `join(CLAUDE_CONFIG_DIR || homedir(), ".claude.json")`), linking
+///   the user's `~/.claude` entries as walkie's Codex home does.
+/// - Codex inside walkie's boundary runs with its own sandbox replaced by walkie's
+///   (`-c sandbox_mode="danger-full-access"`, `session-host/src/server/boundary.rs`); with
+///   `approval_policy = "on-request"` it then no longer asks before commands, so its approval
+///   cards need a policy decision before `workspace` is its default.
+/// - Copilot starts and reaches its model sandboxed (tests/sandbox.rs), but its approval flow
+///   (the approved command run by its own tools) is not yet verified under `workspace`.
 ///
 /// `--sandbox workspace` already works for a session of any of them.
 const BUILTIN_PROFILE: &str = "off";
@@ -505,6 +515,7 @@ impl Default for Config {
             hosts: BTreeMap::new(),
             sandbox: SandboxConfig::default(),
             env: EnvPaths::default(),
+            file: None,
         }
     }
 }
@@ -531,7 +542,7 @@ impl Config {
             Some(p) => Some(p.to_path_buf()),
             None => get("WALKIE_CONFIG")
                 .map(PathBuf::from)
-                .or_else(|| default_path.filter(|p| p.exists())),
+                .or_else(|| default_path.clone().filter(|p| p.exists())),
         };
         let mut cfg = match &path {
             Some(p) => {
@@ -546,6 +557,7 @@ impl Config {
             }
             None => Config::default(),
         };
+        cfg.file = path.or(default_path);
         cfg.apply_env(&get)?;
         cfg.validate()?;
         Ok(cfg)
@@ -830,10 +842,13 @@ impl Config {
             );
         }
         for (name, p) in &s.profiles {
-            if ["off", "workspace", "readonly"].contains(&name.as_str()) {
+            // A table named like a built-in extends it (the network card's "always" writes
+            // `[sandbox.profiles.workspace] base = "workspace"`); it cannot change its base.
+            let builtin = walkie_sandbox::Profile::builtin(name);
+            if builtin.is_some_and(|b| b.base != p.base) {
                 return bad(
                     &format!("sandbox.profiles.{name}"),
-                    format!("{name} is a built-in profile; give yours another name and `base = \"{name}\"`"),
+                    format!("{name} is a built-in profile: a table of that name extends it and needs `base = \"{name}\"`; give yours another name to start from another base"),
                 );
             }
             if let Some(d) = p.allow_domains.iter().find(|d| {

@@ -2,7 +2,7 @@
 """Session host benchmarks, each measured side by side with its reference in one run.
 
     cargo build --release -p walkie
-    python3 session-host/benches/host_bench.py throughput [--mb 200] [--runs 3] [--recording]
+    python3 session-host/benches/host_bench.py throughput [--mb 200] [--runs 3] [--recording] [--sandbox]
     python3 session-host/benches/host_bench.py latency [--keys 300]
     python3 session-host/benches/host_bench.py memory [--sessions 100] [--gb 1]
     python3 session-host/benches/host_bench.py revive [--sessions 20] [--runs 3]
@@ -150,7 +150,9 @@ def make_text(path, mb):
 
 
 def throughput(args):
-    tmp = tempfile.mkdtemp(prefix="wkb")
+    # A sandboxed session has a private /tmp: with --sandbox the text lives under target/,
+    # which the workspace profile lets it read.
+    tmp = tempfile.mkdtemp(prefix="wkb", dir=os.path.join(ROOT, "target") if args.sandbox else None)
     text = os.path.join(tmp, "big.txt")
     make_text(text, args.mb)
     size = os.path.getsize(text)
@@ -159,6 +161,12 @@ def throughput(args):
     if args.recording:
         hosts = [("walkie attach, recording on", hosts[0][1]),
                  ("walkie attach, recording off", Walkie(tmp, record=False, tag="n"))]
+    # With --sandbox: a host whose sessions run in the workspace boundary (bwrap + seccomp +
+    # Landlock, network allowlist with its proxy), beside the unsandboxed one.
+    if args.sandbox:
+        hosts = [("walkie attach, no sandbox", hosts[0][1]),
+                 ("walkie attach, sandbox workspace",
+                  Walkie(tmp, tag="s", extra='[sandbox]\ndefault_profile = "workspace"\nrequired = true\n'))]
     t = Tmux(tmp)
     results = {k: [] for k, _ in hosts}
     results.update({"tmux attach": [], "script in script": [], "one PTY (cat)": []})
@@ -548,6 +556,7 @@ def main():
     a.add_argument("--mb", type=int, default=200)
     a.add_argument("--runs", type=int, default=3)
     a.add_argument("--recording", action="store_true", help="also a host with recording off")
+    a.add_argument("--sandbox", action="store_true", help="also a host whose sessions are sandboxed (workspace)")
     a = sub.add_parser("latency")
     a.add_argument("--keys", type=int, default=300)
     a = sub.add_parser("memory")

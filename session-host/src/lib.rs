@@ -38,5 +38,5 @@ mod store;
 pub use record::{recordings_dir, RecordingOptions};
 pub use revive::ReviveMode;
 pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
-pub use server::{run, HostError, HostOptions, SandboxOptions};
+pub use server::{run, HostError, HostOptions, SandboxOptions, SaveAlways};
 pub use session::SessionSettings;

@@ -140,6 +140,20 @@ fn describe(a: &Approval) -> Vec<Block> {
                 plain(format!(" asks: {}", cut(question, MAX_COMMAND))),
             ]));
         }
+        Subject::Network {
+            host,
+            port,
+            profile,
+        } => {
+            lines.push(Block::Line(vec![
+                session(),
+                plain(" wants to reach "),
+                Span::Code(format!("{}:{port}", cut(host, MAX_COMMAND))),
+            ]));
+            lines.push(Block::Line(vec![plain(format!(
+                "🌐 not on the allowlist of its sandbox profile {profile}; the connection waits for your answer"
+            ))]));
+        }
     }
     lines
 }
@@ -160,7 +174,22 @@ pub fn pending(a: &Approval, can_decide: bool) -> Card {
         id: a.id,
         action,
     };
-    let buttons = if can_decide {
+    let network = matches!(a.subject, Subject::Network { .. });
+    let buttons = if can_decide && network {
+        vec![
+            vec![
+                b("✅ Allow once", ApprovalAction::Approve),
+                b(
+                    "✅ Allow for this session",
+                    ApprovalAction::ApproveForSession,
+                ),
+            ],
+            vec![
+                b("♾ Always", ApprovalAction::ApproveAlways),
+                b("⛔ Deny", ApprovalAction::Deny),
+            ],
+        ]
+    } else if can_decide {
         vec![
             vec![
                 b("✅ Approve", ApprovalAction::Approve),
@@ -180,20 +209,40 @@ pub fn pending(a: &Approval, can_decide: bool) -> Card {
     Card { blocks, buttons }
 }
 
+/// How an outcome reads on `subject`'s card: a network card says "Allowed once", not
+/// "Approved".
+fn outcome_label(subject: &Subject, outcome: Outcome) -> (&'static str, &'static str) {
+    let network = matches!(subject, Subject::Network { .. });
+    match outcome {
+        Outcome::Approved if network => ("✅", "Allowed once"),
+        Outcome::Approved => ("✅", "Approved"),
+        Outcome::ApprovedForSession if network => ("✅", "Allowed for this session"),
+        Outcome::ApprovedForSession => ("✅", "Approved for this session"),
+        Outcome::ApprovedAlways => ("♾", "Always allowed (added to the profile)"),
+        Outcome::Denied => ("⛔", "Denied"),
+        Outcome::AnsweredAtTerminal => ("⌨️", "Answered at the terminal"),
+    }
+}
+
 /// One line saying how it ended: "✅ Approved by ana at 14:02 UTC".
 pub fn outcome_line(d: &Decided) -> Block {
+    outcome_line_for(
+        &Subject::Ask {
+            question: String::new(),
+        },
+        d,
+    )
+}
+
+/// [`outcome_line`] in the words of `subject`'s card.
+pub fn outcome_line_for(subject: &Subject, d: &Decided) -> Block {
     if matches!(&d.by, Decider::Abandoned { reason } if reason == HOST_RESTARTED) {
         return Block::Line(vec![plain(format!(
             "⌛ Expired: {HOST_RESTARTED} at {}",
             clock(d.at_ms)
         ))]);
     }
-    let (icon, what) = match d.outcome {
-        Outcome::Approved => ("✅", "Approved"),
-        Outcome::ApprovedForSession => ("✅", "Approved for this session"),
-        Outcome::Denied => ("⛔", "Denied"),
-        Outcome::AnsweredAtTerminal => ("⌨️", "Answered at the terminal"),
-    };
+    let (icon, what) = outcome_label(subject, d.outcome);
     let mut spans = vec![plain(format!("{icon} {what}"))];
     match &d.by {
         Decider::Terminal => {}
@@ -214,7 +263,7 @@ pub fn decided(a: &Approval) -> Card {
     let Some(d) = a.decided() else {
         return pending(a, false);
     };
-    let mut blocks = vec![outcome_line(d)];
+    let mut blocks = vec![outcome_line_for(&a.subject, d)];
     blocks.extend(describe(a));
     Card {
         blocks,
@@ -226,7 +275,7 @@ pub fn decided(a: &Approval) -> Card {
 /// characters of a press's answer).
 pub fn already_decided(d: &Decided) -> String {
     let what = match d.outcome {
-        Outcome::Approved | Outcome::ApprovedForSession => "approved",
+        Outcome::Approved | Outcome::ApprovedForSession | Outcome::ApprovedAlways => "approved",
         Outcome::Denied => "denied",
         Outcome::AnsweredAtTerminal => "answered at the terminal",
     };
@@ -373,6 +422,61 @@ mod tests {
         let c = pending(&a, true);
         assert!(c.plain().encode_utf16().count() < 4096);
         assert!(c.plain().contains('…'));
+    }
+
+    #[test]
+    fn a_network_card_offers_once_session_always_and_deny() {
+        let mut a = Approval::new(
+            ApprovalId(9),
+            "api",
+            Subject::Network {
+                host: "pypi.org".into(),
+                port: 443,
+                profile: "workspace".into(),
+            },
+            T0,
+            DEFAULT_TIMEOUT,
+        );
+        let c = pending(&a, true);
+        assert!(
+            c.plain()
+                .starts_with("🔐 api wants to reach pypi.org:443\n"),
+            "{}",
+            c.plain()
+        );
+        let actions: Vec<(&str, ApprovalAction)> = c
+            .buttons
+            .iter()
+            .flatten()
+            .map(|b| (b.label.as_str(), b.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("✅ Allow once", ApprovalAction::Approve),
+                (
+                    "✅ Allow for this session",
+                    ApprovalAction::ApproveForSession
+                ),
+                ("♾ Always", ApprovalAction::ApproveAlways),
+                ("⛔ Deny", ApprovalAction::Deny),
+            ]
+        );
+        assert!(pending(&a, false).buttons.is_empty());
+        let ana = Decider::Phone {
+            user_id: 1,
+            name: "ana".into(),
+        };
+        let d = a.decide(Answer::ApproveAlways, ana, T0 + 60_000).unwrap();
+        assert_eq!(
+            d.decision_for(&a.subject),
+            crate::hook::Decision::AllowNetwork {
+                scope: walkie_host_proto::ask::NetworkScope::Always
+            }
+        );
+        assert!(decided(&a)
+            .plain()
+            .starts_with("♾ Always allowed (added to the profile) by ana at 15:23 UTC"));
     }
 
     #[test]

@@ -105,13 +105,13 @@ pub(crate) fn session_id(input: &str) -> Option<String> {
 pub(crate) fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
     let json = match (req.event, decision) {
         (_, Decision::Fallback) => return HookOutput::fallback(""),
-        (HookEvent::PermissionRequest, Decision::Allow) => {
+        (HookEvent::PermissionRequest, Decision::Allow | Decision::AllowNetwork { .. }) => {
             serde_json::json!({"behavior": "allow"})
         }
         (HookEvent::PermissionRequest, Decision::Deny { reason }) => {
             serde_json::json!({"behavior": "deny", "message": reason})
         }
-        (HookEvent::PreToolUse, Decision::Allow) => {
+        (HookEvent::PreToolUse, Decision::Allow | Decision::AllowNetwork { .. }) => {
             serde_json::json!({"permissionDecision": "allow"})
         }
         (HookEvent::PreToolUse, Decision::Deny { reason }) => {

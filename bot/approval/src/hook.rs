@@ -238,20 +238,26 @@ pub fn render(req: &ApprovalRequest, decision: &Decision) -> HookOutput {
     let ev = req.event.name();
     match (req.event, decision) {
         (_, Decision::Fallback) => HookOutput::fallback(""),
-        (HookEvent::PermissionRequest, Decision::Allow) => HookOutput::line(format!(
-            r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","decision":{{"behavior":"allow"}}}}}}"#
-        )),
+        (HookEvent::PermissionRequest, Decision::Allow | Decision::AllowNetwork { .. }) => {
+            HookOutput::line(format!(
+                r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","decision":{{"behavior":"allow"}}}}}}"#
+            ))
+        }
         (HookEvent::PermissionRequest, Decision::Deny { reason }) => HookOutput::line(format!(
             r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","decision":{{"behavior":"deny","message":{}}}}}}}"#,
             json_string(reason)
         )),
         // Codex's PreToolUse cannot allow: saying nothing lets its normal approval flow run.
-        (HookEvent::PreToolUse, Decision::Allow) if req.agent == Agent::Codex => {
+        (HookEvent::PreToolUse, Decision::Allow | Decision::AllowNetwork { .. })
+            if req.agent == Agent::Codex =>
+        {
             HookOutput::fallback("")
         }
-        (HookEvent::PreToolUse, Decision::Allow) => HookOutput::line(format!(
-            r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","permissionDecision":"allow"}}}}"#
-        )),
+        (HookEvent::PreToolUse, Decision::Allow | Decision::AllowNetwork { .. }) => {
+            HookOutput::line(format!(
+                r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","permissionDecision":"allow"}}}}"#
+            ))
+        }
         (HookEvent::PreToolUse, Decision::Deny { reason }) => HookOutput::line(format!(
             r#"{{"hookSpecificOutput":{{"hookEventName":"{ev}","permissionDecision":"deny","permissionDecisionReason":{}}}}}"#,
             json_string(reason)

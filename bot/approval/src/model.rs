@@ -45,6 +45,14 @@ pub enum Subject {
     Screen { prompt: Prompt },
     /// `walkie ask "question"` from a script.
     Ask { question: String },
+    /// A sandboxed session's connection to a domain off its allowlist (the session's proxy
+    /// holds it until the answer).
+    Network {
+        host: String,
+        port: u16,
+        /// The session's sandbox profile ("always" adds the domain to it).
+        profile: String,
+    },
 }
 
 impl Subject {
@@ -53,7 +61,7 @@ impl Subject {
         match self {
             Subject::Hook { request } => request.command.as_deref(),
             Subject::Screen { prompt } => prompt.command.as_deref(),
-            Subject::Ask { .. } => None,
+            Subject::Ask { .. } | Subject::Network { .. } => None,
         }
     }
 
@@ -73,7 +81,7 @@ impl Subject {
                     }
             }
             Subject::Screen { prompt: p } => p == prompt,
-            Subject::Ask { .. } => false,
+            Subject::Ask { .. } | Subject::Network { .. } => false,
         }
     }
 }
@@ -83,8 +91,11 @@ impl Subject {
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     Approve,
-    /// Approve, and approve later requests that start the same way (see `policy`).
+    /// Approve, and approve later requests that start the same way (see `policy`); for a
+    /// network ask, the domain for the rest of the session.
     ApproveForSession,
+    /// A network ask: the domain for the session and, in the profile, for new sessions.
+    ApproveAlways,
     Deny,
 }
 
@@ -128,6 +139,8 @@ impl Decider {
 pub enum Outcome {
     Approved,
     ApprovedForSession,
+    /// A network ask's domain, added to the profile.
+    ApprovedAlways,
     Denied,
     /// Answered at the terminal; which way is not known.
     AnsweredAtTerminal,
@@ -135,7 +148,10 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn is_approved(self) -> bool {
-        matches!(self, Outcome::Approved | Outcome::ApprovedForSession)
+        matches!(
+            self,
+            Outcome::Approved | Outcome::ApprovedForSession | Outcome::ApprovedAlways
+        )
     }
 }
 
@@ -152,7 +168,9 @@ impl Decided {
     /// process is told to fall back (the agent already has its answer).
     pub fn hook_decision(&self) -> Decision {
         match self.outcome {
-            Outcome::Approved | Outcome::ApprovedForSession => Decision::Allow,
+            Outcome::Approved | Outcome::ApprovedForSession | Outcome::ApprovedAlways => {
+                Decision::Allow
+            }
             Outcome::Denied => Decision::Deny {
                 reason: match &self.by {
                     Decider::Timeout => {
@@ -165,11 +183,28 @@ impl Decided {
         }
     }
 
+    /// The answer for the asker of `subject`: a network ask's scope rides along (once is
+    /// plain `Allow`), every other asker gets [`Decided::hook_decision`].
+    pub fn decision_for(&self, subject: &Subject) -> Decision {
+        use walkie_host_proto::ask::NetworkScope;
+        match (subject, self.outcome) {
+            (Subject::Network { .. }, Outcome::ApprovedForSession) => Decision::AllowNetwork {
+                scope: NetworkScope::Session,
+            },
+            (Subject::Network { .. }, Outcome::ApprovedAlways) => Decision::AllowNetwork {
+                scope: NetworkScope::Always,
+            },
+            _ => self.hook_decision(),
+        }
+    }
+
     /// What to type into the session for a screen prompt (nothing if it was answered
     /// there already).
     pub fn screen_input(&self, prompt: &Prompt) -> Vec<Input> {
         match self.outcome {
-            Outcome::Approved | Outcome::ApprovedForSession => prompt.approve.clone(),
+            Outcome::Approved | Outcome::ApprovedForSession | Outcome::ApprovedAlways => {
+                prompt.approve.clone()
+            }
             Outcome::Denied => prompt.deny.clone(),
             Outcome::AnsweredAtTerminal => Vec::new(),
         }
@@ -269,6 +304,7 @@ impl Approval {
         let outcome = match answer {
             Answer::Approve => Outcome::Approved,
             Answer::ApproveForSession => Outcome::ApprovedForSession,
+            Answer::ApproveAlways => Outcome::ApprovedAlways,
             Answer::Deny => Outcome::Denied,
         };
         self.settle(outcome, by, now)
@@ -315,6 +351,8 @@ impl Approval {
 pub enum ApprovalAction {
     Approve,
     ApproveForSession,
+    /// A network card's "Always".
+    ApproveAlways,
     Deny,
     /// Show the session's screen (decides nothing).
     Screen,
@@ -328,6 +366,7 @@ impl ApprovalAction {
         match self {
             ApprovalAction::Approve => Some(Answer::Approve),
             ApprovalAction::ApproveForSession => Some(Answer::ApproveForSession),
+            ApprovalAction::ApproveAlways => Some(Answer::ApproveAlways),
             ApprovalAction::Deny => Some(Answer::Deny),
             ApprovalAction::Screen | ApprovalAction::Choose(_) => None,
         }

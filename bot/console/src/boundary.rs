@@ -20,6 +20,16 @@ pub enum Widen {
 /// One line of the card: a label and its value.
 pub type Line = (&'static str, String);
 
+/// A session of profile `off` with the open network: the host records it explicitly (so its
+/// card can say what it may reach), but there is no boundary to describe.
+pub fn is_none(b: &BoundaryInfo) -> bool {
+    b.profile == "off" && !b.enforced && b.network == NetworkMode::Open
+}
+
+/// What the card says of a session without a boundary.
+pub const NO_BOUNDARY: &str =
+    "none (profile off): it runs as you, with your files and the open network; start it again with --sandbox workspace for one";
+
 /// The lines of the card, in order.
 pub fn lines(b: &BoundaryInfo) -> Vec<Line> {
     let list = |paths: &[std::path::PathBuf]| -> String {
@@ -38,6 +48,17 @@ pub fn lines(b: &BoundaryInfo) -> Vec<Line> {
     } else {
         "NOT enforced"
     };
+    if is_none(b) {
+        let mut out: Vec<Line> = vec![("boundary", NO_BOUNDARY.to_string())];
+        if !b.credentials.is_empty() {
+            out.push(("credentials passed in", b.credentials.join(", ")));
+        }
+        if let Some(mode) = &b.agent_mode {
+            out.push(("agent permission mode", mode.clone()));
+        }
+        out.extend(b.notes.iter().map(|n| ("note", n.clone())));
+        return out;
+    }
     let mut out: Vec<Line> = vec![
         ("profile", b.profile.clone()),
         ("mechanism", format!("{} ({enforced})", b.mechanism)),
@@ -79,9 +100,13 @@ pub fn lines(b: &BoundaryInfo) -> Vec<Line> {
     out
 }
 
-/// The widen buttons: the last blocked domains, open network, edit boundary.
+/// The widen buttons: the last blocked domains, open network, edit boundary (none for a
+/// session without a boundary: there is nothing to widen).
 pub fn buttons(b: &BoundaryInfo) -> Vec<(String, Widen)> {
     let mut out = Vec::new();
+    if is_none(b) {
+        return out;
+    }
     if b.network == NetworkMode::Allowlist {
         let mut seen: Vec<&str> = Vec::new();
         for x in b.blocked.iter().rev() {
@@ -107,7 +132,11 @@ pub fn buttons(b: &BoundaryInfo) -> Vec<(String, Widen)> {
 
 /// The card as plain text (the terminal's `walkie boundary NAME`).
 pub fn text(b: &BoundaryInfo) -> String {
-    let mut s = format!("{}: boundary\n", b.session);
+    let mut s = if is_none(b) {
+        format!("{}: no boundary\n", b.session)
+    } else {
+        format!("{}: boundary\n", b.session)
+    };
     for (label, value) in lines(b) {
         s.push_str(&format!("  {label}: {value}\n"));
     }
@@ -185,5 +214,26 @@ mod tests {
             ]
         );
         assert_eq!(short(Path::new("/h/src"), Some(Path::new("/h"))), "~/src");
+    }
+
+    #[test]
+    fn an_off_session_says_no_boundary_and_offers_nothing_to_widen() {
+        let off = BoundaryInfo {
+            profile: "off".into(),
+            mechanism: "none".into(),
+            enforced: false,
+            write: vec![],
+            deny_read: vec![],
+            protected: vec![],
+            network: NetworkMode::Open,
+            allow_domains: vec![],
+            blocked: vec![],
+            ..info()
+        };
+        let t = text(&off);
+        assert!(t.starts_with("api: no boundary\n"), "{t}");
+        assert!(t.contains("boundary: none (profile off)"), "{t}");
+        assert!(!t.contains("mechanism"), "{t}");
+        assert!(buttons(&off).is_empty());
     }
 }

@@ -188,8 +188,8 @@ struct SessionKey {
 }
 
 /// What the asker gets for a decision: the hook's decision (also what `walkie ask` reads).
-fn decision_value(d: &Decided) -> Decision {
-    d.hook_decision()
+fn decision_value(a: &Approval, d: &Decided) -> Decision {
+    d.decision_for(&a.subject)
 }
 
 /// One line for the audit log: what was asked.
@@ -198,6 +198,7 @@ fn subject_text(s: &Subject) -> String {
         Subject::Hook { request } => request.summary(),
         Subject::Screen { prompt } => prompt.question.clone(),
         Subject::Ask { question } => question.clone(),
+        Subject::Network { host, port, .. } => format!("reach {host}:{port}"),
     }
 }
 
@@ -205,7 +206,38 @@ fn subject_of(payload: &AskPayload) -> Option<Subject> {
     match payload.clone() {
         AskPayload::Hook { request } => Some(Subject::Hook { request }),
         AskPayload::Question { question, .. } => Some(Subject::Ask { question }),
+        AskPayload::Network {
+            host,
+            port,
+            profile,
+            ..
+        } => Some(Subject::Network {
+            host,
+            port,
+            profile,
+        }),
     }
+}
+
+/// The press's answer after "Always": which file keeps the domain. The host of the session
+/// writes its own walkie.toml; for this machine's host that is the file this bot read.
+fn always_toast(cfg: &Config, a: &Approval) -> String {
+    let Subject::Network { host, profile, .. } = &a.subject else {
+        return "Approved".into();
+    };
+    let at = SessionRef::address(&a.session);
+    let file = if at.host != crate::session::LOCAL_HOST {
+        format!("walkie.toml on {}", at.host)
+    } else {
+        match &cfg.file {
+            Some(f) => f.display().to_string(),
+            None => "walkie.toml".into(),
+        }
+    };
+    card::cut(
+        &format!("Always: {host} added to sandbox profile {profile} in {file}"),
+        190,
+    )
 }
 
 impl<F: Frontend, H: Host> Desk<F, H> {
@@ -429,7 +461,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
             let Some(d) = a.decided().cloned() else {
                 return;
             };
-            if let Err(e) = self.host.decide(ask.id, decision_value(&d)).await {
+            if let Err(e) = self.host.decide(ask.id, decision_value(&a, &d)).await {
                 tracing::warn!(error = %e, id = ask.id, "policy decision not delivered");
             }
             self.audit_decision(&a, None, None, "policy").await;
@@ -467,7 +499,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         let (tool, command) = match &a.subject {
             Subject::Hook { request } => (request.tool.as_str(), request.command.as_deref()),
             Subject::Screen { prompt } => (SCREEN_TOOL, Some(prompt.command.as_deref()?)),
-            Subject::Ask { .. } => return None,
+            Subject::Ask { .. } | Subject::Network { .. } => return None,
         };
         let key = self.session_key(&a.session).await;
         let rules = self.rules_for(key.as_ref().and_then(|k| k.program.as_deref()));
@@ -599,7 +631,9 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 let r = match a.subject {
                     // An agent stops its hook when its own dialog was answered.
                     Subject::Hook { .. } | Subject::Screen { .. } => a.answered_at_terminal(now),
-                    Subject::Ask { .. } => a.abandon("the asker stopped waiting", now),
+                    Subject::Ask { .. } | Subject::Network { .. } => {
+                        a.abandon("the asker stopped waiting", now)
+                    }
                 };
                 if r.is_err() {
                     return;
@@ -610,6 +644,12 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 // stored before the host hears of them).
                 let answer = match v {
                     Decision::Allow => Answer::Approve,
+                    Decision::AllowNetwork {
+                        scope: walkie_host_proto::ask::NetworkScope::Session,
+                    } => Answer::ApproveForSession,
+                    Decision::AllowNetwork {
+                        scope: walkie_host_proto::ask::NetworkScope::Always,
+                    } => Answer::ApproveAlways,
                     _ => Answer::Deny,
                 };
                 let by = Decider::Abandoned {
@@ -697,6 +737,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         // can come at once, and must find it. (It stays if the delivery fails: the person
         // meant to approve such commands.)
         if decided.outcome == Outcome::ApprovedForSession {
+            // A network ask's "for this session" lives in the session's proxy (the host).
             self.remember_for_session(&a).await;
         }
         let delivered = match &a.subject {
@@ -704,7 +745,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 let keys = input_chunks(&decided.screen_input(prompt));
                 self.host.input(&a.session, keys).await
             }
-            _ => self.host.decide(id.0, decision_value(&decided)).await,
+            _ => self.host.decide(id.0, decision_value(&a, &decided)).await,
         };
         match delivered {
             Ok(()) => {}
@@ -739,12 +780,30 @@ impl<F: Frontend, H: Host> Desk<F, H> {
         }
         self.audit_decision(&a, Some(user), Some(chat), "button")
             .await;
+        let network = matches!(a.subject, Subject::Network { .. });
         let toast = match decided.outcome {
-            Outcome::Approved => "Approved",
-            Outcome::ApprovedForSession => "Approved for this session",
-            _ => "Denied",
+            Outcome::Approved if network => "Allowed once".to_string(),
+            Outcome::Approved => "Approved".to_string(),
+            Outcome::ApprovedForSession if network => "Allowed for this session".to_string(),
+            Outcome::ApprovedForSession => "Approved for this session".to_string(),
+            Outcome::ApprovedAlways => {
+                let toast = always_toast(&self.cfg, &a);
+                // A boundary change as well as a decision: the profile grew.
+                self.audit(AuditEntry {
+                    user_id: Some(user),
+                    chat_id: Some(chat),
+                    session: Some(SessionRef::address(&a.session)),
+                    action: AuditAction::Boundary,
+                    source: Some("button".into()),
+                    text: Some(subject_text(&a.subject)),
+                    detail: Some(toast.clone()),
+                })
+                .await;
+                toast
+            }
+            _ => "Denied".to_string(),
         };
-        self.front.answer_press(query, Some(toast)).await?;
+        self.front.answer_press(query, Some(&toast)).await?;
         self.edit_cards(&a).await;
         Ok(())
     }
@@ -760,7 +819,7 @@ impl<F: Frontend, H: Host> Desk<F, H> {
                 // A generic `[y/N]` says nothing that later prompts could be matched on.
                 None => return,
             },
-            Subject::Ask { .. } => return,
+            Subject::Ask { .. } | Subject::Network { .. } => return,
         };
         let Some(key) = self.session_key(&a.session).await else {
             return;
@@ -1156,6 +1215,70 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.host.with(|s| s.decided.len()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_network_ask_is_decided_with_its_scope_and_always_names_the_file() {
+        let r = rig("").await;
+        let network = |id| PendingAsk {
+            id,
+            session: SESSION.into(),
+            payload: AskPayload::Network {
+                host: "pypi.org".into(),
+                port: 443,
+                profile: "workspace".into(),
+                cwd: "/srv".into(),
+            },
+            created_ms: now_ms(),
+            deadline_ms: later(),
+        };
+        for (id, action, decision, toast) in [
+            (21, ApprovalAction::Approve, Decision::Allow, "Allowed once"),
+            (
+                22,
+                ApprovalAction::ApproveForSession,
+                Decision::AllowNetwork {
+                    scope: walkie_host_proto::ask::NetworkScope::Session,
+                },
+                "Allowed for this session",
+            ),
+            (
+                23,
+                ApprovalAction::ApproveAlways,
+                Decision::AllowNetwork {
+                    scope: walkie_host_proto::ask::NetworkScope::Always,
+                },
+                "Always: pypi.org added to sandbox profile workspace in walkie.toml",
+            ),
+        ] {
+            r.host.with(|s| s.open.push(id));
+            r.desk.on_asked(network(id), PID).await;
+            let text = r.front.sent().iter().rev().find_map(|s| match s {
+                Sent::Card { text, .. } => Some(text.clone()),
+                _ => None,
+            });
+            assert!(
+                text.as_deref()
+                    .is_some_and(|t| t.contains("backend wants to reach pypi.org:443")),
+                "{text:?}"
+            );
+            r.desk
+                .on_press(&press(100 + OPERATOR, OPERATOR, id, action))
+                .await
+                .unwrap();
+            let decided = r.host.with(|s| s.decided.clone());
+            assert_eq!(decided.last(), Some(&(id, decision)), "{decided:?}");
+            assert_eq!(toasts(&r.front.sent()).last(), Some(&Some(toast.into())));
+        }
+        // Always is a boundary change too, audited with who pressed.
+        let log = r.desk.store.audit_tail(20).await.unwrap();
+        assert!(
+            log.iter()
+                .any(|e| e.action == AuditAction::Boundary.as_str()
+                    && e.user_id == Some(OPERATOR)
+                    && e.text.as_deref() == Some("reach pypi.org:443")),
+            "{log:?}"
+        );
     }
 
     #[tokio::test]

@@ -23,6 +23,8 @@
 //!   to one (one connection, reconnected on demand).
 //! - [`outbox`]: text and keys for a remote host that is down, queued in the store with a
 //!   dispatch id, delivered in order and once when it is back, or expired or cancelled.
+//! - [`picture_store`]: running live pictures (`/watch`) in the store, resumed after a
+//!   restart.
 //! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
 //! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
 //!   direct-streamlocal).
@@ -52,6 +54,7 @@ pub mod front;
 pub mod gate;
 pub mod host;
 pub mod outbox;
+pub mod picture_store;
 pub mod presets;
 pub mod remote;
 pub mod requests;

@@ -290,6 +290,9 @@ pub struct HostState {
     pub killed: Vec<String>,
     /// What typing does to the screens, as a program would (none: nothing).
     pub react: Option<React>,
+    /// Remote hosts that are down: `queue_for` a `name@HOST` session says so, and calls to
+    /// such a session fail as to an unreachable host.
+    pub down: Vec<String>,
 }
 
 /// A session as the host lists it.
@@ -362,6 +365,12 @@ impl AskStream for MemAsks {
 
 impl Host for MemHost {
     type Asks = MemAsks;
+
+    fn queue_for(&self, session: &str) -> Option<Option<std::time::SystemTime>> {
+        let (_, host) = session.split_once('@')?;
+        self.with(|s| s.down.iter().any(|d| d == host))
+            .then_some(None)
+    }
 
     async fn list(&self) -> Result<Vec<SessionInfo>, ClientError> {
         Ok(self.with(|s| s.sessions.clone()))

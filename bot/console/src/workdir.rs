@@ -240,6 +240,8 @@ pub struct DirChoice {
     pub name: String,
     pub preset: String,
     pub dirs: Vec<PathBuf>,
+    /// The `--sandbox` / `--network` flags of that `/new`, kept for the press.
+    pub boundary: crate::requests::SandboxChoice,
 }
 
 impl Store {
@@ -284,13 +286,16 @@ impl Store {
             .collect();
         let dirs = serde_json::Value::from(dirs).to_string();
         let id = sqlx::query(
-            "INSERT INTO dir_choices (chat_id, name, preset, dirs, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO dir_choices (chat_id, name, preset, dirs, created_at, sandbox, network)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.chat.0)
         .bind(&c.name)
         .bind(&c.preset)
         .bind(dirs)
         .bind(now)
+        .bind(c.boundary.profile.as_deref())
+        .bind(c.boundary.network.map(|n| n.as_str()))
         .execute(self.pool())
         .await?
         .last_insert_rowid();
@@ -303,25 +308,38 @@ impl Store {
         id: i64,
         chat: ChatId,
     ) -> Result<Option<DirChoice>, StoreError> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "DELETE FROM dir_choices WHERE id = ? AND chat_id = ? RETURNING name, preset, dirs",
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "DELETE FROM dir_choices WHERE id = ? AND chat_id = ?
+             RETURNING name, preset, dirs, sandbox, network",
         )
         .bind(id)
         .bind(chat.0)
         .fetch_optional(self.pool())
         .await?;
-        let Some((name, preset, dirs)) = row else {
+        let Some((name, preset, dirs, sandbox, network)) = row else {
             return Ok(None);
         };
         let dirs: Vec<String> = serde_json::from_str(&dirs).map_err(|_| StoreError::Corrupt {
             what: "directory choice",
             value: dirs.clone(),
         })?;
+        let network = match network {
+            Some(n) => Some(n.parse().map_err(|_| StoreError::Corrupt {
+                what: "directory choice's network mode",
+                value: n.clone(),
+            })?),
+            None => None,
+        };
         Ok(Some(DirChoice {
             chat,
             name,
             preset,
             dirs: dirs.into_iter().map(PathBuf::from).collect(),
+            boundary: crate::requests::SandboxChoice {
+                profile: sandbox,
+                network,
+            },
         }))
     }
 
@@ -488,6 +506,10 @@ mod tests {
                 name: "cc".into(),
                 preset: "claude".into(),
                 dirs: vec![home.join("src/api"), home.clone()],
+                boundary: crate::requests::SandboxChoice {
+                    profile: Some("readonly".into()),
+                    network: Some(walkie_host_proto::sandbox::NetworkMode::Off),
+                },
             };
             let id = store.save_dir_choice(&c).await.unwrap();
             assert_eq!(store.take_dir_choice(id, ChatId(8)).await.unwrap(), None);

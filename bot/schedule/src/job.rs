@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::catch_up::CatchUp;
+use crate::options::Options;
 use crate::overlap::Overlap;
 use crate::schedule::Schedule;
 use crate::zone::Zone;
@@ -113,8 +114,8 @@ impl Job {
             zone,
             target: draft.target,
             text: draft.text,
-            catch_up: CatchUp::default(),
-            overlap: Overlap::default(),
+            catch_up: draft.catch_up,
+            overlap: draft.overlap,
             paused: false,
             settled: created,
         }
@@ -144,12 +145,16 @@ pub struct Draft {
     pub schedule: Schedule,
     pub target: Target,
     pub text: String,
+    pub overlap: Overlap,
+    pub catch_up: CatchUp,
 }
 
 impl Draft {
     /// Parses `<schedule> <target>: <text>`, e.g. `0 9 * * 1-5 backend: triage new issues`
     /// or `at 14:30 once:claude:~/src/app: check the deploy`. The target is the last word
     /// before the first `: ` (a colon and a space; the colon of `14:30` is not one).
+    /// Options ([`Options`]: `--overlap queue`, `--grace 10m`, `--kill-after`) may stand
+    /// anywhere before that `: `; the text after it is never read for options.
     pub fn parse(line: &str, zone: &Zone, now: Timestamp) -> Result<Draft, ParseError> {
         let line = line.trim();
         let (head, text) = match line.split_once(": ") {
@@ -159,15 +164,50 @@ impl Draft {
         if text.is_empty() {
             return Err(ParseError::AddNoText);
         }
+        let (opts, head) = Options::take(head)?;
         let (schedule, target) = head
             .trim()
             .rsplit_once(char::is_whitespace)
             .ok_or(ParseError::AddShape)?;
-        Ok(Draft {
-            schedule: Schedule::parse(schedule, zone, now)?,
-            target: Target::parse(target)?,
-            text: text.to_string(),
-        })
+        let mut draft = Draft::new(
+            Schedule::parse(schedule, zone, now)?,
+            Target::parse(target)?,
+            text.to_string(),
+        );
+        draft.apply(opts)?;
+        Ok(draft)
+    }
+
+    /// A draft with the default policies (skip when busy, missed fires reported).
+    pub fn new(schedule: Schedule, target: Target, text: String) -> Draft {
+        Draft {
+            schedule,
+            target,
+            text,
+            overlap: Overlap::default(),
+            catch_up: CatchUp::default(),
+        }
+    }
+
+    /// Sets what `opts` gives; `--kill-after` only for a new session from a preset.
+    pub fn apply(&mut self, opts: Options) -> Result<(), ParseError> {
+        if let Some(o) = opts.overlap {
+            self.overlap = o;
+        }
+        if opts.grace_s.is_some() {
+            self.catch_up = opts.catch_up();
+        }
+        if opts.kill_after {
+            match &mut self.target {
+                Target::NewSession {
+                    kill_after_turn, ..
+                } => *kill_after_turn = true,
+                t @ Target::Session { .. } => {
+                    return Err(ParseError::KillAfterNotNew(t.describe()))
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -265,6 +305,42 @@ mod tests {
             Draft::parse("backend: hello", &berlin(), now()).unwrap_err().to_string(),
             "write `<schedule> <target>: <text>`, e.g. `0 9 * * 1-5 backend: triage new issues` or `in 20m api: check the deploy`"
         );
+    }
+
+    #[test]
+    fn add_lines_take_options_before_the_text() {
+        let d = Draft::parse(
+            "--overlap queue 0 9 * * 1-5 --grace 10m new:claude:~/src/app --kill-after: run --all the tests",
+            &berlin(),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(d.overlap, Overlap::Queue);
+        assert_eq!(d.catch_up, CatchUp::RunLate { grace_s: 600 });
+        assert_eq!(
+            d.target.describe(),
+            "a new claude session in ~/src/app, ended after its turn"
+        );
+        assert_eq!(
+            d.text, "run --all the tests",
+            "the text is never read for options"
+        );
+        let job = Job::new(1, d, berlin(), now());
+        assert_eq!(
+            (job.overlap, job.catch_up),
+            (Overlap::Queue, CatchUp::RunLate { grace_s: 600 })
+        );
+        let e = |l: &str| Draft::parse(l, &berlin(), now()).unwrap_err().to_string();
+        assert_eq!(
+            e("@hourly backend --kill-after: ping"),
+            "--kill-after is for a new session from a preset (`new:claude:~/src/app`); `backend` is an existing session"
+        );
+        assert_eq!(
+            e("@hourly backend --overlap maybe: ping"),
+            "--overlap `maybe`: write skip, queue or send"
+        );
+        let d = Draft::parse("@hourly backend: ping", &berlin(), now()).unwrap();
+        assert_eq!((d.overlap, d.catch_up), (Overlap::Skip, CatchUp::Skip));
     }
 
     #[test]

@@ -22,6 +22,8 @@
 //! - `schedule`: [`Schedule`]: the four syntaxes, fire times, words, serde form.
 //! - `catch_up`: [`decide`]: which missed fire to run and which to report.
 //! - `overlap`: [`Overlap`] and the busy-target decision.
+//! - `options`: [`Options`]: `--overlap`, `--grace`, `--kill-after`, one spelling for the
+//!   phone and the terminal, and the policies in words for a card.
 //! - `job`: [`Job`], [`Target`], and [`Draft`] (the `/schedule add` line).
 //! - `plan`: [`due`] and [`next_wake`] for the timer loop, [`Clock`].
 //! - `speech`: [`Draft::from_speech`]: a job proposed by a voice note ("every day at nine,
@@ -31,6 +33,7 @@ mod catch_up;
 mod cron;
 mod duration;
 mod job;
+mod options;
 mod overlap;
 mod plan;
 #[cfg(test)]
@@ -41,6 +44,7 @@ mod zone;
 
 pub use catch_up::{decide, CatchUp, CatchUpDecision, Missed, ON_TIME};
 pub use job::{Draft, Job, Target};
+pub use options::{parse_grace, show_secs, Options};
 pub use overlap::{Delivery, Overlap, TargetState};
 pub use plan::{due, next_wake, Action, Clock, ManualClock, SystemClock};
 pub use schedule::Schedule;
@@ -95,4 +99,19 @@ pub enum ParseError {
     AddShape,
     #[error("the text to send is missing after the `:`")]
     AddNoText,
+    #[error("`{0}` is not an option: use --overlap skip|queue|send, --grace 10m, or --kill-after (for new:PRESET:DIR)")]
+    UnknownOption(String),
+    #[error("{option} needs a value: {hint}")]
+    OptionNoValue {
+        option: &'static str,
+        hint: &'static str,
+    },
+    #[error("{option} `{value}`: write {hint}")]
+    OptionValue {
+        option: &'static str,
+        value: String,
+        hint: &'static str,
+    },
+    #[error("--kill-after is for a new session from a preset (`new:claude:~/src/app`); `{0}` is an existing session")]
+    KillAfterNotNew(String),
 }

@@ -180,8 +180,34 @@ impl Draft {
     /// then the text ("every weekday at 9:30, backend, triage new issues"). None when the
     /// note does not start like that.
     pub fn from_speech(transcript: &str, zone: &Zone, now: Timestamp) -> Option<Draft> {
+        Draft::from_speech_routed(transcript, zone, now, |_| None)
+    }
+
+    /// [`Draft::from_speech`], with the words after the schedule phrase first given to
+    /// `route` (the console's spoken-name matcher over the sessions that exist, which hears
+    /// "back end," or "Back-end:" as `backend`): `Some((session, text))` makes the target
+    /// that session. Otherwise the target is the one word after the phrase, as typed.
+    pub fn from_speech_routed(
+        transcript: &str,
+        zone: &Zone,
+        now: Timestamp,
+        route: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Option<Draft> {
         let mut words = Words::new(transcript);
         let schedule = words.schedule()?;
+        let rest = words.raw.get(words.at..)?.join(" ");
+        let rest = rest.trim_start_matches([',', ':', ' ']);
+        if let Some((session, text)) = route(rest) {
+            let text = text.trim();
+            if text.is_empty() {
+                return None;
+            }
+            return Some(Draft::new(
+                Schedule::parse(&schedule, zone, now).ok()?,
+                Target::parse(&session).ok()?,
+                text.to_string(),
+            ));
+        }
         let target = words.low.get(words.at)?;
         let target = Target::parse(target).ok()?;
         let text = words.raw.get(words.at + 1..)?.join(" ");
@@ -189,11 +215,11 @@ impl Draft {
         if text.is_empty() {
             return None;
         }
-        Some(Draft {
-            schedule: Schedule::parse(&schedule, zone, now).ok()?,
+        Some(Draft::new(
+            Schedule::parse(&schedule, zone, now).ok()?,
             target,
-            text: text.to_string(),
-        })
+            text.to_string(),
+        ))
     }
 }
 
@@ -210,6 +236,36 @@ mod tests {
 
     fn words(s: &str, t: &str, x: &str) -> Option<(String, String, String)> {
         Some((s.to_string(), t.to_string(), x.to_string()))
+    }
+
+    #[test]
+    fn a_name_heard_as_two_words_is_routed_by_the_matcher() {
+        let zone = Zone::named("Europe/Berlin").unwrap();
+        let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        // What tiny.en writes for tests/fixtures/voice/every_day_backend.ogg.
+        let heard = "Every day at nine, back end, run the tests.";
+        // A stand-in for the console's matcher: "back end," is `backend`.
+        let route = |rest: &str| {
+            rest.strip_prefix("back end, ")
+                .map(|t| ("backend".to_string(), t.to_string()))
+        };
+        let d = Draft::from_speech_routed(heard, &zone, now, route).unwrap();
+        assert_eq!(d.target.describe(), "backend");
+        assert_eq!(d.text, "run the tests.");
+        assert_eq!(
+            d.schedule.describe(&zone),
+            "every day at 09:00 (Europe/Berlin)"
+        );
+        // Without a matcher the first word is taken as typed: the wrong session.
+        let d = Draft::from_speech(heard, &zone, now).unwrap();
+        assert_eq!(d.target.describe(), "back");
+        // A route with nothing after the name proposes nothing.
+        assert!(
+            Draft::from_speech_routed("every day at nine, backend.", &zone, now, |_| {
+                Some(("backend".into(), " ".into()))
+            })
+            .is_none()
+        );
     }
 
     #[test]

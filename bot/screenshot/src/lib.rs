@@ -25,8 +25,11 @@
 //! - [`theme`]: the named colour theme (Tango Dark) and the xterm 256-colour palette.
 //! - `geometry`: box drawing, block elements, braille and a few symbols drawn as shapes.
 //! - [`render`]: fonts, glyph cache, drawing and PNG encoding.
+//! - `quantise`: the PNG palette (exact up to 256 colours, else cells' colours kept and
+//!   glyph edges mapped to the nearest entry).
 
 mod geometry;
+mod quantise;
 pub mod render;
 pub mod theme;
 

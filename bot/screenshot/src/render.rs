@@ -8,6 +8,7 @@
 //! long-lived renderer rasterises each character once.
 
 use crate::geometry;
+use crate::quantise;
 use crate::theme::{Rgb, Theme};
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve};
 use ab_glyph_rasterizer::{point, Point, Rasterizer};
@@ -21,9 +22,13 @@ pub const PHONE_FONT_PX: f32 = 28.0;
 /// Largest picture rendered, in pixels (about 100 MB of RGB while drawing).
 pub const MAX_PIXELS: u64 = 32 * 1024 * 1024;
 
-/// Coverage levels of glyph edges. Sixteen look the same as 256 at phone size, and keep a
-/// screen to a few dozen colours, which fits an indexed PNG a third the size of RGB.
-pub const COVERAGE_LEVELS: u8 = 16;
+/// Coverage levels of glyph edges (255 / (levels - 1) must be whole). Four (two in-between
+/// shades per colour pair) read the same as 256 at phone size (the OCR test reads them back),
+/// and make a screen's colours few and repetitive: an agent's screen fits an indexed PNG
+/// exactly, a screen full of colour keeps its cells' colours in one, and deflate finds the
+/// same glyph in the same colours again. 16 levels: the 120x40 diff was 355 KB, 4: 268 KB
+/// (docs/PERFORMANCE.md).
+pub const COVERAGE_LEVELS: u8 = 4;
 
 /// Slant of synthetic italics (DejaVu Sans Mono Oblique's angle is about 11 degrees).
 const ITALIC_SLANT: f32 = 0.2;
@@ -98,19 +103,21 @@ impl Image {
         self.rgb.get(i..i + 3).map(|p| [p[0], p[1], p[2]])
     }
 
-    /// The picture as PNG: indexed colour when it has at most 256 colours (a screen
-    /// usually has a few dozen: its colour pairs times [`COVERAGE_LEVELS`]), else RGB; the
-    /// Up filter (a cell's rows repeat the row above, which Up turns to zeros) and zlib
-    /// level 1, which on the agents' screens is half the size of fdeflate's output for a few
-    /// milliseconds more, while higher levels cost several times the time for a third less
+    /// The picture as PNG, indexed (one byte a pixel, not three) whenever it can be: exact
+    /// at most 256 colours (an agent's screen has a few dozen: its colour pairs times
+    /// [`COVERAGE_LEVELS`]), else with the cells' own colours kept and glyph edges' colours
+    /// mapped to the nearest entry (`quantise`); RGB only when the cells' colours alone do
+    /// not fit (a truecolour gradient). No filter and zlib level 2: on palette indices the
+    /// Up filter only scrambles what deflate would find repeated along a row (the same
+    /// glyph in the same colours), and level 2 finds it for a third more time than level 1
     /// (figures in docs/PERFORMANCE.md).
     pub fn png(&self) -> Result<Vec<u8>, RenderError> {
         let mut out = Vec::with_capacity(self.rgb.len() / 16);
         let mut enc = png::Encoder::new(&mut out, self.width, self.height);
         enc.set_depth(png::BitDepth::Eight);
-        enc.set_deflate_compression(png::DeflateCompression::Level(1));
-        enc.set_filter(png::Filter::Up);
-        let indexed = palette(&self.rgb);
+        enc.set_deflate_compression(png::DeflateCompression::Level(2));
+        enc.set_filter(png::Filter::NoFilter);
+        let indexed = quantise::indexed(&self.rgb, self.width as usize);
         match &indexed {
             Some((colours, _)) => {
                 enc.set_color(png::ColorType::Indexed);
@@ -126,38 +133,6 @@ impl Image {
         w.finish()?;
         Ok(out)
     }
-}
-
-/// The picture's colours and each pixel's index among them, or `None` past 256 colours.
-/// An open-addressed table instead of a `HashMap`: this runs on every pixel that differs
-/// from the one before it, a million times a picture.
-fn palette(rgb: &[u8]) -> Option<(Vec<Rgb>, Vec<u8>)> {
-    const SLOTS: usize = 1024;
-    let mut table = [u32::MAX; SLOTS]; // packed colour, or MAX for empty
-    let mut index = [0u8; SLOTS];
-    let mut colours: Vec<Rgb> = Vec::new();
-    let mut pixels = vec![0u8; rgb.len() / 3];
-    let mut last = (u32::MAX, 0u8);
-    for (out, px) in pixels.iter_mut().zip(rgb.chunks_exact(3)) {
-        let key = u32::from(px[0]) << 16 | u32::from(px[1]) << 8 | u32::from(px[2]);
-        if key != last.0 {
-            let mut slot = (key.wrapping_mul(2_654_435_761) >> 22) as usize % SLOTS;
-            while table[slot] != key && table[slot] != u32::MAX {
-                slot = (slot + 1) % SLOTS;
-            }
-            if table[slot] == u32::MAX {
-                if colours.len() == 256 {
-                    return None;
-                }
-                table[slot] = key;
-                index[slot] = colours.len() as u8;
-                colours.push([px[0], px[1], px[2]]);
-            }
-            last = (key, index[slot]);
-        }
-        *out = last.1;
-    }
-    Some((colours, pixels))
 }
 
 /// A glyph's coverage, placed relative to the top left of its cell box.
@@ -739,8 +714,25 @@ mod tests {
         (stored, buf)
     }
 
+    /// A picture of `n` blocks of 4x4 pixels in a row, block `i` in `colour(i)`.
+    fn blocks(n: u32, colour: impl Fn(u32) -> Rgb) -> Image {
+        let mut rgb = Vec::new();
+        for _ in 0..4 {
+            for i in 0..n {
+                for _ in 0..4 {
+                    rgb.extend_from_slice(&colour(i));
+                }
+            }
+        }
+        Image {
+            width: 4 * n,
+            height: 4,
+            rgb,
+        }
+    }
+
     #[test]
-    fn png_is_indexed_up_to_256_colours_and_lossless_either_way() {
+    fn png_is_indexed_and_exact_up_to_256_colours_rgb_when_flat_colours_do_not_fit() {
         let few = Image {
             width: 3,
             height: 2,
@@ -757,14 +749,16 @@ mod tests {
         let (kind, rgb) = decode(&few.png().expect("png"));
         assert_eq!(kind, png::ColorType::Indexed);
         assert_eq!(rgb, few.rgb);
+        // Colours 40 apart: none can stand in for another.
+        let spaced = |i: u32| {
+            [
+                (i % 7 * 40) as u8,
+                (i / 7 % 7 * 40) as u8,
+                (i / 49 * 40) as u8,
+            ]
+        };
         for n in [256u32, 257] {
-            let many = Image {
-                width: n,
-                height: 1,
-                rgb: (0..n)
-                    .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7])
-                    .collect(),
-            };
+            let many = blocks(n, spaced);
             let (kind, rgb) = decode(&many.png().expect("png"));
             let want = if n == 256 {
                 png::ColorType::Indexed
@@ -772,8 +766,59 @@ mod tests {
                 png::ColorType::Rgb
             };
             assert_eq!(kind, want, "{n} colours");
-            assert_eq!(rgb, many.rgb);
+            assert_eq!(rgb, many.rgb, "{n} colours");
         }
+    }
+
+    #[test]
+    fn a_screen_of_many_edge_colours_is_indexed_with_its_cells_colours_exact() {
+        let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+        // 64 foregrounds on 4 backgrounds: a few hundred colours of glyph edges.
+        let mut s = snap(8, 32, "");
+        s.styles = (0..256u32)
+            .map(|i| Style {
+                fg: walkie_host_proto::snapshot::Color::Indexed(16 + (i % 64 * 3) as u8),
+                bg: walkie_host_proto::snapshot::Color::Indexed(232 + (i / 64 * 4) as u8),
+                ..Style::default()
+            })
+            .collect();
+        s.lines = (0..8u16)
+            .map(|row| {
+                (0..32u16)
+                    .map(|col| Run {
+                        style: u32::from(row * 32 + col),
+                        text: "W".into(),
+                        cell_width: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let img = r.render(&s, &RenderOptions::default()).expect("renders");
+        let (kind, rgb) = decode(&img.png().expect("png"));
+        assert_eq!(kind, png::ColorType::Indexed);
+        let l = r.layout(8, 32, &Title::default());
+        let theme = Theme::tango_dark();
+        let at = |rgb: &[u8], x: u32, y: u32| {
+            let i = (y * img.width + x) as usize * 3;
+            [rgb[i], rgb[i + 1], rgb[i + 2]]
+        };
+        for row in 0..8u16 {
+            for col in 0..32u16 {
+                let (x, y) = l.cell_origin(row, col);
+                let i = u32::from(row) * 32 + u32::from(col);
+                let bg = theme.indexed(232 + (i / 64 * 4) as u8);
+                // A background corner is exact.
+                assert_eq!(at(&rgb, x, y), bg, "cell {row},{col}");
+            }
+        }
+        // Everything else is near what was drawn.
+        let worst = rgb
+            .iter()
+            .zip(&img.rgb)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0);
+        assert!(worst < 64, "{worst}");
     }
 
     #[test]

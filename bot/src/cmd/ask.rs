@@ -211,7 +211,7 @@ pub(crate) fn run_ask(cfg: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
     let timeout = Duration::from_secs(args.timeout.unwrap_or(cfg.approvals.timeout_s).max(1));
     match ask_host(cfg, payload, timeout) {
         Ok(d) => match d {
-            Decision::Allow => {
+            Decision::Allow | Decision::AllowNetwork { .. } => {
                 eprintln!("walkie: approved");
                 Ok(ExitCode::SUCCESS)
             }

@@ -54,6 +54,13 @@ fn host_options(cfg: &Config) -> HostOptions {
             config: cfg.sandbox.clone(),
             exe: None,
             visible: vec![walkie_console::copilot_home::plugin_dir(cfg)],
+            save_always: cfg.file.clone().map(|file| {
+                walkie_session_host::SaveAlways(std::sync::Arc::new(move |profile, domain| {
+                    walkie_config::edit::allow_domain(&file, profile, domain)
+                        .map(|()| file.clone())
+                        .map_err(|e| e.to_string())
+                }))
+            }),
         },
         socket,
     }

@@ -17,7 +17,7 @@ use walkie_console::front::ChatId;
 use walkie_console::schedule::clock;
 use walkie_console::schedule::store::StoredJob;
 use walkie_console::store::{AuditAction, AuditEntry, Store};
-use walkie_schedule::{CatchUp, Draft, Job, Overlap, Zone};
+use walkie_schedule::{parse_grace, Draft, Job, Options, Overlap, Zone};
 
 #[derive(Debug, Args)]
 pub(crate) struct ScheduleArgs {
@@ -38,13 +38,17 @@ enum ScheduleCommand {
         /// Chat its runs are posted to (default: the operators' private chats).
         #[arg(long)]
         chat: Option<i64>,
-        /// When the target is still busy with the last run.
-        #[arg(long, value_enum, default_value_t = OverlapArg::Skip)]
-        overlap: OverlapArg,
-        /// Run a fire missed while walkie was down if no more than this many seconds late
-        /// (default: missed fires are only reported).
+        /// When the target is still busy with the last run (default skip).
+        #[arg(long, value_enum)]
+        overlap: Option<OverlapArg>,
+        /// Run a fire missed while walkie (or its host) was down if no later than this: a
+        /// duration (`10m`, `1h30m`) or seconds (`600`). Default: missed fires are only
+        /// reported.
         #[arg(long)]
-        grace: Option<u32>,
+        grace: Option<String>,
+        /// End a new session from a preset (`new:PRESET:DIR`) after its turn, as `once:`.
+        #[arg(long)]
+        kill_after: bool,
         #[arg(long)]
         json: bool,
     },
@@ -170,22 +174,32 @@ async fn command(cfg: &Config, store: &Store, c: ScheduleCommand) -> anyhow::Res
             chat,
             overlap,
             grace,
+            kill_after,
             json,
         } => {
             let zone = match zone {
                 Some(z) => Zone::named(&z)?,
                 None => clock::default_zone(cfg)?,
             };
-            let draft = Draft::parse(&line, &zone, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut job = Job::new(0, draft, zone, now);
-            job.overlap = match overlap {
-                OverlapArg::Skip => Overlap::Skip,
-                OverlapArg::Queue => Overlap::Queue,
-                OverlapArg::Send => Overlap::Send,
+            // The flags are the options a line may carry too (`--overlap queue` in the
+            // line, as on the phone); given here, they win.
+            let mut draft = Draft::parse(&line, &zone, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let grace_s = grace
+                .as_deref()
+                .map(parse_grace)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let opts = Options {
+                overlap: overlap.map(|o| match o {
+                    OverlapArg::Skip => Overlap::Skip,
+                    OverlapArg::Queue => Overlap::Queue,
+                    OverlapArg::Send => Overlap::Send,
+                }),
+                grace_s,
+                kill_after,
             };
-            if let Some(grace_s) = grace {
-                job.catch_up = CatchUp::RunLate { grace_s };
-            }
+            draft.apply(opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let job = Job::new(0, draft, zone, now);
             if job.next_fire(now).is_none() {
                 bail!("`{line}` never fires again");
             }

@@ -49,6 +49,8 @@ fn code(a: ApprovalAction) -> String {
     match a {
         ApprovalAction::Approve => "a".into(),
         ApprovalAction::ApproveForSession => "s".into(),
+        // A network card's "Always".
+        ApprovalAction::ApproveAlways => "w".into(),
         ApprovalAction::Deny => "d".into(),
         ApprovalAction::Screen => "v".into(),
         // A dialog card's choice: `c0` to `c9`.
@@ -74,6 +76,7 @@ pub(crate) fn decode_callback(data: &str) -> Option<(ApprovalId, ApprovalAction)
     let action = match action {
         "a" => ApprovalAction::Approve,
         "s" => ApprovalAction::ApproveForSession,
+        "w" => ApprovalAction::ApproveAlways,
         "d" => ApprovalAction::Deny,
         "v" => ApprovalAction::Screen,
         c => match c.strip_prefix('c').map(str::as_bytes) {
@@ -197,6 +200,7 @@ mod tests {
         let actions = [
             ApprovalAction::Approve,
             ApprovalAction::ApproveForSession,
+            ApprovalAction::ApproveAlways,
             ApprovalAction::Deny,
             ApprovalAction::Screen,
             ApprovalAction::Choose(0),

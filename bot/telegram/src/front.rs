@@ -155,9 +155,26 @@ impl Frontend for TelegramFront {
 
     async fn show(&self, chat: ChatId, view: &View) -> Result<MessageRef, FrontError> {
         let sent = match render(view) {
+            // A job's card and the zone question before it are answered by buttons: they
+            // are delivered (retried after a transient failure), as approval cards are.
+            Rendered::Html(html, markup)
+                if matches!(view, View::ScheduleDraft(_) | View::ScheduleZone(_)) =>
+            {
+                self.tg.send_card(chat.0, &html, markup, false).await
+            }
             Rendered::Text(t) => self.tg.send_plain(chat.0, &t).await,
             Rendered::Html(html, markup) => self.tg.send_html(chat.0, &html, markup, None).await,
-            Rendered::File(file) => self.tg.send_document(chat.0, &file, None).await,
+            Rendered::File(file) => match self.tg.deliver_document(chat.0, &file).await {
+                Ok(Some(m)) => Ok(m),
+                // Being delivered by a task of its own (the chat is told if it fails).
+                Ok(None) => {
+                    return Err(FrontError(format!(
+                        "{} is being sent again in the background",
+                        file.file_name
+                    )))
+                }
+                Err(e) => Err(e),
+            },
         };
         let m = sent.map_err(front_error)?;
         self.live.saw_message(chat.0);

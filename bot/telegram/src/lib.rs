@@ -182,6 +182,7 @@ pub async fn run(
             pictures: pictures::LivePictures::new(
                 ctx.tg.clone(),
                 ctx.host.clone(),
+                store.clone(),
                 std::time::Duration::from_secs(cfg.telegram.watch_s),
             ),
         },
@@ -212,6 +213,8 @@ pub async fn run(
     }
 
     resume_live_screens(&app).await;
+    // `/watch` pictures running when the bot stopped go on in the same messages.
+    desk.front.pictures.resume().await;
     let watcher = desk.clone().spawn(shutdown.clone());
     // Remote hosts: pings and status, and the chats told when one goes down or comes back.
     let pings = app.host.spawn(shutdown.clone());

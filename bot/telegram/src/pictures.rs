@@ -6,9 +6,17 @@
 //! `/watch` of the same session in the same chat replaces it; the last picture stays, its
 //! caption saying why it stopped.
 //!
-//! The screen is compared as the host's cell snapshot (secrets masked there), so an
-//! unchanged screen is neither drawn nor sent; drawing runs in `spawn_blocking`
+//! The screen is compared as a hash of the host's cell snapshot (secrets masked there), so
+//! an unchanged screen is neither drawn nor sent; drawing runs in `spawn_blocking`
 //! ([`walkie_console::requests::shot`]).
+//!
+//! A running picture is kept in the store ([`walkie_console::picture_store`]): a restarted
+//! bot resumes it ([`LivePictures::resume`]): the same message edited, its keys and Stop
+//! working, or past its time its final note. Uploads are delivered like cards: the first
+//! picture is retried in place after transient failures; a failed edit is tried again after
+//! 0.5 s, doubling to 15 s (with the screen as it is then), for up to [`DELIVER_FOR`]; an
+//! API error (a 400) is final at once. Either way the chat is told when a picture finally
+//! cannot be sent, and the live picture stops.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +33,14 @@ use walkie_console::requests::shot::{draw, ShotError};
 use walkie_host_proto::client::ClientError;
 use walkie_host_proto::protocol::ErrorKind;
 
+use walkie_console::front::{ChatId, MessageRef};
+use walkie_console::picture_store::LivePicture;
+use walkie_console::session::SessionRef;
+use walkie_console::store::{now_unix, Store};
+use walkie_host_proto::snapshot::Snapshot;
+
 use crate::pace::Scope;
-use crate::tg::Tg;
+use crate::tg::{Tg, TgError, DELIVER_FOR};
 
 /// Callback data of the Stop button: `wst:NAME`.
 pub(crate) const STOP_PREFIX: &str = "wst:";
@@ -49,6 +63,11 @@ pub(crate) const MIN_GAP: Duration = Duration::from_secs(5);
 /// How often the screen is looked at once [`MIN_GAP`] has passed and nothing changed.
 const POLL: Duration = Duration::from_millis(700);
 
+/// The first wait before a failed edit is tried again (the cards' backoff), doubled after
+/// each failure up to [`MAX_RETRY_GAP`].
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY_GAP: Duration = Duration::from_secs(15);
+
 /// Why a live picture stopped, as its last caption says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -56,6 +75,8 @@ enum End {
     TimeUp,
     Replaced,
     Gone,
+    /// Telegram would not take a picture (an API error, or failures for [`DELIVER_FOR`]).
+    Refused,
 }
 
 impl End {
@@ -65,6 +86,7 @@ impl End {
             End::TimeUp => format!("⏹ stopped after {minutes} min (/watch again to go on)"),
             End::Replaced => "⏹ replaced by a newer /watch".into(),
             End::Gone => "⏹ the session ended".into(),
+            End::Refused => "⏹ stopped: Telegram did not take a picture".into(),
         }
     }
 }
@@ -81,6 +103,7 @@ struct Running {
 pub(crate) struct LivePictures<H = Fleet> {
     tg: Tg,
     host: Arc<H>,
+    store: Store,
     run_for: Duration,
     running: Mutex<HashMap<(i64, String), Running>>,
 }
@@ -88,10 +111,11 @@ pub(crate) struct LivePictures<H = Fleet> {
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl<H: Host> LivePictures<H> {
-    pub(crate) fn new(tg: Tg, host: Arc<H>, run_for: Duration) -> Arc<Self> {
+    pub(crate) fn new(tg: Tg, host: Arc<H>, store: Store, run_for: Duration) -> Arc<Self> {
         Arc::new(LivePictures {
             tg,
             host,
+            store,
             run_for,
             running: Mutex::new(HashMap::new()),
         })
@@ -104,6 +128,25 @@ impl<H: Host> LivePictures<H> {
 
     /// Starts a live picture of `session` in `chat`, replacing one that runs.
     pub(crate) fn start(self: &Arc<Self>, chat: i64, session: &str) {
+        self.spawn(chat, session, None);
+    }
+
+    /// Resumes the live pictures the store kept when the bot last stopped: each goes on
+    /// editing its message, or (past its time, or its session gone) gets its final note.
+    pub(crate) async fn resume(self: &Arc<Self>) {
+        match self.store.live_pictures().await {
+            Ok(list) => {
+                for p in list {
+                    tracing::info!(chat = p.chat.0, session = %p.session, "live picture resumed");
+                    let session = p.session.to_string();
+                    self.spawn(p.chat.0, &session, Some(p));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read live pictures; they do not resume"),
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, chat: i64, session: &str, resumed: Option<LivePicture>) {
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         let run = Running {
             serial,
@@ -111,14 +154,18 @@ impl<H: Host> LivePictures<H> {
             why: Arc::new(Mutex::new(End::Stopped)),
             poke: Arc::new(Notify::new()),
         };
-        let (stop, why, poke) = (run.stop.clone(), run.why.clone(), run.poke.clone());
+        let signals = Signals {
+            stop: run.stop.clone(),
+            why: run.why.clone(),
+            poke: run.poke.clone(),
+        };
         if let Some(old) = self.lock().insert((chat, session.to_string()), run) {
             end(&old, End::Replaced);
         }
         let this = self.clone();
         let session = session.to_string();
         tokio::spawn(async move {
-            this.run(chat, &session, &stop, &why, &poke).await;
+            this.run(chat, &session, resumed, &signals).await;
             let mut map = this.lock();
             if map
                 .get(&(chat, session.clone()))
@@ -147,45 +194,49 @@ impl<H: Host> LivePictures<H> {
         }
     }
 
-    async fn run(&self, chat: i64, session: &str, stop: &Notify, why: &Mutex<End>, poke: &Notify) {
-        let deadline = Instant::now() + self.run_for;
-        let first = match self.host.snapshot(session).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = self
-                    .tg
-                    .send_text(chat, &ShotError::Host(e).answer(session))
-                    .await;
-                return;
+    /// Posts the first picture (or takes over a resumed one's message), then edits it as
+    /// the screen changes until it ends.
+    async fn run(&self, chat: i64, session: &str, resumed: Option<LivePicture>, sig: &Signals) {
+        let (message, mut caption, mut shown, deadline) = match resumed {
+            Some(p) => {
+                let left = u64::try_from(p.until - now_unix()).unwrap_or(0);
+                let Ok(message) = i32::try_from(p.message.0) else {
+                    self.forget(chat, p.message.0).await;
+                    return;
+                };
+                (
+                    message,
+                    p.caption,
+                    p.shown,
+                    Instant::now() + Duration::from_secs(left),
+                )
             }
-        };
-        let mut doc = match draw(first.clone(), session).await {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = self.tg.send_text(chat, &e.answer(session)).await;
-                return;
-            }
+            None => match self.first(chat, session).await {
+                Some(v) => v,
+                None => return,
+            },
         };
         let keyboard = keyboard(session);
-        let message = match self.tg.send_document(chat, &doc, Some(&keyboard)).await {
-            Ok(m) => m.id.0,
-            Err(e) => {
-                tracing::warn!(chat, session, error = %e, "live picture not posted");
-                return;
-            }
-        };
-        let mut shown = first;
         let mut last_sent = Instant::now();
         let mut end_by_itself = None;
+        // Transient failures in a row: when the first was, and the wait before the next try.
+        let mut failing: Option<(Instant, Duration)> = None;
         loop {
-            let next = (last_sent + MIN_GAP).max(Instant::now() + POLL);
+            if Instant::now() >= deadline {
+                end_by_itself = Some(End::TimeUp);
+                break;
+            }
+            let next = match failing {
+                Some((_, gap)) => Instant::now() + gap,
+                None => (last_sent + MIN_GAP).max(Instant::now() + POLL),
+            };
             tokio::select! {
-                () = stop.notified() => break,
+                () = sig.stop.notified() => break,
                 () = tokio::time::sleep_until(next.min(deadline)) => {}
-                () = poke.notified() => {
+                () = sig.poke.notified() => {
                     // Look as soon as the gap allows, not a poll later.
                     tokio::select! {
-                        () = stop.notified() => break,
+                        () = sig.stop.notified() => break,
                         () = tokio::time::sleep_until((last_sent + MIN_GAP).min(deadline)) => {}
                     }
                 }
@@ -208,10 +259,12 @@ impl<H: Host> LivePictures<H> {
                     continue;
                 }
             };
-            if snapshot == shown {
+            let hash = snapshot_hash(&snapshot);
+            if shown.as_deref() == Some(hash.as_str()) {
+                failing = None;
                 continue;
             }
-            let next_doc = match draw(snapshot.clone(), session).await {
+            let next_doc = match draw(snapshot, session).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(chat, session, error = %e, "live picture not drawn");
@@ -234,25 +287,145 @@ impl<H: Host> LivePictures<H> {
                 }
                 Err(e) if e.is(&ApiError::MessageToEditNotFound) => {
                     tracing::info!(chat, session, "live picture deleted; it stops");
+                    self.forget(chat, i64::from(message)).await;
                     return;
                 }
-                Err(e) => {
-                    tracing::warn!(chat, session, error = %e, "live picture not edited");
-                    last_sent = Instant::now();
+                Err(e) if e.transient => {
+                    let (since, gap) = failing.unwrap_or((Instant::now(), FIRST_RETRY));
+                    if since.elapsed() + gap >= DELIVER_FOR {
+                        self.refused(chat, session, &e).await;
+                        end_by_itself = Some(End::Refused);
+                        break;
+                    }
+                    tracing::warn!(chat, session, error = %e, retry_in = ?gap, "live picture not edited; trying again");
+                    failing = Some((since, (gap * 2).min(MAX_RETRY_GAP)));
                     continue;
                 }
+                Err(e) => {
+                    self.refused(chat, session, &e).await;
+                    end_by_itself = Some(End::Refused);
+                    break;
+                }
             }
-            shown = snapshot;
-            doc = next_doc;
+            failing = None;
+            shown = Some(hash);
+            caption = next_doc.caption;
             last_sent = Instant::now();
+            if let Err(e) = self
+                .store
+                .live_picture_shown(
+                    ChatId(chat),
+                    MessageRef(i64::from(message)),
+                    shown.as_deref().unwrap_or_default(),
+                    &caption,
+                )
+                .await
+            {
+                tracing::warn!(chat, session, error = %e, "live picture's state not stored");
+            }
         }
-        let why = end_by_itself.unwrap_or_else(|| *why.lock().unwrap_or_else(|p| p.into_inner()));
+        let why =
+            end_by_itself.unwrap_or_else(|| *sig.why.lock().unwrap_or_else(|p| p.into_inner()));
+        self.forget(chat, i64::from(message)).await;
         let minutes = self.run_for.as_secs().div_ceil(60);
-        let caption = format!("{} · {}", doc.caption, why.note(minutes));
+        let caption = format!("{caption} · {}", why.note(minutes));
         if let Err(e) = self.tg.edit_caption(chat, message, &caption).await {
             tracing::warn!(chat, session, error = %e, "live picture's last caption not shown");
         }
     }
+
+    /// Draws and posts the first picture and records it; `None` if there is none (the chat
+    /// has been told why).
+    async fn first(
+        &self,
+        chat: i64,
+        session: &str,
+    ) -> Option<(i32, String, Option<String>, Instant)> {
+        let deadline = Instant::now() + self.run_for;
+        let until = now_unix() + i64::try_from(self.run_for.as_secs()).unwrap_or(i64::MAX / 2);
+        let snapshot = match self.host.snapshot(session).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self
+                    .tg
+                    .send_text(chat, &ShotError::Host(e).answer(session))
+                    .await;
+                return None;
+            }
+        };
+        let hash = snapshot_hash(&snapshot);
+        let doc = match draw(snapshot, session).await {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = self.tg.send_text(chat, &e.answer(session)).await;
+                return None;
+            }
+        };
+        let message = match self
+            .tg
+            .send_document(chat, &doc, Some(&keyboard(session)))
+            .await
+        {
+            Ok(m) => m.id.0,
+            Err(e) => {
+                tracing::warn!(chat, session, error = %e, "live picture not posted");
+                self.tg
+                    .not_sent(chat, &format!("The live picture of {session}"), &e)
+                    .await;
+                return None;
+            }
+        };
+        let kept = LivePicture {
+            chat: ChatId(chat),
+            session: SessionRef::address(session),
+            message: MessageRef(i64::from(message)),
+            until,
+            shown: Some(hash.clone()),
+            caption: doc.caption.clone(),
+        };
+        if let Err(e) = self.store.save_live_picture(&kept).await {
+            // It runs; only a restart would not resume it.
+            tracing::warn!(chat, session, error = %e, "live picture not stored");
+        }
+        Some((message, doc.caption, Some(hash), deadline))
+    }
+
+    /// A picture Telegram would not take: the chat is told (the live picture stops).
+    async fn refused(&self, chat: i64, session: &str, e: &TgError) {
+        tracing::warn!(chat, session, error = %e, "live picture not edited; it stops");
+        self.tg
+            .not_sent(chat, &format!("A new picture of {session}"), e)
+            .await;
+    }
+
+    async fn forget(&self, chat: i64, message: i64) {
+        if let Err(e) = self
+            .store
+            .clear_live_picture(ChatId(chat), MessageRef(message))
+            .await
+        {
+            tracing::warn!(chat, message, error = %e, "ended live picture still stored");
+        }
+    }
+}
+
+/// A running picture's signals, held by its task.
+struct Signals {
+    stop: Arc<Notify>,
+    why: Arc<Mutex<End>>,
+    poke: Arc<Notify>,
+}
+
+/// A stable hash of a snapshot (64-bit FNV-1a of its wire form), kept in the store to tell
+/// a changed screen after a restart; std's hasher may change between builds.
+fn snapshot_hash(s: &Snapshot) -> String {
+    let bytes = serde_json::to_vec(s).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 fn end(r: &Running, why: End) {

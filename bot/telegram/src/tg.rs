@@ -9,6 +9,8 @@
 //! and run beside the update loop); [`Tg::send_text`] and [`Tg::edit_html`] try once in
 //! place and leave the retries to a task of their own, so that the update loop never
 //! waits on one chat. A background edit gives way to a newer edit of the same message.
+//! Files go the same way ([`Tg::deliver_document`] from the update loop, [`Tg::send_document`]
+//! in place for a live picture's task); the chat is told when one finally cannot be sent.
 //! A send whose answer was lost may have been posted: the retry can then make a second
 //! copy (at least once, never silence).
 
@@ -100,6 +102,28 @@ impl TgError {
 /// A keyboard as the JSON text of a form field.
 fn json(markup: &InlineKeyboardMarkup) -> String {
     serde_json::to_string(markup).unwrap_or_default()
+}
+
+/// The form fields and the file of a sendDocument call.
+fn document_request(
+    chat: i64,
+    file: &walkie_console::requests::Document,
+    markup: Option<&InlineKeyboardMarkup>,
+) -> (Vec<(&'static str, String)>, raw::Upload) {
+    let mut fields = vec![
+        ("chat_id", chat.to_string()),
+        ("caption", file.caption.clone()),
+    ];
+    if let Some(m) = markup {
+        fields.push(("reply_markup", json(m)));
+    }
+    let upload = raw::Upload {
+        field: "document",
+        file_name: file.file_name.clone(),
+        mime: mime(&file.file_name),
+        bytes: file.bytes.clone(),
+    };
+    (fields, upload)
 }
 
 /// The MIME type of an upload, by its file name's extension.
@@ -470,31 +494,81 @@ impl Tg {
         Ok(buf)
     }
 
-    /// Sends `file` as a document (a file kept byte for byte), with its caption and
-    /// optional buttons; one try, 429s waited out.
+    /// One paced try at sending `file` as a document (a file kept byte for byte), with its
+    /// caption and optional buttons; 429s waited out.
+    async fn send_document_once(
+        &self,
+        chat: i64,
+        file: &walkie_console::requests::Document,
+        markup: Option<&InlineKeyboardMarkup>,
+    ) -> Result<Message, TgError> {
+        let (fields, upload) = document_request(chat, file, markup);
+        self.paced(Some(chat), || {
+            raw::upload(&self.bot, "sendDocument", &fields, &upload)
+        })
+        .await
+    }
+
+    /// Delivers `file` as a document, like a card: tried again in place after transient
+    /// failures (no answer, a cut answer, 5xx; 429s waited out) with the cards' backoff
+    /// for up to [`DELIVER_FOR`], final at once on any other API error. For callers that
+    /// run beside the update loop (a live picture's task).
     pub(crate) async fn send_document(
         &self,
         chat: i64,
         file: &walkie_console::requests::Document,
         markup: Option<&InlineKeyboardMarkup>,
     ) -> Result<Message, TgError> {
-        let mut fields = vec![
-            ("chat_id", chat.to_string()),
-            ("caption", file.caption.clone()),
-        ];
-        if let Some(m) = markup {
-            fields.push(("reply_markup", json(m)));
-        }
-        let upload = raw::Upload {
-            field: "document",
-            file_name: file.file_name.clone(),
-            mime: mime(&file.file_name),
-            bytes: file.bytes.clone(),
-        };
-        self.paced(Some(chat), || {
+        let (fields, upload) = document_request(chat, file, markup);
+        self.delivered(chat, "document", || {
             raw::upload(&self.bot, "sendDocument", &fields, &upload)
         })
         .await
+    }
+
+    /// Delivers `file` as a document for the update loop (`/shot`, `/replay`): tried once
+    /// here; after a transient failure, delivered with the cards' backoff by a task of its
+    /// own (`Ok(None)`), so the loop goes on. When it finally cannot be sent (an API error,
+    /// or transient failures for [`DELIVER_FOR`]) the chat is told. A send whose answer was
+    /// lost may have been posted: the retry can then leave a second copy (at least once).
+    pub(crate) async fn deliver_document(
+        &self,
+        chat: i64,
+        file: &walkie_console::requests::Document,
+    ) -> Result<Option<Message>, TgError> {
+        match self.send_document_once(chat, file, None).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.transient => {
+                let Some(slot) = Slot::take() else {
+                    self.not_sent(chat, &file.file_name, &e).await;
+                    return Err(e);
+                };
+                tracing::warn!(chat, file = %file.file_name, error = %e, "a document failed; delivering it in the background");
+                let this = self.clone();
+                let file = file.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    tokio::time::sleep(FIRST_RETRY).await;
+                    if let Err(e) = this.send_document(chat, &file, None).await {
+                        this.not_sent(chat, &file.file_name, &e).await;
+                    }
+                });
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::error!(chat, file = %file.file_name, error = %e, "document not delivered");
+                self.not_sent(chat, &file.file_name, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Tells `chat` that a file could not be sent (the text itself delivered like a reply).
+    pub(crate) async fn not_sent(&self, chat: i64, what: &str, e: &TgError) {
+        let text = format!("⚠️ {what} could not be sent: {e}");
+        if let Err(e) = self.send_text(chat, &text).await {
+            tracing::warn!(chat, error = %e, "could not say that a file was not sent");
+        }
     }
 
     /// One try (in the chat's budget) at replacing a document message's file and caption

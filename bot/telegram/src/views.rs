@@ -4,7 +4,9 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::utils::command::BotCommands;
-use walkie_console::requests::schedule::{JobLine, JobOp, ScheduleRequest};
+use walkie_console::requests::schedule::{
+    DraftCard, DraftOp, JobLine, JobOp, Overlap, ScheduleRequest, ZoneQuestion,
+};
 use walkie_console::requests::View;
 use walkie_host_proto::protocol::SessionInfo;
 
@@ -48,8 +50,20 @@ const MAX_CALLBACK_BYTES: usize = 64;
 /// `r` resume, `n` run now, `d` delete).
 pub(crate) const JOB_PREFIX: &str = "sj:";
 
-/// Callback data of a proposed job's card: `sd:c:ID` (Create), `sd:x:ID` (Cancel).
+/// Callback data of a proposed job's card: `sd:c:ID` (Create), `sd:x:ID` (Cancel), and
+/// its overlap buttons `sd:os:ID`, `sd:oq:ID`, `sd:oe:ID` (skip, queue, send).
 pub(crate) const DRAFT_PREFIX: &str = "sd:";
+
+/// Callback data of the zone question before a chat's first job: `sz:u:ID` (use the zone
+/// offered), `sz:o:ID` (another one: how to say it).
+pub(crate) const ZONE_PREFIX: &str = "sz:";
+
+/// The overlap buttons' codes, labels and policies, in the card's order.
+const OVERLAP_BUTTONS: [(&str, &str, Overlap); 3] = [
+    ("os", "skip if busy", Overlap::Skip),
+    ("oq", "queue if busy", Overlap::Queue),
+    ("oe", "send if busy", Overlap::Send),
+];
 
 /// A job or draft button's press, as the console's request.
 pub(crate) fn schedule_press(data: &str) -> Option<ScheduleRequest> {
@@ -67,17 +81,87 @@ pub(crate) fn schedule_press(data: &str) -> Option<ScheduleRequest> {
             op,
         });
     }
+    if let Some(rest) = data.strip_prefix(ZONE_PREFIX) {
+        let (op, id) = rest.split_once(':')?;
+        let use_offered = match op {
+            "u" => true,
+            "o" => false,
+            _ => return None,
+        };
+        return Some(ScheduleRequest::ZoneChoice {
+            draft: id.parse().ok()?,
+            use_offered,
+        });
+    }
     let rest = data.strip_prefix(DRAFT_PREFIX)?;
     let (op, id) = rest.split_once(':')?;
-    let create = match op {
-        "c" => true,
-        "x" => false,
-        _ => return None,
+    let op = match op {
+        "c" => DraftOp::Create,
+        "x" => DraftOp::Cancel,
+        code => DraftOp::Overlap(
+            OVERLAP_BUTTONS
+                .iter()
+                .find(|(c, _, _)| *c == code)
+                .map(|(_, _, o)| *o)?,
+        ),
     };
     Some(ScheduleRequest::Draft {
         draft: id.parse().ok()?,
-        create,
+        op,
     })
+}
+
+/// A proposed job's card: the schedule in words, target, text, the next fires, its
+/// policies, a row of overlap buttons (the current one marked) and Create / Cancel.
+fn draft_html(card: &DraftCard) -> (String, InlineKeyboardMarkup) {
+    let mut html = format!(
+        "🗓 <b>New job</b>: {}\n→ <b>{}</b>: {}\nNext ({}):\n",
+        escape_html(&card.schedule),
+        escape_html(&card.target),
+        escape_html(&cut(&card.text, 600)),
+        escape_html(&card.zone)
+    );
+    if card.next.is_empty() {
+        html.push_str("• never (its time has passed)\n");
+    }
+    for t in &card.next {
+        html.push_str(&format!("• {}\n", escape_html(t)));
+    }
+    for p in &card.policies {
+        html.push_str(&format!("<i>{}</i>\n", escape_html(p)));
+    }
+    let overlap = OVERLAP_BUTTONS
+        .iter()
+        .map(|(code, label, o)| {
+            let label = if *o == card.overlap {
+                format!("• {label}")
+            } else {
+                (*label).to_string()
+            };
+            InlineKeyboardButton::callback(label, format!("{DRAFT_PREFIX}{code}:{}", card.draft))
+        })
+        .collect();
+    let answer = vec![
+        InlineKeyboardButton::callback("✅ Create", format!("{DRAFT_PREFIX}c:{}", card.draft)),
+        InlineKeyboardButton::callback("✖ Cancel", format!("{DRAFT_PREFIX}x:{}", card.draft)),
+    ];
+    (html, InlineKeyboardMarkup::new(vec![overlap, answer]))
+}
+
+/// The zone question before a chat's first job.
+fn zone_html(q: &ZoneQuestion) -> (String, InlineKeyboardMarkup) {
+    let html = format!(
+        "🕘 Times in <b>{}</b>? Jobs in this chat will run in that zone (asked once; /schedule zone NAME changes it).",
+        escape_html(&q.zone)
+    );
+    let row = vec![
+        InlineKeyboardButton::callback(
+            format!("Use {}", q.zone),
+            format!("{ZONE_PREFIX}u:{}", q.draft),
+        ),
+        InlineKeyboardButton::callback("Other…", format!("{ZONE_PREFIX}o:{}", q.draft)),
+    ];
+    (html, InlineKeyboardMarkup::new(vec![row]))
 }
 
 /// A view as Telegram sends it.
@@ -182,30 +266,12 @@ pub(crate) fn render(view: &View) -> Rendered {
             Rendered::Html(html, markup)
         }
         View::ScheduleDraft(card) => {
-            let mut html = format!(
-                "🗓 <b>New job</b>: {}\n→ <b>{}</b>: {}\nNext ({}):\n",
-                escape_html(&card.schedule),
-                escape_html(&card.target),
-                escape_html(&cut(&card.text, 600)),
-                escape_html(&card.zone)
-            );
-            if card.next.is_empty() {
-                html.push_str("• never (its time has passed)\n");
-            }
-            for t in &card.next {
-                html.push_str(&format!("• {}\n", escape_html(t)));
-            }
-            let row = vec![
-                InlineKeyboardButton::callback(
-                    "✅ Create",
-                    format!("{DRAFT_PREFIX}c:{}", card.draft),
-                ),
-                InlineKeyboardButton::callback(
-                    "✖ Cancel",
-                    format!("{DRAFT_PREFIX}x:{}", card.draft),
-                ),
-            ];
-            Rendered::Html(html, Some(InlineKeyboardMarkup::new(vec![row])))
+            let (html, markup) = draft_html(card);
+            Rendered::Html(html, Some(markup))
+        }
+        View::ScheduleZone(q) => {
+            let (html, markup) = zone_html(q);
+            Rendered::Html(html, Some(markup))
         }
     }
 }
@@ -218,7 +284,12 @@ type Group<'a> = (Option<&'a (String, String)>, Vec<&'a SessionInfo>);
 fn boundary_html(b: &walkie_host_proto::sandbox::BoundaryInfo) -> (String, InlineKeyboardMarkup) {
     use walkie_console::boundary::{self, Widen};
     let icon = if b.enforced { "🛡" } else { "⚠️" };
-    let mut html = format!("{icon} <b>{}</b>: boundary\n", escape_html(&b.session));
+    let what = if boundary::is_none(b) {
+        "no boundary"
+    } else {
+        "boundary"
+    };
+    let mut html = format!("{icon} <b>{}</b>: {what}\n", escape_html(&b.session));
     for (label, value) in boundary::lines(b) {
         html.push_str(&format!(
             "<b>{}</b>: {}\n",
@@ -447,7 +518,6 @@ fn host_key_html(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use walkie_console::requests::schedule::DraftCard;
 
     fn data(m: &Option<InlineKeyboardMarkup>) -> Vec<String> {
         m.iter()
@@ -509,26 +579,59 @@ mod tests {
             text: "check".into(),
             zone: "UTC".into(),
             next: vec!["Tue 1 Dec 2026 10:20 UTC".into()],
+            overlap: Overlap::Queue,
+            policies: vec!["if still busy: queue the run until it is idle".into()],
         })) else {
             panic!("html")
         };
         assert!(html.contains("• Tue 1 Dec 2026 10:20 UTC"), "{html}");
-        assert_eq!(data(&markup), ["sd:c:3", "sd:x:3"]);
+        assert!(html.contains("<i>if still busy: queue"), "{html}");
         assert_eq!(
-            schedule_press("sd:c:3"),
-            Some(ScheduleRequest::Draft {
-                draft: 3,
-                create: true
+            data(&markup),
+            ["sd:os:3", "sd:oq:3", "sd:oe:3", "sd:c:3", "sd:x:3"]
+        );
+        let labels: Vec<String> = markup
+            .unwrap()
+            .inline_keyboard
+            .concat()
+            .into_iter()
+            .map(|b| b.text)
+            .collect();
+        assert_eq!(labels[1], "• queue if busy", "the current policy is marked");
+        for (code, op) in [
+            ("sd:c:3", DraftOp::Create),
+            ("sd:x:3", DraftOp::Cancel),
+            ("sd:os:3", DraftOp::Overlap(Overlap::Skip)),
+            ("sd:oq:3", DraftOp::Overlap(Overlap::Queue)),
+            ("sd:oe:3", DraftOp::Overlap(Overlap::Send)),
+        ] {
+            assert_eq!(
+                schedule_press(code),
+                Some(ScheduleRequest::Draft { draft: 3, op }),
+                "{code}"
+            );
+        }
+        let Rendered::Html(html, markup) = render(&View::ScheduleZone(ZoneQuestion {
+            draft: 4,
+            zone: "Europe/Paris".into(),
+        })) else {
+            panic!("html")
+        };
+        assert!(
+            html.starts_with("🕘 Times in <b>Europe/Paris</b>?"),
+            "{html}"
+        );
+        assert_eq!(data(&markup), ["sz:u:4", "sz:o:4"]);
+        assert_eq!(
+            schedule_press("sz:o:4"),
+            Some(ScheduleRequest::ZoneChoice {
+                draft: 4,
+                use_offered: false
             })
         );
-        assert_eq!(
-            schedule_press("sd:x:3"),
-            Some(ScheduleRequest::Draft {
-                draft: 3,
-                create: false
-            })
-        );
-        for bad in ["sj:z:1", "sj:p:x", "sd:c:", "use:a", "sj:p"] {
+        for bad in [
+            "sj:z:1", "sj:p:x", "sd:c:", "use:a", "sj:p", "sd:oz:1", "sz:x:1", "sz:u:",
+        ] {
             assert_eq!(schedule_press(bad), None, "{bad}");
         }
         // Within Telegram's 64 bytes of callback data.

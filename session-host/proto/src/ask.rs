@@ -93,6 +93,33 @@ pub enum AskPayload {
     Hook { request: ApprovalRequest },
     /// A yes/no question from `walkie ask`.
     Question { question: String, cwd: String },
+    /// A sandboxed session's connection to a domain its allowlist does not cover (the
+    /// session's proxy holds the connection until the answer). Allow lets this one
+    /// connection through, [`Decision::AllowNetwork`] the domain for longer.
+    Network {
+        host: String,
+        port: u16,
+        /// The session's sandbox profile, which "always" extends.
+        profile: String,
+        cwd: String,
+    },
+}
+
+impl AskPayload {
+    /// The network card's question: "api wants to reach pypi.org:443".
+    pub fn network_question(session: &str, host: &str, port: u16) -> String {
+        format!("{session} wants to reach {host}:{port}")
+    }
+}
+
+/// How long a network allow lasts beyond the connection that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkScope {
+    /// The domain joins the session's live allowlist until the session ends.
+    Session,
+    /// Also added to the profile in walkie's own configuration, for new sessions.
+    Always,
 }
 
 /// The answer to an ask.
@@ -105,6 +132,18 @@ pub enum Decision {
     },
     /// No decision: let the agent show its own prompt.
     Fallback,
+    /// A network ask's domain allowed beyond this connection ([`AskPayload::Network`];
+    /// any other asker takes it as [`Decision::Allow`]).
+    AllowNetwork {
+        scope: NetworkScope,
+    },
+}
+
+impl Decision {
+    /// Whether the asker may go ahead.
+    pub fn allows(&self) -> bool {
+        matches!(self, Decision::Allow | Decision::AllowNetwork { .. })
+    }
 }
 
 /// What a [`crate::protocol::Request::Notice`] tells the watchers.

@@ -37,7 +37,8 @@ use crate::snapshot::Snapshot;
 /// 7: `Agent::Copilot`.
 /// 8: sandboxes: `NewSession.sandbox`/`network`, [`Request::Boundary`] / [`Reply::Boundary`],
 /// [`Request::Widen`]; `Input.dispatch` (an outbox item's id, typed once by the host).
-pub const PROTOCOL_VERSION: u32 = 8;
+/// 9: the network card: `AskPayload::Network`, `Decision::AllowNetwork` (`NetworkScope`).
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Largest frame accepted or produced (kind byte + payload).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -605,7 +606,7 @@ impl tokio_util::codec::Encoder<Frame> for FrameCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ask::{ApprovalRequest, HookEvent};
+    use crate::ask::{ApprovalRequest, HookEvent, NetworkScope};
     use crate::revival::ReviveOutcome;
 
     /// Encodes, then decodes byte by byte: a partial frame never decodes, the whole one is
@@ -863,6 +864,28 @@ mod tests {
             Request::Decide {
                 id: 7,
                 decision: Decision::Fallback,
+            },
+            Request::Ask {
+                session: n(),
+                payload: AskPayload::Network {
+                    host: "pypi.org".into(),
+                    port: 443,
+                    profile: "workspace".into(),
+                    cwd: "/src".into(),
+                },
+                timeout_ms: 5,
+            },
+            Request::Decide {
+                id: 7,
+                decision: Decision::AllowNetwork {
+                    scope: NetworkScope::Session,
+                },
+            },
+            Request::Decide {
+                id: 7,
+                decision: Decision::AllowNetwork {
+                    scope: NetworkScope::Always,
+                },
             },
         ];
         let mut seen = [false; REQUEST_VARIANTS];

@@ -312,12 +312,18 @@ impl AgentDirs {
         }
     }
 
-    /// `codex_home` is `$CODEX_HOME` when set.
+    /// `codex_home` is `$CODEX_HOME` when set. Its `sessions` and `auth.json` are Codex's own
+    /// state wherever they lead: walkie's Codex home links them to the user's (rollouts for
+    /// `codex resume`, token refreshes), and a write area is taken where its path resolves.
     pub fn codex(home: &Path, codex_home: Option<&Path>) -> AgentDirs {
         let state = codex_home.map_or_else(|| home.join(".codex"), Path::to_path_buf);
+        let shared = ["sessions", "auth.json"]
+            .into_iter()
+            .map(|n| state.join(n))
+            .filter(|p| p.symlink_metadata().is_ok());
         AgentDirs {
             protected: vec![state.join("config.toml"), state.join("prompts")],
-            state: vec![state],
+            state: std::iter::once(state.clone()).chain(shared).collect(),
             sandboxes_itself: true,
         }
     }

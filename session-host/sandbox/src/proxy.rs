@@ -51,6 +51,8 @@ pub enum Decision {
     /// The domain, and the caller adds it to the profile.
     Always,
     Deny,
+    /// Nobody answered in time (denied, with the timeout as the reason).
+    NoAnswer,
 }
 
 /// The decision callback: asked for each connection the allowlist does not cover.
@@ -467,7 +469,7 @@ async fn ask(
             let reason = "denied by the user".to_string();
             (Err(reason.clone()), Outcome::Denied(reason))
         }
-        Err(_) => {
+        Ok(Decision::NoAnswer) | Err(_) => {
             let reason = timeout_reason(shared);
             (Err(reason.clone()), Outcome::Denied(reason))
         }

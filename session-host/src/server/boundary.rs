@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
-use walkie_host_proto::ask::{Agent, AskPayload, Decision};
+use walkie_host_proto::ask::{Agent, AskPayload, Decision, NetworkScope};
 use walkie_host_proto::sandbox::{BlockedAttempt, BoundaryInfo, NetworkMode, Widen};
 use walkie_sandbox::{
     AgentDirs, Boundary, FileBase, Mechanism, Plan, Preflight, Proxy, ProxyOptions, SandboxConfig,
@@ -28,6 +28,23 @@ pub struct SandboxOptions {
     /// walkie's own files a session reads, kept visible (read-only) even where the boundary
     /// hides them (the Copilot plugin with walkie's hooks, when the state dir is under /tmp).
     pub visible: Vec<PathBuf>,
+    /// Saves an "always" answer of the network card in walkie's own configuration (the
+    /// binary writes walkie.toml; this crate knows no config file).
+    pub save_always: Option<SaveAlways>,
+}
+
+/// Adds domain `.1` to profile `.0` in walkie's configuration; the answer names the file
+/// changed, the error says why nothing was. Blocking: called off the runtime.
+#[derive(Clone)]
+pub struct SaveAlways(pub Arc<SaveFn>);
+
+/// `(profile, domain)` → the file changed, or why nothing was.
+pub type SaveFn = dyn Fn(&str, &str) -> Result<PathBuf, String> + Send + Sync;
+
+impl std::fmt::Debug for SaveAlways {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SaveAlways")
+    }
 }
 
 /// Variable names that carry credentials, shown on the card by name (never by value).
@@ -56,6 +73,10 @@ pub(super) struct Sandboxes {
     visible: Vec<PathBuf>,
     broker: Arc<Broker>,
     live: Mutex<HashMap<String, Live>>,
+    /// Domains answered "always" since the host started, by profile: new sessions of the
+    /// profile get them at once (the file keeps them for the next start of the host).
+    always: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    save_always: Option<SaveAlways>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,6 +118,8 @@ impl Sandboxes {
             visible: options.visible,
             broker,
             live: Mutex::new(HashMap::new()),
+            always: Arc::default(),
+            save_always: options.save_always,
         }
     }
 
@@ -112,6 +135,8 @@ impl Sandboxes {
             visible: vec![],
             broker: Arc::new(Broker::new(1)),
             live: Mutex::new(HashMap::new()),
+            always: Arc::default(),
+            save_always: None,
         }
     }
 
@@ -133,11 +158,29 @@ impl Sandboxes {
         if let Some(network) = spawn.revival.network {
             profile.network = Some(network);
         }
+        if let Some(extra) = lock(&self.always).get(&profile_name) {
+            for d in extra {
+                if !profile.allow_domains.contains(d) {
+                    profile.allow_domains.push(d.clone());
+                }
+            }
+        }
         let home = env_of(spawn, "HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/"));
-        let agent = agent_dirs(spawn, &home);
+        let mut agent = agent_dirs(spawn, &home);
+        // Codex keeps its API endpoints in its home's config.toml (read for the allowlist).
+        let codex_home = agent.sandboxes_itself;
+        // An agent that sandboxes itself (Codex's bwrap) cannot do so inside walkie's boundary
+        // (no CAP_SETFCAP for its uid map as root; Landlock forbids its mounts as anyone):
+        // walkie's boundary replaces its own, so the Landlock layer stays on.
+        let replace_own = agent.sandboxes_itself
+            && !(profile.base == FileBase::Off && profile.network() == NetworkMode::Open)
+            && codex_at(&spawn.command).is_some();
+        if replace_own {
+            agent.sandboxes_itself = false;
+        }
         let mut notes = Vec::new();
         if profile.base == FileBase::Off && profile.network() == NetworkMode::Open {
             self.remember(
@@ -153,7 +196,7 @@ impl Sandboxes {
         // The API endpoints the session is configured with are its agent's API hosts: on the
         // allowlist. One on the host's loopback is reached through the proxy, as the
         // sandbox's own loopback is another one.
-        let loopback_api = api_hosts(spawn, &agent, &mut profile.allow_domains);
+        let loopback_api = api_hosts(spawn, &agent, codex_home, &mut profile.allow_domains);
         let paths = SessionPaths {
             cwd: spawn.cwd.clone(),
             home,
@@ -220,11 +263,24 @@ impl Sandboxes {
                 .map_err(|e| format!("cannot find walkie's own binary for the sandbox: {e}"))?,
         };
         let exe = exe.to_string_lossy().into_owned();
-        let command = if spawn.command.is_empty() {
+        let mut command = if spawn.command.is_empty() {
             vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
         } else {
             spawn.command.clone()
         };
+        if replace_own {
+            if let Some(at) = codex_at(&command) {
+                // A command-line override: the user's ~/.codex is never written.
+                command.splice(
+                    at + 1..at + 1,
+                    CODEX_NO_OWN_SANDBOX.iter().map(|a| a.to_string()),
+                );
+                notes.push(format!(
+                    "agent's own sandbox: replaced by walkie's (codex {})",
+                    CODEX_NO_OWN_SANDBOX.join(" ")
+                ));
+            }
+        }
         let plan = Plan {
             mechanism,
             boundary: boundary.clone(),
@@ -254,33 +310,85 @@ impl Sandboxes {
         let broker = self.broker.clone();
         let session = name.to_string();
         let cwd = cwd.display().to_string();
+        let profile = boundary.profile.clone();
+        let always = self.always.clone();
+        let save = self.save_always.clone();
         let timeout_ms = self.config.ask_timeout_secs.saturating_mul(1000);
         let decide: walkie_sandbox::Decide = Arc::new(move |req| {
-            let (broker, session, cwd) = (broker.clone(), session.clone(), cwd.clone());
+            let (broker, session, cwd, profile) = (
+                broker.clone(),
+                session.clone(),
+                cwd.clone(),
+                profile.clone(),
+            );
+            let (always, save) = (always.clone(), save.clone());
             Box::pin(async move {
-                // Until the phone has a card of its own for network asks, the question is a
-                // plain yes/no ask: Allow lets this connection through, anything else denies.
-                let question = format!("{session} wants to reach {}:{}", req.host, req.port);
-                let ticket =
-                    broker.open(&session, AskPayload::Question { question, cwd }, timeout_ms);
+                let payload = AskPayload::Network {
+                    host: req.host.clone(),
+                    port: req.port,
+                    profile: profile.clone(),
+                    cwd,
+                };
+                let ticket = broker.open(&session, payload, timeout_ms);
+                let (host, port) = (req.host.as_str(), req.port);
                 match broker.wait(ticket, std::future::pending()).await {
                     AskEnd::Decided(Decision::Allow) => {
-                        tracing::info!(
-                            session,
-                            host = req.host,
-                            port = req.port,
-                            "network: allowed once"
-                        );
+                        tracing::info!(session, host, port, "network: allowed once");
                         walkie_sandbox::Decision::AllowOnce
                     }
+                    AskEnd::Decided(Decision::AllowNetwork {
+                        scope: NetworkScope::Session,
+                    }) => {
+                        tracing::info!(session, host, port, "network: allowed for the session");
+                        walkie_sandbox::Decision::AllowSession
+                    }
+                    AskEnd::Decided(Decision::AllowNetwork {
+                        scope: NetworkScope::Always,
+                    }) => {
+                        {
+                            let mut always = lock(&always);
+                            let list = always.entry(profile.clone()).or_default();
+                            if !list.iter().any(|d| d == host) {
+                                list.push(host.to_string());
+                            }
+                        }
+                        // The file is written off the runtime; the connection goes through
+                        // whatever happens to it (the live rules have it already).
+                        let saved = match save {
+                            Some(SaveAlways(f)) => {
+                                let (p, h) = (profile.clone(), host.to_string());
+                                tokio::task::spawn_blocking(move || f(&p, &h))
+                                    .await
+                                    .unwrap_or_else(|e| Err(e.to_string()))
+                                    .map(|p| p.display().to_string())
+                            }
+                            None => Err("no configuration file to save it in".into()),
+                        };
+                        match saved {
+                            Ok(file) => tracing::info!(
+                                session,
+                                host,
+                                port,
+                                profile,
+                                file,
+                                "network: always allowed, added to the profile"
+                            ),
+                            Err(e) => tracing::warn!(
+                                session,
+                                host,
+                                port,
+                                profile,
+                                "network: always allowed for this host's run, but not saved: {e}"
+                            ),
+                        }
+                        walkie_sandbox::Decision::Always
+                    }
+                    AskEnd::Timeout => {
+                        tracing::info!(session, host, port, "network: no answer in time, denied");
+                        walkie_sandbox::Decision::NoAnswer
+                    }
                     end => {
-                        tracing::info!(
-                            session,
-                            host = req.host,
-                            port = req.port,
-                            ?end,
-                            "network: denied"
-                        );
+                        tracing::info!(session, host, port, ?end, "network: denied");
                         walkie_sandbox::Decision::Deny
                     }
                 }
@@ -455,6 +563,17 @@ fn unconfined(profile: &str, cwd: &Path) -> Boundary {
     }
 }
 
+/// Codex's own sandbox off, for a Codex inside walkie's boundary (which takes its place).
+const CODEX_NO_OWN_SANDBOX: &[&str] = &["-c", "sandbox_mode=\"danger-full-access\""];
+
+/// Where Codex's program is in `command`: its first word named `codex` (`npx codex`,
+/// `env X=1 codex` count, as for the presets).
+fn codex_at(command: &[String]) -> Option<usize> {
+    command
+        .iter()
+        .position(|w| Path::new(w).file_name().and_then(|n| n.to_str()) == Some("codex"))
+}
+
 fn env_of<'a>(spawn: &'a Spawn, key: &str) -> Option<&'a str> {
     spawn
         .env
@@ -510,14 +629,14 @@ fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
 /// Adds the agent's API hosts to `allow`: those of the session's `*_BASE_URL` variables and
 /// the `base_url`s of a Codex home's `config.toml` (its model providers). True when one of
 /// them is on loopback (reached through the proxy, since the sandbox's loopback is its own).
-fn api_hosts(spawn: &Spawn, agent: &AgentDirs, allow: &mut Vec<String>) -> bool {
+fn api_hosts(spawn: &Spawn, agent: &AgentDirs, codex_home: bool, allow: &mut Vec<String>) -> bool {
     let mut urls: Vec<String> = spawn
         .env
         .iter()
         .filter(|(k, _)| k.ends_with("BASE_URL"))
         .map(|(_, v)| v.clone())
         .collect();
-    if agent.sandboxes_itself {
+    if codex_home {
         // Codex: the state dir is its home; a line scan of `base_url = "..."` is enough (the
         // value is one TOML string on one line in every config Codex writes or documents).
         for dir in &agent.state {

@@ -36,8 +36,8 @@ use crate::revive::ReviveMode;
 use crate::screen::{secret_values, Secrets};
 use crate::session::SessionSettings;
 use crate::store::{Store, StoreError};
-pub use boundary::SandboxOptions;
 use boundary::Sandboxes;
+pub use boundary::{SandboxOptions, SaveAlways};
 use broker::Broker;
 use table::{Table, TableOptions};
 

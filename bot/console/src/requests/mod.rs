@@ -227,6 +227,8 @@ pub enum View {
     },
     /// A proposed job's confirmation card (Create / Cancel).
     ScheduleDraft(schedule::DraftCard),
+    /// The zone question before a chat's first job ("Times in Europe/Paris?").
+    ScheduleZone(schedule::ZoneQuestion),
 }
 
 /// A file to send whole, byte for byte.

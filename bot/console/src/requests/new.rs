@@ -88,6 +88,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
                 name: name.clone(),
                 preset: preset.clone(),
                 dirs,
+                boundary: choice.clone(),
             };
             let choice = c.store.save_dir_choice(&choice).await?;
             let view = View::Dirs {

@@ -3,9 +3,12 @@
 //! the time zone and clock they are computed with.
 //!
 //! # Layout
-//! - [`store`]: jobs, run history, drafts, run-now asks and each chat's zone in SQLite.
+//! - [`store`]: jobs, run history, drafts (and their cards), run-now asks, queued runs and
+//!   each chat's zone in SQLite.
 //! - [`timer`]: [`timer::Scheduler`]: sleeps until the next fire (or a change), fires due
-//!   jobs, reports missed ones once, applies the overlap policy, starts and ends job sessions.
+//!   jobs, reports missed ones once, applies the overlap policy (queued runs kept in the
+//!   store and resumed after a restart), holds a job whose remote host is down until it is
+//!   back (then its catch-up policy decides), starts and ends job sessions.
 //! - [`clock`]: the clock (the machine's, or the test-only offset file) and the default zone.
 //! - The phone's requests are `requests/schedule.rs`; the terminal's `bot/src/cmd/schedule.rs`.
 //!

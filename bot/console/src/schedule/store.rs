@@ -7,7 +7,7 @@
 use jiff::Timestamp;
 use walkie_schedule::Job;
 
-use crate::front::{ChatId, UserId};
+use crate::front::{ChatId, MessageRef, UserId};
 use crate::store::{now_unix, Result, Store, StoreError};
 
 /// A job as stored: the job, where its runs are posted, and when it last ran.
@@ -64,11 +64,103 @@ pub struct RunRecord {
 /// A proposed job waiting for its card's Create / Cancel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDraft {
+    pub id: i64,
     pub chat: ChatId,
     pub user: UserId,
     /// As the card showed it (id 0).
     pub job: Job,
     pub created_at: i64,
+    /// The card (or the zone question) it is shown in, once posted.
+    pub message: Option<MessageRef>,
+    /// The line as typed, or the transcript (`spoken`), to parse again in another zone.
+    pub line: Option<String>,
+    pub spoken: bool,
+    /// `zone` (the chat's zone question is open), `pending` (its card waits for Create /
+    /// Cancel), `created`, `cancelled`.
+    pub state: String,
+}
+
+/// How a draft came: the line typed after `/schedule add`, or a voice note's transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DraftSource<'a> {
+    pub line: &'a str,
+    pub spoken: bool,
+}
+
+/// A run held for a busy target (overlap `queue`), kept across a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRun {
+    pub job: u64,
+    pub session: String,
+    pub fired_at: Timestamp,
+    /// The job as it fired (a one-shot is gone from the jobs once fired).
+    pub fired: Option<StoredJob>,
+}
+
+type QueueRow = (i64, String, i64, String, Option<i64>);
+
+fn queued_from_row((job, session, fired_at, json, chat): QueueRow) -> QueuedRun {
+    let id = u64::try_from(job).unwrap_or_default();
+    let fired = serde_json::from_str::<Job>(&json).ok().map(|mut j| {
+        j.id = id;
+        StoredJob {
+            job: j,
+            chat: chat.map(ChatId),
+            last_fired: None,
+            created_at: 0,
+        }
+    });
+    QueuedRun {
+        job: id,
+        session,
+        fired_at: ts(fired_at),
+        fired,
+    }
+}
+
+type DraftRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    String,
+);
+
+/// A draft row's columns, as [`DraftRow`] reads them (a macro, so queries stay literals).
+macro_rules! draft_columns {
+    () => {
+        "id, chat_id, user_id, draft, created_at, message_id, line, spoken, state"
+    };
+}
+
+fn draft_from_row(row: DraftRow) -> Result<StoredDraft> {
+    let (id, chat, user, json, created_at, message, line, spoken, state) = row;
+    let job = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+        what: "schedule draft",
+        value: format!("{id}: {e}"),
+    })?;
+    Ok(StoredDraft {
+        id,
+        chat: ChatId(chat),
+        user: UserId(user),
+        job,
+        created_at,
+        message: message.map(MessageRef),
+        line,
+        spoken: spoken != 0,
+        state,
+    })
+}
+
+fn job_json(job: &Job) -> Result<String> {
+    serde_json::to_string(job).map_err(|e| StoreError::Corrupt {
+        what: "scheduled job",
+        value: e.to_string(),
+    })
 }
 
 type JobRow = (i64, Option<i64>, String, i64, i64, Option<i64>, i64);
@@ -334,48 +426,161 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps a proposed job for its confirmation card.
-    pub async fn add_schedule_draft(&self, chat: ChatId, user: UserId, job: &Job) -> Result<i64> {
-        let json = serde_json::to_string(job).map_err(|e| StoreError::Corrupt {
-            what: "scheduled job",
-            value: e.to_string(),
-        })?;
+    /// Keeps a proposed job for its confirmation card (`asking_zone`: in state `zone`, until
+    /// the chat answers its zone question).
+    pub async fn add_schedule_draft(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        job: &Job,
+        source: DraftSource<'_>,
+        asking_zone: bool,
+    ) -> Result<i64> {
         Ok(sqlx::query(
-            "INSERT INTO schedule_drafts (chat_id, user_id, draft, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO schedule_drafts (chat_id, user_id, draft, created_at, line, spoken, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(chat.0)
         .bind(user.0)
-        .bind(json)
+        .bind(job_json(job)?)
         .bind(now_unix())
+        .bind(source.line)
+        .bind(source.spoken)
+        .bind(if asking_zone { "zone" } else { "pending" })
         .execute(self.pool())
         .await?
         .last_insert_rowid())
     }
 
-    /// Takes a pending draft once (`state`: `created` or `cancelled`); `None` when it was
-    /// already taken (a second press) or never existed.
-    pub async fn take_schedule_draft(&self, id: i64, state: &str) -> Result<Option<StoredDraft>> {
-        let row: Option<(i64, i64, String, i64)> = sqlx::query_as(
-            "UPDATE schedule_drafts SET state = ? WHERE id = ? AND state = 'pending'
-             RETURNING chat_id, user_id, draft, created_at",
-        )
-        .bind(state)
+    /// The message a draft's card (or zone question) is shown in.
+    pub async fn set_draft_message(&self, id: i64, message: MessageRef) -> Result<()> {
+        sqlx::query("UPDATE schedule_drafts SET message_id = ? WHERE id = ?")
+            .bind(message.0)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn schedule_draft(&self, id: i64) -> Result<Option<StoredDraft>> {
+        let row: Option<DraftRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            draft_columns!(),
+            " FROM schedule_drafts WHERE id = ?"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        let Some((chat, user, json, created_at)) = row else {
-            return Ok(None);
-        };
-        let job = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-            what: "schedule draft",
-            value: format!("{id}: {e}"),
-        })?;
-        Ok(Some(StoredDraft {
-            chat: ChatId(chat),
-            user: UserId(user),
-            job,
-            created_at,
-        }))
+        row.map(draft_from_row).transpose()
+    }
+
+    /// Changes a draft's job while its card is still pending (an overlap button); false when
+    /// the card was already answered.
+    pub async fn set_draft_job(&self, id: i64, job: &Job) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE schedule_drafts SET draft = ? WHERE id = ? AND state IN ('pending', 'zone')",
+        )
+        .bind(job_json(job)?)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Moves draft `id` from state `from` to `to` once; `None` when it is not in `from`
+    /// (a second press on a used card) or never existed.
+    pub async fn move_schedule_draft(
+        &self,
+        id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<StoredDraft>> {
+        let row: Option<DraftRow> = sqlx::query_as(concat!(
+            "UPDATE schedule_drafts SET state = ? WHERE id = ? AND state = ? RETURNING ",
+            draft_columns!()
+        ))
+        .bind(to)
+        .bind(id)
+        .bind(from)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(draft_from_row).transpose()
+    }
+
+    /// Takes a pending draft once (`state`: `created` or `cancelled`); `None` when it was
+    /// already taken (a second press) or never existed.
+    pub async fn take_schedule_draft(&self, id: i64, state: &str) -> Result<Option<StoredDraft>> {
+        self.move_schedule_draft(id, "pending", state).await
+    }
+
+    /// The chat's latest draft waiting for its zone question, made pending once (a zone was
+    /// picked with `/schedule zone NAME`).
+    pub async fn take_zone_draft(&self, chat: ChatId) -> Result<Option<StoredDraft>> {
+        let row: Option<DraftRow> = sqlx::query_as(concat!(
+            "UPDATE schedule_drafts SET state = 'pending'
+             WHERE id = (SELECT max(id) FROM schedule_drafts WHERE chat_id = ? AND state = 'zone')
+               AND state = 'zone'
+             RETURNING ",
+            draft_columns!()
+        ))
+        .bind(chat.0)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(draft_from_row).transpose()
+    }
+
+    /// Holds a run of job `j` for `session` until it is idle; false when one is held
+    /// already (a queue holds one run at most).
+    pub async fn queue_run(
+        &self,
+        j: &StoredJob,
+        session: &str,
+        fired_at: Timestamp,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO schedule_queue (job_id, session, fired_at, queued_at, job, chat_id)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(job_id(j.job.id))
+        .bind(session)
+        .bind(fired_at.as_second())
+        .bind(now_unix())
+        .bind(job_json(&j.job)?)
+        .bind(j.chat.map(|c| c.0))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn is_run_queued(&self, job: u64) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM schedule_queue WHERE job_id = ?")
+            .bind(job_id(job))
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Takes job `job`'s held run exactly once (whoever takes it delivers it).
+    pub async fn take_queued_run(&self, job: u64) -> Result<Option<QueuedRun>> {
+        let row: Option<QueueRow> = sqlx::query_as(
+            "DELETE FROM schedule_queue WHERE job_id = ?
+             RETURNING job_id, session, fired_at, job, chat_id",
+        )
+        .bind(job_id(job))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(queued_from_row))
+    }
+
+    /// Every held run (at start: their waits are resumed).
+    pub async fn queued_runs(&self) -> Result<Vec<QueuedRun>> {
+        let rows: Vec<QueueRow> = sqlx::query_as(
+            "SELECT job_id, session, fired_at, job, chat_id FROM schedule_queue
+             ORDER BY queued_at, job_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(queued_from_row).collect())
     }
 }
 

@@ -9,9 +9,9 @@ use walkie_config::Config;
 use walkie_host_proto::protocol::SessionState;
 use walkie_schedule::{Clock, Draft, Job, ManualClock, Overlap, TargetState, Zone};
 
-use super::store::Outcome;
+use super::store::{DraftSource, Outcome};
 use super::timer::{target_state, Scheduler};
-use crate::front::{ChatId, UserId};
+use crate::front::{ChatId, MessageRef, UserId};
 use crate::requests::Console;
 use crate::store::Store;
 use crate::testing::{session, InMemory, MemHost, Sent};
@@ -33,6 +33,7 @@ fn job(line: &str, created: &str) -> Job {
 
 struct Rig {
     timer: Arc<Scheduler<InMemory, MemHost>>,
+    console: Arc<Console<InMemory, MemHost>>,
     clock: Arc<ManualClock>,
     store: Store,
     front: InMemory,
@@ -57,9 +58,10 @@ async fn rig(start: &str) -> Rig {
         schedules: Default::default(),
     });
     let clock = Arc::new(ManualClock::new(ts(start)));
-    let timer = Scheduler::new(console, clock.clone() as Arc<dyn Clock>);
+    let timer = Scheduler::new(console.clone(), clock.clone() as Arc<dyn Clock>);
     Rig {
         timer,
+        console,
         clock,
         store,
         front,
@@ -220,18 +222,76 @@ async fn jobs_runs_drafts_and_zones_round_trip_through_the_store() {
     assert!(store.take_run_now().await.unwrap().is_empty());
 
     // A draft is answered once.
-    let d = store.add_schedule_draft(CHAT, UserId(1), &b).await.unwrap();
+    let src = DraftSource {
+        line: "every 2h api: review",
+        spoken: false,
+    };
+    let d = store
+        .add_schedule_draft(CHAT, UserId(1), &b, src, false)
+        .await
+        .unwrap();
+    store.set_draft_message(d, MessageRef(77)).await.unwrap();
     let taken = store
         .take_schedule_draft(d, "created")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(taken.job.text, "review");
+    assert_eq!(taken.message, Some(MessageRef(77)));
+    assert_eq!(taken.line.as_deref(), Some("every 2h api: review"));
+    assert!(
+        !store.set_draft_job(d, &b).await.unwrap(),
+        "a used card is not changed"
+    );
     assert!(store
         .take_schedule_draft(d, "cancelled")
         .await
         .unwrap()
         .is_none());
+
+    // A draft waiting for the chat's zone question: taken once by `/schedule zone NAME`.
+    let z = store
+        .add_schedule_draft(CHAT, UserId(1), &b, src, true)
+        .await
+        .unwrap();
+    assert!(store
+        .take_schedule_draft(z, "created")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.take_zone_draft(CHAT).await.unwrap().map(|d| d.id),
+        Some(z)
+    );
+    assert!(store.take_zone_draft(CHAT).await.unwrap().is_none());
+    assert_eq!(
+        store.schedule_draft(z).await.unwrap().unwrap().state,
+        "pending"
+    );
+
+    // Queued runs: one per job, taken once, with the job as it fired.
+    let sb = store.job(b.id).await.unwrap().unwrap();
+    assert!(store
+        .queue_run(&sb, "api", ts("2026-12-01T10:00:00Z"))
+        .await
+        .unwrap());
+    assert!(!store
+        .queue_run(&sb, "api", ts("2026-12-01T12:00:00Z"))
+        .await
+        .unwrap());
+    assert!(store.is_run_queued(b.id).await.unwrap());
+    assert_eq!(store.queued_runs().await.unwrap().len(), 1);
+    let run = store.take_queued_run(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (run.session.as_str(), run.fired_at),
+        ("api", ts("2026-12-01T10:00:00Z"))
+    );
+    assert_eq!(
+        run.fired.map(|f| (f.job, f.chat)),
+        Some((sb.job.clone(), sb.chat))
+    );
+    assert!(store.take_queued_run(b.id).await.unwrap().is_none());
+    assert!(!store.is_run_queued(b.id).await.unwrap());
 
     // A chat's zone.
     assert_eq!(store.chat_zone(CHAT).await.unwrap(), None);
@@ -443,4 +503,144 @@ async fn a_queued_run_waits_for_the_target_to_be_idle_and_a_second_is_skipped() 
         r.outcomes(q.id).await,
         ["queued", "skipped (busy)", "delivered"]
     );
+}
+
+/// Waits (bounded) until `f` holds.
+async fn until(what: &str, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_queued_run_survives_a_restart_and_is_delivered_once() {
+    let r = rig("2026-12-01T07:00:00Z").await;
+    let mut q = job("*/5 * * * * backend: after restart", "2026-12-01T07:00:00Z");
+    q.overlap = Overlap::Queue;
+    let q = r.store.add_job(Some(CHAT), q).await.unwrap();
+    r.busy(true);
+    r.clock.set(ts("2026-12-01T07:05:01Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.outcomes(q.id).await, ["queued"]);
+    // The bot stops while the run waits: it stays in the store.
+    r.timer.stop();
+    assert_eq!(r.store.queued_runs().await.unwrap().len(), 1);
+    // Two schedulers resume it (a restart, and a second look at the same store): still one
+    // delivery when the target is idle.
+    let after = Scheduler::new(r.console.clone(), r.clock.clone() as Arc<dyn Clock>);
+    let other = Scheduler::new(r.console.clone(), r.clock.clone() as Arc<dyn Clock>);
+    assert_eq!(after.resume_queued().await.unwrap(), 1);
+    assert_eq!(other.resume_queued().await.unwrap(), 1);
+    // Busy still: a fire now is skipped, not queued twice.
+    r.clock.set(ts("2026-12-01T07:10:01Z"));
+    after.tick().await.unwrap();
+    assert_eq!(r.outcomes(q.id).await, ["queued", "skipped (busy)"]);
+    assert!(r.typed().is_empty());
+    r.busy(false);
+    until("the queued run", || !r.typed().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(r.typed(), ["after restart\r"], "delivered once");
+    assert!(r.store.queued_runs().await.unwrap().is_empty());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while r.outcomes(q.id).await.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        r.outcomes(q.id).await,
+        ["queued", "skipped (busy)", "delivered"]
+    );
+    after.stop();
+    other.stop();
+}
+
+#[tokio::test]
+async fn an_unreachable_host_is_caught_up_when_it_is_back() {
+    let r = rig("2026-12-01T07:00:00Z").await;
+    r.host.add("api@cloud", SessionState::Running);
+    r.busy(false);
+    let mut late = job("0 9 * * * api@cloud: within grace", "2026-12-01T07:00:00Z");
+    late.catch_up = walkie_schedule::CatchUp::RunLate { grace_s: 600 };
+    let late = r.store.add_job(Some(CHAT), late).await.unwrap();
+    let skip = r
+        .store
+        .add_job(
+            Some(CHAT),
+            job("0 9 * * * api@cloud: past grace", "2026-12-01T07:00:00Z"),
+        )
+        .await
+        .unwrap();
+    r.host.with(|s| s.down.push("cloud".into()));
+    // 09:00 Berlin passes while cloud is down: not failed, not run, nothing reported.
+    r.clock.set(ts("2026-12-01T08:00:05Z"));
+    let wake = r.timer.tick().await.unwrap().unwrap();
+    assert!(
+        wake <= ts("2026-12-01T08:00:07Z"),
+        "it looks again soon: {wake}"
+    );
+    assert!(r.typed().is_empty());
+    assert!(r.outcomes(late.id).await.is_empty());
+    assert!(r.outcomes(skip.id).await.is_empty());
+    r.clock.set(ts("2026-12-01T08:04:00Z"));
+    r.timer.tick().await.unwrap();
+    assert!(
+        r.outcomes(late.id).await.is_empty(),
+        "still down: still held"
+    );
+
+    // Back after 5 minutes: within the grace the fire runs once; without one it is one
+    // notice saying the host was down.
+    r.host.with(|s| s.down.clear());
+    r.clock.set(ts("2026-12-01T08:05:00Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.typed(), ["within grace\r"]);
+    assert_eq!(r.outcomes(late.id).await, ["delivered"]);
+    assert_eq!(r.outcomes(skip.id).await, ["missed"]);
+    let runs = r.store.runs(skip.id, 10).await.unwrap();
+    assert_eq!(runs[0].fired_at, ts("2026-12-01T08:00:00Z").as_second());
+    let notes = r.wait_notes(2).await;
+    let missed: Vec<_> = notes.iter().filter(|(t, _)| t.contains("missed")).collect();
+    assert_eq!(missed.len(), 1, "{notes:?}");
+    assert!(
+        missed[0]
+            .0
+            .contains("missed Tue 1 Dec 2026 09:00 CET while cloud was down"),
+        "{notes:?}"
+    );
+    // Never twice.
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.typed().len(), 1);
+    assert_eq!(r.outcomes(skip.id).await.len(), 1);
+
+    // Down across the next fire for longer than the grace: one notice, not a run.
+    r.host.with(|s| s.down.push("cloud".into()));
+    r.clock.set(ts("2026-12-02T08:00:01Z"));
+    r.timer.tick().await.unwrap();
+    r.host.with(|s| s.down.clear());
+    r.clock.set(ts("2026-12-02T09:00:00Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.typed().len(), 1);
+    assert_eq!(r.outcomes(late.id).await, ["delivered", "missed"]);
+}
+
+#[tokio::test]
+async fn a_queued_one_shot_is_delivered_although_its_job_is_gone() {
+    let r = rig("2026-12-01T07:00:00Z").await;
+    let mut q = job("in 5m backend: one shot, queued", "2026-12-01T07:00:00Z");
+    q.overlap = Overlap::Queue;
+    let q = r.store.add_job(Some(CHAT), q).await.unwrap();
+    r.busy(true);
+    r.clock.set(ts("2026-12-01T07:05:01Z"));
+    r.timer.tick().await.unwrap();
+    assert_eq!(r.outcomes(q.id).await, ["queued"]);
+    assert!(
+        r.store.job(q.id).await.unwrap().is_none(),
+        "the one-shot fired"
+    );
+    r.busy(false);
+    until("the queued one-shot", || !r.typed().is_empty()).await;
+    assert_eq!(r.typed(), ["one shot, queued\r"]);
+    r.timer.stop();
 }

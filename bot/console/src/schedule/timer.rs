@@ -7,7 +7,7 @@
 //! it last printed) against the same `notify.quiet_after_s` that makes a live screen say
 //! "went quiet": a session that printed within it is still working.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,12 +34,19 @@ pub const CHANGE_CHECK: Duration = Duration::from_secs(2);
 /// How often a queued run, or a job session to end after its turn, looks at its target.
 const TURN_POLL: Duration = Duration::from_secs(1);
 
-/// The timer and what it keeps between fires: which jobs have a run waiting for an idle
-/// target (in memory: a restart forgets a queued run, which then counts as skipped).
+/// While a job waits for its host to come back, the timer looks this often.
+const HELD_POLL: Duration = Duration::from_secs(2);
+
+/// The timer and what it keeps between fires: the jobs whose due fire waits for their
+/// host to be reachable again (by host name; not settled, so that the catch-up policy
+/// decides when it is back). Queued runs (overlap `queue`) are in the store, so that a
+/// restart resumes their wait.
 pub struct Scheduler<F, H> {
     c: Arc<Console<F, H>>,
     clock: Arc<dyn Clock>,
-    queued: Mutex<HashSet<u64>>,
+    held: Mutex<HashMap<u64, String>>,
+    /// Ends the waits of queued runs (with the timer, or [`Scheduler::stop`] in tests).
+    stop: CancellationToken,
 }
 
 /// The target's state for the overlap policy: busy while it printed within `quiet_after`.
@@ -65,8 +72,24 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
         Arc::new(Scheduler {
             c,
             clock,
-            queued: Mutex::new(HashSet::new()),
+            held: Mutex::new(HashMap::new()),
+            stop: CancellationToken::new(),
         })
+    }
+
+    /// Ends the waits of this scheduler's queued runs (they stay in the store).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Resumes the wait of every run queued in the store (by an earlier run of the bot):
+    /// each is delivered once when its target is idle.
+    pub async fn resume_queued(self: &Arc<Self>) -> crate::store::Result<usize> {
+        let runs = self.c.store.queued_runs().await?;
+        for r in &runs {
+            self.wait_and_deliver(r.job, r.session.clone(), r.fired_at);
+        }
+        Ok(runs.len())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -80,6 +103,17 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
     }
 
     async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            stop.cancel();
+        });
+        let shutdown = self.stop.clone();
+        match self.resume_queued().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "resumed the wait of queued scheduled runs"),
+            Err(e) => tracing::warn!(error = %e, "cannot read the queued scheduled runs"),
+        }
         loop {
             let generation = self.c.store.schedule_generation().await.unwrap_or(-1);
             let wake = match self.tick().await {
@@ -127,10 +161,27 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
         }
         let plain: Vec<_> = jobs.iter().map(|j| j.job.clone()).collect();
         let mut gone = HashSet::new();
+        let mut still_held = HashSet::new();
         for a in due(&plain, now) {
             let Some(j) = jobs.iter().find(|j| j.job.id == a.job) else {
                 continue;
             };
+            // Its host is unreachable: not a failed run but a catch-up case. The job stays
+            // unsettled, so that when the host is back its catch-up policy decides (within
+            // the grace window: run once; else one "missed ... while HOST was down").
+            if let Some(host) = self.host_down(&j.job) {
+                still_held.insert(a.job);
+                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                if held.insert(a.job, host.clone()).is_none() {
+                    tracing::info!(job = a.job, host, "a scheduled run waits for its host");
+                }
+                continue;
+            }
+            let held_for = self
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&a.job);
             self.c
                 .store
                 .settle_job(a.job, a.settled, a.run, a.finished)
@@ -139,7 +190,8 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 gone.insert(a.job);
             }
             if let Some(m) = a.missed {
-                let what = format!("{} while walkie was down", m.describe(&j.job.zone));
+                let down = held_for.as_deref().unwrap_or("walkie");
+                let what = format!("{} while {down} was down", m.describe(&j.job.zone));
                 self.c
                     .store
                     .record_run(
@@ -166,7 +218,41 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
             .map(|j| j.job)
             .filter(|j| !gone.contains(&j.id))
             .collect();
-        Ok(next_wake(&left, self.clock.now()))
+        let now = self.clock.now();
+        let wake = next_wake(&left, now);
+        // A held job that was paused or deleted meanwhile waits no more.
+        let held = {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            held.retain(|id, _| still_held.contains(id));
+            !held.is_empty()
+        };
+        // A job waiting for its host: look again soon (the host may be back).
+        let soon = now
+            .checked_add(jiff::SignedDuration::try_from(HELD_POLL).unwrap_or_default())
+            .ok()
+            .filter(|_| held);
+        Ok(match (wake, soon) {
+            (Some(w), Some(s)) => Some(w.min(s)),
+            (w, s) => w.or(s),
+        })
+    }
+
+    /// The remote host of `job`'s target when it is unreachable now (the fleet's status).
+    fn host_down(&self, job: &walkie_schedule::Job) -> Option<String> {
+        let Target::Session {
+            name,
+            host: Some(host),
+        } = &job.target
+        else {
+            return None;
+        };
+        if host == LOCAL_HOST {
+            return None;
+        }
+        self.c
+            .host
+            .queue_for(&format!("{name}@{host}"))
+            .map(|_| host.clone())
     }
 
     /// The chats a job's runs are posted to: its own, else the operators' private chats.
@@ -252,7 +338,10 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 }
             }
         };
-        let queued = self.is_queued(job.id);
+        let queued = match self.c.store.is_run_queued(job.id).await {
+            Ok(q) => q,
+            Err(e) => return self.failed(j, at, &e.to_string()).await,
+        };
         let state = target_state(info.as_ref(), quiet_after, queued);
         let delivery = if manual {
             Delivery::Send
@@ -275,7 +364,15 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                 .await;
             }
             Delivery::Queue => {
-                self.set_queued(job.id, true);
+                match self.c.store.queue_run(j, &session, at).await {
+                    Ok(true) => {}
+                    // One is held already (another process queued it meanwhile).
+                    Ok(false) => {
+                        let why = format!("{session} was still busy; a run is queued already");
+                        return self.record(j, at, Outcome::Skipped, Some(&why)).await;
+                    }
+                    Err(e) => return self.failed(j, at, &e.to_string()).await,
+                }
                 self.record(
                     j,
                     at,
@@ -283,31 +380,45 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
                     Some("waiting for the session to be idle"),
                 )
                 .await;
-                let me = self.clone();
-                let (j, session) = (j.clone(), session.clone());
-                tokio::spawn(async move {
-                    me.wait_idle(&session, quiet_after).await;
-                    me.set_queued(j.job.id, false);
-                    me.deliver(&j, &session, at).await;
-                });
+                self.wait_and_deliver(job.id, session, at);
             }
         }
     }
 
-    fn is_queued(&self, id: u64) -> bool {
-        self.queued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&id)
-    }
-
-    fn set_queued(&self, id: u64, on: bool) {
-        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
-        if on {
-            q.insert(id);
-        } else {
-            q.remove(&id);
-        }
+    /// Waits (in a task) until `session` is idle, then takes job `id`'s queued run from
+    /// the store and delivers it: taken exactly once, so neither a restart nor a second
+    /// waiter delivers it twice. A stopped scheduler leaves the run in the store.
+    fn wait_and_deliver(self: &Arc<Self>, id: u64, session: String, at: Timestamp) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let quiet_after = Duration::from_secs(me.c.cfg.notify.quiet_after_s);
+            tokio::select! {
+                _ = me.stop.cancelled() => return,
+                _ = me.wait_idle(&session, quiet_after) => {}
+            }
+            let taken = match me.c.store.take_queued_run(id).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(job = id, error = %e, "cannot take a queued run");
+                    return;
+                }
+            };
+            let Some(run) = taken else { return };
+            // The job as it is now; a one-shot is gone once fired and its run goes as it
+            // fired; a repeating job deleted meanwhile is not run.
+            let j = match me.c.store.job(id).await {
+                Ok(Some(j)) => Some(j),
+                Ok(None) => run.fired.filter(|f| f.job.schedule.is_one_shot()),
+                Err(e) => {
+                    tracing::warn!(job = id, error = %e, "cannot read a queued run's job");
+                    None
+                }
+            };
+            match j {
+                Some(j) => me.deliver(&j, &run.session, at).await,
+                None => tracing::info!(job = id, "a queued run's job was deleted; not sent"),
+            }
+        });
     }
 
     /// Waits until `session` is idle (or gone), at most `notify.idle_stop_s`.

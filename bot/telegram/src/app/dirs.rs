@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
-use walkie_console::requests::{NewSpec, Request};
+use walkie_console::requests::{NewSpec, Request, SandboxChoice};
 use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_console::workdir;
 
@@ -106,7 +106,12 @@ impl App {
             chat_id: Some(ChatId(chat)),
             action: AuditAction::Command,
             source: Some("button".into()),
-            text: Some(format!("/new {} {} {dir}", choice.name, choice.preset)),
+            text: Some(format!(
+                "/new {} {} {dir}{}",
+                choice.name,
+                choice.preset,
+                flags(&choice.boundary)
+            )),
             ..AuditEntry::default()
         })
         .await;
@@ -114,9 +119,21 @@ impl App {
             name: choice.name,
             spec: NewSpec::Preset(choice.preset),
             dir: Some(dir),
-            // The choice keeps no flags: a `/new ... --sandbox` without DIR uses the preset's.
-            sandbox: Default::default(),
+            // The flags of the `/new` that offered the choice.
+            sandbox: choice.boundary,
         };
         self.request(user, chat, req).await
     }
+}
+
+/// The boundary flags as the audit line writes them (empty without flags).
+fn flags(b: &SandboxChoice) -> String {
+    let mut out = String::new();
+    if let Some(p) = &b.profile {
+        out.push_str(&format!(" --sandbox {p}"));
+    }
+    if let Some(n) = b.network {
+        out.push_str(&format!(" --network {n}"));
+    }
+    out
 }
