@@ -190,26 +190,28 @@ impl Recordings {
         }))
     }
 
-    /// Sends `msg` if the queue has room (or when it must go whatever the queue holds).
-    fn send(&self, msg: Msg, must: bool) -> Result<(), Msg> {
+    /// Sends `msg` if the queue has room (or when it must go whatever the queue holds);
+    /// false when it was not sent.
+    fn send(&self, msg: Msg, must: bool) -> bool {
         let cost = msg.cost();
         let before = self.queued.fetch_add(cost, Ordering::AcqRel);
         // An empty queue takes any one message, however big.
         if !must && before > 0 && before + cost > QUEUE_BYTES {
             self.queued.fetch_sub(cost, Ordering::AcqRel);
-            return Err(msg);
+            return false;
         }
-        self.tx.send(msg).map_err(|e| {
+        if self.tx.send(msg).is_err() {
             self.queued.fetch_sub(cost, Ordering::AcqRel);
-            e.0
-        })
+            return false;
+        }
+        true
     }
 
     /// Waits (bounded) until the recorder has written out everything sent before: the host
     /// is stopping.
     pub async fn flush(&self, within: Duration) {
         let (done, rx) = oneshot::channel();
-        if self.send(Msg::Flush { done }, true).is_ok() {
+        if self.send(Msg::Flush { done }, true) {
             let _ = tokio::time::timeout(within, rx).await;
         }
     }
@@ -252,7 +254,7 @@ impl Recording {
             flags: flags.clone(),
             at: Instant::now(),
         };
-        if shared.send(msg, true).is_err() {
+        if !shared.send(msg, true) {
             tracing::warn!(
                 session,
                 "cannot record the session: the recorder has stopped"
@@ -291,7 +293,7 @@ impl Recording {
                 size,
                 at,
             };
-            if self.shared.send(msg, false).is_err() {
+            if !self.shared.send(msg, false) {
                 self.lose(bytes.len() as u64, 0);
                 return;
             }
@@ -302,7 +304,7 @@ impl Recording {
                 repaint: repaint(),
                 at,
             };
-            if self.shared.send(msg, false).is_err() {
+            if !self.shared.send(msg, false) {
                 // Asked again with the next output.
                 self.flags.rotate.store(true, Ordering::Release);
             }
@@ -331,7 +333,7 @@ impl Recording {
             repaint: repaint(),
             at,
         };
-        if self.shared.send(msg, false).is_err() {
+        if !self.shared.send(msg, false) {
             self.lost_bytes += more;
             return false;
         }
@@ -367,7 +369,7 @@ impl Recording {
             reply,
         };
         // Input is rare (one per request) and must come before its echo: never dropped.
-        let _ = self.shared.send(msg, true);
+        self.shared.send(msg, true);
     }
 
     /// The session ended: `done` goes once the recording is closed.
@@ -382,13 +384,13 @@ impl Recording {
             at,
             done,
         };
-        let _ = self.shared.send(msg, true);
+        self.shared.send(msg, true);
     }
 }
 
 impl Drop for Recording {
     fn drop(&mut self) {
-        let _ = self.shared.send(Msg::Close { id: self.id }, true);
+        self.shared.send(Msg::Close { id: self.id }, true);
     }
 }
 
