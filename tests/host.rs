@@ -1734,8 +1734,9 @@ fn recording_caps_and_rotation_hold_under_a_flood() {
     )
     .unwrap();
     let h = TestHost::start_with(&[("WALKIE_CONFIG", cfg.to_str().unwrap())]);
-    // One emulator batch (up to 1 MiB of output) goes into a part before it rotates.
-    let slack = part + (1u64 << 20) + (64 << 10);
+    // What the recorder's queue holds (up to 2 MiB) and one batch (64 KiB) go into a part
+    // after it asked to rotate.
+    let slack = part + (2u64 << 20) + (64 << 10);
     let mut first_parts = Vec::new();
     let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
     for name in ["flood1", "flood2"] {
@@ -1792,6 +1793,67 @@ fn recording_caps_and_rotation_hold_under_a_flood() {
         .map(|p| size(&p))
         .sum();
     assert!(all <= total + slack, "{all} bytes in all recordings");
+}
+
+#[test]
+fn a_stuck_recorder_never_stalls_the_session() {
+    // A recorder that cannot write: the session's next part is a FIFO nobody reads, so
+    // opening it blocks the recorder, as a hung disk would.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("walkie.toml");
+    std::fs::write(&cfg, "[recording]\npart_bytes = 65536\n").unwrap();
+    let h = TestHost::start_with(&[("WALKIE_CONFIG", cfg.to_str().unwrap())]);
+    bash(&h, "stuck");
+    let parts = cast_parts(&h, "stuck");
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let fifo = parts[0].with_file_name("000002.cast");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Past the part's cap: the recorder rotates into the FIFO and hangs there.
+    h.ok(&[
+        "send",
+        "stuck",
+        "head -c 3000000 /dev/zero | tr '\\0' x | fold -w 100; echo flood-$((1+1))",
+    ]);
+    h.wait_screen("stuck", "the flood's end", |s| s.contains("flood-2"));
+    // The session still takes input and shows its echo, to an attached client too.
+    let mut cmd = h.command();
+    cmd.args(["--no-spawn", "attach", "stuck"]);
+    let mut term = Term::spawn(&cmd, 100, 30);
+    term.wait_screen("the attach repaint", |s| s.contains("xxxx"));
+    term.type_bytes(b"echo while-$((3*3))\r");
+    term.wait_screen("the echo while the recorder hangs", |s| {
+        s.contains("while-9")
+    });
+    drop(term);
+    let log = h.host_log();
+    assert!(log.contains("the recorder is behind"), "{log}");
+
+    // The disk comes back: whatever the recorder writes into the FIFO is read.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    h.ok(&["send", "stuck", "echo after-$((4*4))"]);
+    h.wait_screen("stuck", "the echo after", |s| s.contains("after-16"));
+    h.ok(&["kill", "stuck"]);
+    h.wait_exit("stuck");
+    let in_fifo = reader.join().unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    let mut events = Vec::new();
+    for p in cast_parts(&h, "stuck") {
+        events.extend(asciicast_events(&p));
+    }
+    let all = format!("{in_fifo}\n{events:?}");
+    assert!(
+        all.contains("bytes of output not recorded (the recorder was behind)"),
+        "no gap marker: {all}"
+    );
+    assert!(all.contains("after-16"), "{all}");
+    assert!(all.contains("exit: "), "{all}");
 }
 
 #[test]

@@ -107,7 +107,8 @@ class Walkie:
             WALKIE_STATE_DIR=os.path.join(tmp, f"{tag}state"),
             WALKIE_CONFIG=config,
         )
-        self.start()
+        self.log_path = os.path.join(tmp, f"{tag}.log")
+        self.start(log=open(self.log_path, "a"))
 
     def start(self, log=None):
         self.host = subprocess.Popen([WALKIE, "host"], env=self.env, stderr=log or subprocess.DEVNULL)
@@ -170,6 +171,8 @@ def throughput(args):
     t = Tmux(tmp)
     results = {k: [] for k, _ in hosts}
     results.update({"tmux attach": [], "script in script": [], "one PTY (cat)": []})
+    # CPU seconds (user + sys, every thread) of each walkie host during its runs.
+    cpu = {k: [] for k, _ in hosts}
     loads = []
     try:
         for run in range(args.runs):
@@ -179,6 +182,7 @@ def throughput(args):
             name = f"tp{run}"
             for label, w in hosts:
                 w.run("new", name, "--", "sh", "-c", f"read go; cat {text}", check=True)
+                c0 = cpu_ticks(w.host.pid)
                 results[label].append(
                     timed_client(
                         spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env),
@@ -186,6 +190,7 @@ def throughput(args):
                         start=lambda: w.run("send", name, "go", check=True),
                     )
                 )
+                cpu[label].append((cpu_ticks(w.host.pid) - c0) / os.sysconf("SC_CLK_TCK"))
             t.cmd("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), f"sh -c 'read go; cat {text}'")
             results["tmux attach"].append(
                 timed_client(
@@ -203,6 +208,7 @@ def throughput(args):
             drain(*spawn_pty(["cat", text]))
             results["one PTY (cat)"].append(time.monotonic() - t0)
         same = same_screen_after_flood(hosts[0][1], t, text)
+        gaps = recording_gaps(hosts[0][1])
     finally:
         for _, w in hosts:
             w.stop()
@@ -220,6 +226,21 @@ def throughput(args):
     walkie = statistics.median(results[hosts[0][0]])
     print(f"\n{hosts[0][0]} vs one PTY: {bare / walkie:.2f}x; "
           f"screen after the flood {'identical to' if same else 'DIFFERENT from'} tmux's")
+    print("\n| walkie host | median CPU s (user + sys) | median wall s |")
+    print("| --- | --- | --- |")
+    for k, v in cpu.items():
+        print(f"| {k} | {statistics.median(v):.2f} | {statistics.median(results[k]):.2f} |")
+    if args.recording:
+        on, off = (statistics.median(results[k]) for k, _ in hosts)
+        con, coff = (statistics.median(cpu[k]) for k, _ in hosts)
+        print(f"\nrecording costs {100 * (on / off - 1):.1f} % wall, {100 * (con / coff - 1):.1f} % host CPU; "
+              f"gap markers in the recordings: {gaps}")
+
+
+def recording_gaps(w):
+    """How often the recorder fell behind (a gap marker in the recording), from the host log."""
+    with open(w.log_path, errors="replace") as f:
+        return f.read().count("the recorder is behind")
 
 
 def trimmed(screen):
@@ -315,6 +336,18 @@ def rss_kb(pid):
     return 0
 
 
+def rss_parts(pid):
+    """(anonymous, file-backed) RSS in KiB: file-backed pages are the program's code and
+    libraries, shared with every process that maps the same files (page cache)."""
+    got = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k = line.split(":")[0]
+            if k in ("RssAnon", "RssFile"):
+                got[k] = int(line.split()[1])
+    return got.get("RssAnon", 0), got.get("RssFile", 0)
+
+
 def threads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
@@ -334,6 +367,7 @@ def memory(args):
         rows.append(("1 idle session", *one[:2]))
         rows.append((f"{args.sessions} idle sessions", rss_kb(w.host.pid), rss_kb(tpid)))
         many = (rows[-1][1], rows[-1][2], threads(w.host.pid), threads(tpid))
+        parts = (rss_parts(w.host.pid), rss_parts(tpid))
         per = int(args.gb * 1000 / 10)
         for i in range(10):
             cmd = f"head -c {per}000000 /dev/zero | tr '\\0' 'y' | fold -w 100; echo flood-done"
@@ -366,6 +400,10 @@ def memory(args):
           f"tmux {(many[1] - one[1]) / n:.1f} KiB; "
           f"threads with 1 and {args.sessions} sessions: walkie {one[2]} and {many[2]}, "
           f"tmux {one[3]} and {many[3]}")
+    (wa, wf), (ta, tf) = parts
+    print(f"\nwith {args.sessions} idle sessions, anonymous / file-backed RSS: walkie {wa / 1024:.1f} / "
+          f"{wf / 1024:.1f} MiB, tmux {ta / 1024:.1f} / {tf / 1024:.1f} MiB; anonymous walkie / tmux "
+          f"{wa / max(ta, 1):.2f}x")
 
 
 def cpu_ticks(pid):

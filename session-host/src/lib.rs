@@ -9,7 +9,8 @@
 //! - [`session`]: one PTY session: its pump, waiter and writer tasks, emulator, subscribers.
 //! - [`pty`]: the PTY pool, a fixed few threads for every session's PTY (non-blocking
 //!   masters, pidfd waits), so the host's thread count does not grow with its sessions.
-//! - [`record`]: each session's asciicast recording, written from its pump task.
+//! - [`record`]: each session's asciicast recording, handed by its pump task to the host's
+//!   one recorder thread (never waited for: a full queue is a marked gap).
 //! - [`revive`]: what it takes to bring a session back after a host restart: agents found in
 //!   a command, Claude's chosen session id, resume commands, their checks against the disk.
 //! - [`scrollback`]: the byte-capped output history and `tail` rendering.

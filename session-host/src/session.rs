@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::fastforward::FastForward;
 use crate::pty::{self, Master};
-use crate::record::{step, Begin, Recording, Recordings};
+use crate::record::{Begin, Recording, Recordings};
 use crate::revive::Revival;
 use crate::screen::{from_vt100, Secrets};
 use crate::scrollback::Scrollback;
@@ -779,8 +779,8 @@ async fn write_input(
     }
 }
 
-/// The pump: feeds the PTY's output to the emulator (through the session) and the
-/// recording, records marks, and writes the recording's exit.
+/// The pump: feeds the PTY's output to the emulator (through the session) and hands it,
+/// with the marks, to the recorder thread (never waiting for it).
 async fn pump(
     weak: &std::sync::Weak<Session>,
     pty: &Master,
@@ -797,8 +797,7 @@ async fn pump(
                 match m {
                     Some(Mark::Announce(text)) => text,
                     Some(m) => {
-                        record_mark(m, &mut recording);
-                        step(&mut recording, Recording::sync);
+                        record_mark(m, &mut recording, weak);
                         continue;
                     }
                     None => {
@@ -812,7 +811,7 @@ async fn pump(
                 None => break,
             },
         };
-        let mut chunk = record_marks(&mut marks_rx, &mut recording);
+        let mut chunk = record_marks(&mut marks_rx, &mut recording, weak);
         if chunk.is_empty() {
             chunk = first;
         } else {
@@ -829,16 +828,19 @@ async fn pump(
         let Some(s) = weak.upgrade() else { break };
         let bytes = Bytes::from(chunk);
         let size = s.on_output(bytes.clone());
-        step(&mut recording, |r| r.output(&bytes, size, || s.repaint()));
+        if let Some(r) = recording.as_mut() {
+            r.output(&bytes, size, || s.repaint());
+            if r.stopped() {
+                recording = None;
+            }
+        }
         drop(s);
-        // Nothing more queued: put what was recorded on disk.
-        step(&mut recording, Recording::sync);
     }
     // The waiter announces the exit once the last output is through.
     drop(reader_done);
     while recording.is_some() {
         match tokio::time::timeout(Duration::from_secs(5), marks_rx.recv()).await {
-            Ok(Some(m)) => record_mark(m, &mut recording),
+            Ok(Some(m)) => record_mark(m, &mut recording, weak),
             _ => break,
         }
     }
@@ -848,30 +850,29 @@ async fn pump(
 fn record_marks(
     marks_rx: &mut mpsc::UnboundedReceiver<Mark>,
     recording: &mut Option<Recording>,
+    weak: &std::sync::Weak<Session>,
 ) -> Vec<u8> {
     let mut announced = Vec::new();
     while let Ok(m) = marks_rx.try_recv() {
         match m {
             Mark::Announce(text) => announced.extend_from_slice(&text),
-            m => record_mark(m, recording),
+            m => record_mark(m, recording, weak),
         }
     }
     announced
 }
 
-fn record_mark(mark: Mark, recording: &mut Option<Recording>) {
+fn record_mark(mark: Mark, recording: &mut Option<Recording>, weak: &std::sync::Weak<Session>) {
+    let Some(r) = recording.as_mut() else { return };
+    // The screen now, should the recording need it after a gap.
+    let repaint = || weak.upgrade().map(|s| s.repaint()).unwrap_or_default();
     match mark {
         Mark::Announce(_) => {}
-        Mark::Input { text, who, at } => {
-            if let Some(t) = step(recording, |r| r.input(&text, &who)) {
-                let _ = at.send(t);
-            }
-        }
+        Mark::Input { text, who, at } => r.input(text, &who, at, repaint),
         Mark::Exit { how, done } => {
-            step(recording, |r| r.exit(&how));
+            r.exit(how, done, repaint);
             // Anything a leftover grandchild prints after the exit is not recorded.
             *recording = None;
-            drop(done);
         }
     }
 }

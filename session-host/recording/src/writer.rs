@@ -1,9 +1,11 @@
 //! Writing one session's recording: asciicast v2 parts in the session's folder, rotated by
 //! size, the oldest parts deleted past the session's cap, secrets masked.
 //!
-//! The recorder is written from the host's emulator thread (blocking file I/O is fine
-//! there, never on the async runtime). A write error (disk full) is returned once and the
-//! recorder then stops recording: a recording must never stall the session it records.
+//! The recorder is written from the host's recorder thread (blocking file I/O is fine
+//! there, never on the async runtime), which may be behind the session: it stamps each event
+//! with the time the session produced it ([`Recorder::set_time`]). A write error (disk full)
+//! is returned once and the recorder then stops recording: a recording must never stall the
+//! session it records.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -71,6 +73,10 @@ pub struct Recorder {
     clock: Instant,
     /// Seconds added to every time in the current part (a part continued after a revival).
     offset: f64,
+    /// The time of the next events, when the caller says it ([`Recorder::set_time`]).
+    pinned: Option<Instant>,
+    /// The time of the last event written in this part: times never go back.
+    last_time: f64,
     /// An incomplete UTF-8 sequence at the end of the last output chunk.
     utf8_tail: Vec<u8>,
     scratch: Vec<u8>,
@@ -122,6 +128,8 @@ impl Recorder {
             part_bytes: 0,
             clock: Instant::now(),
             offset: 0.0,
+            pinned: None,
+            last_time: 0.0,
             utf8_tail: Vec::new(),
             scratch: Vec::new(),
             line: Vec::new(),
@@ -178,6 +186,7 @@ impl Recorder {
         let mut rec = Recorder::with_file(dir, start, secrets, limits, part, file);
         rec.part_bytes = text.len() as u64;
         rec.offset = offset;
+        rec.last_time = offset;
         if cut {
             // The host died mid-line: end that line so the next event stands on its own.
             rec.write_raw(b"\n")?;
@@ -202,7 +211,24 @@ impl Recorder {
     /// Seconds since the start of the current part, as written in events; the audit log
     /// keeps it beside a dispatch so "what happened after I approved" can be found.
     pub fn now(&self) -> f64 {
-        self.offset + self.clock.elapsed().as_secs_f64()
+        let since = match self.pinned {
+            Some(at) => at.saturating_duration_since(self.clock),
+            None => self.clock.elapsed(),
+        };
+        self.offset + since.as_secs_f64()
+    }
+
+    /// Stamps the next events with `at` (when the session produced them) instead of the
+    /// time they are written: a writer behind the session keeps the session's timing.
+    /// Times never go back: an instant before the part's start counts as its start.
+    pub fn set_time(&mut self, at: Instant) {
+        self.pinned = Some(at);
+    }
+
+    /// The time of an event written now: [`Recorder::now`], never before the last event.
+    fn stamp(&mut self) -> f64 {
+        self.last_time = self.now().max(self.last_time);
+        self.last_time
     }
 
     fn write_header(&mut self) -> Result<(), RecordError> {
@@ -238,7 +264,7 @@ impl Recorder {
 
     fn event(&mut self, code: Code, data: String) -> Result<(), RecordError> {
         let e = Event {
-            time: self.now(),
+            time: self.stamp(),
             code,
             data,
         };
@@ -249,38 +275,45 @@ impl Recorder {
 
     /// Terminal output, as the PTY produced it.
     pub fn output(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        if !self.redactor.is_active() && self.utf8_tail.is_empty() {
+            // Nothing to mask and nothing held back: escape straight from the caller's bytes
+            // (a flood's hot path; the copy through the redactor costs as much as the escape).
+            return self.output_text(bytes);
+        }
         let mut masked = std::mem::take(&mut self.scratch);
         masked.clear();
         masked.append(&mut self.utf8_tail);
         self.redactor.push(bytes, &mut masked);
-        let r = self.output_text(&mut masked);
+        let r = self.output_text(&masked);
         self.scratch = masked;
         r
     }
 
     /// Writes the UTF-8 prefix of `bytes`, keeping an incomplete last sequence for later.
-    fn output_text(&mut self, bytes: &mut Vec<u8>) -> Result<(), RecordError> {
+    fn output_text(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
         let keep = incomplete_tail(bytes);
-        self.utf8_tail
-            .extend_from_slice(&bytes[bytes.len() - keep..]);
-        bytes.truncate(bytes.len() - keep);
+        let (bytes, tail) = bytes.split_at(bytes.len() - keep);
         if bytes.is_empty() {
+            self.utf8_tail.extend_from_slice(tail);
             return Ok(());
         }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => std::borrow::Cow::Borrowed(t),
             Err(_) => String::from_utf8_lossy(bytes),
         };
-        // The hot path of a flood: escape straight into the file buffer.
+        // The hot path of a flood: escape into one line, written at once.
         let mut line = std::mem::take(&mut self.line);
         line.clear();
+        line.reserve(bytes.len() + bytes.len() / 16 + 32);
         line.push(b'[');
-        push_time(&mut line, self.now());
+        let t = self.stamp();
+        push_time(&mut line, t);
         line.extend_from_slice(b", \"o\", \"");
         crate::cast::escape_into(&text, &mut line);
         line.extend_from_slice(b"\"]\n");
         let r = self.write_raw(&line);
         self.line = line;
+        self.utf8_tail.extend_from_slice(tail);
         r
     }
 
@@ -363,7 +396,8 @@ impl Recorder {
         self.file = BufWriter::with_capacity(64 * 1024, file);
         self.part += 1;
         self.part_bytes = 0;
-        self.clock = Instant::now();
+        self.last_time = 0.0;
+        self.clock = self.pinned.unwrap_or_else(Instant::now);
         self.offset = 0.0;
         self.write_header()?;
         if !repaint.is_empty() {

@@ -150,7 +150,7 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     let broker = Arc::new(Broker::new(now_ms() * 1000));
     let sandboxes = Sandboxes::start(opts.sandbox.clone(), socket.clone(), broker.clone()).await;
     let (table, mut exits) = Table::open(
-        TableOptions::new(opts, secrets, recordings),
+        TableOptions::new(opts, secrets, recordings.clone()),
         store,
         sandboxes,
     )
@@ -207,6 +207,11 @@ pub async fn run(opts: HostOptions, shutdown: CancellationToken) -> Result<(), H
     host.table.end_all().await;
     tasks.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), tasks.wait()).await;
+    // The recorder thread writes out what it holds (bounded: a stuck disk must not hold the
+    // host's exit).
+    if let Some(r) = &recordings {
+        r.flush(Duration::from_secs(2)).await;
+    }
     host.table.close().await;
     Ok(())
 }
