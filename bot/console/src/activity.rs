@@ -73,11 +73,24 @@ impl Activity {
 
     pub fn observe(&mut self, screen: &str, now: Instant) -> Seen {
         if self.last_screen.as_deref() != Some(screen) {
+            // A change after a quiet that nobody looked at: the earlier burst ended back
+            // then (said now, late, rather than merged into this one and lost).
+            let ended = self
+                .work_started
+                .filter(|_| now - self.last_change >= self.cfg.quiet_after)
+                .filter(|started| self.last_change - *started >= self.cfg.min_work);
             if self.last_screen.is_some() {
-                self.work_started.get_or_insert(now);
+                if now - self.last_change >= self.cfg.quiet_after {
+                    self.work_started = Some(now);
+                } else {
+                    self.work_started.get_or_insert(now);
+                }
             }
             self.last_change = now;
             self.last_screen = Some(screen.to_string());
+            if let Some(since) = ended {
+                return Seen::WentQuiet { since };
+            }
         }
         let quiet_for = now - self.last_change;
         if let Some(started) = self.work_started {
@@ -93,6 +106,15 @@ impl Activity {
             return Seen::Idle;
         }
         Seen::Nothing
+    }
+
+    /// When a look next can mean something (the quiet after a burst, or idle): a caller
+    /// that looks only on changes must look by then.
+    pub fn next_deadline(&self) -> Instant {
+        match self.work_started {
+            Some(_) => self.last_change + self.cfg.quiet_after,
+            None => self.last_change + self.cfg.stop_after,
+        }
     }
 }
 
@@ -128,6 +150,32 @@ mod tests {
             a.observe("$ out 10", t0 + s(10) + cfg.stop_after),
             Seen::Idle
         );
+    }
+
+    #[test]
+    fn a_quiet_nobody_looked_at_ends_the_turn_before_the_next_one() {
+        let cfg = ActivityConfig::default();
+        let t0 = Instant::now();
+        let mut a = Activity::new(cfg, t0);
+        a.observe("$", t0);
+        for i in 1..=10 {
+            a.observe(&format!("$ out {i}"), t0 + s(i));
+        }
+        assert_eq!(a.next_deadline(), t0 + s(10) + cfg.quiet_after);
+        // The next look comes with the next turn, long after the quiet: the first turn is
+        // said to have ended, and the second is a turn of its own.
+        assert_eq!(
+            a.observe("$ next 1", t0 + s(60)),
+            Seen::WentQuiet { since: t0 + s(1) }
+        );
+        for i in 2..=10 {
+            a.observe(&format!("$ next {i}"), t0 + s(59 + i));
+        }
+        assert_eq!(
+            a.observe("$ next 10", t0 + s(69) + cfg.quiet_after),
+            Seen::WentQuiet { since: t0 + s(60) }
+        );
+        assert_eq!(a.next_deadline(), t0 + s(69) + cfg.stop_after);
     }
 
     #[test]

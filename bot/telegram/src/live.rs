@@ -489,7 +489,11 @@ impl<H: Host> LiveScreens<H> {
                 Some(f) => {
                     tokio::select! {
                         // Only for the activity's timers (went quiet, idle) and the state.
-                        _ = tokio::time::sleep(IDLE_LOOK) => {}
+                        // By the activity's own deadline, so a quiet is seen when it
+                        // comes, not merged into the next turn.
+                        _ = tokio::time::sleep_until(
+                            (Instant::now() + IDLE_LOOK).min(activity.next_deadline()),
+                        ) => {}
                         _ = poke.notified() => poked = true,
                         _ = f.changed() => {}
                     }
