@@ -26,8 +26,10 @@ use crate::tg::Tg;
 /// Callback data of a Revive button: `revive:NAME` (names are short: under Telegram's 64).
 pub(crate) const REVIVE_PREFIX: &str = "revive:";
 
-/// How long the reports of one chat are gathered before its message goes.
-const GATHER: Duration = Duration::from_millis(1500);
+/// How long the reports of one chat are gathered before its message goes: longer than a
+/// live screen's idle look (5 s, `live::IDLE_LOOK`), since with screens pushed an idle
+/// screen notices its host is gone only at its next look, up to that much after a busy one.
+const GATHER: Duration = Duration::from_millis(6500);
 
 /// Failed looks in a row, with no host to be reached, before a watcher calls its session
 /// lost (one could be a host restarting on purpose).
