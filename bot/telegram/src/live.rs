@@ -63,7 +63,7 @@ const INFO_EVERY: u64 = 4;
 
 /// With the host pushing a screen's changes, how often an unchanged live screen still
 /// looks (the activity's went-quiet and idle timers, the state every [`INFO_EVERY`]).
-const IDLE_LOOK: Duration = Duration::from_secs(5);
+pub(crate) const IDLE_LOOK: Duration = Duration::from_secs(5);
 
 struct Handle {
     poke: Arc<Notify>,

@@ -27,9 +27,9 @@ use crate::tg::Tg;
 pub(crate) const REVIVE_PREFIX: &str = "revive:";
 
 /// How long the reports of one chat are gathered before its message goes: longer than a
-/// live screen's idle look (5 s, `live::IDLE_LOOK`), since with screens pushed an idle
+/// live screen's idle look ([`crate::live::IDLE_LOOK`]), since with screens pushed an idle
 /// screen notices its host is gone only at its next look, up to that much after a busy one.
-const GATHER: Duration = Duration::from_millis(6500);
+const GATHER: Duration = crate::live::IDLE_LOOK.saturating_add(Duration::from_millis(1500));
 
 /// Failed looks in a row, with no host to be reached, before a watcher calls its session
 /// lost (one could be a host restarting on purpose).
