@@ -138,27 +138,41 @@ fn bench(r: &mut Renderer, name: &str, snap: &Snapshot) -> Result<(), Box<dyn st
     let mut dims = (0, 0);
     for _ in 0..RUNS {
         let (w0, c0) = (Instant::now(), cpu_now());
-        let img = r.render(snap, &opts)?;
+        let pic = r.draw(snap, &opts)?;
         let c1 = cpu_now();
-        let png = img.png()?;
+        let png = pic.png()?;
         let (w2, c2) = (Instant::now(), cpu_now());
         draw.push(c1 - c0);
         encode.push(c2 - c1);
         total.push(c2 - c0);
         wall.push(w2 - w0);
         size = png.len();
-        dims = (img.width, img.height);
+        dims = (pic.width, pic.height);
     }
+    // The reference, in the same run: the same picture as RGB pixels, its palette found by
+    // a search through them (`Image::png`, what `render_png` did before drawing indices).
+    let img = r.render(snap, &opts)?;
+    let mut reference = Vec::new();
+    let mut reference_size = 0;
+    for _ in 0..RUNS / 4 {
+        let c0 = cpu_now();
+        reference_size = img.png()?.len();
+        reference.push(cpu_now() - c0);
+    }
+    let (encode, reference) = (median(encode), median(reference));
     println!(
-        "{name:28} {:>4}x{:<4} CPU: draw {:5.1} ms  encode {:5.1} ms  total {:5.1} ms  (wall {:5.1} ms)  PNG {:>8} bytes  snapshot JSON {:>7} bytes",
+        "{name:28} {:>4}x{:<4} CPU: draw {:5.1} ms  encode {:5.1} ms  total {:5.1} ms  (wall {:5.1} ms)  PNG {:>8} bytes  snapshot JSON {:>7} bytes  | RGB-search encode {:5.1} ms ({:.2}x), {:>8} bytes",
         dims.0,
         dims.1,
         median(draw),
-        median(encode),
+        encode,
         median(total),
         median(wall),
         size,
-        serde_json::to_vec(snap)?.len()
+        serde_json::to_vec(snap)?.len(),
+        reference,
+        encode / reference,
+        reference_size,
     );
     Ok(())
 }

@@ -24,7 +24,8 @@
 //! # Layout
 //! - [`theme`]: the named colour theme (Tango Dark) and the xterm 256-colour palette.
 //! - `geometry`: box drawing, block elements, braille and a few symbols drawn as shapes.
-//! - [`render`]: fonts, glyph cache, drawing and PNG encoding.
+//! - [`render`]: fonts, glyph cache, drawing (as indices into the colours used, a
+//!   [`Picture`]) and PNG encoding.
 //! - `quantise`: the PNG palette (exact up to 256 colours, else cells' colours kept and
 //!   glyph edges mapped to the nearest entry).
 
@@ -33,6 +34,8 @@ mod quantise;
 pub mod render;
 pub mod theme;
 
-pub use render::{Image, Layout, RenderError, RenderOptions, Renderer, Title, PHONE_FONT_PX};
+pub use render::{
+    Image, Layout, Picture, RenderError, RenderOptions, Renderer, Title, PHONE_FONT_PX,
+};
 pub use theme::Theme;
 pub use walkie_host_proto::snapshot::{Color, Cursor, Run, Snapshot, SnapshotError, Style};

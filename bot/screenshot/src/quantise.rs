@@ -11,6 +11,9 @@
 //! are found from the picture itself: a pixel equal to its left and upper neighbours is flat.
 //! When the flat colours cannot be kept (a truecolour gradient: more than 256 colours even
 //! after merging ones within [`MAX_SOLID_ERROR`]) the caller keeps the picture as RGB.
+//!
+//! The renderer's own pictures know each colour's provenance (drawn flat or as a blend) and
+//! skip the search: [`reduce`] on their distinct colours. [`indexed`] is for RGB pictures.
 
 use crate::theme::Rgb;
 
@@ -238,22 +241,31 @@ fn exact(rgb_pixels: &[u8]) -> Option<(Vec<Rgb>, Vec<u8>)> {
     Some((colours, pixels))
 }
 
-/// A palette for more than 256 colours: flat colours first (by flat pixels), each merged
-/// with a chosen one within [`MAX_SOLID_ERROR`], then the most frequent edge colours in the
-/// spare entries; every colour's index set to its nearest entry. `None` if the flat colours
-/// alone need more than 256 entries.
-fn reduced(table: &mut Table) -> Option<Vec<Rgb>> {
-    let mut order = table.used.clone();
+/// One distinct colour of a picture: its pixels, and how many of them are flat (a cell's
+/// own colour rather than a glyph edge's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stat {
+    pub(crate) rgb: Rgb,
+    pub(crate) count: u32,
+    pub(crate) flat: u32,
+}
+
+/// A palette for more than 256 colours, and each colour's index in it: flat colours first
+/// (by flat pixels), each merged with a chosen one within [`MAX_SOLID_ERROR`], then the most
+/// frequent edge colours in the spare entries; every colour's index set to its nearest
+/// entry. `None` if the flat colours alone need more than 256 entries.
+pub(crate) fn reduce(stats: &[Stat]) -> Option<(Vec<Rgb>, Vec<u8>)> {
+    let mut order: Vec<usize> = (0..stats.len()).collect();
     order.sort_unstable_by_key(|&s| {
         (
-            std::cmp::Reverse(table.flat[s]),
-            std::cmp::Reverse(table.count[s]),
+            std::cmp::Reverse(stats[s].flat),
+            std::cmp::Reverse(stats[s].count),
         )
     });
     let mut palette: Vec<Rgb> = Vec::with_capacity(256);
-    let split = order.partition_point(|&s| table.flat[s] >= FLAT_PIXELS);
+    let split = order.partition_point(|&s| stats[s].flat >= FLAT_PIXELS);
     for &s in &order[..split] {
-        let c = rgb(table.keys[s]);
+        let c = stats[s].rgb;
         if palette.iter().any(|&p| chebyshev(p, c) <= MAX_SOLID_ERROR) {
             continue;
         }
@@ -263,30 +275,50 @@ fn reduced(table: &mut Table) -> Option<Vec<Rgb>> {
         palette.push(c);
     }
     let mut edges = order[split..].to_vec();
-    edges.sort_unstable_by_key(|&s| std::cmp::Reverse(table.count[s]));
+    edges.sort_unstable_by_key(|&s| std::cmp::Reverse(stats[s].count));
     for &s in edges.iter().take(SPARE_TRIES) {
         if palette.len() == 256 {
             break;
         }
-        let c = rgb(table.keys[s]);
+        let c = stats[s].rgb;
         // An entry close to one already there adds little.
         if palette.iter().all(|&p| distance(p, c) > 3 * 6 * 6) {
             palette.push(c);
         }
     }
-    for &s in &table.used {
-        let c = rgb(table.keys[s]);
-        let mut best = (u32::MAX, 0u8);
-        for (i, &p) in palette.iter().enumerate() {
-            let d = distance(p, c);
-            if d < best.0 {
-                best = (d, i as u8);
-                if d == 0 {
-                    break;
+    let index = stats
+        .iter()
+        .map(|s| {
+            let mut best = (u32::MAX, 0u8);
+            for (i, &p) in palette.iter().enumerate() {
+                let d = distance(p, s.rgb);
+                if d < best.0 {
+                    best = (d, i as u8);
+                    if d == 0 {
+                        break;
+                    }
                 }
             }
-        }
-        table.index[s] = best.1;
+            best.1
+        })
+        .collect();
+    Some((palette, index))
+}
+
+/// [`reduce`] for a picture's colour table: its entries' indices set.
+fn reduced(table: &mut Table) -> Option<Vec<Rgb>> {
+    let stats: Vec<Stat> = table
+        .used
+        .iter()
+        .map(|&s| Stat {
+            rgb: rgb(table.keys[s]),
+            count: table.count[s],
+            flat: table.flat[s],
+        })
+        .collect();
+    let (palette, index) = reduce(&stats)?;
+    for (&s, i) in table.used.iter().zip(index) {
+        table.index[s] = i;
     }
     Some(palette)
 }

@@ -107,31 +107,18 @@ impl Image {
     /// at most 256 colours (an agent's screen has a few dozen: its colour pairs times
     /// [`COVERAGE_LEVELS`]), else with the cells' own colours kept and glyph edges' colours
     /// mapped to the nearest entry (`quantise`); RGB only when the cells' colours alone do
-    /// not fit (a truecolour gradient). No filter and zlib level 2: on palette indices the
-    /// Up filter only scrambles what deflate would find repeated along a row (the same
-    /// glyph in the same colours), and level 2 finds it for a third more time than level 1
-    /// (figures in docs/PERFORMANCE.md).
+    /// not fit (a truecolour gradient). No filter and zlib level 3 (zlib-rs): on palette
+    /// indices the Up filter only scrambles what deflate would find repeated along a row
+    /// (the same glyph in the same colours); level 3 is the smallest level that keeps the
+    /// 120x40 diff well inside its time (figures in docs/PERFORMANCE.md). Slower than
+    /// [`Picture::png`], which knows the colours as drawn: for pictures made elsewhere.
     pub fn png(&self) -> Result<Vec<u8>, RenderError> {
-        let mut out = Vec::with_capacity(self.rgb.len() / 16);
-        let mut enc = png::Encoder::new(&mut out, self.width, self.height);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_deflate_compression(png::DeflateCompression::Level(2));
-        enc.set_filter(png::Filter::NoFilter);
-        let indexed = quantise::indexed(&self.rgb, self.width as usize);
-        match &indexed {
-            Some((colours, _)) => {
-                enc.set_color(png::ColorType::Indexed);
-                enc.set_palette(colours.concat());
+        match quantise::indexed(&self.rgb, self.width as usize) {
+            Some((colours, pixels)) => {
+                encode(self.width, self.height, Pixels::Indexed(&colours, &pixels))
             }
-            None => enc.set_color(png::ColorType::Rgb),
+            None => encode(self.width, self.height, Pixels::Rgb(&self.rgb)),
         }
-        let mut w = enc.write_header()?;
-        match &indexed {
-            Some((_, pixels)) => w.write_image_data(pixels)?,
-            None => w.write_image_data(&self.rgb)?,
-        }
-        w.finish()?;
-        Ok(out)
     }
 }
 
@@ -226,7 +213,7 @@ impl Renderer {
         snapshot: &Snapshot,
         options: &RenderOptions,
     ) -> Result<Vec<u8>, RenderError> {
-        self.render(snapshot, options)?.png()
+        self.draw(snapshot, options)?.png()
     }
 
     /// The snapshot as an RGB picture.
@@ -235,6 +222,15 @@ impl Renderer {
         snapshot: &Snapshot,
         options: &RenderOptions,
     ) -> Result<Image, RenderError> {
+        Ok(self.draw(snapshot, options)?.to_image())
+    }
+
+    /// The snapshot drawn, as the colours it was drawn with and each pixel's among them.
+    pub fn draw(
+        &mut self,
+        snapshot: &Snapshot,
+        options: &RenderOptions,
+    ) -> Result<Picture, RenderError> {
         let layout = self.layout(snapshot.rows, snapshot.cols, &options.title);
         let (width, height) = (u64::from(layout.width), u64::from(layout.height));
         if width * height > MAX_PIXELS {
@@ -308,7 +304,7 @@ impl Renderer {
                 canvas.fill(x, y + uy, w, self.line, fg);
             }
         }
-        Ok(canvas.into_image())
+        Ok(canvas.into_picture())
     }
 
     fn title_bar(
@@ -588,63 +584,217 @@ fn mix(a: Rgb, b: Rgb, t: u8) -> Rgb {
     [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2])]
 }
 
+/// A picture as drawn: each pixel an index into the colours it was drawn with, so that its
+/// PNG palette needs no search through its pixels (most of the encoding time when it was
+/// found from RGB pixels: docs/PERFORMANCE.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    /// Distinct colours, in the order first drawn.
+    colours: Vec<Rgb>,
+    /// Whether a colour was drawn flat (a fill, a glyph's full coverage) and not only as a
+    /// blend at a glyph's edge.
+    flat: Vec<bool>,
+    /// Row-major, an index into `colours` per pixel.
+    pixels: Vec<u32>,
+}
+
+impl Picture {
+    /// The picture as RGB.
+    pub fn to_image(&self) -> Image {
+        let mut rgb = Vec::with_capacity(self.pixels.len() * 3);
+        for &p in &self.pixels {
+            rgb.extend_from_slice(&self.colours[p as usize]);
+        }
+        Image {
+            width: self.width,
+            height: self.height,
+            rgb,
+        }
+    }
+
+    /// The picture as PNG, indexed whenever it can be, like [`Image::png`] (the same
+    /// palette rules), but from the colours as drawn: exact at most 256 colours; else the
+    /// flat colours kept and edge colours mapped to the nearest entry, chosen among the
+    /// distinct colours (a few thousand) rather than the pixels (three million).
+    pub fn png(&self) -> Result<Vec<u8>, RenderError> {
+        if self.colours.len() <= 256 {
+            let pixels: Vec<u8> = self.pixels.iter().map(|&p| p as u8).collect();
+            return encode(
+                self.width,
+                self.height,
+                Pixels::Indexed(&self.colours, &pixels),
+            );
+        }
+        // Counted by runs: pixel by pixel, each count would wait on the one before (most
+        // neighbours are the same colour), several times slower.
+        let mut count = vec![0u32; self.colours.len()];
+        let mut run = (self.pixels.first().copied().unwrap_or(0), 0u32);
+        for &p in &self.pixels {
+            if p == run.0 {
+                run.1 += 1;
+            } else {
+                count[run.0 as usize] += run.1;
+                run = (p, 1);
+            }
+        }
+        if let Some(c) = count.get_mut(run.0 as usize) {
+            *c += run.1;
+        }
+        let stats: Vec<quantise::Stat> = self
+            .colours
+            .iter()
+            .zip(&self.flat)
+            .zip(count)
+            .map(|((&rgb, &flat), count)| quantise::Stat {
+                rgb,
+                count,
+                flat: if flat { count } else { 0 },
+            })
+            .collect();
+        match quantise::reduce(&stats) {
+            Some((palette, index)) => {
+                let pixels: Vec<u8> = self.pixels.iter().map(|&p| index[p as usize]).collect();
+                encode(self.width, self.height, Pixels::Indexed(&palette, &pixels))
+            }
+            None => encode(self.width, self.height, Pixels::Rgb(&self.to_image().rgb)),
+        }
+    }
+}
+
+enum Pixels<'a> {
+    Indexed(&'a [Rgb], &'a [u8]),
+    Rgb(&'a [u8]),
+}
+
+/// PNG of one picture: no filter and zlib level 3 (why in [`Image::png`]).
+fn encode(width: u32, height: u32, pixels: Pixels<'_>) -> Result<Vec<u8>, RenderError> {
+    let mut out = Vec::with_capacity(width as usize * height as usize / 8);
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_deflate_compression(png::DeflateCompression::Level(3));
+    enc.set_filter(png::Filter::NoFilter);
+    let data = match pixels {
+        Pixels::Indexed(colours, data) => {
+            enc.set_color(png::ColorType::Indexed);
+            enc.set_palette(colours.concat());
+            data
+        }
+        Pixels::Rgb(data) => {
+            enc.set_color(png::ColorType::Rgb);
+            data
+        }
+    };
+    let mut w = enc.write_header()?;
+    w.write_image_data(data)?;
+    w.finish()?;
+    Ok(out)
+}
+
+/// Entries of [`Canvas::blend`]'s cache of blended colours.
+const BLENDS: usize = 8;
+
+/// The colours drawn so far, each with its index.
+#[derive(Default)]
+struct Palette {
+    colours: Vec<Rgb>,
+    flat: Vec<bool>,
+    index: HashMap<Rgb, u32>,
+}
+
+impl Palette {
+    /// The index of colour `c`, added if new.
+    fn colour(&mut self, c: Rgb, flat: bool) -> u32 {
+        let next = self.colours.len() as u32;
+        let i = *self.index.entry(c).or_insert(next);
+        if i == next {
+            self.colours.push(c);
+            self.flat.push(flat);
+        } else if flat {
+            self.flat[i as usize] = true;
+        }
+        i
+    }
+}
+
+/// The canvas drawn on: pixels as indices into the colours used so far.
 struct Canvas {
     w: usize,
     h: usize,
-    rgb: Vec<u8>,
+    pixels: Vec<u32>,
+    palette: Palette,
 }
 
 impl Canvas {
     fn new(w: usize, h: usize, bg: Rgb) -> Canvas {
+        let mut palette = Palette::default();
+        let i = palette.colour(bg, true);
         Canvas {
             w,
             h,
-            rgb: bg.repeat(w * h),
+            pixels: vec![i; w * h],
+            palette,
         }
     }
 
     fn fill(&mut self, x: usize, y: usize, w: usize, h: usize, c: Rgb) {
+        let i = self.palette.colour(c, true);
         let (x1, y1) = ((x + w).min(self.w), (y + h).min(self.h));
         for row in y.min(y1)..y1 {
-            let line = &mut self.rgb[(row * self.w + x.min(x1)) * 3..(row * self.w + x1) * 3];
-            for px in line.chunks_exact_mut(3) {
-                px.copy_from_slice(&c);
-            }
+            self.pixels[row * self.w + x.min(x1)..row * self.w + x1].fill(i);
         }
     }
 
     /// Blends `fg` through `mask` placed at cell origin (`x`, `y`), clipped to the canvas.
     fn blend(&mut self, x: usize, y: usize, mask: &Mask, fg: Rgb) {
+        let f = self.palette.colour(fg, true);
         let ox = x as i64 + i64::from(mask.left);
         let oy = y as i64 + i64::from(mask.top);
-        for my in 0..mask.h {
-            let py = oy + my as i64;
-            if py < 0 || py >= self.h as i64 {
-                continue;
-            }
-            let row = &mask.alpha[my * mask.w..(my + 1) * mask.w];
-            for (mx, &a) in row.iter().enumerate() {
-                let px = ox + mx as i64;
-                if a == 0 || px < 0 || px >= self.w as i64 {
+        // The part of the mask on the canvas, clipped once rather than per pixel.
+        let clip = |o: i64, len: usize, size: usize| {
+            let start = (-o).clamp(0, len as i64) as usize;
+            let end = (size as i64 - o).clamp(start as i64, len as i64) as usize;
+            (start, end)
+        };
+        let (mx0, mx1) = clip(ox, mask.w, self.w);
+        let (my0, my1) = clip(oy, mask.h, self.h);
+        // The last blends, by coverage: a glyph's edge pixels mostly lie on one colour (its
+        // cell's background), so this spares nearly every look-up of a blended colour.
+        let mut cache = [(u32::MAX, 0u8, 0u32); BLENDS];
+        let width = self.w;
+        let Canvas {
+            pixels, palette, ..
+        } = self;
+        for my in my0..my1 {
+            let alpha = &mask.alpha[my * mask.w + mx0..my * mask.w + mx1];
+            let start = (oy + my as i64) as usize * width + (ox + mx0 as i64) as usize;
+            let row = &mut pixels[start..start + alpha.len()];
+            for (dst, &a) in row.iter_mut().zip(alpha) {
+                if a == 0 {
                     continue;
                 }
-                let i = (py as usize * self.w + px as usize) * 3;
-                let dst = &mut self.rgb[i..i + 3];
                 if a == 255 {
-                    dst.copy_from_slice(&fg);
-                } else {
-                    let m = mix([dst[0], dst[1], dst[2]], fg, a);
-                    dst.copy_from_slice(&m);
+                    *dst = f;
+                    continue;
                 }
+                let slot = &mut cache[usize::from(a) % BLENDS];
+                if slot.0 != *dst || slot.1 != a {
+                    let m = mix(palette.colours[*dst as usize], fg, a);
+                    *slot = (*dst, a, palette.colour(m, false));
+                }
+                *dst = slot.2;
             }
         }
     }
 
-    fn into_image(self) -> Image {
-        Image {
+    fn into_picture(self) -> Picture {
+        Picture {
             width: self.w as u32,
             height: self.h as u32,
-            rgb: self.rgb,
+            colours: self.palette.colours,
+            flat: self.palette.flat,
+            pixels: self.pixels,
         }
     }
 }
@@ -793,8 +943,16 @@ mod tests {
                     .collect()
             })
             .collect();
-        let img = r.render(&s, &RenderOptions::default()).expect("renders");
-        let (kind, rgb) = decode(&img.png().expect("png"));
+        let picture = r.draw(&s, &RenderOptions::default()).expect("renders");
+        let img = picture.to_image();
+        // Both ways to a palette: from the colours as drawn, and searched in RGB pixels.
+        for png in [picture.png().expect("png"), img.png().expect("png")] {
+            many_edge_colours_indexed(&r, &img, &png);
+        }
+    }
+
+    fn many_edge_colours_indexed(r: &Renderer, img: &Image, png: &[u8]) {
+        let (kind, rgb) = decode(png);
         assert_eq!(kind, png::ColorType::Indexed);
         let l = r.layout(8, 32, &Title::default());
         let theme = Theme::tango_dark();
@@ -819,6 +977,42 @@ mod tests {
             .max()
             .unwrap_or(0);
         assert!(worst < 64, "{worst}");
+    }
+
+    #[test]
+    fn a_drawn_picture_with_few_colours_is_its_png_exactly() {
+        let mut r = Renderer::new(PHONE_FONT_PX).expect("renderer");
+        let mut s = snap(3, 20, "");
+        s.styles = vec![
+            Style::default(),
+            Style {
+                fg: walkie_host_proto::snapshot::Color::Indexed(1),
+                bold: true,
+                underline: true,
+                ..Style::default()
+            },
+        ];
+        s.lines = vec![vec![
+            Run {
+                style: 0,
+                text: "plain ".into(),
+                cell_width: None,
+            },
+            Run {
+                style: 1,
+                text: "red ┌─┐ 字".into(),
+                cell_width: None,
+            },
+        ]];
+        let picture = r.draw(&s, &RenderOptions::default()).expect("draws");
+        let img = picture.to_image();
+        assert_eq!(
+            img,
+            r.render(&s, &RenderOptions::default()).expect("renders")
+        );
+        let (kind, rgb) = decode(&picture.png().expect("png"));
+        assert_eq!(kind, png::ColorType::Indexed);
+        assert_eq!(rgb, img.rgb);
     }
 
     #[test]
