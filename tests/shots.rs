@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bot_rig::{new_sh, BotRig, OPERATOR};
-use fake_telegram::{ChatMessage, FakeTelegram, Fault, Select, State, Upload, When};
+use fake_telegram::{Call, ChatMessage, FakeTelegram, Fault, Select, State, Upload, When};
 use tokio::time::Instant;
 
 const T: Duration = Duration::from_secs(30);
@@ -373,46 +373,104 @@ async fn kept_pictures(rig: &BotRig, n: usize) -> Vec<walkie_console::picture_st
     }
 }
 
+/// `/shot f1` with `faults` on its sendDocument calls (the n-th call, in order): the
+/// first upload Telegram kept, a valid PNG, once every fault struck once.
+async fn shot_under(faults: &[Fault]) -> (FakeTelegram, BotRig, Upload) {
+    let fake = FakeTelegram::start().await;
+    let rig = start(&fake, &[]).await;
+    new_sh(&fake, "f1").await;
+    let ids: Vec<_> = (1u32..)
+        .zip(faults)
+        .map(|(n, f)| fake.fault(Select::Method("sendDocument"), When::Nth(n), f.clone()))
+        .collect();
+    fake.send_text(OPERATOR, "/shot f1");
+    let u = upload(&fake, "f1-", 0, "the /shot upload").await;
+    png_size(&u.bytes);
+    for (id, f) in ids.into_iter().zip(faults) {
+        assert_eq!(fake.fault_hits(id), 1, "{f:?}");
+    }
+    (fake, rig, u)
+}
+
+/// The uploads of `/shot f1` and the sendDocument calls, once an `/ls` has been answered
+/// (the update loop went on) and a late copy had time to come.
+async fn uploads_settled(fake: &FakeTelegram) -> (usize, Vec<Call>) {
+    fake.send_text(OPERATOR, "/ls");
+    fake.wait_for_bot_message(OPERATOR, T, "the /ls answer", |m| m.text.contains("f1"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fake.with(|s| {
+        (
+            s.uploads
+                .iter()
+                .filter(|u| u.file_name.as_deref().is_some_and(|f| f.starts_with("f1-")))
+                .count(),
+            s.calls_to("sendDocument").cloned().collect(),
+        )
+    })
+}
+
+fn told_not_sent(fake: &FakeTelegram) -> bool {
+    fake.with(|s| {
+        s.bot_messages(OPERATOR)
+            .iter()
+            .any(|m| m.text.contains("could not be sent"))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shot_whose_upload_fails_twice_arrives_once() {
     bounded(async {
-        let fake = FakeTelegram::start().await;
-        let _rig = start(&fake, &[]).await;
-        new_sh(&fake, "f1").await;
         // Telegram fails (502), then the connection drops without an answer: neither time
         // did Telegram post it, so the picture arrives exactly once.
-        let bad_gateway = fake.fault(
-            Select::Method("sendDocument"),
-            When::Nth(1),
-            Fault::Status(502),
+        let (fake, _rig, _) = shot_under(&[Fault::Status(502), Fault::Drop]).await;
+        let (uploads, calls) = uploads_settled(&fake).await;
+        assert_eq!((uploads, calls.len()), (1, 3));
+        assert!(
+            !told_not_sent(&fake),
+            "a delivered picture is not reported as lost"
         );
-        let dropped = fake.fault(Select::Method("sendDocument"), When::Nth(2), Fault::Drop);
-        fake.send_text(OPERATOR, "/shot f1");
-        let u = upload(&fake, "f1-", 0, "the /shot upload after two failures").await;
-        png_size(&u.bytes);
-        assert_eq!(fake.fault_hits(bad_gateway), 1);
-        assert_eq!(fake.fault_hits(dropped), 1);
-        // The update loop went on meanwhile, and nothing more comes.
-        fake.send_text(OPERATOR, "/ls");
-        fake.wait_for_bot_message(OPERATOR, T, "the /ls answer", |m| m.text.contains("f1"))
-            .await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let (uploads, calls) = fake.with(|s| {
-            (
-                s.uploads
-                    .iter()
-                    .filter(|u| u.file_name.as_deref().is_some_and(|f| f.starts_with("f1-")))
-                    .count(),
-                s.calls_to("sendDocument").count(),
-            )
-        });
-        assert_eq!((uploads, calls), (1, 3));
-        let told = fake.with(|s| {
-            s.bot_messages(OPERATOR)
-                .iter()
-                .any(|m| m.text.contains("could not be sent"))
-        });
-        assert!(!told, "a delivered picture is not reported as lost");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shot_told_to_slow_down_waits_out_retry_after_and_arrives_once() {
+    bounded(async {
+        let (fake, _rig, _) = shot_under(&[Fault::RetryAfter(2)]).await;
+        let (uploads, calls) = uploads_settled(&fake).await;
+        assert_eq!((uploads, calls.len()), (1, 2), "{calls:?}");
+        // The second try waited the whole retry_after from the 429's answer.
+        let waited = calls[1].arrived.duration_since(calls[0].at);
+        assert!(
+            waited >= Duration::from_secs(2),
+            "asked again after {waited:?}"
+        );
+        assert_eq!(fake.flood_stats().ignored_retry_after, 0);
+        assert!(
+            !told_not_sent(&fake),
+            "a delivered picture is not reported as lost"
+        );
+    })
+    .await
+}
+
+/// Telegram posted the picture but its answer was lost: the bot cannot tell that from a
+/// lost request (the Bot API has no idempotency key to send with, nor a way to read the
+/// chat's last messages), so it sends again: at least once, here twice, never silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shot_whose_answer_was_lost_is_sent_again_at_least_once() {
+    bounded(async {
+        let (fake, _rig, first) = shot_under(&[Fault::DropAfter]).await;
+        let again = upload(&fake, "f1-", 1, "the /shot upload sent again").await;
+        assert_eq!(first.bytes, again.bytes, "the same picture both times");
+        let (uploads, calls) = uploads_settled(&fake).await;
+        assert_eq!((uploads, calls.len()), (2, 2), "{calls:?}");
+        assert!(!calls[0].delivered() && calls[1].ok(), "{calls:?}");
+        assert!(
+            !told_not_sent(&fake),
+            "a delivered picture is not reported as lost"
+        );
     })
     .await
 }
