@@ -7,6 +7,7 @@
 //! presses are handled here.
 
 mod boundary;
+mod buttons;
 mod dashboard;
 mod dirs;
 mod hostkey;
@@ -21,7 +22,6 @@ use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message, Update, Upda
 use super::commands::{self, Usage};
 use super::context::Context;
 use super::tg::TgError;
-use super::views::USE_PREFIX;
 use super::voice::{card_buttons, card_html, parse_card_data, CardAction, MAX_DOWNLOAD_BYTES};
 use walkie_console::front::{ChatId, MessageRef, UserId};
 use walkie_console::gate::{Action, Verdict};
@@ -259,67 +259,25 @@ impl App {
         if super::card::is_approval_button(&data) {
             return crate::front::press(&self.desk, &q, chat, &data).await;
         }
-        if let Some(done) = self.on_dir_button(user, chat, &q, &data).await {
+        let press = buttons::Press {
+            user,
+            chat,
+            q: &q,
+            data: &data,
+        };
+        if let Some(done) = self.on_button(&press).await {
             return done;
         }
-        if let Some(done) = self.on_host_key_button(user, chat, &q, &data).await {
-            return done;
-        }
-        if let Some(done) = self.on_outbox_button(user, chat, &q, &data).await {
-            return done;
-        }
-        if let Some(done) = self.on_picture_button(user, chat, &q, &data).await {
-            return done;
-        }
-        if let Some(done) = self.on_boundary_button(user, chat, &q, &data).await {
-            return done;
-        }
-        if let Some(done) = self.on_schedule_button(user, chat, &q, &data).await {
-            return done;
-        }
-        if let Some(done) = self.on_dashboard_button(chat, &q, &data).await {
-            return done;
-        }
-        if let Some(name) = data.strip_prefix(USE_PREFIX) {
-            match self.host.info(name).await {
-                Ok(Some(_)) => {
-                    let current = SessionRef::address(name);
-                    self.store
-                        .set_current_session(ChatId(chat), Some(&current))
-                        .await?;
-                    self.tg
-                        .answer_callback(&q.id.0, Some(&format!("Now talking to {name}")))
-                        .await?;
-                    self.live.set_focus(chat, name);
-                    self.live.ensure(chat, name);
-                }
-                _ => {
-                    self.tg
-                        .answer_callback(&q.id.0, Some(&format!("{name} is gone")))
-                        .await?;
-                }
-            }
-            return Ok(());
-        }
-        if let Some(name) = data.strip_prefix(crate::revived::KILL_PREFIX) {
-            return crate::revived::kill_pressed(self, user, chat, &q.id.0, name).await;
-        }
-        if let Some(name) = data.strip_prefix(crate::lost::REVIVE_PREFIX) {
-            return crate::lost::on_revive(self, user, chat, &q.id.0, name).await;
-        }
-        if let Some((id, action)) = parse_card_data(&data) {
-            if self
-                .viewer_refused(user, chat, &q.id.0, &data, "a transcript button")
-                .await?
-            {
-                return Ok(());
-            }
-            return self.on_card(user, chat, &q.id.0, id, action).await;
-        }
-        self.tg
-            .answer_callback(&q.id.0, Some("This button no longer works."))
-            .await?;
-        Ok(())
+        self.no_longer_works(&press).await
+    }
+
+    /// A press of a transcript card's button (`t:ID:ACTION`; operators only, checked
+    /// before).
+    async fn transcript_pressed(&self, p: &buttons::Press<'_>) -> Result<(), HandleError> {
+        let Some((id, action)) = parse_card_data(p.data) else {
+            return self.no_longer_works(p).await;
+        };
+        self.on_card(p.user, p.chat, p.id(), id, action).await
     }
 
     /// A voice note: download, transcribe, route, then a card (or a dispatch at once).

@@ -62,7 +62,7 @@ fn code(a: ApprovalAction) -> String {
 #[cfg(test)]
 const CALLBACK_DATA_MAX: usize = 64;
 
-const CALLBACK_PREFIX: &str = "ap:";
+pub(crate) const CALLBACK_PREFIX: &str = "ap:";
 
 /// `ap:<id in base 36>:<action>`; at most 19 bytes.
 pub(crate) fn encode_callback(id: ApprovalId, action: ApprovalAction) -> String {

@@ -8,8 +8,9 @@
 //!
 //! # Layout
 //! - [`app`]: handling of one update (gate, audit of commands, voice notes, buttons);
-//!   requests go to the console ([`walkie_console::requests`]); `app::dirs`: the press of
-//!   a directory button of `/new NAME PRESET`.
+//!   requests go to the console ([`walkie_console::requests`]); `app::buttons`: the
+//!   table from a button's callback prefix to its handler (and who may press it);
+//!   `app::dirs`: the press of a directory button of `/new NAME PRESET`.
 //! - [`card`]: approval cards as HTML and keyboards; their buttons' callback codes.
 //! - [`context`]: the context the update handler and the front end share.
 //! - [`front`]: Telegram as the console's [`walkie_console::front::Frontend`] (cards,

@@ -2,10 +2,10 @@
 //! decoded here, refused to viewers, answered at once, then run as the console's
 //! [`Request::Widen`] (audited there with who pressed). "Edit boundary" says how to restart.
 
-use teloxide::types::CallbackQuery;
 use walkie_console::requests::Request;
 use walkie_host_proto::sandbox::Widen;
 
+use super::buttons::Press;
 use super::{App, HandleError};
 use crate::views::{BOUNDARY_PREFIX, SESSION_SEP};
 
@@ -42,32 +42,12 @@ pub(crate) fn decode(data: &str) -> Option<Pressed> {
 }
 
 impl App {
-    /// A press of a widen button; `None` if `data` is not one.
-    pub(super) async fn on_boundary_button(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-    ) -> Option<Result<(), HandleError>> {
-        let pressed = decode(data)?;
-        Some(self.boundary_pressed(user, chat, q, data, pressed).await)
-    }
-
-    async fn boundary_pressed(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-        pressed: Pressed,
-    ) -> Result<(), HandleError> {
-        if self
-            .viewer_refused(user, chat, &q.id.0, data, "a boundary button")
-            .await?
-        {
-            return Ok(());
-        }
+    /// A press of a widen button (operators only, checked before).
+    pub(super) async fn boundary_pressed(&self, p: &Press<'_>) -> Result<(), HandleError> {
+        let (user, chat, q) = (p.user, p.chat, p.q);
+        let Some(pressed) = decode(p.data) else {
+            return self.no_longer_works(p).await;
+        };
         self.tg.answer_callback(&q.id.0, None).await?;
         match pressed {
             Pressed::Widen { name, change } => {

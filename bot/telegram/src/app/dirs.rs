@@ -4,15 +4,14 @@
 
 use std::path::PathBuf;
 
-use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
 use walkie_console::requests::{NewSpec, Request, SandboxChoice};
 use walkie_console::store::{AuditAction, AuditEntry};
 use walkie_console::workdir;
 
+use super::buttons::Press;
 use super::{App, HandleError};
 use crate::render::escape_html;
-use crate::views::DIR_PREFIX;
 
 impl App {
     /// Refuses (audited, answered) the press of a button that acts by someone who may only
@@ -44,32 +43,9 @@ impl App {
         Ok(true)
     }
 
-    /// A press of a directory button; `None` if `data` is not one.
-    pub(super) async fn on_dir_button(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-    ) -> Option<Result<(), HandleError>> {
-        let rest = data.strip_prefix(DIR_PREFIX)?;
-        Some(self.dir_pressed(user, chat, q, data, rest).await)
-    }
-
-    async fn dir_pressed(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-        rest: &str,
-    ) -> Result<(), HandleError> {
-        if self
-            .viewer_refused(user, chat, &q.id.0, data, "a directory button")
-            .await?
-        {
-            return Ok(());
-        }
+    /// A press of a directory button (`dir:ID:INDEX`; operators only, checked before).
+    pub(super) async fn dir_pressed(&self, p: &Press<'_>, rest: &str) -> Result<(), HandleError> {
+        let (user, chat, q) = (p.user, p.chat, p.q);
         let parsed = rest
             .split_once(':')
             .and_then(|(id, i)| Some((id.parse::<i64>().ok()?, i.parse::<usize>().ok()?)));

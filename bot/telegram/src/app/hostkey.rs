@@ -2,50 +2,31 @@
 //! a remote host presents a key walkie does not know): operators only, audited, the card
 //! edited to what was decided. Trust writes walkie's own known_hosts and reconnects.
 
-use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
 use walkie_console::store::{AuditAction, AuditEntry};
 
+use super::buttons::Press;
 use super::{App, HandleError};
 use crate::render::escape_html;
-use crate::views::HOSTKEY_PREFIX;
 
 impl App {
-    /// A press of a host-key button; `None` if `data` is not one.
-    pub(super) async fn on_host_key_button(
+    /// A press of a host-key button (`hostkey:t:HOST`, `hostkey:r:HOST`; operators only,
+    /// checked before).
+    pub(super) async fn host_key_pressed(
         &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-    ) -> Option<Result<(), HandleError>> {
-        let rest = data.strip_prefix(HOSTKEY_PREFIX)?;
-        Some(self.host_key_pressed(user, chat, q, data, rest).await)
-    }
-
-    async fn host_key_pressed(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
+        p: &Press<'_>,
         rest: &str,
     ) -> Result<(), HandleError> {
-        if self
-            .viewer_refused(user, chat, &q.id.0, data, "a host-key button")
-            .await?
-        {
-            return Ok(());
-        }
+        let Press {
+            user,
+            chat,
+            q,
+            data,
+        } = *p;
         let (trusting, host) = match rest.split_once(':') {
             Some(("t", h)) => (true, h),
             Some(("r", h)) => (false, h),
-            _ => {
-                self.tg
-                    .answer_callback(&q.id.0, Some("This button no longer works."))
-                    .await?;
-                return Ok(());
-            }
+            _ => return self.no_longer_works(p).await,
         };
         let outcome = if trusting {
             self.host.trust(host).await

@@ -1,41 +1,26 @@
 //! The press of Cancel on a queued item (`walkie_console::outbox`): operators only, only
 //! in the chat that queued it, audited; the message edited to "cancelled".
 
-use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
 use walkie_console::store::{AuditAction, AuditEntry};
 
+use super::buttons::Press;
 use super::{App, HandleError};
 use crate::render::escape_html;
-use crate::views::OUTBOX_PREFIX;
 
 impl App {
-    /// A press of an outbox button; `None` if `data` is not one.
-    pub(super) async fn on_outbox_button(
+    /// A press of an outbox button (`outbox:c:ID`; operators only, checked before).
+    pub(super) async fn outbox_pressed(
         &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-    ) -> Option<Result<(), HandleError>> {
-        let rest = data.strip_prefix(OUTBOX_PREFIX)?;
-        Some(self.outbox_pressed(user, chat, q, data, rest).await)
-    }
-
-    async fn outbox_pressed(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
+        p: &Press<'_>,
         rest: &str,
     ) -> Result<(), HandleError> {
-        if self
-            .viewer_refused(user, chat, &q.id.0, data, "an outbox button")
-            .await?
-        {
-            return Ok(());
-        }
+        let Press {
+            user,
+            chat,
+            q,
+            data,
+        } = *p;
         let id = rest.strip_prefix("c:").and_then(|i| i.parse::<i64>().ok());
         let cancelled = match id {
             Some(id) => walkie_console::outbox::cancel(&self.store, ChatId(chat), id).await?,

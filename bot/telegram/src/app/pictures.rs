@@ -2,78 +2,47 @@
 //! `/shot NAME`), and a live picture's keys (`wk:KEY:NAME`, typed like `/keys NAME KEY`,
 //! operators only, audited) and Stop (`wst:NAME`).
 
-use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
 use walkie_console::host::Host;
 use walkie_console::requests::{host_answer, Request};
 use walkie_console::session::SessionRef;
 use walkie_console::store::{AuditAction, AuditEntry};
 
+use super::buttons::Press;
 use super::{App, HandleError};
-use crate::pictures::{parse_key, STOP_PREFIX};
-use crate::views::PICTURE_PREFIX;
+use crate::pictures::parse_key;
 
 impl App {
-    /// A press of a picture button; `None` if `data` is not one.
-    pub(super) async fn on_picture_button(
+    /// A press of 🖼 (`pic:NAME`).
+    pub(super) async fn picture_pressed(
         &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-    ) -> Option<Result<(), HandleError>> {
-        if let Some(name) = data.strip_prefix(PICTURE_PREFIX) {
-            return Some(self.picture_pressed(user, chat, q, name).await);
-        }
-        if let Some(name) = data.strip_prefix(STOP_PREFIX) {
-            let toast = if self.console.front.pictures.stop(chat, name) {
-                "Stopped"
-            } else {
-                "Not running any more"
-            };
-            return Some(
-                self.tg
-                    .answer_callback(&q.id.0, Some(toast))
-                    .await
-                    .map_err(Into::into),
-            );
-        }
-        let (key, name) = parse_key(data)?;
-        Some(self.key_pressed(user, chat, q, key, name, data).await)
-    }
-
-    async fn picture_pressed(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
+        p: &Press<'_>,
         name: &str,
     ) -> Result<(), HandleError> {
-        self.tg.answer_callback(&q.id.0, None).await?;
+        self.tg.answer_callback(p.id(), None).await?;
         let name = Some(name.to_string());
-        self.request(user, chat, Request::Shot { name }).await
+        self.request(p.user, p.chat, Request::Shot { name }).await
     }
 
-    async fn key_pressed(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        key: &str,
-        name: &str,
-        data: &str,
-    ) -> Result<(), HandleError> {
-        if self
-            .viewer_refused(user, chat, &q.id.0, data, "a key of a live picture")
-            .await?
-        {
-            return Ok(());
-        }
+    /// A press of a live picture's Stop (`wst:NAME`).
+    pub(super) async fn stop_pressed(&self, p: &Press<'_>, name: &str) -> Result<(), HandleError> {
+        let toast = if self.console.front.pictures.stop(p.chat, name) {
+            "Stopped"
+        } else {
+            "Not running any more"
+        };
+        self.tg.answer_callback(p.id(), Some(toast)).await?;
+        Ok(())
+    }
+
+    /// A press of a live picture's key (`wk:KEY:NAME`; operators only, checked before).
+    pub(super) async fn key_pressed(&self, p: &Press<'_>) -> Result<(), HandleError> {
+        let (user, chat, q) = (p.user, p.chat, p.q);
+        let Some((key, name)) = parse_key(p.data) else {
+            return self.no_longer_works(p).await;
+        };
         let Ok(parsed) = key.parse::<walkie_host_proto::keys::Key>() else {
-            self.tg
-                .answer_callback(&q.id.0, Some("This button no longer works."))
-                .await?;
-            return Ok(());
+            return self.no_longer_works(p).await;
         };
         self.audit(AuditEntry {
             user_id: Some(UserId(user)),

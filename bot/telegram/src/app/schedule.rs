@@ -2,42 +2,27 @@
 //! job's Create / Cancel), and voice notes that propose a job ("every day at nine, backend,
 //! run the tests"). The work is the console's (`requests::schedule`).
 
-use teloxide::types::CallbackQuery;
 use walkie_console::front::{ChatId, UserId};
 use walkie_console::requests::schedule::spoken;
 use walkie_console::requests::Request;
 use walkie_console::store::{AuditAction, AuditEntry};
 
+use super::buttons::Press;
 use super::{App, HandleError};
 use crate::views::schedule_press;
 
 impl App {
-    /// A press of a schedule button; `None` if `data` is not one.
-    pub(super) async fn on_schedule_button(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-    ) -> Option<Result<(), HandleError>> {
-        let req = schedule_press(data)?;
-        Some(self.schedule_button(user, chat, q, data, req).await)
-    }
-
-    async fn schedule_button(
-        &self,
-        user: i64,
-        chat: i64,
-        q: &CallbackQuery,
-        data: &str,
-        req: walkie_console::requests::schedule::ScheduleRequest,
-    ) -> Result<(), HandleError> {
-        if self
-            .viewer_refused(user, chat, &q.id.0, data, "a schedule button")
-            .await?
-        {
-            return Ok(());
-        }
+    /// A press of a schedule button (`sj:`, `sd:`, `sz:`; operators only, checked before).
+    pub(super) async fn schedule_pressed(&self, p: &Press<'_>) -> Result<(), HandleError> {
+        let Press {
+            user,
+            chat,
+            q,
+            data,
+        } = *p;
+        let Some(req) = schedule_press(data) else {
+            return self.no_longer_works(p).await;
+        };
         self.tg.answer_callback(&q.id.0, None).await?;
         self.audit(AuditEntry {
             user_id: Some(UserId(user)),
