@@ -43,7 +43,8 @@ type Handler = for<'a> fn(&'a App, &'a Press<'a>, &'a str) -> Done<'a>;
 
 /// One kind of button.
 pub(super) struct Button {
-    pub(super) prefix: &'static str,
+    /// Its callback data starts with one of these.
+    pub(super) prefixes: &'static [&'static str],
     /// `Some(what)`: operators only; a viewer's press is answered with the viewers' text and
     /// audited as "viewer pressed {what}" before the handler sees it. `None`: anyone who may
     /// read (or the handler decides).
@@ -54,67 +55,57 @@ pub(super) struct Button {
 /// Every button but the approval cards' (the desk's, `crate::front::press`).
 pub(super) const BUTTONS: &[Button] = &[
     Button {
-        prefix: DIR_PREFIX,
+        prefixes: &[DIR_PREFIX],
         operators: Some("a directory button"),
         handle: |app, p, rest| Box::pin(app.dir_pressed(p, rest)),
     },
     Button {
-        prefix: HOSTKEY_PREFIX,
+        prefixes: &[HOSTKEY_PREFIX],
         operators: Some("a host-key button"),
         handle: |app, p, rest| Box::pin(app.host_key_pressed(p, rest)),
     },
     Button {
-        prefix: OUTBOX_PREFIX,
+        prefixes: &[OUTBOX_PREFIX],
         operators: Some("an outbox button"),
         handle: |app, p, rest| Box::pin(app.outbox_pressed(p, rest)),
     },
     Button {
-        prefix: PICTURE_PREFIX,
+        prefixes: &[PICTURE_PREFIX],
         operators: None,
         handle: |app, p, name| Box::pin(app.picture_pressed(p, name)),
     },
     Button {
-        prefix: STOP_PREFIX,
+        prefixes: &[STOP_PREFIX],
         operators: None,
         handle: |app, p, name| Box::pin(app.stop_pressed(p, name)),
     },
     Button {
-        prefix: KEY_PREFIX,
+        prefixes: &[KEY_PREFIX],
         operators: Some("a key of a live picture"),
         handle: |app, p, _| Box::pin(app.key_pressed(p)),
     },
     Button {
-        prefix: BOUNDARY_PREFIX,
+        prefixes: &[BOUNDARY_PREFIX],
         operators: Some("a boundary button"),
         handle: |app, p, _| Box::pin(app.boundary_pressed(p)),
     },
     Button {
-        prefix: JOB_PREFIX,
+        prefixes: &[JOB_PREFIX, DRAFT_PREFIX, ZONE_PREFIX],
         operators: Some("a schedule button"),
         handle: |app, p, _| Box::pin(app.schedule_pressed(p)),
     },
     Button {
-        prefix: DRAFT_PREFIX,
-        operators: Some("a schedule button"),
-        handle: |app, p, _| Box::pin(app.schedule_pressed(p)),
-    },
-    Button {
-        prefix: ZONE_PREFIX,
-        operators: Some("a schedule button"),
-        handle: |app, p, _| Box::pin(app.schedule_pressed(p)),
-    },
-    Button {
-        prefix: DASH_PREFIX,
+        prefixes: &[DASH_PREFIX],
         operators: None,
         handle: |app, p, name| Box::pin(app.dashboard_pressed(p, name)),
     },
     Button {
-        prefix: USE_PREFIX,
+        prefixes: &[USE_PREFIX],
         operators: None,
         handle: |app, p, name| Box::pin(app.use_pressed(p, name)),
     },
     Button {
-        prefix: crate::revived::KILL_PREFIX,
+        prefixes: &[crate::revived::KILL_PREFIX],
         operators: None,
         handle: |app, p, name| {
             Box::pin(crate::revived::kill_pressed(
@@ -127,12 +118,12 @@ pub(super) const BUTTONS: &[Button] = &[
         },
     },
     Button {
-        prefix: crate::lost::REVIVE_PREFIX,
+        prefixes: &[crate::lost::REVIVE_PREFIX],
         operators: None,
         handle: |app, p, name| Box::pin(crate::lost::on_revive(app, p.user, p.chat, p.id(), name)),
     },
     Button {
-        prefix: crate::voice::CARD_PREFIX,
+        prefixes: &[crate::voice::CARD_PREFIX],
         operators: Some("a transcript button"),
         handle: |app, p, _| Box::pin(app.transcript_pressed(p)),
     },
@@ -141,9 +132,10 @@ pub(super) const BUTTONS: &[Button] = &[
 impl App {
     /// A press of a button of [`BUTTONS`]; `None` if `data` starts with no prefix there.
     pub(super) async fn on_button(&self, p: &Press<'_>) -> Option<Result<(), HandleError>> {
-        let (button, rest) = BUTTONS
-            .iter()
-            .find_map(|b| Some((b, p.data.strip_prefix(b.prefix)?)))?;
+        let (button, rest) = BUTTONS.iter().find_map(|b| {
+            let rest = b.prefixes.iter().find_map(|x| p.data.strip_prefix(x))?;
+            Some((b, rest))
+        })?;
         if let Some(what) = button.operators {
             match self
                 .viewer_refused(p.user, p.chat, p.id(), p.data, what)
@@ -196,7 +188,10 @@ mod tests {
 
     #[test]
     fn no_prefix_starts_another_so_the_order_does_not_matter() {
-        let mut all: Vec<&str> = BUTTONS.iter().map(|b| b.prefix).collect();
+        let mut all: Vec<&str> = BUTTONS
+            .iter()
+            .flat_map(|b| b.prefixes.iter().copied())
+            .collect();
         all.push(crate::card::CALLBACK_PREFIX);
         for (i, a) in all.iter().enumerate() {
             assert!(!a.is_empty());
