@@ -85,6 +85,18 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
         notify_stop(cfg);
         return Ok(ExitCode::SUCCESS);
     }
+    // Codex's PreToolUse asks only where walkie's boundary replaced Codex's own sandbox.
+    if let Ok(hook::HookInput::Approval(req)) =
+        hook::parse_event(&stdin, agent, args.event.as_deref())
+    {
+        let sandbox = std::env::var(walkie_sandbox::trampoline::BOUNDARY_VAR).ok();
+        if req.agent == Agent::Codex
+            && req.event == hook::HookEvent::PreToolUse
+            && !hook::codex_asks_before_every_command(sandbox.as_deref())
+        {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let timeout = Duration::from_secs(cfg.approvals.timeout_s);
     let out = hook::respond_to(&stdin, agent, args.event.as_deref(), |req| {
         let mut request = req.clone();
