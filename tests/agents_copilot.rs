@@ -184,7 +184,8 @@ async fn the_whole_story() {
     llm.set_scenario(&scenario(&approved));
     let user_copilot = user.home.join(".copilot");
     // The user's own hook, which must keep working in walkie's sessions.
-    let user_log = user.root().join("user-hook.jsonl");
+    // Its log in the workspace: inside the preset's boundary a hook writes only there.
+    let user_log = user.work.join("user-hook.jsonl");
     std::fs::create_dir_all(user_copilot.join("hooks")).expect("hooks dir");
     std::fs::write(
         user_copilot.join("hooks/mine.json"),
