@@ -104,7 +104,8 @@ fn codex_preset_needs_no_hook_review_asks_the_host_and_announces_its_turn_end() 
     );
     let marker = user.work.join("walkie-marker");
     let user_codex = user.home.join(".codex");
-    let logs = user.root().join("logs");
+    // In the workspace: inside the preset's boundary the user's hook writes only there.
+    let logs = user.work.join(".walkie-test-logs");
     std::fs::create_dir_all(&logs).expect("logs dir");
 
     // The user's own state: a trusted hook of their own, credentials, history, old sessions.
