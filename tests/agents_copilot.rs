@@ -163,13 +163,8 @@ fn copilot_from_the_phone_asks_on_a_card_approves_denies_and_leaves_the_users_ho
 }
 
 async fn the_whole_story() {
-    let markers = tempfile::Builder::new()
-        .prefix("walkie-marker")
-        .tempdir_in("/var/tmp")
-        .expect("marker dir");
-    let approved = markers.path().join("approved");
-    let denied = markers.path().join("denied");
-    let llm = FakeLlm::start_for_sandbox(&scenario(&approved));
+    // The markers are made once the work dir is (the scenario is re-read on every request).
+    let llm = FakeLlm::start_for_sandbox(&scenario(std::path::Path::new("/nonexistent")));
     // The folder is pre-trusted: the trust dialog as a card is another change's.
     let user = AgentHome::new(
         Agent::Copilot,
@@ -179,9 +174,18 @@ async fn the_whole_story() {
             ..Setup::default()
         },
     );
+    // In the workspace: the preset's boundary lets an approved command write only there.
+    let markers = tempfile::Builder::new()
+        .prefix("walkie-marker")
+        .tempdir_in(&user.work)
+        .expect("marker dir");
+    let approved = markers.path().join("approved");
+    let denied = markers.path().join("denied");
+    llm.set_scenario(&scenario(&approved));
     let user_copilot = user.home.join(".copilot");
     // The user's own hook, which must keep working in walkie's sessions.
-    let user_log = user.root().join("user-hook.jsonl");
+    // Its log in the workspace: inside the preset's boundary a hook writes only there.
+    let user_log = user.work.join("user-hook.jsonl");
     std::fs::create_dir_all(user_copilot.join("hooks")).expect("hooks dir");
     std::fs::write(
         user_copilot.join("hooks/mine.json"),

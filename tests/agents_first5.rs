@@ -87,13 +87,10 @@ fn q(s: &str) -> String {
 
 #[test]
 fn codex_preset_needs_no_hook_review_asks_the_host_and_announces_its_turn_end() {
-    let marker_dir = tempfile::Builder::new()
-        .prefix("walkie-marker")
-        .tempdir_in("/var/tmp")
-        .expect("marker dir");
-    let marker = marker_dir.path().join("marker");
+    // A relative marker, in the session's cwd: the preset's workspace boundary lets an
+    // approved command write only there.
     let fake = FakeLlm::start_for_sandbox(&json!({
-        "turns": [{"text": "Creating it.", "shell": format!("touch {}", path_str(&marker)),
+        "turns": [{"text": "Creating it.", "shell": "touch walkie-marker",
                    "description": "Create the marker"},
                   {"text": "done"}],
         "aux_text": "OK"}));
@@ -105,8 +102,10 @@ fn codex_preset_needs_no_hook_review_asks_the_host_and_announces_its_turn_end() 
             ..Setup::default()
         },
     );
+    let marker = user.work.join("walkie-marker");
     let user_codex = user.home.join(".codex");
-    let logs = user.root().join("logs");
+    // In the workspace: inside the preset's boundary the user's hook writes only there.
+    let logs = user.work.join(".walkie-test-logs");
     std::fs::create_dir_all(&logs).expect("logs dir");
 
     // The user's own state: a trusted hook of their own, credentials, history, old sessions.

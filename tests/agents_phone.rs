@@ -288,13 +288,10 @@ fn scenario(marker: &Path) -> Value {
 
 /// The whole loop with one agent; see the file's doc.
 async fn basic_loop(agent: Agent) {
-    let markers = tempfile::Builder::new()
-        .prefix("walkie-marker")
-        .tempdir_in("/var/tmp")
-        .expect("marker dir");
-    let approved = markers.path().join("approved");
-    let denied = markers.path().join("denied");
-    let p = Phone::start(agent, &approved).await;
+    // In the workspace: the agent presets' boundary lets an approved command write only there.
+    let p = Phone::start(agent, Path::new("walkie-approved")).await;
+    let approved = p.user.work.join("walkie-approved");
+    let denied = p.user.work.join("walkie-denied");
     let before = p.user_files();
     let work = p.user.work.clone();
     let name = format!("{}1", agent.name());
@@ -335,7 +332,7 @@ async fn basic_loop(agent: Agent) {
 
     // Approve: the command runs, the turn's end is announced.
     p.prompt(&name, "Please create the marker file.").await;
-    let card = p.card(path_str(&approved)).await;
+    let card = p.card("touch walkie-approved").await;
     assert!(card.text.contains(&name), "{}", card.text);
     p.press(&card, "a");
     let marker = approved.clone();
@@ -348,9 +345,9 @@ async fn basic_loop(agent: Agent) {
     p.turn_ends(&name, 1).await;
 
     // Deny: the command does not run; the turn still ends.
-    p.llm.set_scenario(&scenario(&denied));
+    p.llm.set_scenario(&scenario(Path::new("walkie-denied")));
     p.prompt(&name, "Please create the other marker.").await;
-    let card = p.card(path_str(&denied)).await;
+    let card = p.card("touch walkie-denied").await;
     p.press(&card, "d");
     p.turn_ends(&name, 2).await;
     assert!(!denied.exists(), "a denied command ran");

@@ -241,7 +241,8 @@ async fn file_written(path: &std::path::Path) -> String {
 fn walkie_new_with_a_preset_gets_the_same_hook_as_new_from_the_phone() {
     run(async {
         // A stand-in `claude` that records the arguments it was started with.
-        let toml = "[presets.claude]\ncommand = [\"{dir}/claude\"]\n";
+        // Stand-in agents write next to themselves: outside a workspace, so no boundary.
+        let toml = "[presets.claude]\ncommand = [\"{dir}/claude\"]\nsandbox = \"off\"\n";
         let rig = Rig::start(Some(toml)).await;
         let dir = rig.host.dir.path().to_path_buf();
         std::fs::write(
@@ -758,7 +759,7 @@ time.sleep(600)
 fn the_claude_preset_asks_through_walkies_hook() {
     run(async {
         let toml =
-            "[approvals]\ntimeout_s = 120\n[presets.claude]\ncommand = [\"{dir}/bin/claude\"]\n";
+            "[approvals]\ntimeout_s = 120\n[presets.claude]\ncommand = [\"{dir}/bin/claude\"]\nsandbox = \"off\"\n";
         let rig = Rig::start(Some(toml)).await;
         let bin = rig.host.dir.path().join("bin");
         std::fs::create_dir_all(&bin).expect("bin dir");
@@ -876,7 +877,7 @@ time.sleep(600)
 fn the_codex_preset_gets_walkies_hook_in_its_own_home() {
     run(async {
         let toml =
-            "[approvals]\ntimeout_s = 120\n[presets.codex]\ncommand = [\"{dir}/bin/codex\"]\n";
+            "[approvals]\ntimeout_s = 120\n[presets.codex]\ncommand = [\"{dir}/bin/codex\"]\nsandbox = \"off\"\n";
         let rig = Rig::start(Some(toml)).await;
         let dir = rig.host.dir.path().to_path_buf();
         // The user's own Codex home: a config and a hook of their own, both to be kept.
@@ -914,7 +915,7 @@ fn the_codex_preset_gets_walkies_hook_in_its_own_home() {
                 .expect("meta json");
         assert_eq!(
             meta["events"],
-            serde_json::json!(["PermissionRequest", "Stop"])
+            serde_json::json!(["PermissionRequest", "PreToolUse", "Stop"])
         );
         // A real copy of the user's config; the user's hooks.json linked, not rewritten.
         assert_eq!(meta["config"], "model = \"mine\"\n");

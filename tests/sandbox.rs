@@ -423,17 +423,19 @@ fn allowlist_lets_allowed_names_through_and_asks_for_the_others() {
         &rt,
         &b.h.socket,
         &mut watch,
+        // As the bot words a phone user's refusal (the audit log's name and id).
         Decision::Deny {
-            reason: "no".into(),
+            reason: "denied by ana (Telegram user 42) via walkie".into(),
         },
     );
     // The line curl's exit code is echoed on (the command line itself says `denied=$?`).
     let s = b.h.wait_screen("net", "the denied request", |s| {
         s.lines().any(|l| l.starts_with("denied="))
     });
+    // The 403's body says who refused.
     assert!(
         s.contains(&format!(
-            "walkie sandbox: connection to other.test:{port} denied: denied by the user"
+            "walkie sandbox: connection to other.test:{port} denied: denied by ana (Telegram user 42) via walkie"
         )),
         "{s}"
     );

@@ -404,37 +404,35 @@ pub struct Preset {
     pub network: Option<NetworkMode>,
 }
 
-/// The profile of every built-in preset, agents included, for now. Agents that run for days
-/// should get `workspace`; they do not by default yet:
-/// - Claude Code saves `~/.claude.json` through a lock directory and a temporary file created
-///   next to it in `$HOME`, which `workspace` keeps read-only: it could not save its state
-///   (folder trust, first-run notices) and shows its dialogs again on every start. bubblewrap
-///   0.8.0 (Debian 12) has no `--overlay`, so `$HOME` cannot get a walkie-owned upper layer;
-///   the way left is a walkie-owned `CLAUDE_CONFIG_DIR` (Claude 2.1.330 then keeps
-///   `.claude.json` inside it: `join(CLAUDE_CONFIG_DIR || homedir(), ".claude.json")`), linking
-///   the user's `~/.claude` entries as walkie's Codex home does.
-/// - Codex inside walkie's boundary runs with its own sandbox replaced by walkie's
-///   (`-c sandbox_mode="danger-full-access"`, `session-host/src/server/boundary.rs`); with
-///   `approval_policy = "on-request"` it then no longer asks before commands, so its approval
-///   cards need a policy decision before `workspace` is its default.
-/// - Copilot starts and reaches its model sandboxed (tests/sandbox.rs), but its approval flow
-///   (the approved command run by its own tools) is not yet verified under `workspace`.
+/// The profile of the built-in agent presets (`claude`, `codex`, `copilot`): agents that run
+/// for days get a boundary by default, with the `allowlist` network (their API hosts on it, as
+/// the host adds them). What makes each work inside it:
+/// - Claude Code gets a `CLAUDE_CONFIG_DIR` of walkie's own (`bot/console/src/claude_home.rs`):
+///   it saves `.claude.json` there (through a lock directory and a temporary file, which the
+///   read-only `$HOME` would refuse), seeded from the user's so no first-run dialog comes back.
+/// - Codex runs with its own sandbox replaced by walkie's (`-c sandbox_mode="danger-full-access"`,
+///   `session-host/src/server/boundary.rs`), where under `on-request` it would ask about no
+///   command: walkie's `PreToolUse` hook asks the phone before each shell command instead.
+/// - Copilot's home and plugin are walkie's (`bot/console/src/copilot_home.rs`).
 ///
-/// `--sandbox workspace` already works for a session of any of them.
-const BUILTIN_PROFILE: &str = "off";
+/// `shell` stays [`SHELL_PROFILE`]: a shell is the user at work, not an agent.
+const AGENT_PROFILE: &str = "workspace";
+
+/// The profile of the built-in `shell` preset.
+const SHELL_PROFILE: &str = "off";
 
 /// The presets walkie knows without a config file.
 fn builtin_presets() -> BTreeMap<String, Preset> {
-    let preset = |command: &[&str]| Preset {
+    let preset = |command: &[&str], profile: &str| Preset {
         command: command.iter().map(|s| s.to_string()).collect(),
-        sandbox: Some(BUILTIN_PROFILE.to_string()),
+        sandbox: Some(profile.to_string()),
         ..Preset::default()
     };
     BTreeMap::from([
-        ("shell".to_string(), preset(&[])),
-        ("claude".to_string(), preset(&["claude"])),
-        ("codex".to_string(), preset(&["codex"])),
-        ("copilot".to_string(), preset(&["copilot"])),
+        ("shell".to_string(), preset(&[], SHELL_PROFILE)),
+        ("claude".to_string(), preset(&["claude"], AGENT_PROFILE)),
+        ("codex".to_string(), preset(&["codex"], AGENT_PROFILE)),
+        ("copilot".to_string(), preset(&["copilot"], AGENT_PROFILE)),
     ])
 }
 

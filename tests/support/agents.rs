@@ -353,6 +353,9 @@ impl AgentHome {
                     &home.join(".claude/settings.json"),
                     &json!({"permissions": {"defaultMode": "default"}}).to_string(),
                 );
+                // As for anyone who has used Claude: walkie's config directory of a preset links
+                // it, so transcripts land in the user's ~/.claude/projects.
+                std::fs::create_dir_all(home.join(".claude/projects")).expect("projects");
                 add("ANTHROPIC_BASE_URL", &fake.url());
                 if setup.claude_api_key {
                     add("ANTHROPIC_API_KEY", CLAUDE_FAKE_API_KEY);

@@ -12,6 +12,9 @@
 //! | Claude Code, `PreToolUse` | `permissionDecision = "allow"` | `"deny"` + `permissionDecisionReason` | no output |
 //! | Codex, `PreToolUse` | no output (it cannot allow there) | `"deny"` + reason | no output |
 //!
+//! Codex's `PreToolUse` hook asks only inside walkie's boundary
+//! ([`codex_asks_before_every_command`]); elsewhere it says nothing at once.
+//!
 //! Every answer exits 0: "no output, exit 0" is how both agents are told "no opinion, ask the
 //! person at the terminal", which is also the answer whenever walkie cannot decide (host
 //! unreachable, payload not understood). A hook failure must never turn into an allow.
@@ -389,18 +392,36 @@ pub fn codex_args(walkie_exe: &str, approval_timeout: Duration) -> Vec<String> {
         ),
         "-c".to_string(),
         format!(
+            "hooks.PreToolUse=[{{matcher=\"Bash\",hooks=[{{type=\"command\",command={},timeout={ask_timeout}}}]}}]",
+            q(&command)
+        ),
+        "-c".to_string(),
+        format!(
             "hooks.Stop=[{{hooks=[{{type=\"command\",command={},timeout={stop_timeout}}}]}}]",
             q(&command)
         ),
         "-c".to_string(),
         format!(
-            "hooks.state={{{}={{trusted_hash={}}},{}={{trusted_hash={}}}}}",
+            "hooks.state={{{}={{trusted_hash={}}},{}={{trusted_hash={}}},{}={{trusted_hash={}}}}}",
             q("/<session-flags>/config.toml:permission_request:0:0"),
             q(&codex_trust_hash("permission_request", Some("Bash"), ask_timeout, &command)),
+            q("/<session-flags>/config.toml:pre_tool_use:0:0"),
+            q(&codex_trust_hash("pre_tool_use", Some("Bash"), ask_timeout, &command)),
             q("/<session-flags>/config.toml:stop:0:0"),
             q(&codex_trust_hash("stop", None, stop_timeout, &command)),
         ),
     ]
+}
+
+/// Whether walkie's `PreToolUse` hook asks the phone about a Codex shell command: only inside
+/// walkie's boundary, where the host replaced Codex's own sandbox (`sandbox_mode =
+/// "danger-full-access"`), so Codex under `on-request` would run every command without asking
+/// (Codex 0.169.0 has no policy that asks for each one: `untrusted` is "no longer supported").
+/// Elsewhere Codex asks itself and its `PermissionRequest` hook brings the card; the
+/// `PreToolUse` hook then says nothing at once. `sandbox` is the session's `WALKIE_SANDBOX`
+/// (set inside every enforced boundary).
+pub fn codex_asks_before_every_command(sandbox: Option<&str>) -> bool {
+    sandbox.is_some_and(|s| !s.is_empty())
 }
 
 /// How long an agent gives walkie's `Stop` hook: it only sends a notice.
@@ -802,10 +823,17 @@ mod tests {
             codex_trust_hash("stop", Some("Bash"), 600, "true")
         );
         let args = codex_args("/opt/walkie", Duration::from_secs(600));
-        assert_eq!(args.len(), 6);
+        assert_eq!(args.len(), 8);
         assert!(args[1].contains("approve-hook --agent codex") && args[1].contains("timeout=660"));
-        assert!(args[3].starts_with("hooks.Stop=") && args[3].contains("timeout=10"));
-        assert!(args[5].contains(&codex_trust_hash(
+        assert!(args[3].starts_with("hooks.PreToolUse=") && args[3].contains("timeout=660"));
+        assert!(args[5].starts_with("hooks.Stop=") && args[5].contains("timeout=10"));
+        assert!(args[7].contains(&codex_trust_hash(
+            "pre_tool_use",
+            Some("Bash"),
+            660,
+            "'/opt/walkie' approve-hook --agent codex"
+        )));
+        assert!(args[7].contains(&codex_trust_hash(
             "permission_request",
             Some("Bash"),
             660,

@@ -194,6 +194,16 @@ impl Decided {
             (Subject::Network { .. }, Outcome::ApprovedAlways) => Decision::AllowNetwork {
                 scope: NetworkScope::Always,
             },
+            // The proxy's 403 says who refused, as the audit log has it (name and id).
+            (Subject::Network { .. }, Outcome::Denied) => match &self.by {
+                Decider::Phone { user_id, name } if name.is_empty() => Decision::Deny {
+                    reason: format!("denied by Telegram user {user_id} via walkie"),
+                },
+                Decider::Phone { user_id, name } => Decision::Deny {
+                    reason: format!("denied by {name} (Telegram user {user_id}) via walkie"),
+                },
+                _ => self.hook_decision(),
+            },
             _ => self.hook_decision(),
         }
     }
@@ -481,6 +491,18 @@ mod tests {
             deny.hook_decision(),
             Decision::Deny {
                 reason: "denied by ana via walkie".into()
+            }
+        );
+        // A network ask's refusal names the user as the audit log does, name and id.
+        let net = Subject::Network {
+            host: "pypi.org".into(),
+            port: 443,
+            profile: "workspace".into(),
+        };
+        assert_eq!(
+            deny.decision_for(&net),
+            Decision::Deny {
+                reason: "denied by ana (Telegram user 42) via walkie".into()
             }
         );
         let mut t = ask(4);

@@ -10,6 +10,8 @@
 //! - [`boundary`]: a session's boundary as a neutral card (lines, widen buttons).
 //! - [`changes`]: screen changes pushed by this machine's host (screens read only when
 //!   they changed), and which sessions a scan must read ([`changes::Looks`]).
+//! - `claude_home`: the Claude preset's walkie-owned `CLAUDE_CONFIG_DIR` (a copy of the user's
+//!   `.claude.json`, the user's `~/.claude` entries linked).
 //! - `copilot_home`: the Copilot preset's plugin (walkie's hooks) and walkie-owned home.
 //! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
@@ -51,6 +53,7 @@ pub mod activity;
 pub mod approval_store;
 pub mod boundary;
 pub mod changes;
+mod claude_home;
 pub mod copilot_home;
 pub mod desk;
 pub mod dialogs;

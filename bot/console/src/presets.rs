@@ -5,7 +5,9 @@
 //! The agent of a preset is the first word of its command named `claude` or `codex` (so
 //! `npx codex` and `env X=1 claude` count). Claude Code gets `--settings` with walkie's
 //! `PermissionRequest` and `Stop` hooks ([`hook::claude_args`]), which adds to the user's
-//! settings for that run without touching them. Codex gets the same two hooks and their
+//! settings for that run without touching them, and its own `CLAUDE_CONFIG_DIR`
+//! ([`crate::claude_home`]: walkie's copy of the user's state, the user's entries linked), so
+//! that it can save its state inside a boundary. Codex gets the same two hooks and their
 //! pre-computed trust as `-c` overrides ([`hook::codex_args`]), and its own `CODEX_HOME`: one
 //! stable folder per preset in walkie's state dir (docs/AGENTS.md, "Recommended Codex home"),
 //! so that whatever Codex writes (trust decisions, history, state) lands in walkie's copy and
@@ -60,7 +62,21 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
     let mut env: Vec<(String, String)> =
         p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     match agent_of(&command) {
-        Some(Agent::ClaudeCode) => command.extend(claude_args(cfg)),
+        Some(Agent::ClaudeCode) => {
+            command.extend(claude_args(cfg));
+            match crate::claude_home::prepare(&cfg.state_dir(), preset, &p.env) {
+                Ok(dir) => {
+                    env.retain(|(k, _)| k != "CLAUDE_CONFIG_DIR");
+                    env.push(("CLAUDE_CONFIG_DIR".to_string(), dir.display().to_string()));
+                }
+                // Claude then runs with the user's directory: fine unsandboxed; inside a
+                // boundary it cannot save its state (the card's files say so).
+                Err(e) => tracing::warn!(
+                    session, preset, error = %e,
+                    "cannot prepare a Claude config directory; Claude uses the user's"
+                ),
+            }
+        }
         Some(Agent::Codex) => {
             if let Some(args) = codex_args(cfg) {
                 match codex_home(cfg, preset, &p.env) {

@@ -85,6 +85,20 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
         notify_stop(cfg);
         return Ok(ExitCode::SUCCESS);
     }
+    // Codex's PreToolUse asks only where walkie's boundary replaced Codex's own sandbox; there
+    // nothing else would ask, so a host it cannot reach is a deny, not "ask on screen".
+    let mut only_walkie_asks = false;
+    if let Ok(hook::HookInput::Approval(req)) =
+        hook::parse_event(&stdin, agent, args.event.as_deref())
+    {
+        if req.agent == Agent::Codex && req.event == hook::HookEvent::PreToolUse {
+            let sandbox = std::env::var(walkie_sandbox::trampoline::BOUNDARY_VAR).ok();
+            if !hook::codex_asks_before_every_command(sandbox.as_deref()) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            only_walkie_asks = true;
+        }
+    }
     let timeout = Duration::from_secs(cfg.approvals.timeout_s);
     let out = hook::respond_to(&stdin, agent, args.event.as_deref(), |req| {
         let mut request = req.clone();
@@ -100,6 +114,13 @@ pub(crate) fn run_approve_hook(cfg: &Config, args: ApproveHookArgs) -> anyhow::R
             }) => Ok(Decision::Deny {
                 reason: format!("no decision from the phone within {} s", timeout.as_secs()),
             }),
+            Err(e @ (ClientError::NotRunning(_) | ClientError::Connect { .. }))
+                if only_walkie_asks =>
+            {
+                Ok(Decision::Deny {
+                    reason: format!("walkie could not ask the phone ({e}); denied to be safe"),
+                })
+            }
             Err(e @ (ClientError::NotRunning(_) | ClientError::Connect { .. })) => {
                 Err(AskFailure::Unreachable(e.to_string()))
             }

@@ -53,7 +53,12 @@ fn host_options(cfg: &Config) -> HostOptions {
         sandbox: SandboxOptions {
             config: cfg.sandbox.clone(),
             exe: None,
-            visible: vec![walkie_console::copilot_home::plugin_dir(cfg)],
+            // walkie's config file too: the agents' hooks (`walkie approve-hook`) load it
+            // inside the boundary, which hides it when it lives under /tmp.
+            visible: [walkie_console::copilot_home::plugin_dir(cfg)]
+                .into_iter()
+                .chain(cfg.file.clone())
+                .collect(),
             save_always: cfg.file.clone().map(|file| {
                 walkie_session_host::SaveAlways(std::sync::Arc::new(move |profile, domain| {
                     walkie_config::edit::allow_domain(&file, profile, domain)

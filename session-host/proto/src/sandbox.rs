@@ -97,3 +97,8 @@ pub enum Widen {
     /// Let every domain through the session's proxy.
     OpenNetwork,
 }
+
+/// The folder of the bot's state directory that holds walkie's Claude config directories
+/// (`<state>/claude-home/<preset>`, given to Claude as `CLAUDE_CONFIG_DIR`): the bot makes
+/// them, the host names them on the boundary card as walkie's copy of `~/.claude`.
+pub const CLAUDE_HOME_DIR: &str = "claude-home";

@@ -75,7 +75,13 @@ async fn main() -> std::io::Result<()> {
     });
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("bench.sock");
-    let decide: Decide = Arc::new(|_| Box::pin(async { Decision::Deny }));
+    let decide: Decide = Arc::new(|_| {
+        Box::pin(async {
+            Decision::Deny {
+                reason: "denied by the user".into(),
+            }
+        })
+    });
     let options = ProxyOptions {
         allow: vec!["bench.test".into()],
         resolver: walkie_sandbox::Resolver::default()

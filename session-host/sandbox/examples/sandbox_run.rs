@@ -102,7 +102,9 @@ async fn main() {
                 "sandbox_run: denied {}:{} (not on the list)",
                 req.host, req.port
             );
-            Decision::Deny
+            Decision::Deny {
+                reason: "denied by the user".into(),
+            }
         })
     });
     let proxy = match boundary.network {

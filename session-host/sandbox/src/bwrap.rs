@@ -117,7 +117,7 @@ pub fn argv(spec: &BwrapSpec<'_>) -> Vec<OsString> {
     for (key, value) in spec.env {
         args.pair("--setenv", key, value);
     }
-    args.pair("--setenv", "WALKIE_SANDBOX", &b.profile);
+    args.pair("--setenv", crate::trampoline::BOUNDARY_VAR, &b.profile);
     if let Some(fd) = spec.seccomp_fd {
         args.one("--seccomp", fd.to_string());
     }

@@ -300,14 +300,44 @@ pub struct AgentDirs {
 impl AgentDirs {
     /// `~/.claude` and Claude Code's `~/.claude.json` (a file it rewrites often).
     pub fn claude(home: &Path) -> AgentDirs {
-        let state = home.join(".claude");
+        AgentDirs::claude_in(home, None)
+    }
+
+    /// As [`AgentDirs::claude`], for a Claude whose `CLAUDE_CONFIG_DIR` is `config_dir` (walkie's
+    /// copy: its `.claude.json` inside, the user's `~/.claude` entries linked). That directory
+    /// and the directories its links lead to (the user's `~/.claude`, where transcripts land)
+    /// are its state; `~/.claude.json` is not (Claude keeps it in `config_dir` then), so it
+    /// stays read-only. The command, agent and settings files stay protected where they lead.
+    pub fn claude_in(home: &Path, config_dir: Option<&Path>) -> AgentDirs {
+        let user = home.join(".claude");
+        let protect = |dir: &Path| {
+            ["commands", "agents", "settings.json"]
+                .into_iter()
+                .map(|n| dir.join(n))
+                .collect::<Vec<_>>()
+        };
+        let Some(dir) = config_dir else {
+            return AgentDirs {
+                protected: protect(&user),
+                state: vec![user, home.join(".claude.json")],
+                sandboxes_itself: false,
+            };
+        };
+        let mut state = vec![dir.to_path_buf()];
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let parent = dir.join(target).parent().map(Path::to_path_buf);
+            if let Some(p) = parent.filter(|p| !state.contains(p)) {
+                state.push(p);
+            }
+        }
+        let mut protected = protect(dir);
+        protected.extend(protect(&user));
         AgentDirs {
-            protected: vec![
-                state.join("commands"),
-                state.join("agents"),
-                state.join("settings.json"),
-            ],
-            state: vec![state, home.join(".claude.json")],
+            protected,
+            state,
             sandboxes_itself: false,
         }
     }

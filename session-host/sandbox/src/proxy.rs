@@ -41,7 +41,7 @@ pub struct AccessRequest {
 }
 
 /// The phone's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// This one connection.
@@ -50,7 +50,9 @@ pub enum Decision {
     AllowSession,
     /// The domain, and the caller adds it to the profile.
     Always,
-    Deny,
+    /// Refused; `reason` says by whom (the phone user as audited: "denied by Ann (Telegram
+    /// user 42)"), for the 403's body and the card.
+    Deny { reason: String },
     /// Nobody answered in time (denied, with the timeout as the reason).
     NoAnswer,
 }
@@ -465,8 +467,12 @@ async fn ask(
             }
             (Ok(()), Outcome::Allowed)
         }
-        Ok(Decision::Deny) => {
-            let reason = "denied by the user".to_string();
+        Ok(Decision::Deny { reason }) => {
+            let reason = if reason.trim().is_empty() {
+                "denied".to_string()
+            } else {
+                reason
+            };
             (Err(reason.clone()), Outcome::Denied(reason))
         }
         Ok(Decision::NoAnswer) | Err(_) => {

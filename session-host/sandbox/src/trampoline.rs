@@ -160,6 +160,9 @@ pub fn exec_outer(plan: &Plan) -> Result<Infallible, Error> {
                 landlock_layer::apply(&landlock_layer::rules(&plan.boundary))?;
             }
             seccomp::apply_to_self()?;
+            // As bwrap's `--setenv` does: the session's programs (walkie's agent hooks) can
+            // tell they run inside a boundary.
+            std::env::set_var(BOUNDARY_VAR, &plan.boundary.profile);
             exec(&plan.command)
         }
         Mechanism::Bwrap {
@@ -240,6 +243,10 @@ fn chdir(dir: &std::path::Path) -> Result<(), Error> {
         source,
     })
 }
+
+/// Set inside every enforced boundary to the session's profile (bwrap's `--setenv`, or here
+/// for Landlock only).
+pub const BOUNDARY_VAR: &str = "WALKIE_SANDBOX";
 
 fn exec(argv: &[String]) -> Result<Infallible, Error> {
     let c: Vec<CString> = argv

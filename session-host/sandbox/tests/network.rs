@@ -56,9 +56,13 @@ fn asking() -> (Decide, Asks) {
         Box::pin(async move {
             let (answer, wait) = oneshot::channel();
             if tx.send((req, answer)).await.is_err() {
-                return Decision::Deny;
+                return Decision::Deny {
+                    reason: "denied by the user".into(),
+                };
             }
-            wait.await.unwrap_or(Decision::Deny)
+            wait.await.unwrap_or(Decision::Deny {
+                reason: "denied by the user".into(),
+            })
         })
     });
     (decide, rx)
@@ -166,7 +170,11 @@ async fn proxy_decisions_timeouts_and_the_blocked_log() {
             async move { through(&socket, &req).await }
         });
         let (_, answer) = ask(&mut asks).await;
-        answer.send(Decision::Deny).unwrap();
+        answer
+            .send(Decision::Deny {
+                reason: "denied by the user".into(),
+            })
+            .unwrap();
         assert!(pending.await.unwrap().contains("denied by the user"));
     }
     let blocked: Vec<String> = proxy
@@ -223,7 +231,11 @@ async fn concurrent_connections_to_one_target_share_one_question() {
     assert!(first.await.unwrap().ends_with("hello /1\n"));
     let (q, answer) = ask(&mut asks).await;
     assert_eq!(q.host, "other.test");
-    answer.send(Decision::Deny).unwrap();
+    answer
+        .send(Decision::Deny {
+            reason: "denied by the user".into(),
+        })
+        .unwrap();
     assert!(second.await.unwrap().contains("denied by the user"));
 
     // Allow for the session answers every waiting connection with one question.
@@ -297,7 +309,11 @@ echo DONE
     for _ in 0..2 {
         let (q, answer) = ask(&mut asks).await;
         assert_eq!(q.host, "other.test");
-        answer.send(Decision::Deny).unwrap();
+        answer
+            .send(Decision::Deny {
+                reason: "denied by the user".into(),
+            })
+            .unwrap();
     }
     let out = session.await.unwrap();
     assert!(out.contains("DONE"), "{out}");

@@ -182,6 +182,7 @@ impl Sandboxes {
             agent.sandboxes_itself = false;
         }
         let mut notes = Vec::new();
+        notes.extend(claude_state_note(spawn));
         if profile.base == FileBase::Off && profile.network() == NetworkMode::Open {
             self.remember(
                 &name,
@@ -197,6 +198,11 @@ impl Sandboxes {
         // allowlist. One on the host's loopback is reached through the proxy, as the
         // sandbox's own loopback is another one.
         let loopback_api = api_hosts(spawn, &agent, codex_home, &mut profile.allow_domains);
+        for d in agent_api_domains(agent_of(spawn)) {
+            if !profile.allow_domains.iter().any(|a| a == d) {
+                profile.allow_domains.push(d.to_string());
+            }
+        }
         let paths = SessionPaths {
             cwd: spawn.cwd.clone(),
             home,
@@ -279,6 +285,9 @@ impl Sandboxes {
                     "agent's own sandbox: replaced by walkie's (codex {})",
                     CODEX_NO_OWN_SANDBOX.join(" ")
                 ));
+                // Codex 0.169.0 has no policy that asks before every command ("untrusted" is
+                // gone); under on-request with no sandbox of its own it would ask about none.
+                notes.push("agent's own permission mode: Codex runs commands without asking inside walkie's boundary, so walkie's PreToolUse hook asks the phone before each shell command (a preset's hooks; a plain `codex` command has none)".into());
             }
         }
         let plan = Plan {
@@ -387,9 +396,15 @@ impl Sandboxes {
                         tracing::info!(session, host, port, "network: no answer in time, denied");
                         walkie_sandbox::Decision::NoAnswer
                     }
+                    AskEnd::Decided(Decision::Deny { reason }) => {
+                        tracing::info!(session, host, port, reason, "network: denied");
+                        walkie_sandbox::Decision::Deny { reason }
+                    }
                     end => {
                         tracing::info!(session, host, port, ?end, "network: denied");
-                        walkie_sandbox::Decision::Deny
+                        walkie_sandbox::Decision::Deny {
+                            reason: "denied (the ask ended without an answer)".into(),
+                        }
                     }
                 }
             })
@@ -583,8 +598,8 @@ fn env_of<'a>(spawn: &'a Spawn, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The agent's own state and protected files, by the agent the command runs.
-fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
+/// The agent a session runs: the one its hooks reported, else its program's name.
+fn agent_of(spawn: &Spawn) -> Option<Agent> {
     let program = spawn
         .revival
         .launch
@@ -599,11 +614,38 @@ fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
         })
         .unwrap_or_default();
     match (spawn.revival.agent, program.as_str()) {
-        (Some(Agent::ClaudeCode), _) | (_, "claude") => AgentDirs::claude(home),
-        (Some(Agent::Codex), _) | (_, "codex") => {
-            AgentDirs::codex(home, env_of(spawn, "CODEX_HOME").map(Path::new))
+        (Some(a), _) => Some(a),
+        (_, "claude") => Some(Agent::ClaudeCode),
+        (_, "codex") => Some(Agent::Codex),
+        (_, "copilot") => Some(Agent::Copilot),
+        _ => None,
+    }
+}
+
+/// The hosts each agent's own service answers on (model API, login refresh), on the
+/// allowlist of its sessions like the hosts of its `*_BASE_URL` variables: an agent preset's
+/// default boundary must not ask the phone before the agent's first request.
+fn agent_api_domains(agent: Option<Agent>) -> &'static [&'static str] {
+    match agent {
+        Some(Agent::ClaudeCode) => &["api.anthropic.com", "console.anthropic.com"],
+        Some(Agent::Codex) => &["api.openai.com", "chatgpt.com", "auth.openai.com"],
+        Some(Agent::Copilot) => &[
+            "api.githubcopilot.com",
+            "*.githubcopilot.com",
+            "api.github.com",
+        ],
+        None => &[],
+    }
+}
+
+/// The agent's own state and protected files, by the agent the command runs.
+fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
+    match agent_of(spawn) {
+        Some(Agent::ClaudeCode) => {
+            AgentDirs::claude_in(home, env_of(spawn, "CLAUDE_CONFIG_DIR").map(Path::new))
         }
-        (Some(Agent::Copilot), _) | (_, "copilot") => {
+        Some(Agent::Codex) => AgentDirs::codex(home, env_of(spawn, "CODEX_HOME").map(Path::new)),
+        Some(Agent::Copilot) => {
             let state = env_of(spawn, "COPILOT_HOME")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| home.join(".copilot"));
@@ -624,6 +666,20 @@ fn agent_dirs(spawn: &Spawn, home: &Path) -> AgentDirs {
         }
         _ => AgentDirs::default(),
     }
+}
+
+/// The card's word on where a Claude session keeps its state, when that is walkie's copy of
+/// `~/.claude` (`CLAUDE_CONFIG_DIR` under the bot's `claude-home`): Claude saves its state
+/// there, since the user's `~/.claude.json` is read-only inside a boundary.
+fn claude_state_note(spawn: &Spawn) -> Option<String> {
+    let dir = Path::new(env_of(spawn, "CLAUDE_CONFIG_DIR")?);
+    let parent = dir.parent()?.file_name()?;
+    (parent == walkie_host_proto::sandbox::CLAUDE_HOME_DIR).then(|| {
+        format!(
+            "agent state: walkie's copy of ~/.claude ({}): its .claude.json seeded from yours at each start, your entries (settings, credentials, projects, agents, commands) linked",
+            dir.display()
+        )
+    })
 }
 
 /// Adds the agent's API hosts to `allow`: those of the session's `*_BASE_URL` variables and
