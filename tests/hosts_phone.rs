@@ -669,7 +669,7 @@ fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
             &[("HOME", &home_dir), ("WALKIE_CONFIG", path_str(&config))],
             &exe,
         );
-        let cloud = cloud_of(box_host);
+        let mut cloud = cloud_of(box_host);
         let fake = FakeTelegram::start().await;
         let rig = home(&fake, &cloud, true).await;
         ls_until(&fake, "cloud up", |t| t.contains("☁️ cloud · up")).await;
@@ -746,6 +746,23 @@ fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
                 .iter()
                 .any(|n| n.contains("codex") || n.contains("copilot")),
             "the home state dir got {home_after:?}"
+        );
+
+        // The box's host crashes and starts again: Claude is resumed there from the box's own
+        // record, its hook still the box's walkie.
+        cloud.host.crash();
+        cloud.host.spawn_host();
+        let revived = off_runtime(|| {
+            support::host::wait_for("api revived on the box", T, || {
+                let i = cloud.host.info("api");
+                i.state.is_live().then_some(i)
+            })
+        });
+        assert!(
+            revived.command.iter().any(|a| a == "--resume")
+                && revived.command.iter().any(|a| a.contains(&exe_s)),
+            "{:?}",
+            revived.command
         );
         drop(rig);
     });
