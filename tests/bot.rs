@@ -1291,6 +1291,7 @@ fn idle_spec(name: &str) -> walkie_host_proto::protocol::NewSession {
         resume: None,
         sandbox: None,
         network: None,
+        expand: false,
     }
 }
 

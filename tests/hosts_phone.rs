@@ -7,7 +7,9 @@
 //! chat told it is down, then back), text and `/new` queued meanwhile and delivered once,
 //! and a changed host key refused. A remote turn's end and went-quiet notices, a voice
 //! note naming a cloud session, and the CLI (`walkie hosts`, `walkie attach api@cloud`)
-//! through the bot's own ssh connection.
+//! through the bot's own ssh connection. A preset started on a box whose walkie is installed
+//! elsewhere (another path, another state dir, its own walkie.toml) is expanded there: the
+//! real Claude Code's hook names the box's walkie and its approval comes to the phone.
 
 mod support;
 
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use bot_rig::{BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram};
+use support::agents::{Agent, AgentHome, FakeLlm, Setup};
 use support::host::{hook_fixture, path_str, run_with_stdin, walkie_bin, TestHost};
 use support::sshd::Sshd;
 
@@ -32,13 +35,13 @@ const T: Duration = Duration::from_secs(30);
 
 const ALLOW_JSON: &str = "{\"hookSpecificOutput\":{\"hookEventName\":\"PermissionRequest\",\"decision\":{\"behavior\":\"allow\"}}}\n";
 
-/// The cloud box's bridge command: its own socket and state, this build of walkie.
+/// The cloud box's bridge command: its own socket and state, the box's walkie.
 fn bridge_command(cloud: &TestHost) -> String {
     format!(
         "env WALKIE_SOCKET={} WALKIE_STATE_DIR={} {} --no-spawn bridge --stdio",
         path_str(&cloud.socket),
         path_str(&cloud.state),
-        walkie_bin().display()
+        cloud.exe.display()
     )
 }
 
@@ -63,7 +66,11 @@ struct Cloud {
 
 /// The cloud box: a host behind a private sshd whose only key may run just the bridge.
 fn cloud() -> Cloud {
-    let host = TestHost::start();
+    cloud_of(TestHost::start())
+}
+
+/// [`cloud`] with its host started by the caller.
+fn cloud_of(host: TestHost) -> Cloud {
     let sshd = Sshd::start(&host.dir.path().join("sshd"));
     let public = std::fs::read_to_string(sshd.key.with_extension("pub")).unwrap();
     sshd.set_authorized_keys(&format!(
@@ -163,6 +170,21 @@ async fn message_starts(fake: &FakeTelegram, id: i64, start: &str) -> ChatMessag
     .await
 }
 
+/// Waits for the approval card of `api@cloud` and presses its Approve.
+async fn approve_card(fake: &FakeTelegram, within: Duration) {
+    let card = fake
+        .wait_for_bot_message(OPERATOR, within, "the cloud's approval card", |m| {
+            m.text.starts_with("🔐") && m.text.contains("api@cloud") && !m.buttons().is_empty()
+        })
+        .await;
+    let approve = card
+        .button_data()
+        .into_iter()
+        .find(|d| d.ends_with(":a"))
+        .expect("an Approve button");
+    fake.press_button(OPERATOR, OPERATOR, card.message_id, &approve);
+}
+
 /// Runs a blocking test helper (it has a runtime of its own) on a thread of its own.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("helper thread"))
@@ -233,17 +255,7 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         let hook: tokio::task::JoinHandle<Output> = tokio::task::spawn_blocking(move || {
             run_with_stdin(cmd, payload.as_bytes(), Duration::from_secs(90))
         });
-        let card = fake
-            .wait_for_bot_message(OPERATOR, T, "the cloud's approval card", |m| {
-                m.text.starts_with("🔐") && m.text.contains("api@cloud")
-            })
-            .await;
-        let approve = card
-            .button_data()
-            .into_iter()
-            .find(|d| d.ends_with(":a"))
-            .expect("an Approve button");
-        fake.press_button(OPERATOR, OPERATOR, card.message_id, &approve);
+        approve_card(&fake, T).await;
         let out = hook.await.expect("hook");
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(String::from_utf8_lossy(&out.stdout), ALLOW_JSON);
@@ -549,5 +561,209 @@ fn notices_voice_and_the_cli_go_through_the_bots_link() {
             "{}",
             rig.bot_log()
         );
+    });
+}
+
+/// A TOML string (JSON's escapes are TOML's for these).
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// Waits (bounded) until `pred` holds for the cloud's session `name`'s screen.
+async fn box_screen(cloud: &TestHost, name: &str, what: &str, pred: fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let out = off_runtime(|| cloud.run(&["screen", name]));
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && pred(&last) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("timed out waiting for {what}; screen:\n{last}");
+}
+
+/// Waits until the cloud's session `name` printed nothing for half a second (keys sent into
+/// an input box being drawn can be undone).
+async fn box_quiet(cloud: &TestHost, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if off_runtime(|| cloud.info(name))
+            .idle_ms
+            .is_some_and(|ms| ms >= 500)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} never went quiet");
+}
+
+/// The values of `var` in process `pid`'s environment.
+fn environ(pid: u32, var: &str) -> Vec<String> {
+    let all = std::fs::read(format!("/proc/{pid}/environ")).expect("a session's environ");
+    let prefix = format!("{var}=");
+    all.split(|b| *b == 0)
+        .filter_map(|v| std::str::from_utf8(v).ok()?.strip_prefix(&prefix))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
+    run(async {
+        let markers = tempfile::Builder::new()
+            .prefix("walkie-marker")
+            .tempdir_in("/var/tmp")
+            .expect("marker dir");
+        let approved = markers.path().join("approved");
+        let llm = FakeLlm::start_for_sandbox(&serde_json::json!({
+            "turns": [{"text": "Creating it.", "shell": format!("touch {}", path_str(&approved)),
+                       "description": "Create the marker"},
+                      {"text": "done"}],
+            "aux_text": "OK"}));
+        // The box's user, with Claude Code set up against the fake model.
+        let user = AgentHome::new(
+            Agent::Claude,
+            &llm,
+            &Setup {
+                trust_folder: true,
+                ..Setup::default()
+            },
+        );
+        // The box: a dir of its own (outside /tmp, as a Codex home must be), walkie installed
+        // at another path than this build's, its own walkie.toml with the presets.
+        let dir = tempfile::Builder::new()
+            .prefix("wk")
+            .tempdir_in("/var/tmp")
+            .expect("box dir");
+        let exe = dir.path().join("opt/walkie/bin/walkie");
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::hard_link(walkie_bin(), &exe)
+            .or_else(|_| std::fs::copy(walkie_bin(), &exe).map(|_| ()))
+            .expect("the box's walkie");
+        let env: Vec<String> = user
+            .env()
+            .iter()
+            .filter(|(k, _)| k != "HOME")
+            .map(|(k, v)| format!("{} = {}", q(k), q(v)))
+            .collect();
+        let claude = [
+            path_str(&Agent::Claude.bin()),
+            "--permission-mode",
+            "default",
+        ]
+        .map(q)
+        .join(", ");
+        let toml = format!(
+            "[approvals]\ntimeout_s = 120\n[presets.claude]\ncommand = [{claude}]\nenv = {{ {} }}\n[presets.codex]\ncommand = [{}]\n",
+            env.join(", "),
+            q(path_str(&Agent::Codex.bin()))
+        );
+        let config = dir.path().join("walkie.toml");
+        std::fs::write(&config, toml).unwrap();
+        let home_dir = path_str(&user.home).to_string();
+        let box_host = TestHost::start_as(
+            dir,
+            &[("HOME", &home_dir), ("WALKIE_CONFIG", path_str(&config))],
+            &exe,
+        );
+        let mut cloud = cloud_of(box_host);
+        let fake = FakeTelegram::start().await;
+        let rig = home(&fake, &cloud, true).await;
+        ls_until(&fake, "cloud up", |t| t.contains("☁️ cloud · up")).await;
+        let home_state = rig.host.state.clone();
+        let home_before: Vec<String> = std::fs::read_dir(&home_state)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+
+        // A preset the box does not have: the phone is told whose table lacks it.
+        fake.send_text(OPERATOR, "/new x@cloud nope");
+        let no = bot_says(&fake, "no preset", T).await;
+        assert!(no.text.starts_with("cloud: "), "{}", no.text);
+        assert!(no.text.contains("claude"), "the box's presets: {}", no.text);
+
+        // Claude on the box: the launch recorded there names the box's walkie, not this one.
+        fake.send_text(
+            OPERATOR,
+            &format!("/new api@cloud claude {}", path_str(&user.work)),
+        );
+        bot_says(&fake, "Started api@cloud", T).await;
+        let info = off_runtime(|| cloud.host.info("api"));
+        let exe_s = path_str(&cloud.host.exe).to_string();
+        let home_exe = walkie_bin().display().to_string();
+        assert!(
+            info.command.iter().any(|a| a.contains(&exe_s)),
+            "the hook is the box's walkie: {:?}",
+            info.command
+        );
+        assert!(
+            !info.command.iter().any(|a| a.contains(&home_exe)),
+            "{:?}",
+            info.command
+        );
+        assert_eq!(info.cwd, user.work);
+
+        // Its approval: the hook inside the box's session asks the box's broker, the card
+        // comes to the phone, Approve runs the command.
+        box_screen(&cloud.host, "api", "Claude's input box", |s| {
+            Agent::Claude.input_ready(s)
+        })
+        .await;
+        box_quiet(&cloud.host, "api").await;
+        fake.send_text(OPERATOR, "create the marker");
+        approve_card(&fake, Duration::from_secs(90)).await;
+        let marker = approved.clone();
+        off_runtime(|| {
+            support::host::wait_for("the approved command", Duration::from_secs(60), || {
+                marker.exists().then_some(())
+            })
+        });
+
+        // Codex on the box: its home in the box's state dir, nothing in the home's.
+        fake.send_text(OPERATOR, "/new cx@cloud codex ~");
+        bot_says(&fake, "Started cx@cloud", T).await;
+        let info = off_runtime(|| cloud.host.info("cx"));
+        assert!(
+            info.command.iter().any(|a| a.contains(&exe_s)),
+            "{:?}",
+            info.command
+        );
+        let pid = info.pid.expect("codex runs");
+        let homes = environ(pid, "CODEX_HOME");
+        let box_home = cloud.host.state.join("codex-home/codex");
+        assert_eq!(homes, [path_str(&box_home)], "CODEX_HOME");
+        assert!(box_home.join("config.toml").is_file());
+        let home_after: Vec<String> = std::fs::read_dir(&home_state)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| !home_before.contains(n))
+            .collect();
+        assert!(
+            !home_after
+                .iter()
+                .any(|n| n.contains("codex") || n.contains("copilot")),
+            "the home state dir got {home_after:?}"
+        );
+
+        // The box's host crashes and starts again: Claude is resumed there from the box's own
+        // record, its hook still the box's walkie.
+        cloud.host.crash();
+        cloud.host.spawn_host();
+        let revived = off_runtime(|| {
+            support::host::wait_for("api revived on the box", T, || {
+                let i = cloud.host.info("api");
+                i.state.is_live().then_some(i)
+            })
+        });
+        assert!(
+            revived.command.iter().any(|a| a == "--resume")
+                && revived.command.iter().any(|a| a.contains(&exe_s)),
+            "{:?}",
+            revived.command
+        );
+        drop(rig);
     });
 }

@@ -5,7 +5,7 @@
 //! - [`server`]: the daemon (`walkie host`), one file per concern: `conn` (socket security,
 //!   handshake, a connection's request loop), `table` (the session table), `broker` (asks,
 //!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
-//!   configuration.
+//!   configuration: a session asked for by preset is expanded by the binary's [`Presets`].
 //! - [`session`]: one PTY session: its pump, waiter and writer tasks, emulator, subscribers.
 //! - [`pty`]: the PTY pool, a fixed few threads for every session's PTY (non-blocking
 //!   masters, pidfd waits), so the host's thread count does not grow with its sessions.
@@ -38,5 +38,5 @@ mod store;
 pub use record::{recordings_dir, RecordingOptions};
 pub use revive::ReviveMode;
 pub use screen::{from_vt100, Secrets, MIN_SECRET_LEN};
-pub use server::{run, HostError, HostOptions, SandboxOptions, SaveAlways};
+pub use server::{run, ExpandFn, HostError, HostOptions, Presets, SandboxOptions, SaveAlways};
 pub use session::SessionSettings;

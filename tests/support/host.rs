@@ -29,6 +29,8 @@ pub struct TestHost {
     pub state: PathBuf,
     pub child: Option<Child>,
     pub extra_env: Vec<(String, String)>,
+    /// The walkie it runs (and its CLI commands): [`walkie_bin`] unless started from a copy.
+    pub exe: PathBuf,
 }
 
 impl TestHost {
@@ -48,7 +50,14 @@ impl TestHost {
 
     /// Starts `walkie host` in `dir` (made by the caller, e.g. with a config in it).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> TestHost {
+        Self::start_as(dir, env, &walkie_bin())
+    }
+
+    /// [`Self::start_in`] with walkie run from `exe` (a link or copy elsewhere: another box's
+    /// install).
+    pub fn start_as(dir: tempfile::TempDir, env: &[(&str, &str)], exe: &Path) -> TestHost {
         let mut h = TestHost {
+            exe: exe.to_path_buf(),
             socket: dir.path().join("run/host.sock"),
             state: dir.path().join("state"),
             dir,
@@ -85,7 +94,7 @@ impl TestHost {
 
     /// A `walkie` command with this host's environment (no spawning of other hosts).
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(walkie_bin());
+        let mut cmd = Command::new(&self.exe);
         cmd.env_clear()
             .env(
                 "PATH",

@@ -740,7 +740,17 @@ impl Host for Fleet {
             Route::Remote { host, name } => {
                 let r = self.remote(host)?;
                 spec.name = name;
-                let created = remote_call!(r, |c| c.new_session(spec))?;
+                let created = match remote_call!(r, |c| c.new_session(spec)) {
+                    // The box's preset table answered: say which box's.
+                    Err(ClientError::Host {
+                        kind: ErrorKind::NoPreset,
+                        message,
+                    }) => Err(ClientError::Host {
+                        kind: ErrorKind::NoPreset,
+                        message: format!("{host}: {message}"),
+                    }),
+                    other => other,
+                }?;
                 Ok(r.address(&created))
             }
         }

@@ -10,9 +10,6 @@
 //! - [`boundary`]: a session's boundary as a neutral card (lines, widen buttons).
 //! - [`changes`]: screen changes pushed by this machine's host (screens read only when
 //!   they changed), and which sessions a scan must read ([`changes::Looks`]).
-//! - `claude_home`: the Claude preset's walkie-owned `CLAUDE_CONFIG_DIR` (a copy of the user's
-//!   `.claude.json`, the user's `~/.claude` entries linked).
-//! - `copilot_home`: the Copilot preset's plugin (walkie's hooks) and walkie-owned home.
 //! - [`desk`]: the approval desk (asks become cards, presses decide them once, expiry,
 //!   restart resync, screen prompts), against [`front::Frontend`] and [`host::Host`].
 //! - [`dialogs`]: agents' dialogs (folder trust, API key, hook review) as cards whose
@@ -29,7 +26,8 @@
 //!   dispatch id, delivered in order and once when it is back, or expired or cancelled.
 //! - [`picture_store`]: running live pictures (`/watch`) in the store, resumed after a
 //!   restart.
-//! - [`presets`]: the one expansion of a preset into a session, agent hooks included.
+//! - [`presets`]: walkie-presets' expansion of a preset (agent hooks included), re-exported:
+//!   this machine's sessions are expanded here, another box's by its own host.
 //! - [`remote`]: `[hosts.NAME]` to an ssh link and a host client over it (bridge or
 //!   direct-streamlocal).
 //! - [`relay`]: for the CLI while `walkie up` runs: a 0600 socket per remote host relaying
@@ -53,8 +51,6 @@ pub mod activity;
 pub mod approval_store;
 pub mod boundary;
 pub mod changes;
-mod claude_home;
-pub mod copilot_home;
 pub mod desk;
 pub mod dialogs;
 pub mod fleet;
@@ -63,7 +59,8 @@ pub mod gate;
 pub mod host;
 pub mod outbox;
 pub mod picture_store;
-pub mod presets;
+/// The one expansion of a preset lives in `walkie-presets`, which the host binary uses too.
+pub use walkie_presets as presets;
 pub mod relay;
 pub mod remote;
 pub mod requests;

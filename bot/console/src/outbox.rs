@@ -586,6 +586,7 @@ mod tests {
             resume: None,
             sandbox: None,
             network: None,
+            expand: false,
         };
         let payload = Payload::New(Box::new(spec));
         let (id, _) = s

@@ -233,7 +233,19 @@ async fn client_command(
     match command {
         Command::New(a) => {
             // The same expansion as `/new NAME PRESET`, agent hooks included.
+            // On another box the preset is that box's: asked for by name and expanded there
+            // (its walkie in the hooks, its state dir for the agent's home).
+            let expand = remote && a.preset.is_some();
             let (command, cwd, preset_env, preset, resume, sandbox, network) = match &a.preset {
+                Some(p) if remote => (
+                    Vec::new(),
+                    a.cwd.clone(),
+                    Vec::new(),
+                    Some(p.clone()),
+                    None,
+                    None,
+                    None,
+                ),
                 Some(p) => {
                     let l = walkie_console::presets::expand(cfg, p, &a.name)?;
                     // A preset's cwd means what it means on the phone (~, projects_dir).
@@ -260,7 +272,8 @@ async fn client_command(
                     None,
                 ),
             };
-            if let Some(p) = &a.sandbox {
+            // Another box's profiles are its own: it checks them.
+            if let Some(p) = a.sandbox.as_ref().filter(|_| !remote) {
                 if cfg.sandbox.profile(p).is_err() {
                     anyhow::bail!(
                         "--sandbox {p}: there is no such profile; use off, workspace, readonly or one of [sandbox.profiles]"
@@ -297,8 +310,14 @@ async fn client_command(
                     resume,
                     sandbox,
                     network,
+                    expand,
                 })
-                .await?;
+                .await
+                .map_err(|e| match remote {
+                    // The error (e.g. no such preset) is the box's: say which box.
+                    true => anyhow::Error::new(e).context(format!("on {host_label}")),
+                    false => e.into(),
+                })?;
             println!("{name}");
         }
         Command::Ls { json } => {

@@ -9,7 +9,7 @@ use walkie_config::Config;
 use walkie_host_proto::client::SpawnHost;
 use walkie_recording::Limits;
 use walkie_session_host::{
-    HostOptions, RecordingOptions, ReviveMode, SandboxOptions, SessionSettings,
+    HostOptions, Presets, RecordingOptions, ReviveMode, SandboxOptions, SessionSettings,
 };
 
 use crate::signals::spawn_signal_handler;
@@ -55,7 +55,7 @@ fn host_options(cfg: &Config) -> HostOptions {
             exe: None,
             // walkie's config file too: the agents' hooks (`walkie approve-hook`) load it
             // inside the boundary, which hides it when it lives under /tmp.
-            visible: [walkie_console::copilot_home::plugin_dir(cfg)]
+            visible: [walkie_presets::copilot_home::plugin_dir(cfg)]
                 .into_iter()
                 .chain(cfg.file.clone())
                 .collect(),
@@ -67,8 +67,39 @@ fn host_options(cfg: &Config) -> HostOptions {
                 }))
             }),
         },
+        presets: Some(host_presets(cfg)),
         socket,
     }
+}
+
+/// Sessions another machine's walkie asks this host for by preset (`NewSession.expand`),
+/// expanded here: this machine's walkie.toml as it is now (a preset added on the box needs
+/// no host restart), this walkie in the agent's hooks, this state dir for the agent's home.
+fn host_presets(cfg: &Config) -> Presets {
+    let started = cfg.clone();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Presets(std::sync::Arc::new(move |spec| {
+        let fresh = match started.file.as_deref().filter(|f| f.exists()) {
+            Some(file) => Config::load_from(Some(file), &env)
+                .map(|mut c| {
+                    // The agent's home goes where this host keeps its state.
+                    c.state_dir = Some(started.state_dir());
+                    c
+                })
+                .map_err(|e| format!("this box's walkie.toml cannot be read: {e}"))?,
+            None => started.clone(),
+        };
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from);
+        walkie_presets::for_host(&fresh, spec, home.as_deref()).map_err(|e| match e {
+            walkie_presets::PresetError::Unknown { name, known } => format!(
+                "no preset {name:?} in this box's walkie.toml (its presets: {}; `--` before a command runs it as one)",
+                known.join(", ")
+            ),
+            other => other.to_string(),
+        })
+    }))
 }
 
 /// Runs the host daemon in the foreground until SIGTERM or SIGINT; a second signal exits at once.

@@ -10,6 +10,7 @@ use teloxide::utils::command::{BotCommands, ParseError};
 use walkie_console::requests::schedule::ScheduleRequest;
 pub(crate) use walkie_console::requests::text::route_voice;
 use walkie_console::requests::{NewSpec, Request, SandboxChoice};
+use walkie_console::session::{SessionRef, LOCAL_HOST};
 
 /// The bot's commands, as shown in Telegram's command menu.
 #[derive(BotCommands, Debug, Clone, PartialEq, Eq)]
@@ -194,7 +195,8 @@ fn optional_name(args: &str, usage: &str) -> Result<Option<String>, Usage> {
 
 /// `/new NAME [PRESET [DIR] | [--] command...]`: a known preset and one more word that is
 /// not an option is PRESET DIR; `--` makes the rest a command even if it starts with a
-/// preset's name (`/new x -- codex resume`).
+/// preset's name (`/new x -- codex resume`). For `NAME@HOST` the preset is the box's, so one
+/// word (and a DIR) is a preset whatever this machine's config has.
 fn parse_new(args: &str, presets: &[String]) -> Result<Request, Usage> {
     const USAGE: &str =
         "usage: /new NAME [PRESET [DIR] | command...] [--sandbox PROFILE] [--network off|allowlist|open]";
@@ -204,7 +206,10 @@ fn parse_new(args: &str, presets: &[String]) -> Result<Request, Usage> {
         return Err(Usage(format!("{USAGE}; presets: {list}")));
     };
     let name = session(name)?;
-    let is_preset = |p: &String| presets.contains(p);
+    // Another box's presets are its own (it expands them): there any word may be one, and the
+    // box answers one it lacks.
+    let remote = SessionRef::address(&name).host != LOCAL_HOST;
+    let is_preset = |p: &String| presets.contains(p) || (remote && !p.starts_with('-'));
     let (spec, dir) = match rest {
         [] => (NewSpec::Default, None),
         [one] if is_preset(one) => (NewSpec::Preset(one.clone()), None),
@@ -394,6 +399,20 @@ mod tests {
         assert_eq!(
             p("/new cc -- codex resume").unwrap(),
             new("cc", cmd(&["codex", "resume"]), None)
+        );
+        // On another box a word is the box's preset (it answers one it lacks); `--` or more
+        // words make a command there too.
+        assert_eq!(
+            p("/new x@cloud aider ~/src").unwrap(),
+            new("x@cloud", preset("aider"), Some("~/src"))
+        );
+        assert_eq!(
+            p("/new x@cloud -- htop").unwrap(),
+            new("x@cloud", cmd(&["htop"]), None)
+        );
+        assert_eq!(
+            p("/new x@cloud ls -la").unwrap(),
+            new("x@cloud", cmd(&["ls", "-la"]), None)
         );
     }
 

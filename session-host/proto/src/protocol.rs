@@ -39,7 +39,8 @@ use crate::snapshot::Snapshot;
 /// [`Request::Widen`]; `Input.dispatch` (an outbox item's id, typed once by the host).
 /// 9: the network card: `AskPayload::Network`, `Decision::AllowNetwork` (`NetworkScope`); screens
 /// pushed: [`Request::WatchScreens`] / [`Reply::ScreenChanged`].
-pub const PROTOCOL_VERSION: u32 = 9;
+/// 10: presets expanded where the session runs: `NewSession.expand`, [`ErrorKind::NoPreset`].
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// The least time between two [`Reply::ScreenChanged`] of one session: a flood of output
 /// costs a watcher at most this many events a second, and one read of the screen each.
@@ -98,6 +99,13 @@ pub struct NewSession {
     /// Overrides the profile's network mode.
     #[serde(default)]
     pub network: Option<NetworkMode>,
+    /// The host expands `preset` itself, with its own walkie.toml, its own walkie for the
+    /// agent's hooks and its own state dir for the agent's home (a session on another box:
+    /// the asking machine's paths mean nothing there). `command` is then extra arguments
+    /// after the preset's command, `env` goes under the preset's, and `cwd`, `sandbox` and
+    /// `network` override the preset's. An unknown preset is [`ErrorKind::NoPreset`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expand: bool,
 }
 
 fn yes() -> bool {
@@ -320,6 +328,9 @@ pub enum ErrorKind {
     InputQueueFull,
     /// The ask was decided already, expired, or its asker went away.
     AlreadyDecided,
+    /// `NewSession.expand` names a preset this host's walkie.toml does not have (or one it
+    /// cannot expand: a bad directory).
+    NoPreset,
     /// Anything else inside the host (disk full, database error).
     Internal,
 }
@@ -787,6 +798,20 @@ mod tests {
                 resume: Some(vec!["aider".into(), "--restore-chat-history".into()]),
                 sandbox: Some("workspace".into()),
                 network: Some(NetworkMode::Allowlist),
+                expand: false,
+            }),
+            Request::New(NewSession {
+                name: n(),
+                command: vec!["--model".into(), "m".into()],
+                cwd: Some("~/src/api".into()),
+                env: vec![],
+                size: None,
+                record: true,
+                preset: Some("claude".into()),
+                resume: None,
+                sandbox: None,
+                network: None,
+                expand: true,
             }),
             Request::Boundary { name: n() },
             Request::Widen {
@@ -942,6 +967,7 @@ mod tests {
                 resume: None,
                 sandbox: None,
                 network: None,
+                expand: false,
                 ..
             })
         ));
@@ -1103,6 +1129,10 @@ mod tests {
             Reply::Error {
                 kind: ErrorKind::InputQueueFull,
                 message: "paused, queue full".into(),
+            },
+            Reply::Error {
+                kind: ErrorKind::NoPreset,
+                message: "no preset \"x\" in this box's walkie.toml".into(),
             },
             Reply::TextPart {
                 text: "\x1b[0mpart".into(),

@@ -387,6 +387,7 @@ mod tests {
                 resume: None,
                 sandbox: None,
                 network: None,
+                expand: false,
             }),
         )
         .await;
@@ -477,6 +478,7 @@ mod tests {
             resume: None,
             sandbox: None,
             network: None,
+            expand: false,
         };
         // `cat` echoes what is typed: output exactly when the test types.
         let r = call(&mut c, Request::New(spec("w", &["cat"]))).await;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
-use walkie_host_proto::protocol::{ErrorKind, Reply};
+use walkie_host_proto::protocol::{ErrorKind, NewSession, Reply};
 
 use crate::record::{RecordingOptions, Recordings};
 use crate::revive::ReviveMode;
@@ -62,6 +62,25 @@ pub struct HostOptions {
     pub revive: ReviveMode,
     /// Session boundaries (`[sandbox]`).
     pub sandbox: SandboxOptions,
+    /// Expands a session asked for by preset (`NewSession.expand`); `None` refuses them.
+    pub presets: Option<Presets>,
+}
+
+/// Expands a [`NewSession`] that names a preset (`expand`) into the session to start on this
+/// machine: the command with its agent's hooks (this machine's walkie), the env with the
+/// agent's home (this machine's state dir). The binary gives it: this crate knows no
+/// configuration. The error is the phone's message. Blocking (it writes the agent's home):
+/// called off the runtime.
+#[derive(Clone)]
+pub struct Presets(pub Arc<ExpandFn>);
+
+/// A `NewSession` naming a preset → the expanded one, or why there is none.
+pub type ExpandFn = dyn Fn(NewSession) -> Result<NewSession, String> + Send + Sync;
+
+impl std::fmt::Debug for Presets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Presets")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,8 @@ pub(super) struct TableOptions {
     pub recordings: Option<Arc<Recordings>>,
     /// What comes back by itself when the host starts.
     pub revive: ReviveMode,
+    /// Expands sessions asked for by preset.
+    pub presets: Option<super::Presets>,
 }
 
 impl TableOptions {
@@ -53,6 +55,7 @@ impl TableOptions {
             secrets,
             recordings,
             revive: o.revive,
+            presets: o.presets,
         }
     }
 }
@@ -396,6 +399,14 @@ impl Table {
     }
 
     pub async fn create(&self, spec: NewSession) -> Reply {
+        let spec = if spec.expand {
+            match self.expand(spec).await {
+                Ok(s) => s,
+                Err(r) => return r,
+            }
+        } else {
+            spec
+        };
         let name = match SessionName::parse(&spec.name) {
             Ok(n) => n,
             Err(e) => return err(ErrorKind::BadName, e.to_string()),
@@ -434,6 +445,30 @@ impl Table {
             exec: None,
         };
         self.start(spawn, false).await
+    }
+
+    /// A session asked for by preset, expanded with this machine's own configuration, walkie
+    /// and state dir.
+    // The error is the reply sent as is.
+    #[allow(clippy::result_large_err)]
+    async fn expand(&self, spec: NewSession) -> Result<NewSession, Reply> {
+        let Some(super::Presets(f)) = self.opts.presets.clone() else {
+            return Err(err(
+                ErrorKind::NoPreset,
+                "this host expands no presets; give the command instead",
+            ));
+        };
+        match tokio::task::spawn_blocking(move || f(spec)).await {
+            Ok(Ok(spec)) => Ok(NewSession {
+                expand: false,
+                ..spec
+            }),
+            Ok(Err(message)) => Err(err(ErrorKind::NoPreset, message)),
+            Err(e) => Err(err(
+                ErrorKind::Internal,
+                format!("expanding the preset failed: {e}"),
+            )),
+        }
     }
 
     /// Starts a session; `replace` allows replacing an exited or lost record (revive).
@@ -816,6 +851,7 @@ pub(super) mod tests {
             secrets: Secrets::new([TEST_SECRET.to_string()]),
             recordings: None,
             revive: ReviveMode::Agents,
+            presets: None,
         }
     }
 
@@ -857,6 +893,7 @@ pub(super) mod tests {
             resume: None,
             sandbox: None,
             network: None,
+            expand: false,
         }
     }
 
@@ -1018,6 +1055,61 @@ pub(super) mod tests {
                 assert!(t.revive_pending().await.is_empty(), "never twice");
                 t.end_all().await;
             }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_session_asked_for_by_preset_is_expanded_by_this_hosts_presets() {
+        bounded(async {
+            let dir = tempfile::tempdir().unwrap();
+            let asked = |preset: &str| NewSession {
+                preset: Some(preset.into()),
+                expand: true,
+                ..spec("p", &["extra"])
+            };
+            // Without presets the host refuses, naming why.
+            let t = table(dir.path()).await;
+            let r = t.create(asked("cat")).await;
+            assert_eq!(kind(&r), Some(ErrorKind::NoPreset), "{r:?}");
+            t.end_all().await;
+            drop(t);
+            let store = Store::open(&dir.path().join("host2.db")).await.unwrap();
+            let mut o = options(dir.path());
+            o.presets = Some(super::super::Presets(Arc::new(|mut s: NewSession| {
+                if s.preset.as_deref() != Some("cat") {
+                    return Err("no preset here".to_string());
+                }
+                // The preset's command instead of the asker's extra argument.
+                s.command = vec!["cat".into()];
+                Ok(s)
+            })));
+            let (t, mut exits) = Table::open(o, store, Sandboxes::for_tests(dir.path()))
+                .await
+                .unwrap();
+            let t = Arc::new(t);
+            let t2 = t.clone();
+            tokio::spawn(async move {
+                while let Some(exit) = exits.recv().await {
+                    t2.record_exit(exit).await;
+                }
+            });
+            assert_eq!(
+                t.create(asked("cat")).await,
+                Reply::Created { name: "p".into() }
+            );
+            let Reply::Sessions { sessions } = t.list().await else {
+                panic!("no list");
+            };
+            assert_eq!(sessions[0].command, ["cat"]);
+            assert_eq!(sessions[0].preset.as_deref(), Some("cat"));
+            let r = t.create(asked("nope")).await;
+            assert_eq!(kind(&r), Some(ErrorKind::NoPreset));
+            match r {
+                Reply::Error { message, .. } => assert_eq!(message, "no preset here"),
+                other => panic!("{other:?}"),
+            }
+            t.end_all().await;
         })
         .await
     }

@@ -24,7 +24,10 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     dir: Option<String>,
     choice: SandboxChoice,
 ) -> Result<()> {
-    if let Some(p) = &choice.profile {
+    // A session on another box: its preset, profiles and paths are that box's, so it is asked
+    // for by name and expanded there (`NewSession.expand`, walkie-presets on the box).
+    let remote = crate::session::SessionRef::address(&name).host != crate::session::LOCAL_HOST;
+    if let Some(p) = choice.profile.as_ref().filter(|_| !remote) {
         if c.cfg.sandbox.profile(p).is_err() {
             let mut known = vec!["off", "workspace", "readonly"];
             known.extend(c.cfg.sandbox.profiles.keys().map(String::as_str));
@@ -39,6 +42,13 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     // What the answer names: the preset's own command, without the hook arguments.
     let (launch, program) = match &spec {
         NewSpec::Default => (Launch::default(), Vec::new()),
+        NewSpec::Preset(p) if remote => (
+            Launch {
+                preset: Some(p.clone()),
+                ..Launch::default()
+            },
+            vec![p.clone()],
+        ),
         NewSpec::Preset(p) => match presets::expand(&c.cfg, p, &name) {
             Ok(l) => {
                 let program = c.cfg.presets.get(p).map(|p| p.command.clone());
@@ -68,7 +78,6 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     };
     // A session on another box: its DIR is that box's (`~` its home), taken as written and
     // checked there; no DIR is the box's home (this machine's recent dirs mean nothing there).
-    let remote = crate::session::SessionRef::address(&name).host != crate::session::LOCAL_HOST;
     let place = if remote {
         Ok(dir.as_ref().map_or(Place::Home, |d| Place::Dir(d.into())))
     } else {
@@ -123,6 +132,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
     };
     let sandbox = choice.profile.clone().or(sandbox);
     let network = choice.network.or(network);
+    let expand = remote && matches!(spec, NewSpec::Preset(_));
     let spec = NewSession {
         name: name.clone(),
         command,
@@ -134,6 +144,7 @@ pub(crate) async fn handle<F: Frontend, H: Host>(
         resume,
         sandbox,
         network,
+        expand,
     };
     // Its host is down: into the outbox like text, started once when the host is back. It
     // is the chat's current session from now, so text sent meanwhile queues behind it.

@@ -492,6 +492,28 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
     /// Starts a job's session from `preset` in `dir` (as `/new NAME PRESET DIR` does).
     async fn start(&self, name: &str, preset: &str, dir: &str) -> Result<(), String> {
         let c = &self.c;
+        if crate::session::SessionRef::address(name).host != crate::session::LOCAL_HOST {
+            // Another box's session: its preset and DIR are that box's, expanded there.
+            let spec = NewSession {
+                name: name.to_string(),
+                command: Vec::new(),
+                cwd: Some(dir.into()),
+                env: workdir::phone_env(&c.cfg).map_err(|e| e.to_string())?,
+                size: None,
+                record: true,
+                preset: Some(preset.to_string()),
+                resume: None,
+                sandbox: None,
+                network: None,
+                expand: true,
+            };
+            return c
+                .host
+                .new_session(spec)
+                .await
+                .map(|_| ())
+                .map_err(|e| host_answer(&e, Some(name)));
+        }
         let launch = presets::expand(&c.cfg, preset, name).map_err(|e| e.to_string())?;
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
@@ -528,6 +550,7 @@ impl<F: Frontend, H: Host> Scheduler<F, H> {
             resume,
             sandbox,
             network,
+            expand: false,
         };
         c.host
             .new_session(spec)

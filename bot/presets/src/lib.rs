@@ -1,5 +1,14 @@
 //! Presets: the one expansion of a configured preset into a session to start, agent hooks
-//! included, used by `/new NAME PRESET` and `walkie new NAME --preset PRESET` alike.
+//! included, used by `/new NAME PRESET` and `walkie new --preset PRESET` for this machine's
+//! sessions, and by `walkie host` for a session another machine's walkie asks it to start
+//! ([`for_host`]).
+//!
+//! # Where a preset is expanded
+//! On the machine that runs the session: the hook command names *that* machine's walkie
+//! (`std::env::current_exe`), and the Codex and Copilot homes are in *its* state dir. A
+//! session on another box is asked for by preset name (`NewSession.expand`); that box's
+//! `walkie host` expands it with its own walkie.toml (its presets win: it knows where its
+//! agents live), its own `approvals.timeout_s` and its own state dir.
 //!
 //! # Agents' hooks
 //! The agent of a preset is the first word of its command named `claude` or `codex` (so
@@ -13,10 +22,22 @@
 //! so that whatever Codex writes (trust decisions, history, state) lands in walkie's copy and
 //! never in the user's `~/.codex`, while credentials, the user's hooks and the sessions stay
 //! shared through symlinks. Copilot CLI gets both hooks as a plugin and a home of walkie's
-//! own the same way ([`crate::copilot_home`]).
+//! own the same way ([`copilot_home`]).
+//!
+//! # Layout
+//! - `lib.rs`: [`expand`] (a preset to a [`Launch`]), [`for_host`] (a `NewSession` naming a
+//!   preset to the session to start here), the phone's directories ([`session_dir`]), the
+//!   policy check ([`check_rules`]), walkie's Codex home.
+//! - `claude_home`: the Claude preset's walkie-owned `CLAUDE_CONFIG_DIR` (a copy of the user's
+//!   `.claude.json`, the user's `~/.claude` entries linked).
+//! - [`copilot_home`]: the Copilot preset's plugin (walkie's hooks) and walkie-owned home.
+
+mod claude_home;
+pub mod copilot_home;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use walkie_host_proto::protocol::NewSession;
 use walkie_host_proto::sandbox::NetworkMode;
 
 use walkie_approval::hook;
@@ -94,8 +115,7 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
             }
         }
         Some(Agent::Copilot) => {
-            let prepared =
-                walkie_exe().map(|exe| crate::copilot_home::prepare(cfg, preset, &p.env, &exe));
+            let prepared = walkie_exe().map(|exe| copilot_home::prepare(cfg, preset, &p.env, &exe));
             match prepared {
                 Some(Ok((args, home))) => {
                     command.extend(args);
@@ -119,6 +139,45 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
         resume: p.resume.clone(),
         sandbox: p.sandbox.clone(),
         network: p.network,
+    })
+}
+
+/// A session another machine's walkie asks this one to start by preset (`spec.expand`):
+/// this machine's preset `spec.preset` expanded here ([`expand`]: this walkie in the hooks,
+/// this state dir for the agent's home), with the asker's choices on top: its `command` as
+/// extra arguments after the preset's, its `cwd`, `sandbox` and `network` over the preset's,
+/// its `env` under the preset's. The directory is this machine's ([`session_dir`], `~` under
+/// `home`, a relative one under this config's `projects_dir`).
+pub fn for_host(
+    cfg: &Config,
+    spec: NewSession,
+    home: Option<&Path>,
+) -> Result<NewSession, PresetError> {
+    let Some(preset) = spec.preset.clone() else {
+        return Err(PresetError::Unknown {
+            name: String::new(),
+            known: cfg.presets.keys().cloned().collect(),
+        });
+    };
+    let launch = expand(cfg, &preset, &spec.name)?;
+    let mut command = launch.command;
+    command.extend(spec.command);
+    let cwd = match spec.cwd.or(launch.cwd) {
+        Some(d) => Some(session_dir(cfg, &d.to_string_lossy(), home)?),
+        None => None,
+    };
+    let mut env = spec.env;
+    env.extend(launch.env);
+    Ok(NewSession {
+        command,
+        cwd,
+        env,
+        preset: Some(preset),
+        resume: launch.resume,
+        sandbox: spec.sandbox.or(launch.sandbox),
+        network: spec.network.or(launch.network),
+        expand: false,
+        ..spec
     })
 }
 
@@ -377,6 +436,63 @@ mod tests {
         assert!(matches!(
             expand(&cfg, "nope", "api"),
             Err(PresetError::Unknown { .. })
+        ));
+    }
+
+    #[test]
+    fn a_host_expands_a_preset_asked_for_by_name_with_its_own_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("src")).unwrap();
+        let cfg = config(&dir.path().join("box-state"));
+        let asked = |preset: &str| NewSession {
+            name: "api".into(),
+            command: vec!["--verbose".into()],
+            cwd: Some("~/src".into()),
+            env: vec![("A".into(), "asker".into()), ("B".into(), "2".into())],
+            size: None,
+            record: true,
+            preset: Some(preset.into()),
+            resume: None,
+            sandbox: Some("readonly".into()),
+            network: None,
+            expand: true,
+        };
+        let s = for_host(&cfg, asked("codex"), Some(&home)).unwrap();
+        assert!(!s.expand);
+        assert_eq!(s.command[..2], ["/usr/bin/codex", "--full-auto"]);
+        assert_eq!(s.command.last().map(String::as_str), Some("--verbose"));
+        // The hook is this process's walkie, the Codex home in this config's state dir.
+        let exe = std::env::current_exe().unwrap().display().to_string();
+        assert!(s.command.iter().any(|a| a.contains(&exe)), "{s:?}");
+        let last = |k: &str| {
+            s.env
+                .iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            last("CODEX_HOME").map(PathBuf::from),
+            Some(dir.path().join("box-state/codex-home/codex"))
+        );
+        // The preset's env over the asker's; the asker's directory and boundary over the
+        // preset's, `~` this machine's home.
+        assert_eq!(last("A").as_deref(), Some("1"));
+        assert_eq!(last("B").as_deref(), Some("2"));
+        assert_eq!(s.cwd, Some(home.join("src")));
+        assert_eq!(s.sandbox.as_deref(), Some("readonly"));
+        assert_eq!(s.preset.as_deref(), Some("codex"));
+        // Unknown here, or a directory this machine lacks: errors, nothing started.
+        assert!(matches!(
+            for_host(&cfg, asked("nope"), Some(&home)),
+            Err(PresetError::Unknown { .. })
+        ));
+        let mut bad = asked("bash");
+        bad.cwd = Some("~/missing".into());
+        assert!(matches!(
+            for_host(&cfg, bad, Some(&home)),
+            Err(PresetError::Dir(_))
         ));
     }
 
