@@ -1804,7 +1804,18 @@ fn a_stuck_recorder_never_stalls_the_session() {
     std::fs::write(&cfg, "[recording]\npart_bytes = 65536\n").unwrap();
     let h = TestHost::start_with(&[("WALKIE_CONFIG", cfg.to_str().unwrap())]);
     bash(&h, "stuck");
-    let parts = cast_parts(&h, "stuck");
+    // The recorder thread opens the first part on its own time (under load after the
+    // prompt is up), so the folder is waited for.
+    let dir = h.state.join("recordings").join("stuck");
+    let parts = wait_for(
+        "the recording's first part",
+        Duration::from_secs(10),
+        || {
+            dir.is_dir()
+                .then(|| cast_parts(&h, "stuck"))
+                .filter(|p| !p.is_empty())
+        },
+    );
     assert_eq!(parts.len(), 1, "{parts:?}");
     let fifo = parts[0].with_file_name("000002.cast");
     let made = std::process::Command::new("mkfifo")

@@ -160,25 +160,21 @@ impl Cast {
 }
 
 /// Appends `s` as the inside of a JSON string (no quotes), the same escapes serde_json
-/// makes, copying runs of plain bytes at once.
+/// makes. The hot path of a flood: the bytes between escapes are found eight at a time
+/// ([`next_escape`]) and copied as one run.
 pub(crate) fn escape_into(s: &str, out: &mut Vec<u8>) {
+    escape_utf8(s.as_bytes(), out);
+}
+
+/// [`escape_into`] for bytes the caller has found to be valid UTF-8 (bytes from 0x80 up are
+/// copied as they are, so invalid input would make invalid JSON).
+pub(crate) fn escape_utf8(bytes: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Eight plain bytes at a time: most output needs no escape at all.
-        if let Some(word) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]);
-            if !needs_escape(w) {
-                i += 8;
-                continue;
-            }
-        }
+    while let Some(i) = next_escape(bytes, start) {
+        out.extend_from_slice(&bytes[start..i]);
         let b = bytes[i];
-        i += 1;
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -187,10 +183,8 @@ pub(crate) fn escape_into(s: &str, out: &mut Vec<u8>) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
+            _ => b"",
         };
-        out.extend_from_slice(&bytes[start..i - 1]);
         if esc.is_empty() {
             out.extend_from_slice(b"\\u00");
             out.push(HEX[usize::from(b >> 4)]);
@@ -198,19 +192,54 @@ pub(crate) fn escape_into(s: &str, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(esc);
         }
-        start = i;
+        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
 }
 
-/// Whether any byte of `w` is a control byte, `"` or `\\` (bit tricks: a zero byte of
-/// `w ^ c` marks a byte equal to `c`).
-fn needs_escape(w: u64) -> bool {
+/// Whether JSON needs `b` escaped: a control byte, `"` or `\\` (serde_json leaves DEL and
+/// everything from 0x80 up as it is; the text is valid UTF-8 already).
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The offset of the first byte from `from` on that needs an escape.
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let mask = escape_mask(u64::from_le_bytes(w));
+        if mask != 0 {
+            // The lowest flagged byte is exact (see escape_mask).
+            return Some(i + (mask.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..)?;
+    rest.iter().position(|&b| needs_escape(b)).map(|k| i + k)
+}
+
+/// The high bit of each byte of `w` (little-endian) that may need an escape. The lowest set
+/// bit is always a byte that does: the subtractions borrow only out of a byte that matched,
+/// so bytes above the first match may be flagged wrongly, never bytes below it.
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-    below_space || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    (below_space | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) & HIGH
+}
+
+/// serde_json's string escape without the quotes: the reference the fast escapes are
+/// tested against.
+#[cfg(test)]
+pub(crate) fn serde_inside(s: &str) -> Vec<u8> {
+    let quoted = serde_json::to_vec(s).unwrap_or_default();
+    quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_vec()
 }
 
 fn parse_event(line: &str) -> Result<Event, String> {
@@ -253,6 +282,63 @@ mod tests {
             let ours = String::from_utf8(out).expect("utf8");
             let theirs = serde_json::to_string(s).expect("json");
             assert_eq!(format!("\"{ours}\""), theirs);
+        }
+    }
+
+    /// Text that is mostly plain with escapes, quotes, backslashes and multi-byte
+    /// characters among it, in runs long enough for the eight-byte scan.
+    fn texty() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let ch = prop_oneof![
+            8 => proptest::char::range('a', 'z'),
+            2 => proptest::char::range('\0', '\u{7f}'),
+            1 => prop::sample::select(vec!['"', '\\', '\n', '\r', '\u{1b}', 'é', '€', '🦀', '\u{7f}']),
+            1 => any::<char>(),
+        ];
+        proptest::collection::vec(ch, 0..200).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_escape_matches_serde_json_on_random_text(s in texty()) {
+            let mut out = Vec::new();
+            escape_into(&s, &mut out);
+            proptest::prop_assert_eq!(out, serde_inside(&s));
+        }
+
+        #[test]
+        fn the_word_scan_finds_the_first_byte_to_escape(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            from in 0usize..70,
+        ) {
+            let want = bytes
+                .get(from..)
+                .and_then(|r| r.iter().position(|&b| needs_escape(b)))
+                .map(|k| from + k);
+            proptest::prop_assert_eq!(next_escape(&bytes, from), want);
+        }
+    }
+
+    #[test]
+    fn the_word_scan_is_exact_for_every_byte_in_every_position() {
+        // One byte that needs (or does not need) an escape among plain ones, and behind
+        // a byte that does: the lowest flagged lane must be the true first one.
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = *b"abcdefgh";
+                w[pos] = b;
+                let first = (0..8).find(|&k| needs_escape(w[k]));
+                assert_eq!(next_escape(&w, 0), first, "byte {b:#x} at {pos}");
+                if pos < 7 {
+                    w[pos + 1] = b'"';
+                    let first = (0..8).find(|&k| needs_escape(w[k]));
+                    assert_eq!(
+                        next_escape(&w, 0),
+                        first,
+                        "byte {b:#x} at {pos}, quote after"
+                    );
+                }
+            }
         }
     }
 

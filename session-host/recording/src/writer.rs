@@ -275,7 +275,7 @@ impl Recorder {
 
     /// Terminal output, as the PTY produced it.
     pub fn output(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
-        if !self.redactor.is_active() && self.utf8_tail.is_empty() {
+        if self.utf8_tail.is_empty() && self.redactor.passes(bytes) {
             // Nothing to mask and nothing held back: escape straight from the caller's bytes
             // (a flood's hot path; the copy through the redactor costs as much as the escape).
             return self.output_text(bytes);
@@ -297,10 +297,6 @@ impl Recorder {
             self.utf8_tail.extend_from_slice(tail);
             return Ok(());
         }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => std::borrow::Cow::Borrowed(t),
-            Err(_) => String::from_utf8_lossy(bytes),
-        };
         // The hot path of a flood: escape into one line, written at once.
         let mut line = std::mem::take(&mut self.line);
         line.clear();
@@ -309,7 +305,7 @@ impl Recorder {
         let t = self.stamp();
         push_time(&mut line, t);
         line.extend_from_slice(b", \"o\", \"");
-        crate::cast::escape_into(&text, &mut line);
+        escape_lossy(bytes, &mut line);
         line.extend_from_slice(b"\"]\n");
         let r = self.write_raw(&line);
         self.line = line;
@@ -429,6 +425,28 @@ impl Recorder {
     }
 }
 
+/// Appends `bytes` as the inside of a JSON string, each invalid UTF-8 sequence as U+FFFD
+/// (what `String::from_utf8_lossy` makes), without copying the text first: each valid run
+/// is checked by `from_utf8` (its word-at-a-time ASCII path) and escaped straight from
+/// `bytes`.
+fn escape_lossy(mut bytes: &[u8], out: &mut Vec<u8>) {
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => return crate::cast::escape_into(text, out),
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                // from_utf8 found the prefix valid: not checked twice.
+                crate::cast::escape_utf8(valid, out);
+                out.extend_from_slice("\u{fffd}".as_bytes());
+                // No length: the text ends in the middle of a sequence, one replacement.
+                bytes = rest
+                    .get(e.error_len().unwrap_or(rest.len())..)
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
 /// Appends `t` seconds with microsecond precision, as [`Event::to_line`] does.
 fn push_time(out: &mut Vec<u8>, t: f64) {
     let micros = (t * 1e6).round().max(0.0) as u64;
@@ -466,5 +484,33 @@ mod tests {
         assert_eq!(incomplete_tail(&"€".as_bytes()[..2]), 2);
         assert_eq!(incomplete_tail(&"🦀".as_bytes()[..3]), 3);
         assert_eq!(incomplete_tail(b"a\xff"), 0);
+    }
+
+    /// Bytes like a terminal's: text, escapes, multi-byte characters, cut and invalid ones.
+    fn termy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            6 => "[a-z ]{1,40}".prop_map(String::into_bytes),
+            2 => prop::sample::select(vec![
+                "\r\n", "\x1b[32m", "\"", "\\", "é", "€", "🦀", "\u{7f}", "\t",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+            1 => prop::sample::select(vec![
+                &b"\xff"[..], b"\xc3", b"\xe2\x82", b"\xf0\x9f\xa6", b"\x80", b"\xed\xa0\x80",
+            ])
+            .prop_map(<[u8]>::to_vec),
+            1 => proptest::collection::vec(any::<u8>(), 1..8),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_lossy_escape_matches_from_utf8_lossy_and_serde_json(bytes in termy()) {
+            let mut out = Vec::new();
+            escape_lossy(&bytes, &mut out);
+            let lossy = String::from_utf8_lossy(&bytes);
+            proptest::prop_assert_eq!(out, crate::cast::serde_inside(&lossy));
+        }
     }
 }
