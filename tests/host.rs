@@ -617,7 +617,131 @@ fn clients_start_a_host_on_demand() {
         (c.host_pid, c.list().await.unwrap())
     });
     assert_eq!(sessions[0].name, "auto");
+    // `walkie host` started on demand became the slim daemon where there is one.
+    if support::host::slim_host_beside() {
+        assert_eq!(exe_name(pid), "walkie-host");
+    }
     stop_spawned_host(pid, &sock);
+}
+
+/// The file name of the executable process `pid` runs.
+fn exe_name(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .expect("the host's exe")
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The arguments process `pid` runs with.
+fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .expect("the host's cmdline")
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+#[test]
+fn walkie_host_becomes_the_slim_daemon_beside_it_and_runs_alone_without_one() {
+    // Beside target/debug/walkie: `walkie host` execs walkie-host (same pid), telling it
+    // walkie's own path for what the host execs (the sandbox trampoline).
+    let h = TestHost::start();
+    if support::host::slim_host_beside() {
+        assert_eq!(exe_name(h.pid()), "walkie-host");
+        let args = cmdline(h.pid());
+        let told = args
+            .iter()
+            .position(|a| a == "--walkie-exe")
+            .and_then(|i| args.get(i + 1))
+            .unwrap_or_else(|| panic!("no --walkie-exe in {args:?}"));
+        assert_eq!(
+            std::fs::canonicalize(told).unwrap(),
+            std::fs::canonicalize(support::host::walkie_bin()).unwrap()
+        );
+    } else {
+        eprintln!(
+            "\n!!!!! no walkie-host beside {:?}: the slim half is not checked\n",
+            support::host::walkie_bin()
+        );
+    }
+    h.ok(&[
+        "new",
+        "slim",
+        "--",
+        "sh",
+        "-c",
+        "echo slim-ok; exec sleep 100",
+    ]);
+    h.wait_screen("slim", "the session's output", |s| s.contains("slim-ok"));
+
+    // A lone walkie (no walkie-host beside it, as under `cargo run` or a copied binary)
+    // runs the host in its own process, as before.
+    let lone_dir = tempfile::Builder::new()
+        .prefix("lone")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("tempdir");
+    let lone = lone_dir.path().join("walkie");
+    if std::fs::hard_link(support::host::walkie_bin(), &lone).is_err() {
+        std::fs::copy(support::host::walkie_bin(), &lone).expect("a copy of walkie");
+    }
+    let sock = h.dir.path().join("lone/host.sock");
+    let base = h.command();
+    let with_env = |cmd: &mut std::process::Command| {
+        cmd.env_clear().current_dir(h.dir.path());
+        for (k, v) in base.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("WALKIE_SOCKET", &sock)
+            .env("WALKIE_STATE_DIR", h.dir.path().join("lone-state"));
+    };
+    let mut host = std::process::Command::new(&lone);
+    with_env(&mut host);
+    host.arg("host")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = host.spawn().expect("spawn the lone walkie host");
+    let pid = wait_for("the lone host to answer", Duration::from_secs(20), || {
+        block_on(Client::connect(&sock)).ok().map(|c| c.host_pid)
+    });
+    assert_eq!(pid, child.id());
+    assert_eq!(
+        std::fs::canonicalize(format!("/proc/{pid}/exe")).unwrap(),
+        std::fs::canonicalize(&lone).unwrap()
+    );
+    let mut new = std::process::Command::new(&lone);
+    with_env(&mut new);
+    new.args([
+        "--no-spawn",
+        "new",
+        "alone",
+        "--",
+        "sh",
+        "-c",
+        "echo alone-ok; exec sleep 100",
+    ]);
+    let out = support::host::run_bounded(new, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "the lone host's session output",
+        Duration::from_secs(20),
+        || {
+            block_on(async { Client::connect(&sock).await?.screen("alone", false).await })
+                .ok()
+                .filter(|s| s.contains("alone-ok"))
+        },
+    );
+    stop_spawned_host(pid, &sock);
+    let _ = child.wait();
 }
 
 /// Stops a host a client started on demand, and waits until its socket is gone.

@@ -58,11 +58,15 @@ pub(crate) enum Command {
 
 /// Runs one command and returns the process exit code.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Host = cli.command {
+        // Before the configuration (and .env) is loaded: see exec_slim_host.
+        host::exec_slim_host(cli.config.as_deref());
+    }
     let cfg = Config::load(cli.config.as_deref()).context("loading configuration")?;
     match cli.command {
         Command::Host => {
             crate::logging::init("info");
-            host::run_host(cfg)
+            host::run_host(cfg, None)
         }
         Command::Transcribe(args) => {
             crate::signals::exit_on_broken_pipe();

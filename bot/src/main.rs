@@ -6,6 +6,9 @@
 //!   ...), `attach`, `transcribe`/`model`, `ask`/`approve-hook`, `up` (the bot's wiring).
 //! - [`signals`]: SIGTERM/SIGINT to a cancellation token.
 //! - [`logging`]: tracing setup.
+//!
+//! `host_main.rs` is the root of the second binary, `walkie-host` (the daemon alone), which
+//! compiles `cmd/host.rs`, `signals.rs` and `logging.rs` too.
 
 mod cli;
 mod cmd;

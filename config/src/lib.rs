@@ -896,6 +896,13 @@ impl Config {
             .unwrap_or_else(|| paths::state_dir(&self.env))
     }
 
+    /// walkie's Copilot plugin (its hooks), which every Copilot session reads: the host keeps
+    /// it visible inside a sandbox. Here, not in the console, because the slim `walkie-host`
+    /// binary needs the path without linking the console.
+    pub fn copilot_plugin_dir(&self) -> PathBuf {
+        self.state_dir().join("copilot-plugin")
+    }
+
     /// walkie's own ssh files: its key and its known_hosts (0700; never `~/.ssh`).
     pub fn ssh_dir(&self) -> PathBuf {
         self.state_dir().join("ssh")

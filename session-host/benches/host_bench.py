@@ -97,7 +97,9 @@ def wait_until(what, pred, timeout=30.0):
 
 
 class Walkie:
-    def __init__(self, tmp, record=True, tag="w", extra=""):
+    def __init__(self, tmp, record=True, tag="w", extra="", exe=None):
+        # exe: another walkie binary (the memory benchmark's lone copy runs the host in-process)
+        self.exe = exe or WALKIE
         self.env = dict(os.environ)
         config = os.path.join(tmp, f"{tag}.toml")
         with open(config, "w") as f:
@@ -111,11 +113,15 @@ class Walkie:
         self.start(log=open(self.log_path, "a"))
 
     def start(self, log=None):
-        self.host = subprocess.Popen([WALKIE, "host"], env=self.env, stderr=log or subprocess.DEVNULL)
+        self.host = subprocess.Popen([self.exe, "host"], env=self.env, stderr=log or subprocess.DEVNULL)
         wait_until("walkie host", lambda: self.run("ls").returncode == 0)
 
     def run(self, *args, check=False):
-        return subprocess.run([WALKIE, "--no-spawn", *args], env=self.env, capture_output=True, check=check)
+        return subprocess.run([self.exe, "--no-spawn", *args], env=self.env, capture_output=True, check=check)
+
+    def host_exe(self):
+        """The file the host process runs: `walkie host` execs walkie-host when it sits beside."""
+        return os.path.basename(os.readlink(f"/proc/{self.host.pid}/exe"))
 
     def sessions(self):
         return json.loads(self.run("ls", "--json", check=True).stdout)
@@ -360,19 +366,37 @@ def threads(pid):
 def memory(args):
     tmp = tempfile.mkdtemp(prefix="wkb")
     w, t = Walkie(tmp), Tmux(tmp)
-    rows = []
+    # The reference for the slim host: the whole walkie binary running the host in its own
+    # process, as a lone copy does (no walkie-host beside it).
+    full = None
+    if args.full:
+        os.makedirs(os.path.join(tmp, "lone"))
+        lone = os.path.join(tmp, "lone", "walkie")
+        shutil.copy(WALKIE, lone)
+        full = Walkie(tmp, tag="f", exe=lone)
+    rows, full_rows = [], []
     load = os.getloadavg()[0]
     try:
         for i in range(args.sessions):
             w.run("new", f"idle{i}", "--", "cat", check=True)
             t.cmd("new-session", "-d", "-s", f"idle{i}", "-x", str(COLS), "-y", str(ROWS), "cat")
+            if full:
+                full.run("new", f"idle{i}", "--", "cat", check=True)
             if i == 0:
                 tpid = t.server_pid()
                 one = (rss_kb(w.host.pid), rss_kb(tpid), threads(w.host.pid), threads(tpid))
+                if full:
+                    full_rows.append(rss_kb(full.host.pid))
         rows.append(("1 idle session", *one[:2]))
         rows.append((f"{args.sessions} idle sessions", rss_kb(w.host.pid), rss_kb(tpid)))
         many = (rows[-1][1], rows[-1][2], threads(w.host.pid), threads(tpid))
         parts = (rss_parts(w.host.pid), rss_parts(tpid))
+        exe = w.host_exe()
+        if full:
+            full_rows.append(rss_kb(full.host.pid))
+            full_parts = rss_parts(full.host.pid)
+            full.stop()
+            full = None
         per = int(args.gb * 1000 / 10)
         for i in range(10):
             cmd = f"head -c {per}000000 /dev/zero | tr '\\0' 'y' | fold -w 100; echo flood-done"
@@ -391,11 +415,14 @@ def memory(args):
             )
         rows.append((f"after {args.gb} GB over 10 more sessions", rss_kb(w.host.pid), rss_kb(tpid)))
     finally:
+        if full:
+            full.stop()
         w.stop()
         t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nhost RSS (walkie: 1 MiB scrollback per session; tmux: its default 2000-line history), "
-          f"load average {load:.1f}\n")
+    print(f"\nhost RSS (walkie's host runs {exe}; walkie: 1 MiB scrollback per session; tmux: its "
+          f"default 2000-line history), load average {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end\n")
     print("| state | walkie host MiB | tmux server MiB | walkie / tmux |")
     print("| --- | --- | --- | --- |")
     for label, wk, tk in rows:
@@ -409,6 +436,13 @@ def memory(args):
     print(f"\nwith {args.sessions} idle sessions, anonymous / file-backed RSS: walkie {wa / 1024:.1f} / "
           f"{wf / 1024:.1f} MiB, tmux {ta / 1024:.1f} / {tf / 1024:.1f} MiB; anonymous walkie / tmux "
           f"{wa / max(ta, 1):.2f}x")
+    if full_rows:
+        fa, ff = full_parts
+        print(f"\nthe whole walkie binary running the host in-process (a lone copy), same run: "
+              f"1 idle session {full_rows[0] / 1024:.1f} MiB, {args.sessions} idle sessions "
+              f"{full_rows[1] / 1024:.1f} MiB ({full_rows[1] / max(many[1], 1):.2f}x tmux; "
+              f"{exe} / whole walkie {many[0] / max(full_rows[1], 1):.2f}x), anonymous / file-backed "
+              f"{fa / 1024:.1f} / {ff / 1024:.1f} MiB")
 
 
 def cpu_ticks(pid):
@@ -454,7 +488,7 @@ def idle(args):
             t.cmd("new-session", "-d", "-s", f"idle{i}", "-x", str(COLS), "-y", str(ROWS), "cat")
         tpid = t.server_pid()
         time.sleep(2)  # let the start settle
-        pids = {"walkie host": w.host.pid, "tmux server": tpid}
+        pids = {f"walkie host ({w.host_exe()})": w.host.pid, "tmux server": tpid}
         load0 = os.getloadavg()[0]
         before = {k: (cpu_ticks(p), wakeups(p)) for k, p in pids.items()}
         time.sleep(args.seconds)
@@ -864,6 +898,8 @@ def main():
     a = sub.add_parser("memory")
     a.add_argument("--sessions", type=int, default=100)
     a.add_argument("--gb", type=float, default=1.0)
+    a.add_argument("--full", action="store_true",
+                   help="also measure the whole walkie binary running the host in-process")
     a = sub.add_parser("revive")
     a.add_argument("--sessions", type=int, default=20)
     a.add_argument("--runs", type=int, default=3)

@@ -20,6 +20,12 @@ pub fn walkie_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_walkie")))
 }
 
+/// Whether the slim `walkie-host` sits beside the binary under test, so that `walkie host`
+/// execs it (cargo builds both for the tests; not beside a `WALKIE_TEST_BIN` in deps/).
+pub fn slim_host_beside() -> bool {
+    walkie_bin().with_file_name("walkie-host").is_file()
+}
+
 pub use super::wait::{run_bounded, wait_for};
 
 /// A host daemon with its own socket and state dir, stopped on drop.

@@ -36,12 +36,6 @@ const SHARED: &[&str] = &[
     "keybindings.json",
 ];
 
-/// walkie's Copilot plugin (its hooks), which every Copilot session reads: the host keeps it
-/// visible inside a sandbox.
-pub fn plugin_dir(cfg: &Config) -> PathBuf {
-    cfg.state_dir().join("copilot-plugin")
-}
-
 /// The arguments to add to a Copilot command and its `COPILOT_HOME`, for preset `preset`.
 pub(crate) fn prepare(
     cfg: &Config,
@@ -50,7 +44,7 @@ pub(crate) fn prepare(
     walkie_exe: &str,
 ) -> std::io::Result<(Vec<String>, PathBuf)> {
     let plugin = write_plugin(
-        &plugin_dir(cfg),
+        &cfg.copilot_plugin_dir(),
         walkie_exe,
         Duration::from_secs(cfg.approvals.timeout_s),
     )?;

@@ -252,9 +252,23 @@ fn agent_of(command: &[String]) -> Option<Agent> {
         })
 }
 
+/// The `walkie` binary the hooks run, when this process is not it: the slim `walkie-host`
+/// daemon carries no `approve-hook`, so it names the walkie that started it ([`use_walkie`]).
+static WALKIE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes the hook command (and Copilot's plugin) name `exe` instead of this process's own
+/// executable; set once by a host that is not the `walkie` binary itself.
+pub fn use_walkie(exe: PathBuf) {
+    // A second call names the same walkie (one host per process): keeping the first is right.
+    let _ = WALKIE.set(exe);
+}
+
 /// walkie's own path, for the hook command; `None` (logged) leaves the agent asking on its
 /// own screen.
 fn walkie_exe() -> Option<String> {
+    if let Some(exe) = WALKIE.get() {
+        return Some(exe.display().to_string());
+    }
     match std::env::current_exe() {
         Ok(exe) => Some(exe.display().to_string()),
         Err(e) => {

@@ -1,5 +1,10 @@
 //! `walkie host`, and how every other command starts a host on demand.
+//!
+//! The slim `walkie-host` binary (bot/src/host_main.rs) compiles this file too, for
+//! [`host_options`] and [`run_host`]: what they use is linked into the daemon, so they stay
+//! free of the bot, whisper and ssh crates.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,8 +19,17 @@ use walkie_session_host::{
 
 use crate::signals::spawn_signal_handler;
 
-/// The host's options from the app's configuration.
-fn host_options(cfg: &Config) -> HostOptions {
+/// The slim daemon's file name, looked for beside walkie's own executable.
+pub(crate) const SLIM_HOST: &str = "walkie-host";
+
+/// The host's options from the app's configuration; `walkie_exe` is the `walkie` binary the
+/// host execs for things it does not carry itself (the sandbox trampoline), `None` for this
+/// process's own.
+fn host_options(cfg: &Config, walkie_exe: Option<PathBuf>) -> HostOptions {
+    if let Some(exe) = &walkie_exe {
+        // Presets other boxes ask for are expanded here: their hooks must run walkie itself.
+        walkie_presets::use_walkie(exe.clone());
+    }
     let socket = cfg.socket_path();
     HostOptions {
         state_dir: cfg.state_dir(),
@@ -52,10 +66,10 @@ fn host_options(cfg: &Config) -> HostOptions {
         },
         sandbox: SandboxOptions {
             config: cfg.sandbox.clone(),
-            exe: None,
+            exe: walkie_exe,
             // walkie's config file too: the agents' hooks (`walkie approve-hook`) load it
             // inside the boundary, which hides it when it lives under /tmp.
-            visible: [walkie_presets::copilot_home::plugin_dir(cfg)]
+            visible: [cfg.copilot_plugin_dir()]
                 .into_iter()
                 .chain(cfg.file.clone())
                 .collect(),
@@ -103,10 +117,10 @@ fn host_presets(cfg: &Config) -> Presets {
 }
 
 /// Runs the host daemon in the foreground until SIGTERM or SIGINT; a second signal exits at once.
-pub(crate) fn run_host(cfg: Config) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_host(cfg: Config, walkie_exe: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
-        let opts = host_options(&cfg);
+        let opts = host_options(&cfg, walkie_exe);
         let shutdown = CancellationToken::new();
         spawn_signal_handler(shutdown.clone())?;
         walkie_session_host::run(opts, shutdown)
@@ -116,7 +130,37 @@ pub(crate) fn run_host(cfg: Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// How a client (or the bot) starts a host on demand.
+/// `walkie host`: replaces this process with the slim `walkie-host` when it sits beside
+/// walkie's executable (the daemon then maps only the session host, not the bot, whisper.cpp
+/// and ssh: a third of the resident memory of 100 idle sessions), telling it walkie's path.
+/// Returns when there is none (`cargo run`, a lone copy), or its exec failed: the caller runs
+/// the host in this process, as before. Called before the configuration is loaded, so the
+/// slim host starts with this process's environment untouched (no `.env` secrets in its
+/// /proc/PID/environ) and loads the configuration itself.
+pub(crate) fn exec_slim_host(config: Option<&Path>) {
+    use std::os::unix::process::CommandExt;
+    let Ok(walkie) = std::env::current_exe() else {
+        return;
+    };
+    let slim = walkie.with_file_name(SLIM_HOST);
+    if !slim.is_file() {
+        return;
+    }
+    let mut cmd = std::process::Command::new(&slim);
+    cmd.arg("--walkie-exe").arg(&walkie);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    // exec returns only on failure.
+    let e = cmd.exec();
+    eprintln!(
+        "walkie: cannot run {} ({e}); running the host in this process",
+        slim.display()
+    );
+}
+
+/// How a client (or the bot) starts a host on demand: `walkie host`, which becomes the slim
+/// `walkie-host` where there is one.
 pub(crate) fn spawn_host_for(cfg: &Config) -> anyhow::Result<SpawnHost> {
     Ok(SpawnHost {
         exe: std::env::current_exe().context("finding the walkie executable")?,

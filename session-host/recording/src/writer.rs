@@ -8,7 +8,7 @@
 //! session it records.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +16,66 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::cast::{Cast, Code, Event, Header};
 use crate::dir::{part_path, parts};
 use crate::redact::Redactor;
+
+/// The write buffer of a part while events come: big writes for a flood.
+const WRITE_BUF: usize = 64 * 1024;
+
+/// A part's file with a write buffer that exists only while there is something to write:
+/// written out when the session goes idle ([`Recorder::sync`]), it is given back, so an idle
+/// session's recorder holds none (a `BufWriter` kept 64 KiB each, of which 100 idle sessions
+/// held about 1.6 MiB resident).
+struct PartFile {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl PartFile {
+    fn new(file: File) -> PartFile {
+        PartFile {
+            file,
+            buf: Vec::new(),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > WRITE_BUF {
+            self.write_out()?;
+        }
+        if bytes.len() >= WRITE_BUF {
+            return self.file.write_all(bytes);
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(WRITE_BUF);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes the buffer to the file; it is dropped even on an error (the recorder then stops).
+    fn write_out(&mut self) -> io::Result<()> {
+        let r = match self.buf.is_empty() {
+            true => Ok(()),
+            false => self.file.write_all(&self.buf),
+        };
+        self.buf.clear();
+        r
+    }
+
+    /// Writes the buffer out and gives its memory back.
+    fn release(&mut self) -> io::Result<()> {
+        let r = self.write_out();
+        self.buf = Vec::new();
+        r
+    }
+}
+
+impl Drop for PartFile {
+    /// What is still buffered goes to the file, as `BufWriter` did (errors are ignored: the
+    /// recorder reports them on its own writes).
+    fn drop(&mut self) {
+        let _ = self.write_out();
+    }
+}
 
 /// How big recordings may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +127,7 @@ pub struct Recorder {
     limits: Limits,
     redactor: Redactor,
     part: u32,
-    file: BufWriter<File>,
+    file: PartFile,
     part_bytes: u64,
     /// Time zero of the current part.
     clock: Instant,
@@ -124,7 +184,7 @@ impl Recorder {
             limits,
             redactor: Redactor::new(secrets),
             part,
-            file: BufWriter::with_capacity(64 * 1024, file),
+            file: PartFile::new(file),
             part_bytes: 0,
             clock: Instant::now(),
             offset: 0.0,
@@ -347,7 +407,7 @@ impl Recorder {
         if self.stopped {
             return Err(RecordError::Stopped);
         }
-        self.file.flush().map_err(|source| RecordError::Io {
+        self.file.release().map_err(|source| RecordError::Io {
             path: self.current_part(),
             source,
         })
@@ -360,7 +420,7 @@ impl Recorder {
         if self.stopped {
             return Err(RecordError::Stopped);
         }
-        if let Err(source) = self.file.flush() {
+        if let Err(source) = self.file.release() {
             self.stopped = true;
             return Err(RecordError::Io {
                 path: self.current_part(),
@@ -389,7 +449,7 @@ impl Recorder {
         self.flush()?;
         let next = part_path(&self.dir, self.part + 1);
         let file = open_part(&next, false)?;
-        self.file = BufWriter::with_capacity(64 * 1024, file);
+        self.file = PartFile::new(file);
         self.part += 1;
         self.part_bytes = 0;
         self.last_time = 0.0;
