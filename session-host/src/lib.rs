@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`server`]: the daemon (`walkie host`), one file per concern: `conn` (socket security,
 //!   handshake, a connection's request loop), `table` (the session table), `broker` (asks,
-//!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
+//!   decisions, notices), `attach` (attach mode, served on the PTY pool). It takes [`HostOptions`], not the app's
 //!   configuration.
 //! - [`session`]: one PTY session: its pump, waiter and writer tasks, emulator, subscribers.
 //! - [`pty`]: the PTY pool, a fixed few threads for every session's PTY (non-blocking

@@ -378,6 +378,17 @@ impl Session {
         let mut guard = self.lock();
         let sh = &mut *guard;
         let (rows, cols) = (sh.rows, sh.cols);
+        // Subscribers first: an attached client's task sends the echo while this thread
+        // parses. Under the lock as the parse, so a subscribe's repaint and stream still
+        // meet exactly.
+        let mut any_terminal = false;
+        sh.subscribers.retain(|sub| {
+            // Full: the subscriber is too slow; drop it rather than wait. Its receiver sees
+            // the channel close and repaints from the emulator.
+            let keep = sub.tx.try_send(Event::Output(bytes.clone())).is_ok();
+            any_terminal |= keep && sub.terminal;
+            keep
+        });
         let parser = sh
             .parser
             .get_or_insert_with(|| vt100::Parser::new(nz(rows), nz(cols), 0));
@@ -390,14 +401,6 @@ impl Session {
         }
         sh.scrollback.push(data);
         sh.last_output = Instant::now();
-        let mut any_terminal = false;
-        sh.subscribers.retain(|sub| {
-            // Full: the subscriber is too slow; drop it rather than wait. Its receiver sees
-            // the channel close and repaints from the emulator.
-            let keep = sub.tx.try_send(Event::Output(bytes.clone())).is_ok();
-            any_terminal |= keep && sub.terminal;
-            keep
-        });
         if !any_terminal {
             // No real terminal is attached to answer queries; programs that ask for the cursor
             // position (many TUIs do at start) would otherwise wait forever.
@@ -835,6 +838,11 @@ async fn pump(
             }
         }
         drop(s);
+        // An attach served on the pool was just woken on this thread, and a woken task runs
+        // only once this one yields (tokio's LIFO slot is not stolen by the other thread):
+        // behind a flood the PTY is ready again at once and this loop would read batch after
+        // batch while the client waits, until the coalescing backlog forces repaints.
+        tokio::task::yield_now().await;
     }
     // The waiter announces the exit once the last output is through.
     drop(reader_done);
