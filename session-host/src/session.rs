@@ -831,18 +831,22 @@ async fn pump(
         let Some(s) = weak.upgrade() else { break };
         let bytes = Bytes::from(chunk);
         let size = s.on_output(bytes.clone());
+        drop(s);
+        // An attach served on the pool was just woken on this thread, and a woken task runs
+        // only once this one yields (tokio's LIFO slot is not stolen by the other thread):
+        // so the echo goes out first, before the recorder is woken (a futex wake), and
+        // behind a flood this loop does not read batch after batch while the client waits
+        // (until the coalescing backlog forced repaints).
+        tokio::task::yield_now().await;
         if let Some(r) = recording.as_mut() {
+            let Some(s) = weak.upgrade() else { break };
+            // Still before the next batch is read, so the recording keeps the order the
+            // emulator saw (marks included).
             r.output(&bytes, size, || s.repaint());
             if r.stopped() {
                 recording = None;
             }
         }
-        drop(s);
-        // An attach served on the pool was just woken on this thread, and a woken task runs
-        // only once this one yields (tokio's LIFO slot is not stolen by the other thread):
-        // behind a flood the PTY is ready again at once and this loop would read batch after
-        // batch while the client waits, until the coalescing backlog forces repaints.
-        tokio::task::yield_now().await;
     }
     // The waiter announces the exit once the last output is through.
     drop(reader_done);

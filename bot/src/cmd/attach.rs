@@ -98,8 +98,16 @@ impl Input {
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open("/proc/self/fd/0")
             // SAFETY: the File owns its fd and keeps it open until the AsyncFd drops it.
+            // Readable only: the terminal turns writable at every frame written to it, and
+            // each such edge would wake the loop for nothing.
             .and_then(|f| {
-                unsafe { tokio::io::unix::AsyncFd::register(f) }.map_err(|e| e.into_parts().1)
+                unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        f,
+                        tokio::io::Interest::READABLE,
+                    )
+                }
+                .map_err(|e| e.into_parts().1)
             });
         match reopened {
             Ok(fd) => Ok(Input::Fd(fd)),
@@ -139,12 +147,20 @@ impl Input {
             Input::Fd(fd) => loop {
                 let mut guard = fd.readable().await.ok()?;
                 let mut buf = [0u8; 4096];
-                match guard.try_io(|f| std::io::Read::read(&mut f.get_ref(), &mut buf)) {
-                    Err(_would_block) => continue,
-                    Ok(Ok(0)) => return None,
-                    Ok(Ok(n)) => return Some(buf[..n].to_vec()),
-                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Ok(Err(_)) => return None,
+                match std::io::Read::read(&mut guard.get_inner(), &mut buf) {
+                    Ok(0) => return None,
+                    Ok(n) => {
+                        if n < buf.len() {
+                            // A short read took all there was: wait for the next edge
+                            // instead of reading once more for an EAGAIN (tokio clears
+                            // only if no newer readiness came meanwhile).
+                            guard.clear_ready();
+                        }
+                        return Some(buf[..n].to_vec());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return None,
                 }
             },
         }
