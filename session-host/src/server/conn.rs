@@ -544,6 +544,79 @@ mod tests {
     /// A screen watch tells each session once at once, then a change per output (a burst
     /// coalesced into at most one event per gap, its end told), nothing while idle, the exit,
     /// and a set replaced on the same connection.
+    /// A session running `command`, unrecorded, at the default size.
+    fn spec(name: &str, command: &[&str]) -> NewSession {
+        NewSession {
+            name: name.into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            cwd: None,
+            env: vec![],
+            size: None,
+            record: false,
+            preset: None,
+            resume: None,
+            sandbox: None,
+            network: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_attach_over_the_socket_moves_to_the_pool_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        // The peer check (SO_PEERCRED) is real here: the host is this test's own user.
+        let (table, _exits) = open(dir.path()).await;
+        let host = Arc::new(Host {
+            table,
+            broker: Arc::new(Broker::new(1)),
+            uid: nix::unistd::getuid().as_raw(),
+        });
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        tokio::spawn(serve(host.clone(), theirs, CancellationToken::new()));
+        let mut c = Framed::new(ours, FrameCodec);
+        async fn reply(c: &mut Framed<UnixStream, FrameCodec>, req: Request) -> Reply {
+            c.send(Frame::Request(req)).await.unwrap();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+                    Ok(Some(Ok(Frame::Reply(r)))) => return r,
+                    Ok(Some(Ok(Frame::Data(_)))) => continue,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let hello = Request::Hello {
+            version: PROTOCOL_VERSION,
+        };
+        assert!(matches!(reply(&mut c, hello).await, Reply::Hello { .. }));
+        let r = reply(&mut c, Request::New(spec("m", &["cat"]))).await;
+        assert_eq!(r, Reply::Created { name: "m".into() });
+        let attach = Request::Attach {
+            name: "m".into(),
+            cols: 80,
+            rows: 24,
+        };
+        assert!(matches!(
+            reply(&mut c, attach).await,
+            Reply::Attached { .. }
+        ));
+        // Typed on the pool, echoed by `cat` through the pump to this socket.
+        c.send(Frame::Data(bytes::Bytes::from_static(b"moved\r")))
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("moved") {
+            match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+                Ok(Some(Ok(Frame::Data(d)))) => seen.extend_from_slice(&d),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(reply(&mut c, Request::Detach).await, Reply::Detached);
+        // Back on the host's runtime, the same connection (already greeted) goes on.
+        match reply(&mut c, Request::List).await {
+            Reply::Sessions { sessions } => assert!(sessions.iter().any(|s| s.name == "m")),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn screen_watchers_hear_changes_coalesced_and_nothing_while_idle() {
         let dir = tempfile::tempdir().unwrap();
@@ -555,18 +628,6 @@ mod tests {
             },
         )
         .await;
-        let spec = |name: &str, command: &[&str]| NewSession {
-            name: name.into(),
-            command: command.iter().map(|s| s.to_string()).collect(),
-            cwd: None,
-            env: vec![],
-            size: None,
-            record: false,
-            preset: None,
-            resume: None,
-            sandbox: None,
-            network: None,
-        };
         // `cat` echoes what is typed: output exactly when the test types.
         let r = call(&mut c, Request::New(spec("w", &["cat"]))).await;
         assert_eq!(r, Reply::Created { name: "w".into() });
