@@ -98,7 +98,8 @@ def wait_until(what, pred, timeout=30.0):
 
 class Walkie:
     def __init__(self, tmp, record=True, tag="w", extra="", exe=None):
-        # exe: another walkie binary (the memory benchmark's lone copy runs the host in-process)
+        # exe: another walkie binary (`--before`, e.g. main's build; the memory benchmark's lone
+        # copy runs the host in-process), host and client both.
         self.exe = exe or WALKIE
         self.env = dict(os.environ)
         config = os.path.join(tmp, f"{tag}.toml")
@@ -170,6 +171,8 @@ def throughput(args):
                  ("walkie attach, recording off", Walkie(tmp, record=False, tag="n"))]
     # With --sandbox: a host whose sessions run in the workspace boundary (bwrap + seccomp +
     # Landlock, network allowlist with its proxy), beside the unsandboxed one.
+    if args.before:
+        hosts.append(("walkie attach, before", Walkie(tmp, tag="b", exe=args.before)))
     if args.sandbox:
         hosts = [("walkie attach, no sandbox", hosts[0][1]),
                  ("walkie attach, sandbox workspace",
@@ -194,7 +197,7 @@ def throughput(args):
                 r0 = thread_ticks(w.host.pid, "walkie-rec")
                 results[label].append(
                     timed_client(
-                        spawn_pty([WALKIE, "--no-spawn", "attach", name], env=w.env),
+                        spawn_pty([w.exe, "--no-spawn", "attach", name], env=w.env),
                         attached=lambda: w.clients(name) == 1,
                         start=lambda: w.run("send", name, "go", check=True),
                     )
@@ -278,6 +281,7 @@ def same_screen_after_flood(w, t, text):
 def latency(args):
     tmp = tempfile.mkdtemp(prefix="wkb")
     w, t = Walkie(tmp), Tmux(tmp)
+    before = Walkie(tmp, tag="b", exe=args.before) if args.before else None
     out = {}
     try:
         w.run("new", "lat", "--", "cat", check=True)
@@ -287,13 +291,25 @@ def latency(args):
             ("walkie attach", [WALKIE, "--no-spawn", "attach", "lat"], w.env),
             ("tmux attach", ["tmux", "-S", t.sock, "attach", "-t", "lat"], None),
         ]
-        for label, argv, env in cases:
-            out[label] = echo_samples(label, argv, env, args.keys)
+        if before:
+            before.run("new", "lat", "--", "cat", check=True)
+            cases.append(("walkie attach, before", [before.exe, "--no-spawn", "attach", "lat"], before.env))
+        # In rounds, the cases in turn, so that a change of the machine's load (it is shared)
+        # falls on every path alike and the ratios stay fair.
+        loads = []
+        per_round = max(1, args.keys // args.rounds)
+        for _ in range(args.rounds):
+            loads.append(os.getloadavg()[0])
+            for label, argv, env in cases:
+                out.setdefault(label, []).extend(echo_samples(label, argv, env, per_round))
     finally:
         w.stop()
+        if before:
+            before.stop()
         t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nkeystroke to echo, {args.keys} keys each\n")
+    print(f"\nkeystroke to echo, {per_round * args.rounds} keys each in {args.rounds} rounds, "
+          f"load average {min(loads):.1f} to {max(loads):.1f}\n")
     echo_table(out, "tmux attach")
 
 
@@ -303,7 +319,8 @@ def echo_samples(label, argv, env, keys):
     pid, fd = spawn_pty(argv, env=env)
     # Settle: wait for the client's first output (it is connected and its terminal raw; an
     # ssh login takes a while and says nothing), then for the repaint to stop arriving.
-    if not select.select([fd], [], [], 60)[0]:
+    # A bare `cat` paints nothing: only the clients are waited for.
+    if argv != ["cat"] and not select.select([fd], [], [], 60)[0]:
         raise SystemExit(f"{label}: no repaint")
     while select.select([fd], [], [], 0.5)[0]:
         os.read(fd, 1 << 16)
@@ -893,8 +910,11 @@ def main():
     a.add_argument("--runs", type=int, default=3)
     a.add_argument("--recording", action="store_true", help="also a host with recording off")
     a.add_argument("--sandbox", action="store_true", help="also a host whose sessions are sandboxed (workspace)")
+    a.add_argument("--before", help="another walkie binary measured beside, e.g. main's build")
     a = sub.add_parser("latency")
     a.add_argument("--keys", type=int, default=300)
+    a.add_argument("--rounds", type=int, default=3, help="the paths take turns this many times")
+    a.add_argument("--before", help="another walkie binary measured beside, e.g. main's build")
     a = sub.add_parser("memory")
     a.add_argument("--sessions", type=int, default=100)
     a.add_argument("--gb", type=float, default=1.0)

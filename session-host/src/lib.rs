@@ -4,8 +4,9 @@
 //! # Layout
 //! - [`server`]: the daemon (`walkie host`), one file per concern: `conn` (socket security,
 //!   handshake, a connection's request loop), `table` (the session table), `broker` (asks,
-//!   decisions, notices), `attach` (attach mode). It takes [`HostOptions`], not the app's
-//!   configuration: a session asked for by preset is expanded by the binary's [`Presets`].
+//!   decisions, notices), `attach` (attach mode, served on the PTY pool). It takes
+//!   [`HostOptions`], not the app's configuration: a session asked for by preset is expanded
+//!   by the binary's [`Presets`].
 //! - [`session`]: one PTY session: its pump, waiter and writer tasks, emulator, subscribers.
 //! - [`pty`]: the PTY pool, a fixed few threads for every session's PTY (non-blocking
 //!   masters, pidfd waits), so the host's thread count does not grow with its sessions.

@@ -378,6 +378,17 @@ impl Session {
         let mut guard = self.lock();
         let sh = &mut *guard;
         let (rows, cols) = (sh.rows, sh.cols);
+        // Subscribers first: an attached client's task sends the echo while this thread
+        // parses. Under the lock as the parse, so a subscribe's repaint and stream still
+        // meet exactly.
+        let mut any_terminal = false;
+        sh.subscribers.retain(|sub| {
+            // Full: the subscriber is too slow; drop it rather than wait. Its receiver sees
+            // the channel close and repaints from the emulator.
+            let keep = sub.tx.try_send(Event::Output(bytes.clone())).is_ok();
+            any_terminal |= keep && sub.terminal;
+            keep
+        });
         let parser = sh
             .parser
             .get_or_insert_with(|| vt100::Parser::new(nz(rows), nz(cols), 0));
@@ -390,14 +401,6 @@ impl Session {
         }
         sh.scrollback.push(data);
         sh.last_output = Instant::now();
-        let mut any_terminal = false;
-        sh.subscribers.retain(|sub| {
-            // Full: the subscriber is too slow; drop it rather than wait. Its receiver sees
-            // the channel close and repaints from the emulator.
-            let keep = sub.tx.try_send(Event::Output(bytes.clone())).is_ok();
-            any_terminal |= keep && sub.terminal;
-            keep
-        });
         if !any_terminal {
             // No real terminal is attached to answer queries; programs that ask for the cursor
             // position (many TUIs do at start) would otherwise wait forever.
@@ -828,13 +831,22 @@ async fn pump(
         let Some(s) = weak.upgrade() else { break };
         let bytes = Bytes::from(chunk);
         let size = s.on_output(bytes.clone());
+        drop(s);
+        // An attach served on the pool was just woken on this thread, and a woken task runs
+        // only once this one yields (tokio's LIFO slot is not stolen by the other thread):
+        // so the echo goes out first, before the recorder is woken (a futex wake), and
+        // behind a flood this loop does not read batch after batch while the client waits
+        // (until the coalescing backlog forced repaints).
+        tokio::task::yield_now().await;
         if let Some(r) = recording.as_mut() {
+            let Some(s) = weak.upgrade() else { break };
+            // Still before the next batch is read, so the recording keeps the order the
+            // emulator saw (marks included).
             r.output(&bytes, size, || s.repaint());
             if r.stopped() {
                 recording = None;
             }
         }
-        drop(s);
     }
     // The waiter announces the exit once the last output is through.
     drop(reader_done);

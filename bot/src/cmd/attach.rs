@@ -77,6 +77,124 @@ pub(crate) fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
     (out, false)
 }
 
+/// The terminal's input, read on the client's one thread: the key goes from the terminal to
+/// the socket with no hand-off between threads (the echo path is measured against tmux's,
+/// which has none).
+enum Input {
+    /// The terminal opened afresh (its own open file description), non-blocking, so that
+    /// `O_NONBLOCK` never reaches the user's shell through the shared stdin and stdout.
+    Fd(tokio::io::unix::AsyncFd<std::fs::File>),
+    /// Where the terminal cannot be opened again: a plain thread doing blocking reads. Not
+    /// tokio's stdin: a blocking read of the terminal cannot be cancelled, and tokio would
+    /// wait for it at shutdown, so the client would hang after a detach.
+    Thread(tokio::sync::mpsc::Receiver<Vec<u8>>),
+}
+
+impl Input {
+    fn open() -> anyhow::Result<Input> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let reopened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open("/proc/self/fd/0")
+            // SAFETY: the File owns its fd and keeps it open until the AsyncFd drops it.
+            // Readable only: the terminal turns writable at every frame written to it, and
+            // each such edge would wake the loop for nothing.
+            .and_then(|f| {
+                unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        f,
+                        tokio::io::Interest::READABLE,
+                    )
+                }
+                .map_err(|e| e.into_parts().1)
+            });
+        match reopened {
+            Ok(fd) => Ok(Input::Fd(fd)),
+            Err(e) => {
+                tracing::debug!("terminal not reopened ({e}): reading it on a thread");
+                Input::thread()
+            }
+        }
+    }
+
+    fn thread() -> anyhow::Result<Input> {
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        std::thread::Builder::new()
+            .name("attach-stdin".into())
+            .spawn(move || {
+                let mut stdin = std::io::stdin().lock();
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    match std::io::Read::read(&mut stdin, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if in_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .context("starting the input thread")?;
+        Ok(Input::Thread(in_rx))
+    }
+
+    /// The next keys; `None` when the terminal is gone (hung up, closed).
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Input::Thread(rx) => rx.recv().await,
+            Input::Fd(fd) => loop {
+                let mut guard = fd.readable().await.ok()?;
+                let mut buf = [0u8; 4096];
+                match std::io::Read::read(&mut guard.get_inner(), &mut buf) {
+                    Ok(0) => return None,
+                    Ok(n) => {
+                        if n < buf.len() {
+                            // A short read took all there was: wait for the next edge
+                            // instead of reading once more for an EAGAIN (tokio clears
+                            // only if no newer readiness came meanwhile).
+                            guard.clear_ready();
+                        }
+                        return Some(buf[..n].to_vec());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return None,
+                }
+            },
+        }
+    }
+}
+
+/// Writes a frame of output to the terminal in as few `write`s as it takes (usually one):
+/// stdout's own line buffering would split a frame at its last newline and write twice.
+fn write_out(mut data: &[u8]) -> std::io::Result<()> {
+    // SAFETY: fd 1 is open for the whole process; ManuallyDrop never closes it.
+    let out = std::mem::ManuallyDrop::new(unsafe {
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(libc::STDOUT_FILENO)
+    });
+    while !data.is_empty() {
+        match (&*out).write(data) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Someone else made the terminal non-blocking: wait until it takes more.
+                let mut pfd = libc::pollfd {
+                    fd: libc::STDOUT_FILENO,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: poll reads and writes the one pollfd we own.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Restores what a full-screen program may have changed in the user's terminal.
 const RESET_MODES: &[u8] =
     b"\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>";
@@ -103,26 +221,7 @@ pub(crate) async fn attach<S: Stream>(
 
     let mut winch =
         signal(SignalKind::window_change()).context("installing the SIGWINCH handler")?;
-    // A plain thread, not tokio's stdin: a blocking read of the terminal cannot be cancelled,
-    // and tokio would wait for it at shutdown, so the client would hang after a detach.
-    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    std::thread::Builder::new()
-        .name("attach-stdin".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buf = vec![0u8; 4096];
-            loop {
-                match std::io::Read::read(&mut stdin, &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if in_tx.blocking_send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        })
-        .context("starting the input thread")?;
+    let mut input = Input::open().context("reading the terminal")?;
     let mut stdin_open = true;
     let mut armed = false;
     let outcome: anyhow::Result<String> = async {
@@ -131,10 +230,7 @@ pub(crate) async fn attach<S: Stream>(
                 f = conn.next() => match f {
                     None => return Ok("[lost connection to the walkie host]".to_string()),
                     Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading from the host")),
-                    Some(Ok(Frame::Data(b))) => {
-                        out.write_all(&b)?;
-                        out.flush()?;
-                    }
+                    Some(Ok(Frame::Data(b))) => write_out(&b).context("writing to the terminal")?,
                     Some(Ok(Frame::Reply(Reply::Exited { state }))) => {
                         return Ok(format!("[{name} {}]", state.label()));
                     }
@@ -146,7 +242,7 @@ pub(crate) async fn attach<S: Stream>(
                     }
                     Some(Ok(_)) => {}
                 },
-                chunk = in_rx.recv(), if stdin_open => {
+                chunk = input.next(), if stdin_open => {
                     let Some(chunk) = chunk else {
                         // The terminal went away (ssh dropped): detach, leave the session running.
                         stdin_open = false;

@@ -58,6 +58,14 @@ pub(super) async fn attach<S: Stream>(
                         }
                         continue;
                     }
+                    // The usual case (a keystroke's echo, a batch the client keeps up
+                    // with): the batch as it is, not copied.
+                    if rx.is_empty() {
+                        if send_data(conn, first).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     // Coalesce what is already queued into fewer, larger frames.
                     let mut buf = bytes::BytesMut::from(&first[..]);
                     while buf.len() < MAX_DATA {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 use tokio_util::sync::CancellationToken;
 use walkie_host_proto::protocol::{
     split_reply, ErrorKind, Frame, FrameCodec, FrameError, Reply, Request, Stream, PROTOCOL_VERSION,
@@ -29,6 +29,7 @@ use walkie_host_proto::protocol::{
 
 use super::attach::{attach, kind_of};
 use super::{err, io_err, Host, HostError};
+use crate::session::Session;
 
 /// Binds the socket: directory 0700, socket 0600. A socket file that answers belongs to a
 /// running host and is left alone; one that does not answer is stale and replaced.
@@ -80,7 +81,82 @@ pub(super) async fn serve(host: Arc<Host>, stream: UnixStream, shutdown: Cancell
     let peer = Peer {
         pid: Some(peer_pid),
     };
-    converse(&host, &mut conn, peer, &shutdown).await;
+    let mut greeted = false;
+    loop {
+        match converse(&host, &mut conn, peer, &shutdown, greeted, true).await {
+            Ended::Closed => return,
+            Ended::Attach(s, cols, rows) => {
+                greeted = true;
+                match attach_on_pool(conn, s, (cols, rows), shutdown.clone()).await {
+                    Some(back) => conn = back,
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// How a conversation ended.
+pub(super) enum Ended {
+    /// The client left, a frame was bad, or the host shuts down.
+    Closed,
+    /// The client asked to attach to this live session at this size (only when the caller
+    /// moves attaches, see [`attach_on_pool`]).
+    Attach(Arc<Session>, u16, u16),
+}
+
+/// Serves an attach on the PTY pool with the socket registered there, then hands the
+/// connection back to the host's runtime (None when it is closed): the session's pump, the
+/// attach task and both of their fds are then one runtime's, so a keystroke's echo goes
+/// PTY -> pump -> socket without waking a thread of another runtime (tmux's echo path has no
+/// hand-off at all; issue #18 target 2). Everything else a connection asks stays on the
+/// host's runtime.
+async fn attach_on_pool(
+    conn: Framed<UnixStream, FrameCodec>,
+    s: Arc<Session>,
+    size: (u16, u16),
+    shutdown: CancellationToken,
+) -> Option<Framed<UnixStream, FrameCodec>> {
+    let moving = unregister(conn)?;
+    let served = crate::pty::handle().spawn(async move {
+        let mut conn = register(moving)?;
+        attach(&mut conn, s, size.0, size.1, &shutdown).await;
+        unregister(conn)
+    });
+    // Awaited, so that the host's shutdown still waits for this connection.
+    register(served.await.ok()??)
+}
+
+/// A connection between runtimes: the socket, and what its codec had read (input typed
+/// right after the attach) and not yet sent.
+type Moving = (
+    std::os::unix::net::UnixStream,
+    bytes::BytesMut,
+    bytes::BytesMut,
+);
+
+/// Takes the connection off the current runtime's reactor.
+fn unregister(conn: Framed<UnixStream, FrameCodec>) -> Option<Moving> {
+    let parts = conn.into_parts();
+    // Still non-blocking, as `from_std` needs.
+    match parts.io.into_std() {
+        Ok(io) => Some((io, parts.read_buf, parts.write_buf)),
+        Err(e) => {
+            tracing::warn!("cannot move a connection between runtimes: {e}");
+            None
+        }
+    }
+}
+
+/// Registers a moved connection with the current runtime's reactor.
+fn register((io, read_buf, write_buf): Moving) -> Option<Framed<UnixStream, FrameCodec>> {
+    let io = UnixStream::from_std(io)
+        .map_err(|e| tracing::warn!("cannot move a connection between runtimes: {e}"))
+        .ok()?;
+    let mut parts = FramedParts::new::<Frame>(io, FrameCodec);
+    parts.read_buf = read_buf;
+    parts.write_buf = write_buf;
+    Some(Framed::from_parts(parts))
 }
 
 /// Who is on the other end of a connection.
@@ -110,20 +186,24 @@ pub(super) async fn send_reply<S: Stream>(
 }
 
 /// The handshake, then requests until the client leaves, a frame is bad, or shutdown.
+/// `greeted` continues a connection that said hello before it attached. With `move_attach`, an
+/// attach to a live session is not served here but answered as [`Ended::Attach`], for the
+/// caller to move the connection to the PTY pool.
 async fn converse<S: Stream>(
     host: &Host,
     conn: &mut Framed<S, FrameCodec>,
     peer: Peer,
     shutdown: &CancellationToken,
-) {
-    let mut greeted = false;
+    mut greeted: bool,
+    move_attach: bool,
+) -> Ended {
     loop {
         let frame = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return Ended::Closed,
             f = conn.next() => f,
         };
         let req = match frame {
-            None => return,
+            None => return Ended::Closed,
             Some(Ok(Frame::Request(r))) => r,
             Some(Ok(other)) => {
                 tracing::warn!("closing connection: unexpected frame {:?}", kind_of(&other));
@@ -133,14 +213,14 @@ async fn converse<S: Stream>(
                         "expected a request",
                     )))
                     .await;
-                return;
+                return Ended::Closed;
             }
             Some(Err(e)) => {
                 tracing::warn!("closing connection: {e}");
                 let _ = conn
                     .send(Frame::Reply(err(ErrorKind::BadRequest, e.to_string())))
                     .await;
-                return;
+                return Ended::Closed;
             }
         };
         if !greeted {
@@ -148,13 +228,13 @@ async fn converse<S: Stream>(
                 Ok(hello) => {
                     greeted = true;
                     if conn.send(Frame::Reply(hello)).await.is_err() {
-                        return;
+                        return Ended::Closed;
                     }
                     continue;
                 }
                 Err(refusal) => {
                     let _ = conn.send(Frame::Reply(refusal)).await;
-                    return;
+                    return Ended::Closed;
                 }
             }
         }
@@ -169,7 +249,7 @@ async fn converse<S: Stream>(
                 "processes inside walkie sessions may not watch or decide asks; decide on the phone (the bot) or from a terminal outside the sessions",
             );
             if send_reply(conn, refusal).await.is_err() {
-                return;
+                return Ended::Closed;
             }
             continue;
         }
@@ -185,29 +265,30 @@ async fn converse<S: Stream>(
                     .serve_ask(conn, session, payload, timeout_ms, shutdown)
                     .await;
                 if !open {
-                    return;
+                    return Ended::Closed;
                 }
             }
             Request::WatchAsks => {
                 host.broker.serve_watch(conn, shutdown).await;
-                return;
+                return Ended::Closed;
             }
             Request::WatchScreens { names } => {
                 super::screens::serve(host, conn, names, shutdown).await;
-                return;
+                return Ended::Closed;
             }
             Request::Attach { name, cols, rows } => match host.table.live(&name) {
+                Ok(s) if move_attach => return Ended::Attach(s, cols, rows),
                 Ok(s) => attach(conn, s, cols, rows, shutdown).await,
                 Err(reply) => {
                     if send_reply(conn, reply).await.is_err() {
-                        return;
+                        return Ended::Closed;
                     }
                 }
             },
             req => {
                 let reply = handle(host, req).await;
                 if send_reply(conn, reply).await.is_err() {
-                    return;
+                    return Ended::Closed;
                 }
             }
         }
@@ -309,7 +390,15 @@ mod tests {
         let h = host.clone();
         tokio::spawn(async move {
             let mut conn = Framed::new(theirs, FrameCodec);
-            converse(&h, &mut conn, Peer { pid: None }, &CancellationToken::new()).await;
+            converse(
+                &h,
+                &mut conn,
+                Peer { pid: None },
+                &CancellationToken::new(),
+                false,
+                false,
+            )
+            .await;
         });
         (Framed::new(ours, FrameCodec), host)
     }
@@ -453,6 +542,80 @@ mod tests {
         }
     }
 
+    /// A session running `command`, unrecorded, at the default size.
+    fn spec(name: &str, command: &[&str]) -> NewSession {
+        NewSession {
+            name: name.into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            cwd: None,
+            env: vec![],
+            size: None,
+            record: false,
+            preset: None,
+            resume: None,
+            sandbox: None,
+            network: None,
+            expand: false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_attach_over_the_socket_moves_to_the_pool_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        // The peer check (SO_PEERCRED) is real here: the host is this test's own user.
+        let (table, _exits) = open(dir.path()).await;
+        let host = Arc::new(Host {
+            table,
+            broker: Arc::new(Broker::new(1)),
+            uid: nix::unistd::getuid().as_raw(),
+        });
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        tokio::spawn(serve(host.clone(), theirs, CancellationToken::new()));
+        let mut c = Framed::new(ours, FrameCodec);
+        async fn reply(c: &mut Framed<UnixStream, FrameCodec>, req: Request) -> Reply {
+            c.send(Frame::Request(req)).await.unwrap();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+                    Ok(Some(Ok(Frame::Reply(r)))) => return r,
+                    Ok(Some(Ok(Frame::Data(_)))) => continue,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let hello = Request::Hello {
+            version: PROTOCOL_VERSION,
+        };
+        assert!(matches!(reply(&mut c, hello).await, Reply::Hello { .. }));
+        let r = reply(&mut c, Request::New(spec("m", &["cat"]))).await;
+        assert_eq!(r, Reply::Created { name: "m".into() });
+        let attach = Request::Attach {
+            name: "m".into(),
+            cols: 80,
+            rows: 24,
+        };
+        assert!(matches!(
+            reply(&mut c, attach).await,
+            Reply::Attached { .. }
+        ));
+        // Typed on the pool, echoed by `cat` through the pump to this socket.
+        c.send(Frame::Data(bytes::Bytes::from_static(b"moved\r")))
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("moved") {
+            match tokio::time::timeout(Duration::from_secs(30), c.next()).await {
+                Ok(Some(Ok(Frame::Data(d)))) => seen.extend_from_slice(&d),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(reply(&mut c, Request::Detach).await, Reply::Detached);
+        // Back on the host's runtime, the same connection (already greeted) goes on.
+        match reply(&mut c, Request::List).await {
+            Reply::Sessions { sessions } => assert!(sessions.iter().any(|s| s.name == "m")),
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// A screen watch tells each session once at once, then a change per output (a burst
     /// coalesced into at most one event per gap, its end told), nothing while idle, the exit,
     /// and a set replaced on the same connection.
@@ -467,19 +630,6 @@ mod tests {
             },
         )
         .await;
-        let spec = |name: &str, command: &[&str]| NewSession {
-            name: name.into(),
-            command: command.iter().map(|s| s.to_string()).collect(),
-            cwd: None,
-            env: vec![],
-            size: None,
-            record: false,
-            preset: None,
-            resume: None,
-            sandbox: None,
-            network: None,
-            expand: false,
-        };
         // `cat` echoes what is typed: output exactly when the test types.
         let r = call(&mut c, Request::New(spec("w", &["cat"]))).await;
         assert_eq!(r, Reply::Created { name: "w".into() });
@@ -591,7 +741,15 @@ mod tests {
         let h = host.clone();
         tokio::spawn(async move {
             let mut conn = Framed::new(theirs, FrameCodec);
-            converse(&h, &mut conn, Peer { pid: None }, &CancellationToken::new()).await;
+            converse(
+                &h,
+                &mut conn,
+                Peer { pid: None },
+                &CancellationToken::new(),
+                false,
+                false,
+            )
+            .await;
         });
         (Framed::new(ours, FrameCodec), ())
     }
