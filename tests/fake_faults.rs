@@ -712,8 +712,10 @@ fn freeze_stops_and_resumes_a_process() {
     let frozen = freeze(pid);
     assert_eq!(proc_state(pid), Some('T'));
     frozen.resume();
+    // Running again: runnable or asleep; `D` too (a page fault on a busy disk right after
+    // SIGCONT, seen once in a full run), never stopped.
     assert!(
-        matches!(proc_state(pid), Some('R' | 'S')),
+        matches!(proc_state(pid), Some('R' | 'S' | 'D')),
         "{:?}",
         proc_state(pid)
     );

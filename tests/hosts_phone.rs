@@ -613,13 +613,10 @@ fn environ(pid: u32, var: &str) -> Vec<String> {
 #[test]
 fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
     run(async {
-        let markers = tempfile::Builder::new()
-            .prefix("walkie-marker")
-            .tempdir_in("/var/tmp")
-            .expect("marker dir");
-        let approved = markers.path().join("approved");
+        // In the workspace (the command runs in the session's cwd): the agent presets'
+        // boundary lets an approved command write only there.
         let llm = FakeLlm::start_for_sandbox(&serde_json::json!({
-            "turns": [{"text": "Creating it.", "shell": format!("touch {}", path_str(&approved)),
+            "turns": [{"text": "Creating it.", "shell": "touch walkie-approved",
                        "description": "Create the marker"},
                       {"text": "done"}],
             "aux_text": "OK"}));
@@ -715,7 +712,7 @@ fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
         box_quiet(&cloud.host, "api").await;
         fake.send_text(OPERATOR, "create the marker");
         approve_card(&fake, Duration::from_secs(90)).await;
-        let marker = approved.clone();
+        let marker = user.work.join("walkie-approved");
         off_runtime(|| {
             support::host::wait_for("the approved command", Duration::from_secs(60), || {
                 marker.exists().then_some(())
