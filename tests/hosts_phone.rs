@@ -640,6 +640,14 @@ fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
         std::fs::hard_link(walkie_bin(), &exe)
             .or_else(|_| std::fs::copy(walkie_bin(), &exe).map(|_| ()))
             .expect("the box's walkie");
+        // With the slim daemon beside it (as `cargo install` puts it), so the box's host is
+        // `walkie-host` and the hooks it expands must still name the box's `walkie`.
+        let slim = walkie_bin().with_file_name("walkie-host");
+        if slim.is_file() {
+            std::fs::hard_link(&slim, exe.with_file_name("walkie-host"))
+                .or_else(|_| std::fs::copy(&slim, exe.with_file_name("walkie-host")).map(|_| ()))
+                .expect("the box's walkie-host");
+        }
         let env: Vec<String> = user
             .env()
             .iter()
@@ -692,8 +700,21 @@ fn a_cloud_preset_is_expanded_on_the_box_with_its_own_walkie_and_state() {
         let exe_s = path_str(&cloud.host.exe).to_string();
         let home_exe = walkie_bin().display().to_string();
         assert!(
-            info.command.iter().any(|a| a.contains(&exe_s)),
+            info.command
+                .iter()
+                // Quoted or not, as the shell line of the hook spells it.
+                .any(|a| [
+                    format!("{exe_s} approve-hook"),
+                    format!("{exe_s}' approve-hook")
+                ]
+                .iter()
+                .any(|hook| a.contains(hook))),
             "the hook is the box's walkie: {:?}",
+            info.command
+        );
+        assert!(
+            !info.command.iter().any(|a| a.contains("walkie-host")),
+            "the hook names walkie, not the daemon: {:?}",
             info.command
         );
         assert!(
