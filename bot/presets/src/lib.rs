@@ -71,8 +71,19 @@ pub struct Launch {
 }
 
 /// Preset `preset` for session `session`: its command, cwd and env, plus the hook that
-/// makes its agent ask walkie.
+/// makes its agent ask walkie (this process's own executable: the console's `walkie`).
 pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, PresetError> {
+    expand_with(cfg, preset, session, walkie_exe().as_deref())
+}
+
+/// [`expand`] with the hooks running `walkie` (`None`: no hook, the agent asks on its own
+/// screen).
+fn expand_with(
+    cfg: &Config,
+    preset: &str,
+    session: &str,
+    walkie: Option<&str>,
+) -> Result<Launch, PresetError> {
     let Some(p) = cfg.presets.get(preset) else {
         return Err(PresetError::Unknown {
             name: preset.to_string(),
@@ -84,7 +95,7 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
         p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     match agent_of(&command) {
         Some(Agent::ClaudeCode) => {
-            command.extend(claude_args(cfg));
+            command.extend(claude_args(cfg, walkie));
             match crate::claude_home::prepare(&cfg.state_dir(), preset, &p.env) {
                 Ok(dir) => {
                     env.retain(|(k, _)| k != "CLAUDE_CONFIG_DIR");
@@ -99,7 +110,7 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
             }
         }
         Some(Agent::Codex) => {
-            if let Some(args) = codex_args(cfg) {
+            if let Some(args) = codex_args(cfg, walkie) {
                 match codex_home(cfg, preset, &p.env) {
                     Ok(dir) => {
                         command.extend(args);
@@ -115,7 +126,7 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
             }
         }
         Some(Agent::Copilot) => {
-            let prepared = walkie_exe().map(|exe| copilot_home::prepare(cfg, preset, &p.env, &exe));
+            let prepared = walkie.map(|exe| copilot_home::prepare(cfg, preset, &p.env, exe));
             match prepared {
                 Some(Ok((args, home))) => {
                     command.extend(args);
@@ -143,8 +154,9 @@ pub fn expand(cfg: &Config, preset: &str, session: &str) -> Result<Launch, Prese
 }
 
 /// A session another machine's walkie asks this one to start by preset (`spec.expand`):
-/// this machine's preset `spec.preset` expanded here ([`expand`]: this walkie in the hooks,
-/// this state dir for the agent's home), with the asker's choices on top: its `command` as
+/// this machine's preset `spec.preset` expanded here ([`expand`], with `walkie` in the hooks —
+/// the slim `walkie-host` daemon carries no `approve-hook`; `None`: no hook — and this state
+/// dir for the agent's home), with the asker's choices on top: its `command` as
 /// extra arguments after the preset's, its `cwd`, `sandbox` and `network` over the preset's,
 /// its `env` under the preset's. The directory is this machine's ([`session_dir`], `~` under
 /// `home`, a relative one under this config's `projects_dir`).
@@ -152,6 +164,7 @@ pub fn for_host(
     cfg: &Config,
     spec: NewSession,
     home: Option<&Path>,
+    walkie: Option<&Path>,
 ) -> Result<NewSession, PresetError> {
     let Some(preset) = spec.preset.clone() else {
         return Err(PresetError::Unknown {
@@ -159,7 +172,8 @@ pub fn for_host(
             known: cfg.presets.keys().cloned().collect(),
         });
     };
-    let launch = expand(cfg, &preset, &spec.name)?;
+    let walkie = walkie.map(|w| w.display().to_string());
+    let launch = expand_with(cfg, &preset, &spec.name, walkie.as_deref())?;
     let mut command = launch.command;
     command.extend(spec.command);
     let cwd = match spec.cwd.or(launch.cwd) {
@@ -252,23 +266,9 @@ fn agent_of(command: &[String]) -> Option<Agent> {
         })
 }
 
-/// The `walkie` binary the hooks run, when this process is not it: the slim `walkie-host`
-/// daemon carries no `approve-hook`, so it names the walkie that started it ([`use_walkie`]).
-static WALKIE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-
-/// Makes the hook command (and Copilot's plugin) name `exe` instead of this process's own
-/// executable; set once by a host that is not the `walkie` binary itself.
-pub fn use_walkie(exe: PathBuf) {
-    // A second call names the same walkie (one host per process): keeping the first is right.
-    let _ = WALKIE.set(exe);
-}
-
 /// walkie's own path, for the hook command; `None` (logged) leaves the agent asking on its
 /// own screen.
 fn walkie_exe() -> Option<String> {
-    if let Some(exe) = WALKIE.get() {
-        return Some(exe.display().to_string());
-    }
     match std::env::current_exe() {
         Ok(exe) => Some(exe.display().to_string()),
         Err(e) => {
@@ -278,14 +278,14 @@ fn walkie_exe() -> Option<String> {
     }
 }
 
-fn claude_args(cfg: &Config) -> Vec<String> {
-    walkie_exe()
-        .map(|exe| hook::claude_args(&exe, Duration::from_secs(cfg.approvals.timeout_s)))
+fn claude_args(cfg: &Config, walkie: Option<&str>) -> Vec<String> {
+    walkie
+        .map(|exe| hook::claude_args(exe, Duration::from_secs(cfg.approvals.timeout_s)))
         .unwrap_or_default()
 }
 
-fn codex_args(cfg: &Config) -> Option<Vec<String>> {
-    walkie_exe().map(|exe| hook::codex_args(&exe, Duration::from_secs(cfg.approvals.timeout_s)))
+fn codex_args(cfg: &Config, walkie: Option<&str>) -> Option<Vec<String>> {
+    walkie.map(|exe| hook::codex_args(exe, Duration::from_secs(cfg.approvals.timeout_s)))
 }
 
 /// Entries of the user's Codex home that walkie's home links to: credentials (token refreshes
@@ -472,11 +472,18 @@ mod tests {
             network: None,
             expand: true,
         };
-        let s = for_host(&cfg, asked("codex"), Some(&home)).unwrap();
+        let s = for_host(
+            &cfg,
+            asked("codex"),
+            Some(&home),
+            Some(&std::env::current_exe().unwrap()),
+        )
+        .unwrap();
         assert!(!s.expand);
         assert_eq!(s.command[..2], ["/usr/bin/codex", "--full-auto"]);
         assert_eq!(s.command.last().map(String::as_str), Some("--verbose"));
-        // The hook is this process's walkie, the Codex home in this config's state dir.
+        // The hook is the walkie given (here this process), the Codex home in this config's
+        // state dir.
         let exe = std::env::current_exe().unwrap().display().to_string();
         assert!(s.command.iter().any(|a| a.contains(&exe)), "{s:?}");
         let last = |k: &str| {
@@ -499,13 +506,18 @@ mod tests {
         assert_eq!(s.preset.as_deref(), Some("codex"));
         // Unknown here, or a directory this machine lacks: errors, nothing started.
         assert!(matches!(
-            for_host(&cfg, asked("nope"), Some(&home)),
+            for_host(
+                &cfg,
+                asked("nope"),
+                Some(&home),
+                Some(Path::new("/opt/walkie"))
+            ),
             Err(PresetError::Unknown { .. })
         ));
         let mut bad = asked("bash");
         bad.cwd = Some("~/missing".into());
         assert!(matches!(
-            for_host(&cfg, bad, Some(&home)),
+            for_host(&cfg, bad, Some(&home), Some(Path::new("/opt/walkie"))),
             Err(PresetError::Dir(_))
         ));
     }

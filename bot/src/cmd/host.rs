@@ -26,10 +26,6 @@ pub(crate) const SLIM_HOST: &str = "walkie-host";
 /// host execs for things it does not carry itself (the sandbox trampoline), `None` for this
 /// process's own.
 fn host_options(cfg: &Config, walkie_exe: Option<PathBuf>) -> HostOptions {
-    if let Some(exe) = &walkie_exe {
-        // Presets other boxes ask for are expanded here: their hooks must run walkie itself.
-        walkie_presets::use_walkie(exe.clone());
-    }
     let socket = cfg.socket_path();
     HostOptions {
         state_dir: cfg.state_dir(),
@@ -66,7 +62,7 @@ fn host_options(cfg: &Config, walkie_exe: Option<PathBuf>) -> HostOptions {
         },
         sandbox: SandboxOptions {
             config: cfg.sandbox.clone(),
-            exe: walkie_exe,
+            exe: walkie_exe.clone(),
             // walkie's config file too: the agents' hooks (`walkie approve-hook`) load it
             // inside the boundary, which hides it when it lives under /tmp.
             visible: [cfg.copilot_plugin_dir()]
@@ -81,7 +77,7 @@ fn host_options(cfg: &Config, walkie_exe: Option<PathBuf>) -> HostOptions {
                 }))
             }),
         },
-        presets: Some(host_presets(cfg)),
+        presets: Some(host_presets(cfg, walkie_exe)),
         socket,
     }
 }
@@ -89,8 +85,16 @@ fn host_options(cfg: &Config, walkie_exe: Option<PathBuf>) -> HostOptions {
 /// Sessions another machine's walkie asks this host for by preset (`NewSession.expand`),
 /// expanded here: this machine's walkie.toml as it is now (a preset added on the box needs
 /// no host restart), this walkie in the agent's hooks, this state dir for the agent's home.
-fn host_presets(cfg: &Config) -> Presets {
+/// `walkie` is the binary the agents' hooks run (`None`: this process, the `walkie` binary).
+fn host_presets(cfg: &Config, walkie: Option<PathBuf>) -> Presets {
     let started = cfg.clone();
+    let walkie = walkie.or_else(|| match std::env::current_exe() {
+        Ok(exe) => Some(exe),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find walkie's own path; no approval hook");
+            None
+        }
+    });
     let env: Vec<(String, String)> = std::env::vars().collect();
     Presets(std::sync::Arc::new(move |spec| {
         let fresh = match started.file.as_deref().filter(|f| f.exists()) {
@@ -106,7 +110,7 @@ fn host_presets(cfg: &Config) -> Presets {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(std::path::PathBuf::from);
-        walkie_presets::for_host(&fresh, spec, home.as_deref()).map_err(|e| match e {
+        walkie_presets::for_host(&fresh, spec, home.as_deref(), walkie.as_deref()).map_err(|e| match e {
             walkie_presets::PresetError::Unknown { name, known } => format!(
                 "no preset {name:?} in this box's walkie.toml (its presets: {}; `--` before a command runs it as one)",
                 known.join(", ")
