@@ -386,21 +386,7 @@ mod tests {
                 h.table.record_exit(exit).await;
             }
         });
-        let (ours, theirs) = tokio::io::duplex(1 << 16);
-        let h = host.clone();
-        tokio::spawn(async move {
-            let mut conn = Framed::new(theirs, FrameCodec);
-            converse(
-                &h,
-                &mut conn,
-                Peer { pid: None },
-                &CancellationToken::new(),
-                false,
-                false,
-            )
-            .await;
-        });
-        (Framed::new(ours, FrameCodec), host)
+        (connect_to(&host).await, host)
     }
 
     async fn call(c: &mut Framed<tokio::io::DuplexStream, FrameCodec>, req: Request) -> Reply {
@@ -633,7 +619,7 @@ mod tests {
         // `cat` echoes what is typed: output exactly when the test types.
         let r = call(&mut c, Request::New(spec("w", &["cat"]))).await;
         assert_eq!(r, Reply::Created { name: "w".into() });
-        let (mut watch, _) = connect_to(&host).await;
+        let mut watch = connect_to(&host).await;
         call(
             &mut watch,
             Request::Hello {
@@ -736,7 +722,7 @@ mod tests {
     }
 
     /// A second connection to the same host.
-    async fn connect_to(host: &Arc<Host>) -> (Framed<tokio::io::DuplexStream, FrameCodec>, ()) {
+    async fn connect_to(host: &Arc<Host>) -> Framed<tokio::io::DuplexStream, FrameCodec> {
         let (ours, theirs) = tokio::io::duplex(1 << 16);
         let h = host.clone();
         tokio::spawn(async move {
@@ -751,6 +737,6 @@ mod tests {
             )
             .await;
         });
-        (Framed::new(ours, FrameCodec), ())
+        Framed::new(ours, FrameCodec)
     }
 }
