@@ -17,8 +17,10 @@ use crate::cast::{Cast, Code, Event, Header};
 use crate::dir::{part_path, parts};
 use crate::redact::Redactor;
 
-/// The write buffer of a part while events come: big writes for a flood.
-const WRITE_BUF: usize = 64 * 1024;
+/// The write buffer of a part while events come: one `write` per MiB of a flood (one per
+/// 64 KiB batch cost a syscall and a page-cache walk each; the buffer is given back when the
+/// session goes idle, so only a session printing now holds it).
+const WRITE_BUF: usize = 1 << 20;
 
 /// A part's file with a write buffer that exists only while there is something to write:
 /// written out when the session goes idle ([`Recorder::sync`]), it is given back, so an idle
@@ -37,18 +39,24 @@ impl PartFile {
         }
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.buf.len() + bytes.len() > WRITE_BUF {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.append(bytes.len(), |buf| buf.extend_from_slice(bytes))
+    }
+
+    /// Lets `fill` append about `hint` bytes straight into the buffer (an output event is
+    /// escaped in place, not built apart and copied), then writes the buffer out once it
+    /// holds [`WRITE_BUF`]. Returns the bytes appended.
+    fn append(&mut self, hint: usize, fill: impl FnOnce(&mut Vec<u8>)) -> io::Result<usize> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(WRITE_BUF.max(hint));
+        }
+        let before = self.buf.len();
+        fill(&mut self.buf);
+        let added = self.buf.len() - before;
+        if self.buf.len() >= WRITE_BUF {
             self.write_out()?;
         }
-        if bytes.len() >= WRITE_BUF {
-            return self.file.write_all(bytes);
-        }
-        if self.buf.capacity() == 0 {
-            self.buf.reserve_exact(WRITE_BUF);
-        }
-        self.buf.extend_from_slice(bytes);
-        Ok(())
+        Ok(added)
     }
 
     /// Writes the buffer to the file; it is dropped even on an error (the recorder then stops).
@@ -140,8 +148,6 @@ pub struct Recorder {
     /// An incomplete UTF-8 sequence at the end of the last output chunk.
     utf8_tail: Vec<u8>,
     scratch: Vec<u8>,
-    /// The output line being built (kept to reuse its allocation).
-    line: Vec<u8>,
     stopped: bool,
 }
 
@@ -192,7 +198,6 @@ impl Recorder {
             last_time: 0.0,
             utf8_tail: Vec::new(),
             scratch: Vec::new(),
-            line: Vec::new(),
             stopped: false,
         }
     }
@@ -311,15 +316,25 @@ impl Recorder {
         if self.stopped {
             return Err(RecordError::Stopped);
         }
-        if let Err(source) = self.file.write_all(bytes) {
-            self.stopped = true;
-            return Err(RecordError::Io {
-                path: self.current_part(),
-                source,
-            });
+        let written = self.file.write_all(bytes);
+        self.count(written)
+    }
+
+    /// Counts what a write to the part appended; a failed one stops the recorder.
+    fn count(&mut self, written: io::Result<usize>) -> Result<(), RecordError> {
+        match written {
+            Ok(n) => {
+                self.part_bytes += n as u64;
+                Ok(())
+            }
+            Err(source) => {
+                self.stopped = true;
+                Err(RecordError::Io {
+                    path: self.current_part(),
+                    source,
+                })
+            }
         }
-        self.part_bytes += bytes.len() as u64;
-        Ok(())
     }
 
     fn event(&mut self, code: Code, data: String) -> Result<(), RecordError> {
@@ -357,20 +372,22 @@ impl Recorder {
             self.utf8_tail.extend_from_slice(tail);
             return Ok(());
         }
-        // The hot path of a flood: escape into one line, written at once.
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        line.reserve(bytes.len() + bytes.len() / 16 + 32);
-        line.push(b'[');
+        if self.stopped {
+            return Err(RecordError::Stopped);
+        }
+        // The hot path of a flood: escaped straight into the part's buffer.
         let t = self.stamp();
-        push_time(&mut line, t);
-        line.extend_from_slice(b", \"o\", \"");
-        escape_lossy(bytes, &mut line);
-        line.extend_from_slice(b"\"]\n");
-        let r = self.write_raw(&line);
-        self.line = line;
+        let hint = bytes.len() + bytes.len() / 16 + 32;
+        let written = self.file.append(hint, |line| {
+            line.reserve(hint);
+            line.push(b'[');
+            push_time(line, t);
+            line.extend_from_slice(b", \"o\", \"");
+            escape_lossy(bytes, line);
+            line.extend_from_slice(b"\"]\n");
+        });
         self.utf8_tail.extend_from_slice(tail);
-        r
+        self.count(written)
     }
 
     /// Input walkie typed into the session, after a marker saying who sent it
@@ -404,13 +421,7 @@ impl Recorder {
             let text = String::from_utf8_lossy(&held).into_owned();
             self.event(Code::Output, text)?;
         }
-        if self.stopped {
-            return Err(RecordError::Stopped);
-        }
-        self.file.release().map_err(|source| RecordError::Io {
-            path: self.current_part(),
-            source,
-        })
+        self.sync()
     }
 
     /// Writes the file buffer out, but nothing the redactor or the UTF-8 decoder holds back
