@@ -351,6 +351,16 @@ async fn basic_loop(agent: Agent) {
     p.press(&card, "d");
     p.turn_ends(&name, 2).await;
     assert!(!denied.exists(), "a denied command ran");
+    // The boundary's proxy asked nothing at the agent's start: no network card (Codex's
+    // announcement fetch is denied without asking).
+    let network_cards: Vec<String> = p.fake.with(|s| {
+        s.bot_messages(OPERATOR)
+            .iter()
+            .filter(|m| m.text.contains(" wants to reach "))
+            .map(|m| m.text.clone())
+            .collect()
+    });
+    assert!(network_cards.is_empty(), "{network_cards:?}");
     let out = p.walkie(&["kill", &name, "--force"]).await;
     assert!(out.status.success(), "{out:?}");
 

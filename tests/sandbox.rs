@@ -728,6 +728,22 @@ fn agent_reaches_the_model_through_the_proxy(agent: Agent) {
     );
     assert!(card.contains("(enforced)"), "{card}");
     if agent == Agent::Codex {
+        // Codex fetches its announcement tip from GitHub at every start, through the proxy:
+        // denied without a question (none waits), shown on the card with its reason.
+        let card = wait_for(
+            "Codex's announcement fetch on the card",
+            AGENT_START,
+            || {
+                let card = h.ok(&["boundary", name]);
+                card.contains("blocked: raw.githubusercontent.com:443 (denied without asking")
+                    .then_some(card)
+            },
+        );
+        assert!(!card.contains("waiting for a decision"), "{card}");
+        assert!(
+            card.contains("note: network: raw.githubusercontent.com is denied without asking (Codex fetches its announcement tip there at every start)"),
+            "{card}"
+        );
         assert!(
             card.contains("agent's own sandbox: replaced by walkie's"),
             "{card}"

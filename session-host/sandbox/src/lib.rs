@@ -64,5 +64,5 @@ pub use preflight::{preflight, Check, Preflight};
 pub use profile::{
     AgentDirs, Boundary, FileBase, NetworkMode, Profile, SandboxConfig, SessionPaths,
 };
-pub use proxy::{AccessRequest, Blocked, Decide, Decision, Proxy, ProxyOptions, Resolver};
+pub use proxy::{AccessRequest, Blocked, Decide, Decision, Proxy, ProxyOptions, Resolver, Unasked};
 pub use trampoline::{exec_inner, exec_outer, main_inner, main_outer, InnerPlan, Mechanism, Plan};

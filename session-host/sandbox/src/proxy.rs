@@ -6,6 +6,11 @@
 //!
 //! Rules apply live: [`Proxy::allow_domain`] and the callback's "for this session"/"always"
 //! answers change the list for the next connection.
+//!
+//! Some domains are denied without asking ([`ProxyOptions::unasked`]): what an agent fetches
+//! by itself at every start and does without (Codex's announcement tip), which would put a
+//! card on the phone each time a session starts. They are logged as blocked attempts like
+//! any denial, so the card offers to allow them, and an allow rule for them wins.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -106,10 +111,21 @@ impl Resolver {
     }
 }
 
+/// A domain denied without asking, and why (for the 403, the blocked log and the card).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unasked {
+    /// A rule as in the allowlist: `raw.githubusercontent.com`, `*.example.com`.
+    pub rule: String,
+    /// What connects there: "Codex's announcement tip, fetched at every start".
+    pub why: String,
+}
+
 #[derive(Clone)]
 pub struct ProxyOptions {
     /// Domains let through without asking: `pypi.org`, `*.pythonhosted.org`.
     pub allow: Vec<String>,
+    /// Domains not on `allow` that are denied without asking the callback.
+    pub unasked: Vec<Unasked>,
     /// How long a connection waits for the callback; then it is denied.
     pub ask_timeout: Duration,
     /// How many blocked attempts are kept.
@@ -121,6 +137,7 @@ impl Default for ProxyOptions {
     fn default() -> ProxyOptions {
         ProxyOptions {
             allow: Vec::new(),
+            unasked: Vec::new(),
             ask_timeout: Duration::from_secs(120),
             log_capacity: 50,
             resolver: Resolver::default(),
@@ -133,6 +150,7 @@ type Waiters = HashMap<(String, u16), Vec<oneshot::Sender<Outcome>>>;
 
 struct Shared {
     allow: Mutex<Vec<String>>,
+    unasked: Vec<Unasked>,
     blocked: Mutex<VecDeque<Blocked>>,
     log_capacity: usize,
     ask_timeout: Duration,
@@ -194,6 +212,7 @@ impl Proxy {
             .map_err(Error::io(format!("chmod 0600 {}", socket.display())))?;
         let shared = Arc::new(Shared {
             allow: Mutex::new(options.allow),
+            unasked: options.unasked,
             blocked: Mutex::new(VecDeque::new()),
             log_capacity: options.log_capacity.max(1),
             ask_timeout: options.ask_timeout,
@@ -379,6 +398,16 @@ async fn admit(shared: &Shared, host: &str, port: u16) -> Result<(), String> {
             .any(|rule| domain_matches(rule, host))
         {
             return Ok(());
+        }
+        if let Some(u) = shared
+            .unasked
+            .iter()
+            .find(|u| domain_matches(&u.rule, host))
+        {
+            return Err(format!(
+                "denied without asking: {} (allow {host} to let it through)",
+                u.why
+            ));
         }
         let joined = {
             let mut pending = lock(&shared.pending);

@@ -13,7 +13,9 @@ use common::{bwrap_mechanism, fixture, run, LIMIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
-use walkie_sandbox::{AccessRequest, Decide, Decision, NetworkMode, Proxy, ProxyOptions, Resolver};
+use walkie_sandbox::{
+    AccessRequest, Decide, Decision, NetworkMode, Proxy, ProxyOptions, Resolver, Unasked,
+};
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -75,7 +77,9 @@ fn options(ask_timeout: Duration) -> ProxyOptions {
         log_capacity: 2,
         resolver: Resolver::default()
             .with_override("allowed.test", LOCAL)
-            .with_override("other.test", LOCAL),
+            .with_override("other.test", LOCAL)
+            .with_override("tip.test", LOCAL),
+        ..ProxyOptions::default()
     }
 }
 
@@ -87,6 +91,15 @@ async fn ask(asks: &mut Asks) -> (AccessRequest, oneshot::Sender<Decision>) {
 }
 
 /// One raw request through the proxy socket; the whole response.
+/// The phone's Deny.
+fn deny(answer: oneshot::Sender<Decision>) {
+    answer
+        .send(Decision::Deny {
+            reason: "denied by the user".into(),
+        })
+        .unwrap();
+}
+
 async fn through(socket: &Path, request: &str) -> String {
     let mut conn = UnixStream::connect(socket).await.unwrap();
     conn.write_all(request.as_bytes()).await.unwrap();
@@ -170,11 +183,7 @@ async fn proxy_decisions_timeouts_and_the_blocked_log() {
             async move { through(&socket, &req).await }
         });
         let (_, answer) = ask(&mut asks).await;
-        answer
-            .send(Decision::Deny {
-                reason: "denied by the user".into(),
-            })
-            .unwrap();
+        deny(answer);
         assert!(pending.await.unwrap().contains("denied by the user"));
     }
     let blocked: Vec<String> = proxy
@@ -192,6 +201,52 @@ async fn proxy_decisions_timeouts_and_the_blocked_log() {
 
     drop(proxy);
     assert!(!socket.exists(), "the socket outlived the proxy");
+}
+
+#[tokio::test]
+async fn an_unasked_domain_is_denied_without_a_question_until_it_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("p.sock");
+    let port = http_server().await;
+    let (decide, mut asks) = asking();
+    let opts = ProxyOptions {
+        unasked: vec![Unasked {
+            rule: "tip.test".into(),
+            why: "the agent's announcement tip, fetched at every start".into(),
+        }],
+        ..options(Duration::from_secs(30))
+    };
+    let proxy = Proxy::bind(&socket, opts, decide).await.unwrap();
+    let req = format!("GET http://tip.test:{port}/tip HTTP/1.1\r\nHost: tip.test\r\n\r\n");
+    // Bounded: a question would wait for the 30 s ask timeout.
+    let out = tokio::time::timeout(Duration::from_secs(5), through(&socket, &req))
+        .await
+        .expect("an unasked domain waited for an answer");
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    assert!(
+        out.contains("denied without asking: the agent's announcement tip, fetched at every start (allow tip.test to let it through)"),
+        "{out}"
+    );
+    assert!(asks.try_recv().is_err(), "the phone was asked");
+    let blocked: Vec<(String, u16)> = proxy
+        .blocked()
+        .iter()
+        .map(|b| (b.host.clone(), b.port))
+        .collect();
+    assert_eq!(blocked, vec![("tip.test".to_string(), port)], "on the card");
+    // Other names still ask.
+    let other = tokio::spawn({
+        let socket = socket.clone();
+        async move { through(&socket, "CONNECT other.test:443 HTTP/1.1\r\n\r\n").await }
+    });
+    let (q, answer) = ask(&mut asks).await;
+    assert_eq!(q.host, "other.test");
+    deny(answer);
+    assert!(other.await.unwrap().contains("denied by the user"));
+    // An allow rule (the card's Allow domain) wins over the quiet denial.
+    proxy.allow_domain("tip.test");
+    assert!(through(&socket, &req).await.ends_with("hello /tip\n"));
+    assert!(asks.try_recv().is_err(), "the phone was asked");
 }
 
 #[tokio::test]
@@ -231,11 +286,7 @@ async fn concurrent_connections_to_one_target_share_one_question() {
     assert!(first.await.unwrap().ends_with("hello /1\n"));
     let (q, answer) = ask(&mut asks).await;
     assert_eq!(q.host, "other.test");
-    answer
-        .send(Decision::Deny {
-            reason: "denied by the user".into(),
-        })
-        .unwrap();
+    deny(answer);
     assert!(second.await.unwrap().contains("denied by the user"));
 
     // Allow for the session answers every waiting connection with one question.
@@ -309,11 +360,7 @@ echo DONE
     for _ in 0..2 {
         let (q, answer) = ask(&mut asks).await;
         assert_eq!(q.host, "other.test");
-        answer
-            .send(Decision::Deny {
-                reason: "denied by the user".into(),
-            })
-            .unwrap();
+        deny(answer);
     }
     let out = session.await.unwrap();
     assert!(out.contains("DONE"), "{out}");

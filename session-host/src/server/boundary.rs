@@ -12,7 +12,7 @@ use walkie_host_proto::ask::{Agent, AskPayload, Decision, NetworkScope};
 use walkie_host_proto::sandbox::{BlockedAttempt, BoundaryInfo, NetworkMode, Widen};
 use walkie_sandbox::{
     AgentDirs, Boundary, FileBase, Mechanism, Plan, Preflight, Proxy, ProxyOptions, SandboxConfig,
-    SessionPaths,
+    SessionPaths, Unasked,
 };
 
 use super::broker::{AskEnd, Broker};
@@ -259,7 +259,14 @@ impl Sandboxes {
         }
         let proxy = match (mechanism, boundary.network) {
             (Mechanism::Bwrap { .. }, NetworkMode::Allowlist) => {
-                Some(self.proxy(&name, &spawn.cwd, &boundary).await?)
+                let unasked = agent_unasked_domains(agent_of(spawn), &boundary.allow_domains);
+                for u in &unasked {
+                    notes.push(format!(
+                        "network: {} is denied without asking ({}); Allow domain lets it through",
+                        u.rule, u.why
+                    ));
+                }
+                Some(self.proxy(&name, &spawn.cwd, &boundary, unasked).await?)
             }
             _ => None,
         };
@@ -308,7 +315,13 @@ impl Sandboxes {
         Ok(Some(vec![exe, "sandbox-exec".into(), plan.encode()]))
     }
 
-    async fn proxy(&self, name: &str, cwd: &Path, boundary: &Boundary) -> Result<Proxy, String> {
+    async fn proxy(
+        &self,
+        name: &str,
+        cwd: &Path,
+        boundary: &Boundary,
+        unasked: Vec<Unasked>,
+    ) -> Result<Proxy, String> {
         let socket = self.proxy_dir.join(format!("proxy-{name}.sock"));
         if socket.as_os_str().len() > 100 {
             return Err(format!(
@@ -418,6 +431,7 @@ impl Sandboxes {
             });
         let options = ProxyOptions {
             allow: boundary.allow_domains.clone(),
+            unasked,
             ask_timeout: std::time::Duration::from_millis(timeout_ms),
             resolver,
             ..ProxyOptions::default()
@@ -636,6 +650,31 @@ fn agent_api_domains(agent: Option<Agent>) -> &'static [&'static str] {
         ],
         None => &[],
     }
+}
+
+/// What the agent fetches by itself and does without, denied without asking so that no card
+/// comes at every start: Codex 0.169 fetches its announcement tip from GitHub at each start
+/// (no setting stops it, shared/tools/agents/README.md "Network"). A profile that allows the
+/// domain (or `*`) keeps it allowed.
+fn agent_unasked_domains(agent: Option<Agent>, allow: &[String]) -> Vec<Unasked> {
+    let list: &[(&str, &str)] = match agent {
+        Some(Agent::Codex) => &[(
+            "raw.githubusercontent.com",
+            "Codex fetches its announcement tip there at every start",
+        )],
+        _ => &[],
+    };
+    list.iter()
+        .filter(|(rule, _)| {
+            !allow
+                .iter()
+                .any(|a| walkie_sandbox::proxy::domain_matches(a, rule))
+        })
+        .map(|(rule, why)| Unasked {
+            rule: rule.to_string(),
+            why: why.to_string(),
+        })
+        .collect()
 }
 
 /// The agent's own state and protected files, by the agent the command runs.
