@@ -17,7 +17,7 @@ mod bot_rig;
 
 use std::time::{Duration, Instant};
 
-use bot_rig::{BotRig, OPERATOR};
+use bot_rig::{network_cards, BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram};
 use serde_json::{json, Value};
 use support::agents::{hook_log, record_hook_command, Agent, AgentHome, FakeLlm, Setup};
@@ -340,6 +340,10 @@ async fn the_whole_story() {
         ids[0],
         walkie_home.display()
     );
+
+    // Its start under the preset's boundary asked nothing about the network.
+    let network = network_cards(&fake);
+    assert!(network.is_empty(), "{network:?}");
 
     // Stop Copilot before comparing: nothing it does may have touched the user's home.
     rig.host.ok(&["kill", "cp"]);

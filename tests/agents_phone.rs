@@ -27,7 +27,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bot_rig::{BotRig, OPERATOR};
+use bot_rig::{network_cards, BotRig, OPERATOR};
 use fake_telegram::{ChatMessage, FakeTelegram, NOT_MODIFIED};
 use serde_json::{json, Value};
 use support::agents::{Agent, AgentHome, FakeLlm, Setup};
@@ -353,14 +353,8 @@ async fn basic_loop(agent: Agent) {
     assert!(!denied.exists(), "a denied command ran");
     // The boundary's proxy asked nothing at the agent's start: no network card (Codex's
     // announcement fetch is denied without asking).
-    let network_cards: Vec<String> = p.fake.with(|s| {
-        s.bot_messages(OPERATOR)
-            .iter()
-            .filter(|m| m.text.contains(" wants to reach "))
-            .map(|m| m.text.clone())
-            .collect()
-    });
-    assert!(network_cards.is_empty(), "{network_cards:?}");
+    let network = network_cards(&p.fake);
+    assert!(network.is_empty(), "{network:?}");
     let out = p.walkie(&["kill", &name, "--force"]).await;
     assert!(out.status.success(), "{out:?}");
 

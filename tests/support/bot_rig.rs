@@ -176,6 +176,18 @@ pub async fn new_sh(fake: &FakeTelegram, name: &str) {
     .await;
 }
 
+/// The network cards ("NAME wants to reach HOST:PORT") the operator's chat got: an agent's
+/// start under its preset's boundary must raise none.
+pub fn network_cards(fake: &FakeTelegram) -> Vec<String> {
+    fake.with(|s| {
+        s.bot_messages(OPERATOR)
+            .iter()
+            .filter(|m| m.text.contains(" wants to reach "))
+            .map(|m| m.text.clone())
+            .collect()
+    })
+}
+
 impl Drop for BotRig {
     fn drop(&mut self) {
         if std::thread::panicking() {
