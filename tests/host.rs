@@ -336,6 +336,36 @@ fn attach_type_detach_reattach() {
     assert_eq!(t3.wait_exit(), 0);
 }
 
+/// On this machine the client hands its terminal to the host, which reads the keys and
+/// paints the screen itself (as tmux's server does): with the client stopped, typing still
+/// echoes; the detach keys are read by the host and the client restores the terminal.
+#[test]
+fn the_host_reads_and_paints_a_terminal_handed_over_by_attach() {
+    let h = TestHost::start();
+    bash(&h, "held");
+    let mut cmd = h.command();
+    cmd.args(["--no-spawn", "attach", "held"]);
+    let mut t = Term::spawn(&cmd, 100, 30);
+    t.wait_screen("the repaint of the prompt", |s| {
+        s.contains('$') || s.contains('#')
+    });
+    let client = support::host::freeze(t.pid());
+    t.type_bytes(b"echo by-the-host-$((6*7))\r");
+    t.wait_screen("the echo with the client stopped", |s| {
+        s.contains("by-the-host-42")
+    });
+    t.type_bytes(b"\x1cd");
+    // The host let go of the terminal; the client, once running again, restores it.
+    wait_for("the client to be told", Duration::from_secs(10), || {
+        (h.info("held").clients == 0).then_some(())
+    });
+    client.resume();
+    assert_eq!(t.wait_exit(), 0);
+    t.wait_screen("the detach message", |s| s.contains("[detached from held]"));
+    assert!(t.is_cooked(), "terminal not restored after detach");
+    assert_eq!(h.info("held").state, SessionState::Running);
+}
+
 #[test]
 fn two_clients_and_resize() {
     let h = TestHost::start();
@@ -428,6 +458,7 @@ fn slow_subscriber_never_stalls_the_session() {
             name: "flood".into(),
             cols: 80,
             rows: 24,
+            terminal: false,
         }),
     );
     h.ok(&["send", "flood", "go"]);

@@ -71,6 +71,11 @@ impl Term {
         }
     }
 
+    /// The program's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.process_id().expect("the program's pid")
+    }
+
     pub fn type_bytes(&mut self, b: &[u8]) {
         self.writer.write_all(b).expect("write to pty");
         self.writer.flush().expect("flush");

@@ -4,9 +4,14 @@
 //! as a resize. Detach with `Ctrl-\` then `d` (`Ctrl-\` twice types one `Ctrl-\`). The
 //! terminal is restored however the attach ends (detach, exit, error, lost connection),
 //! because [`RawMode`] restores it on drop.
+//!
+//! On this machine the terminal itself is handed to the host (its fd over the socket, as
+//! tmux's client hands its terminal to tmux's server): the host reads the keys and paints
+//! the screen, and this process only passes on resizes and waits for the end. Over ssh to a
+//! configured host (a terminal cannot cross the link) the bytes are relayed as frames.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -15,10 +20,8 @@ use futures::{SinkExt, StreamExt};
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::signal::unix::{signal, SignalKind};
 use walkie_host_proto::client::{Client, Stream};
+use walkie_host_proto::keys::filter_detach;
 use walkie_host_proto::protocol::{Frame, Reply, Request};
-
-/// The detach prefix: Ctrl-\ (0x1c), then `d`.
-pub(crate) const DETACH_PREFIX: u8 = 0x1c;
 
 /// Puts the terminal in raw mode; restores it when dropped.
 struct RawMode {
@@ -51,30 +54,6 @@ fn term_size() -> (u16, u16) {
     } else {
         (80, 24)
     }
-}
-
-/// Splits input on the detach sequence. Returns the bytes to forward and whether to detach.
-/// `armed` carries a trailing prefix over to the next read.
-pub(crate) fn filter_input(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
-    let mut out = Vec::with_capacity(input.len());
-    for &b in input {
-        if *armed {
-            *armed = false;
-            match b {
-                b'd' | 0x04 => return (out, true),
-                DETACH_PREFIX => out.push(DETACH_PREFIX),
-                other => {
-                    out.push(DETACH_PREFIX);
-                    out.push(other);
-                }
-            }
-        } else if b == DETACH_PREFIX {
-            *armed = true;
-        } else {
-            out.push(b);
-        }
-    }
-    (out, false)
 }
 
 /// The terminal's input, read on the client's one thread: the key goes from the terminal to
@@ -167,6 +146,44 @@ impl Input {
     }
 }
 
+/// The terminal opened afresh for the host (its own open file description, read and write),
+/// `None` where it cannot be (then the bytes are relayed).
+fn terminal_for_host() -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/proc/self/fd/0")
+        .map_err(|e| tracing::debug!("terminal not reopened ({e}): relaying it"))
+        .ok()
+}
+
+/// Hands `tty` to the host over `socket`: one byte with the fd (`SCM_RIGHTS`).
+fn hand_over(socket: &OwnedFd, tty: &std::fs::File) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [tty.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(b"T")];
+    loop {
+        match sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                // The socket is non-blocking (the runtime's): wait until it takes a byte.
+                let mut pfd = libc::pollfd {
+                    fd: socket.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: poll reads and writes the one pollfd we own.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Writes a frame of output to the terminal in as few `write`s as it takes (usually one):
 /// stdout's own line buffering would split a frame at its last newline and write twice.
 fn write_out(mut data: &[u8]) -> std::io::Result<()> {
@@ -199,8 +216,19 @@ fn write_out(mut data: &[u8]) -> std::io::Result<()> {
 const RESET_MODES: &[u8] =
     b"\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>";
 
+/// Keys from the terminal when this client reads it; never ready when the host does.
+async fn next_keys(input: &mut Option<Input>) -> Option<Vec<u8>> {
+    match input {
+        Some(i) => i.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Attaches this terminal to `name`; `socket` is the local host's socket, to hand the
+/// terminal over on (`None`: relay the bytes).
 pub(crate) async fn attach<S: Stream>(
     mut client: Client<S>,
+    socket: Option<OwnedFd>,
     name: &str,
 ) -> anyhow::Result<ExitCode> {
     let stdin = std::io::stdin();
@@ -208,7 +236,8 @@ pub(crate) async fn attach<S: Stream>(
         anyhow::bail!("attach needs a terminal; over ssh use `ssh -t HOST walkie attach {name}`");
     }
     let (cols, rows) = term_size();
-    let info = client.attach(name, cols, rows).await?;
+    let handover = socket.and_then(|s| terminal_for_host().map(|tty| (s, tty)));
+    let (info, host_reads) = client.attach(name, cols, rows, handover.is_some()).await?;
     let live = info.state.is_live();
     let mut conn = client.into_framed();
     let mut out = std::io::stdout();
@@ -221,7 +250,15 @@ pub(crate) async fn attach<S: Stream>(
 
     let mut winch =
         signal(SignalKind::window_change()).context("installing the SIGWINCH handler")?;
-    let mut input = Input::open().context("reading the terminal")?;
+    let mut input = match (host_reads, handover) {
+        (true, Some((socket, tty))) => {
+            // After the alternate screen above: the host paints from here on.
+            hand_over(&socket, &tty).context("handing the terminal to the host")?;
+            None
+        }
+        (true, None) => anyhow::bail!("the host asked for a terminal it was not offered"),
+        (false, _) => Some(Input::open().context("reading the terminal")?),
+    };
     let mut stdin_open = true;
     let mut armed = false;
     let outcome: anyhow::Result<String> = async {
@@ -242,14 +279,14 @@ pub(crate) async fn attach<S: Stream>(
                     }
                     Some(Ok(_)) => {}
                 },
-                chunk = input.next(), if stdin_open => {
+                chunk = next_keys(&mut input), if stdin_open => {
                     let Some(chunk) = chunk else {
                         // The terminal went away (ssh dropped): detach, leave the session running.
                         stdin_open = false;
                         conn.send(Frame::Request(Request::Detach)).await?;
                         continue;
                     };
-                    let (fwd, detach) = filter_input(&chunk, &mut armed);
+                    let (fwd, detach) = filter_detach(&chunk, &mut armed);
                     if !fwd.is_empty() {
                         conn.send(Frame::Data(Bytes::from(fwd))).await?;
                     }
@@ -276,30 +313,4 @@ pub(crate) async fn attach<S: Stream>(
     let msg = outcome?;
     println!("{msg}");
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_sequence() {
-        let mut armed = false;
-        assert_eq!(filter_input(b"ls\r", &mut armed), (b"ls\r".to_vec(), false));
-        assert_eq!(filter_input(b"a\x1cd", &mut armed), (b"a".to_vec(), true));
-        // Split across reads.
-        assert_eq!(filter_input(b"x\x1c", &mut armed), (b"x".to_vec(), false));
-        assert!(armed);
-        assert_eq!(filter_input(b"d", &mut armed), (vec![], true));
-        // Doubled prefix types one; another key types both.
-        let mut armed = false;
-        assert_eq!(
-            filter_input(b"\x1c\x1cq", &mut armed),
-            (b"\x1cq".to_vec(), false)
-        );
-        assert_eq!(
-            filter_input(b"\x1cq", &mut armed),
-            (b"\x1cq".to_vec(), false)
-        );
-    }
 }

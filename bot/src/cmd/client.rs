@@ -445,7 +445,9 @@ async fn client_command(
                 Some(RevivePlan::Restart) | None => println!("{name}"),
             }
         }
-        Command::Attach { name } => return super::attach::attach(target.client, &name).await,
+        Command::Attach { name } => {
+            return super::attach::attach(target.client, target.socket, &name).await
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

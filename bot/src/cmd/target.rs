@@ -23,6 +23,9 @@ pub(crate) struct Target {
     pub(crate) client: AnyClient,
     /// `None`: this machine.
     pub(crate) host: Option<String>,
+    /// This machine's host socket (a duplicate fd), over which `attach` hands the terminal
+    /// to the host; `None` for a remote host (a terminal cannot cross ssh).
+    pub(crate) socket: Option<std::os::fd::OwnedFd>,
     _link: Option<walkie_ssh::Link>,
 }
 
@@ -31,9 +34,13 @@ const REMOTE_WITHIN: Duration = Duration::from_secs(15);
 
 /// This machine's host (started unless `no_spawn`).
 pub(crate) async fn local(cfg: &Config, no_spawn: bool) -> anyhow::Result<Target> {
+    use std::os::fd::AsFd;
+    let client = super::client::connect(cfg, no_spawn).await?;
+    let socket = client.stream().as_fd().try_clone_to_owned().ok();
     Ok(Target {
-        client: super::client::connect(cfg, no_spawn).await?.boxed(),
+        client: client.boxed(),
         host: None,
+        socket,
         _link: None,
     })
 }
@@ -52,6 +59,7 @@ pub(crate) async fn remote(cfg: &Config, name: &str) -> anyhow::Result<Target> {
             return Ok(Target {
                 client: client.boxed(),
                 host: Some(name.to_string()),
+                socket: None,
                 _link: None,
             });
         }
@@ -69,6 +77,7 @@ pub(crate) async fn remote(cfg: &Config, name: &str) -> anyhow::Result<Target> {
     Ok(Target {
         client: client.boxed(),
         host: Some(name.to_string()),
+        socket: None,
         _link: Some(link),
     })
 }

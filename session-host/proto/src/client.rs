@@ -467,24 +467,33 @@ impl<S: Stream> Client<S> {
         }
     }
 
-    /// Enters attach mode; returns the session's info. Then use [`Client::into_framed`].
+    /// Enters attach mode; returns the session's info, and whether the host takes the
+    /// terminal (asked with `terminal`; see [`Request::Attach`]). Then use
+    /// [`Client::into_framed`].
     pub async fn attach(
         &mut self,
         name: &str,
         cols: u16,
         rows: u16,
-    ) -> Result<SessionInfo, ClientError> {
+        terminal: bool,
+    ) -> Result<(SessionInfo, bool), ClientError> {
         match self
             .call(Request::Attach {
                 name: name.into(),
                 cols,
                 rows,
+                terminal,
             })
             .await?
         {
-            Reply::Attached { session } => Ok(session),
+            Reply::Attached { session, terminal } => Ok((session, terminal)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
+    }
+
+    /// The stream under the client (the local socket's fd, to pass a terminal on).
+    pub fn stream(&self) -> &S {
+        self.conn.get_ref()
     }
 
     /// Asks whoever watches (the bot) to decide; waits for the decision up to `timeout`.

@@ -5,6 +5,9 @@
 //! Names are case-insensitive. tmux's names are the canonical ones ([`Key`]'s `Display`);
 //! the spellings people also type (`Backspace`, `PageUp`, `Delete`, `Esc`, `backtab`) are
 //! aliases. A single printable character is typed as itself.
+//!
+//! Also the detach sequence of `walkie attach` ([`DETACH_PREFIX`], [`filter_detach`]), read by
+//! whoever reads the terminal: the client, or the host that was handed the terminal.
 
 use std::fmt;
 use std::str::FromStr;
@@ -255,6 +258,34 @@ impl fmt::Display for Key {
     }
 }
 
+/// The detach prefix of `walkie attach`: Ctrl-\ (0x1c), then `d` (or Ctrl-D). Read by the
+/// client, or by the host when the client handed it the terminal.
+pub const DETACH_PREFIX: u8 = 0x1c;
+
+/// Splits input on the detach sequence. Returns the bytes to forward and whether to detach.
+/// `armed` carries a trailing prefix over to the next read.
+pub fn filter_detach(input: &[u8], armed: &mut bool) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(input.len());
+    for &b in input {
+        if *armed {
+            *armed = false;
+            match b {
+                b'd' | 0x04 => return (out, true),
+                DETACH_PREFIX => out.push(DETACH_PREFIX),
+                other => {
+                    out.push(DETACH_PREFIX);
+                    out.push(other);
+                }
+            }
+        } else if b == DETACH_PREFIX {
+            *armed = true;
+        } else {
+            out.push(b);
+        }
+    }
+    (out, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +385,29 @@ mod tests {
         }
         assert_eq!("pagedown".parse::<Key>().unwrap().to_string(), "NPage");
         assert_eq!("backtab".parse::<Key>().unwrap().to_string(), "BTab");
+    }
+
+    #[test]
+    fn detach_sequence() {
+        let mut armed = false;
+        assert_eq!(
+            filter_detach(b"ls\r", &mut armed),
+            (b"ls\r".to_vec(), false)
+        );
+        assert_eq!(filter_detach(b"a\x1cd", &mut armed), (b"a".to_vec(), true));
+        // Split across reads.
+        assert_eq!(filter_detach(b"x\x1c", &mut armed), (b"x".to_vec(), false));
+        assert!(armed);
+        assert_eq!(filter_detach(b"d", &mut armed), (vec![], true));
+        // Doubled prefix types one; another key types both.
+        let mut armed = false;
+        assert_eq!(
+            filter_detach(b"\x1c\x1cq", &mut armed),
+            (b"\x1cq".to_vec(), false)
+        );
+        assert_eq!(
+            filter_detach(b"\x1cq", &mut armed),
+            (b"\x1cq".to_vec(), false)
+        );
     }
 }

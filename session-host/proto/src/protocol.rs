@@ -40,7 +40,8 @@ use crate::snapshot::Snapshot;
 /// 9: the network card: `AskPayload::Network`, `Decision::AllowNetwork` (`NetworkScope`); screens
 /// pushed: [`Request::WatchScreens`] / [`Reply::ScreenChanged`].
 /// 10: presets expanded where the session runs: `NewSession.expand`, [`ErrorKind::NoPreset`].
-pub const PROTOCOL_VERSION: u32 = 10;
+/// 11: the terminal handed to the host: `Request::Attach.terminal`, `Reply::Attached.terminal`.
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// The least time between two [`Reply::ScreenChanged`] of one session: a flood of output
 /// costs a watcher at most this many events a second, and one read of the screen each.
@@ -151,11 +152,17 @@ pub enum Request {
     Snapshot {
         name: String,
     },
-    /// Switches this connection to attach mode: then [`Frame::Data`] flows both ways.
+    /// Switches this connection to attach mode: then [`Frame::Data`] flows both ways, or,
+    /// with `terminal` and a host that takes it (it says so in [`Reply::Attached`]), the
+    /// client passes its terminal's fd (one byte `T` with `SCM_RIGHTS`) and the host reads
+    /// and writes that terminal itself, as tmux's server does: no client in the keystroke's
+    /// path. Resize and detach still come as requests on this connection.
     Attach {
         name: String,
         cols: u16,
         rows: u16,
+        #[serde(default)]
+        terminal: bool,
     },
     /// In attach mode: this client's terminal size changed.
     Resize {
@@ -382,9 +389,12 @@ pub enum Reply {
     Info {
         session: SessionInfo,
     },
-    /// Attach mode started; a repaint of the current screen follows as [`Frame::Data`].
+    /// Attach mode started; a repaint of the current screen follows as [`Frame::Data`], or
+    /// with `terminal`, the host waits for the client's terminal and paints it there.
     Attached {
         session: SessionInfo,
+        #[serde(default)]
+        terminal: bool,
     },
     /// In attach mode: the session ended.
     Exited {
@@ -863,6 +873,7 @@ mod tests {
                 name: n(),
                 cols: 80,
                 rows: 24,
+                terminal: true,
             },
             Request::Resize {
                 cols: 100,
@@ -1084,7 +1095,10 @@ mod tests {
                 text: "x\ny".into(),
             },
             Reply::Info { session: info() },
-            Reply::Attached { session: info() },
+            Reply::Attached {
+                session: info(),
+                terminal: true,
+            },
             Reply::Exited {
                 state: SessionState::Exited {
                     code: None,

@@ -27,7 +27,7 @@ use walkie_host_proto::protocol::{
     split_reply, ErrorKind, Frame, FrameCodec, FrameError, Reply, Request, Stream, PROTOCOL_VERSION,
 };
 
-use super::attach::{attach, kind_of};
+use super::attach::{attach, attach_terminal, kind_of};
 use super::{err, io_err, Host, HostError};
 use crate::session::Session;
 
@@ -85,9 +85,9 @@ pub(super) async fn serve(host: Arc<Host>, stream: UnixStream, shutdown: Cancell
     loop {
         match converse(&host, &mut conn, peer, &shutdown, greeted, true).await {
             Ended::Closed => return,
-            Ended::Attach(s, cols, rows) => {
+            Ended::Attach(s, cols, rows, terminal) => {
                 greeted = true;
-                match attach_on_pool(conn, s, (cols, rows), shutdown.clone()).await {
+                match attach_on_pool(conn, s, (cols, rows), terminal, shutdown.clone()).await {
                     Some(back) => conn = back,
                     None => return,
                 }
@@ -100,9 +100,9 @@ pub(super) async fn serve(host: Arc<Host>, stream: UnixStream, shutdown: Cancell
 pub(super) enum Ended {
     /// The client left, a frame was bad, or the host shuts down.
     Closed,
-    /// The client asked to attach to this live session at this size (only when the caller
-    /// moves attaches, see [`attach_on_pool`]).
-    Attach(Arc<Session>, u16, u16),
+    /// The client asked to attach to this live session at this size, handing over its
+    /// terminal or not (only when the caller moves attaches, see [`attach_on_pool`]).
+    Attach(Arc<Session>, u16, u16, bool),
 }
 
 /// Serves an attach on the PTY pool with the socket registered there, then hands the
@@ -115,12 +115,16 @@ async fn attach_on_pool(
     conn: Framed<UnixStream, FrameCodec>,
     s: Arc<Session>,
     size: (u16, u16),
+    terminal: bool,
     shutdown: CancellationToken,
 ) -> Option<Framed<UnixStream, FrameCodec>> {
     let moving = unregister(conn)?;
     let served = crate::pty::handle().spawn(async move {
         let mut conn = register(moving)?;
-        attach(&mut conn, s, size.0, size.1, &shutdown).await;
+        match terminal {
+            true => attach_terminal(&mut conn, s, size.0, size.1, &shutdown).await,
+            false => attach(&mut conn, s, size.0, size.1, &shutdown).await,
+        }
         unregister(conn)
     });
     // Awaited, so that the host's shutdown still waits for this connection.
@@ -276,8 +280,14 @@ async fn converse<S: Stream>(
                 super::screens::serve(host, conn, names, shutdown).await;
                 return Ended::Closed;
             }
-            Request::Attach { name, cols, rows } => match host.table.live(&name) {
-                Ok(s) if move_attach => return Ended::Attach(s, cols, rows),
+            Request::Attach {
+                name,
+                cols,
+                rows,
+                terminal,
+            } => match host.table.live(&name) {
+                Ok(s) if move_attach => return Ended::Attach(s, cols, rows, terminal),
+                // Not on the host's own socket: frames only (the reply says so).
                 Ok(s) => attach(conn, s, cols, rows, shutdown).await,
                 Err(reply) => {
                     if send_reply(conn, reply).await.is_err() {
@@ -578,6 +588,7 @@ mod tests {
             name: "m".into(),
             cols: 80,
             rows: 24,
+            terminal: false,
         };
         assert!(matches!(
             reply(&mut c, attach).await,

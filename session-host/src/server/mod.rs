@@ -6,6 +6,7 @@
 //! - [`table`]: the session table (new, list, input, pause, kill, rm, revive, ...);
 //! - [`broker`]: the ask broker (asks, watchers, decisions, notices);
 //! - [`attach`]: attach mode, terminal bytes both ways;
+//! - [`terminal`]: a terminal handed over by `walkie attach`, read and written by the host;
 //! - [`screens`]: screen watchers, told when a session's screen changed (no polling);
 //! - [`boundary`]: sessions' sandboxes (preflight, profile to boundary to mechanism, the
 //!   trampoline argv, one allowlist proxy per session, the boundary card's content).
@@ -25,6 +26,7 @@ mod broker;
 mod conn;
 mod screens;
 mod table;
+mod terminal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
