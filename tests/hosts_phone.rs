@@ -233,8 +233,15 @@ fn a_cloud_session_from_the_phone_through_a_real_sshd() {
         cloud_screen(&cloud.host, "api", "addressed-42").await;
         fake.send_text(OPERATOR, "echo plain-$((7*7))");
         cloud_screen(&cloud.host, "api", "plain-49").await;
-        // The live screen follows the cloud session.
+        // The live screen follows the cloud session, its changes pushed by the box over the
+        // link (not read on a timer).
         bot_says(&fake, "plain-49", T).await;
+        let log = rig.bot_log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("screen changes pushed") && l.contains("cloud")),
+            "{log}"
+        );
         // /screen by address, and a bare name that only the cloud has.
         fake.send_text(OPERATOR, "/screen api");
         let screen = fake

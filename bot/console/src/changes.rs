@@ -1,5 +1,5 @@
-//! Screen changes pushed by this machine's host, so the bot reads a screen only when it
-//! changed instead of every watched screen every second.
+//! Screen changes pushed by the hosts, so the bot reads a screen only when it changed instead
+//! of every watched screen every second.
 //!
 //! One connection ([`walkie_host_proto::client::Client::watch_screens`]) carries the set of
 //! sessions someone follows ([`Changes::follow`]: live screens, the desk's prompt scan, the
@@ -7,18 +7,29 @@
 //! *generation* (counted here, so a reconnect can never repeat one): a reader remembers the
 //! generation it read at and reads again when it differs ([`Looks`]). `None` means the host
 //! does not tell about that session now (not connected yet, the session is not running, it
-//! lives on a remote host): the reader then reads as it did before, on its own timer.
+//! host has no hub here): the reader then reads as it did before, on its own timer.
 //!
-//! Remote hosts (`name@host`) are not followed: their screens are read on a timer as before.
+//! A remote host's sessions (`name@host`) are followed through a hub of that host
+//! ([`Changes::add_remote`]: its watch is one more channel of the fleet's ssh connection),
+//! which shares this hub's [`Changes::any`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
-use walkie_host_proto::client::{Client, ClientError, ScreenChange, ScreenWatch};
+use walkie_host_proto::client::{Client, ClientError, ScreenChange, ScreenWatch, Stream};
+
+/// A new connection to a hub's host (greeted), on which the hub opens its watch.
+pub type Connect = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Client<Box<dyn Stream>>, ClientError>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// While some followed session is not told about (not running, unknown), the set is sent
 /// again this often, so a session started or revived under a followed name is told again.
@@ -29,10 +40,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The hub of one host's screen changes.
 pub struct Changes {
-    socket: PathBuf,
+    /// Whose changes, for the log: "this machine" or the remote host's name.
+    host: String,
+    connect: Connect,
     slots: Mutex<HashMap<String, Slot>>,
-    /// Bumped on every change of any followed session.
-    any: watch::Sender<u64>,
+    /// Bumped on every change of any followed session, of this hub and its remote hosts'.
+    any: Arc<watch::Sender<u64>>,
+    /// The hubs of remote hosts, by host name.
+    remotes: Mutex<HashMap<String, Arc<Changes>>>,
     /// The followed set changed: send it again.
     resend: Notify,
     started: AtomicBool,
@@ -90,25 +105,55 @@ impl Changes {
     /// The hub for the host on `socket`, started on the first follow. It never starts a
     /// host itself (the link does, on its next call): it only connects to one that runs.
     pub fn new(socket: PathBuf) -> Arc<Changes> {
+        let connect: Connect = Arc::new(move || {
+            let socket = socket.clone();
+            Box::pin(async move { Ok(Client::connect(&socket).await?.boxed()) })
+        });
+        Changes::with("this machine", connect, Arc::new(watch::channel(0).0))
+    }
+
+    fn with(host: &str, connect: Connect, any: Arc<watch::Sender<u64>>) -> Arc<Changes> {
         Arc::new(Changes {
-            socket,
+            host: host.to_string(),
+            connect,
             slots: Mutex::new(HashMap::new()),
-            any: watch::channel(0).0,
+            any,
+            remotes: Mutex::new(HashMap::new()),
             resend: Notify::new(),
             started: AtomicBool::new(false),
             push: std::env::var_os("WALKIE_SCREEN_PUSH").is_none_or(|v| v != "0"),
         })
     }
 
+    /// Follows the sessions of remote host `host` (`name@host`) through a hub of its own,
+    /// which reaches the host with `connect` (started on its first follow, as this one).
+    pub fn add_remote(&self, host: &str, connect: Connect) {
+        let hub = Changes::with(host, connect, self.any.clone());
+        self.remotes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.to_string(), hub);
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Follows `session` (a name on this host) while the returned `Follow` lives; `None`
-    /// for a session of a remote host, which is read on a timer.
+    /// Follows `session` (a name on this host, or `name@host` of a remote host with a hub)
+    /// while the returned `Follow` lives; `None` when nobody tells about it (a host without
+    /// a hub here, or pushes off): then it is read on a timer.
     pub fn follow(self: &Arc<Self>, session: &str) -> Option<Follow> {
-        if session.contains('@') || !self.push {
+        if !self.push {
             return None;
+        }
+        if let Some((name, host)) = session.rsplit_once('@') {
+            let hub = self
+                .remotes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(host)
+                .cloned()?;
+            return hub.follow(name);
         }
         if !self.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(self.clone().run());
@@ -169,12 +214,14 @@ impl Changes {
         let mut backoff = Duration::from_millis(200);
         loop {
             let names = self.names();
-            let watched = match Client::connect(&self.socket).await {
+            let watched = match (self.connect)().await {
                 Ok(c) => c.watch_screens(names.clone()).await,
                 Err(e) => Err(e),
             };
             match watched {
                 Ok(w) => {
+                    // Once per connection: at the first follow and after a break.
+                    tracing::info!(host = %self.host, "screen changes pushed");
                     backoff = Duration::from_millis(200);
                     if let Err(e) = self.serve(w, names).await {
                         tracing::info!(error = %e, "screen watch ended; reading screens on a timer until it is back");
@@ -190,7 +237,7 @@ impl Changes {
 
     async fn serve(
         &self,
-        mut w: ScreenWatch<tokio::net::UnixStream>,
+        mut w: ScreenWatch<Box<dyn Stream>>,
         mut sent: Vec<String>,
     ) -> Result<(), ClientError> {
         loop {
@@ -331,7 +378,7 @@ mod tests {
         let f1 = c.follow("a").unwrap();
         let f2 = c.follow("a").unwrap();
         let _g = c.follow("b").unwrap();
-        assert!(c.follow("x@cloud").is_none());
+        assert!(c.follow("x@cloud").is_none(), "no hub of host cloud");
         assert_eq!(c.names(), vec!["a".to_string(), "b".to_string()]);
         drop(f1);
         assert_eq!(c.names().len(), 2, "a is still followed once");
@@ -341,5 +388,29 @@ mod tests {
         assert_eq!(f2.generation(), None);
         drop(f2);
         assert_eq!(c.names(), vec!["b".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn a_remote_hosts_sessions_are_followed_through_its_hub() {
+        let c = hub();
+        let connect: Connect = Arc::new(|| Box::pin(async { Err(ClientError::Closed) }));
+        c.add_remote("cloud", connect);
+        let mut any = c.any();
+        let f = c.follow("api@cloud").expect("followed through cloud's hub");
+        assert!(c.follow("api@elsewhere").is_none(), "no hub of that host");
+        assert!(c.names().is_empty(), "not this host's session");
+        let cloud = c.remotes.lock().unwrap().get("cloud").cloned().unwrap();
+        assert_eq!(cloud.names(), vec!["api".to_string()]);
+        assert_eq!(f.generation(), None, "not told about yet");
+        cloud.apply(change("api", true));
+        assert!(f.generation().is_some(), "its host told");
+        assert!(any.has_changed().unwrap(), "the scans hear of it");
+        any.borrow_and_update();
+        // A local session's generation never repeats a remote one's (one counter).
+        let local = c.follow("web").unwrap();
+        c.apply(change("web", true));
+        assert_ne!(local.generation(), f.generation());
+        drop(f);
+        assert!(cloud.names().is_empty());
     }
 }

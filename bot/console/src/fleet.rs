@@ -528,6 +528,22 @@ impl Fleet {
         if cfg.hosts.len() > MAX_REMOTES {
             tracing::warn!("only the first {MAX_REMOTES} [hosts] are driven");
         }
+        // Remote sessions' screens pushed too: each host's watch on a channel of its link.
+        if let Some(changes) = local.changes() {
+            for r in &remotes {
+                let weak = Arc::downgrade(r);
+                let connect: crate::changes::Connect = Arc::new(move || {
+                    let r = weak.upgrade();
+                    Box::pin(async move {
+                        match r {
+                            Some(r) => Ok(r.open().await?.boxed()),
+                            None => Err(ClientError::Closed),
+                        }
+                    })
+                });
+                changes.add_remote(&r.name, connect);
+            }
+        }
         Ok(Fleet { local, remotes })
     }
 

@@ -7,7 +7,7 @@
 //!   host, bytes copied both ways. The caller speaks the host protocol through it, hello
 //!   and version handshake included, so the relay needs no protocol of its own and the box
 //!   sees no second ssh connection. Channels count against sshd's `MaxSessions` (10 by
-//!   default; the bot holds three), so at most [`MAX_RELAYED`] relay at once per host.
+//!   default; the bot holds three, four while it follows a screen there), so at most [`MAX_RELAYED`] relay at once per host.
 //! - [`status_path`]: the fleet's status of each host (state, since, latency), rewritten
 //!   every ping (0600), with the bot's pid; `walkie hosts` shows it when it is fresh.
 
