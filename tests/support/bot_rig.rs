@@ -197,6 +197,20 @@ impl Drop for BotRig {
                 self.host.host_log()
             );
         }
-        // kill_on_drop ends the bot; the host's Drop ends the host.
+        // The bot first: stopped after the host, it would start a new host in this test's
+        // directory (its link starts one when none answers), which then outlived the test.
+        if let Some(mut b) = self.bot.take() {
+            if let Some(id) = b.id() {
+                let _ = kill(Pid::from_raw(id as i32), Signal::SIGKILL);
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while std::time::Instant::now() < deadline {
+                    if !matches!(b.try_wait(), Ok(None)) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        // Then the host's Drop ends the host.
     }
 }
