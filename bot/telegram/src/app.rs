@@ -277,7 +277,7 @@ impl App {
         let Some((id, action)) = parse_card_data(p.data) else {
             return self.no_longer_works(p).await;
         };
-        self.on_card(p.user, p.chat, p.id(), id, action).await
+        self.on_card(p, id, action).await
     }
 
     /// A voice note: download, transcribe, route, then a card (or a dispatch at once).
@@ -439,12 +439,11 @@ impl App {
     /// A press of Send, Edit or Cancel on a transcript card.
     async fn on_card(
         &self,
-        user: i64,
-        chat: i64,
-        query: &str,
+        p: &buttons::Press<'_>,
         id: i64,
         action: CardAction,
     ) -> Result<(), HandleError> {
+        let (user, chat, query) = (p.user, p.chat, p.id());
         let Some(t) = self
             .store
             .transcript(id)
@@ -456,7 +455,12 @@ impl App {
                 .await?;
             return Ok(());
         };
-        let card = t.card_message_id.and_then(|c| i32::try_from(c.0).ok());
+        // A press can come before the card's id is stored (it is stored after Telegram
+        // answered the send): the pressed message is the card then.
+        let card = t
+            .card_message_id
+            .and_then(|c| i32::try_from(c.0).ok())
+            .or_else(|| p.message());
         use TranscriptState::*;
         let (answer, status, buttons) = match action {
             CardAction::Send => {

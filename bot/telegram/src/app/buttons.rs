@@ -34,6 +34,12 @@ impl Press<'_> {
     pub(super) fn id(&self) -> &str {
         &self.q.id.0
     }
+
+    /// The message the pressed button sits on (Telegram leaves it out only for very old
+    /// messages).
+    pub(super) fn message(&self) -> Option<i32> {
+        self.q.message.as_ref().map(|m| m.id().0)
+    }
 }
 
 type Done<'a> = Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>>;
