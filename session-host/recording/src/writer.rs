@@ -49,6 +49,10 @@ impl PartFile {
     fn append(&mut self, hint: usize, fill: impl FnOnce(&mut Vec<u8>)) -> io::Result<usize> {
         if self.buf.capacity() == 0 {
             self.buf.reserve_exact(WRITE_BUF.max(hint));
+        } else if self.buf.len() + hint > self.buf.capacity() {
+            // Written out first rather than grown: a full buffer doubled is a copy of a MiB
+            // and a 2 MiB block held for the rest of the flood.
+            self.write_out()?;
         }
         let before = self.buf.len();
         fill(&mut self.buf);
@@ -555,6 +559,25 @@ mod tests {
         assert_eq!(incomplete_tail(&"€".as_bytes()[..2]), 2);
         assert_eq!(incomplete_tail(&"🦀".as_bytes()[..3]), 3);
         assert_eq!(incomplete_tail(b"a\xff"), 0);
+    }
+
+    /// A flood of 64 KiB events never grows the part's buffer past its MiB, and the file
+    /// gets every byte in order.
+    #[test]
+    fn a_flood_is_written_out_before_the_buffer_would_grow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("part");
+        let mut part = PartFile::new(File::create(&path).expect("create"));
+        let mut want = Vec::new();
+        for i in 0..40u8 {
+            let batch = vec![b'a' + i % 26; 64 * 1024 + usize::from(i) * 37];
+            part.write_all(&batch).expect("append");
+            want.extend_from_slice(&batch);
+            assert_eq!(part.buf.capacity(), WRITE_BUF, "after batch {i}");
+        }
+        part.release().expect("release");
+        assert_eq!(part.buf.capacity(), 0);
+        assert_eq!(std::fs::read(&path).expect("read"), want);
     }
 
     /// Bytes like a terminal's: text, escapes, multi-byte characters, cut and invalid ones.
