@@ -1270,13 +1270,7 @@ fn cpu_s(pid: u32) -> f64 {
 
 /// Resident memory of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    support::host::proc_status_kib(pid, "VmRSS").unwrap_or(0)
 }
 
 fn idle_spec(name: &str) -> walkie_host_proto::protocol::NewSession {

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use support::host::{block_on, proc_state, wait_for, TestHost};
+use support::host::{block_on, proc_state, proc_status_kib, wait_for, TestHost};
 use support::term::Term;
 use walkie_host_proto::ask::{AskPayload, Decision};
 use walkie_host_proto::client::{Client, ClientError};
@@ -474,13 +474,7 @@ fn slow_subscriber_never_stalls_the_session() {
     // The host stays responsive and memory stays bounded by the scrollback cap (1 MiB).
     assert!(h.ok(&["ls"]).contains("flood"));
     let pid = h.child.as_ref().unwrap().id();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let rss_kb = proc_status_kib(pid, "VmRSS").expect("VmRSS");
     assert!(
         rss_kb < 64 * 1024,
         "host RSS {rss_kb} kB after a 100 MB flood"
@@ -495,15 +489,7 @@ fn slow_subscriber_never_stalls_the_session() {
 fn memory_a_flood_used_is_given_back_when_it_ends() {
     let h = TestHost::start();
     let pid = h.child.as_ref().expect("host").id();
-    let anon_kib = || -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("RssAnon:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("RssAnon")
-    };
+    let anon_kib = || proc_status_kib(pid, "RssAnon").expect("RssAnon");
     let flood = "read go; head -c 20000000 /dev/zero | tr '\\0' y | fold -w 100; echo flood-done";
     for i in 0..10 {
         h.ok(&["new", &format!("flood{i}"), "--", "sh", "-c", flood]);

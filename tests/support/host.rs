@@ -312,6 +312,16 @@ pub fn proc_state(pid: u32) -> Option<char> {
     after.chars().next()
 }
 
+/// A `kB` field of /proc/PID/status (`VmRSS`, `RssAnon`, ...), in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Exit code or signal, for messages.
 pub fn describe(st: &std::process::ExitStatus) -> String {
     match (st.code(), st.signal()) {

@@ -138,7 +138,7 @@ pub(crate) fn run_host(cfg: Config, walkie_exe: Option<PathBuf>) -> anyhow::Resu
 /// Large blocks (a recording part's 1 MiB buffer under a flood) are mapped on their own and
 /// unmapped when freed. glibc raises its mmap threshold to the size of each such block freed,
 /// after which they come from the heap and stay resident after their free: a release host
-/// held 48.9 MiB after 1 GB over 10 sessions, 28.3 MiB with the threshold fixed (and 3.3
+/// held 48.9 MiB after 1 GB over 10 sessions, 29.8 MiB with the threshold fixed (and 3.1
 /// instead of 3.8 MiB anonymous with 100 idle sessions; docs/PERFORMANCE.md).
 #[cfg(target_env = "gnu")]
 fn give_back_large_blocks() {
